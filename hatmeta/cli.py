@@ -1,0 +1,77 @@
+"""The `hatmeta` command line: a thin layer over the Python API.
+
+Subcommands are imported only when called, so `hatmeta --help` and each command start fast.
+User mistakes (InputError) are printed as one line on stderr with exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .errors import InputError
+
+# name -> "module:attribute" of a click command; loaded on first use.
+COMMANDS = {
+    "pool": "hatmeta.commands.pool:pool",
+    "trials": "hatmeta.commands.evidence:trials",
+    "validate": "hatmeta.commands.evidence:validate",
+    "add-trial": "hatmeta.commands.evidence:add_trial",
+    "forest": "hatmeta.commands.figures:forest",
+    "funnel": "hatmeta.commands.figures:funnel",
+    "posterior": "hatmeta.commands.figures:posterior",
+    "table": "hatmeta.commands.figures:table",
+    "sof": "hatmeta.commands.figures:sof",
+    "report": "hatmeta.commands.figures:report",
+    "reproduce": "hatmeta.commands.figures:reproduce",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(name for name in COMMANDS if self._available(name))
+
+    @staticmethod
+    def _available(name):
+        module = COMMANDS[name].split(":")[0]
+        return importlib.util.find_spec(module) is not None
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS or not self._available(name):
+            return None
+        module, attr = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Extraction folder to use instead of the bundled data/extracted/.")
+@click.version_option(package_name="hatmeta")
+@click.pass_context
+def cli(ctx, data_dir):
+    """hatmeta: meta-analysis of heroin-assisted treatment trials, and of any trial table."""
+    ctx.ensure_object(dict)
+    ctx.obj["data_dir"] = data_dir
+
+
+def main(argv=None):
+    try:
+        cli.main(args=argv, prog_name="hatmeta", standalone_mode=False)
+    except InputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

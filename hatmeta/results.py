@@ -1,0 +1,227 @@
+"""Immutable results of a meta-analysis. ``to_dict()`` is the JSON contract.
+
+All estimates are on the analysis scale: log for ratio measures (RR, OR, IRR, PETO), identity
+otherwise. ``scale`` says which; ``MetaResult.natural()`` back-transforms for display.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+RATIO_MEASURES = {"RR", "OR", "IRR", "PETO"}
+
+
+def _plain(value):
+    """JSON-ready copy: dataclasses to dicts, tuples to lists, NaN/inf to None."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):  # NumPy scalar
+        return _plain(value.item())
+    return value
+
+
+class _Record:
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class StudyResult(_Record):
+    """One study: its effect ``yi`` and sampling variance ``vi`` (analysis scale), weight in percent."""
+
+    study: str
+    yi: float
+    vi: float
+    weight: float
+    ci_low: float
+    ci_high: float
+    inputs: dict = field(default_factory=dict)
+    label: str | None = None
+
+    def to_dict(self) -> dict:
+        out = {"study": self.study}
+        if self.label is not None:
+            out["label"] = self.label
+        out.update(yi=_plain(self.yi), vi=_plain(self.vi), weight=_plain(self.weight),
+                   ci_low=_plain(self.ci_low), ci_high=_plain(self.ci_high))
+        out.update(_plain(self.inputs))
+        return out
+
+
+@dataclass(frozen=True)
+class SensitivityRow(_Record):
+    """One fit of a leave-one-out (``omitted``) or cumulative (``added``) sequence."""
+
+    study: str
+    k: int
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    tau2: float
+    q: float
+    i2: float
+    p: float
+
+
+@dataclass(frozen=True)
+class SubgroupResult(_Record):
+    group: str
+    k: int
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    tau2: float
+    q: float
+    i2: float
+
+
+@dataclass(frozen=True)
+class SubgroupTest(_Record):
+    """Cochrane's test for subgroup differences: Q between subgroup estimates (df = groups - 1)."""
+
+    q: float
+    df: int
+    p: float
+
+
+@dataclass(frozen=True)
+class Coefficient(_Record):
+    name: str
+    estimate: float
+    se: float
+    z: float
+    p: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class MetaRegression(_Record):
+    coefficients: tuple
+    tau2: float
+    qm: float
+    qm_df: int
+    qm_p: float
+    qe: float
+    qe_df: int
+    qe_p: float
+    r2: float
+    test: str = "z"
+
+
+@dataclass(frozen=True)
+class EggerTest(_Record):
+    """Classical Egger test: intercept of the regression of yi/se on 1/se (t on k - 2 df)."""
+
+    intercept: float
+    se: float
+    t: float
+    df: int
+    p: float
+    slope: float
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class MetaResult(_Record):
+    """A fitted common- or random-effects meta-analysis (analysis scale)."""
+
+    measure: str
+    method: str
+    ci_method: str
+    pi_method: str
+    scale: str
+    k: int
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    pi_low: float
+    pi_high: float
+    tau2: float
+    tau2_ci_low: float
+    tau2_ci_high: float
+    tau: float
+    q: float
+    q_df: int
+    q_p: float
+    i2: float
+    h2: float
+    stat: float
+    p: float
+    df: float | None
+    studies: tuple
+    level: float = 0.95
+    notes: tuple = ()
+    leave_one_out: tuple | None = None
+    cumulative: tuple | None = None
+    subgroups: tuple | None = None
+    subgroup_test: SubgroupTest | None = None
+    meta_regression: MetaRegression | None = None
+    egger: EggerTest | None = None
+    group: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.scale == "log"
+
+    @property
+    def stat_name(self) -> str:
+        return "z" if self.df is None else "t"
+
+    def natural(self, x: float) -> float:
+        """Back-transform a value on the analysis scale to the natural scale."""
+        return math.exp(x) if self.is_ratio else x
+
+    def to_dict(self) -> dict:
+        out = {}
+        if self.group is not None:
+            out["group"] = self.group
+        out.update(measure=self.measure, method=self.method, ci_method=self.ci_method,
+                   pi_method=self.pi_method, scale=self.scale, k=self.k, level=self.level)
+        for name in ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2",
+                     "tau2_ci_low", "tau2_ci_high", "tau", "q", "q_df", "q_p", "i2", "h2"):
+            out[name] = _plain(getattr(self, name))
+        out[self.stat_name] = _plain(self.stat)
+        if self.df is not None:
+            out["df"] = _plain(self.df)
+        out["p"] = _plain(self.p)
+        out["studies"] = [s.to_dict() for s in self.studies]
+        out["notes"] = list(self.notes)
+        if self.leave_one_out is not None:
+            out["leave_one_out"] = [_sens(r, "omitted") for r in self.leave_one_out]
+        if self.cumulative is not None:
+            out["cumulative"] = [_sens(r, "added") for r in self.cumulative]
+        if self.subgroups is not None:
+            out["subgroups"] = [s.to_dict() for s in self.subgroups]
+            out["subgroup_test"] = _plain(self.subgroup_test)
+        if self.meta_regression is not None:
+            out["meta_regression"] = self.meta_regression.to_dict()
+        if self.egger is not None:
+            out["egger"] = self.egger.to_dict()
+        out.update(_plain(self.extra))
+        return out
+
+    def summary(self) -> str:
+        from .report_text import format_result
+
+        return format_result(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _sens(row: SensitivityRow, key: str) -> dict:
+    d = row.to_dict()
+    d[key] = d.pop("study")
+    return d
