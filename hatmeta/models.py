@@ -1,0 +1,220 @@
+"""Model fits (metafor's ``rma``, ``rma.mh``, ``rma.peto``) returning immutable ``MetaResult``s.
+
+All estimates are on the analysis scale (log for RR, OR, IRR, PETO).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import core
+from .effects import EffectSizes, ci_of
+from .errors import InputError
+from .results import MetaResult, StudyResult
+
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB")
+CI_METHODS = ("wald", "hksj")
+PI_METHODS = ("t", "z")
+PRESETS = ("revman",)
+
+
+def normalise_method(method: str) -> str:
+    m = str(method).strip().upper()
+    if m not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}", column="--method")
+    return m
+
+
+def _check_options(es, method, ci, pi):
+    if ci not in CI_METHODS:
+        raise InputError(f"unknown CI method {ci!r}; choose wald or hksj", column="--ci")
+    if pi not in PI_METHODS:
+        raise InputError(f"unknown prediction interval {pi!r}; choose t or z", column="--pi")
+    need = 2 if method in core.TAU2_METHODS or ci == "hksj" else 1
+    if es.k < need:
+        raise InputError(f"method {method}{' with HKSJ' if ci == 'hksj' else ''} needs at least {need} "
+                         f"studies, found {es.k}", file=es.table.path)
+    if method in ("MH", "PETO") and es.table.layout != "binary":
+        raise InputError(f"method {method} needs binary counts (events_treat, n_treat, events_ctrl, n_ctrl)",
+                         file=es.table.path, column="--method")
+    if method == "MH" and es.measure not in ("RR", "OR", "RD"):
+        raise InputError(f"Mantel-Haenszel pools RR, OR or RD, not {es.measure}", column="--measure")
+
+
+def rma(es: EffectSizes, method: str = "REML", ci: str = "wald", pi: str = "t", level: float = 0.95,
+        preset: str | None = None) -> MetaResult:
+    """Fit a common-effect (FE, MH, PETO) or random-effects model to ``es``.
+
+    ``method``: FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB. ``ci``: "wald" (normal) or
+    "hksj" (Hartung-Knapp-Sidik-Jonkman, t on k - 1 df). ``pi``: "t" (k - 2 df) or "z".
+    ``preset="revman"``: RevMan 5's "M-H, Random" (DL tau^2 from Q around the MH estimate).
+    """
+    method = normalise_method(method)
+    ci, pi = str(ci).lower(), str(pi).lower()
+    if preset is not None:
+        if str(preset).lower() != "revman":
+            raise InputError(f"unknown preset {preset!r}; choose revman", column="--preset")
+        return revman_random(es, ci=ci, pi=pi, level=level)
+    _check_options(es, method, ci, pi)
+    if method == "MH":
+        return mantel_haenszel(es, level=level)
+    if method == "PETO":
+        return peto(es, level=level)
+    g = core.Groups.single(es.yi, es.vi)
+    f = core.fit(g, method=method, ci=ci, pi=pi, level=level)
+    return _result(es, f, method, ci, pi, level)
+
+
+def _result(es, f: core.CoreFit, method, ci, pi, level, notes=(), weights=None, **overrides) -> MetaResult:
+    """Wrap a single-group CoreFit (G = 1) as a MetaResult."""
+    s = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
+    random = method not in ("FE", "MH", "PETO")
+    values = dict(
+        estimate=s(f.estimate), se=s(f.se), ci_low=s(f.ci_low), ci_high=s(f.ci_high),
+        pi_low=s(f.pi_low) if random else float("nan"), pi_high=s(f.pi_high) if random else float("nan"),
+        tau2=s(f.tau2), tau2_ci_low=s(f.tau2_ci_low), tau2_ci_high=s(f.tau2_ci_high),
+        q=s(f.q), q_df=int(s(f.q_df)), q_p=s(f.q_p), i2=s(f.i2), h2=s(f.h2), stat=s(f.stat), p=s(f.p),
+        df=None if f.df is None else s(f.df),
+    )
+    values.update(overrides)
+    weights = f.weights if weights is None else weights
+    return MetaResult(
+        measure=es.measure, method=method, ci_method=ci, pi_method=pi if random else "none", scale=es.scale,
+        k=es.k, tau=float(np.sqrt(values["tau2"])), studies=study_results(es, weights, level), level=level,
+        notes=tuple(es.notes) + tuple(notes) + _pi_note(es.k, pi, random), **values)
+
+
+def _pi_note(k, pi, random):
+    if random and pi == "t" and k < 3:
+        return ("prediction interval needs at least 3 studies with t on k - 2 df",)
+    return ()
+
+
+def study_results(es: EffectSizes, weights, level=0.95) -> tuple:
+    lo, hi = ci_of(es.yi, es.vi, level)
+    label = es.table.extra.get("label")
+    return tuple(
+        StudyResult(study=es.studies[i], yi=float(es.yi[i]), vi=float(es.vi[i]), weight=float(weights[i]),
+                    ci_low=float(lo[i]), ci_high=float(hi[i]), inputs=es.inputs(i),
+                    label=label[i] if label else None)
+        for i in range(es.k))
+
+
+# ---------------------------------------------------------------- Mantel-Haenszel and Peto
+
+def _cells(es: EffectSizes):
+    """Uncorrected 2x2 cells of the rows kept (MH needs no zero-cell increment)."""
+    c = es.table.columns
+    a, n1, cc, n2 = c["events_treat"], c["n_treat"], c["events_ctrl"], c["n_ctrl"]
+    return a, n1 - a, cc, n2 - cc, n1, n2
+
+
+def mh_estimate(es: EffectSizes, table=None):
+    """Mantel-Haenszel pooled estimate and its SE (analysis scale), as metafor's rma.mh.
+
+    Variances: OR, Robins, Breslow & Greenland (1986); RR, Greenland & Robins (1985);
+    RD, Greenland & Robins (1985) in the form metafor 3.8 uses (Sato 1989 is consistent in both limits).
+    """
+    a, b, c, d, n1, n2 = _cells(es)
+    n = n1 + n2
+    if es.measure == "OR":
+        R, S = np.sum(a * d / n), np.sum(b * c / n)
+        if R == 0 or S == 0:
+            raise InputError("Mantel-Haenszel OR is undefined: no discordant cells", file=es.table.path)
+        P, Q = (a + d) / n, (b + c) / n
+        var = (np.sum(P * a * d / n) / (2 * R**2) + np.sum(P * b * c / n + Q * a * d / n) / (2 * R * S)
+               + np.sum(Q * b * c / n) / (2 * S**2))
+        return float(np.log(R / S)), float(np.sqrt(var))
+    if es.measure == "RR":
+        R, S = np.sum(a * n2 / n), np.sum(c * n1 / n)
+        if R == 0 or S == 0:
+            raise InputError("Mantel-Haenszel RR is undefined: no events in one arm of every study",
+                             file=es.table.path)
+        var = np.sum((n1 * n2 * (a + c) - a * c * n) / n**2) / (R * S)
+        return float(np.log(R / S)), float(np.sqrt(var))
+    # RD
+    wsum = np.sum(n1 * n2 / n)
+    est = np.sum((a * n2 - c * n1) / n) / wsum
+    # Sato (1989) variance, as metafor's rma.mh for RD.
+    var = (est * np.sum((c * n1**2 - a * n2**2 + n1 * n2 * (n2 - n1) / 2) / n**2)
+           + np.sum((a * (n2 - c) + c * (n1 - a)) / (2 * n))) / wsum**2
+    return float(est), float(np.sqrt(var))
+
+
+def mantel_haenszel(es: EffectSizes, level=0.95) -> MetaResult:
+    from scipy.special import ndtr, ndtri
+
+    est, se = mh_estimate(es)
+    z = ndtri(0.5 + level / 2)
+    g = core.Groups.single(es.yi, es.vi)
+    # Heterogeneity: Cochran's Q with inverse-variance weights around the MH estimate (as rma.mh).
+    w = 1 / es.vi
+    q = float(np.sum(w * (es.yi - est) ** 2))
+    f = core.fit(g, method="FE", level=level, q=np.array([q]), tau2_ci=False)
+    # Study weights: the MH weights (metafor's weights(rma.mh)), in percent.
+    a, b, c, d, n1, n2 = _cells(es)
+    n = n1 + n2
+    mhw = {"OR": b * c / n, "RR": c * n1 / n, "RD": n1 * n2 / n}[es.measure]
+    stat = est / se
+    return _result(es, f, "MH", "wald", "none", level, estimate=est, se=se, ci_low=est - z * se,
+                   ci_high=est + z * se, stat=stat, p=float(2 * ndtr(-abs(stat))),
+                   tau2_ci_low=float("nan"), tau2_ci_high=float("nan"),
+                   weights=100 * mhw / mhw.sum())
+
+
+def peto(es: EffectSizes, level=0.95) -> MetaResult:
+    """Peto's one-step OR (Yusuf et al. 1985): sum(O - E) / sum(V), log scale."""
+    from scipy.special import chdtrc, ndtr, ndtri
+
+    a, b, c, d, n1, n2 = _cells(es)
+    n = n1 + n2
+    m1 = a + c
+    e = n1 * m1 / n
+    v = n1 * n2 * m1 * (n - m1) / (n**2 * (n - 1))
+    keep = v > 0
+    if not keep.any():
+        raise InputError("Peto OR is undefined: no study has events in one arm only", file=es.table.path)
+    notes = ()
+    if not keep.all():
+        gone = [s for s, k in zip(es.studies, keep) if not k]
+        notes = (f"Peto: studies with no information (V = 0) left out: {', '.join(gone)}",)
+        es = es.subset(np.flatnonzero(keep))
+        a, e, v = a[keep], e[keep], v[keep]
+    oe = a - e
+    est = float(oe.sum() / v.sum())
+    se = float(1 / np.sqrt(v.sum()))
+    yi, vi = oe / v, 1 / v
+    es = EffectSizes("PETO", "log", yi, vi, es.table, es.dropped, (), es.cc,
+                     tuple(x for x in es.notes if "added to every cell" not in x))
+    q = float(np.sum(oe**2 / v) - oe.sum() ** 2 / v.sum())
+    g = core.Groups.single(yi, vi)
+    f = core.fit(g, method="FE", level=level, q=np.array([q]), tau2_ci=False)
+    z = ndtri(0.5 + level / 2)
+    stat = est / se
+    return _result(es, f, "PETO", "wald", "none", level, notes=notes, estimate=est, se=se,
+                   ci_low=est - z * se, ci_high=est + z * se, stat=stat, p=float(2 * ndtr(-abs(stat))),
+                   q_p=float(chdtrc(max(es.k - 1, 1), q)), tau2_ci_low=float("nan"),
+                   tau2_ci_high=float("nan"), weights=100 * v / v.sum())
+
+
+def revman_random(es: EffectSizes, ci="wald", pi="t", level=0.95) -> MetaResult:
+    """RevMan 5 "M-H, Random": DerSimonian-Laird with Q around the Mantel-Haenszel estimate.
+
+    Deeks & Higgins, "Statistical algorithms in Review Manager 5" (2010), section on M-H random
+    effects: Q = sum w_i (y_i - theta_MH)^2 with inverse-variance weights w_i = 1/v_i,
+    tau^2 = max(0, (Q - (k-1)) / (sum w - sum w^2 / sum w)), then inverse-variance pooling with
+    weights 1/(v_i + tau^2); I^2 from that Q. Zero cells get 0.5 in every cell; double zeros are out.
+    """
+    if es.measure not in ("RR", "OR", "RD") or es.table.layout != "binary":
+        raise InputError("the revman preset pools binary counts as RR, OR or RD", column="--preset")
+    _check_options(es, "DL", ci, pi)
+    mh, _ = mh_estimate(es)
+    w = 1 / es.vi
+    q = float(np.sum(w * (es.yi - mh) ** 2))
+    tau2 = max(0.0, (q - (es.k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
+    g = core.Groups.single(es.yi, es.vi)
+    f = core.fit(g, method="DL", ci=ci, pi=pi, level=level, tau2=np.array([tau2]), q=np.array([q]))
+    res = _result(es, f, "DL", ci, pi, level, notes=("preset revman: RevMan 5 M-H, Random",))
+    from dataclasses import replace
+
+    return replace(res, method="MH-DL", extra={"preset": "revman"})
