@@ -1,0 +1,130 @@
+"""Plain-text, CSV and Markdown renderings of a MetaResult (the text reads like metafor's print)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+METHOD_NAMES = {
+    "FE": "Common-effect model (inverse variance)",
+    "MH": "Common-effect model (Mantel-Haenszel)",
+    "PETO": "Common-effect model (Peto)",
+    "MH-DL": "Random-effects model (RevMan 5 M-H, Random: DerSimonian-Laird)",
+}
+MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "MD": "mean difference",
+                 "SMD": "standardised mean difference (Hedges' g)", "IRR": "incidence rate ratio",
+                 "GEN": "generic effect", "PETO": "Peto odds ratio"}
+
+
+def fmt(x, digits=4):
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "NA"
+    return f"{x:.{digits}f}"
+
+
+def fmt_p(p):
+    if p is None or not math.isfinite(p):
+        return "NA"
+    return "<.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def format_result(res) -> str:
+    """A readable summary in the style of metafor's print.rma (ratios also on the natural scale)."""
+    name = METHOD_NAMES.get(res.method, f"Random-effects model (tau^2 estimator: {res.method})")
+    lines = []
+    if res.group is not None:
+        lines.append(f"Group: {res.group}")
+    lines += [f"{name}; k = {res.k}; measure: {res.measure} ({MEASURE_NAMES.get(res.measure, res.measure)})", ""]
+    random = res.method not in ("FE", "MH", "PETO")
+    if random:
+        lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)} "
+                     f"(95% CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
+        lines.append(f"tau (square root of estimated tau^2 value):      {fmt(res.tau)}")
+    lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
+    lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
+    lines += ["", f"Test for Heterogeneity:", f"Q(df = {res.q_df}) = {fmt(res.q)}, p-val {_p_eq(res.q_p)}", ""]
+    stat = res.stat_name
+    ci_label = "HKSJ, t" if res.ci_method == "hksj" else "Wald, z"
+    lines.append(f"Model Results ({ci_label}; analysis scale: {res.scale}):")
+    lines.append("")
+    lines.append(f"{'estimate':>10} {'se':>8} {stat + 'val':>8} {'pval':>8} {'ci.lb':>8} {'ci.ub':>8}")
+    lines.append(f"{fmt(res.estimate):>10} {fmt(res.se):>8} {fmt(res.stat):>8} {fmt_p(res.p):>8} "
+                 f"{fmt(res.ci_low):>8} {fmt(res.ci_high):>8}")
+    if res.df is not None:
+        lines.append(f"(t on {fmt(res.df, 0)} df)")
+    if res.is_ratio:
+        lines += ["", f"{res.measure} (natural scale): {fmt(res.natural(res.estimate))} "
+                      f"[{fmt(res.natural(res.ci_low))}, {fmt(res.natural(res.ci_high))}]"]
+    if random and math.isfinite(res.pi_low):
+        df_txt = f"t, {res.k - 2} df" if res.pi_method == "t" else "z"
+        lines.append(f"Prediction interval ({df_txt}): {fmt(res.natural(res.pi_low))} to "
+                     f"{fmt(res.natural(res.pi_high))}{' (natural scale)' if res.is_ratio else ''}")
+    if res.subgroups is not None:
+        lines += ["", "Subgroups:"]
+        for s in res.subgroups:
+            lines.append(f"  {s.group}: k = {s.k}, estimate {fmt(res.natural(s.estimate))} "
+                         f"[{fmt(res.natural(s.ci_low))}, {fmt(res.natural(s.ci_high))}], tau^2 = {fmt(s.tau2)}")
+        t = res.subgroup_test
+        lines.append(f"  Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {fmt_p(t.p)}")
+    if res.meta_regression is not None:
+        m = res.meta_regression
+        lines += ["", f"Meta-regression (REML): tau^2 = {fmt(m.tau2)}, R^2 = {fmt(m.r2, 2)}%",
+                  f"  Test of moderators: QM(df = {m.qm_df}) = {fmt(m.qm)}, p-val {_p_eq(m.qm_p)}",
+                  f"  Residual heterogeneity: QE(df = {m.qe_df}) = {fmt(m.qe)}, p-val {_p_eq(m.qe_p)}",
+                  f"  {'':12} {'estimate':>9} {'se':>8} {'zval':>8} {'pval':>8}"]
+        for c in m.coefficients:
+            lines.append(f"  {c.name:12} {fmt(c.estimate):>9} {fmt(c.se):>8} {fmt(c.z):>8} {fmt_p(c.p):>8}")
+    if res.egger is not None:
+        e = res.egger
+        lines += ["", f"Egger's test: intercept {fmt(e.intercept)} (se {fmt(e.se)}), t = {fmt(e.t)}, "
+                      f"df = {e.df}, p = {fmt_p(e.p)}"]
+    for title, rows, key in (("Leave-one-out (omitted)", res.leave_one_out, "omitted"),
+                             ("Cumulative (added)", res.cumulative, "added")):
+        if rows is not None:
+            lines += ["", f"{title}:"]
+            for r in rows:
+                lines.append(f"  {r.study:30} k={r.k:<3} {fmt(res.natural(r.estimate))} "
+                             f"[{fmt(res.natural(r.ci_low))}, {fmt(res.natural(r.ci_high))}] tau^2 = {fmt(r.tau2)}")
+    if res.notes:
+        lines += [""] + [f"Note: {n}" for n in res.notes]
+    return "\n".join(lines)
+
+
+def _p_eq(p):
+    s = fmt_p(p)
+    return s if s.startswith("<") else f"= {s}"
+
+
+STUDY_FIELDS = ("study", "yi", "vi", "ci_low", "ci_high", "weight")
+
+
+def to_csv(results) -> str:
+    """Study rows then a pooled row, one block per result (analysis scale)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["group", "row", "study", "k", "estimate", "se", "ci_low", "ci_high", "weight", "tau2", "i2", "p"])
+    for res in results:
+        g = "" if res.group is None else res.group
+        for s in res.studies:
+            w.writerow([g, "study", s.study, 1, _c(s.yi), _c(s.vi ** 0.5), _c(s.ci_low), _c(s.ci_high),
+                        _c(s.weight), "", "", ""])
+        w.writerow([g, "pooled", res.method, res.k, _c(res.estimate), _c(res.se), _c(res.ci_low),
+                    _c(res.ci_high), "100", _c(res.tau2), _c(res.i2), _c(res.p)])
+    return buf.getvalue()
+
+
+def _c(x):
+    return "" if x is None or not math.isfinite(x) else repr(float(x))
+
+
+def to_markdown(res) -> str:
+    nat = "natural scale" if res.is_ratio else "identity scale"
+    head = f"| study | {res.measure} [95% CI] ({nat}) | weight % |\n|---|---|---|\n"
+    rows = "".join(f"| {s.label or s.study} | {fmt(res.natural(s.yi), 3)} [{fmt(res.natural(s.ci_low), 3)}, "
+                   f"{fmt(res.natural(s.ci_high), 3)}] | {fmt(s.weight, 1)} |\n" for s in res.studies)
+    pooled = (f"| **pooled ({res.method}, {res.ci_method})** | **{fmt(res.natural(res.estimate), 3)} "
+              f"[{fmt(res.natural(res.ci_low), 3)}, {fmt(res.natural(res.ci_high), 3)}]** | 100 |\n")
+    het = (f"\nHeterogeneity: tau^2 = {fmt(res.tau2)}; Q = {fmt(res.q, 2)}, df = {res.q_df} "
+           f"(p = {fmt_p(res.q_p)}); I^2 = {fmt(res.i2, 0)}%\n")
+    return head + rows + pooled + het

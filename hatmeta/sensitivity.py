@@ -1,0 +1,119 @@
+"""Leave-one-out, cumulative and subgroup analyses, each fitted as many groups at once (``core``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import core
+from .effects import EffectSizes
+from .errors import InputError
+from .results import SensitivityRow, SubgroupResult, SubgroupTest
+
+
+def _rows(f: core.CoreFit, names) -> tuple:
+    return tuple(
+        SensitivityRow(study=names[j], k=int(f.k[j]), estimate=float(f.estimate[j]), se=float(f.se[j]),
+                       ci_low=float(f.ci_low[j]), ci_high=float(f.ci_high[j]), tau2=float(f.tau2[j]),
+                       q=float(f.q[j]), i2=float(f.i2[j]), p=float(f.p[j]))
+        for j in range(len(names)))
+
+
+def _core_method(method):
+    # Subgroups of an MH or Peto analysis are pooled with inverse-variance weights.
+    return "FE" if method in ("FE", "MH", "PETO") else method
+
+
+def _refit_each(es, groups, method, level):
+    """MH and Peto sequences: refit each subset with the same method (as metafor's leave1out)."""
+    from .models import rma
+
+    rows = []
+    for name, index in groups:
+        r = rma(es.subset(index), method=method, level=level)
+        rows.append(SensitivityRow(study=name, k=r.k, estimate=r.estimate, se=r.se, ci_low=r.ci_low,
+                                   ci_high=r.ci_high, tau2=r.tau2, q=r.q, i2=r.i2, p=r.p))
+    return tuple(rows)
+
+
+def leave_one_out(es: EffectSizes, method="REML", ci="wald", level=0.95) -> tuple:
+    """The model refitted k times, each time without one study (``study`` names the one omitted)."""
+    k = es.k
+    if k < 3:
+        raise InputError(f"leave-one-out needs at least 3 studies, found {k}", file=es.table.path)
+    if method in ("MH", "PETO"):
+        return _refit_each(es, [(es.studies[j], [i for i in range(k) if i != j]) for j in range(k)],
+                           method, level)
+    # Group j holds every study except j.
+    idx = np.array([i for j in range(k) for i in range(k) if i != j], dtype=np.intp)
+    gid = np.repeat(np.arange(k, dtype=np.intp), k - 1)
+    g = core.Groups(es.yi[idx], es.vi[idx], gid, k)
+    f = core.fit(g, method=_core_method(method), ci=ci, level=level, tau2_ci=False)
+    return _rows(f, es.studies)
+
+
+def cumulative(es: EffectSizes, order_by: str, method="REML", ci="wald", level=0.95) -> tuple:
+    """The model refitted as studies are added in the order of column ``order_by`` (numeric if it can be)."""
+    keys = es.table.column(order_by)
+    order = _sort_order(keys)
+    k = es.k
+    if method in ("MH", "PETO"):
+        return _refit_each(es, [(es.studies[order[j]], order[: j + 1]) for j in range(k)], method, level)
+    idx = np.concatenate([order[: j + 1] for j in range(k)]).astype(np.intp)
+    gid = np.repeat(np.arange(k, dtype=np.intp), np.arange(1, k + 1))
+    g = core.Groups(es.yi[idx], es.vi[idx], gid, k)
+    m = _core_method(method)
+    # The first fits have too few studies for tau^2 or HKSJ: they are fitted but marked by k.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = core.fit(g, method=m, ci=ci, level=level, tau2_ci=False)
+    return _rows(f, [es.studies[i] for i in order])
+
+
+def _sort_order(keys):
+    """Stable order of text keys, numerically when every key is a number."""
+    try:
+        vals = [float(x) for x in keys]
+        return np.argsort(np.asarray(vals), kind="stable")
+    except ValueError:
+        return np.array(sorted(range(len(keys)), key=lambda i: keys[i]), dtype=np.intp)
+
+
+def subgroups(es: EffectSizes, column: str, method="REML", ci="wald", level=0.95):
+    """A separate random-effects model (own tau^2) per level of ``column``, and the test for
+    subgroup differences: Q between subgroup estimates with weights 1/se^2, df = groups - 1
+    (Cochrane Handbook 10.11.3.1; Borenstein et al. 2009 ch. 19, separate tau^2)."""
+    from scipy.special import chdtrc
+
+    keys = es.table.column(column)
+    levels = sorted(set(keys), key=lambda x: (_num(x) is None, _num(x), x))
+    if len(levels) < 2:
+        raise InputError(f"subgroup column has a single value ({levels[0]!r}): nothing to compare",
+                         file=es.table.path, column=column)
+    gid = np.array([levels.index(x) for x in keys], dtype=np.intp)
+    order = np.argsort(gid, kind="stable")
+    g = core.Groups(es.yi[order], es.vi[order], gid[order], len(levels))
+    m = _core_method(method)
+    kk = g.k
+    if m in core.TAU2_METHODS and (kk < 2).any():
+        # A one-study subgroup has no tau^2 to estimate: it is fitted with tau^2 = 0.
+        tau2 = np.where(kk >= 2, core.estimate_tau2(g, m), 0.0)
+    else:
+        tau2 = None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = core.fit(g, method=m, ci=ci, level=level, tau2=tau2, tau2_ci=False)
+    groups = tuple(
+        SubgroupResult(group=levels[j], k=int(kk[j]), estimate=float(f.estimate[j]), se=float(f.se[j]),
+                       ci_low=float(f.ci_low[j]), ci_high=float(f.ci_high[j]), tau2=float(f.tau2[j]),
+                       q=float(f.q[j]), i2=float(f.i2[j]))
+        for j in range(len(levels)))
+    w = 1 / f.se**2
+    mu = np.sum(w * f.estimate) / np.sum(w)
+    qb = float(np.sum(w * (f.estimate - mu) ** 2))
+    df = len(levels) - 1
+    return groups, SubgroupTest(q=qb, df=df, p=float(chdtrc(df, qb)))
+
+
+def _num(x):
+    try:
+        return float(x)
+    except ValueError:
+        return None
