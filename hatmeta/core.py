@@ -101,16 +101,18 @@ def _score(g: Groups, method, tau2):
     r = g.y - mu[g.gid]
     w2 = w * w
     sw2 = g.sum(w2)
-    if method == "REML":
-        # REML score (Viechtbauer 2005, eq. 9): sum w^2 r^2 - tr(P), tr(P) = sum w - sum w^2 / sum w;
-        # slope approximated by minus the expected information tr(PP) (Fisher scoring, as metafor).
-        f = g.sum(w2 * r * r) - (sw - sw2 / sw)
+    if method in ("REML", "ML"):
+        # Score of the (restricted) log-likelihood in tau^2, times 2 (Viechtbauer 2005, eqs. 7 and 9):
+        # ML: sum w^2 r^2 - sum w; REML: sum w^2 r^2 - tr(P) with tr(P) = sum w - sum w^2 / sum w.
+        # Exact slope (Newton rather than Fisher scoring, so convergence is quadratic): with dP/dtau2 = -PP,
+        # d(y'PPy) = -2 y'P^3y, y'P^3y = sum w (w r)^2 - (sum w^2 r)^2 / sum w, and
+        # d tr(P) = -tr(PP) (REML) or d sum w = -sum w^2 (ML).
+        ypppy = g.sum(w2 * w * r * r) - g.sum(w2 * r) ** 2 / sw
+        if method == "ML":
+            return g.sum(w2 * r * r) - sw, -2 * ypppy + sw2
         sw3 = g.sum(w2 * w)
         trpp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
-        return f, -trpp
-    if method == "ML":
-        # ML score: sum w^2 r^2 - sum w; expected information sum w^2.
-        return g.sum(w2 * r * r) - sw, -sw2
+        return g.sum(w2 * r * r) - (sw - sw2 / sw), -2 * ypppy + trpp
     # PM (Paule & Mandel 1982) and EB (Morris 1983): generalised Q equals its expectation k - 1.
     # Viechtbauer et al. 2015 (Res Synth Methods 6:357) show EB and PM solve the same equation
     # (for models without moderators); exact slope of Q is -sum w^2 r^2.
@@ -118,26 +120,36 @@ def _score(g: Groups, method, tau2):
     return f, -g.sum(w2 * r * r)
 
 
-def solve_decreasing(fun, G, lo, hi, x0=None, tol=TOL, maxiter=MAXITER):
+def solve_decreasing(fun, G, lo, hi, x0=None, tol=TOL, maxiter=MAXITER, scale=None):
     """Root of a function decreasing through zero on [lo, hi] per group.
 
     ``fun(x) -> (f, slope)``; requires f(lo) > 0 > f(hi). Newton steps, bisection when a step
-    leaves the current bracket. Returns the roots and a boolean array of converged groups.
+    leaves the current bracket; converged when a step is below ``tol * (|x| + scale)``, where
+    ``scale`` (per group; e.g. the mean sampling variance) sets what counts as a negligible tau^2.
+    Returns the roots and a boolean array of converged groups.
     """
     lo, hi = lo.copy(), hi.copy()
     x = 0.5 * (lo + hi) if x0 is None else np.clip(x0, lo, hi)
+    floor = 1e-8 if scale is None else np.maximum(scale, 1e-300)
     done = np.zeros(G, dtype=bool)
+    f_prev = np.full(G, np.inf)
+    slow = np.zeros(G, dtype=int)
     for _ in range(maxiter):
         f, slope = fun(x)
         pos = f > 0
         lo = np.where(pos & ~done, x, lo)
         hi = np.where(~pos & ~done, x, hi)
+        # |f| not halving for three steps in a row means Newton is stalling (a non-convex
+        # stretch of the equation, where it can cycle): bisect.
+        slow = np.where(np.abs(f) > 0.5 * f_prev, slow + 1, 0)
+        f_prev = np.abs(f)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = np.where(slope < 0, -f / slope, np.nan)
         new = x + step
-        bad = ~np.isfinite(new) | (new <= lo) | (new >= hi)
+        bad = ~np.isfinite(new) | (new <= lo) | (new >= hi) | (slow >= 3)
         new = np.where(bad, 0.5 * (lo + hi), new)
-        conv = (np.abs(new - x) <= tol * np.maximum(np.abs(x), 1e-8)) | (f == 0) | ((hi - lo) <= tol * np.maximum(hi, 1e-300))
+        slow = np.where(slow >= 3, 0, slow)
+        conv = (np.abs(new - x) <= tol * (np.abs(x) + floor)) | (f == 0) | ((hi - lo) <= tol * (hi + floor))
         x = np.where(done, x, new)
         done |= conv
         if done.all():
@@ -166,7 +178,7 @@ def tau2_iterative(g: Groups, method):
         hi = np.where(grow, hi * 4.0, hi)
     lo = np.where(active, 0.0, 0.0)
     x0 = np.where(active, np.clip(start, 1e-12, hi), 0.0)
-    root, _ = solve_decreasing(lambda t: _score(g, method, t), G, lo, hi, x0)
+    root, _ = solve_decreasing(lambda t: _score(g, method, t), G, lo, hi, x0, scale=g.sum(g.v) / g.k)
     return np.where(active, root, 0.0)
 
 
@@ -219,7 +231,8 @@ def _q_root(g: Groups, q0, target):
         if not grow.any():
             break
         hi = np.where(grow, hi * 4.0, hi)
-    root, _ = solve_decreasing(fun, G, np.zeros(G), hi, None)
+    # Q(tau^2) is decreasing and convex, so Newton from tau^2 = 0 climbs to the root without overshoot.
+    root, _ = solve_decreasing(fun, G, np.zeros(G), hi, np.zeros(G), scale=g.sum(g.v) / g.k)
     return np.where(active, root, 0.0)
 
 
