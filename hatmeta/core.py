@@ -145,11 +145,15 @@ def solve_decreasing(fun, G, lo, hi, x0=None, tol=TOL, maxiter=MAXITER, scale=No
         f_prev = np.abs(f)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = np.where(slope < 0, -f / slope, np.nan)
-        new = x + step
-        bad = ~np.isfinite(new) | (new <= lo) | (new >= hi) | (slow >= 3)
-        new = np.where(bad, 0.5 * (lo + hi), new)
+        newton = x + step
+        # A negligible Newton step (or an exact zero) is the answer, even where rounding puts it on
+        # the bracket's edge; otherwise a step that leaves the bracket, or a stall, is replaced by bisection.
+        tiny = (f == 0) | (np.isfinite(step) & (np.abs(step) <= tol * (np.abs(x) + floor)))
+        bad = ~np.isfinite(newton) | (newton <= lo) | (newton >= hi) | (slow >= 3)
+        new = np.where(bad, 0.5 * (lo + hi), newton)
+        new = np.where(tiny, np.where(f == 0, x, newton), new)
         slow = np.where(slow >= 3, 0, slow)
-        conv = (np.abs(new - x) <= tol * (np.abs(x) + floor)) | (f == 0) | ((hi - lo) <= tol * (hi + floor))
+        conv = tiny | ((hi - lo) <= tol * (hi + floor))
         x = np.where(done, x, new)
         done |= conv
         if done.all():
