@@ -44,23 +44,12 @@ class EffectSizes:
     def k(self) -> int:
         return len(self.yi)
 
-    def inputs(self, i: int) -> dict:
-        """The study's input columns as given (before any zero-cell increment)."""
-        return {c: _as_given(c, v[i]) for c, v in self.table.columns.items()}
-
     def subset(self, index) -> "EffectSizes":
         index = np.asarray(index, dtype=int)
         return EffectSizes(self.measure, self.scale, self.yi[index], self.vi[index],
                            self.table.subset(index), self.dropped,
                            tuple(self.corrected[i] for i in index) if self.corrected else (),
                            self.cc, self.notes)
-
-
-def _as_given(column, x):
-    x = float(x)
-    if column in ("events_treat", "events_ctrl", "n_treat", "n_ctrl") and x.is_integer():
-        return int(x)
-    return x
 
 
 def normalise_measure(measure: str) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 from . import core
 from .effects import EffectSizes, ci_of
 from .errors import InputError
-from .results import MetaResult, StudyResult
+from .results import MetaResult, StudyRows
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB")
 CI_METHODS = ("wald", "hksj")
@@ -90,14 +90,11 @@ def _pi_note(k, pi, random):
     return ()
 
 
-def study_results(es: EffectSizes, weights, level=0.95) -> tuple:
+def study_results(es: EffectSizes, weights, level=0.95):
+    """The studies of a fit (lazy StudyRows): effects, Wald CIs, weights in percent, inputs as given."""
     lo, hi = ci_of(es.yi, es.vi, level)
-    label = es.table.extra.get("label")
-    return tuple(
-        StudyResult(study=es.studies[i], yi=float(es.yi[i]), vi=float(es.vi[i]), weight=float(weights[i]),
-                    ci_low=float(lo[i]), ci_high=float(hi[i]), inputs=es.inputs(i),
-                    label=label[i] if label else None)
-        for i in range(es.k))
+    return StudyRows(es.studies, es.yi, es.vi, np.asarray(weights, float), lo, hi,
+                     inputs=es.table.columns, labels=es.table.extra.get("label"))
 
 
 # ---------------------------------------------------------------- Mantel-Haenszel and Peto

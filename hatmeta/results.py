@@ -7,7 +7,10 @@ otherwise. ``scale`` says which; ``MetaResult.natural()`` back-transforms for di
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+
+import numpy as np
 
 RATIO_MEASURES = {"RR", "OR", "IRR", "PETO"}
 
@@ -53,6 +56,68 @@ class StudyResult(_Record):
                    ci_low=_plain(self.ci_low), ci_high=_plain(self.ci_high))
         out.update(_plain(self.inputs))
         return out
+
+
+COUNT_COLUMNS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
+
+
+class StudyRows(Sequence):
+    """The studies of a fit, stored as arrays; items are StudyResult built on access.
+
+    Lazy because a fit of 500,000 studies should not build 500,000 objects that nobody reads.
+    """
+
+    def __init__(self, studies, yi, vi, weight, ci_low, ci_high, inputs=None, labels=None):
+        self._studies = tuple(studies)
+        self._arrays = {"yi": yi, "vi": vi, "weight": weight, "ci_low": ci_low, "ci_high": ci_high}
+        self._inputs = dict(inputs or {})
+        self._labels = None if labels is None else tuple(labels)
+
+    def __len__(self):
+        return len(self._studies)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(len(self))))
+        a = self._arrays
+        return StudyResult(study=self._studies[i], yi=float(a["yi"][i]), vi=float(a["vi"][i]),
+                           weight=float(a["weight"][i]), ci_low=float(a["ci_low"][i]),
+                           ci_high=float(a["ci_high"][i]),
+                           inputs={c: _given(c, v[i]) for c, v in self._inputs.items()},
+                           label=None if self._labels is None else self._labels[i])
+
+    def __eq__(self, other):
+        return isinstance(other, Sequence) and len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __repr__(self):
+        return f"StudyRows({len(self)} studies)"
+
+    def to_dicts(self) -> list:
+        """JSON-ready rows, built column-wise (fast for very large k)."""
+        cols = {"study": list(self._studies)}
+        if self._labels is not None:
+            cols["label"] = list(self._labels)
+        for name, arr in self._arrays.items():
+            cols[name] = _json_floats(arr)
+        for c, arr in self._inputs.items():
+            arr = np.asarray(arr, float)
+            as_int = c in COUNT_COLUMNS and bool(np.all(arr == np.floor(arr)))
+            cols[c] = arr.astype(np.int64).tolist() if as_int else _json_floats(arr)
+        names = list(cols)
+        return [dict(zip(names, row)) for row in zip(*cols.values())]
+
+
+def _json_floats(arr) -> list:
+    """Floats for JSON, NaN and infinities as None."""
+    arr = np.asarray(arr, float)
+    if np.isfinite(arr).all():
+        return arr.tolist()
+    return [x if math.isfinite(x) else None for x in arr.tolist()]
+
+
+def _given(column, x):
+    x = float(x)
+    return int(x) if column in COUNT_COLUMNS and x.is_integer() else x
 
 
 @dataclass(frozen=True)
@@ -196,7 +261,8 @@ class MetaResult(_Record):
         if self.df is not None:
             out["df"] = _plain(self.df)
         out["p"] = _plain(self.p)
-        out["studies"] = [s.to_dict() for s in self.studies]
+        out["studies"] = (self.studies.to_dicts() if isinstance(self.studies, StudyRows)
+                          else [s.to_dict() for s in self.studies])
         out["notes"] = list(self.notes)
         if self.leave_one_out is not None:
             out["leave_one_out"] = [_sens(r, "omitted") for r in self.leave_one_out]

@@ -152,33 +152,47 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1) -> TrialTa
     wanted = LAYOUTS[layout]
     pos = {h: j for j, h in enumerate(header)}
 
-    studies, lines = [], []
-    values = {c: [] for c in wanted}
-    extra = {h: [] for h in header if h not in wanted and h != "study"}
-    for r, row in enumerate(rows[1:]):
-        line = first_line + 1 + r
-        if not any(cell.strip() for cell in row):
-            continue  # blank line
-        if len(row) != len(header):
-            raise InputError(f"expected {len(header)} fields, found {len(row)}", file=path, line=line)
-        name = row[pos["study"]].strip()
-        if not name:
-            raise InputError("empty study name", file=path, line=line, column="study")
-        if name in studies:
-            raise InputError(f"duplicate study '{name}'", file=path, line=line, column="study")
-        studies.append(name)
-        lines.append(line)
-        for c in wanted:
-            values[c].append(_parse_number(row[pos[c]], path, line, c))
-        for c in extra:
-            extra[c].append(row[pos[c]].strip())
-    if not studies:
+    # csv yields [] for an empty line; a line of whitespace yields one blank cell. Both are skipped.
+    data = rows[1:]
+    keep = [r for r, row in enumerate(data) if row and (len(row) > 1 or row[0].strip())]
+    if not keep:
         raise InputError("no data rows", file=path, line=first_line + 1)
-    columns = {c: np.asarray(v, dtype=float) for c, v in values.items()}
-    table = TrialTable(path=path, layout=layout, studies=tuple(studies), columns=columns,
-                       extra={c: tuple(v) for c, v in extra.items()}, lines=tuple(lines))
+    if len(keep) != len(data):
+        data = [data[r] for r in keep]
+    lines = [first_line + 1 + r for r in keep]
+    if len(set(map(len, data))) != 1 or len(data[0]) != len(header):
+        r = next(r for r, row in enumerate(data) if len(row) != len(header))
+        raise InputError(f"expected {len(header)} fields, found {len(data[r])}", file=path, line=lines[r])
+    cells = list(zip(*data))  # one tuple per column, transposed at C speed
+    studies = [name.strip() for name in cells[pos["study"]]]
+    if "" in studies or len(set(studies)) != len(studies):
+        seen = {}
+        for line, name in zip(lines, studies):
+            if not name:
+                raise InputError("empty study name", file=path, line=line, column="study")
+            if name in seen:
+                raise InputError(f"duplicate study '{name}' (first on line {seen[name]})", file=path,
+                                 line=line, column="study")
+            seen[name] = line
+    columns = {c: _parse_column(cells[pos[c]], path, lines, c) for c in wanted}
+    extra = {h: tuple(x.strip() for x in cells[pos[h]]) for h in header if h not in wanted and h != "study"}
+    table = TrialTable(path=path, layout=layout, studies=tuple(studies), columns=columns, extra=extra,
+                       lines=tuple(lines))
     check_values(table)
     return table
+
+
+def _parse_column(cells, path, lines, column) -> np.ndarray:
+    """Parse a numeric column at C speed; on failure find and name the first bad cell."""
+    try:
+        values = np.asarray(cells, dtype=float)
+    except ValueError:
+        values = None
+    if values is not None and np.isfinite(values).all():
+        return values
+    for line, text in zip(lines, cells):
+        _parse_number(text, path, line, column)
+    raise AssertionError("unreachable: a column that failed to parse has a bad cell")
 
 
 def _parse_number(text, path, line, column) -> float:
@@ -201,18 +215,21 @@ def check_values(table: TrialTable) -> None:
     def fail(i, column, message):
         raise InputError(message, file=path, line=table.line_of(i), column=column)
 
+    checks = []  # (column, bad mask, message for value x)
     for c, v in cols.items():
-        for i, x in enumerate(v):
-            if c in COUNT_COLUMNS and not float(x).is_integer():
-                fail(i, c, f"must be a whole number, got {x:g}")
-            if c.startswith("n_") and x <= 0:
-                fail(i, c, f"must be at least 1, got {x:g}")
-            if c.startswith("events_") and x < 0:
-                fail(i, c, f"must not be negative, got {x:g}")
-            if c.startswith(("sd_", "time_")) and x <= 0:
-                fail(i, c, f"must be greater than 0, got {x:g}")
-            if c in ("vi", "se") and x <= 0:
-                fail(i, c, f"must be greater than 0, got {x:g}")
+        if c in COUNT_COLUMNS:
+            checks.append((c, v != np.floor(v), "must be a whole number, got {x:g}"))
+        if c.startswith("n_"):
+            checks.append((c, v <= 0, "must be at least 1, got {x:g}"))
+        if c.startswith("events_"):
+            checks.append((c, v < 0, "must not be negative, got {x:g}"))
+        if c.startswith(("sd_", "time_")) or c in ("vi", "se"):
+            checks.append((c, v <= 0, "must be greater than 0, got {x:g}"))
+    # Report the first bad cell in file order (row, then the order of the checks).
+    first = [(int(np.flatnonzero(bad)[0]), n, c, msg) for n, (c, bad, msg) in enumerate(checks) if bad.any()]
+    if first:
+        i, _, c, msg = min(first)
+        fail(i, c, msg.format(x=cols[c][i]))
     if table.layout == "binary":
         for arm in ("treat", "ctrl"):
             e, n = cols[f"events_{arm}"], cols[f"n_{arm}"]

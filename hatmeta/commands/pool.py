@@ -83,7 +83,9 @@ def _emit(result, fmt):
     from ..report_text import to_csv, to_markdown
 
     if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        # Indented for people; above 1,000 studies compact, because indenting bypasses json's C encoder.
+        indent = 2 if result.k <= 1000 else None
+        click.echo(json.dumps(result.to_dict(), indent=indent, allow_nan=False))
     elif fmt == "csv":
         click.echo(to_csv([result]), nl=False)
     elif fmt == "markdown":
