@@ -99,8 +99,7 @@ def _emit_many(results, fmt):
 
     out = sys.stdout
     if fmt == "json":
-        dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
-        out.write("".join(dumps(r.to_dict()) + "\n" for r in results))
+        out.writelines(line + "\n" for line in results.json_lines())
     elif fmt == "csv":
         out.write(to_csv(results))
     else:

@@ -1,0 +1,55 @@
+"""`--by`: every group pooled separately in one vectorised run, equal to pooling each group alone."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hatmeta.api import pool_by, pool_table
+from hatmeta.table import read_table, table_from_rows
+
+ROWS = [["group", "study", "events_treat", "n_treat", "events_ctrl", "n_ctrl"],
+        ["A", "a1", "4", "123", "11", "139"], ["B", "b1", "6", "306", "29", "303"],
+        ["A", "a2", "3", "231", "11", "220"], ["B", "b2", "62", "13598", "248", "12867"],
+        ["A", "a3", "33", "5069", "47", "5808"], ["B", "b3", "180", "1541", "372", "1451"],
+        ["C", "c1", "8", "2545", "10", "629"], ["D", "d1", "0", "50", "0", "40"], ["D", "d2", "0", "30", "3", "31"],
+        ["D", "d3", "2", "40", "5", "41"]]
+
+
+@pytest.mark.parametrize("method, ci", [("REML", "wald"), ("DL", "hksj"), ("FE", "wald"), ("MH", "wald")])
+def test_each_group_equals_its_own_fit(method, ci):
+    table = table_from_rows(ROWS)
+    batch = pool_by(table, "group", "RR", method=method, ci=ci)
+    assert [r.group for r in batch] == ["A", "B", "C", "D"]
+    for res in batch:
+        rows = [ROWS[0]] + [r for r in ROWS[1:] if r[0] == res.group]
+        if res.group == "C" and method not in ("FE", "MH"):
+            assert res.k == 1 and res.estimate != res.estimate  # NaN, answered with a note
+            assert any("at least 2 studies" in n for n in res.notes)
+            continue
+        alone = pool_table(table_from_rows(rows), "RR", method=method, ci=ci)
+        assert res.estimate == pytest.approx(alone.estimate, rel=1e-10)
+        assert res.se == pytest.approx(alone.se, rel=1e-10)
+        assert res.tau2 == pytest.approx(alone.tau2, rel=1e-9, abs=1e-14)
+        assert [s.study for s in res.studies] == [s.study for s in alone.studies]
+        assert [s.weight for s in res.studies] == pytest.approx([s.weight for s in alone.studies])
+    d = batch[3]
+    assert d.k == 2 and any("d1" in n and "both arms" in n for n in d.notes)
+
+
+def test_cli_json_lines_match_the_api(write_csv):
+    path = write_csv(ROWS)
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(path), "--measure", "RR",
+                        "--by", "group", "--format", "json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(x) for x in p.stdout.splitlines()]
+    batch = pool_by(read_table(path), "group", "RR")
+    assert [x["group"] for x in lines] == ["A", "B", "C", "D"]
+    for obj, res in zip(lines, batch):
+        expected = res.to_dict()
+        for key in ("k", "estimate", "se", "ci_low", "ci_high", "tau2", "q", "i2", "p", "pi_low"):
+            assert obj[key] == expected[key]
+        assert [s["study"] for s in obj["studies"]] == [s["study"] for s in expected["studies"]]
+        assert [s["events_treat"] for s in obj["studies"]] == [s["events_treat"] for s in expected["studies"]]
+    assert lines[2]["estimate"] is None and lines[2]["notes"]
