@@ -1,0 +1,272 @@
+"""Build one analysis: validated extraction + spec -> one comparison per trial -> TrialTable.
+
+The table's rows are in the spec's trial order; ``study`` is the trial id, and extra text columns
+(label, country, route, control_type, followup_weeks, followup, year, timepoint_weeks, definition,
+experimental_arm, control_arm) serve as labels, subgroups and moderators. Trials that cannot
+contribute are listed in ``omitted`` with the reason; every choice made on the way (definition,
+time point, combined arms, derived figures, recorded discrepancies) is listed in ``notes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..errors import InputError
+from . import standardise
+from .extraction import KIND_COLUMNS, Extraction, Row, load_extraction, outcome_kind
+from .spec import AnalysisSpec, read_spec, spec_path
+
+LAYOUT_COLUMNS = {
+    "binary": ("events_treat", "n_treat", "events_ctrl", "n_ctrl"),
+    "continuous": ("mean_treat", "sd_treat", "n_treat", "mean_ctrl", "sd_ctrl", "n_ctrl"),
+    "rates": ("events_treat", "time_treat", "events_ctrl", "time_ctrl"),
+}
+EXTRA_COLUMNS = ("label", "country", "route", "control_type", "followup_weeks", "followup", "year",
+                 "timepoint_weeks", "definition", "experimental_arm", "control_arm", "blinding")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One trial's two groups for one analysis (arm figures after any combination)."""
+
+    trial: str
+    definition: str
+    timepoint_weeks: float
+    experimental_arms: tuple
+    control_arms: tuple
+    values: dict  # layout column -> number
+    rows: tuple  # the outcome Rows used
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A spec applied to the extraction: the trial table to pool, what was left out and why."""
+
+    spec: AnalysisSpec
+    table: object  # hatmeta.table.TrialTable
+    comparisons: tuple
+    omitted: tuple  # (trial, reason)
+    notes: tuple
+
+
+def load_analysis(name, data_dir=None, analyses_dir=None) -> Analysis:
+    """Load analysis ``name`` (analyses/<name>.toml, or a .toml path) on the validated extraction.
+
+    Raises InputError if the extraction is invalid (never pools the valid part), if the spec is
+    invalid, or if no trial contributes a figure.
+    """
+    spec = read_spec(spec_path(name, analyses_dir))
+    extraction = load_extraction(data_dir)
+    return build_analysis(spec, extraction)
+
+
+def build_analysis(spec: AnalysisSpec, ex: Extraction) -> Analysis:
+    known = set(ex.trial_ids())
+    for trial in spec.trials:
+        if trial not in known:
+            raise InputError(f"trial {trial!r} is not in {ex.paths['trials.csv']}", file=spec.path, column="trials")
+    comparisons, omitted, notes = [], [], []
+    for trial in spec.trials:
+        if trial in spec.exclude:
+            omitted.append((trial, f"excluded by the analysis: {spec.exclude[trial]}"))
+            continue
+        result = _compare(spec, ex, trial, notes)
+        if isinstance(result, str):
+            omitted.append((trial, result))
+        else:
+            comparisons.append(result)
+    if not comparisons:
+        why = "; ".join(f"{t}: {r}" for t, r in omitted)
+        raise InputError(f"no trial contributes {spec.kind} figures for outcome {spec.outcome!r} ({why})",
+                         file=spec.path, column="trials")
+    notes.extend(_harmonisation_notes(spec, ex, comparisons))
+    table = _table(spec, ex, comparisons)
+    return Analysis(spec=spec, table=table, comparisons=tuple(comparisons), omitted=tuple(omitted),
+                    notes=tuple(notes))
+
+
+def _as_tuple(value):
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _select_arms(spec, ex, trial, notes):
+    override = spec.trial_overrides.get(trial, {})
+    wanted = {"experimental": _as_tuple(override.get("experimental", spec.experimental_arms)),
+              "control": _as_tuple(override.get("control", spec.control_arms))}
+    chosen = {}
+    for role, codes in wanted.items():
+        arms = [a for a in ex.arms_of(trial) if a["arm"] in codes]
+        for a in arms:
+            if a["role"] != role:
+                notes.append(f"{trial}: arm {a['arm']} matches the {role} codes but its role in arms.csv is "
+                             f"{a['role']!r}; not used as {role}")
+        arms = [a for a in arms if a["role"] == role]
+        if not arms:
+            return f"no {role} arm ({', '.join(codes)}) in arms.csv"
+        if len(arms) > 1:
+            if spec.multi_arm == "refuse":
+                return f"several {role} arms ({', '.join(a['arm'] for a in arms)}) and the spec refuses to combine"
+            notes.append(f"{trial}: {role} arms {', '.join(a['arm'] for a in arms)} combined into one group "
+                         "(Cochrane Handbook 23.3.4)")
+        chosen[role] = tuple(a["arm"] for a in arms)
+    return chosen
+
+
+def _compare(spec, ex, trial, notes):
+    arms = _select_arms(spec, ex, trial, notes)
+    if isinstance(arms, str):
+        return arms
+    exp, ctrl = arms["experimental"], arms["control"]
+    rows = [r for r in ex.outcomes_of(trial, spec.outcome) if r["arm"] in exp + ctrl]
+    if not rows:
+        return f"no row for outcome {spec.outcome!r} of arms {', '.join(exp + ctrl)} in outcomes.csv"
+    with_figures = [r for r in rows if r["status"] != "not reported"]
+    if not with_figures:
+        where = rows[0]["note"]
+        return f"not reported ({where})" if where else "not reported"
+    usable = [r for r in with_figures if outcome_kind(r) == spec.kind]
+    if not usable:
+        kinds = sorted({outcome_kind(r) for r in with_figures})
+        return f"only {' and '.join(kinds)} figures, measure {spec.measure} needs {spec.kind} ones"
+    other = sorted({outcome_kind(r) for r in with_figures} - {spec.kind})
+    if other:
+        notes.append(f"{trial}: {' and '.join(other)} figures of {spec.outcome} kept apart from the {spec.kind} "
+                     f"ones pooled here")
+
+    # Candidate (definition, time point) pairs that every chosen arm reports.
+    by_key = {}
+    for r in usable:
+        by_key.setdefault((r["definition"], float(r["timepoint_weeks"])), {})[r["arm"]] = r
+    complete = {k: v for k, v in by_key.items() if all(a in v for a in exp + ctrl)}
+    if not complete:
+        have = {r["arm"] for r in usable}
+        missing = [a for a in exp + ctrl if a not in have]
+        why = []
+        for a in missing:
+            nr = [r for r in rows if r["arm"] == a and r["status"] == "not reported"]
+            why.append(f"{a} not reported ({nr[0]['note']})" if nr and nr[0]["note"] else
+                       f"{a} not reported" if nr else f"no {spec.kind} figure for {a}")
+        if not missing:
+            why.append(f"no definition and time point reported for all of {', '.join(exp + ctrl)}")
+        return "; ".join(why)
+
+    override = spec.trial_overrides.get(trial, {})
+    keys = list(complete)
+    if "definition" in override:
+        keys = [k for k in keys if k[0].lower() == override["definition"].lower()]
+        if not keys:
+            return f"no figures with the definition set for it in the spec ({override['definition']!r})"
+    else:
+        for pref in spec.definition_prefer:
+            matching = [k for k in keys if pref.lower() in k[0].lower()]
+            if matching:
+                keys = matching
+                break
+    if "timepoint_weeks" in override:
+        keys = [k for k in keys if k[1] == float(override["timepoint_weeks"])]
+        if not keys:
+            return f"no figures at the time point set for it in the spec ({override['timepoint_weeks']} weeks)"
+    elif spec.timepoint_rule == "exact":
+        keys = [k for k in keys if k[1] == spec.timepoint_weeks]
+        if not keys:
+            return f"no figures at {spec.timepoint_weeks:g} weeks"
+    else:
+        if spec.max_weeks is not None:
+            keys = [k for k in keys if k[1] <= spec.max_weeks]
+            if not keys:
+                return f"figures only after {spec.max_weeks:g} weeks"
+        latest = max(k[1] for k in keys)
+        keys = [k for k in keys if k[1] == latest]
+    if len({k[0] for k in keys}) > 1:
+        others = "; ".join(repr(k[0]) for k in keys[1:])
+        notes.append(f"{trial}: several definitions at {keys[0][1]:g} weeks; used the first in outcomes.csv, "
+                     f"{keys[0][0]!r} (also: {others}); set [trial.{trial}] definition in the spec to choose")
+    key = keys[0]
+    chosen = complete[key]
+    used = [chosen[a] for a in exp + ctrl]
+    for r in used:
+        if r["status"] == "derived":
+            notes.append(f"{trial} {r['arm']}: derived figure: {r['derivation']}")
+    values = _group_values(spec.kind, [chosen[a] for a in exp], "treat")
+    values.update(_group_values(spec.kind, [chosen[a] for a in ctrl], "ctrl"))
+    return Comparison(trial=trial, definition=key[0], timepoint_weeks=key[1], experimental_arms=exp,
+                      control_arms=ctrl, values=values, rows=tuple(used))
+
+
+def _group_values(kind, rows, side):
+    if kind == "binary":
+        events, n = standardise.combine_binary([(r.num("events"), r.num("n")) for r in rows])
+        return {f"events_{side}": events, f"n_{side}": n}
+    if kind == "continuous":
+        mean, sd, n = standardise.combine_continuous([(r.num("mean"), r.num("sd"), r.num("n")) for r in rows])
+        return {f"mean_{side}": mean, f"sd_{side}": sd, f"n_{side}": n}
+    count, time = standardise.combine_rates([(r.num("count"), r.num("person_time")) for r in rows])
+    return {f"events_{side}": count, f"time_{side}": time}
+
+
+def _harmonisation_notes(spec, ex, comparisons):
+    notes = []
+    definitions = {c.definition.strip().lower() for c in comparisons}
+    if len(definitions) > 1:
+        notes.append("definitions differ across trials: "
+                     + "; ".join(f"{c.trial}: {c.definition or '(none given)'}" for c in comparisons))
+    times = {c.timepoint_weeks for c in comparisons}
+    if len(times) > 1:
+        notes.append("time points differ across trials: "
+                     + ", ".join(f"{c.trial} {c.timepoint_weeks:g} weeks" for c in comparisons))
+    used = {c.trial for c in comparisons}
+    for d in ex.discrepancies:
+        if d["trial"] in used and d["outcome"] in ("", spec.outcome):
+            value = d["value_a"] if d["used"] == "a" else d["value_b"]
+            notes.append(f"{d['trial']}: sources disagree on {d['field']} ({d['value_a']} in {d['source_a']}; "
+                         f"{d['value_b']} in {d['source_b']}); the extraction uses {value}")
+    return notes
+
+
+def trial_label(trial: Row, duplicate: bool = False) -> str:
+    """'Haasen 2007 (Germany)': first author's surname, year and country; trials sharing a
+    publication (e.g. the two van den Brink 2003 trials) add their route or short name."""
+    authors = trial["authors"]
+    first = authors.split(",")[0].split(";")[0].strip()
+    words = first.split()
+    # Drop trailing initials ("Haasen C", "van den Brink W").
+    while len(words) > 1 and words[-1].replace(".", "").replace("-", "").isupper() and len(words[-1]) <= 4:
+        words.pop()
+    surname = " ".join(words) or trial["short_name"] or trial["trial"]
+    label = f"{surname} {trial['year']}".strip()
+    if duplicate:
+        label += f", {trial['short_name'] or trial['route']}"
+    return f"{label} ({trial['country']})" if trial["country"] else label
+
+
+def _format(x) -> str:
+    x = float(x)
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
+def _table(spec, ex, comparisons):
+    from ..table import table_from_rows
+
+    kind = spec.kind
+    header = ["study", *LAYOUT_COLUMNS[kind], *EXTRA_COLUMNS]
+    plain = [trial_label(ex.trial(c.trial)) for c in comparisons]
+    dup = {p for p in plain if plain.count(p) > 1}
+    rows = [header]
+    for c, label in zip(comparisons, plain):
+        t = ex.trial(c.trial)
+        if label in dup:
+            label = trial_label(t, duplicate=True)
+        fu = t["followup_weeks"]
+        followup = ""
+        if fu:
+            followup = (f"up to {spec.followup_cut_weeks:g} weeks" if float(fu) <= spec.followup_cut_weeks
+                        else f"over {spec.followup_cut_weeks:g} weeks")
+        control_type = "+".join(c.control_arms)
+        rows.append([c.trial, *(_format(c.values[col]) for col in LAYOUT_COLUMNS[kind]), label, t["country"],
+                     t["route"], control_type, fu, followup, t["year"], _format(c.timepoint_weeks), c.definition,
+                     "+".join(c.experimental_arms), control_type, t["blinding"]])
+    path = str(ex.paths["outcomes.csv"])
+    table = table_from_rows(rows, path=path, measure=spec.measure)
+    # Point errors raised later (e.g. by escalc) at the outcomes.csv line of each trial's first figure.
+    return replace(table, lines=tuple(c.rows[0].line for c in comparisons))
