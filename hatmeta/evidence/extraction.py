@@ -290,11 +290,11 @@ def _check_outcome_row(row: Row, errors: list) -> None:
     kinds = outcome_kinds(row)
     if not kinds:
         err(f"status {status!r} needs figures: n and events (binary), n, mean and sd (continuous) "
-            "or count and person_time (rates)", "events" if not row["n"] else "events")
+            "or count and person_time (rates)", "events")
         return
     if len(kinds) > 1:
         err(f"mixes {' and '.join(kinds)} figures in one row; give each kind its own row",
-            KIND_COLUMNS[kinds[1]][-1])
+            KIND_COLUMNS[kinds[0]][-1])
         return
     kind = kinds[0]
     for c in KIND_COLUMNS[kind]:
@@ -316,6 +316,8 @@ def check_rows(tables: dict, errors: list) -> None:
             if name == "outcomes.csv":
                 _check_outcome_row(row, errors)
 
+    # Cross-file checks only against files that could be read (no cascade of follow-on errors).
+    have_trials, have_arms = "trials.csv" in tables, "arms.csv" in tables
     trials = {}
     for row in tables.get("trials.csv", ()):
         tid = row["trial"]
@@ -330,7 +332,7 @@ def check_rows(tables: dict, errors: list) -> None:
     arm_total = {}
     for row in tables.get("arms.csv", ()):
         tid, arm = row["trial"], row["arm"]
-        if tid and tid not in trials:
+        if have_trials and tid and tid not in trials:
             errors.append(InputError(f"unknown trial {tid!r}: not in trials.csv", file=row.file, line=row.line,
                                      column="trial"))
             continue
@@ -340,14 +342,14 @@ def check_rows(tables: dict, errors: list) -> None:
             continue
         arms[(tid, arm)] = row
         n = _int_or_none(row["n_randomised"])
-        if n is not None:
+        if n is not None and tid in trials:
             arm_total[tid] = arm_total.get(tid, 0) + n
             total = _int_or_none(trials[tid]["n_randomised"])
             if total is not None and arm_total[tid] > total:
                 errors.append(InputError(
                     f"arm sizes of {tid} add up to {arm_total[tid]}, more than the {total} randomised "
                     f"(trials.csv line {trials[tid].line})", file=row.file, line=row.line, column="n_randomised"))
-    if "arms.csv" in tables:
+    if have_arms:
         with_arms = {tid for tid, _ in arms}
         for tid, row in trials.items():
             if tid not in with_arms:
@@ -357,11 +359,11 @@ def check_rows(tables: dict, errors: list) -> None:
     seen = {}
     for row in tables.get("outcomes.csv", ()):
         tid, arm = row["trial"], row["arm"]
-        if tid and tid not in trials:
+        if have_trials and tid and tid not in trials:
             errors.append(InputError(f"unknown trial {tid!r}: not in trials.csv", file=row.file, line=row.line,
                                      column="trial"))
             continue
-        if arm and (tid, arm) not in arms:
+        if have_arms and arm and (tid, arm) not in arms:
             known = ", ".join(a for t, a in arms if t == tid) or "none"
             errors.append(InputError(f"unknown arm {arm!r} of {tid} (arms.csv has: {known})", file=row.file,
                                      line=row.line, column="arm"))
@@ -373,15 +375,16 @@ def check_rows(tables: dict, errors: list) -> None:
                 file=row.file, line=row.line, column="outcome"))
             continue
         seen[key] = row
-        n, arm_n = _int_or_none(row["n"]), _int_or_none(arms[(tid, arm)]["n_randomised"]) if arm else None
+        arm_row = arms.get((tid, arm))
+        n, arm_n = _int_or_none(row["n"]), _int_or_none(arm_row["n_randomised"]) if arm_row else None
         if n is not None and arm_n is not None and n > arm_n:
             errors.append(InputError(
                 f"n ({n}) exceeds the {arm_n} randomised to arm {arm} "
-                f"({_where(arms[(tid, arm)], row)})", file=row.file, line=row.line, column="n"))
+                f"({_where(arm_row, row)})", file=row.file, line=row.line, column="n"))
 
     for row in tables.get("discrepancies.csv", ()):
         tid = row["trial"]
-        if tid and tid not in trials:
+        if have_trials and tid and tid not in trials:
             errors.append(InputError(f"unknown trial {tid!r}: not in trials.csv", file=row.file, line=row.line,
                                      column="trial"))
 

@@ -1,0 +1,190 @@
+"""`hatmeta trials`, `hatmeta validate`, `hatmeta add-trial`: the extraction in data/extracted/.
+
+All three honour the global --data-dir (another copy of the extraction).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import click
+
+from ..errors import InputError
+
+FORMATS = ("text", "json", "csv", "markdown")
+
+
+def _data_dir(ctx):
+    return (ctx.obj or {}).get("data_dir") if ctx is not None else None
+
+
+def trial_summary(ex) -> list:
+    """One dict per trial: trial, country, n_randomised, followup_weeks, outcomes (codes with figures)."""
+    out = []
+    for t in ex.trials:
+        codes = sorted({r["outcome"] for r in ex.outcomes_of(t["trial"]) if r["status"] != "not reported"})
+        n = t["n_randomised"]
+        fu = t["followup_weeks"]
+        out.append({"trial": t["trial"], "country": t["country"],
+                    "n_randomised": int(float(n)) if n else None,
+                    "followup_weeks": (int(float(fu)) if float(fu).is_integer() else float(fu)) if fu else None,
+                    "outcomes": codes})
+    return out
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default="text",
+              show_default=True)
+@click.pass_context
+def trials(ctx, fmt):
+    """List the trials: country, randomised N, follow-up and the outcomes each contributes."""
+    from ..evidence import load_extraction
+
+    rows = trial_summary(load_extraction(_data_dir(ctx)))
+    fmt = fmt.lower()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    header = ["trial", "country", "N", "follow-up (weeks)", "outcomes"]
+    cells = [[r["trial"], r["country"], "" if r["n_randomised"] is None else str(r["n_randomised"]),
+              "" if r["followup_weeks"] is None else str(r["followup_weeks"]), " ".join(r["outcomes"])]
+             for r in rows]
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["trial", "country", "n_randomised", "followup_weeks", "outcomes"])
+        writer.writerows(cells)
+        click.echo(buf.getvalue(), nl=False)
+    elif fmt == "markdown":
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+        click.echo("\n".join(lines))
+    else:
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *cells)]
+        for row in [header, *cells]:
+            click.echo("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
+
+
+@click.command()
+@click.pass_context
+def validate(ctx):
+    """Check the extraction: every problem on one line (file:line: column 'x': message); exit 2 on any."""
+    from ..evidence import load_extraction, validate_extraction
+
+    data_dir = _data_dir(ctx)
+    errors = validate_extraction(data_dir)
+    if errors:
+        for err in errors:
+            click.echo(str(err), err=True)
+        click.echo(f"{len(errors)} problem(s) found", err=True)
+        sys.exit(2)
+    ex = load_extraction(data_dir)
+    click.echo(f"ok: {len(ex.trials)} trials, {len(ex.arms)} arms, {len(ex.outcomes)} outcome rows, "
+               f"{len(ex.discrepancies)} discrepancies in {ex.data_dir}")
+
+
+@click.command("add-trial")
+@click.option("--from", "sources", multiple=True, type=click.Path(exists=True),
+              help="CSV file(s) with the new rows in the extraction's layouts (trials, arms, outcomes, "
+                   "discrepancies; recognised by their header), or a folder holding trials.csv, arms.csv, ... "
+                   "Repeatable. Without it, the rows are asked for one by one.")
+@click.option("--dry-run", is_flag=True, help="Validate and show what would be appended; write nothing.")
+@click.pass_context
+def add_trial(ctx, sources, dry_run):
+    """Add a new trial (its trials row, arms and outcomes). Validates the whole would-be extraction first,
+    refuses duplicates, appends only the new lines and writes atomically."""
+    from ..evidence.write import add_trial as append, read_new_rows
+
+    new = read_new_rows(sources) if sources else _prompt_rows()
+    added = append(new, data_dir=_data_dir(ctx), dry_run=dry_run)
+    verb = "would append" if dry_run else "appended"
+    click.echo(f"{verb}: " + ", ".join(f"{n} row(s) to {name}" for name, n in added.items()))
+
+
+# ---------------------------------------------------------------- guided entry
+
+
+def _ask(text, default="", choices=None, required=False):
+    """One answer; an empty answer is allowed unless ``required`` (then asked again)."""
+    kind = click.Choice(choices) if choices else str
+    while True:
+        value = click.prompt(text, default=default, show_default=bool(default), type=kind).strip()
+        if value or not required:
+            return value
+        click.echo("  required", err=True)
+
+
+def _prompt_rows() -> dict:
+    """Ask for a trials row, its arms and its outcome rows; returns {file name: [Row]}."""
+    from ..evidence.standardise import percent_to_count
+    from ..evidence.write import rows_from_dicts
+
+    click.echo("New trial (empty answer = not applicable / not reported).")
+    t = {"trial": _ask("trial id (e.g. smith2024)", required=True)}
+    for key, text in [("short_name", "short name"), ("country", "country"), ("sites", "sites"),
+                      ("authors", "authors (e.g. Smith J, Jones K)"), ("journal", "journal"), ("year", "year"),
+                      ("volume", "volume"), ("pages", "pages"), ("doi", "DOI"), ("pmid", "PMID"),
+                      ("registry", "registry id")]:
+        t[key] = _ask(text, required=key in ("country", "year"))
+    t["blinding"] = _ask("blinding", "open", ["open", "double-blind"])
+    t["hypothesis"] = _ask("hypothesis", "superiority", ["superiority", "non-inferiority"])
+    t["route"] = _ask("route", "injected", ["injected", "inhaled"])
+    t["n_randomised"] = _ask("randomised N")
+    t["followup_weeks"] = _ask("follow-up (weeks)")
+    t["itt"] = _ask("intention to treat", "yes", ["yes", "no", "partial"])
+    t["source"] = _ask("source of these facts (publication + place)", required=True)
+    t["notes"] = _ask("notes")
+
+    arms = []
+    while click.confirm(f"Add an arm to {t['trial']}?", default=not arms):
+        arms.append({"trial": t["trial"], "arm": _ask("  arm code (dam, dam_inh, mmt, sim, hdm, conventional, ...)",
+                                                      required=True),
+                     "description": _ask("  description"),
+                     "role": _ask("  role", "experimental" if not arms else "control",
+                                  ["experimental", "control", "other"]),
+                     "n_randomised": _ask("  randomised N"),
+                     "source": _ask("  source", t["source"]), "note": _ask("  note")})
+    outcomes = []
+    arm_codes = [a["arm"] for a in arms] or ["dam"]
+    while click.confirm(f"Add an outcome row to {t['trial']}?", default=False):
+        o = {"trial": t["trial"], "outcome": _ask("  outcome code (retention, illicit_use, crime, mortality, sae, ...)",
+                                                  required=True),
+             "definition": _ask("  definition (the trial's own, condensed)"),
+             "arm": _ask("  arm", arm_codes[0], arm_codes),
+             "timepoint_weeks": _ask("  time point (weeks)")}
+        status = _ask("  status", "reported", ["reported", "derived", "not reported"])
+        o["status"], o["derivation"] = status, ""
+        if status != "not reported":
+            kind = _ask("  kind of figure", "binary", ["binary", "continuous", "rates"])
+            if kind == "binary":
+                o["n"] = _ask("  n", required=True)
+                events = _ask("  events (a count, or a percentage such as 67.2%)", required=True)
+                if events.endswith("%"):
+                    try:
+                        count, how = percent_to_count(float(events[:-1]), int(float(o["n"])))
+                    except ValueError as exc:
+                        raise InputError(str(exc), file="<prompt> outcomes.csv", column="events") from None
+                    o["events"], o["status"], o["derivation"] = str(count), "derived", how
+                    click.echo(f"  -> {how} (status 'derived')")
+                else:
+                    o["events"] = events
+            elif kind == "continuous":
+                o["n"], o["mean"], o["sd"] = (_ask(f"  {k}", required=True) for k in ("n", "mean", "sd"))
+            else:
+                o["count"] = _ask("  count", required=True)
+                o["person_time"] = _ask("  person-time (person-years)", required=True)
+            if o["status"] == "derived" and not o["derivation"]:
+                o["derivation"] = _ask("  derivation (how it was computed)", required=True)
+        o["source"] = _ask("  source (publication + table, figure, page or abstract)", required=True)
+        o["note"] = _ask("  note" + (" (where you looked)" if status == "not reported" else ""),
+                         required=status == "not reported")
+        outcomes.append(o)
+    new = {"trials.csv": rows_from_dicts("trials.csv", [t]), "arms.csv": rows_from_dicts("arms.csv", arms)}
+    if outcomes:
+        new["outcomes.csv"] = rows_from_dicts("outcomes.csv", outcomes)
+    if not click.confirm(f"Write {1 + len(arms) + len(outcomes)} row(s)?", default=True):
+        raise click.exceptions.Abort()
+    return new

@@ -1,0 +1,201 @@
+"""Append a new trial's rows to the extraction: validate first, then write atomically.
+
+Existing rows are never rewritten: each file's new content is its old bytes followed by the new
+lines (in the file's own column order and line ending). All files are written to temporary files
+in the same folder and moved into place with os.replace; if a move fails, the files already moved
+are put back, so an interrupted write leaves the extraction as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import InputError
+from .extraction import (FILES, SCHEMA, Row, _read_dir, _sorted, check_header, check_rows, default_data_dir,
+                         read_csv_rows, rows_from_cells)
+
+
+def _layout_of(header) -> str | None:
+    """Which extraction file a CSV header belongs to (the schema whose columns it holds best)."""
+    names = set(header)
+    best = max(FILES, key=lambda f: (sum(c.name in names for c in SCHEMA[f]) / len(SCHEMA[f]),
+                                     -len(SCHEMA[f])))
+    first = [c.name for c in SCHEMA[best]][:2]
+    return best if all(n in names for n in first) else None
+
+
+def read_new_rows(sources) -> dict:
+    """New rows from --from inputs: a folder holding trials.csv, arms.csv, ... or CSV files whose
+    header says which extraction file they belong to. Returns {file name: [Row]}; raises the first
+    InputError (named with the input file and line)."""
+    files = []
+    for src in sources:
+        src = Path(src)
+        if src.is_dir():
+            found = [src / n for n in FILES if (src / n).is_file()]
+            if not found:
+                raise InputError(f"no {', '.join(FILES)} in this folder", file=str(src))
+            files.extend(found)
+        else:
+            files.append(src)
+    new: dict = {}
+    for path in files:
+        errors: list = []
+        header, raw = read_csv_rows(path, errors)
+        if errors:
+            raise errors[0]
+        name = path.name if path.name in FILES else _layout_of(header)
+        if name is None:
+            raise InputError("cannot tell which extraction file these rows belong to: the header should "
+                             "start like trials.csv (trial,short_name,...), arms.csv (trial,arm,...), "
+                             "outcomes.csv (trial,outcome,...) or discrepancies.csv (trial,outcome,field,...)",
+                             file=str(path), line=1)
+        if not check_header(header, name, str(path), errors):
+            raise errors[0]
+        rows = rows_from_cells(header, raw, str(path), errors)
+        if errors:
+            raise errors[0]
+        new.setdefault(name, []).extend(rows)
+    return new
+
+
+def check_new_rows(data_dir, new: dict) -> tuple:
+    """All problems with appending ``new`` ({file name: [Row]}) to the extraction in ``data_dir``.
+
+    Returns (errors, existing headers, paths). The existing extraction must itself be valid;
+    the would-be extraction (old rows + new rows) is validated as a whole.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    errors: list = []
+    if not data_dir.is_dir():
+        return [InputError("extraction folder not found", file=str(data_dir))], {}, {}
+    tables, headers, paths = _read_dir(data_dir, errors)
+    check_rows(tables, errors)
+    if errors:
+        first = _sorted(errors, [paths[n] for n in FILES])[0]
+        return [InputError(f"the extraction is invalid, fix it first ('hatmeta validate'): {first.message}",
+                           file=first.file, line=first.line, column=first.column)], headers, paths
+    if not new.get("trials.csv"):
+        return [InputError("add-trial needs a trials.csv row for the new trial", file="--from")], headers, paths
+    existing = {r["trial"] for r in tables["trials.csv"]}
+    new_ids = {r["trial"] for r in new["trials.csv"]}
+    for name in FILES:
+        if name == "trials.csv":
+            continue
+        header = headers.get(name)
+        for row in new.get(name, ()):
+            if row["trial"] in existing and row["trial"] not in new_ids:
+                errors.append(InputError(f"trial {row['trial']!r} already exists: add-trial only adds rows of "
+                                         "new trials", file=row.file, line=row.line, column="trial"))
+        if header is not None:
+            for row in new.get(name, ())[:1]:
+                lost = [c for c in row.values if c not in header]
+                if lost:
+                    errors.append(InputError(f"column not in {paths[name]} (it would be lost)", file=row.file,
+                                             line=1, column=lost[0]))
+    combined = {name: list(tables.get(name, ())) + list(new.get(name, ())) for name in FILES
+                if name in tables or new.get(name)}
+    check_rows(combined, errors)
+    # Report in schema order (trials before arms before outcomes), existing file before new input.
+    order = [f for n in FILES for f in [paths[n], *sorted({r.file for r in new.get(n, ())})]]
+    return _sorted(errors, order), headers, paths
+
+
+def _line_ending(data: bytes) -> str:
+    """The file's own line ending (that of its first line), so appended lines match."""
+    end = data.find(b"\n")
+    return "\r\n" if end > 0 and data[end - 1:end] == b"\r" else "\n"
+
+
+def render_append(path: Path, header, rows) -> bytes:
+    """The file's current bytes followed by ``rows`` in ``header`` order (new file: header first)."""
+    old = path.read_bytes() if path.exists() else b""
+    ending = _line_ending(old) if old else "\n"
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator=ending)
+    if not old:
+        writer.writerow(header)
+    for row in rows:
+        writer.writerow([row[c] for c in header])
+    prefix = old if not old or old.endswith(b"\n") else old + ending.encode()
+    return prefix + buf.getvalue().encode("utf-8")
+
+
+def write_atomically(contents: dict) -> None:
+    """Replace several files ({Path: bytes}) so that either all change or none does."""
+    temps, originals, moved = {}, {}, []
+    try:
+        for path, data in contents.items():
+            originals[path] = path.read_bytes() if path.exists() else None
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if path.exists():
+                os.chmod(tmp, path.stat().st_mode & 0o7777)
+            else:
+                os.chmod(tmp, 0o644)
+            temps[path] = tmp
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+            moved.append(path)
+    except BaseException as exc:
+        for path in moved:
+            _restore(path, originals[path])
+        if isinstance(exc, OSError):
+            raise InputError(f"could not write the extraction ({exc}); no file was changed",
+                             file=str(Path(next(iter(contents))).parent)) from None
+        raise
+    finally:
+        for tmp in temps.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _restore(path: Path, original: bytes | None) -> None:
+    if original is None:
+        path.unlink(missing_ok=True)
+        return
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".restore")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(original)
+        os.replace(tmp, path)
+    except OSError:
+        path.write_bytes(original)  # last resort: the rename itself is what failed
+
+
+def add_trial(new: dict, data_dir=None, dry_run: bool = False) -> dict:
+    """Validate and append ``new`` ({file name: [Row]}); returns {file name: number of rows added}.
+
+    Raises the first InputError (all of them are in ``check_new_rows``) and then writes nothing.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    errors, headers, paths = check_new_rows(data_dir, new)
+    if errors:
+        first = errors[0]
+        if len(errors) > 1:
+            first = InputError(f"{first.message} (and {len(errors) - 1} more problem(s))", file=first.file,
+                               line=first.line, column=first.column)
+        raise first
+    contents = {}
+    for name in FILES:
+        rows = new.get(name)
+        if rows:
+            header = headers.get(name) or [c.name for c in SCHEMA[name]]
+            contents[paths[name]] = render_append(paths[name], header, rows)
+    if not dry_run:
+        write_atomically(contents)
+    return {name: len(new[name]) for name in FILES if new.get(name)}
+
+
+def rows_from_dicts(name: str, records, label: str = "<prompt>") -> list:
+    """Rows for ``name`` from plain dicts (guided entry); line = entry number, for messages."""
+    return [Row(file=f"{label} {name}", line=i, values={c.name: str(rec.get(c.name, "")).strip()
+                                                         for c in SCHEMA[name]})
+            for i, rec in enumerate(records, start=1)]
