@@ -4,13 +4,14 @@ lines (existing bytes untouched) and writes atomically."""
 import hashlib
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from hatmeta.cli import main
 from hatmeta.evidence import load_extraction
 
-from conftest import FIXTURES
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 VALID = FIXTURES / "evidence" / "valid"
 

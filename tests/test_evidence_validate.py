@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from hatmeta.cli import main
 from hatmeta.errors import InputError
 from hatmeta.evidence import load_extraction, validate_extraction
 
-from conftest import FIXTURES
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 VALID = FIXTURES / "evidence" / "valid"
 
