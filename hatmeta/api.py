@@ -39,7 +39,7 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
     if moderators:
         from .metareg import meta_regression
 
-        extra["meta_regression"] = meta_regression(es, list(moderators), level=level)
+        extra["meta_regression"] = meta_regression(es, list(moderators), ci=res.ci_method, level=level)
     if small_study:
         if str(small_study).lower() != "egger":
             raise InputError(f"unknown small-study test {small_study!r}; choose egger", column="--small-study")

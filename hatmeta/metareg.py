@@ -70,29 +70,46 @@ def tau2_reml(X, y, v):
     return float(root[0])
 
 
-def meta_regression(es: EffectSizes, moderators, level=0.95) -> MetaRegression:
-    """REML meta-regression with z tests, omnibus QM (Wald, p - 1 df), residual QE, and pseudo-R^2
-    = (tau2_RE - tau2_ME) / tau2_RE truncated at 0, in percent (Raudenbush 2009; metafor's R2)."""
-    from scipy.special import chdtrc, ndtr, ndtri
+def meta_regression(es: EffectSizes, moderators, ci="wald", level=0.95) -> MetaRegression:
+    """REML meta-regression: Wald z tests and a chi-square omnibus QM, or with ``ci="hksj"`` the
+    Knapp-Hartung adjustment (covariance times the weighted residual variance, t on k - p df, QM as
+    an F on (m, k - p) df; metafor's test="knha"). QE is the residual heterogeneity (FE weights);
+    pseudo-R^2 = (tau2_RE - tau2_ME) / tau2_RE truncated at 0, in percent (Raudenbush 2009)."""
+    from scipy.special import chdtrc, fdtrc, ndtr, ndtri, stdtr, stdtrit
 
     X, names = design_matrix(es, moderators)
     y, v = es.yi, es.vi
+    k, p_ = X.shape
     tau2 = tau2_reml(X, y, v)
-    beta, A_inv, _ = _wls(X, y, 1 / (v + tau2))
-    se = np.sqrt(np.diag(A_inv))
-    z = beta / se
-    p = 2 * ndtr(-np.abs(z))
-    crit = ndtri(0.5 + level / 2)
-    coefs = tuple(Coefficient(name=n, estimate=float(b), se=float(s), z=float(zz), p=float(pp),
-                              ci_low=float(b - crit * s), ci_high=float(b + crit * s))
-                  for n, b, s, zz, pp in zip(names, beta, se, z, p))
+    w = 1 / (v + tau2)
+    beta, cov, resid = _wls(X, y, w)
     b1 = beta[1:]
-    qm = float(b1 @ np.linalg.solve(A_inv[1:, 1:], b1))
-    qm_df = len(b1)
+    m = len(b1)
+    if ci == "hksj":
+        s2w = float(np.sum(w * resid**2)) / (k - p_)
+        cov = s2w * cov
+        df = k - p_
+        se = np.sqrt(np.diag(cov))
+        stat = beta / se
+        p = 2 * stdtr(df, -np.abs(stat))
+        crit = stdtrit(df, 0.5 + level / 2)
+        qm = float(b1 @ np.linalg.solve(cov[1:, 1:], b1)) / m
+        qm_df, qm_p, test = [m, df], float(fdtrc(m, df, qm)), "t"
+    else:
+        df = None
+        se = np.sqrt(np.diag(cov))
+        stat = beta / se
+        p = 2 * ndtr(-np.abs(stat))
+        crit = ndtri(0.5 + level / 2)
+        qm = float(b1 @ np.linalg.solve(cov[1:, 1:], b1))
+        qm_df, qm_p, test = m, float(chdtrc(m, qm)), "z"
+    coefs = tuple(Coefficient(name=n, estimate=float(b), se=float(s), stat=float(t), p=float(pp),
+                              ci_low=float(b - crit * s), ci_high=float(b + crit * s), test=test)
+                  for n, b, s, t, pp in zip(names, beta, se, stat, p))
     _, _, r0 = _wls(X, y, 1 / v)
     qe = float(np.sum(r0**2 / v))
-    qe_df = es.k - X.shape[1]
+    qe_df = k - p_
     tau2_re = float(core.estimate_tau2(core.Groups.single(y, v), "REML")[0])
     r2 = 0.0 if tau2_re == 0 else max(0.0, 100 * (tau2_re - tau2) / tau2_re)
-    return MetaRegression(coefficients=coefs, tau2=tau2, qm=qm, qm_df=qm_df, qm_p=float(chdtrc(qm_df, qm)),
-                          qe=qe, qe_df=qe_df, qe_p=float(chdtrc(qe_df, qe)), r2=r2)
+    return MetaRegression(coefficients=coefs, tau2=tau2, qm=qm, qm_df=qm_df, qm_p=qm_p,
+                          qe=qe, qe_df=qe_df, qe_p=float(chdtrc(qe_df, qe)), r2=r2, test=test, df=df)

@@ -99,20 +99,31 @@ def study_results(es: EffectSizes, weights, level=0.95):
 
 # ---------------------------------------------------------------- Mantel-Haenszel and Peto
 
-def _cells(es: EffectSizes):
-    """Uncorrected 2x2 cells of the rows kept (MH needs no zero-cell increment)."""
+def _cells(es: EffectSizes, corrected=False):
+    """2x2 cells of the rows kept; ``corrected`` adds the zero-cell increment as escalc did."""
     c = es.table.columns
     a, n1, cc, n2 = c["events_treat"], c["n_treat"], c["events_ctrl"], c["n_ctrl"]
-    return a, n1 - a, cc, n2 - cc, n1, n2
+    b, d = n1 - a, n2 - cc
+    if corrected:
+        inc = es.cc * np.asarray(es.corrected, dtype=float) if es.corrected else 0.0
+        a, b, cc, d = a + inc, b + inc, cc + inc, d + inc
+    return a, b, cc, d, a + b, cc + d
 
 
-def mh_estimate(es: EffectSizes, table=None):
+def _double_zero(es: EffectSizes):
+    a, b, c, d, _, _ = _cells(es)
+    return ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
+
+
+def mh_estimate(es: EffectSizes, corrected=False):
     """Mantel-Haenszel pooled estimate and its SE (analysis scale), as metafor's rma.mh.
 
-    Variances: OR, Robins, Breslow & Greenland (1986); RR, Greenland & Robins (1985);
-    RD, Greenland & Robins (1985) in the form metafor 3.8 uses (Sato 1989 is consistent in both limits).
+    The tables are used as given (MH needs no zero-cell correction; metafor's default), or with
+    the zero-cell increment when ``corrected`` (RevMan 5 adds it for MH too: Cochrane Handbook 5.1
+    section 9.4.4; Ades et al. 2025, Res Synth Methods). Variances: OR, Robins, Breslow &
+    Greenland (1986); RR, Greenland & Robins (1985); RD, Sato, Greenland & Robins (1989).
     """
-    a, b, c, d, n1, n2 = _cells(es)
+    a, b, c, d, n1, n2 = _cells(es, corrected)
     n = n1 + n2
     if es.measure == "OR":
         R, S = np.sum(a * d / n), np.sum(b * c / n)
@@ -129,25 +140,29 @@ def mh_estimate(es: EffectSizes, table=None):
                              file=es.table.path)
         var = np.sum((n1 * n2 * (a + c) - a * c * n) / n**2) / (R * S)
         return float(np.log(R / S)), float(np.sqrt(var))
-    # RD
     wsum = np.sum(n1 * n2 / n)
     est = np.sum((a * n2 - c * n1) / n) / wsum
-    # Sato (1989) variance, as metafor's rma.mh for RD.
-    var = (est * np.sum((c * n1**2 - a * n2**2 + n1 * n2 * (n2 - n1) / 2) / n**2)
-           + np.sum((a * (n2 - c) + c * (n1 - a)) / (2 * n))) / wsum**2
+    var = (est * np.sum(c * (n1 / n) ** 2 - a * (n2 / n) ** 2 + (n1 / n) * (n2 / n) * (n2 - n1) / 2)
+           + np.sum(a * (n2 - c) / n + c * (n1 - a) / n) / 2) / wsum**2
     return float(est), float(np.sqrt(var))
 
 
+def _q_around(es: EffectSizes, est):
+    """Cochran's Q around a common estimate with inverse-variance weights, over the studies with
+    a defined escalc effect (double zeros left out, RD included: metafor's rma.mh), and its df."""
+    keep = ~_double_zero(es)
+    y, v = es.yi[keep], es.vi[keep]
+    return float(np.sum((y - est) ** 2 / v)), int(keep.sum()) - 1
+
+
 def mantel_haenszel(es: EffectSizes, level=0.95) -> MetaResult:
-    from scipy.special import ndtr, ndtri
+    from scipy.special import chdtrc, ndtr, ndtri
 
     est, se = mh_estimate(es)
     z = ndtri(0.5 + level / 2)
+    q, q_df = _q_around(es, est)
     g = core.Groups.single(es.yi, es.vi)
-    # Heterogeneity: Cochran's Q with inverse-variance weights around the MH estimate (as rma.mh).
-    w = 1 / es.vi
-    q = float(np.sum(w * (es.yi - est) ** 2))
-    f = core.fit(g, method="FE", level=level, q=np.array([q]), tau2_ci=False)
+    f = core.fit(g, method="FE", level=level, tau2_ci=False)
     # Study weights: the MH weights (metafor's weights(rma.mh)), in percent.
     a, b, c, d, n1, n2 = _cells(es)
     n = n1 + n2
@@ -155,43 +170,53 @@ def mantel_haenszel(es: EffectSizes, level=0.95) -> MetaResult:
     stat = est / se
     return _result(es, f, "MH", "wald", "none", level, estimate=est, se=se, ci_low=est - z * se,
                    ci_high=est + z * se, stat=stat, p=float(2 * ndtr(-abs(stat))),
-                   tau2_ci_low=float("nan"), tau2_ci_high=float("nan"),
-                   weights=100 * mhw / mhw.sum())
+                   tau2_ci_low=float("nan"), tau2_ci_high=float("nan"), weights=100 * mhw / mhw.sum(),
+                   **_het(q, q_df, chdtrc))
+
+
+def _het(q, q_df, chdtrc):
+    """Q, its df and p, and the Q-based I^2 (percent) and H^2."""
+    return dict(q=q, q_df=q_df, q_p=float(chdtrc(q_df, q)) if q_df > 0 else float("nan"),
+                i2=100 * max(0.0, (q - q_df) / q) if q > 0 else 0.0, h2=q / q_df if q_df > 0 else float("nan"))
 
 
 def peto(es: EffectSizes, level=0.95) -> MetaResult:
-    """Peto's one-step OR (Yusuf et al. 1985): sum(O - E) / sum(V), log scale."""
+    """Peto's one-step OR (Yusuf et al. 1985): sum(O - E) / sum(V) on the raw tables, log scale.
+
+    Study effects shown are escalc's "PETO" values (zero-cell increment added), as metafor's rma.peto.
+    """
     from scipy.special import chdtrc, ndtr, ndtri
 
-    a, b, c, d, n1, n2 = _cells(es)
-    n = n1 + n2
-    m1 = a + c
-    e = n1 * m1 / n
-    v = n1 * n2 * m1 * (n - m1) / (n**2 * (n - 1))
-    keep = v > 0
+    def o_e_v(a, b, c, d):
+        n1, n2 = a + b, c + d
+        n, m1 = n1 + n2, a + c
+        return a - n1 * m1 / n, n1 * n2 * m1 * (n - m1) / (n**2 * (n - 1))
+
+    keep = ~_double_zero(es)
     if not keep.any():
         raise InputError("Peto OR is undefined: no study has events in one arm only", file=es.table.path)
-    notes = ()
-    if not keep.all():
-        gone = [s for s, k in zip(es.studies, keep) if not k]
-        notes = (f"Peto: studies with no information (V = 0) left out: {', '.join(gone)}",)
-        es = es.subset(np.flatnonzero(keep))
-        a, e, v = a[keep], e[keep], v[keep]
-    oe = a - e
+    oe, v = o_e_v(*_cells(es)[:4])
     est = float(oe.sum() / v.sum())
     se = float(1 / np.sqrt(v.sum()))
-    yi, vi = oe / v, 1 / v
-    es = EffectSizes("PETO", "log", yi, vi, es.table, es.dropped, (), es.cc,
-                     tuple(x for x in es.notes if "added to every cell" not in x))
-    q = float(np.sum(oe**2 / v) - oe.sum() ** 2 / v.sum())
-    g = core.Groups.single(yi, vi)
-    f = core.fit(g, method="FE", level=level, q=np.array([q]), tau2_ci=False)
+    q = max(0.0, float(np.sum(oe[v > 0] ** 2 / v[v > 0]) - oe.sum() ** 2 / v.sum()))
+    q_df = int(keep.sum()) - 1
+    weights = 100 * v[keep] / v.sum()
+    oe_c, v_c = o_e_v(*_cells(es, corrected=True)[:4])
+    notes = tuple(x for x in es.notes if "added to every cell" not in x)
+    if not keep.all():
+        gone = [s for s, k in zip(es.studies, keep) if not k]
+        notes += (f"Peto: studies with no events (or only events) in both arms carry no information: "
+                  f"{', '.join(gone)}",)
+    shown = es.subset(np.flatnonzero(keep))
+    shown = EffectSizes("PETO", "log", oe_c[keep] / v_c[keep], 1 / v_c[keep], shown.table, es.dropped,
+                        shown.corrected, es.cc, notes)
+    g = core.Groups.single(shown.yi, shown.vi)
+    f = core.fit(g, method="FE", level=level, tau2_ci=False)
     z = ndtri(0.5 + level / 2)
     stat = est / se
-    return _result(es, f, "PETO", "wald", "none", level, notes=notes, estimate=est, se=se,
-                   ci_low=est - z * se, ci_high=est + z * se, stat=stat, p=float(2 * ndtr(-abs(stat))),
-                   q_p=float(chdtrc(max(es.k - 1, 1), q)), tau2_ci_low=float("nan"),
-                   tau2_ci_high=float("nan"), weights=100 * v / v.sum())
+    return _result(shown, f, "PETO", "wald", "none", level, estimate=est, se=se, ci_low=est - z * se,
+                   ci_high=est + z * se, stat=stat, p=float(2 * ndtr(-abs(stat))), tau2_ci_low=float("nan"),
+                   tau2_ci_high=float("nan"), weights=weights, **_het(q, q_df, chdtrc))
 
 
 def revman_random(es: EffectSizes, ci="wald", pi="t", level=0.95) -> MetaResult:
@@ -205,9 +230,9 @@ def revman_random(es: EffectSizes, ci="wald", pi="t", level=0.95) -> MetaResult:
     if es.measure not in ("RR", "OR", "RD") or es.table.layout != "binary":
         raise InputError("the revman preset pools binary counts as RR, OR or RD", column="--preset")
     _check_options(es, "DL", ci, pi)
-    mh, _ = mh_estimate(es)
+    mh, _ = mh_estimate(es, corrected=True)
+    q, _ = _q_around(es, mh)
     w = 1 / es.vi
-    q = float(np.sum(w * (es.yi - mh) ** 2))
     tau2 = max(0.0, (q - (es.k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
     g = core.Groups.single(es.yi, es.vi)
     f = core.fit(g, method="DL", ci=ci, pi=pi, level=level, tau2=np.array([tau2]), q=np.array([q]))

@@ -160,13 +160,21 @@ class SubgroupTest(_Record):
 
 @dataclass(frozen=True)
 class Coefficient(_Record):
+    """A meta-regression coefficient; ``stat`` is z (Wald) or t (Knapp-Hartung), per ``test``."""
+
     name: str
     estimate: float
     se: float
-    z: float
+    stat: float
     p: float
     ci_low: float
     ci_high: float
+    test: str = "z"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "estimate": _plain(self.estimate), "se": _plain(self.se),
+                self.test: _plain(self.stat), "p": _plain(self.p), "ci_low": _plain(self.ci_low),
+                "ci_high": _plain(self.ci_high)}
 
 
 @dataclass(frozen=True)
@@ -174,13 +182,14 @@ class MetaRegression(_Record):
     coefficients: tuple
     tau2: float
     qm: float
-    qm_df: int
+    qm_df: object  # m (chi-square) or [m, k - p] (F, with Knapp-Hartung)
     qm_p: float
     qe: float
     qe_df: int
     qe_p: float
     r2: float
     test: str = "z"
+    df: int | None = None
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def subgroups(es: EffectSizes, column: str, method="REML", ci="wald", level=0.95
     from scipy.special import chdtrc
 
     keys = es.table.column(column)
-    levels = sorted(set(keys), key=lambda x: (_num(x) is None, _num(x), x))
+    levels = list(dict.fromkeys(keys))  # in order of first appearance, as the table lists them
     if len(levels) < 2:
         raise InputError(f"subgroup column has a single value ({levels[0]!r}): nothing to compare",
                          file=es.table.path, column=column)
@@ -110,10 +110,3 @@ def subgroups(es: EffectSizes, column: str, method="REML", ci="wald", level=0.95
     qb = float(np.sum(w * (f.estimate - mu) ** 2))
     df = len(levels) - 1
     return groups, SubgroupTest(q=qb, df=df, p=float(chdtrc(df, qb)))
-
-
-def _num(x):
-    try:
-        return float(x)
-    except ValueError:
-        return None
