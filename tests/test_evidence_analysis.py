@@ -202,3 +202,17 @@ def test_bundled_specs_parse():
         if name != "salome-retention":
             assert "salome2016" in spec.exclude and {"mmt", "conventional"} == set(spec.control_arms)
             assert {"sim", "hdm"}.isdisjoint(spec.control_arms)
+
+
+def test_outcome_override_and_arm_wording(data, tmp_path):
+    # Arms of one trial may word the same definition differently: paired by time point, with a note.
+    text = (data / "outcomes.csv").read_text().replace(
+        "haasen2007,retention,retained in assigned treatment,mmt", "haasen2007,retention,retained on methadone,mmt")
+    (data / "outcomes.csv").write_text(text)
+    spec = read_spec(_spec(tmp_path, BASE + '[trial.riott2010]\noutcome = "illicit_use"\n'))
+    a = build_analysis(spec, load_extraction(data))
+    assert a.table.columns["events_treat"].tolist() == [346, 101, 31]
+    assert a.table.columns["events_ctrl"].tolist() == [200, 60, 11]
+    assert "riott2010: outcome 'illicit_use' used in place of 'retention' (set in the spec)" in a.notes
+    assert ("haasen2007: the arms' definitions differ in wording: dam: retained in assigned treatment; "
+            "mmt: retained on methadone") in a.notes

@@ -118,9 +118,13 @@ def _compare(spec, ex, trial, notes):
     if isinstance(arms, str):
         return arms
     exp, ctrl = arms["experimental"], arms["control"]
-    rows = [r for r in ex.outcomes_of(trial, spec.outcome) if r["arm"] in exp + ctrl]
+    override = spec.trial_overrides.get(trial, {})
+    outcome = override.get("outcome", spec.outcome)
+    if outcome != spec.outcome:
+        notes.append(f"{trial}: outcome {outcome!r} used in place of {spec.outcome!r} (set in the spec)")
+    rows = [r for r in ex.outcomes_of(trial, outcome) if r["arm"] in exp + ctrl]
     if not rows:
-        return f"no row for outcome {spec.outcome!r} of arms {', '.join(exp + ctrl)} in outcomes.csv"
+        return f"no row for outcome {outcome!r} of arms {', '.join(exp + ctrl)} in outcomes.csv"
     with_figures = [r for r in rows if r["status"] != "not reported"]
     if not with_figures:
         where = rows[0]["note"]
@@ -131,67 +135,82 @@ def _compare(spec, ex, trial, notes):
         return f"only {' and '.join(kinds)} figures, measure {spec.measure} needs {spec.kind} ones"
     other = sorted({outcome_kind(r) for r in with_figures} - {spec.kind})
     if other:
-        notes.append(f"{trial}: {' and '.join(other)} figures of {spec.outcome} kept apart from the {spec.kind} "
+        notes.append(f"{trial}: {' and '.join(other)} figures of {outcome} kept apart from the {spec.kind} "
                      f"ones pooled here")
 
-    # Candidate (definition, time point) pairs that every chosen arm reports.
-    by_key = {}
-    for r in usable:
-        by_key.setdefault((r["definition"], float(r["timepoint_weeks"])), {})[r["arm"]] = r
-    complete = {k: v for k, v in by_key.items() if all(a in v for a in exp + ctrl)}
-    if not complete:
-        have = {r["arm"] for r in usable}
-        missing = [a for a in exp + ctrl if a not in have]
+    arms_all = exp + ctrl
+    have = {r["arm"] for r in usable}
+    missing = [a for a in arms_all if a not in have]
+    if missing:
         why = []
         for a in missing:
             nr = [r for r in rows if r["arm"] == a and r["status"] == "not reported"]
             why.append(f"{a} not reported ({nr[0]['note']})" if nr and nr[0]["note"] else
                        f"{a} not reported" if nr else f"no {spec.kind} figure for {a}")
-        if not missing:
-            why.append(f"no definition and time point reported for all of {', '.join(exp + ctrl)}")
         return "; ".join(why)
 
-    override = spec.trial_overrides.get(trial, {})
-    keys = list(complete)
     if "definition" in override:
-        keys = [k for k in keys if k[0].lower() == override["definition"].lower()]
-        if not keys:
-            return f"no figures with the definition set for it in the spec ({override['definition']!r})"
+        wanted = override["definition"].lower()
+        usable = [r for r in usable if wanted in r["definition"].lower()]
+        if {r["arm"] for r in usable} != set(arms_all):
+            return f"no figures for every arm with the definition set for it in the spec ({override['definition']!r})"
     else:
+        # A preferred definition is used when every arm reports it at some common time point.
         for pref in spec.definition_prefer:
-            matching = [k for k in keys if pref.lower() in k[0].lower()]
-            if matching:
-                keys = matching
+            matching = [r for r in usable if pref.lower() in r["definition"].lower()]
+            if _common_times(matching, arms_all):
+                usable = matching
                 break
+    times = _common_times(usable, arms_all)
+    if not times:
+        return f"no time point at which every arm ({', '.join(arms_all)}) has a figure"
     if "timepoint_weeks" in override:
-        keys = [k for k in keys if k[1] == float(override["timepoint_weeks"])]
-        if not keys:
+        times = [t for t in times if t == float(override["timepoint_weeks"])]
+        if not times:
             return f"no figures at the time point set for it in the spec ({override['timepoint_weeks']} weeks)"
     elif spec.timepoint_rule == "exact":
-        keys = [k for k in keys if k[1] == spec.timepoint_weeks]
-        if not keys:
+        times = [t for t in times if t == spec.timepoint_weeks]
+        if not times:
             return f"no figures at {spec.timepoint_weeks:g} weeks"
+    elif spec.max_weeks is not None:
+        times = [t for t in times if t <= spec.max_weeks]
+        if not times:
+            return f"figures only after {spec.max_weeks:g} weeks"
+    when = max(times)
+    at = {a: [r for r in usable if r["arm"] == a and float(r["timepoint_weeks"]) == when] for a in arms_all}
+
+    # Pair the arms' rows: a definition every arm shares first, otherwise each arm's own row.
+    common = set.intersection(*({r["definition"].lower() for r in at[a]} for a in arms_all))
+    if common:
+        ordered = [r["definition"].lower() for r in at[arms_all[0]] if r["definition"].lower() in common]
+        chosen = {a: next(r for r in at[a] if r["definition"].lower() == ordered[0]) for a in arms_all}
+        if len(ordered) > 1:
+            notes.append(f"{trial}: several definitions at {when:g} weeks; used the first in outcomes.csv, "
+                         f"{chosen[arms_all[0]]['definition']!r} (also: "
+                         + "; ".join(repr(d) for d in ordered[1:])
+                         + f"); set [trial.{trial}] definition in the spec to choose")
     else:
-        if spec.max_weeks is not None:
-            keys = [k for k in keys if k[1] <= spec.max_weeks]
-            if not keys:
-                return f"figures only after {spec.max_weeks:g} weeks"
-        latest = max(k[1] for k in keys)
-        keys = [k for k in keys if k[1] == latest]
-    if len({k[0] for k in keys}) > 1:
-        others = "; ".join(repr(k[0]) for k in keys[1:])
-        notes.append(f"{trial}: several definitions at {keys[0][1]:g} weeks; used the first in outcomes.csv, "
-                     f"{keys[0][0]!r} (also: {others}); set [trial.{trial}] definition in the spec to choose")
-    key = keys[0]
-    chosen = complete[key]
-    used = [chosen[a] for a in exp + ctrl]
+        chosen = {a: at[a][0] for a in arms_all}
+        several = [a for a in arms_all if len(at[a]) > 1]
+        if several:
+            notes.append(f"{trial}: several definitions at {when:g} weeks for arm(s) {', '.join(several)}; used "
+                         f"the first in outcomes.csv; set [trial.{trial}] definition in the spec to choose")
+        notes.append(f"{trial}: the arms' definitions differ in wording: "
+                     + "; ".join(f"{a}: {chosen[a]['definition']}" for a in arms_all))
+    used = [chosen[a] for a in arms_all]
     for r in used:
         if r["status"] == "derived":
             notes.append(f"{trial} {r['arm']}: derived figure: {r['derivation']}")
     values = _group_values(spec.kind, [chosen[a] for a in exp], "treat")
     values.update(_group_values(spec.kind, [chosen[a] for a in ctrl], "ctrl"))
-    return Comparison(trial=trial, definition=key[0], timepoint_weeks=key[1], experimental_arms=exp,
-                      control_arms=ctrl, values=values, rows=tuple(used))
+    return Comparison(trial=trial, definition=chosen[exp[0]]["definition"], timepoint_weeks=when,
+                      experimental_arms=exp, control_arms=ctrl, values=values, rows=tuple(used))
+
+
+def _common_times(rows, arms) -> list:
+    """Time points (weeks) at which every arm in ``arms`` has a row, sorted."""
+    per_arm = [{float(r["timepoint_weeks"]) for r in rows if r["arm"] == a} for a in arms]
+    return sorted(set.intersection(*per_arm)) if per_arm else []
 
 
 def _group_values(kind, rows, side):

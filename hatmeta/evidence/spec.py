@@ -34,7 +34,7 @@ SECTION_KEYS = {
     "grade": set(GRADE_DOMAINS) | {"certainty", "note"},
     "subgroups": {"variables", "followup_cut_weeks"},
 }
-TRIAL_KEYS = {"experimental", "control", "timepoint_weeks", "definition", "note"}
+TRIAL_KEYS = {"experimental", "control", "timepoint_weeks", "definition", "outcome", "note"}
 
 
 @dataclass(frozen=True)
