@@ -216,3 +216,17 @@ def test_outcome_override_and_arm_wording(data, tmp_path):
     assert "riott2010: outcome 'illicit_use' used in place of 'retention' (set in the spec)" in a.notes
     assert ("haasen2007: the arms' definitions differ in wording: dam: retained in assigned treatment; "
             "mmt: retained on methadone") in a.notes
+
+
+def test_trial_labels():
+    from hatmeta.evidence import Row, trial_label
+
+    def row(**v):
+        return Row(file="trials.csv", line=2, values=v)
+
+    assert trial_label(row(authors="van den Brink W, Hendriks VM", year="2003", country="Netherlands",
+                           route="inhaled")) == "van den Brink 2003 (Netherlands)"
+    assert trial_label(row(authors="van den Brink W, Hendriks VM", year="2003", country="Netherlands",
+                           route="inhaled"), duplicate=True) == "van den Brink 2003, inhaled (Netherlands)"
+    assert trial_label(row(authors="Demaret I et al.", year="2015", country="Belgium")) == "Demaret 2015 (Belgium)"
+    assert trial_label(row(authors="", short_name="TADAM", year="2015", country="")) == "TADAM 2015"

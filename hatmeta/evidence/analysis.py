@@ -243,19 +243,18 @@ def _harmonisation_notes(spec, ex, comparisons):
     return notes
 
 
-def trial_label(trial: Row, duplicate: bool = False) -> str:
-    """'Haasen 2007 (Germany)': first author's surname, year and country; trials sharing a
-    publication (e.g. the two van den Brink 2003 trials) add their route or short name."""
-    authors = trial["authors"]
-    first = authors.split(",")[0].split(";")[0].strip()
-    words = first.split()
-    # Drop trailing initials ("Haasen C", "van den Brink W").
+def trial_label(trial: Row, duplicate: bool = False, by: str = "route") -> str:
+    """'Haasen 2007 (Germany)': first author's surname, year and country. Trials sharing a
+    publication (the two van den Brink 2003 trials) add ``by`` (route, else the short name)."""
+    first = trial["authors"].split(",")[0].split(";")[0]
+    words = [w for w in first.replace("et al.", "").replace("et al", "").split()]
+    # Drop trailing initials ("Haasen C", "van den Brink W", "Demaret I").
     while len(words) > 1 and words[-1].replace(".", "").replace("-", "").isupper() and len(words[-1]) <= 4:
         words.pop()
     surname = " ".join(words) or trial["short_name"] or trial["trial"]
     label = f"{surname} {trial['year']}".strip()
     if duplicate:
-        label += f", {trial['short_name'] or trial['route']}"
+        label += f", {trial[by] or trial['short_name'] or trial['trial']}"
     return f"{label} ({trial['country']})" if trial["country"] else label
 
 
@@ -271,11 +270,13 @@ def _table(spec, ex, comparisons):
     header = ["study", *LAYOUT_COLUMNS[kind], *EXTRA_COLUMNS]
     plain = [trial_label(ex.trial(c.trial)) for c in comparisons]
     dup = {p for p in plain if plain.count(p) > 1}
+    routes = [trial_label(ex.trial(c.trial), duplicate=True) for c in comparisons]
+    by = "route" if len(set(routes)) == len(routes) else "short_name"
     rows = [header]
     for c, label in zip(comparisons, plain):
         t = ex.trial(c.trial)
         if label in dup:
-            label = trial_label(t, duplicate=True)
+            label = trial_label(t, duplicate=True, by=by)
         fu = t["followup_weeks"]
         followup = ""
         if fu:
