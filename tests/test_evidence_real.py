@@ -16,7 +16,7 @@ NUMERIC = ("n", "events", "mean", "sd", "count", "person_time")
 
 def _rows():
     if not OUTCOMES.exists():
-        pytest.skip("data/extracted/outcomes.csv not written yet")
+        pytest.fail("data/extracted/outcomes.csv is missing")
     with open(OUTCOMES, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         assert set(NUMERIC) | {"source", "status", "derivation"} <= set(reader.fieldnames)
@@ -37,3 +37,24 @@ def test_every_figure_is_reported_or_derived_with_how():
     assert bad == [], f"figures whose status is neither reported nor derived on lines {bad}"
     undocumented = [line for line, row in rows if row["status"] == "derived" and not row["derivation"].strip()]
     assert undocumented == [], f"derived figures without a derivation on lines {undocumented}"
+
+
+def test_the_bundled_extraction_validates():
+    from hatmeta.evidence import validate_extraction
+
+    errors = validate_extraction(ROOT / "data" / "extracted")
+    assert errors == [], "\n".join(str(e) for e in errors)
+
+
+def test_event_counts_without_person_time_are_kept_but_never_pooled(tmp_path):
+    """A reported event count with no exposure time (e.g. 58 SAEs in one arm) is valid data, but no
+    analysis can pool it: it has neither a rate nor a patient denominator."""
+    from hatmeta.evidence.extraction import outcome_kinds
+
+    class Row(dict):
+        pass
+
+    row = Row(n="", events="", mean="", sd="", count="58", person_time="")
+    assert outcome_kinds(row) == ["count"]
+    row["person_time"] = "120.5"
+    assert outcome_kinds(row) == ["rates"]

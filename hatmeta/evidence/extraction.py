@@ -23,6 +23,9 @@ KIND_COLUMNS = {
     "binary": ("n", "events"),
     "continuous": ("n", "mean", "sd"),
     "rates": ("count", "person_time"),
+    # An event count with no exposure time (e.g. 58 serious adverse events in one arm): a reported
+    # figure worth keeping with its source, but never pooled (no rate, no patient denominator).
+    "count": ("count",),
 }
 
 
@@ -268,8 +271,10 @@ def outcome_kinds(row: Row) -> list:
         kinds.append("binary")
     if row["mean"] or row["sd"]:
         kinds.append("continuous")
-    if row["count"] or row["person_time"]:
+    if row["person_time"]:
         kinds.append("rates")
+    elif row["count"]:
+        kinds.append("count")
     return kinds
 
 
@@ -290,7 +295,7 @@ def _check_outcome_row(row: Row, errors: list) -> None:
     kinds = outcome_kinds(row)
     if not kinds:
         err(f"status {status!r} needs figures: n and events (binary), n, mean and sd (continuous) "
-            "or count and person_time (rates)", "events")
+            "or count and person_time (rates), or an event count alone", "events")
         return
     if len(kinds) > 1:
         err(f"mixes {' and '.join(kinds)} figures in one row; give each kind its own row",
