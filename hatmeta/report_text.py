@@ -43,6 +43,8 @@ def format_result(res) -> str:
         lines.append(f"tau (square root of estimated tau^2 value):      {fmt(res.tau)}")
     lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
     lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
+    if res.k <= 60:
+        lines += [""] + study_lines(res)
     lines += ["", f"Test for Heterogeneity:", f"Q(df = {res.q_df}) = {fmt(res.q)}, p-val {_p_eq(res.q_p)}", ""]
     stat = res.stat_name
     ci_label = "HKSJ, t" if res.ci_method == "hksj" else "Wald, z"
@@ -90,6 +92,31 @@ def format_result(res) -> str:
     if res.notes:
         lines += [""] + [f"Note: {n}" for n in res.notes]
     return "\n".join(lines)
+
+
+def _arm_text(inputs):
+    """The study's figures as given: events/n, mean (SD) n, or events/time per arm."""
+    if "events_treat" in inputs and "n_treat" in inputs:
+        return f"{inputs['events_treat']}/{inputs['n_treat']} vs {inputs['events_ctrl']}/{inputs['n_ctrl']}"
+    if "mean_treat" in inputs:
+        return (f"{inputs['mean_treat']:g} ({inputs['sd_treat']:g}) n={inputs['n_treat']:g} vs "
+                f"{inputs['mean_ctrl']:g} ({inputs['sd_ctrl']:g}) n={inputs['n_ctrl']:g}")
+    if "time_treat" in inputs:
+        return (f"{inputs['events_treat']:g}/{inputs['time_treat']:g} vs "
+                f"{inputs['events_ctrl']:g}/{inputs['time_ctrl']:g}")
+    return ""
+
+
+def study_lines(res) -> list:
+    """One line per study: name, figures per arm, effect [95% CI] (natural scale), weight %."""
+    rows = [(s.label or s.study, _arm_text(s.inputs), f"{fmt(res.natural(s.yi))} [{fmt(res.natural(s.ci_low))}, "
+             f"{fmt(res.natural(s.ci_high))}]", f"{fmt(s.weight, 1)}%") for s in res.studies]
+    head = ("study", "treatment vs control" if any(r[1] for r in rows) else "",
+            f"{res.measure}{' (natural scale)' if res.is_ratio else ''} [95% CI]", "weight")
+    widths = [max(len(r[j]) for r in rows + [head]) for j in range(4)]
+    line = lambda r: "  " + "  ".join(x.ljust(w) if j < 3 else x.rjust(w)  # noqa: E731
+                                      for j, (x, w) in enumerate(zip(r, widths))).rstrip()
+    return [line(head)] + [line(r) for r in rows]
 
 
 def _p_eq(p):
