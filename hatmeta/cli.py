@@ -7,6 +7,7 @@ User mistakes (InputError) are printed as one line on stderr with exit code 2, n
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click

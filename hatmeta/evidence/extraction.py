@@ -128,13 +128,15 @@ class Extraction:
 
 
 def default_data_dir() -> Path:
-    """The extraction folder: $HATMETA_DATA_DIR, else the repository's data/extracted/."""
+    """The extraction folder: $HATMETA_DATA_DIR, else the project's data/extracted/ (hatmeta.project)."""
     import os
+
+    from ..project import project_root
 
     env = os.environ.get("HATMETA_DATA_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "data" / "extracted"
+    return project_root() / "data" / "extracted"
 
 
 # ---------------------------------------------------------------- reading

@@ -79,11 +79,13 @@ class AnalysisSpec:
 
 
 def default_analyses_dir() -> Path:
-    """$HATMETA_ANALYSES_DIR, else the repository's analyses/ folder."""
+    """$HATMETA_ANALYSES_DIR, else the project's analyses/ folder (hatmeta.project)."""
     env = os.environ.get("HATMETA_ANALYSES_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "analyses"
+    from ..project import project_root
+
+    return project_root() / "analyses"
 
 
 def list_analyses(analyses_dir=None) -> list:
@@ -102,7 +104,10 @@ def spec_path(name: str, analyses_dir=None) -> Path:
     folder = Path(analyses_dir) if analyses_dir is not None else default_analyses_dir()
     path = folder / f"{name}.toml"
     if not path.is_file():
-        known = ", ".join(list_analyses(folder)) or "none"
+        known = ", ".join(list_analyses(folder))
+        if not known:
+            raise InputError(f"no analyses found in {folder}: run hatmeta inside the hatmeta repository "
+                             "(or set HATMETA_ANALYSES_DIR and HATMETA_DATA_DIR)", column="ANALYSIS")
         raise InputError(f"unknown analysis {name!r}; available: {known}", column="ANALYSIS")
     return path
 
