@@ -161,17 +161,19 @@ def solve_decreasing(fun, G, lo, hi, x0=None, tol=TOL, maxiter=MAXITER, scale=No
     return x, done
 
 
-def tau2_iterative(g: Groups, method):
-    """REML, ML, PM or EB tau^2 per group, with the tau^2 = 0 boundary handled first."""
-    G = g.G
-    zero = np.zeros(G)
-    f0, _ = _score(g, method, zero)
-    active = f0 > 0  # otherwise the estimating equation is already <= 0 at the boundary: tau2 = 0
-    tau2 = zero.copy()
-    if not active.any():
-        return tau2
-    # Upper bracket: grow from a moment estimate until the equation turns negative.
-    start = np.maximum(tau2_he(g), tau2_dl(g))
+def loglik(g: Groups, method, tau2):
+    """(Restricted) log-likelihood in tau^2 per group, up to a constant (Viechtbauer 2005, eqs. 5-6)."""
+    w = 1.0 / (g.v + tau2[g.gid])
+    mu, sw = g.wmean(w)
+    ll = -0.5 * (g.sum(np.log(g.v + tau2[g.gid])) + g.sum(w * (g.y - mu[g.gid]) ** 2))
+    return ll - 0.5 * np.log(sw) if method == "REML" else ll
+
+
+GRID = np.concatenate([[0.0], np.geomspace(1e-7, 1.0, 60)])  # relative to each group's upper bound
+
+
+def _upper_bound(g: Groups, method, active, start):
+    """A tau^2 per group beyond which the estimating equation stays negative."""
     scale = g.sum(g.v) / g.k + g.sum((g.y - (g.sum(g.y) / g.k)[g.gid]) ** 2) / g.k
     hi = np.maximum(2.0 * start, scale) + 1e-12
     for _ in range(200):
@@ -180,10 +182,53 @@ def tau2_iterative(g: Groups, method):
         if not grow.any():
             break
         hi = np.where(grow, hi * 4.0, hi)
-    lo = np.where(active, 0.0, 0.0)
-    x0 = np.where(active, np.clip(start, 1e-12, hi), 0.0)
-    root, _ = solve_decreasing(lambda t: _score(g, method, t), G, lo, hi, x0, scale=g.sum(g.v) / g.k)
-    return np.where(active, root, 0.0)
+    return hi
+
+
+def tau2_iterative(g: Groups, method):
+    """REML, ML, PM or EB tau^2 per group.
+
+    PM and EB solve Q(tau^2) = k - 1, whose left side is decreasing: one root, or tau^2 = 0.
+    REML and ML maximise a likelihood that can have more than one local maximum, and a local
+    maximum at tau^2 = 0 can hide a higher interior one (metafor then returns 0 without warning).
+    So the likelihood is first scanned on a log grid up to where the score stays negative, and the
+    root is polished inside the bracket around the best grid point; the boundary wins only if its
+    likelihood is the highest.
+    """
+    G = g.G
+    zero = np.zeros(G)
+    f0, _ = _score(g, method, zero)
+    start = np.maximum(tau2_he(g), tau2_dl(g))
+    if method in ("PM", "EB"):
+        active = f0 > 0  # Q(0) <= k - 1: tau^2 = 0
+        if not active.any():
+            return zero
+        hi = _upper_bound(g, method, active, start)
+        x0 = np.where(active, np.clip(start, 1e-12, hi), 0.0)
+        root, _ = solve_decreasing(lambda t: _score(g, method, t), G, zero, hi, x0, scale=g.sum(g.v) / g.k)
+        return np.where(active, root, 0.0)
+    hi = _upper_bound(g, method, np.ones(G, dtype=bool), start)
+    pts = GRID[:, None] * hi[None, :]  # (grid point, group)
+    scores = np.array([_score(g, method, t)[0] for t in pts])
+    lls = np.array([loglik(g, method, t) for t in pts])
+    best = np.argmax(lls, axis=0)
+    cols = np.arange(G)
+    # Bracket the maximum: the score is positive left of it and negative right of it.
+    left = np.maximum(best - 1, 0)
+    right = np.minimum(best + 1, len(GRID) - 1)
+    lo_i = np.where(scores[best, cols] > 0, best, left)
+    hi_i = np.where(scores[best, cols] > 0, right, best)
+    lo, hi_b = pts[lo_i, cols], pts[hi_i, cols]
+    interior = (scores[lo_i, cols] > 0) & (scores[hi_i, cols] <= 0) & ~((best == 0) & (f0 <= 0))
+    if not interior.any():
+        return zero
+    root, _ = solve_decreasing(lambda t: _score(g, method, t), G, np.where(interior, lo, 0.0),
+                               np.where(interior, hi_b, 0.0), np.where(interior, 0.5 * (lo + hi_b), 0.0),
+                               scale=g.sum(g.v) / g.k)
+    tau2 = np.where(interior, root, 0.0)
+    # The boundary keeps its place when its likelihood is at least as high as the polished root's.
+    boundary_better = (f0 <= 0) & (loglik(g, method, zero) >= loglik(g, method, tau2))
+    return np.where(boundary_better, 0.0, tau2)
 
 
 def estimate_tau2(g: Groups, method: str):
