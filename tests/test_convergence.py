@@ -42,10 +42,12 @@ def test_every_dataset_is_answered_with_the_reml_maximum(fits):
 
 
 def test_where_metafor_converged_to_the_maximum_we_agree_with_it(fits):
-    """metafor's default controls stop at |change| < 1e-5, so its tau^2 is compared at that accuracy."""
+    """metafor's default controls stop when a Fisher step is below 1e-5, which can leave tau^2 off by
+    more than that where the iteration crawls (d1079: 1.3e-4), so this comparison is loose; the
+    tight one is against 'reference' above."""
     for case in FIXTURE["cases"]:
         if not case["converged"] or case.get("metafor_local_max"):
             continue
         r, exp = fits[case["group"]], case["expected"]
-        assert r.tau2 == pytest.approx(exp["tau2"], abs=1e-4), case["group"]
+        assert r.tau2 == pytest.approx(exp["tau2"], rel=5e-3, abs=1e-4), case["group"]
         assert r.estimate == pytest.approx(exp["estimate"], rel=1e-3, abs=1e-4), case["group"]
