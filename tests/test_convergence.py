@@ -50,4 +50,4 @@ def test_where_metafor_converged_to_the_maximum_we_agree_with_it(fits):
             continue
         r, exp = fits[case["group"]], case["expected"]
         assert r.tau2 == pytest.approx(exp["tau2"], rel=5e-3, abs=1e-4), case["group"]
-        assert r.estimate == pytest.approx(exp["estimate"], rel=1e-3, abs=1e-4), case["group"]
+        assert r.estimate == pytest.approx(exp["estimate"], rel=5e-3, abs=1e-4), case["group"]
