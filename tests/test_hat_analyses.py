@@ -1,0 +1,75 @@
+"""The bundled HAT analyses, pinned twice: the standardised table each analysis pools (arms, time
+point, counts), and its pooled result against metafor on that table (tests/fixtures/hat/, made by
+export_tables.py and generate.R there). When the extraction changes, rerun both and review the diff.
+"""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from hatmeta.api import pool_analysis
+from hatmeta.evidence import load_analysis
+
+from .conftest import FIXTURES, ROOT
+
+HAT = FIXTURES / "hat"
+SPECS = json.loads((HAT / "specs.json").read_text())
+METAFOR = json.loads((HAT / "metafor.json").read_text())["analyses"]
+POOLED = sorted(n for n, s in SPECS.items() if s["pooled"])
+
+
+def test_every_analysis_spec_is_pinned():
+    assert sorted(SPECS) == sorted(p.stem for p in (ROOT / "analyses").glob("*.toml"))
+    assert {"retention", "illicit-use"} <= set(POOLED)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SPECS.items() if "k" in s))
+def test_standardised_table_is_pinned(name):
+    table = load_analysis(name).table
+    with open(HAT / f"{name}.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(table.studies) == [r["study"] for r in rows]
+    for c, values in table.columns.items():
+        assert list(values) == [float(r[c]) for r in rows], c
+
+
+@pytest.mark.parametrize("name", POOLED)
+def test_pooled_result_agrees_with_metafor(name):
+    res, _ = pool_analysis(name)
+    exp = METAFOR[name]
+    d = res.to_dict()
+    assert d["k"] == exp["k"]
+    for key in ("estimate", "se", "ci_low", "ci_high", "p", "tau2", "tau2_ci_low", "tau2_ci_high", "q", "q_p",
+                "i2", "pi_low", "pi_high"):
+        assert d[key] == pytest.approx(exp[key], rel=1e-6, abs=1e-9), key
+    assert d["t" if res.df is not None else "z"] == pytest.approx(exp["stat"], rel=1e-6)
+    assert [s["yi"] for s in d["studies"]] == pytest.approx(exp["yi"], rel=1e-9)
+
+
+def test_retention_by_hand_from_the_raw_counts():
+    """Haasen 2007: 67.2% of 515 and 40.0% of 500 retained (journal abstract) -> 346/515 vs 200/500."""
+    res, _ = pool_analysis("retention")
+    haasen = next(s for s in res.studies if s.study == "haasen2007")
+    assert (haasen.inputs["events_treat"], haasen.inputs["n_treat"]) == (346, 515)
+    assert (haasen.inputs["events_ctrl"], haasen.inputs["n_ctrl"]) == (200, 500)
+    assert haasen.yi == pytest.approx(math.log((346 / 515) / (200 / 500)), rel=1e-12)
+    assert haasen.vi == pytest.approx(1 / 346 - 1 / 515 + 1 / 200 - 1 / 500, rel=1e-12)
+    assert res.measure == "RR" and res.method == "REML" and res.ci_method == "hksj"
+    # Every trial named in the spec is pooled or listed as omitted, with a reason.
+    named = set(load_analysis("retention").spec.trials)
+    omitted = {o["study"] for o in res.to_dict()["omitted"]}
+    assert {s.study for s in res.studies} | omitted == named
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SPECS.items() if not s["pooled"]))
+def test_analyses_without_enough_data_refuse_with_the_reason(name):
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", name], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    expected = SPECS[name].get("reason", "needs at least 2 studies")
+    assert expected in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
