@@ -169,7 +169,7 @@ def loglik(g: Groups, method, tau2):
     return ll - 0.5 * np.log(sw) if method == "REML" else ll
 
 
-GRID = np.concatenate([[0.0], np.geomspace(1e-7, 1.0, 60)])  # relative to each group's upper bound
+GRID = np.concatenate([[0.0], np.geomspace(1e-7, 1.0, 48)])  # relative to each group's upper bound
 
 
 def _upper_bound(g: Groups, method, active, start):
@@ -209,17 +209,16 @@ def tau2_iterative(g: Groups, method):
         return np.where(active, root, 0.0)
     hi = _upper_bound(g, method, np.ones(G, dtype=bool), start)
     pts = GRID[:, None] * hi[None, :]  # (grid point, group)
-    scores = np.array([_score(g, method, t)[0] for t in pts])
-    lls = np.array([loglik(g, method, t) for t in pts])
-    best = np.argmax(lls, axis=0)
+    best = np.argmax(np.array([loglik(g, method, t) for t in pts]), axis=0)
     cols = np.arange(G)
     # Bracket the maximum: the score is positive left of it and negative right of it.
-    left = np.maximum(best - 1, 0)
-    right = np.minimum(best + 1, len(GRID) - 1)
-    lo_i = np.where(scores[best, cols] > 0, best, left)
-    hi_i = np.where(scores[best, cols] > 0, right, best)
+    left, right = np.maximum(best - 1, 0), np.minimum(best + 1, len(GRID) - 1)
+    f_best = _score(g, method, pts[best, cols])[0]
+    lo_i = np.where(f_best > 0, best, left)
+    hi_i = np.where(f_best > 0, right, best)
     lo, hi_b = pts[lo_i, cols], pts[hi_i, cols]
-    interior = (scores[lo_i, cols] > 0) & (scores[hi_i, cols] <= 0) & ~((best == 0) & (f0 <= 0))
+    f_lo, f_hi = _score(g, method, lo)[0], _score(g, method, hi_b)[0]
+    interior = (f_lo > 0) & (f_hi <= 0) & ~((best == 0) & (f0 <= 0))
     if not interior.any():
         return zero
     root, _ = solve_decreasing(lambda t: _score(g, method, t), G, np.where(interior, lo, 0.0),
