@@ -154,5 +154,5 @@ def to_markdown(res) -> str:
     pooled = (f"| **pooled ({res.method}, {res.ci_method})** | **{fmt(res.natural(res.estimate), 3)} "
               f"[{fmt(res.natural(res.ci_low), 3)}, {fmt(res.natural(res.ci_high), 3)}]** | 100 |\n")
     het = (f"\nHeterogeneity: tau^2 = {fmt(res.tau2)}; Q = {fmt(res.q, 2)}, df = {res.q_df} "
-           f"(p = {fmt_p(res.q_p)}); I^2 = {fmt(res.i2, 0)}%\n")
+           f"(p {_p_eq(res.q_p)}); I^2 = {fmt(res.i2, 0)}%\n")
     return head + rows + pooled + het
