@@ -79,7 +79,13 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
     options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi}
     options.update({k: v for k, v in overrides.items() if v is not None})
     measure = options.pop("measure", None) or spec.measure
-    res = pool_table(analysis.table, measure, **options)
+    table = analysis.table
+    if table.k < 2 and str(options.get("method", "REML")).upper() not in ("FE", "MH", "PETO"):
+        raise InputError(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
+                         f"pooling needs at least 2 ({len(analysis.omitted)} omitted: "
+                         + ", ".join(t for t, _ in analysis.omitted) + "; see hatmeta trials)",
+                         file=spec.path, column="trials")
+    res = pool_table(table, measure, **options)
     notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
     return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
                                                          "omitted": [{"study": t, "reason": r}

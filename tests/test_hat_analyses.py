@@ -70,6 +70,6 @@ def test_analyses_without_enough_data_refuse_with_the_reason(name):
     p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", name], capture_output=True, text=True,
                        cwd=ROOT)
     assert p.returncode == 2 and "Traceback" not in p.stderr
-    expected = SPECS[name].get("reason", "needs at least 2 studies")
+    expected = SPECS[name].get("reason", "pooling needs at least 2")
     assert expected in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
