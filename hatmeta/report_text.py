@@ -75,9 +75,11 @@ def format_result(res) -> str:
                   f"  Test of moderators: {'F' if m.test == 't' else 'QM'}(df = {m.qm_df}) = {fmt(m.qm)}, "
                   f"p-val {_p_eq(m.qm_p)}",
                   f"  Residual heterogeneity: QE(df = {m.qe_df}) = {fmt(m.qe)}, p-val {_p_eq(m.qe_p)}",
-                  f"  {'':12} {'estimate':>9} {'se':>8} {m.test + 'val':>8} {'pval':>8}"]
+                  ]
+        w = max(12, *(len(c.name) for c in m.coefficients))
+        lines.append(f"  {'':{w}} {'estimate':>9} {'se':>8} {m.test + 'val':>8} {'pval':>8}")
         for c in m.coefficients:
-            lines.append(f"  {c.name:12} {fmt(c.estimate):>9} {fmt(c.se):>8} {fmt(c.stat):>8} {fmt_p(c.p):>8}")
+            lines.append(f"  {c.name:{w}} {fmt(c.estimate):>9} {fmt(c.se):>8} {fmt(c.stat):>8} {fmt_p(c.p):>8}")
     if res.egger is not None:
         e = res.egger
         lines += ["", f"Egger's test: intercept {fmt(e.intercept)} (se {fmt(e.se)}), t = {fmt(e.t)}, "
