@@ -6,6 +6,7 @@ random ids in PNG, SVG or PDF).
 """
 
 from .forest import forest
+from .funnel import funnel
 from .style import save
 
-__all__ = ["forest", "save"]
+__all__ = ["forest", "funnel", "save"]

@@ -1,0 +1,164 @@
+"""`hatmeta forest | funnel | table | sof | report | reproduce`: figures, tables and the report."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import InputError
+
+
+def _source_options(f):
+    """The options that say what to pool: a bundled analysis, or a --data table."""
+    for opt in reversed([
+        click.argument("analysis", required=False),
+        click.option("--data", "data_file", type=click.Path(dir_okay=False), help="A trial table (CSV)."),
+        click.option("--measure", help="RR, OR, RD, MD, SMD, IRR or GEN (with --data)."),
+        click.option("--method", help="Estimator (default: the spec's, or REML)."),
+        click.option("--ci", type=click.Choice(["wald", "hksj"], case_sensitive=False)),
+        click.option("--pi", type=click.Choice(["t", "z"], case_sensitive=False)),
+        click.option("--subgroup", metavar="COL", help="Draw subgroup blocks by COL."),
+        click.option("--benefit", type=click.Choice(["lower", "higher"]),
+                     help="Which side favours the experimental arm (default: the spec's; 'lower' with --data)."),
+        click.option("--labels", metavar="EXP,CTRL", help="Names of the two groups, e.g. 'HAT,Methadone'."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, **extra):
+    """(result, benefit, (exp, ctrl) labels, title, study -> subgroup) for a figure or table."""
+    from .. import api
+
+    if (analysis is None) == (data_file is None):
+        raise InputError("give either an analysis name (e.g. 'retention') or --data FILE", column="ANALYSIS")
+    opts = {k: v for k, v in dict(method=method, ci=ci and ci.lower(), pi=pi and pi.lower(), subgroup=subgroup,
+                                  **extra).items() if v}
+    if data_file:
+        from ..effects import normalise_measure
+        from ..table import read_table
+
+        if not measure:
+            raise InputError("--measure is required with --data", column="--measure")
+        measure = normalise_measure(measure)
+        table = read_table(data_file, measure=measure)
+        res = api.pool_table(table, measure, **opts)
+        names = ("experimental", "control")
+        title, chosen = None, benefit or "lower"
+    else:
+        res, an = api.pool_analysis(analysis, data_dir=(ctx.obj or {}).get("data_dir"), measure=measure, **opts)
+        table = an.table
+        names = (an.spec.experimental_label, an.spec.control_label)
+        title, chosen = an.spec.title, benefit or an.spec.benefit
+    if labels:
+        parts = [p.strip() for p in labels.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise InputError("--labels takes two names separated by a comma", column="--labels")
+        names = tuple(parts)
+    groups = dict(zip(table.studies, table.column(subgroup))) if subgroup else None
+    return res, chosen, names, title, groups
+
+
+def _out_path(out, default, fmt):
+    from pathlib import Path
+
+    path = Path(out) if out else Path(f"{default}.{fmt or 'png'}")
+    return path, (fmt or path.suffix.lstrip(".") or "png")
+
+
+@click.command()
+@_source_options
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (default forest-ANALYSIS.png).")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), help="Default: from --out, else png.")
+@click.pass_context
+def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, out, fmt):
+    """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout."""
+    from .. import plots
+
+    res, chosen, names, title, groups = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup,
+                                              benefit, labels)
+    path, fmt = _out_path(out, f"forest-{analysis or 'data'}", fmt)
+    plots.save(plots.forest(res, benefit=chosen, labels=names, title=title, study_groups=groups), path, fmt)
+    click.echo(str(path))
+
+
+@click.command()
+@_source_options
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (default funnel-ANALYSIS.png).")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]))
+@click.pass_context
+def funnel(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, out, fmt):
+    """Contour-enhanced funnel plot with Egger's line (needs at least 3 studies)."""
+    from .. import plots
+
+    res, _, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels,
+                                small_study="egger")
+    path, fmt = _out_path(out, f"funnel-{analysis or 'data'}", fmt)
+    plots.save(plots.funnel(res, res.egger, title=title), path, fmt)
+    click.echo(str(path))
+
+
+@click.command()
+@_source_options
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html", "latex"]), default="markdown",
+              show_default=True)
+@click.pass_context
+def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, fmt):
+    """Study-level and pooled results of ANALYSIS as a table."""
+    from .. import tables
+
+    res, _, names, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels)
+    click.echo(tables.result_table(res, fmt, names, caption=title), nl=False)
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html"]), default="markdown",
+              show_default=True)
+@click.pass_context
+def sof(ctx, fmt):
+    """Summary-of-findings table: one row per pooled analysis, with the GRADE ratings recorded."""
+    from .. import tables
+    from ..api import pool_analysis
+    from ..evidence import list_analyses
+
+    rows, skipped = [], []
+    for name in sorted(list_analyses()):
+        try:
+            res, an = pool_analysis(name, data_dir=(ctx.obj or {}).get("data_dir"))
+        except InputError as exc:
+            skipped.append(f"{name}: {exc.message.split(' (')[0]}")
+            continue
+        if res.measure in ("RR", "OR"):
+            rows.append(tables.sof_row(res, an))
+    click.echo(tables.sof_table(rows, fmt), nl=False)
+    for s in skipped:
+        click.echo(f"not pooled: {s}", err=True)
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False), default="reports", show_default=True)
+@click.pass_context
+def report(ctx, out):
+    """Render every analysis (figures, tables, HTML pages, summary of findings) into OUT."""
+    from ..report import build_report
+
+    files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"))
+    click.echo(f"{len(files)} files written to {out} (see {out}/index.html)")
+
+
+@click.command()
+@click.option("--reports", "folder", type=click.Path(file_okay=False), default="reports", show_default=True)
+@click.pass_context
+def reproduce(ctx, folder):
+    """Regenerate every output in a temporary folder and compare with REPORTS; exit 1 if any differ."""
+    from ..report import reproduce as run
+
+    problems = run(folder, data_dir=(ctx.obj or {}).get("data_dir"))
+    if not problems:
+        click.echo(f"reproduced: every output in {folder} is byte-identical")
+        return
+    for name, why in problems:
+        click.echo(f"{folder}/{name}: {why}")
+    click.echo(f"{len(problems)} output(s) differ", err=True)
+    sys.exit(1)

@@ -1,0 +1,61 @@
+"""Contour-enhanced funnel plot with Egger's regression line.
+
+Effect (log scale for ratios, labelled on the natural scale) against its standard error, SE 0 at
+the top. Shaded contours mark where a study would be significant at 10%, 5% and 1% against the
+null (Peters et al. 2008, J Clin Epidemiol 61:991); dashed lines are the pseudo 95% limits around
+the pooled estimate; Egger's line is yi = slope + intercept * se from the regression of yi/se on
+1/se (Egger et al. 1997).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import style
+
+CONTOURS = ((0.10, "#e6e6e6"), (0.05, "#c8c8c8"), (0.01, "#a6a6a6"))
+
+
+def funnel(res, egger=None, title=None):
+    """Draw the funnel plot of ``res`` (a MetaResult); ``egger`` is an EggerTest (or None)."""
+    from scipy.special import ndtri
+
+    plt = style.pyplot()
+    studies = list(res.studies)
+    y = np.array([s.yi for s in studies])
+    se = np.sqrt([s.vi for s in studies])
+    se_max = float(se.max()) * 1.1 if len(se) else 1.0
+    fig, ax = plt.subplots(figsize=(5.2, 4.8))
+    grid = np.linspace(0, se_max, 200)
+    reach = max(float(np.max(np.abs(y))) if len(y) else 1.0, ndtri(0.995) * se_max) * 1.05
+    # Significance contours around the null: |y| > z * se (shaded from widest to narrowest).
+    ax.fill_betweenx(grid, -reach, reach, color="white", lw=0)
+    for alpha, colour in CONTOURS:
+        z = ndtri(1 - alpha / 2)
+        ax.fill_betweenx(grid, z * grid, reach, color=colour, lw=0, label=f"p < {alpha:g}")
+        ax.fill_betweenx(grid, -reach, -z * grid, color=colour, lw=0)
+    z95 = ndtri(0.975)
+    ax.plot(res.estimate - z95 * grid, grid, ls="--", color=style.INK, lw=0.7)
+    ax.plot(res.estimate + z95 * grid, grid, ls="--", color=style.INK, lw=0.7)
+    ax.axvline(res.estimate, color=style.INK, lw=0.8, gid="pooled")
+    if egger is not None:
+        ax.plot(egger.slope + egger.intercept * grid, grid, color=style.BAYES, lw=1.0,
+                label=f"Egger: intercept {egger.intercept:.2f} (p = {egger.p:.2f})", gid="egger")
+    ax.plot(y, se, "o", color=style.STUDY, ms=4, gid="studies")
+    ax.set_ylim(se_max, 0)
+    ax.set_xlim(-reach, reach)
+    ax.set_ylabel("Standard error")
+    if res.is_ratio:
+        ticks = [t for t in (0.01, 0.1, 0.2, 0.5, 1, 2, 5, 10, 100) if abs(math.log(t)) <= reach]
+        ax.set_xticks([math.log(t) for t in ticks])
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+        ax.set_xlabel(f"{res.measure} (log scale)")
+    else:
+        ax.set_xlabel(res.measure)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=7, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,255 @@
+"""`hatmeta report` and `hatmeta reproduce`: every analysis rendered to files, and checked again.
+
+Layout of the output folder (default reports/):
+  index.html                      every analysis on one self-contained page (inline SVG figures)
+  <analysis>.html                 one self-contained page per analysis
+  figures/<analysis>-forest.{png,svg,pdf}, figures/<analysis>-funnel.{png,svg,pdf}
+  tables/<analysis>.{md,csv,html,tex}, results/<analysis>.json
+  sof.{md,csv,html}               the summary-of-findings table
+  MANIFEST.sha256                 SHA-256 of every file above
+
+Outputs are byte-identical across runs on one machine: no timestamps, fixed SVG ids, sorted
+JSON, analyses in name order. The methods paragraph names the versions of hatmeta, NumPy, SciPy
+and matplotlib, so a machine with other versions writes other bytes; reproduce says which files
+differ (see reports/README.md for what may differ across platforms).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+
+MANIFEST = "MANIFEST.sha256"
+FIGURE_FORMATS = ("png", "svg", "pdf")
+TABLE_FORMATS = {"markdown": "md", "csv": "csv", "html": "html", "latex": "tex"}
+CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin:2em auto;color:#1a1a1a;
+line-height:1.45;padding:0 1em}h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;
+padding-bottom:.2em;margin-top:2em}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f2f2f2}
+caption{text-align:left;font-weight:bold;padding:.3em 0}.figure svg{max-width:100%;height:auto}
+.note{color:#444;font-size:.9em}.refused{background:#fff4e5;border-left:4px solid #e69500;padding:.5em 1em}
+.footnote{font-size:.85em;color:#444}"""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What one analysis produced: its result (or the reason it was not pooled) and file names."""
+
+    name: str
+    title: str
+    result: object  # MetaResult or None
+    analysis: object  # Analysis or None
+    refused: str | None
+    files: tuple
+
+
+def _versions():
+    import matplotlib
+    import numpy
+    import scipy
+
+    from . import __version__
+
+    return {"hatmeta": __version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
+            "matplotlib": matplotlib.__version__}
+
+
+def methods_paragraph(res, analysis) -> str:
+    """The settings used, in words, for the report (generated, not written by hand)."""
+    spec = analysis.spec
+    v = _versions()
+    model = {"FE": "a common-effect model with inverse-variance weights",
+             "MH": "a common-effect Mantel-Haenszel model", "PETO": "Peto's one-step method"}.get(
+        res.method, f"a random-effects model with inverse-variance weights, tau² estimated by {res.method}")
+    ci = ("the Hartung-Knapp-Sidik-Jonkman method (t on k - 1 df)" if res.ci_method == "hksj"
+          else "the normal (Wald) approximation")
+    pi = ("a t distribution on k - 2 df (Higgins, Thompson & Spiegelhalter 2009)" if res.pi_method == "t"
+          else "the normal quantile")
+    text = (f"{res.measure}s were computed per trial from the arm counts (0.5 added to every cell of a trial "
+            f"with a zero cell) and pooled with {model}. The 95% CI of the mean used {ci}; the 95% "
+            f"prediction interval used {pi}; the tau² CI is the Q-profile interval. Heterogeneity is "
+            f"reported as Cochran's Q and I² = (Q - df)/Q. ")
+    if spec.model_reason:
+        text += f"Why these settings: {' '.join(spec.model_reason.split())} "
+    text += (f"Computed with hatmeta {v['hatmeta']} (NumPy {v['numpy']}, SciPy {v['scipy']}, "
+             f"matplotlib {v['matplotlib']}); the engine is validated against R's metafor 3.8.")
+    return text
+
+
+def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Rendered:
+    """Pool one analysis and write its figures, tables and JSON under ``out``."""
+    from . import plots, tables
+    from .api import pool_analysis
+    from .evidence import load_analysis
+
+    try:
+        res, analysis = pool_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir, small_study=None)
+    except InputError as exc:
+        try:
+            title = load_analysis(name, data_dir, analyses_dir).spec.title
+        except InputError:
+            title = name
+        return Rendered(name, title, None, None, exc.message, ())
+    spec = analysis.spec
+    labels = (spec.experimental_label, spec.control_label)
+    files = []
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    fig = plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title)
+    for fmt in FIGURE_FORMATS:
+        files.append(plots.save(fig, out / "figures" / f"{name}-forest.{fmt}"))
+    _close(fig)
+    if res.k >= 3:
+        from .effects import escalc
+        from .smallstudy import egger
+
+        es = escalc(analysis.table, res.measure)
+        fig = plots.funnel(res, egger(es), title=spec.title)
+        for fmt in FIGURE_FORMATS:
+            files.append(plots.save(fig, out / "figures" / f"{name}-funnel.{fmt}"))
+        _close(fig)
+    for fmt, ext in TABLE_FORMATS.items():
+        path = out / "tables" / f"{name}.{ext}"
+        path.write_text(tables.result_table(res, fmt, labels, caption=spec.title))
+        files.append(path)
+    path = out / "results" / f"{name}.json"
+    path.write_text(json.dumps(res.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    files.append(path)
+    return Rendered(name, spec.title, res, analysis, None, tuple(files))
+
+
+def _close(fig):
+    from .plots.style import pyplot
+
+    pyplot().close(fig)
+
+
+def _section(r: Rendered, out: Path) -> str:
+    e = html.escape
+    if r.refused:
+        return (f'<h2 id="{e(r.name)}">{e(r.title)}</h2>\n<p class="refused">Not pooled: {e(r.refused)}</p>\n')
+    from . import tables
+
+    res, analysis = r.result, r.analysis
+    spec = analysis.spec
+    svg = (out / "figures" / f"{r.name}-forest.svg").read_text()
+    svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: inline SVG in HTML5
+    parts = [f'<h2 id="{e(r.name)}">{e(r.title)}</h2>', f'<div class="figure">{svg}</div>',
+             tables.result_table(res, "html", (spec.experimental_label, spec.control_label)),
+             f"<p><b>Methods.</b> {e(methods_paragraph(res, analysis))}</p>"]
+    notes = [n for n in res.notes]
+    if notes:
+        parts.append("<p class=\"note\"><b>Notes (trials left out, derived figures, definitions):</b></p><ul class=\"note\">"
+                     + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    links = " · ".join(f'<a href="{e(str(p.relative_to(out)))}">{e(p.name)}</a>' for p in r.files)
+    parts.append(f'<p class="note">Files: {links}</p>')
+    return "\n".join(parts) + "\n"
+
+
+def _page(title, body) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{html.escape(title)}</title>\n"
+            f"<style>{CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")
+
+
+def build_report(out="reports", data_dir=None, analyses_dir=None) -> list:
+    """Render every analysis into ``out`` and write the index, SoF table and manifest; return the files."""
+    from . import tables
+    from .evidence import list_analyses
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = sorted(list_analyses(analyses_dir))
+    if not names:
+        raise InputError("no analyses to report", file=str(analyses_dir or "analyses"))
+    rendered = [render_analysis(n, out, data_dir, analyses_dir) for n in names]
+    files = [p for r in rendered for p in r.files]
+    sof_rows = [tables.sof_row(r.result, r.analysis) for r in rendered if r.result is not None
+                and r.result.measure in ("RR", "OR")]
+    for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("html", "html")):
+        path = out / f"sof.{ext}"
+        path.write_text(tables.sof_table(sof_rows, fmt))
+        files.append(path)
+    sections = {r.name: _section(r, out) for r in rendered}
+    for r in rendered:
+        path = out / f"{r.name}.html"
+        path.write_text(_page(r.title, f'<p><a href="index.html">All analyses</a></p>\n{sections[r.name]}'))
+        files.append(path)
+    toc = "".join(f'<li><a href="#{html.escape(r.name)}">{html.escape(r.title)}</a>'
+                  f'{" (not pooled)" if r.refused else ""}</li>' for r in rendered)
+    index = ("<h1>hatmeta: heroin-assisted treatment, randomised trials</h1>\n"
+             "<p>Every analysis in <code>analyses/</code>, pooled from the extraction in <code>data/extracted/</code>. "
+             "Regenerate with <code>hatmeta report</code>; check with <code>hatmeta reproduce</code>.</p>\n"
+             f"<ul>{toc}</ul>\n<h2>Summary of findings</h2>\n{tables.sof_table(sof_rows, 'html')}"
+             + "".join(sections[n] for n in names))
+    path = out / "index.html"
+    path.write_text(_page("hatmeta report", index))
+    files.append(path)
+    write_manifest(out, files)
+    return files
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_manifest(out: Path, files) -> Path:
+    lines = sorted(f"{_sha256(Path(p))}  {Path(p).relative_to(out).as_posix()}" for p in files)
+    path = out / MANIFEST
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not path.exists():
+        raise InputError("no manifest: run 'hatmeta report' first", file=str(path))
+    entries = {}
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        digest, _, name = line.partition("  ")
+        if not name:
+            raise InputError("malformed manifest line", file=str(path), line=i)
+        entries[name] = digest
+    return entries
+
+
+def reproduce(reports="reports", data_dir=None, analyses_dir=None) -> list:
+    """Regenerate every output in a temporary folder and compare with ``reports``' manifest.
+
+    Returns a list of (file, problem) for every output that differs, is missing or is new; also
+    reports committed files that no longer match their own manifest entry.
+    """
+    reports = Path(reports)
+    committed = read_manifest(reports)
+    problems = []
+    for name, digest in sorted(committed.items()):
+        path = reports / name
+        if not path.exists():
+            problems.append((name, "listed in the manifest but missing from the folder"))
+        elif _sha256(path) != digest:
+            problems.append((name, "edited after the manifest was written"))
+    tmp = Path(tempfile.mkdtemp(prefix="hatmeta-reproduce-"))
+    try:
+        build_report(tmp, data_dir, analyses_dir)
+        fresh = read_manifest(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name in sorted(set(committed) | set(fresh)):
+        if name not in fresh:
+            problems.append((name, "no longer produced"))
+        elif name not in committed:
+            problems.append((name, "new output, not in the committed manifest"))
+        elif committed[name] != fresh[name]:
+            kind = "raster image" if name.endswith(".png") else "file"
+            problems.append((name, f"{kind} differs from the regenerated one"))
+    return problems
+
+
+__all__ = ["build_report", "reproduce", "methods_paragraph"]

@@ -1,0 +1,125 @@
+"""Figures: what is drawn, not only that a file exists."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from hatmeta.api import pool_table
+from hatmeta.plots import forest, funnel, save
+from hatmeta.plots.forest import footer_lines
+from hatmeta.table import table_from_rows
+
+
+def binary_table(k, seed=1, with_group=False):
+    rng = np.random.default_rng(seed)
+    header = ["study", "events_treat", "n_treat", "events_ctrl", "n_ctrl", "label", "region"]
+    rows = [header]
+    for i in range(k):
+        n1, n2 = int(rng.integers(30, 600)), int(rng.integers(30, 600))
+        p2 = rng.uniform(0.2, 0.6)
+        p1 = min(0.95, p2 * math.exp(rng.normal(0.3, 0.3)))
+        rows.append([f"s{i:02d}", str(int(rng.binomial(n1, p1))), str(n1), str(int(rng.binomial(n2, p2))), str(n2),
+                     f"Trial with a fairly long name {i} ({'ABC'[i % 3]}-land)", "ABC"[i % 3] if with_group else "A"])
+    return table_from_rows(rows)
+
+
+def texts(fig):
+    return [t for t in fig.texts if t.get_text()]
+
+
+@pytest.mark.parametrize("k", [2, 8, 40])
+def test_forest_shows_every_study_and_labels_never_overlap(k):
+    res = pool_table(binary_table(k), "RR", method="REML" if k > 2 else "DL")
+    fig = forest(res, benefit="higher", labels=("HAT", "Methadone"), title="Test")
+    shown = {t.get_text() for t in texts(fig)}
+    for s in res.studies:
+        assert s.label in shown
+        assert f"{math.exp(s.yi):.2f} [{math.exp(s.ci_low):.2f}, {math.exp(s.ci_high):.2f}]" in shown
+        assert f"{s.weight:.1f}%" in shown
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts(fig)]
+    for i, (a, ba) in enumerate(boxes):
+        for b, bb in boxes[i + 1:]:
+            assert not ba.overlaps(bb), f"{a!r} overlaps {b!r}"
+    # Every text lies inside the figure.
+    W, H = fig.get_size_inches() * fig.dpi
+    for name, box in boxes:
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= W + 1 and box.y1 <= H + 1, name
+
+
+def test_forest_diamond_sits_at_the_pooled_estimate_and_footer_matches_json():
+    res = pool_table(binary_table(8, seed=3), "RR", method="REML", ci="hksj")
+    fig = forest(res, benefit="higher", labels=("HAT", "Methadone"))
+    ax = fig._hatmeta_axes
+    diamond = next(p for p in ax.patches if p.get_gid() == "pooled")
+    xs = diamond.get_xy()[:, 0]
+    assert xs.min() == pytest.approx(res.ci_low) and xs.max() == pytest.approx(res.ci_high)
+    assert float(np.median(xs)) == pytest.approx(res.estimate)  # top and bottom vertices (closed polygon)
+    assert ax.get_xlim()[0] < res.estimate < ax.get_xlim()[1]
+    d = res.to_dict()
+    foot = [t.get_text() for t in fig.texts if (t.get_gid() or "").startswith("footer")]
+    assert foot == footer_lines(res, ("HAT", "Methadone"))
+    het = next(line for line in foot if line.startswith("Heterogeneity"))
+    assert f"Tau² = {d['tau2']:.2f}" in het and f"Chi² = {d['q']:.2f}, df = {d['q_df']}" in het
+    assert f"I² = {d['i2']:.0f}%" in het
+    overall = next(line for line in foot if line.startswith("Test for overall effect"))
+    assert overall.startswith(f"Test for overall effect: t = {abs(d['t']):.2f}, df = {d['df']:.0f}")
+    events = sum(s["events_treat"] for s in d["studies"])
+    assert f"Total events: {events} (HAT)" in foot[0]
+
+
+def test_favours_labels_follow_the_benefit_direction():
+    res = pool_table(binary_table(4), "RR", method="DL")
+    for benefit, left in (("higher", "Favours Methadone"), ("lower", "Favours HAT")):
+        fig = forest(res, benefit=benefit, labels=("HAT", "Methadone"))
+        fav = sorted((t.get_position()[0], t.get_text()) for t in fig.texts if t.get_text().startswith("Favours"))
+        assert fav[0][1] == left
+
+
+def test_subgroup_blocks_with_subtotals_and_the_test_for_differences():
+    table = binary_table(9, with_group=True)
+    res = pool_table(table, "RR", method="REML", subgroup="region")
+    fig = forest(res, study_groups=dict(zip(table.studies, table.column("region"))))
+    ax = fig._hatmeta_axes
+    subtotals = [p for p in ax.patches if (p.get_gid() or "").startswith("subtotal-")]
+    assert len(subtotals) == 3
+    for g in res.subgroups:
+        poly = next(p for p in subtotals if p.get_gid() == f"subtotal-{g.group}")
+        assert float(np.median(poly.get_xy()[:, 0])) == pytest.approx(g.estimate)
+    shown = [t.get_text() for t in fig.texts]
+    assert any(s.startswith("Test for subgroup differences: Chi² = " + f"{res.subgroup_test.q:.2f}") for s in shown)
+    for g in ("A", "B", "C"):
+        assert g in shown
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_saved_figures_are_byte_identical_across_runs(tmp_path, fmt):
+    res = pool_table(binary_table(6), "RR")
+    a = save(forest(res), tmp_path / f"a.{fmt}").read_bytes()
+    b = save(forest(res), tmp_path / f"b.{fmt}").read_bytes()
+    assert a == b
+    if fmt == "svg":  # text stays text: the labels can be searched in the file
+        text = a.decode()
+        assert "Trial with a fairly long name 0" in text
+        assert not re.search(r"<dc:date>", text)
+
+
+def test_funnel_draws_every_study_and_eggers_line():
+    from hatmeta.effects import escalc
+    from hatmeta.smallstudy import egger
+
+    table = binary_table(12, seed=5)
+    res = pool_table(table, "RR", small_study="egger")
+    fig = funnel(res, res.egger)
+    ax = fig.axes[0]
+    pts = next(line for line in ax.lines if line.get_gid() == "studies")
+    assert len(pts.get_xdata()) == res.k
+    assert list(pts.get_ydata()) == pytest.approx(list(np.sqrt([s.vi for s in res.studies])))
+    eg = next(line for line in ax.lines if line.get_gid() == "egger")
+    e = egger(escalc(table, "RR"))
+    x, y = eg.get_xdata(), eg.get_ydata()
+    assert x[0] == pytest.approx(e.slope + e.intercept * y[0])
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # SE grows downwards
