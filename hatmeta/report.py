@@ -87,13 +87,14 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
     """Pool one analysis and write its figures, tables and JSON under ``out``."""
     from . import plots, tables
     from .api import pool_analysis
-    from .evidence import load_analysis
 
     try:
         res, analysis = pool_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir, small_study=None)
     except InputError as exc:
+        from .evidence.spec import read_spec, spec_path
+
         try:
-            title = load_analysis(name, data_dir, analyses_dir).spec.title
+            title = read_spec(spec_path(name, analyses_dir)).title
         except InputError:
             title = name
         return Rendered(name, title, None, None, exc.message, ())

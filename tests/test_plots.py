@@ -123,3 +123,12 @@ def test_funnel_draws_every_study_and_eggers_line():
     x, y = eg.get_xdata(), eg.get_ydata()
     assert x[0] == pytest.approx(e.slope + e.intercept * y[0])
     assert ax.get_ylim()[0] > ax.get_ylim()[1]  # SE grows downwards
+
+
+def test_a_long_title_fits_inside_the_figure():
+    res = pool_table(binary_table(3), "RR", method="DL")
+    title = "Illicit drug use (responder or abstinence definitions): heroin-assisted treatment vs oral methadone"
+    fig = forest(res, title=title)
+    fig.canvas.draw()
+    box = next(t for t in fig.texts if t.get_text() == title).get_window_extent(fig.canvas.get_renderer())
+    assert box.x1 <= fig.get_size_inches()[0] * fig.dpi

@@ -155,7 +155,8 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     x_left = np.concatenate([[0.15], 0.15 + np.cumsum(widths)])
     table_w = x_left[-1]
     foot_w = max(len(t) for t in foot) * CHAR_IN
-    fig_w = max(table_w + PLOT_IN + 0.4, foot_w + 0.4)
+    title_w = len(title) * CHAR_IN * 1.25 if title else 0.0  # 9 pt bold
+    fig_w = max(table_w + PLOT_IN + 0.4, foot_w + 0.4, title_w + 0.4)
     fig_h = (n_rows + 2.4) * ROW_IN + len(foot) * ROW_IN * 1.05 + (0.3 if title else 0) + 0.2
     fig = plt.figure(figsize=(fig_w, fig_h))
     fig.patch.set_facecolor("white")
