@@ -90,3 +90,38 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
     return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
                                                          "omitted": [{"study": t, "reason": r}
                                                                      for t, r in analysis.omitted]}), analysis
+
+
+SENSITIVITY_PRIORS = ("halfnormal:0.5", "halfnormal:1", "halfcauchy:0.5", "uniform:4", "turner:marginal")
+
+
+def pool_bayes(result, tau_prior=None, mu_prior_sd=None, threshold=None, benefit="lower", level=0.95,
+               prior_sensitivity=False):
+    """Bayesian random-effects posterior for the studies of a frequentist ``result`` (exact engine).
+
+    Defaults follow Roever 2020 for log ratio measures (and SMD): half-normal(0.5) on tau and
+    N(0, 4^2) on mu; for measures on another scale (MD, RD, GEN) the priors must be given, because
+    no default scale fits them. ``threshold`` is on the natural scale (e.g. 1.25 for a ratio).
+    Returns the BayesResult, and a tuple of BayesResults under other tau priors if asked.
+    """
+    import math
+
+    from .bayes import bayes_exact, prior_sensitivity as sensitivity
+
+    default_scale = result.scale == "log" or result.measure == "SMD"
+    if not default_scale and (tau_prior is None or mu_prior_sd is None):
+        raise InputError(f"{result.measure} is not on a log scale: give --tau-prior and --mu-prior-sd "
+                         "in its units", column="--tau-prior")
+    if threshold is not None and result.scale == "log":
+        if threshold <= 0:
+            raise InputError(f"a ratio threshold must be positive, got {threshold:g}", column="--threshold")
+        threshold = math.log(threshold)
+    studies = [s.study for s in result.studies]
+    yi = [s.yi for s in result.studies]
+    vi = [s.vi for s in result.studies]
+    opts = dict(mu_prior_sd=4.0 if mu_prior_sd is None else mu_prior_sd, threshold=threshold, benefit=benefit,
+                level=level)
+    main = bayes_exact(yi, vi, studies, tau_prior=tau_prior, **opts)
+    alternatives = [p for p in (SENSITIVITY_PRIORS if default_scale else ()) if p != main.prior["tau_prior"]]
+    others = sensitivity(yi, vi, alternatives, **opts) if prior_sensitivity else ()
+    return main, others

@@ -158,3 +158,21 @@ def to_markdown(res) -> str:
     het = (f"\nHeterogeneity: tau^2 = {fmt(res.tau2)}; Q = {fmt(res.q, 2)}, df = {res.q_df} "
            f"(p {_p_eq(res.q_p)}); I^2 = {fmt(res.i2, 0)}%\n")
     return head + rows + pooled + het
+
+
+def bayes_text(res, post, others=()):
+    """The Bayesian posterior as text; ratios also on the natural scale."""
+    lines = [post.summary()]
+    if res.is_ratio:
+        n = res.natural
+        lines += ["", f"{res.measure} (natural scale): posterior median {fmt(n(post.mu.median))} "
+                      f"[95% CrI {fmt(n(post.mu.low))}, {fmt(n(post.mu.high))}]; predicted new trial "
+                      f"{fmt(n(post.prediction.median))} [{fmt(n(post.prediction.low))}, {fmt(n(post.prediction.high))}]"]
+    if others:
+        lines += ["", "Prior sensitivity (mu: median [95% CrI]; tau: median):"]
+        for o in (post, *others):
+            m = o.mu
+            lines.append(f"  {o.prior['tau_prior']:24} {fmt(res.natural(m.median))} [{fmt(res.natural(m.low))}, "
+                         f"{fmt(res.natural(m.high))}]  tau {fmt(o.tau.median)}  "
+                         f"P(favours) {o.probabilities['p_favours_treatment']:.3f}")
+    return "\n".join(lines)

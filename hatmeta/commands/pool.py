@@ -32,10 +32,19 @@ def _choice(values):
 @click.option("--moderator", "moderators", metavar="COL", multiple=True, help="Meta-regression moderator (repeatable).")
 @click.option("--small-study", type=_choice(["egger"]), help="Small-study test: egger.")
 @click.option("--by", metavar="COL", help="Pool every group of rows (by COL) separately; one JSON object per line.")
+@click.option("--bayes", is_flag=True, help="Also fit the Bayesian normal-normal model (exact, no MCMC).")
+@click.option("--tau-prior", help="Prior on tau: halfnormal:S (default 0.5), halfcauchy:S, uniform:A, "
+              "lognormal:M,S (on tau^2) or turner:NAME.")
+@click.option("--mu-prior-sd", type=float, help="SD of the N(0, SD^2) prior on mu (default 4 on the log scale).")
+@click.option("--threshold", type=float, help="Report P(effect beyond THRESHOLD), natural scale (e.g. 1.25).")
+@click.option("--benefit", type=_choice(["lower", "higher"]),
+              help="Which direction favours treatment (default: the analysis spec's; 'lower' with --data).")
+@click.option("--prior-sensitivity", is_flag=True, help="With --bayes: pool under several tau priors too.")
 @click.option("--format", "fmt", type=_choice(FORMATS), default="text", show_default=True)
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
-         subgroup, moderators, small_study, by, fmt):
+         subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
+         prior_sensitivity, fmt):
     """Pool ANALYSIS (e.g. retention) from the bundled extraction, or a trial table with --data.
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -71,27 +80,44 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             _emit_many(results, fmt)
             return
         result = api.pool_table(table, measure, **options)
+        benefit = benefit or "lower"
     else:
         if by:
             raise InputError("--by works with --data tables", column="--by")
-        result, _ = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
-                                      measure=measure, **options)
-    _emit(result, fmt)
+        result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
+                                       measure=measure, **options)
+        benefit = benefit or an.spec.benefit
+    if not bayes and (tau_prior or mu_prior_sd is not None or threshold is not None or prior_sensitivity):
+        raise InputError("--tau-prior, --mu-prior-sd, --threshold and --prior-sensitivity need --bayes",
+                         column="--bayes")
+    posterior = others = None
+    if bayes:
+        posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
+                                           threshold=threshold, benefit=benefit, level=level,
+                                           prior_sensitivity=prior_sensitivity)
+    _emit(result, fmt, posterior, others)
 
 
-def _emit(result, fmt):
-    from ..report_text import to_csv, to_markdown
+def _emit(result, fmt, posterior=None, others=()):
+    from ..report_text import bayes_text, to_csv, to_markdown
 
     if fmt == "json":
+        out = result.to_dict()
+        if posterior is not None:
+            out["bayes"] = posterior.to_dict()
+            if others:
+                out["bayes"]["prior_sensitivity"] = [o.to_dict() for o in others]
         # Indented for people; above 1,000 studies compact, because indenting bypasses json's C encoder.
         indent = 2 if result.k <= 1000 else None
-        click.echo(json.dumps(result.to_dict(), indent=indent, allow_nan=False))
+        click.echo(json.dumps(out, indent=indent, allow_nan=False))
     elif fmt == "csv":
         click.echo(to_csv([result]), nl=False)
     elif fmt == "markdown":
         click.echo(to_markdown(result), nl=False)
     else:
         click.echo(result.summary())
+        if posterior is not None:
+            click.echo("\n" + bayes_text(result, posterior, others))
 
 
 def _emit_many(results, fmt):
