@@ -48,6 +48,7 @@ class Rendered:
     analysis: object  # Analysis or None
     refused: str | None
     files: tuple
+    posterior: object = None  # BayesResult or None
 
 
 def _versions():
@@ -117,6 +118,22 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
         for fmt in FIGURE_FORMATS:
             files.append(plots.save(fig, out / "figures" / f"{name}-funnel.{fmt}"))
         _close(fig)
+    post = None
+    if res.scale == "log":
+        from .api import pool_bayes
+
+        post, _ = pool_bayes(res, benefit=spec.benefit)
+        fig = plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title, bayes=post.to_dict())
+        for fmt in FIGURE_FORMATS:
+            files.append(plots.save(fig, out / "figures" / f"{name}-forest-bayes.{fmt}"))
+        _close(fig)
+        fig = plots.posterior(post, res.measure, res.scale, title=spec.title)
+        for fmt in FIGURE_FORMATS:
+            files.append(plots.save(fig, out / "figures" / f"{name}-posterior.{fmt}"))
+        _close(fig)
+        path = out / "results" / f"{name}-bayes.json"
+        path.write_text(json.dumps(post.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
+        files.append(path)
     for fmt, ext in TABLE_FORMATS.items():
         path = out / "tables" / f"{name}.{ext}"
         path.write_text(tables.result_table(res, fmt, labels, caption=spec.title))
@@ -124,7 +141,7 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
     path = out / "results" / f"{name}.json"
     path.write_text(json.dumps(res.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
     files.append(path)
-    return Rendered(name, spec.title, res, analysis, None, tuple(files))
+    return Rendered(name, spec.title, res, analysis, None, tuple(files), post)
 
 
 def _close(fig):
@@ -146,6 +163,8 @@ def _section(r: Rendered, out: Path) -> str:
     parts = [f'<h2 id="{e(r.name)}">{e(r.title)}</h2>', f'<div class="figure">{svg}</div>',
              tables.result_table(res, "html", (spec.experimental_label, spec.control_label)),
              f"<p><b>Methods.</b> {e(methods_paragraph(res, analysis))}</p>"]
+    if r.posterior is not None:
+        parts.append(_bayes_section(r, out))
     notes = [n for n in res.notes]
     if notes:
         parts.append("<p class=\"note\"><b>Notes (trials left out, derived figures, definitions):</b></p><ul class=\"note\">"
@@ -153,6 +172,27 @@ def _section(r: Rendered, out: Path) -> str:
     links = " · ".join(f'<a href="{e(str(p.relative_to(out)))}">{e(p.name)}</a>' for p in r.files)
     parts.append(f'<p class="note">Files: {links}</p>')
     return "\n".join(parts) + "\n"
+
+
+def _bayes_section(r: Rendered, out: Path) -> str:
+    """Posterior summary, probability statements and figures of the exact Bayesian analysis."""
+    e = html.escape
+    res, post = r.result, r.posterior
+    n = res.natural
+    rows = [[label, f"{n(s.median):.2f}", f"{n(s.low):.2f} to {n(s.high):.2f}"]
+            for label, s in (("Pooled effect (mu)", post.mu), ("A new trial (prediction)", post.prediction))]
+    rows.append(["Between-trial SD (tau)", f"{post.tau.median:.2f}", f"{post.tau.low:.2f} to {post.tau.high:.2f}"])
+    table = ("<table><caption>Bayesian random-effects analysis (exact; " + e(post.prior["tau_prior"])
+             + f" prior on tau, N({post.prior['mu_prior_mean']:g}, {post.prior['mu_prior_sd']:g}²) on mu)</caption>"
+             "<thead><tr><th></th><th>Posterior median</th><th>95% credible interval</th></tr></thead><tbody>"
+             + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+             + "</tbody></table>")
+    p = post.probabilities
+    text = (f"<p>Probability that HAT is better than the control on this outcome (mu on the side of benefit): "
+            f"{p['p_favours_treatment']:.3f}; that a new trial would find it better: "
+            f"{p['p_prediction_favours_treatment']:.3f}.</p>")
+    svg = (out / "figures" / f"{r.name}-posterior.svg").read_text()
+    return table + "\n" + text + f'\n<div class="figure">{svg[svg.index("<svg"):]}</div>'
 
 
 def _page(title, body) -> str:

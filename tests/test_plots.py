@@ -132,3 +132,29 @@ def test_a_long_title_fits_inside_the_figure():
     fig.canvas.draw()
     box = next(t for t in fig.texts if t.get_text() == title).get_window_extent(fig.canvas.get_renderer())
     assert box.x1 <= fig.get_size_inches()[0] * fig.dpi
+
+
+def test_bayesian_overlay_and_posterior_plot():
+    from hatmeta.api import pool_bayes
+    from hatmeta.plots import posterior
+
+    res = pool_table(binary_table(6, seed=7), "RR")
+    post, _ = pool_bayes(res, benefit="higher")
+    fig = forest(res, benefit="higher", bayes=post.to_dict())
+    ax = fig._hatmeta_axes
+    diamond = next(p for p in ax.patches if p.get_gid() == "bayes")
+    xs = diamond.get_xy()[:, 0]
+    assert (xs.min(), float(np.median(xs)), xs.max()) == pytest.approx((post.mu.low, post.mu.median, post.mu.high))
+    shown = [t.get_text() for t in fig.texts]
+    assert f"{math.exp(post.mu.median):.2f} [{math.exp(post.mu.low):.2f}, {math.exp(post.mu.high):.2f}]" in shown
+    assert any(t.startswith("Bayesian (orange)") and post.prior["tau_prior"] in t for t in shown)
+    fig = posterior(post, res.measure, res.scale)
+    ax_mu, ax_tau = fig.axes[:2]
+    line = next(ln for ln in ax_mu.lines if ln.get_gid() == "mu-posterior")
+    x, y = line.get_xdata(), line.get_ydata()
+    from scipy.integrate import trapezoid
+
+    assert trapezoid(y, x) == pytest.approx(1, abs=0.01)  # a density
+    assert x[np.argmax(y)] == pytest.approx(post.mu.median, abs=0.05)
+    prior_line = next(ln for ln in ax_tau.lines if ln.get_gid() == "tau-prior")
+    assert prior_line.get_ydata()[0] == pytest.approx(2 / (0.5 * math.sqrt(2 * math.pi)), rel=1e-3)

@@ -53,7 +53,8 @@ class BayesResult:
     level: float = 0.95
     diagnostics: dict | None = None
     warnings: tuple = ()
-    tau_grid: tuple = field(default=(), repr=False)  # (tau, posterior density) for plots
+    tau_grid: tuple = field(default=(), repr=False)  # (tau values, posterior density) for plots
+    mu_grid: tuple = field(default=(), repr=False)  # (mu values, posterior density) for plots
 
     def to_dict(self) -> dict:
         out = {"engine": self.engine, "k": self.k, "level": self.level,
@@ -97,6 +98,10 @@ class _Mixture:
         from scipy.special import ndtr
 
         return float(np.sum(self.w * ndtr((x - self.m) / self.s)))
+
+    def pdf(self, x):
+        z = (np.asarray(x)[:, None] - self.m[None, :]) / self.s[None, :]
+        return np.sum(self.w * np.exp(-0.5 * z**2) / (self.s * math.sqrt(2 * math.pi)), axis=1)
 
     def mean(self):
         return float(np.sum(self.w * self.m))
@@ -234,11 +239,13 @@ def bayes_exact(yi, vi, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_
     if threshold is not None:
         probabilities["threshold"] = float(threshold)
         probabilities["p_beyond_threshold"] = favours(float(threshold))
-    grid = tuple(zip(tau[::8].tolist(), dens_tau[::8].tolist()))
+    tau_grid = (tuple(tau[::4].tolist()), tuple(dens_tau[::4].tolist()))
+    mx = np.linspace(mu_s.low - 3 * mu_s.sd, mu_s.high + 3 * mu_s.sd, 301)
+    mu_grid = (tuple(mx.tolist()), tuple(mu_mix.pdf(mx).tolist()))
     return BayesResult(engine="exact", k=k, mu=mu_s, tau=tau_s, prediction=pred_s, theta=tuple(theta),
                        probabilities=probabilities,
                        prior={**prior.to_dict(), "mu_prior_mean": m0, "mu_prior_sd": s0, "benefit": benefit},
-                       level=level, tau_grid=grid)
+                       level=level, tau_grid=tau_grid, mu_grid=mu_grid)
 
 
 def prior_sensitivity(yi, vi, priors, **kwargs) -> tuple:

@@ -67,19 +67,53 @@ def _out_path(out, default, fmt):
     return path, (fmt or path.suffix.lstrip(".") or "png")
 
 
+def _bayes_options(f):
+    for opt in reversed([
+        click.option("--tau-prior", help="Prior on tau (default halfnormal:0.5)."),
+        click.option("--mu-prior-sd", type=float, help="SD of the normal prior on mu (default 4, log scale)."),
+    ]):
+        f = opt(f)
+    return f
+
+
 @click.command()
 @_source_options
+@click.option("--bayes", is_flag=True, help="Overlay shrunken estimates, the posterior and the predictive interval.")
+@_bayes_options
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (default forest-ANALYSIS.png).")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), help="Default: from --out, else png.")
 @click.pass_context
-def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, out, fmt):
+def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes, tau_prior,
+           mu_prior_sd, out, fmt):
     """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout."""
     from .. import plots
+    from ..api import pool_bayes
 
     res, chosen, names, title, groups = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup,
                                               benefit, labels)
+    post = pool_bayes(res, tau_prior, mu_prior_sd, benefit=chosen)[0].to_dict() if bayes else None
     path, fmt = _out_path(out, f"forest-{analysis or 'data'}", fmt)
-    plots.save(plots.forest(res, benefit=chosen, labels=names, title=title, study_groups=groups), path, fmt)
+    plots.save(plots.forest(res, benefit=chosen, labels=names, title=title, study_groups=groups, bayes=post),
+               path, fmt)
+    click.echo(str(path))
+
+
+@click.command()
+@_source_options
+@_bayes_options
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (default posterior-ANALYSIS.png).")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]))
+@click.pass_context
+def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, tau_prior,
+              mu_prior_sd, out, fmt):
+    """Posterior densities of mu and tau against their priors (exact Bayesian engine)."""
+    from .. import plots
+    from ..api import pool_bayes
+
+    res, chosen, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels)
+    post, _ = pool_bayes(res, tau_prior, mu_prior_sd, benefit=chosen)
+    path, fmt = _out_path(out, f"posterior-{analysis or 'data'}", fmt)
+    plots.save(plots.posterior(post, res.measure, res.scale, title=title), path, fmt)
     click.echo(str(path))
 
 

@@ -45,7 +45,7 @@ def _choice(values):
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, fmt):
-    """Pool ANALYSIS (e.g. retention) from the bundled extraction, or a trial table with --data.
+    """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
     on the natural scale too.

@@ -7,6 +7,7 @@ random ids in PNG, SVG or PDF).
 
 from .forest import forest
 from .funnel import funnel
+from .posterior import posterior
 from .style import save
 
-__all__ = ["forest", "funnel", "save"]
+__all__ = ["forest", "funnel", "posterior", "save"]
