@@ -158,3 +158,105 @@ def test_bayesian_overlay_and_posterior_plot():
     assert x[np.argmax(y)] == pytest.approx(post.mu.median, abs=0.05)
     prior_line = next(ln for ln in ax_tau.lines if ln.get_gid() == "tau-prior")
     assert prior_line.get_ydata()[0] == pytest.approx(2 / (0.5 * math.sqrt(2 * math.pi)), rel=1e-3)
+
+
+def svg_texts(path):
+    """Every <text> of a saved SVG (text stays text: svg.fonttype 'none'), with its x and y."""
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ET.parse(path).getroot()
+    return root, [(el.text or "", float(el.get("x")), float(el.get("y"))) for el in root.iter(f"{ns}text")]
+
+
+def test_svg_file_holds_every_label_the_footer_and_the_diamond_at_the_estimate(tmp_path):
+    """Read the SVG as a reader's browser would: the text and the diamond's place on the axis."""
+    res = pool_table(binary_table(8, seed=11), "RR", method="REML", ci="hksj")
+    path = save(forest(res, benefit="higher", labels=("HAT", "Methadone")), tmp_path / "f.svg")
+    root, found = svg_texts(path)
+    words = [t for t, _, _ in found]
+    for s in res.studies:
+        assert s.label in words
+        assert f"{s.weight:.1f}%" in words
+        assert f"{s.inputs['events_treat']}" in words and f"{s.inputs['n_ctrl']}" in words
+    d = res.to_dict()
+    het = f"Heterogeneity: Tau² = {d['tau2']:.2f}; Chi² = {d['q']:.2f}, df = {d['q_df']} "
+    assert any(w.startswith(het) and w.endswith(f"I² = {d['i2']:.0f}%") for w in words)
+    from hatmeta.plots.forest import fmt_p
+
+    assert f"Test for overall effect: t = {abs(d['t']):.2f}, df = {d['df']:.0f} ({fmt_p(d['p'])})" in words
+    assert f"{math.exp(d['estimate']):.2f} [{math.exp(d['ci_low']):.2f}, {math.exp(d['ci_high']):.2f}]" in words
+    # The axis is logarithmic and labelled on the natural scale: map SVG x to log(RR) from two
+    # tick labels, then the diamond's left, centre and right vertices must be the CI and estimate.
+    ticks = {float(t): x for t, x, y in found if re.fullmatch(r"[0-9.]+", t) and y == max(
+        yy for tt, _, yy in found if re.fullmatch(r"[0-9.]+", tt))}
+    (t1, x1), (t2, x2) = sorted(ticks.items())[0], sorted(ticks.items())[-1]
+    scale = (x2 - x1) / (math.log(t2) - math.log(t1))
+    # The spacing of every tick is logarithmic, not linear.
+    for t, x in ticks.items():
+        assert x == pytest.approx(x1 + scale * (math.log(t) - math.log(t1)), abs=0.01)
+    ns = "{http://www.w3.org/2000/svg}"
+    group = next(g for g in root.iter(f"{ns}g") if g.get("id") == "pooled")
+    d_attr = next(group.iter(f"{ns}path")).get("d")
+    pts = [tuple(map(float, m)) for m in re.findall(r"([-0-9.]+) ([-0-9.]+)", d_attr)]
+    xs = [x1 + scale * (v - math.log(t1)) for v in (res.ci_low, res.estimate, res.ci_high)]
+    got = sorted({round(x, 3) for x, _ in pts})
+    assert got == pytest.approx(xs, abs=0.01)
+
+
+def test_squares_have_area_proportional_to_weight():
+    res = pool_table(binary_table(8, seed=2), "RR", method="REML")
+    ax = forest(res)._hatmeta_axes
+    sides = {ln.get_gid()[len("study-"):]: ln.get_markersize() for ln in ax.lines
+             if (ln.get_gid() or "").startswith("study-")}
+    assert len(sides) == res.k
+    w = {s.study: s.weight for s in res.studies}
+    big = [s for s in sides if sides[s] > 3.0]  # above the visible minimum
+    assert len(big) >= 2
+    ratio = {s: sides[s] ** 2 / w[s] for s in big}
+    assert max(ratio.values()) == pytest.approx(min(ratio.values()), rel=1e-9)
+
+
+def test_subgroup_blocks_show_their_totals_weights_and_heterogeneity():
+    from scipy.stats import chi2
+
+    from hatmeta.plots.forest import fmt_p
+
+    table = binary_table(10, seed=4, with_group=True)
+    res = pool_table(table, "RR", method="REML", subgroup="region")
+    groups = dict(zip(table.studies, table.column("region")))
+    fig = forest(res, labels=("HAT", "Methadone"), study_groups=groups)
+    shown = [t.get_text() for t in fig.texts]
+    for g in res.subgroups:
+        members = [s for s in res.studies if groups[s.study] == g.group]
+        assert len(members) == g.k
+        assert f"{sum(s.weight for s in members):.1f}%" in shown
+        assert str(sum(s.inputs["n_treat"] for s in members)) in shown
+        e1 = sum(s.inputs["events_treat"] for s in members)
+        e2 = sum(s.inputs["events_ctrl"] for s in members)
+        assert f"Total events: {e1} (HAT), {e2} (Methadone)" in shown
+        p = fmt_p(chi2.sf(g.q, g.k - 1))
+        assert (f"Heterogeneity: Tau² = {g.tau2:.2f}; Chi² = {g.q:.2f}, df = {g.k - 1} ({p}); I² = {g.i2:.0f}%"
+                in shown)
+    # With subgroup lines and the Bayesian overlay, no two texts overlap either.
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts(fig)]
+    for i, (a, ba) in enumerate(boxes):
+        for b, bb in boxes[i + 1:]:
+            assert not ba.overlaps(bb), f"{a!r} overlaps {b!r}"
+    # The subgroup lines stay left of the plot panel.
+    panel_x0 = fig._hatmeta_axes.get_window_extent(renderer).x0
+    for t in texts(fig):
+        if t.get_text().startswith(("Total events", "Heterogeneity")) and t.get_gid() is None:
+            assert t.get_window_extent(renderer).x1 < panel_x0
+
+
+def test_p_values_print_as_revman_prints_them():
+    from hatmeta.plots.forest import fmt_p
+
+    assert fmt_p(0.000001) == "P < 0.00001"
+    assert fmt_p(0.0432) == "P = 0.04"
+    assert fmt_p(0.0043) == "P = 0.004"
+    assert fmt_p(0.00012) == "P = 0.00012"
+    assert fmt_p(float("nan")) == "P = NA"

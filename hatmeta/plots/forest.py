@@ -34,18 +34,46 @@ def fmt_p(p):
     return f"P = {p:.2f}" if p >= 0.01 else f"P = {p:.3f}" if p >= 0.001 else f"P = {p:.5f}"
 
 
+def _binary(ins) -> bool:
+    return bool(ins) and all("events_treat" in i and "n_treat" in i for i in ins)
+
+
+def _events_line(ins, labels) -> str:
+    e1 = sum(int(i["events_treat"]) for i in ins)
+    e2 = sum(int(i["events_ctrl"]) for i in ins)
+    return f"Total events: {e1} ({labels[0]}), {e2} ({labels[1]})"
+
+
+def _het_line(q, df, q_p, i2, tau2=None) -> str:
+    tau = f"Tau² = {tau2:.2f}; " if tau2 is not None else ""
+    return f"Heterogeneity: {tau}Chi² = {q:.2f}, df = {df} ({fmt_p(q_p)}); I² = {i2:.0f}%"
+
+
+def subgroup_lines(res, group, ins, labels=("HAT", "control")) -> list:
+    """RevMan's lines under a subgroup's subtotal: its events and its heterogeneity.
+
+    P of Q: chi-square on k - 1 df, as for the whole analysis (Cochrane Handbook 10.10.2).
+    """
+    from scipy.special import chdtrc
+
+    lines = [_events_line(ins, labels)] if _binary(ins) else []
+    if group.k >= 2:
+        random = res.method not in ("FE", "MH", "PETO")
+        lines.append(_het_line(group.q, group.k - 1, float(chdtrc(group.k - 1, group.q)), group.i2,
+                               group.tau2 if random else None))
+    else:
+        lines.append("Heterogeneity: not applicable (one study)")
+    return lines
+
+
 def footer_lines(res, labels=("HAT", "control")) -> list:
     """RevMan's footer: total events, heterogeneity, test for overall effect (and subgroup test)."""
     lines = []
     ins = [s.inputs for s in res.studies]
-    if ins and all("events_treat" in i and "n_treat" in i for i in ins):
-        e1 = sum(int(i["events_treat"]) for i in ins)
-        e2 = sum(int(i["events_ctrl"]) for i in ins)
-        lines.append(f"Total events: {e1} ({labels[0]}), {e2} ({labels[1]})")
-    het = f"Heterogeneity: Chi² = {res.q:.2f}, df = {res.q_df} ({fmt_p(res.q_p)}); I² = {res.i2:.0f}%"
-    if res.method not in ("FE", "MH", "PETO"):
-        het = f"Heterogeneity: Tau² = {res.tau2:.2f}; " + het[len("Heterogeneity: "):]
-    lines.append(het)
+    if _binary(ins):
+        lines.append(_events_line(ins, labels))
+    random = res.method not in ("FE", "MH", "PETO")
+    lines.append(_het_line(res.q, res.q_df, res.q_p, res.i2, res.tau2 if random else None))
     if res.df is None:
         lines.append(f"Test for overall effect: Z = {abs(res.stat):.2f} ({fmt_p(res.p)})")
     else:
@@ -58,25 +86,30 @@ def footer_lines(res, labels=("HAT", "control")) -> list:
 
 
 def _arm_columns(res, labels):
-    """Header and per-study text of the arm columns, by the table's layout."""
+    """Header and per-study text of the arm columns, by the table's layout, and a function giving
+    the totals row of any set of studies."""
     ins = [s.inputs for s in res.studies]
-    if ins and all("events_treat" in i and "n_treat" in i for i in ins):
+    if _binary(ins):
         head = [(labels[0], "Events"), ("", "Total"), (labels[1], "Events"), ("", "Total")]
         rows = [[str(i["events_treat"]), str(i["n_treat"]), str(i["events_ctrl"]), str(i["n_ctrl"])] for i in ins]
-        totals = ["", str(sum(int(i["n_treat"]) for i in ins)), "", str(sum(int(i["n_ctrl"]) for i in ins))]
+
+        def totals(sub):
+            return ["", str(sum(int(i["n_treat"]) for i in sub)), "", str(sum(int(i["n_ctrl"]) for i in sub))]
         return head, rows, totals
     if ins and all("mean_treat" in i for i in ins):
         head = [(labels[0], "Mean (SD)"), ("", "Total"), (labels[1], "Mean (SD)"), ("", "Total")]
         rows = [[f"{i['mean_treat']:g} ({i['sd_treat']:g})", f"{i['n_treat']:g}",
                  f"{i['mean_ctrl']:g} ({i['sd_ctrl']:g})", f"{i['n_ctrl']:g}"] for i in ins]
-        totals = ["", f"{sum(i['n_treat'] for i in ins):g}", "", f"{sum(i['n_ctrl'] for i in ins):g}"]
+
+        def totals(sub):
+            return ["", f"{sum(i['n_treat'] for i in sub):g}", "", f"{sum(i['n_ctrl'] for i in sub):g}"]
         return head, rows, totals
     if ins and all("time_treat" in i for i in ins):
         head = [(labels[0], "Events"), ("", "Time"), (labels[1], "Events"), ("", "Time")]
         rows = [[f"{i['events_treat']:g}", f"{i['time_treat']:g}", f"{i['events_ctrl']:g}", f"{i['time_ctrl']:g}"]
                 for i in ins]
-        return head, rows, ["", "", "", ""]
-    return [], [[] for _ in ins], []
+        return head, rows, lambda sub: ["", "", "", ""]
+    return [], [[] for _ in ins], lambda sub: []
 
 
 def _limits(res, values):
@@ -113,7 +146,8 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
 
     nat = res.natural
     studies = list(res.studies)
-    arm_head, arm_rows, arm_totals = _arm_columns(res, labels)
+    arm_head, arm_rows, arm_totals_of = _arm_columns(res, labels)
+    arm_totals = arm_totals_of([s.inputs for s in studies])
     est_text = [f"{nat(s.yi):.2f} [{nat(s.ci_low):.2f}, {nat(s.ci_high):.2f}]" for s in studies]
     weight_text = [f"{s.weight:.1f}%" for s in studies]
     measure = MEASURE_NAMES.get(res.measure, res.measure)
@@ -126,9 +160,12 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     if study_groups and res.subgroups:
         groups = [g.group for g in res.subgroups]
         for g in res.subgroups:
+            members = [i for i, s in enumerate(studies) if study_groups.get(s.study) == g.group]
             rows.append(("group", g.group))
-            rows += [("study", i) for i, s in enumerate(studies) if study_groups.get(s.study) == g.group]
-            rows.append(("subtotal", g))
+            rows += [("study", i) for i in members]
+            rows.append(("subtotal", (g, members)))
+            sub_ins = [studies[i].inputs for i in members]
+            rows += [("subnote", line) for line in subgroup_lines(res, g, sub_ins, labels)]
             rows.append(("blank", None))
     else:
         rows += [("study", i) for i in range(len(studies))]
@@ -156,13 +193,16 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
                                                           len(arm_head[j][0]) // 2 + 1]))
     cols.append(max(len(w) for w in weight_text + ["Weight"]))
     cols.append(max(len(t) for t in est_text + [f"{measure}", f"{model}, 95% CI"]))
+    # Subgroup lines (events, heterogeneity; 7.5 pt) span the table columns, left of the plot.
+    notes_w = max([len(text) * CHAR_IN * 7.5 / 8 for kind, text in rows if kind == "subnote"], default=0.0)
     widths = [c * CHAR_IN + GAP_IN for c in cols]
+    widths[0] += max(0.0, notes_w - sum(widths))
     x_left = np.concatenate([[0.15], 0.15 + np.cumsum(widths)])
     table_w = x_left[-1]
     foot_w = max(len(t) for t in foot) * CHAR_IN
     title_w = len(title) * CHAR_IN * 1.25 if title else 0.0  # 9 pt bold
     fig_w = max(table_w + PLOT_IN + 0.4, foot_w + 0.4, title_w + 0.4)
-    fig_h = (n_rows + 2.4) * ROW_IN + len(foot) * ROW_IN * 1.05 + (0.3 if title else 0) + 0.2
+    fig_h = (n_rows + 2.4 + len(foot) * 1.05) * ROW_IN + (0.3 if title else 0.1) + 0.05
     fig = plt.figure(figsize=(fig_w, fig_h))
     fig.patch.set_facecolor("white")
     top = fig_h - (0.3 if title else 0.1)
@@ -172,15 +212,15 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     def y_of(row):  # figure fraction of the centre of table row ``row`` (0 = first header row)
         return (top - (row + 0.5) * ROW_IN) / fig_h
 
-    def put(x_in, row, text, ha="left", **kw):
-        return fig.text(x_in / fig_w, y_of(row), text, ha=ha, va="center", fontsize=8, **kw)
+    def put(x_in, row, text, ha="left", fontsize=8, **kw):
+        return fig.text(x_in / fig_w, y_of(row), text, ha=ha, va="center", fontsize=fontsize, **kw)
 
     # ---- headers
     put(x_left[0], 1, "Study or Subgroup", weight="bold")
     for j, (h1, h2) in enumerate(arm_head):
         right = x_left[j + 2] - GAP_IN
-        if h1:
-            put(x_left[j + 1], 0, h1, weight="bold")
+        if h1:  # centred over its two columns (events and total), as RevMan does
+            put((x_left[j + 1] + x_left[j + 3] - GAP_IN) / 2, 0, h1, ha="center", weight="bold")
         put(right, 1, h2, ha="right", weight="bold")
     wcol = len(arm_head) + 1
     put(x_left[wcol + 1] - GAP_IN, 1, "Weight", ha="right", weight="bold")
@@ -210,7 +250,11 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     ax.tick_params(axis="x", length=3, width=0.6)
     ax.spines["bottom"].set_linewidth(0.6)
     ax.patch.set_alpha(0)
-    wmax = max((s.weight for s in studies if math.isfinite(s.weight)), default=1.0)
+    row_pt = ROW_IN * 72
+    # Square area proportional to the weight in percent (RevMan): a study of 100% would fill the
+    # row; small studies keep a visible minimum. With the Bayesian overlay the square shares the
+    # row with the shrunken estimate, so it is capped to its half.
+    side_max = row_pt * (0.62 if theta else 0.9)
 
     def whisker(y, lo, hi, color, lw=0.8):
         a, b = max(lo, lo_lim), min(hi, hi_lim)
@@ -240,19 +284,26 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
                 put(x_left[j + 2] - GAP_IN, row, cell, ha="right")
             put(x_left[wcol + 1] - GAP_IN, row, weight_text[i], ha="right")
             put(x_left[wcol + 1], row, est_text[i])
-            y_mark = row - 0.12 if theta else row
+            y_mark = row - 0.17 if theta else row
             if math.isfinite(s.weight):
-                size = 2.5 + 6.0 * math.sqrt(max(s.weight, 0) / wmax)
+                size = min(side_max, max(3.0, row_pt * 0.9 * math.sqrt(max(s.weight, 0) / 100)))
                 whisker(y_mark, s.ci_low, s.ci_high, style.STUDY)
                 if lo_lim <= s.yi <= hi_lim:
                     ax.plot([s.yi], [y_mark], marker="s", ms=size, color=style.STUDY, lw=0, gid=f"study-{s.study}")
             t = theta.get(s.study)
             if t is not None:  # shrunken (Bayesian) estimate under the observed one
-                whisker(row + 0.18, t["low"], t["high"], style.BAYES, lw=0.7)
-                ax.plot([t["median"]], [row + 0.18], marker="o", ms=3, color=style.BAYES, lw=0)
+                whisker(row + 0.22, t["low"], t["high"], style.BAYES, lw=0.7)
+                ax.plot([t["median"]], [row + 0.22], marker="o", ms=3, color=style.BAYES, lw=0,
+                        gid=f"shrunken-{s.study}")
+        elif kind == "subnote":
+            put(x_left[0], row, payload, fontsize=7.5)
         elif kind == "subtotal":
-            g = payload
-            put(x_left[0], row, f"Subtotal (95% CI)", weight="bold")
+            g, members = payload
+            put(x_left[0], row, "Subtotal (95% CI)", weight="bold")
+            for j, cell in enumerate(arm_totals_of([studies[i].inputs for i in members])):
+                put(x_left[j + 2] - GAP_IN, row, cell, ha="right", weight="bold")
+            w_sub = sum(studies[i].weight for i in members)
+            put(x_left[wcol + 1] - GAP_IN, row, f"{w_sub:.1f}%", ha="right", weight="bold")
             put(x_left[wcol + 1], row, f"{nat(g.estimate):.2f} [{nat(g.ci_low):.2f}, {nat(g.ci_high):.2f}]",
                 weight="bold")
             diamond(row, g.ci_low, g.estimate, g.ci_high, style.POOLED, f"subtotal-{g.group}")

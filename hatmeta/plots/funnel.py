@@ -15,7 +15,10 @@ import numpy as np
 
 from . import style
 
-CONTOURS = ((0.10, "#e6e6e6"), (0.05, "#c8c8c8"), (0.01, "#a6a6a6"))
+# (alpha, colour, legend): each band is painted from its contour outwards, narrowest alpha last,
+# so the band between two contours keeps the colour of the outer one.
+CONTOURS = ((0.10, "#ececec", "0.05 < p < 0.10"), (0.05, "#d2d2d2", "0.01 < p < 0.05"),
+            (0.01, "#b4b4b4", "p < 0.01"))
 
 
 def funnel(res, egger=None, title=None):
@@ -32,12 +35,12 @@ def funnel(res, egger=None, title=None):
     reach = max(float(np.max(np.abs(y))) if len(y) else 1.0, ndtri(0.995) * se_max) * 1.05
     # Significance contours around the null: |y| > z * se (shaded from widest to narrowest).
     ax.fill_betweenx(grid, -reach, reach, color="white", lw=0)
-    for alpha, colour in CONTOURS:
+    for alpha, colour, legend in CONTOURS:
         z = ndtri(1 - alpha / 2)
-        ax.fill_betweenx(grid, z * grid, reach, color=colour, lw=0, label=f"p < {alpha:g}")
+        ax.fill_betweenx(grid, z * grid, reach, color=colour, lw=0, label=legend)
         ax.fill_betweenx(grid, -reach, -z * grid, color=colour, lw=0)
     z95 = ndtri(0.975)
-    ax.plot(res.estimate - z95 * grid, grid, ls="--", color=style.INK, lw=0.7)
+    ax.plot(res.estimate - z95 * grid, grid, ls="--", color=style.INK, lw=0.7, label="pseudo 95% limits")
     ax.plot(res.estimate + z95 * grid, grid, ls="--", color=style.INK, lw=0.7)
     ax.axvline(res.estimate, color=style.INK, lw=0.8, gid="pooled")
     if egger is not None:
@@ -48,7 +51,8 @@ def funnel(res, egger=None, title=None):
     ax.set_xlim(-reach, reach)
     ax.set_ylabel("Standard error")
     if res.is_ratio:
-        ticks = [t for t in (0.01, 0.1, 0.2, 0.5, 1, 2, 5, 10, 100) if abs(math.log(t)) <= reach]
+        grid_ticks = (0.5, 0.7, 1, 1.5, 2, 3) if reach < math.log(4) else (0.01, 0.1, 0.2, 0.5, 1, 2, 5, 10, 100)
+        ticks = [t for t in grid_ticks if abs(math.log(t)) <= reach]
         ax.set_xticks([math.log(t) for t in ticks])
         ax.set_xticklabels([f"{t:g}" for t in ticks])
         ax.set_xlabel(f"{res.measure} (log scale)")

@@ -27,7 +27,7 @@ def posterior(post, measure="RR", scale="log", title=None):
     ax_mu.set_xlabel(f"mu ({'log ' if scale == 'log' else ''}{measure})")
     ax_mu.set_ylabel("density")
     if scale == "log":
-        ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10) if mx.min() <= math.log(t) <= mx.max()]
+        ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10) if mx.min() <= math.log(t) <= mx.max()]
         if len(ticks) >= 2:
             sec = ax_mu.secondary_xaxis("top", functions=(np.exp, lambda x: np.log(np.maximum(x, 1e-300))))
             sec.set_xticks(ticks)
