@@ -92,21 +92,13 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
                                                                      for t, r in analysis.omitted]}), analysis
 
 
-SENSITIVITY_PRIORS = ("halfnormal:0.5", "halfnormal:1", "halfcauchy:0.5", "uniform:4", "turner:marginal")
+def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):
+    """(default priors apply, mu prior SD, threshold on the analysis scale) for a Bayesian fit.
 
-
-def pool_bayes(result, tau_prior=None, mu_prior_sd=None, threshold=None, benefit="lower", level=0.95,
-               prior_sensitivity=False):
-    """Bayesian random-effects posterior for the studies of a frequentist ``result`` (exact engine).
-
-    Defaults follow Roever 2020 for log ratio measures (and SMD): half-normal(0.5) on tau and
-    N(0, 4^2) on mu; for measures on another scale (MD, RD, GEN) the priors must be given, because
-    no default scale fits them. ``threshold`` is on the natural scale (e.g. 1.25 for a ratio).
-    Returns the BayesResult, and a tuple of BayesResults under other tau priors if asked.
-    """
+    Roever 2020's defaults (half-normal(0.5) on tau, N(0, 4^2) on mu) fit log ratios and SMDs; on
+    another scale (MD, RD, GEN) no default fits, so the priors must be given. ``threshold`` comes on
+    the natural scale (e.g. 1.25 for a ratio)."""
     import math
-
-    from .bayes import bayes_exact, prior_sensitivity as sensitivity
 
     default_scale = result.scale == "log" or result.measure == "SMD"
     if not default_scale and (tau_prior is None or mu_prior_sd is None):
@@ -116,12 +108,53 @@ def pool_bayes(result, tau_prior=None, mu_prior_sd=None, threshold=None, benefit
         if threshold <= 0:
             raise InputError(f"a ratio threshold must be positive, got {threshold:g}", column="--threshold")
         threshold = math.log(threshold)
+    return default_scale, 4.0 if mu_prior_sd is None else mu_prior_sd, threshold
+
+
+SENSITIVITY_PRIORS = ("halfnormal:0.5", "halfnormal:1", "halfcauchy:0.5", "uniform:4", "turner:marginal")
+
+
+def pool_bayes(result, tau_prior=None, mu_prior_sd=None, threshold=None, benefit="lower", level=0.95,
+               prior_sensitivity=False):
+    """Bayesian random-effects posterior for the studies of a frequentist ``result`` (exact engine).
+
+    Priors and threshold as in ``_bayes_settings``. Returns the BayesResult, and a tuple of BayesResults under other tau priors if asked.
+    """
+    from .bayes import bayes_exact, prior_sensitivity as sensitivity
+
+    default_scale, mu_prior_sd, threshold = _bayes_settings(result, tau_prior, mu_prior_sd, threshold)
     studies = [s.study for s in result.studies]
     yi = [s.yi for s in result.studies]
     vi = [s.vi for s in result.studies]
-    opts = dict(mu_prior_sd=4.0 if mu_prior_sd is None else mu_prior_sd, threshold=threshold, benefit=benefit,
-                level=level)
+    opts = dict(mu_prior_sd=mu_prior_sd, threshold=threshold, benefit=benefit, level=level)
     main = bayes_exact(yi, vi, studies, tau_prior=tau_prior, **opts)
     alternatives = [p for p in (SENSITIVITY_PRIORS if default_scale else ()) if p != main.prior["tau_prior"]]
     others = sensitivity(yi, vi, alternatives, **opts) if prior_sensitivity else ()
     return main, others
+
+
+def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=None, threshold=None, benefit="lower",
+                    level=0.95, seed=1, draws=1500, save_trace=None, progressbar=False):
+    """The PyMC engine on a frequentist ``result``'s studies: normal-normal on (yi, vi), or
+    binomial-normal on the arm counts (log OR), or Poisson on events and person-time (log IRR)."""
+    try:
+        from .bayes.mcmc import bayes_pymc
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise InputError("the PyMC engine needs PyMC and ArviZ: pip install 'hatmeta[bayes]'",
+                         column="--engine") from None
+    needs = {"binomial": ("OR", "binary", "events_treat, n_treat, events_ctrl, n_ctrl"),
+             "poisson": ("IRR", "rates", "events_treat, time_treat, events_ctrl, time_ctrl")}
+    arms = None
+    if likelihood in needs:
+        measure, _, columns = needs[likelihood]
+        if result.measure != measure:
+            raise InputError(f"the {likelihood} likelihood models the {measure}: use --measure {measure}",
+                             column="--likelihood")
+        names = [c.strip() for c in columns.split(",")]
+        arms = {c: [s.inputs[c] for s in result.studies] for c in names}
+    _, mu_prior_sd, threshold = _bayes_settings(result, tau_prior, mu_prior_sd, threshold)
+    return bayes_pymc([s.yi for s in result.studies], [s.vi for s in result.studies],
+                      [s.study for s in result.studies], tau_prior=tau_prior,
+                      mu_prior_sd=mu_prior_sd, likelihood=likelihood, arms=arms,
+                      seed=seed, draws=draws, save_trace=save_trace, progressbar=progressbar, threshold=threshold,
+                      benefit=benefit, level=level)

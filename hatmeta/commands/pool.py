@@ -40,11 +40,18 @@ def _choice(values):
 @click.option("--benefit", type=_choice(["lower", "higher"]),
               help="Which direction favours treatment (default: the analysis spec's; 'lower' with --data).")
 @click.option("--prior-sensitivity", is_flag=True, help="With --bayes: pool under several tau priors too.")
+@click.option("--engine", type=_choice(["exact", "pymc"]), default="exact", show_default=True,
+              help="exact: numerical integration; pymc: MCMC (needs pip install 'hatmeta[bayes]').")
+@click.option("--likelihood", type=_choice(["normal", "binomial", "poisson"]), default="normal", show_default=True,
+              help="With --engine pymc: binomial-normal (OR) for rare events, poisson (IRR) for rates.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the MCMC draws.")
+@click.option("--draws", type=int, default=1500, show_default=True, help="MCMC draws per chain (after tuning).")
+@click.option("--save-trace", type=click.Path(dir_okay=False), help="Write the ArviZ InferenceData (netCDF).")
 @click.option("--format", "fmt", type=_choice(FORMATS), default="text", show_default=True)
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
-         prior_sensitivity, fmt):
+         prior_sensitivity, engine, likelihood, seed, draws, save_trace, fmt):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -90,8 +97,23 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     if not bayes and (tau_prior or mu_prior_sd is not None or threshold is not None or prior_sensitivity):
         raise InputError("--tau-prior, --mu-prior-sd, --threshold and --prior-sensitivity need --bayes",
                          column="--bayes")
+    mcmc_only = engine.lower() != "exact" or likelihood.lower() != "normal" or save_trace
+    if mcmc_only and not bayes:
+        raise InputError("--engine, --likelihood and --save-trace need --bayes", column="--bayes")
     posterior = others = None
-    if bayes:
+    if bayes and engine.lower() == "pymc":
+        if prior_sensitivity:
+            raise InputError("--prior-sensitivity uses the exact engine; drop --engine pymc", column="--engine")
+        # A progress bar only for a person at a terminal, never in JSON output.
+        posterior = api.pool_bayes_mcmc(result, likelihood=likelihood.lower(), tau_prior=tau_prior,
+                                        mu_prior_sd=mu_prior_sd, threshold=threshold, benefit=benefit,
+                                        level=level, seed=seed, draws=draws, save_trace=save_trace,
+                                        progressbar=fmt != "json" and sys.stderr.isatty())
+        for w in posterior.warnings:
+            click.echo(f"warning: {w}", err=True)
+    elif bayes:
+        if likelihood.lower() != "normal" or save_trace:
+            raise InputError("--likelihood binomial/poisson and --save-trace need --engine pymc", column="--engine")
         posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
                                            threshold=threshold, benefit=benefit, level=level,
                                            prior_sensitivity=prior_sensitivity)
