@@ -3,6 +3,7 @@ with tight integration settings) to 1e-3 on the analysis scale, and the publishe
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -59,9 +60,10 @@ def test_turner_priors_are_transcribed_from_table_iv():
     rows = REF["turner"]["rows"]
     assert len(turner_names()) == len(rows) + 1
     for row in rows:
-        slug = lambda t: "".join(c if c.isalnum() else "-" for c in t.lower()).strip("-").replace("--", "-")  # noqa
+        slug = lambda t: re.sub(r"[^a-z0-9]+", "-", t.lower()).strip("-")  # noqa: E731
         p = parse_tau_prior(f"turner:{slug(row['outcome'])}/{slug(row['comparison'])}")
         assert p.kind == "lognormal" and p.params == (row["mu"], row["sigma"])
+    assert parse_tau_prior("turner:all-cause-mortality/pharmacological-vs-placebo-control").params == (-3.95, 1.34)
     m = parse_tau_prior("turner:marginal")
     assert m.params == (REF["turner"]["marginal"]["mu"], REF["turner"]["marginal"]["sigma"])
 

@@ -83,7 +83,10 @@ def _turner():
 
 
 def _slug(text):
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-").replace("--", "-")
+    """'pharmacological vs. placebo / control' -> 'pharmacological-vs-placebo-control'."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def turner_names() -> list:
