@@ -33,7 +33,8 @@ CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin
 line-height:1.45;padding:0 1em}h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;
 padding-bottom:.2em;margin-top:2em}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f2f2f2}
-caption{text-align:left;font-weight:bold;padding:.3em 0}.figure svg{max-width:100%;height:auto}
+caption{text-align:left;font-weight:bold;padding:.3em 0}.figure svg{width:100%;height:auto}
+.figure.narrow svg{width:auto;max-width:100%}
 .note{color:#444;font-size:.9em}.refused{background:#fff4e5;border-left:4px solid #e69500;padding:.5em 1em}
 .footnote{font-size:.85em;color:#444}"""
 
@@ -62,8 +63,25 @@ def _versions():
             "matplotlib": matplotlib.__version__}
 
 
-def methods_paragraph(res, analysis) -> str:
-    """The settings used, in words, for the report (generated, not written by hand)."""
+def _inputs_sentence(res) -> str:
+    from .plots.forest import MEASURE_NAMES
+
+    name = MEASURE_NAMES.get(res.measure, res.measure)
+    ins = [x.inputs for x in res.studies]
+    if ins and all("events_treat" in i and "n_treat" in i for i in ins):
+        return (f"{name}s were computed per trial from the arm counts (0.5 added to every cell of a trial "
+                f"with a zero cell, as metafor's escalc)")
+    if ins and all("mean_treat" in i for i in ins):
+        return f"{name}s were computed per trial from the arm means, SDs and sizes"
+    if ins and all("time_treat" in i for i in ins):
+        return f"{name}s were computed per trial from the events and person-time of each arm"
+    return f"The trials' reported effects ({name}) and their standard errors were used"
+
+
+def methods_paragraph(res, analysis, posterior=None) -> str:
+    """The settings used, in words, for the report (generated, not written by hand).
+
+    ``posterior``: the BayesResult shown beside the frequentist analysis, whose priors are named."""
     spec = analysis.spec
     v = _versions()
     model = {"FE": "a common-effect model with inverse-variance weights",
@@ -73,12 +91,16 @@ def methods_paragraph(res, analysis) -> str:
           else "the normal (Wald) approximation")
     pi = ("a t distribution on k - 2 df (Higgins, Thompson & Spiegelhalter 2009)" if res.pi_method == "t"
           else "the normal quantile")
-    text = (f"{res.measure}s were computed per trial from the arm counts (0.5 added to every cell of a trial "
-            f"with a zero cell) and pooled with {model}. The 95% CI of the mean used {ci}; the 95% "
+    text = (f"{_inputs_sentence(res)} and pooled with {model}. The 95% CI of the mean used {ci}; the 95% "
             f"prediction interval used {pi}; the tau² CI is the Q-profile interval. Heterogeneity is "
             f"reported as Cochran's Q and I² = (Q - df)/Q. ")
     if spec.model_reason:
         text += f"Why these settings: {' '.join(spec.model_reason.split())} "
+    if posterior is not None:
+        pr = posterior.prior
+        text += (f"The Bayesian random-effects analysis ({posterior.engine}; the model of R's bayesmeta) used a "
+                 f"{pr['tau_prior']} prior on tau and a N({pr['mu_prior_mean']:g}, {pr['mu_prior_sd']:g}²) prior "
+                 f"on mu ({'log ' if res.is_ratio else ''}{res.measure} scale). ")
     text += (f"Computed with hatmeta {v['hatmeta']} (NumPy {v['numpy']}, SciPy {v['scipy']}, "
              f"matplotlib {v['matplotlib']}); the engine is validated against R's metafor 3.8.")
     return text
@@ -158,16 +180,23 @@ def _section(r: Rendered, out: Path) -> str:
 
     res, analysis = r.result, r.analysis
     spec = analysis.spec
-    svg = (out / "figures" / f"{r.name}-forest.svg").read_text()
-    svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: inline SVG in HTML5
-    parts = [f'<h2 id="{e(r.name)}">{e(r.title)}</h2>', f'<div class="figure">{svg}</div>',
+    parts = [f'<h2 id="{e(r.name)}">{e(r.title)}</h2>', _inline_svg(out / "figures" / f"{r.name}-forest.svg"),
              tables.result_table(res, "html", (spec.experimental_label, spec.control_label)),
-             f"<p><b>Methods.</b> {e(methods_paragraph(res, analysis))}</p>"]
+             f"<p><b>Methods.</b> {e(methods_paragraph(res, analysis, r.posterior))}</p>"]
+    funnel = out / "figures" / f"{r.name}-funnel.svg"
+    if funnel.exists():
+        # Cochrane Handbook 13.3.5.4: tests for funnel asymmetry only with at least 10 studies.
+        caution = (f" With {res.k} trials the funnel plot and Egger's test have little power to detect "
+                   "small-study effects (the Cochrane Handbook, 13.3.5.4, asks for at least 10)."
+                   if res.k < 10 else "")
+        parts.append(f"<p><b>Small-study effects.</b> Contour-enhanced funnel plot with Egger's regression line."
+                     f"{e(caution)}</p>\n" + _inline_svg(funnel, narrow=True))
     if r.posterior is not None:
         parts.append(_bayes_section(r, out))
     notes = [n for n in res.notes]
     if notes:
-        parts.append("<p class=\"note\"><b>Notes (trials left out, derived figures, definitions):</b></p><ul class=\"note\">"
+        parts.append('<p class="note"><b>Notes (trials left out, derived figures, definitions):</b></p>'
+                     '<ul class="note">'
                      + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
     links = " · ".join(f'<a href="{e(str(p.relative_to(out)))}">{e(p.name)}</a>' for p in r.files)
     parts.append(f'<p class="note">Files: {links}</p>')
@@ -191,12 +220,19 @@ def _bayes_section(r: Rendered, out: Path) -> str:
     text = (f"<p>Probability that HAT is better than the control on this outcome (mu on the side of benefit): "
             f"{p['p_favours_treatment']:.3f}; that a new trial would find it better: "
             f"{p['p_prediction_favours_treatment']:.3f}.</p>")
-    svg = (out / "figures" / f"{r.name}-posterior.svg").read_text()
-    return table + "\n" + text + f'\n<div class="figure">{svg[svg.index("<svg"):]}</div>'
+    return "\n".join([table, text, _inline_svg(out / "figures" / f"{r.name}-forest-bayes.svg"),
+                      _inline_svg(out / "figures" / f"{r.name}-posterior.svg", narrow=True)])
+
+
+def _inline_svg(path: Path, narrow=False) -> str:
+    """An SVG file as inline SVG in HTML5 (XML prolog and doctype dropped)."""
+    svg = path.read_text()
+    return f'<div class="figure{" narrow" if narrow else ""}">{svg[svg.index("<svg"):]}</div>'
 
 
 def _page(title, body) -> str:
-    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{html.escape(title)}</title>\n"
+    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{html.escape(title)}</title>\n"
             f"<style>{CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")
 
 
@@ -288,9 +324,18 @@ def reproduce(reports="reports", data_dir=None, analyses_dir=None) -> list:
         elif name not in committed:
             problems.append((name, "new output, not in the committed manifest"))
         elif committed[name] != fresh[name]:
-            kind = "raster image" if name.endswith(".png") else "file"
-            problems.append((name, f"{kind} differs from the regenerated one"))
+            problems.append((name, DIFFERS.get(Path(name).suffix, "differs from the regenerated one")))
     return problems
+
+
+NUMBERS = (".json", ".csv", ".md", ".tex")
+# Why a regenerated file can differ, by kind (see reports/README.md): numbers only if the data,
+# the engine or the arithmetic changed; figures and pages also with the rendering software.
+DIFFERS = {**{ext: "numbers differ from the regenerated ones" for ext in NUMBERS},
+           ".png": "raster image differs (rasterisation depends on the FreeType/Agg build and matplotlib version)",
+           ".svg": "vector figure differs (layout and path data depend on the matplotlib version)",
+           ".pdf": "vector figure differs (layout and path data depend on the matplotlib version)",
+           ".html": "page differs (it embeds the SVG figures and names the software versions)"}
 
 
 __all__ = ["build_report", "reproduce", "methods_paragraph"]

@@ -13,6 +13,10 @@ import math
 import statistics
 
 FORMATS = ("markdown", "csv", "html", "latex")
+# LaTeX's special characters, escaped one character at a time (so an escape is never escaped again).
+TEX_ESCAPES = {"\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_",
+               "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}", "²": "$^2$",
+               "τ": "$\\tau$"}
 DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
 
 
@@ -21,20 +25,38 @@ def _ci(res, est, lo, hi, digits=2):
     return f"{n(est):.{digits}f} [{n(lo):.{digits}f}, {n(hi):.{digits}f}]"
 
 
+def _arms(res, labels):
+    """Arm columns by the layout of the inputs: events/total (binary), mean (SD), n (continuous)."""
+    ins = [s.inputs for s in res.studies]
+    if ins and all("events_treat" in i and "n_treat" in i for i in ins):
+        head = [f"{labels[0]} events/total", f"{labels[1]} events/total"]
+
+        def cells(i):
+            return [f"{i['events_treat']}/{i['n_treat']}", f"{i['events_ctrl']}/{i['n_ctrl']}"]
+
+        total = [f"{sum(i['events_treat'] for i in ins)}/{sum(i['n_treat'] for i in ins)}",
+                 f"{sum(i['events_ctrl'] for i in ins)}/{sum(i['n_ctrl'] for i in ins)}"]
+        return head, cells, total
+    if ins and all("mean_treat" in i for i in ins):
+        head = [f"{labels[0]} mean (SD), n", f"{labels[1]} mean (SD), n"]
+
+        def cells(i):
+            return [f"{i['mean_treat']:g} ({i['sd_treat']:g}), {i['n_treat']:g}",
+                    f"{i['mean_ctrl']:g} ({i['sd_ctrl']:g}), {i['n_ctrl']:g}"]
+
+        total = [f"n = {sum(i['n_treat'] for i in ins):g}", f"n = {sum(i['n_ctrl'] for i in ins):g}"]
+        return head, cells, total
+    return [], (lambda i: []), []
+
+
 def result_rows(res, labels=("HAT", "control")):
-    """Header and rows: one per study, then the pooled estimate and the prediction interval."""
-    binary = all("events_treat" in s.inputs and "n_treat" in s.inputs for s in res.studies)
-    head = ["Study"] + ([f"{labels[0]} events/total", f"{labels[1]} events/total"] if binary else []) + [
-        f"{res.measure} [95% CI]", "Weight %"]
-    rows = []
-    for s in res.studies:
-        arms = ([f"{s.inputs['events_treat']}/{s.inputs['n_treat']}", f"{s.inputs['events_ctrl']}/{s.inputs['n_ctrl']}"]
-                if binary else [])
-        rows.append([s.label or s.study] + arms + [_ci(res, s.yi, s.ci_low, s.ci_high), f"{s.weight:.1f}"])
-    total = []
-    if binary:
-        total = [f"{sum(s.inputs['events_treat'] for s in res.studies)}/{sum(s.inputs['n_treat'] for s in res.studies)}",
-                 f"{sum(s.inputs['events_ctrl'] for s in res.studies)}/{sum(s.inputs['n_ctrl'] for s in res.studies)}"]
+    """Header and rows: one per study, then the pooled estimate and the prediction interval.
+
+    Effects on the natural scale (ratios back-transformed), two decimals; weights in percent."""
+    arm_head, cells, total = _arms(res, labels)
+    head = ["Study"] + arm_head + [f"{res.measure} [95% CI]", "Weight %"]
+    rows = [[s.label or s.study] + cells(s.inputs) + [_ci(res, s.yi, s.ci_low, s.ci_high), f"{s.weight:.1f}"]
+            for s in res.studies]
     rows.append([f"Total ({res.method}, {res.ci_method.upper()})"] + total
                 + [_ci(res, res.estimate, res.ci_low, res.ci_high), "100.0"])
     if math.isfinite(res.pi_low):
@@ -58,9 +80,11 @@ def render(head, rows, fmt, caption=None, footnote=None) -> str:
         w.writerows(rows)
         return buf.getvalue()
     if fmt == "markdown":
+        def md(x):  # a pipe inside a cell would end the cell
+            return str(x).replace("|", "\\|")
         out = [f"**{caption}**", ""] if caption else []
-        out += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-        out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+        out += ["| " + " | ".join(md(h) for h in head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        out += ["| " + " | ".join(md(c) for c in r) + " |" for r in rows]
         if footnote:
             out += ["", footnote]
         return "\n".join(out) + "\n"
@@ -75,8 +99,7 @@ def render(head, rows, fmt, caption=None, footnote=None) -> str:
         return "\n".join(out) + "\n"
     if fmt == "latex":
         def tex(x):
-            return (str(x).replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%")
-                    .replace("_", "\\_").replace("#", "\\#").replace("²", "$^2$"))
+            return "".join(TEX_ESCAPES.get(ch, ch) for ch in str(x))
         out = ["\\begin{table}[ht]", "\\centering"] + ([f"\\caption{{{tex(caption)}}}"] if caption else [])
         out += [f"\\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", "\\hline",
                 " & ".join(tex(h) for h in head) + " \\\\", "\\hline"]
@@ -96,32 +119,74 @@ def result_table(res, fmt="markdown", labels=("HAT", "control"), caption=None) -
 
 # ---------------------------------------------------------------- summary of findings
 
-def suggest(res, spec):
-    """Ratings numbers can judge, as suggestions for the reviewer (never as the rating).
+NOT_IMPRECISE = "no serious imprecision suggested by the CI (the optimal information size is not checked)"
 
-    Imprecision: the 95% CI includes no effect (GRADE handbook 5.2.5; Guyatt et al. 2011, J Clin
-    Epidemiol 64:1283). Inconsistency: I² above 50% (Cochrane Handbook 10.10.2, 'may represent
-    substantial heterogeneity'), or a prediction interval that crosses no effect while the CI does not.
+
+def suggest(res, threshold=None):
+    """Ratings that numbers can judge, as suggestions for the reviewer (never as the rating).
+
+    Imprecision (GRADE 6: Guyatt et al. 2011, J Clin Epidemiol 64:1283; GRADE handbook 5.2.5):
+    from the 95% CI, and with ``threshold`` (the smallest important effect on the natural scale,
+    e.g. 1.25 for a ratio, meaning 0.8 and 1.25) whether the CI reaches an important effect on
+    either side. Without a threshold only 'the CI includes no effect' can be judged.
+    Inconsistency: I² above 50% (Cochrane Handbook 10.10.2: 'may represent substantial
+    heterogeneity'), or a prediction interval that includes no effect while the CI excludes it.
     """
     out = {}
     null = 0.0
-    if res.ci_low <= null <= res.ci_high:
-        out["imprecision"] = "serious suggested: the 95% CI includes no effect"
+    includes_null = res.ci_low <= null <= res.ci_high
+    if threshold is not None:
+        if not math.isfinite(threshold) or (threshold <= 0 or threshold == 1 if res.is_ratio else threshold == 0):
+            from .errors import InputError
+
+            need = "a positive ratio other than 1" if res.is_ratio else "non-zero"
+            raise InputError(f"the smallest important effect must be {need}, got {threshold:g}", column="--threshold")
+        t = abs(math.log(threshold)) if res.is_ratio else abs(threshold)
+        t_text = (f"{math.exp(-t):.2f} or {math.exp(t):.2f}" if res.is_ratio else f"±{t:g}")
+        if res.ci_low < -t and res.ci_high > t:
+            out["imprecision"] = ("serious or very serious suggested: the 95% CI reaches an important effect "
+                                  f"on both sides ({t_text})")
+        elif includes_null and (res.ci_low < -t or res.ci_high > t):
+            out["imprecision"] = f"serious suggested: the 95% CI includes no effect and an important one ({t_text})"
+        elif includes_null:
+            out["imprecision"] = f"no serious imprecision suggested: the 95% CI lies within {t_text}"
+        else:
+            out["imprecision"] = NOT_IMPRECISE
+    elif includes_null:
+        out["imprecision"] = ("serious suggested: the 95% CI includes no effect "
+                              "(no threshold of an important effect given)")
     else:
-        out["imprecision"] = "no serious imprecision suggested by the CI (check the optimal information size)"
-    crosses = math.isfinite(res.pi_low) and res.pi_low <= null <= res.pi_high
-    if res.i2 > 50 or crosses:
+        out["imprecision"] = NOT_IMPRECISE
+    pi_crosses = (math.isfinite(res.pi_low) and res.pi_low <= null <= res.pi_high and not includes_null)
+    if res.i2 > 50 or pi_crosses:
         why = [f"I² = {res.i2:.0f}%"] if res.i2 > 50 else []
-        if crosses:
-            why.append("the prediction interval includes no effect")
+        if pi_crosses:
+            why.append("the prediction interval includes no effect while the CI excludes it")
         out["inconsistency"] = "serious suggested: " + " and ".join(why)
     else:
-        out["inconsistency"] = "no serious inconsistency suggested"
+        out["inconsistency"] = f"no serious inconsistency suggested (I² = {res.i2:.0f}%)"
     return out
 
 
-def sof_row(res, analysis):
-    """One summary-of-findings row for a pooled analysis (RR or OR on binary data)."""
+def certainty_text(grade: dict) -> str:
+    """The reviewer's overall certainty, and the domains the reviewer rated down."""
+    certainty = grade.get("certainty", "not rated")
+    down = [f"{d.replace('_', ' ')} {grade[d]}" for d in DOMAINS if grade.get(d) in ("serious", "very serious")]
+    unrated = [d for d in DOMAINS if grade.get(d, "not rated") == "not rated"]
+    parts = []
+    if down:
+        parts.append("rated down: " + ", ".join(down))
+    if unrated and len(unrated) < len(DOMAINS):
+        parts.append("not rated: " + ", ".join(d.replace("_", " ") for d in unrated))
+    elif unrated:
+        parts.append("no domain rated")
+    return certainty + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def sof_row(res, analysis, threshold=None):
+    """One summary-of-findings row for a pooled analysis (RR or OR on binary data).
+
+    ``threshold``: the smallest important effect, natural scale (see ``suggest``)."""
     spec = analysis.spec
     ins = [s.inputs for s in res.studies]
     participants = sum(int(i["n_treat"]) + int(i["n_ctrl"]) for i in ins) if all("n_treat" in i for i in ins) else None
@@ -135,7 +200,8 @@ def sof_row(res, analysis):
     }
     if all("events_ctrl" in i for i in ins) and res.measure in ("RR", "OR"):
         # Assumed control risk: the median control-arm risk of the included trials (Cochrane
-        # Handbook 14.1.5.1); the HAT risk applies the relative effect to it.
+        # Handbook 14.1.5.1); the HAT risk applies the relative effect to it (for an OR through
+        # the odds: ACR * OR / (1 - ACR + ACR * OR), Handbook 14.1.5.1 as well).
         acr = statistics.median(i["events_ctrl"] / i["n_ctrl"] for i in ins)
 
         def per_1000(x):
@@ -149,10 +215,10 @@ def sof_row(res, analysis):
         row["corresponding_risk"] = (f"{per_1000(res.estimate)} per 1000 "
                                      f"({per_1000(res.ci_low)} to {per_1000(res.ci_high)})")
     grade = dict(getattr(spec, "grade", None) or {})
-    ratings = {d: grade.get(d, "not rated") for d in DOMAINS}
+    row["ratings"] = {d: grade.get(d, "not rated") for d in DOMAINS}
     row["certainty"] = grade.get("certainty", "not rated")
-    row["ratings"] = ratings
-    row["suggestions"] = suggest(res, spec)
+    row["certainty_text"] = certainty_text(grade)
+    row["suggestions"] = suggest(res, threshold)
     return row
 
 
@@ -160,11 +226,14 @@ SOF_HEAD = ["Outcome", "Participants (studies)", "Relative effect (95% CI)", "As
             "Corresponding risk (HAT)", "Heterogeneity", "Certainty (GRADE)", "Suggested by the numbers"]
 
 
-def sof_table(rows, fmt="markdown") -> str:
+def sof_table(rows, fmt="markdown", threshold=None) -> str:
     body = [[r["outcome"], r["participants"], r["relative_effect"], r["assumed_risk"], r["corresponding_risk"],
-             r["heterogeneity"], r["certainty"],
+             r["heterogeneity"], r["certainty_text"],
              "; ".join(f"{k}: {v}" for k, v in r["suggestions"].items())] for r in rows]
     note = ("Certainty is the reviewer's GRADE rating recorded in the analysis spec ('not rated' until "
-            "then); the last column is what the numbers alone suggest, for the reviewer to judge.")
+            "then); the last column is what the numbers alone suggest, for the reviewer to judge. Assumed risk: "
+            "median control-arm risk of the included trials. "
+            + (f"Smallest important effect used for imprecision: {threshold:g}." if threshold is not None
+               else "No threshold of an important effect was given (hatmeta sof --threshold)."))
     return render(SOF_HEAD, body, fmt, caption="Summary of findings: heroin-assisted treatment vs methadone",
                   footnote=note)

@@ -12,6 +12,14 @@ from hatmeta.plots.forest import footer_lines
 from hatmeta.table import table_from_rows
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def binary_table(k, seed=1, with_group=False):
     rng = np.random.default_rng(seed)
     header = ["study", "events_treat", "n_treat", "events_ctrl", "n_ctrl", "label", "region"]
@@ -147,7 +155,8 @@ def test_bayesian_overlay_and_posterior_plot():
     assert (xs.min(), float(np.median(xs)), xs.max()) == pytest.approx((post.mu.low, post.mu.median, post.mu.high))
     shown = [t.get_text() for t in fig.texts]
     assert f"{math.exp(post.mu.median):.2f} [{math.exp(post.mu.low):.2f}, {math.exp(post.mu.high):.2f}]" in shown
-    assert any(t.startswith("Bayesian (orange)") and post.prior["tau_prior"] in t for t in shown)
+    assert any(t.startswith("Bayesian (orange)") for t in shown)
+    assert f"Priors: tau ~ {post.prior['tau_prior']}; mu ~ N(0, 4²)" in shown
     fig = posterior(post, res.measure, res.scale)
     ax_mu, ax_tau = fig.axes[:2]
     line = next(ln for ln in ax_mu.lines if ln.get_gid() == "mu-posterior")
@@ -260,3 +269,21 @@ def test_p_values_print_as_revman_prints_them():
     assert fmt_p(0.0043) == "P = 0.004"
     assert fmt_p(0.00012) == "P = 0.00012"
     assert fmt_p(float("nan")) == "P = NA"
+
+
+def test_funnel_and_posterior_keep_a_long_title_inside_the_figure():
+    from hatmeta.api import pool_bayes
+    from hatmeta.plots import posterior
+
+    title = "Retention in treatment: heroin-assisted treatment vs oral methadone or conventional treatment"
+    res = pool_table(binary_table(5, seed=9), "RR", small_study="egger")
+    post, _ = pool_bayes(res)
+    for fig in (funnel(res, res.egger, title=title), posterior(post, res.measure, res.scale, title=title)):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        W, H = fig.get_size_inches() * fig.dpi
+        titles = [t for t in fig.findobj(lambda o: hasattr(o, "get_text") and o.get_text().startswith("Retention"))]
+        assert titles
+        for t in titles:
+            box = t.get_window_extent(renderer)
+            assert box.x0 >= 0 and box.x1 <= W and box.y1 <= H, t.get_text()

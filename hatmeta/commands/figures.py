@@ -147,10 +147,13 @@ def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html"]), default="markdown",
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html", "latex"]), default="markdown",
               show_default=True)
+@click.option("--threshold", type=float,
+              help="Smallest important effect, natural scale (e.g. 1.25 for a ratio: 0.8 and 1.25), for the "
+                   "imprecision suggestion.")
 @click.pass_context
-def sof(ctx, fmt):
+def sof(ctx, fmt, threshold):
     """Summary-of-findings table: one row per pooled analysis, with the GRADE ratings recorded."""
     from .. import tables
     from ..api import pool_analysis
@@ -164,8 +167,8 @@ def sof(ctx, fmt):
             skipped.append(f"{name}: {exc.message.split(' (')[0]}")
             continue
         if res.measure in ("RR", "OR"):
-            rows.append(tables.sof_row(res, an))
-    click.echo(tables.sof_table(rows, fmt), nl=False)
+            rows.append(tables.sof_row(res, an, threshold))
+    click.echo(tables.sof_table(rows, fmt, threshold), nl=False)
     for s in skipped:
         click.echo(f"not pooled: {s}", err=True)
 
@@ -192,7 +195,11 @@ def reproduce(ctx, folder):
     if not problems:
         click.echo(f"reproduced: every output in {folder} is byte-identical")
         return
+    from ..report import NUMBERS
+
     for name, why in problems:
         click.echo(f"{folder}/{name}: {why}")
-    click.echo(f"{len(problems)} output(s) differ", err=True)
+    numbers = sum(name.endswith(NUMBERS) for name, _ in problems)
+    click.echo(f"{len(problems)} output(s) differ: {numbers} with numbers (JSON, CSV, Markdown, LaTeX), "
+               f"{len(problems) - numbers} figures or pages", err=True)
     sys.exit(1)

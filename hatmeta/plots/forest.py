@@ -178,9 +178,9 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     foot = footer_lines(res, labels)
     if bayes is not None:
         pr = bayes["prior"]
-        foot.append(f"Bayesian (orange): shrunken study estimates and the posterior of the mean (median, 95% CrI; "
-                    f"whiskers: 95% predictive interval); tau ~ {pr['tau_prior']}, mu ~ N({pr['mu_prior_mean']:g}, "
-                    f"{pr['mu_prior_sd']:g}²)")
+        foot.append("Bayesian (orange): shrunken study estimates; posterior of the mean (median, 95% CrI), "
+                    "whiskers the 95% predictive interval")
+        foot.append(f"Priors: tau ~ {pr['tau_prior']}; mu ~ N({pr['mu_prior_mean']:g}, {pr['mu_prior_sd']:g}²)")
     n_rows = len(rows) + 2  # two header rows
 
     # ---- column widths from the longest text in each column (no overlap, whatever the labels)

@@ -59,7 +59,9 @@ def funnel(res, egger=None, title=None):
     else:
         ax.set_xlabel(res.measure)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=7, frameon=False)
-    if title:
-        ax.set_title(title, fontsize=9)
+    if title:  # wrapped: the figure is narrower than a long analysis title
+        import textwrap
+
+        ax.set_title(textwrap.fill(title, 70), fontsize=8)
     fig.tight_layout()
     return fig

@@ -48,6 +48,8 @@ def posterior(post, measure="RR", scale="log", title=None):
     for ax in (ax_mu, ax_tau):
         ax.spines[["top", "right"]].set_visible(False)
     if title:
-        fig.suptitle(title, fontsize=9)
+        import textwrap
+
+        fig.suptitle(textwrap.fill(title, 100), fontsize=9)
     fig.tight_layout()
     return fig
