@@ -12,6 +12,8 @@ import io
 import math
 import statistics
 
+from .plots.forest import ci_text
+
 FORMATS = ("markdown", "csv", "html", "latex")
 # LaTeX's special characters, escaped one character at a time (so an escape is never escaped again).
 TEX_ESCAPES = {"\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_",
@@ -62,12 +64,18 @@ def result_rows(res, labels=("HAT", "control")):
     if math.isfinite(res.pi_low):
         rows.append(["Prediction interval"] + [""] * len(total)
                     + [f"[{res.natural(res.pi_low):.2f}, {res.natural(res.pi_high):.2f}]", ""])
+    for g in res.subgroups or ():
+        rows.append([f"Subgroup {g.group} ({g.k} {'trial' if g.k == 1 else 'trials'})"] + [""] * len(total)
+                    + [ci_text(res.natural, g.estimate, g.ci_low, g.ci_high), ""])
     return head, rows
 
 
+def _p(p) -> str:
+    return "< 0.00001" if p < 1e-5 else f"= {p:.2g}"
+
+
 def heterogeneity_line(res) -> str:
-    p = "< 0.00001" if res.q_p < 1e-5 else f"= {res.q_p:.2g}"
-    return (f"Heterogeneity: tau² = {res.tau2:.3f}; Q = {res.q:.2f}, df = {res.q_df} (P {p}); "
+    return (f"Heterogeneity: tau² = {res.tau2:.3f}; Q = {res.q:.2f}, df = {res.q_df} (P {_p(res.q_p)}); "
             f"I² = {res.i2:.0f}%")
 
 
@@ -114,7 +122,12 @@ def render(head, rows, fmt, caption=None, footnote=None) -> str:
 
 def result_table(res, fmt="markdown", labels=("HAT", "control"), caption=None) -> str:
     head, rows = result_rows(res, labels)
-    return render(head, rows, fmt, caption=caption, footnote=heterogeneity_line(res))
+    note = heterogeneity_line(res)
+    if res.subgroup_test is not None:
+        t = res.subgroup_test
+        note += (f". Test for subgroup differences: Q = {t.q:.2f}, df = {t.df} (P {_p(t.p)})"
+                 if math.isfinite(t.q) else ". Test for subgroup differences: not estimable")
+    return render(head, rows, fmt, caption=caption, footnote=note)
 
 
 # ---------------------------------------------------------------- summary of findings

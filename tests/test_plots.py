@@ -287,3 +287,20 @@ def test_funnel_and_posterior_keep_a_long_title_inside_the_figure():
         for t in titles:
             box = t.get_window_extent(renderer)
             assert box.x0 >= 0 and box.x1 <= W and box.y1 <= H, t.get_text()
+
+
+def test_a_subgroup_without_a_ci_says_not_estimable_instead_of_nan():
+    """With HKSJ a one-trial subgroup has k - 1 = 0 df: the engine gives no CI; the plot says so."""
+    table = binary_table(4, with_group=True)  # groups A (2 trials), B and C (one each)
+    res = pool_table(table, "RR", method="REML", ci="hksj", subgroup="region")
+    fig = forest(res, study_groups=dict(zip(table.studies, table.column("region"))))
+    shown = [t.get_text() for t in fig.texts]
+    assert not any("nan" in t for t in shown)
+    lonely = [g for g in res.subgroups if g.k == 1]
+    assert lonely
+    for g in lonely:
+        if not math.isfinite(g.ci_low):
+            assert f"{math.exp(g.estimate):.2f} [CI not estimable]" in shown
+            assert not any(p.get_gid() == f"subtotal-{g.group}" for p in fig._hatmeta_axes.patches)
+    if not math.isfinite(res.subgroup_test.q):
+        assert any(t.startswith("Test for subgroup differences: not estimable") for t in shown)

@@ -225,3 +225,15 @@ def test_table_and_sof_commands(tmp_path):
     p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "sof", "--threshold", "-2"],
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2 and "Traceback" not in p.stderr and "--threshold" in p.stderr
+
+
+def test_subgroup_rows_and_the_test_for_differences():
+    res = pool_file(BCG, "RR", method="REML", subgroup="alloc")
+    rows = list(csv.reader(io.StringIO(result_table(res, "csv"))))
+    sub = [r for r in rows if r[0].startswith("Subgroup ")]
+    assert [r[0] for r in sub] == [f"Subgroup {g.group} ({g.k} {'trial' if g.k == 1 else 'trials'})"
+                                   for g in res.subgroups]
+    for r, g in zip(sub, res.subgroups):
+        assert r[3] == ci_text(res, g.estimate, g.ci_low, g.ci_high)
+    t = res.subgroup_test
+    assert f"Test for subgroup differences: Q = {t.q:.2f}, df = {t.df}" in result_table(res, "markdown")

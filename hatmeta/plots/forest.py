@@ -34,6 +34,16 @@ def fmt_p(p):
     return f"P = {p:.2f}" if p >= 0.01 else f"P = {p:.3f}" if p >= 0.001 else f"P = {p:.5f}"
 
 
+def ci_text(nat, est, lo, hi) -> str:
+    """'1.29 [0.73, 2.26]' on the natural scale; an interval that could not be estimated says so
+    (as RevMan's 'Not estimable') rather than printing nan."""
+    if not math.isfinite(est):
+        return "Not estimable"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{nat(est):.2f} [CI not estimable]"
+    return f"{nat(est):.2f} [{nat(lo):.2f}, {nat(hi):.2f}]"
+
+
 def _binary(ins) -> bool:
     return bool(ins) and all("events_treat" in i and "n_treat" in i for i in ins)
 
@@ -80,8 +90,12 @@ def footer_lines(res, labels=("HAT", "control")) -> list:
         lines.append(f"Test for overall effect: t = {abs(res.stat):.2f}, df = {res.df:.0f} ({fmt_p(res.p)})")
     if res.subgroup_test is not None:
         t = res.subgroup_test
-        i2 = 100 * max(0.0, (t.q - t.df) / t.q) if t.q > 0 else 0.0
-        lines.append(f"Test for subgroup differences: Chi² = {t.q:.2f}, df = {t.df} ({fmt_p(t.p)}), I² = {i2:.1f}%")
+        if math.isfinite(t.q):
+            i2 = 100 * max(0.0, (t.q - t.df) / t.q) if t.q > 0 else 0.0
+            lines.append(f"Test for subgroup differences: Chi² = {t.q:.2f}, df = {t.df} ({fmt_p(t.p)}), "
+                         f"I² = {i2:.1f}%")
+        else:  # e.g. a one-trial subgroup without a CI (HKSJ on k - 1 = 0 df)
+            lines.append("Test for subgroup differences: not estimable (a subgroup has no standard error)")
     return lines
 
 
@@ -148,7 +162,7 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     studies = list(res.studies)
     arm_head, arm_rows, arm_totals_of = _arm_columns(res, labels)
     arm_totals = arm_totals_of([s.inputs for s in studies])
-    est_text = [f"{nat(s.yi):.2f} [{nat(s.ci_low):.2f}, {nat(s.ci_high):.2f}]" for s in studies]
+    est_text = [ci_text(nat, s.yi, s.ci_low, s.ci_high) for s in studies]
     weight_text = [f"{s.weight:.1f}%" for s in studies]
     measure = MEASURE_NAMES.get(res.measure, res.measure)
     model = METHOD_NAMES.get(res.method, "IV, Random")
@@ -192,7 +206,11 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
         cols.append(max([len(r[j]) for r in arm_rows] + [len(arm_head[j][1]), len(arm_totals[j]),
                                                           len(arm_head[j][0]) // 2 + 1]))
     cols.append(max(len(w) for w in weight_text + ["Weight"]))
-    cols.append(max(len(t) for t in est_text + [f"{measure}", f"{model}, 95% CI"]))
+    # Bold texts of the estimate column (subtotals, total) count 10% wider than their length.
+    bold_est = [ci_text(nat, res.estimate, res.ci_low, res.ci_high)] + [
+        ci_text(nat, g.estimate, g.ci_low, g.ci_high) for g in (res.subgroups or ()) if groups]
+    cols.append(max([len(t) for t in est_text + [f"{measure}", f"{model}, 95% CI", "[0.00, 0.00]"]]
+                    + [math.ceil(len(t) * 1.1) for t in bold_est + [f"{model}, 95% CI"]]))
     # Subgroup lines (events, heterogeneity; 7.5 pt) span the table columns, left of the plot.
     notes_w = max([len(text) * CHAR_IN * 7.5 / 8 for kind, text in rows if kind == "subnote"], default=0.0)
     widths = [c * CHAR_IN + GAP_IN for c in cols]
@@ -267,6 +285,8 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
                             arrowprops=dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=6))
 
     def diamond(y, lo, mid, hi, color, gid):
+        if not all(math.isfinite(v) for v in (lo, mid, hi)):
+            return None  # nothing to draw; the text says 'not estimable'
         poly = Polygon([(lo, y), (mid, y - 0.38), (hi, y), (mid, y + 0.38)], closed=True, facecolor=color,
                        edgecolor=color, lw=0.6, gid=gid)
         ax.add_patch(poly)
@@ -304,16 +324,14 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
                 put(x_left[j + 2] - GAP_IN, row, cell, ha="right", weight="bold")
             w_sub = sum(studies[i].weight for i in members)
             put(x_left[wcol + 1] - GAP_IN, row, f"{w_sub:.1f}%", ha="right", weight="bold")
-            put(x_left[wcol + 1], row, f"{nat(g.estimate):.2f} [{nat(g.ci_low):.2f}, {nat(g.ci_high):.2f}]",
-                weight="bold")
+            put(x_left[wcol + 1], row, ci_text(nat, g.estimate, g.ci_low, g.ci_high), weight="bold")
             diamond(row, g.ci_low, g.estimate, g.ci_high, style.POOLED, f"subtotal-{g.group}")
         elif kind == "total":
             put(x_left[0], row, "Total (95% CI)", weight="bold")
             for j, cell in enumerate(arm_totals):
                 put(x_left[j + 2] - GAP_IN, row, cell, ha="right", weight="bold")
             put(x_left[wcol + 1] - GAP_IN, row, "100.0%", ha="right", weight="bold")
-            put(x_left[wcol + 1], row, f"{nat(res.estimate):.2f} [{nat(res.ci_low):.2f}, {nat(res.ci_high):.2f}]",
-                weight="bold")
+            put(x_left[wcol + 1], row, ci_text(nat, res.estimate, res.ci_low, res.ci_high), weight="bold")
             diamond(row, res.ci_low, res.estimate, res.ci_high, style.POOLED, "pooled")
         elif kind == "pi":
             put(x_left[0], row, "Prediction interval")
