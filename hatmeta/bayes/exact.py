@@ -3,7 +3,7 @@
 Model: y_i ~ N(theta_i, v_i), theta_i ~ N(mu, tau^2), mu ~ N(m0, s0^2), tau ~ a chosen prior.
 Given tau, mu is normal and integrated analytically; tau's posterior is computed on a fine grid;
 every posterior (mu, theta_i, a new trial's effect) is then a mixture of normals over that grid,
-whose quantiles are found by root finding on the mixture CDF. This is the approach of bayesmeta
+whose quantiles are found by Newton's method on the mixture CDF. This is the approach of bayesmeta
 (Roever 2020, J Stat Softw 93(6), section 2), written here with NumPy and SciPy so that it is
 deterministic and runs in milliseconds. All values are on the analysis scale (log for ratios).
 """
@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import InputError
 from .priors import TauPrior, parse_tau_prior
 
-N_GRID = 1501  # grid points in log(tau)
+N_PANELS = 60  # Gauss-Legendre panels in log(tau)
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(10)  # nodes and weights per panel
 
 
 @dataclass(frozen=True)
@@ -91,17 +92,21 @@ class _Mixture:
     """A weighted mixture of normals N(means, sds^2) with weights summing to 1."""
 
     def __init__(self, w, means, sds):
-        keep = w > 1e-300
-        self.w, self.m, self.s = w[keep], means[keep], sds[keep]
+        keep = w > 1e-18 * np.max(w)  # the dropped mass is below 1e-14: far under the accuracy sought
+        self.w, self.m, self.s = w[keep] / np.sum(w[keep]), means[keep], sds[keep]
 
-    def cdf(self, x):
+    def _cdf_pdf(self, x):
         from scipy.special import ndtr
 
-        return float(np.sum(self.w * ndtr((x - self.m) / self.s)))
+        z = (np.asarray(x, float)[:, None] - self.m[None, :]) / self.s[None, :]
+        return (np.sum(self.w * ndtr(z), axis=1),
+                np.sum(self.w * np.exp(-0.5 * z**2) / (self.s * math.sqrt(2 * math.pi)), axis=1))
+
+    def cdf(self, x):
+        return float(self._cdf_pdf([x])[0][0])
 
     def pdf(self, x):
-        z = (np.asarray(x)[:, None] - self.m[None, :]) / self.s[None, :]
-        return np.sum(self.w * np.exp(-0.5 * z**2) / (self.s * math.sqrt(2 * math.pi)), axis=1)
+        return self._cdf_pdf(np.atleast_1d(x))[1]
 
     def mean(self):
         return float(np.sum(self.w * self.m))
@@ -110,31 +115,66 @@ class _Mixture:
         mean = self.mean()
         return float(math.sqrt(max(np.sum(self.w * (self.s**2 + self.m**2)) - mean**2, 0.0)))
 
-    def quantile(self, p):
-        from scipy.optimize import brentq
+    def quantiles(self, ps, with_density=False):
+        """Quantiles for an array of probabilities: Newton on the mixture CDF, all at once, kept
+        inside a bracket that shrinks each step (bisection when a step would leave it).
+        ``with_density``: also return the density at each quantile."""
+        from scipy.special import ndtri
 
-        lo = float(np.min(self.m - 40 * self.s))
-        hi = float(np.max(self.m + 40 * self.s))
-        return brentq(lambda x: self.cdf(x) - p, lo, hi, xtol=1e-12, rtol=1e-12, maxiter=200)
+        ps = np.asarray(ps, float)
+        lo = np.full(ps.shape, float(np.min(self.m - 40 * self.s)))
+        hi = np.full(ps.shape, float(np.max(self.m + 40 * self.s)))
+        x = np.clip(self.mean() + self.sd() * ndtri(ps), lo, hi)
+        for _ in range(200):
+            cdf, pdf = self._cdf_pdf(x)
+            r = cdf - ps
+            hi = np.where(r > 0, x, hi)
+            lo = np.where(r <= 0, x, lo)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = x - r / pdf
+            step = np.where(np.isfinite(step) & (step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
+            done = (np.abs(step - x) <= 1e-13 * (1 + np.abs(x))) | (np.abs(r) < 1e-15)
+            x = step
+            if done.all():
+                break
+        if with_density:
+            return x, self._cdf_pdf(x)[1]
+        return x
+
+    def quantile(self, p):
+        return float(self.quantiles(np.array([p]))[0])
 
     def summary(self, level):
         a = (1 - level) / 2
-        low, high = _shortest(self.quantile, level)
-        return Summary(self.mean(), self.quantile(0.5), self.sd(), self.quantile(a), self.quantile(1 - a),
-                       low, high)
+        median, low, high = self.quantiles(np.array([0.5, a, 1 - a]))
+        s_low, s_high = _shortest(self.quantile, lambda x: float(self.pdf(x)[0]), level,
+                                  ends=lambda p: self.quantiles(np.array([p, p + level]), True))
+        return Summary(self.mean(), float(median), self.sd(), float(low), float(high), s_low, s_high)
 
 
-def _shortest(quantile, level):
-    """Shortest interval [q(p), q(p + level)] over p in [0, 1 - level] (unimodal posteriors)."""
-    from scipy.optimize import minimize_scalar
+def _shortest(quantile, density, level, lower_limit=None, ends=None):
+    """Shortest interval [q(p), q(p + level)] of a unimodal posterior: the p in [0, 1 - level] where
+    the density is equal at both ends (Roever 2020, section 2.4, shortest credible intervals); when
+    the density at the lower limit already exceeds that at q(level) (a mode at tau = 0), the
+    interval starts at that limit."""
+    from scipy.optimize import brentq
 
-    eps = 1e-10
-    width = lambda p: quantile(p + level) - quantile(p)  # noqa: E731
-    r = minimize_scalar(width, bounds=(eps, 1 - level - eps), method="bounded", options={"xatol": 1e-9})
-    p = r.x
-    # A mode at the boundary (tau = 0) puts the shortest interval's start at the lower limit.
-    if width(eps) <= r.fun:
-        p = eps
+    if lower_limit is not None and density(lower_limit) >= density(quantile(level)):
+        return float(lower_limit), quantile(level)
+
+    def gap(p):
+        if ends is not None:  # both quantiles and their densities in one vectorised call
+            dens = ends(p)[1]
+            return dens[1] - dens[0]
+        return density(quantile(p + level)) - density(quantile(p))
+
+    eps = 1e-12
+    lo, hi = eps, 1 - level - eps
+    if gap(lo) <= 0:  # numerically at the edge: the interval starts at the lowest quantile
+        return quantile(lo), quantile(lo + level)
+    if gap(hi) >= 0:
+        return quantile(hi), quantile(hi + level)
+    p = brentq(gap, lo, hi, xtol=1e-13, rtol=1e-12, maxiter=200)
     return quantile(p), quantile(p + level)
 
 
@@ -163,6 +203,8 @@ def bayes_exact(yi, vi, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_
         raise InputError("a Bayesian meta-analysis needs at least 1 study")
     if mu_prior_sd <= 0:
         raise InputError(f"mu prior SD must be positive, got {mu_prior_sd:g}", column="--mu-prior-sd")
+    if benefit not in ("lower", "higher"):
+        raise InputError(f"benefit must be 'lower' or 'higher', got {benefit!r}", column="benefit")
     prior = tau_prior if isinstance(tau_prior, TauPrior) else parse_tau_prior(tau_prior)
     studies = list(studies) if studies is not None else [f"study {i + 1}" for i in range(k)]
     m0, s0 = float(mu_prior_mean), float(mu_prior_sd)
@@ -180,48 +222,87 @@ def bayes_exact(yi, vi, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_
         if lp[-1] < np.max(lp) - 40 or tau_max >= prior.upper():
             break
         tau_max = min(2 * tau_max, prior.upper())
-    # Grid uniform in u = log(tau) from tau_lo to tau_max: it resolves the posterior's peak at any
-    # scale, including heavy-tailed priors whose grid must reach far. The mass below tau_lo is
-    # added to the first point (the integrand is flat there: p(tau) p(y | tau) has a finite limit).
+    # Composite Gauss-Legendre in u = log(tau) from tau_lo to tau_max: it resolves the posterior's
+    # peak at any scale, including heavy-tailed priors whose range must reach far, and integrates
+    # the smooth density to near machine precision. The same nodes carry the normal mixtures for mu,
+    # theta_i and the predictive. Below tau_lo, p(tau) p(y | tau) is flat (a finite limit at 0):
+    # its mass is dens(tau_lo) * tau_lo, given to one node at tau_lo / 2.
     tau_lo = 1e-7 * max(spread, 1e-3)
-    u = np.linspace(math.log(tau_lo), math.log(tau_max), N_GRID)
+    edges = np.linspace(math.log(tau_lo), math.log(tau_max), N_PANELS + 1)
+    half = 0.5 * (edges[1] - edges[0])
+    u = (0.5 * (edges[:-1] + edges[1:]))[:, None] + half * _GL_X[None, :]
+    u = np.concatenate([[math.log(tau_lo / 2)], u.ravel()])
     tau = np.exp(u)
     logml, cmean, cprec = _log_marginal(yi, vi, tau, m0, s0)
-    logpost = prior.logpdf(tau) + logml  # density in tau
+    logpost = prior.logpdf(tau) + logml  # log density in tau, unnormalised
     finite = np.isfinite(logpost)
-    dens = np.where(finite, np.exp(np.where(finite, logpost, 0.0) - np.max(logpost[finite])), 0.0)
-    h = u[1] - u[0]
-    w = dens * tau * h  # trapezoid in u: density in u is p(tau) * tau
-    w[0] = 0.5 * w[0] + dens[0] * tau_lo
-    w[-1] *= 0.5
+    if not finite.any():
+        raise InputError("the posterior of tau vanishes everywhere: check the prior and the variances")
+    peak = float(np.max(logpost[finite]))
+
+    def dens_u(uu):  # unnormalised density in u = log(tau): p(tau) p(y | tau) tau
+        uu = np.atleast_1d(np.asarray(uu, float))
+        lp = log_post_tau(np.exp(uu))
+        return np.where(np.isfinite(lp), np.exp(np.where(np.isfinite(lp), lp, 0.0) - peak + uu), 0.0)
+
+    d = np.where(finite, np.exp(np.where(finite, logpost, 0.0) - peak), 0.0)  # density in tau
+    below = d[0] * tau_lo
+    w = np.concatenate([[below], (d[1:] * tau[1:]).reshape(N_PANELS, -1).__mul__(half * _GL_W).ravel()])
     total = w.sum()
     w /= total
-    dens_tau = dens / total
+    dens_tau = d / total
+    panel_cdf = np.concatenate([[w[0]], w[0] + np.cumsum(w[1:].reshape(N_PANELS, -1).sum(axis=1))])
 
     mu_mix = _Mixture(w, cmean, 1 / np.sqrt(cprec))
     pred_mix = _Mixture(w, cmean, np.sqrt(1 / cprec + tau**2))
     mu_s = mu_mix.summary(level)
     pred_s = pred_mix.summary(level)
 
-    # tau: the CDF on the grid (trapezoid), inverted by a monotone cubic in log(tau) so that the
-    # quantile function is smooth (a piecewise-linear one makes the shortest interval jump between
-    # grid points).
-    from scipy.interpolate import PchipInterpolator
+    def tau_pdf(t):
+        return float(dens_u(math.log(t))[0]) / (total * t) if t > 0 else float(dens_tau[0])
 
-    d = dens_tau * tau  # normalised density in u = log(tau)
-    below = dens_tau[0] * tau_lo  # mass under tau_lo
-    cdf = below + np.concatenate([[0.0], np.cumsum(0.5 * (d[1:] + d[:-1]) * h)])
-    rising = np.concatenate([[True], np.diff(cdf) > 1e-15])
-    inverse = PchipInterpolator(cdf[rising], u[rising], extrapolate=True)
+    def tau_quantiles(ps):
+        """Quantiles of tau and the density there, for an array of probabilities: Newton in
+        u = log(tau) inside the panel holding each p (bisection as the safeguard); the CDF is the
+        whole panels below plus a Gauss-Legendre integral over the part of the panel."""
+        ps = np.atleast_1d(np.asarray(ps, float))
+        j = np.clip(np.searchsorted(panel_cdf, ps) - 1, 0, N_PANELS - 1)
+        a, b = edges[j].copy(), edges[j + 1].copy()
+        x = 0.5 * (a + b)
+        for _ in range(100):
+            hw = 0.5 * (x - edges[j])
+            nodes = edges[j][:, None] + hw[:, None] * (1 + _GL_X[None, :])
+            g = dens_u(np.concatenate([nodes.ravel(), x])) / total
+            r = panel_cdf[j] + hw * (g[:-len(x)].reshape(len(x), -1) @ _GL_W) - ps
+            gx = g[-len(x):]
+            b = np.where(r > 0, x, b)
+            a = np.where(r <= 0, x, a)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                nxt = x - r / gx
+            nxt = np.where(np.isfinite(nxt) & (nxt >= a) & (nxt <= b), nxt, 0.5 * (a + b))
+            done = (np.abs(nxt - x) < 1e-13) | (np.abs(r) < 1e-15)
+            x = nxt
+            if done.all():
+                break
+        t = np.exp(x)
+        dens = dens_u(x) / (total * t)
+        # Below the grid (p under the mass of [0, tau_lo]) the density is flat.
+        low = ps <= w[0]
+        if low.any():
+            t = np.where(low, tau_lo * ps / w[0], t)
+            dens = np.where(low, dens_tau[0], dens)
+        return t, dens
 
     def tau_quantile(p):
-        return float(np.exp(inverse(p))) if p > cdf[0] else float(tau_lo * p / max(cdf[0], 1e-300))
+        return float(tau_quantiles([p])[0][0])
 
     tau_mean = float(np.sum(w * tau))
     tau_sd = float(math.sqrt(max(np.sum(w * tau**2) - tau_mean**2, 0.0)))
     a = (1 - level) / 2
-    tl, th = _shortest(tau_quantile, level)
-    tau_s = Summary(tau_mean, tau_quantile(0.5), tau_sd, tau_quantile(a), tau_quantile(1 - a), tl, th)
+    tl, th = _shortest(tau_quantile, tau_pdf, level, lower_limit=0.0,
+                       ends=lambda p: tau_quantiles([p, p + level]))
+    t_median, t_low, t_high = tau_quantiles([0.5, a, 1 - a])[0]
+    tau_s = Summary(tau_mean, float(t_median), tau_sd, float(t_low), float(t_high), tl, th)
 
     theta = []
     for i in range(k):
@@ -229,17 +310,19 @@ def bayes_exact(yi, vi, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_
         m = b * yi[i] + (1 - b) * cmean
         s = np.sqrt(b * vi[i] + (1 - b) ** 2 / cprec)
         mix = _Mixture(w, m, np.maximum(s, 1e-300))
-        theta.append({"study": studies[i], "mean": mix.mean(), "median": mix.quantile(0.5), "sd": mix.sd(),
-                      "low": mix.quantile(a), "high": mix.quantile(1 - a)})
+        median, low, high = mix.quantiles(np.array([0.5, a, 1 - a]))
+        theta.append({"study": studies[i], "mean": mix.mean(), "median": float(median), "sd": mix.sd(),
+                      "low": float(low), "high": float(high)})
 
-    favours = (lambda x: mu_mix.cdf(x)) if benefit == "lower" else (lambda x: 1 - mu_mix.cdf(x))
-    probabilities = {"p_favours_treatment": favours(0.0),
-                     "p_prediction_favours_treatment": (pred_mix.cdf(0.0) if benefit == "lower"
-                                                        else 1 - pred_mix.cdf(0.0))}
+    def favours(mix, x):
+        return mix.cdf(x) if benefit == "lower" else 1 - mix.cdf(x)
+
+    probabilities = {"p_favours_treatment": favours(mu_mix, 0.0),
+                     "p_prediction_favours_treatment": favours(pred_mix, 0.0)}
     if threshold is not None:
         probabilities["threshold"] = float(threshold)
-        probabilities["p_beyond_threshold"] = favours(float(threshold))
-    tau_grid = (tuple(tau[::4].tolist()), tuple(dens_tau[::4].tolist()))
+        probabilities["p_beyond_threshold"] = favours(mu_mix, float(threshold))
+    tau_grid = (tuple(tau[1:].tolist()), tuple(dens_tau[1:].tolist()))
     mx = np.linspace(mu_s.low - 3 * mu_s.sd, mu_s.high + 3 * mu_s.sd, 301)
     mu_grid = (tuple(mx.tolist()), tuple(mu_mix.pdf(mx).tolist()))
     return BayesResult(engine="exact", k=k, mu=mu_s, tau=tau_s, prediction=pred_s, theta=tuple(theta),
