@@ -304,3 +304,30 @@ def test_a_subgroup_without_a_ci_says_not_estimable_instead_of_nan():
             assert not any(p.get_gid() == f"subtotal-{g.group}" for p in fig._hatmeta_axes.patches)
     if not math.isfinite(res.subgroup_test.q):
         assert any(t.startswith("Test for subgroup differences: not estimable") for t in shown)
+
+
+def test_posterior_tick_labels_and_legends_do_not_collide():
+    from hatmeta.api import pool_file, pool_bayes
+    from hatmeta.plots import posterior
+
+    from .conftest import FIXTURES
+
+    res = pool_file(FIXTURES / "data" / "bcg.csv", "RR")  # a mean far below zero: long negative labels
+    post, _ = pool_bayes(res)
+    fig = posterior(post, res.measure, res.scale)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes[:2]:
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text() and t.get_visible()
+                 and ax.get_xlim()[0] <= t.get_position()[0] <= ax.get_xlim()[1]]
+        assert len(boxes) >= 3
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert not a.overlaps(b)
+        legend = ax.get_legend().get_window_extent(renderer)
+        for line in ax.lines:
+            if (line.get_gid() or "").endswith("posterior"):
+                xy = ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]))
+                inside = ((xy[:, 0] > legend.x0) & (xy[:, 0] < legend.x1) & (xy[:, 1] > legend.y0)
+                          & (xy[:, 1] < legend.y1))
+                assert not inside.any(), "the legend covers the posterior curve"

@@ -22,29 +22,35 @@ def posterior(post, measure="RR", scale="log", title=None):
     m0, s0 = post.prior["mu_prior_mean"], post.prior["mu_prior_sd"]
     ax_mu.plot(mx, np.exp(-0.5 * ((mx - m0) / s0) ** 2) / (s0 * math.sqrt(2 * math.pi)), color="#888888",
                ls="--", lw=1, label=f"prior N({m0:g}, {s0:g}²)", gid="mu-prior")
-    ax_mu.axvline(post.mu.median, color=style.INK, lw=0.7)
-    ax_mu.axvspan(post.mu.low, post.mu.high, color=style.STUDY, alpha=0.08)
+    ax_mu.axvline(post.mu.median, color=style.INK, lw=0.7, label="median")
+    ax_mu.axvspan(post.mu.low, post.mu.high, color=style.STUDY, alpha=0.08,
+                  label=f"{100 * post.level:g}% credible interval")
     ax_mu.set_xlabel(f"mu ({'log ' if scale == 'log' else ''}{measure})")
     ax_mu.set_ylabel("density")
+    from matplotlib.ticker import MaxNLocator
+
+    ax_mu.xaxis.set_major_locator(MaxNLocator(nbins=6))  # long negative labels must not run together
     if scale == "log":
         ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10) if mx.min() <= math.log(t) <= mx.max()]
         if len(ticks) >= 2:
             sec = ax_mu.secondary_xaxis("top", functions=(np.exp, lambda x: np.log(np.maximum(x, 1e-300))))
             sec.set_xticks(ticks)
             sec.set_xticklabels([f"{t:g}" for t in ticks])
-            sec.set_xlabel(measure, fontsize=7)
-    ax_mu.legend(fontsize=7, frameon=False)
+            ax_mu.set_xlabel(f"mu (log {measure}; top axis: {measure})")
+    # Headroom above the curves for the legend, so it never covers them.
+    ax_mu.set_ylim(0, float(md.max()) * 1.6)
+    ax_mu.legend(fontsize=7, frameon=False, loc="upper right")
     tx, td = np.asarray(post.tau_grid[0]), np.asarray(post.tau_grid[1])
     keep = tx <= max(post.tau.high * 2.5, 0.05)
     ax_tau.plot(tx[keep], td[keep], color=style.STUDY, lw=1.4, label="posterior", gid="tau-posterior")
     prior = parse_tau_prior(post.prior["tau_prior"])
     ax_tau.plot(tx[keep], prior.pdf(tx[keep]), color="#888888", ls="--", lw=1, label=f"prior {prior.text}",
                 gid="tau-prior")
-    ax_tau.axvline(post.tau.median, color=style.INK, lw=0.7)
+    ax_tau.axvline(post.tau.median, color=style.INK, lw=0.7, label="median")
     ax_tau.set_xlabel("tau (between-trial SD)")
     ax_tau.set_xlim(0, tx[keep].max())
-    ax_tau.set_ylim(bottom=0)
-    ax_tau.legend(fontsize=7, frameon=False)
+    ax_tau.set_ylim(0, max(float(td[keep].max()), float(np.max(prior.pdf(tx[keep])))) * 1.45)
+    ax_tau.legend(fontsize=7, frameon=False, loc="upper right")
     for ax in (ax_mu, ax_tau):
         ax.spines[["top", "right"]].set_visible(False)
     if title:
