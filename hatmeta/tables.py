@@ -12,7 +12,7 @@ import io
 import math
 import statistics
 
-from .plots.forest import ci_text
+from .plots.forest import PI_NA, ci_text
 
 FORMATS = ("markdown", "csv", "html", "latex")
 # LaTeX's special characters, escaped one character at a time (so an escape is never escaped again).
@@ -64,6 +64,8 @@ def result_rows(res, labels=("HAT", "control")):
     if math.isfinite(res.pi_low):
         rows.append(["Prediction interval"] + [""] * len(total)
                     + [f"[{res.natural(res.pi_low):.2f}, {res.natural(res.pi_high):.2f}]", ""])
+    elif res.method not in ("FE", "MH", "PETO"):
+        rows.append(["Prediction interval"] + [""] * len(total) + [PI_NA, ""])
     for g in res.subgroups or ():
         rows.append([f"Subgroup {g.group} ({g.k} {'trial' if g.k == 1 else 'trials'})"] + [""] * len(total)
                     + [ci_text(res.natural, g.estimate, g.ci_low, g.ci_high), ""])

@@ -42,6 +42,10 @@ def test_forest_shows_every_study_and_labels_never_overlap(k):
     res = pool_table(binary_table(k), "RR", method="REML" if k > 2 else "DL")
     fig = forest(res, benefit="higher", labels=("HAT", "Methadone"), title="Test")
     shown = {t.get_text() for t in texts(fig)}
+    # The prediction interval needs k >= 3 (t on k - 2 df): with two trials the row says so.
+    assert ("Not estimable (k < 3)" in shown) == (k == 2)
+    if k > 2:
+        assert f"[{math.exp(res.pi_low):.2f}, {math.exp(res.pi_high):.2f}]" in shown
     for s in res.studies:
         assert s.label in shown
         assert f"{math.exp(s.yi):.2f} [{math.exp(s.ci_low):.2f}, {math.exp(s.ci_high):.2f}]" in shown
@@ -331,3 +335,20 @@ def test_posterior_tick_labels_and_legends_do_not_collide():
                 inside = ((xy[:, 0] > legend.x0) & (xy[:, 0] < legend.x1) & (xy[:, 1] > legend.y0)
                           & (xy[:, 1] < legend.y1))
                 assert not inside.any(), "the legend covers the posterior curve"
+
+
+def test_a_local_matplotlib_style_does_not_leak_into_the_figures(tmp_path):
+    import matplotlib
+
+    from hatmeta.api import pool_bayes
+    from hatmeta.plots import posterior
+
+    res = pool_table(binary_table(5, seed=12), "RR", small_study="egger")
+    post, _ = pool_bayes(res)
+    draw = {"forest": lambda: forest(res), "funnel": lambda: funnel(res, res.egger),
+            "posterior": lambda: posterior(post, res.measure, res.scale)}
+    clean = {k: save(f(), tmp_path / f"{k}-a.svg").read_bytes() for k, f in draw.items()}
+    with matplotlib.rc_context({"font.family": "serif", "font.size": 14, "lines.linewidth": 5,
+                                "axes.prop_cycle": matplotlib.cycler(color=["red"]), "svg.hashsalt": None}):
+        local = {k: save(f(), tmp_path / f"{k}-b.svg").read_bytes() for k, f in draw.items()}
+    assert local == clean

@@ -237,3 +237,13 @@ def test_subgroup_rows_and_the_test_for_differences():
         assert r[3] == ci_text(res, g.estimate, g.ci_low, g.ci_high)
     t = res.subgroup_test
     assert f"Test for subgroup differences: Q = {t.q:.2f}, df = {t.df}" in result_table(res, "markdown")
+
+
+def test_two_trials_have_no_prediction_interval_and_the_table_says_so(write_csv):
+    path = write_csv([["study", "events_treat", "n_treat", "events_ctrl", "n_ctrl"],
+                      ["a", "30", "100", "50", "100"], ["b", "20", "80", "40", "90"]])
+    res = pool_file(path, "RR", method="DL")
+    rows = list(csv.reader(io.StringIO(result_table(res, "csv"))))
+    assert rows[-1][0] == "Prediction interval" and rows[-1][3] == "Not estimable (k < 3)"
+    fixed = pool_file(path, "RR", method="FE")
+    assert list(csv.reader(io.StringIO(result_table(fixed, "csv"))))[-1][0].startswith("Total")

@@ -20,6 +20,7 @@ ROW_IN = 0.2  # height of one row, inches
 CHAR_IN = 0.062  # width of one character at 8 pt DejaVu Sans, inches (a little generous)
 PLOT_IN = 2.6  # width of the plot panel, inches
 GAP_IN = 0.18
+PI_NA = "Not estimable (k < 3)"
 METHOD_NAMES = {"MH": "M-H, Fixed", "PETO": "Peto, Fixed", "FE": "IV, Fixed", "MH-DL": "M-H, Random"}
 MEASURE_NAMES = {"RR": "Risk Ratio", "OR": "Odds Ratio", "RD": "Risk Difference", "MD": "Mean Difference",
                  "SMD": "Std. Mean Difference", "IRR": "Rate Ratio", "GEN": "Effect", "PETO": "Peto Odds Ratio"}
@@ -145,6 +146,7 @@ def _limits(res, values):
     return (-top, top), (-top, -top / 2, 0, top / 2, top)
 
 
+@style.styled
 def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_groups=None, bayes=None):
     """Draw ``res`` (a MetaResult) as a Cochrane-style forest plot; return the Figure.
 
@@ -155,7 +157,6 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     shrunken estimates, the posterior diamond and the predictive interval.
     """
     plt = style.pyplot()
-    import matplotlib
     from matplotlib.patches import Polygon
 
     nat = res.natural
@@ -187,6 +188,8 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     rows.append(("total", None))
     if math.isfinite(res.pi_low):
         rows.append(("pi", None))
+    elif res.method not in ("FE", "MH", "PETO"):  # e.g. t on k - 2 = 0 df with two trials
+        rows.append(("pi", PI_NA))
     if bayes is not None:
         rows.append(("bayes", None))
     foot = footer_lines(res, labels)
@@ -209,7 +212,8 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     # Bold texts of the estimate column (subtotals, total) count 10% wider than their length.
     bold_est = [ci_text(nat, res.estimate, res.ci_low, res.ci_high)] + [
         ci_text(nat, g.estimate, g.ci_low, g.ci_high) for g in (res.subgroups or ()) if groups]
-    cols.append(max([len(t) for t in est_text + [f"{measure}", f"{model}, 95% CI", "[0.00, 0.00]"]]
+    cols.append(max([len(t) for t in est_text + [f"{measure}", f"{model}, 95% CI", "[0.00, 0.00]"]
+                     + [PI_NA for kind, payload in rows if payload == PI_NA]]
                     + [math.ceil(len(t) * 1.1) for t in bold_est + [f"{model}, 95% CI"]]))
     # Subgroup lines (events, heterogeneity; 7.5 pt) span the table columns, left of the plot.
     notes_w = max([len(text) * CHAR_IN * 7.5 / 8 for kind, text in rows if kind == "subnote"], default=0.0)
@@ -335,8 +339,11 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
             diamond(row, res.ci_low, res.estimate, res.ci_high, style.POOLED, "pooled")
         elif kind == "pi":
             put(x_left[0], row, "Prediction interval")
-            put(x_left[wcol + 1], row, f"[{nat(res.pi_low):.2f}, {nat(res.pi_high):.2f}]")
-            whisker(row, res.pi_low, res.pi_high, style.INK, lw=1.6)
+            if payload == PI_NA:
+                put(x_left[wcol + 1], row, PI_NA)
+            else:
+                put(x_left[wcol + 1], row, f"[{nat(res.pi_low):.2f}, {nat(res.pi_high):.2f}]")
+                whisker(row, res.pi_low, res.pi_high, style.INK, lw=1.6)
         elif kind == "bayes":
             post = bayes["posterior"]
             mu, pred = post["mu"], post.get("prediction")
@@ -358,5 +365,4 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
         fig.text(0.15 / fig_w, (top - (body_bottom + 2.3 + j * 1.05) * ROW_IN) / fig_h, line, ha="left",
                  va="center", fontsize=7.5, gid=f"footer-{j}")
     fig._hatmeta_axes = ax  # the plot panel, for callers that inspect the drawing
-    matplotlib.rcParams.update({})
     return fig

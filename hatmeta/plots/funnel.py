@@ -21,6 +21,7 @@ CONTOURS = ((0.10, "#ececec", "0.05 < p < 0.10"), (0.05, "#d2d2d2", "0.01 < p < 
             (0.01, "#b4b4b4", "p < 0.01"))
 
 
+@style.styled
 def funnel(res, egger=None, title=None):
     """Draw the funnel plot of ``res`` (a MetaResult); ``egger`` is an EggerTest (or None)."""
     from scipy.special import ndtri

@@ -9,6 +9,7 @@ import numpy as np
 from . import style
 
 
+@style.styled
 def posterior(post, measure="RR", scale="log", title=None):
     """Two panels: mu's posterior (with its N(m0, s0^2) prior) and tau's (with its prior).
 

@@ -31,6 +31,25 @@ POOLED = "#1a1a1a"  # the pooled diamond
 BAYES = "#b3541e"  # Bayesian overlay
 
 
+def styled(draw):
+    """Run a figure function under matplotlib's defaults plus STYLE, whatever the user's
+    matplotlibrc says: fonts, sizes and line widths are fixed when the artists are created, so a
+    local style must not leak into figures that ``hatmeta reproduce`` compares byte for byte."""
+    import functools
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        pyplot()
+        with matplotlib.rc_context():
+            matplotlib.rcdefaults()
+            matplotlib.rcParams.update(STYLE)
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
 def pyplot():
     """matplotlib.pyplot with a non-interactive backend, imported lazily."""
     import matplotlib
@@ -52,6 +71,8 @@ def save(fig, path, fmt=None) -> Path:
 
         raise InputError(f"unknown figure format {fmt!r}; choose png, svg or pdf", file=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(STYLE)
         fig.savefig(path, format=fmt, dpi=DPI, metadata=METADATA[fmt], facecolor="white")
     return path
