@@ -352,3 +352,27 @@ def test_a_local_matplotlib_style_does_not_leak_into_the_figures(tmp_path):
                                 "axes.prop_cycle": matplotlib.cycler(color=["red"]), "svg.hashsalt": None}):
         local = {k: save(f(), tmp_path / f"{k}-b.svg").read_bytes() for k, f in draw.items()}
     assert local == clean
+
+
+def test_forty_trials_in_subgroups_with_the_bayesian_overlay_stay_legible():
+    """The busiest layout: no two texts overlap, and no table text runs into the plot panel."""
+    from hatmeta.api import pool_bayes
+
+    table = binary_table(40, seed=8, with_group=True)
+    res = pool_table(table, "RR", method="REML", subgroup="region")
+    post, _ = pool_bayes(res, benefit="higher")
+    fig = forest(res, benefit="higher", labels=("HAT", "Methadone"), title="Forty trials",
+                 study_groups=dict(zip(table.studies, table.column("region"))), bayes=post.to_dict())
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts(fig)]
+    for i, (a, ba) in enumerate(boxes):
+        for b, bb in boxes[i + 1:]:
+            assert not ba.overlaps(bb), f"{a!r} overlaps {b!r}"
+    panel = fig._hatmeta_axes.get_window_extent(renderer)
+    for name, box in boxes:
+        beside = box.y1 > panel.y0 and box.y0 < panel.y1 and box.x0 < panel.x0
+        assert not beside or box.x1 <= panel.x0, f"{name!r} runs into the plot"
+    W, H = fig.get_size_inches() * fig.dpi
+    assert all(b.x0 >= 0 and b.y0 >= 0 and b.x1 <= W + 1 and b.y1 <= H + 1 for _, b in boxes)
+    assert len([ln for ln in fig._hatmeta_axes.lines if (ln.get_gid() or "").startswith("shrunken-")]) == 40
