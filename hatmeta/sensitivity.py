@@ -94,8 +94,9 @@ def subgroups(es: EffectSizes, column: str, method="REML", ci="wald", level=0.95
     m = _core_method(method)
     kk = g.k
     if m in core.TAU2_METHODS and (kk < 2).any():
-        # A one-study subgroup has no tau^2 to estimate: it is fitted with tau^2 = 0.
-        tau2 = np.where(kk >= 2, core.estimate_tau2(g, m), 0.0)
+        # A one-study subgroup has no tau^2 to estimate: it is fitted with tau^2 = 0 (its 0/0 is masked).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tau2 = np.where(kk >= 2, core.estimate_tau2(g, m), 0.0)
     else:
         tau2 = None
     with np.errstate(divide="ignore", invalid="ignore"):
