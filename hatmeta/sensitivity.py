@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from . import core
@@ -101,6 +103,13 @@ def subgroups(es: EffectSizes, column: str, method="REML", ci="wald", level=0.95
         tau2 = None
     with np.errstate(divide="ignore", invalid="ignore"):
         f = core.fit(g, method=m, ci=ci, level=level, tau2=tau2, tau2_ci=False)
+        if ci == "hksj" and (kk < 2).any():
+            # HKSJ has no residual variance with one study; such a subgroup shows that trial's own
+            # Wald interval, as RevMan does for a one-study subgroup.
+            wald = core.fit(g, method=m, ci="wald", level=level, tau2=tau2, tau2_ci=False)
+            one = kk < 2
+            f = replace(f, **{name: np.where(one, getattr(wald, name), getattr(f, name))
+                              for name in ("se", "ci_low", "ci_high", "stat", "p")})
     groups = tuple(
         SubgroupResult(group=levels[j], k=int(kk[j]), estimate=float(f.estimate[j]), se=float(f.se[j]),
                        ci_low=float(f.ci_low[j]), ci_high=float(f.ci_high[j]), tau2=float(f.tau2[j]),

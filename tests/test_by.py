@@ -53,3 +53,17 @@ def test_cli_json_lines_match_the_api(write_csv):
         assert [s["study"] for s in obj["studies"]] == [s["study"] for s in expected["studies"]]
         assert [s["events_treat"] for s in obj["studies"]] == [s["events_treat"] for s in expected["studies"]]
     assert lines[2]["estimate"] is None and lines[2]["notes"]
+
+
+def test_one_trial_subgroup_under_hksj_shows_its_own_wald_interval():
+    """HKSJ needs two studies; a one-study subgroup shows that trial's CI (as RevMan), and the test
+    for subgroup differences stays defined."""
+    import math
+
+    table = table_from_rows(ROWS[:7] + [["C", "c1", "8", "2545", "10", "629"]])
+    res = pool_table(table, "RR", method="REML", ci="hksj", subgroup="group")
+    c = next(g for g in res.subgroups if g.group == "C")
+    study = next(s for s in res.studies if s.study == "c1")
+    assert c.k == 1 and c.estimate == pytest.approx(study.yi)
+    assert (c.ci_low, c.ci_high) == pytest.approx((study.ci_low, study.ci_high))
+    assert math.isfinite(res.subgroup_test.q) and math.isfinite(res.subgroup_test.p)
