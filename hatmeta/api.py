@@ -51,6 +51,18 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
     return replace(res, **extra) if extra else res
 
 
+def read_data(path, measure):
+    """(TrialTable, measure) for ``--data PATH --measure M``: the measure is required and checked first,
+    so the table is read in the layout it needs."""
+    from .effects import normalise_measure
+
+    if not measure:
+        raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)",
+                         column="--measure")
+    measure = normalise_measure(measure)
+    return read_table(path, measure=measure), measure
+
+
 def pool_file(path, measure, **options):
     """Read a trial table CSV and pool it (see ``pool_table`` for the options)."""
     return pool_table(read_table(path, measure=measure), measure, **options)

@@ -156,10 +156,9 @@ def _q_around(es: EffectSizes, est):
 
 
 def mantel_haenszel(es: EffectSizes, level=0.95) -> MetaResult:
-    from scipy.special import chdtrc, ndtr, ndtri
+    from scipy.special import chdtrc
 
     est, se = mh_estimate(es)
-    z = ndtri(0.5 + level / 2)
     q, q_df = _q_around(es, est)
     g = core.Groups.single(es.yi, es.vi)
     f = core.fit(g, method="FE", level=level, tau2_ci=False)
@@ -167,11 +166,18 @@ def mantel_haenszel(es: EffectSizes, level=0.95) -> MetaResult:
     a, b, c, d, n1, n2 = _cells(es)
     n = n1 + n2
     mhw = {"OR": b * c / n, "RR": c * n1 / n, "RD": n1 * n2 / n}[es.measure]
-    stat = est / se
-    return _result(es, f, "MH", "wald", "none", level, estimate=est, se=se, ci_low=est - z * se,
-                   ci_high=est + z * se, stat=stat, p=float(2 * ndtr(-abs(stat))),
-                   tau2_ci_low=float("nan"), tau2_ci_high=float("nan"), weights=100 * mhw / mhw.sum(),
+    return _result(es, f, "MH", "wald", "none", level, weights=100 * mhw / mhw.sum(), **_wald(est, se, level),
                    **_het(q, q_df, chdtrc))
+
+
+def _wald(est, se, level):
+    """Estimate, SE, normal CI, z and two-sided p of a common-effect estimate (no tau^2 CI)."""
+    from scipy.special import ndtr, ndtri
+
+    z = ndtri(0.5 + level / 2)
+    stat = est / se
+    return dict(estimate=est, se=se, ci_low=est - z * se, ci_high=est + z * se, stat=stat,
+                p=float(2 * ndtr(-abs(stat))), tau2_ci_low=float("nan"), tau2_ci_high=float("nan"))
 
 
 def _het(q, q_df, chdtrc):
@@ -185,7 +191,7 @@ def peto(es: EffectSizes, level=0.95) -> MetaResult:
 
     Study effects shown are escalc's "PETO" values (zero-cell increment added), as metafor's rma.peto.
     """
-    from scipy.special import chdtrc, ndtr, ndtri
+    from scipy.special import chdtrc
 
     def o_e_v(a, b, c, d):
         n1, n2 = a + b, c + d
@@ -212,11 +218,8 @@ def peto(es: EffectSizes, level=0.95) -> MetaResult:
                         shown.corrected, es.cc, notes)
     g = core.Groups.single(shown.yi, shown.vi)
     f = core.fit(g, method="FE", level=level, tau2_ci=False)
-    z = ndtri(0.5 + level / 2)
-    stat = est / se
-    return _result(shown, f, "PETO", "wald", "none", level, estimate=est, se=se, ci_low=est - z * se,
-                   ci_high=est + z * se, stat=stat, p=float(2 * ndtr(-abs(stat))), tau2_ci_low=float("nan"),
-                   tau2_ci_high=float("nan"), weights=weights, **_het(q, q_df, chdtrc))
+    return _result(shown, f, "PETO", "wald", "none", level, weights=weights, **_wald(est, se, level),
+                   **_het(q, q_df, chdtrc))
 
 
 def revman_random(es: EffectSizes, ci="wald", pi="t", level=0.95) -> MetaResult:

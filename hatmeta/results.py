@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-RATIO_MEASURES = {"RR", "OR", "IRR", "PETO"}
-
+from .table import COUNT_COLUMNS
 
 def _plain(value):
     """JSON-ready copy: dataclasses to dicts, tuples to lists, NaN/inf to None."""
@@ -56,9 +55,6 @@ class StudyResult(_Record):
                    ci_low=_plain(self.ci_low), ci_high=_plain(self.ci_high))
         out.update(_plain(self.inputs))
         return out
-
-
-COUNT_COLUMNS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
 
 
 class StudyRows(Sequence):

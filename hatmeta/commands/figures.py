@@ -36,13 +36,7 @@ def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
     opts = {k: v for k, v in dict(method=method, ci=ci and ci.lower(), pi=pi and pi.lower(), subgroup=subgroup,
                                   **extra).items() if v}
     if data_file:
-        from ..effects import normalise_measure
-        from ..table import read_table
-
-        if not measure:
-            raise InputError("--measure is required with --data", column="--measure")
-        measure = normalise_measure(measure)
-        table = read_table(data_file, measure=measure)
+        table, measure = api.read_data(data_file, measure)
         res = api.pool_table(table, measure, **opts)
         names = ("experimental", "control")
         title, chosen = None, benefit or "lower"

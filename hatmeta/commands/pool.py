@@ -67,14 +67,7 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     if method:
         options["method"] = method
     if data_file is not None:
-        if not measure:
-            raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)",
-                             column="--measure")
-        from ..effects import normalise_measure
-        from ..table import read_table
-
-        measure = normalise_measure(measure)
-        table = read_table(data_file, measure=measure)
+        table, measure = api.read_data(data_file, measure)
         options = {k: v for k, v in options.items() if v is not None}
         if by:
             extras = [o for o in ("preset", "cumulative", "subgroup", "small_study") if options.get(o)]
