@@ -146,9 +146,10 @@ def pool_bayes(result, tau_prior=None, mu_prior_sd=None, threshold=None, benefit
 
 
 def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=None, threshold=None, benefit="lower",
-                    level=0.95, seed=1, draws=1500, save_trace=None, progressbar=False):
-    """The PyMC engine on a frequentist ``result``'s studies: normal-normal on (yi, vi), or
-    binomial-normal on the arm counts (log OR), or Poisson on events and person-time (log IRR)."""
+                    level=0.95, seed=1, draws=1500, save_trace=None, progressbar=False, parameterisation="marginal"):
+    """The PyMC engine on a frequentist ``result``'s studies: normal-normal on (yi, vi) (``parameterisation``
+    "marginal" or "noncentred"), or binomial-normal on the arm counts (log OR), or Poisson on events and
+    person-time (log IRR)."""
     try:
         from .bayes.mcmc import bayes_pymc
     except ImportError:  # pragma: no cover - depends on the installation
@@ -169,4 +170,4 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
                       [s.study for s in result.studies], tau_prior=tau_prior,
                       mu_prior_sd=mu_prior_sd, likelihood=likelihood, arms=arms,
                       seed=seed, draws=draws, save_trace=save_trace, progressbar=progressbar, threshold=threshold,
-                      benefit=benefit, level=level)
+                      benefit=benefit, level=level, parameterisation=parameterisation)

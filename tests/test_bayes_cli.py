@@ -50,6 +50,10 @@ def test_analysis_uses_the_specs_benefit_direction():
     (["--measure", "RR", "--tau-prior", "halfnormal:0.5"], "need --bayes"),
     (["--measure", "RR", "--bayes", "--tau-prior", "gamma:1"], "unknown tau prior"),
     (["--measure", "RR", "--bayes", "--threshold", "-1"], "ratio threshold must be positive"),
+    (["--measure", "RR", "--parameterisation", "noncentred"], "need --bayes"),
+    (["--measure", "RR", "--bayes", "--parameterisation", "noncentred"], "applies to --engine pymc"),
+    (["--measure", "OR", "--bayes", "--engine", "pymc", "--likelihood", "binomial", "--parameterisation",
+      "marginal"], "with the normal likelihood"),
 ])
 def test_bayes_option_mistakes(args, words):
     data = "normand1999.csv" if "MD" in args else "bcg.csv"

@@ -26,11 +26,12 @@ def load(name):
     return [r["study"] for r in rows], [float(r["yi"]) for r in rows], [float(r["vi"]) for r in rows]
 
 
-@pytest.fixture(scope="module")
-def bcg_mcmc(tmp_path_factory):
+@pytest.fixture(scope="module", params=["marginal", "noncentred"])
+def bcg_mcmc(request, tmp_path_factory):
     studies, y, v = load("bcg")
     trace = tmp_path_factory.mktemp("trace") / "bcg.nc"
-    return bayes_pymc(y, v, studies, seed=11, draws=800, tune=800, save_trace=trace), trace
+    return bayes_pymc(y, v, studies, seed=11, draws=800, tune=800, save_trace=trace,
+                      parameterisation=request.param), trace
 
 
 def test_normal_normal_agrees_with_the_exact_engine(bcg_mcmc):
@@ -53,9 +54,30 @@ def test_trace_is_saved_as_netcdf(bcg_mcmc):
 
     r, trace = bcg_mcmc
     idata = az.from_netcdf(trace)
-    assert set(idata.posterior.data_vars) >= {"mu", "tau", "z", "theta"}
+    noncentred = r.engine.endswith("noncentred)")
+    assert set(idata.posterior.data_vars) == {"mu", "tau", "theta"} | ({"z"} if noncentred else set())
     assert idata.posterior["mu"].shape == (2, 800)
+    assert idata.posterior["theta"].shape == (2, 800, 13)
     assert float(idata.posterior["mu"].mean()) == pytest.approx(r.mu.mean, abs=1e-12)
+    assert float(idata.posterior["theta"][..., 3].mean()) == pytest.approx(r.theta[3]["mean"], abs=1e-12)
+
+
+def test_marginal_study_effects_are_the_conditional_normal():
+    """Given (mu, tau), theta_i ~ N(mu + (1 - B_i)(y_i - mu), (1 - B_i) v_i) with B_i = v_i / (v_i + tau^2).
+    Fixing the posterior at one point (mu = -0.7, tau = 0.5) and at tau = 0 checks the draws' moments."""
+    import arviz as az
+    import numpy as np
+
+    from hatmeta.bayes.mcmc import _add_theta
+
+    y, v = np.array([-1.5, 0.2]), np.array([0.2, 0.05])
+    n = 200_000
+    for tau, keep in ((0.5, 0.25 / (v + 0.25)), (0.0, np.zeros(2))):
+        idata = az.from_dict(posterior={"mu": np.full((2, n), -0.7), "tau": np.full((2, n), tau)})
+        _add_theta(idata, y, v, np.random.default_rng(0))
+        theta = idata.posterior["theta"].values.reshape(-1, 2)
+        assert theta.mean(axis=0) == pytest.approx(-0.7 + keep * (y + 0.7), abs=5 * np.sqrt(keep * v / n).max() + 1e-9)
+        assert theta.var(axis=0) == pytest.approx(keep * v, rel=0.02, abs=1e-20)
 
 
 def _arms(name, columns):
@@ -83,6 +105,14 @@ def test_poisson_normal_sits_near_rma_glmm():
     r = bayes_pymc(likelihood="poisson", arms=arms, seed=3, draws=600, tune=600)
     assert r.k == 6
     assert abs(r.mu.median - glmm["estimate"]) < 0.5 * glmm["se"]
+
+
+def test_parameterisation_is_checked():
+    from hatmeta.errors import InputError
+
+    studies, y, v = load("crins2014")
+    with pytest.raises(InputError, match="parameterisation"):
+        bayes_pymc(y, v, studies, parameterisation="centred")
 
 
 def test_short_chains_raise_a_warning_and_a_seed_repeats_the_draws():

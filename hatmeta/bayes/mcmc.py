@@ -3,6 +3,13 @@ engine cannot do: a binomial-normal likelihood for rare events (Smith, Spiegelha
 Stat Med 14:2685: study-specific baseline log-odds, log odds ratio theta_i ~ N(mu, tau^2)) and a
 Poisson likelihood for rates (log rate ratio). Non-centred: theta_i = mu + tau * z_i.
 
+For the normal likelihood the default samples the same model with theta integrated out,
+y_i ~ N(mu, v_i + tau^2), as bayesmeta's exact engine does (Roever 2020, J Stat Softw 93(6), sec. 2),
+and then draws each theta_i from its exact conditional normal given (mu, tau). On BCG the
+non-centred form needed target_accept 0.95 and about 31 leapfrog steps per draw, and still
+diverged on three-study tables; the marginal form takes about 5 steps and did not diverge
+(benchmarks/README.md). ``parameterisation="noncentred"`` keeps the textbook form.
+
 PyMC and ArviZ are imported only here, only when this engine is asked for.
 """
 
@@ -38,12 +45,40 @@ def _summary(x, level):
                    float(np.quantile(x, 1 - a)), float(low), float(high))
 
 
+def _add_theta(idata, y, v, rng):
+    """Add study effects theta_i to a marginal fit's posterior: given (mu, tau), theta_i is normal
+    with mean mu + (1 - B_i)(y_i - mu) and variance (1 - B_i) v_i, B_i = v_i / (v_i + tau^2)
+    (the usual normal-normal shrinkage; e.g. Roever 2020, eq. 9). One draw per posterior draw."""
+    import xarray as xr
+
+    mu = idata.posterior["mu"].values[..., None]
+    tau2 = idata.posterior["tau"].values[..., None] ** 2
+    keep = tau2 / (v + tau2)  # 1 - B_i, exactly 0 when tau = 0
+    theta = mu + keep * (y - mu) + np.sqrt(keep * v) * rng.standard_normal(keep.shape)
+    coords = {d: idata.posterior.coords[d] for d in ("chain", "draw")}
+    idata.posterior["theta"] = xr.DataArray(theta, dims=("chain", "draw", "theta_dim_0"), coords=coords)
+
+
 def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_mean=0.0,
                likelihood="normal", arms=None, seed=1, draws=1500, tune=1000, chains=2, save_trace=None,
-               progressbar=False, threshold=None, benefit="lower", level=0.95) -> BayesResult:
+               progressbar=False, threshold=None, benefit="lower", level=0.95,
+               parameterisation="marginal") -> BayesResult:
     """Posterior by NUTS. ``likelihood``: "normal" (yi, vi), "binomial" (``arms`` with events_treat,
     n_treat, events_ctrl, n_ctrl; log odds ratio) or "poisson" (``arms`` with events_treat, time_treat,
-    events_ctrl, time_ctrl; log rate ratio). ``seed`` makes the draws reproducible."""
+    events_ctrl, time_ctrl; log rate ratio). ``parameterisation`` ("marginal" or "noncentred")
+    applies to the normal likelihood only. ``seed`` makes the draws reproducible."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # A pip-installed PyTensor warns, when it first compiles, that its C backend found no BLAS;
+        # the sampler runs on the Numba backend, which does not use it.
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        return _bayes_pymc(yi, vi, studies, tau_prior, mu_prior_sd, mu_prior_mean, likelihood, arms, seed, draws,
+                           tune, chains, save_trace, progressbar, threshold, benefit, level, parameterisation)
+
+
+def _bayes_pymc(yi, vi, studies, tau_prior, mu_prior_sd, mu_prior_mean, likelihood, arms, seed, draws, tune, chains,
+                save_trace, progressbar, threshold, benefit, level, parameterisation):
     import logging
 
     import arviz as az
@@ -63,15 +98,22 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
         if arms is None or any(c not in arms for c in need):
             raise InputError(f"the {likelihood} likelihood needs columns {', '.join(need)}", column="--likelihood")
         k = len(arms[need[0]])
+    if parameterisation not in ("marginal", "noncentred"):
+        raise InputError(f"unknown parameterisation {parameterisation!r}; choose marginal or noncentred",
+                         column="--parameterisation")
+    marginal = likelihood == "normal" and parameterisation == "marginal"
     studies = list(studies) if studies is not None else [f"study {i + 1}" for i in range(k)]
     with pm.Model():
         mu = pm.Normal("mu", mu=mu_prior_mean, sigma=mu_prior_sd)
         tau = _tau(pm, prior)
-        z = pm.Normal("z", 0.0, 1.0, shape=k)
-        theta = pm.Deterministic("theta", mu + tau * z)
-        if likelihood == "normal":
-            pm.Normal("y", mu=theta, sigma=np.sqrt(np.asarray(vi, float)), observed=np.asarray(yi, float))
+        if marginal:
+            pm.Normal("y", mu=mu, sigma=pm.math.sqrt(np.asarray(vi, float) + tau ** 2),
+                      observed=np.asarray(yi, float))
         else:
+            theta = pm.Deterministic("theta", mu + tau * pm.Normal("z", 0.0, 1.0, shape=k))
+        if likelihood == "normal" and not marginal:
+            pm.Normal("y", mu=theta, sigma=np.sqrt(np.asarray(vi, float)), observed=np.asarray(yi, float))
+        elif likelihood != "normal":
             alpha = pm.Normal("alpha", 0.0, BASELINE_SD, shape=k)
             a = {c: np.asarray(arms[c], float) for c in arms}
             if likelihood == "binomial":
@@ -83,13 +125,19 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
                 pm.Poisson("ctrl", mu=a["time_ctrl"] * pm.math.exp(alpha), observed=a["events_ctrl"].astype(int))
                 pm.Poisson("treat", mu=a["time_treat"] * pm.math.exp(alpha + theta),
                            observed=a["events_treat"].astype(int))
+        # PyTensor's Numba backend: its compiled functions are cached on disk, and a first run compiles
+        # in about half the time of the C backend (benchmarks/README.md).
         idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
-                          target_accept=0.95, progressbar=progressbar, compute_convergence_checks=False)
+                          target_accept=0.95, progressbar=progressbar, compute_convergence_checks=False,
+                          compile_kwargs={"mode": "NUMBA"})
+    rng = np.random.default_rng(seed)  # the draws made here, after sampling, repeat with the seed too
+    if marginal:
+        _add_theta(idata, np.asarray(yi, float), np.asarray(vi, float), rng)
     post = idata.posterior
     mu_d = post["mu"].values.reshape(-1)
     tau_d = post["tau"].values.reshape(-1)
-    # A new trial's effect: one normal draw per posterior draw, from a generator seeded by ``seed``.
-    pred_d = mu_d + tau_d * np.random.default_rng(seed).standard_normal(mu_d.size)
+    # A new trial's effect: one normal draw per posterior draw.
+    pred_d = mu_d + tau_d * rng.standard_normal(mu_d.size)
     theta_d = post["theta"].values.reshape(-1, k)
     theta = tuple({"study": s, **{key: getattr(_summary(theta_d[:, i], level), key)
                                   for key in ("mean", "median", "sd", "low", "high")}}
@@ -119,7 +167,7 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
     if threshold is not None:
         probabilities["threshold"] = float(threshold)
         probabilities["p_beyond_threshold"] = favours(float(threshold))
-    return BayesResult(engine=f"pymc ({likelihood})", k=k, mu=_summary(mu_d, level), tau=_summary(tau_d, level),
+    return BayesResult(engine=f"pymc ({likelihood}, {parameterisation})" if likelihood == "normal" else f"pymc ({likelihood})", k=k, mu=_summary(mu_d, level), tau=_summary(tau_d, level),
                        prediction=_summary(pred_d, level), theta=theta, probabilities=probabilities,
                        prior={**prior.to_dict(), "mu_prior_mean": float(mu_prior_mean),
                               "mu_prior_sd": float(mu_prior_sd), "benefit": benefit, "likelihood": likelihood},

@@ -44,6 +44,9 @@ def _choice(values):
               help="exact: numerical integration; pymc: MCMC (needs pip install 'hatmeta[bayes]').")
 @click.option("--likelihood", type=_choice(["normal", "binomial", "poisson"]), default="normal", show_default=True,
               help="With --engine pymc: binomial-normal (OR) for rare events, poisson (IRR) for rates.")
+@click.option("--parameterisation", type=_choice(["marginal", "noncentred"]),
+              help="With --engine pymc and the normal likelihood: sample (mu, tau) with the study effects "
+              "integrated out (marginal, the default) or in the textbook non-centred form.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the MCMC draws.")
 @click.option("--draws", type=int, default=1500, show_default=True, help="MCMC draws per chain (after tuning).")
 @click.option("--save-trace", type=click.Path(dir_okay=False), help="Write the ArviZ InferenceData (netCDF).")
@@ -51,7 +54,7 @@ def _choice(values):
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
-         prior_sensitivity, engine, likelihood, seed, draws, save_trace, fmt):
+         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -90,9 +93,12 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     if not bayes and (tau_prior or mu_prior_sd is not None or threshold is not None or prior_sensitivity):
         raise InputError("--tau-prior, --mu-prior-sd, --threshold and --prior-sensitivity need --bayes",
                          column="--bayes")
-    mcmc_only = engine.lower() != "exact" or likelihood.lower() != "normal" or save_trace
+    mcmc_only = engine.lower() != "exact" or likelihood.lower() != "normal" or save_trace or parameterisation
     if mcmc_only and not bayes:
-        raise InputError("--engine, --likelihood and --save-trace need --bayes", column="--bayes")
+        raise InputError("--engine, --likelihood, --parameterisation and --save-trace need --bayes", column="--bayes")
+    if parameterisation and (engine.lower() != "pymc" or likelihood.lower() != "normal"):
+        raise InputError("--parameterisation applies to --engine pymc with the normal likelihood",
+                         column="--parameterisation")
     posterior = others = None
     if bayes and engine.lower() == "pymc":
         if prior_sensitivity:
@@ -101,7 +107,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         posterior = api.pool_bayes_mcmc(result, likelihood=likelihood.lower(), tau_prior=tau_prior,
                                         mu_prior_sd=mu_prior_sd, threshold=threshold, benefit=benefit,
                                         level=level, seed=seed, draws=draws, save_trace=save_trace,
-                                        progressbar=fmt != "json" and sys.stderr.isatty())
+                                        progressbar=fmt != "json" and sys.stderr.isatty(),
+                                        parameterisation=(parameterisation or "marginal").lower())
         for w in posterior.warnings:
             click.echo(f"warning: {w}", err=True)
     elif bayes:
