@@ -58,6 +58,7 @@ def test_trace_is_saved_as_netcdf(bcg_mcmc):
     assert set(idata.posterior.data_vars) == {"mu", "tau", "theta"} | ({"z"} if noncentred else set())
     assert idata.posterior["mu"].shape == (2, 800)
     assert idata.posterior["theta"].shape == (2, 800, 13)
+    assert idata.posterior["theta"].coords["study"].values[3] == "Hart & Sutherland 1977"
     assert float(idata.posterior["mu"].mean()) == pytest.approx(r.mu.mean, abs=1e-12)
     assert float(idata.posterior["theta"][..., 3].mean()) == pytest.approx(r.theta[3]["mean"], abs=1e-12)
 

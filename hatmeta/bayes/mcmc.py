@@ -45,7 +45,7 @@ def _summary(x, level):
                    float(np.quantile(x, 1 - a)), float(low), float(high))
 
 
-def _add_theta(idata, y, v, rng):
+def _add_theta(idata, y, v, rng, labels=None):
     """Add study effects theta_i to a marginal fit's posterior: given (mu, tau), theta_i is normal
     with mean mu + (1 - B_i)(y_i - mu) and variance (1 - B_i) v_i, B_i = v_i / (v_i + tau^2)
     (the usual normal-normal shrinkage; e.g. Roever 2020, eq. 9). One draw per posterior draw."""
@@ -56,7 +56,8 @@ def _add_theta(idata, y, v, rng):
     keep = tau2 / (v + tau2)  # 1 - B_i, exactly 0 when tau = 0
     theta = mu + keep * (y - mu) + np.sqrt(keep * v) * rng.standard_normal(keep.shape)
     coords = {d: idata.posterior.coords[d] for d in ("chain", "draw")}
-    idata.posterior["theta"] = xr.DataArray(theta, dims=("chain", "draw", "theta_dim_0"), coords=coords)
+    coords["study"] = list(range(len(y))) if labels is None else labels
+    idata.posterior["theta"] = xr.DataArray(theta, dims=("chain", "draw", "study"), coords=coords)
 
 
 def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_mean=0.0,
@@ -103,18 +104,21 @@ def _bayes_pymc(yi, vi, studies, tau_prior, mu_prior_sd, mu_prior_mean, likeliho
                          column="--parameterisation")
     marginal = likelihood == "normal" and parameterisation == "marginal"
     studies = list(studies) if studies is not None else [f"study {i + 1}" for i in range(k)]
-    with pm.Model():
+    # The saved trace labels study effects by study name (by position if names repeat).
+    labels = studies if len(set(studies)) == k else list(range(k))
+    with pm.Model(coords={"study": labels}):
         mu = pm.Normal("mu", mu=mu_prior_mean, sigma=mu_prior_sd)
         tau = _tau(pm, prior)
         if marginal:
             pm.Normal("y", mu=mu, sigma=pm.math.sqrt(np.asarray(vi, float) + tau ** 2),
                       observed=np.asarray(yi, float))
         else:
-            theta = pm.Deterministic("theta", mu + tau * pm.Normal("z", 0.0, 1.0, shape=k))
+            theta = pm.Deterministic("theta", mu + tau * pm.Normal("z", 0.0, 1.0, dims="study"),
+                                     dims="study")
         if likelihood == "normal" and not marginal:
             pm.Normal("y", mu=theta, sigma=np.sqrt(np.asarray(vi, float)), observed=np.asarray(yi, float))
         elif likelihood != "normal":
-            alpha = pm.Normal("alpha", 0.0, BASELINE_SD, shape=k)
+            alpha = pm.Normal("alpha", 0.0, BASELINE_SD, dims="study")
             a = {c: np.asarray(arms[c], float) for c in arms}
             if likelihood == "binomial":
                 pm.Binomial("ctrl", n=a["n_ctrl"].astype(int), p=pm.math.invlogit(alpha),
@@ -132,7 +136,7 @@ def _bayes_pymc(yi, vi, studies, tau_prior, mu_prior_sd, mu_prior_mean, likeliho
                           compile_kwargs={"mode": "NUMBA"})
     rng = np.random.default_rng(seed)  # the draws made here, after sampling, repeat with the seed too
     if marginal:
-        _add_theta(idata, np.asarray(yi, float), np.asarray(vi, float), rng)
+        _add_theta(idata, np.asarray(yi, float), np.asarray(vi, float), rng, labels)
     post = idata.posterior
     mu_d = post["mu"].values.reshape(-1)
     tau_d = post["tau"].values.reshape(-1)
