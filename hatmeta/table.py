@@ -16,7 +16,9 @@ Only the standard library and NumPy are used here so that the command line start
 from __future__ import annotations
 
 import csv
+import io
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,7 +125,8 @@ def read_table(path, measure: str | None = None) -> TrialTable:
     path = str(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            text = fh.read()
+        rows = list(csv.reader(io.StringIO(text), delimiter=_delimiter(text)))
     except FileNotFoundError:
         raise InputError("file not found", file=path) from None
     except UnicodeDecodeError:
@@ -131,6 +134,15 @@ def read_table(path, measure: str | None = None) -> TrialTable:
     except csv.Error as exc:
         raise InputError(f"not a readable CSV file ({exc})", file=path) from None
     return table_from_rows(rows, path=path, measure=measure)
+
+
+def _delimiter(text: str) -> str:
+    """Comma, unless the header has none and has semicolons or tabs: spreadsheets set to a
+    European locale save 'CSV' with semicolons."""
+    header = text.split("\n", 1)[0]
+    if "," in header:
+        return ","
+    return max((";", "\t"), key=header.count) if (";" in header or "\t" in header) else ","
 
 
 def table_from_rows(rows, path="<table>", measure=None, first_line=1) -> TrialTable:
@@ -202,7 +214,8 @@ def _parse_number(text, path, line, column) -> float:
     try:
         x = float(s)
     except ValueError:
-        raise InputError(f"not a number: {s!r}", file=path, line=line, column=column) from None
+        hint = " (a decimal comma? write 0.5, not 0,5)" if re.fullmatch(r"[+-]?\d+,\d+", s) else ""
+        raise InputError(f"not a number: {s!r}{hint}", file=path, line=line, column=column) from None
     if not math.isfinite(x):
         raise InputError(f"not a finite number: {s!r}", file=path, line=line, column=column)
     return x

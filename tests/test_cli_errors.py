@@ -77,3 +77,23 @@ def test_double_zero_studies_are_named(write_csv):
 
     out = json.loads(p.stdout)
     assert out["k"] == 3 and any("z: no events in both arms" in n for n in out["notes"])
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_and_tab_separated_tables_read_like_commas(tmp_path, sep):
+    """Spreadsheets in a European locale save 'CSV' with semicolons; the result is the comma file's."""
+    comma = tmp_path / "comma.csv"
+    other = tmp_path / "other.csv"
+    comma.write_text("\n".join(",".join(r) for r in GOOD) + "\n")
+    other.write_text("\ufeff" + "\r\n".join(sep.join(r) for r in GOOD) + "\r\n", encoding="utf-8")
+    a = run("pool", "--data", str(comma), "--measure", "RR", "--format", "json")
+    b = run("pool", "--data", str(other), "--measure", "RR", "--format", "json")
+    assert a.returncode == 0 and b.returncode == 0, b.stderr
+    assert a.stdout.replace(str(comma), "") == b.stdout.replace(str(other), "")
+
+
+def test_a_decimal_comma_is_named(tmp_path):
+    path = tmp_path / "dc.csv"
+    path.write_text("study;yi;vi\na;0,5;0.1\nb;0.2;0.1\n")
+    p = run("pool", "--data", str(path), "--measure", "GEN")
+    assert p.returncode == 2 and f"{path}:2: column 'yi'" in p.stderr and "decimal comma" in p.stderr
