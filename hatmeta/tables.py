@@ -15,10 +15,11 @@ import statistics
 from .plots.forest import PI_NA, ci_text
 
 FORMATS = ("markdown", "csv", "html", "latex")
+LATEX_WRAP = 40  # characters: a LaTeX column with a longer cell wraps
 # LaTeX's special characters, escaped one character at a time (so an escape is never escaped again).
 TEX_ESCAPES = {"\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_",
                "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}", "²": "$^2$",
-               "τ": "$\\tau$"}
+               "τ": "$\\tau$", "<": "\\textless{}", ">": "\\textgreater{}"}  # < and > print as ¡ and ¿ in OT1
 DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
 
 
@@ -110,16 +111,43 @@ def render(head, rows, fmt, caption=None, footnote=None) -> str:
     if fmt == "latex":
         def tex(x):
             return "".join(TEX_ESCAPES.get(ch, ch) for ch in str(x))
+        # A table holding long text (a summary of findings) wraps: tabularx shares the line width
+        # among its columns, so the table fits the page instead of running off it.
+        long = [max(len(str(c)) for c in [h, *(r[j] for r in rows)]) > LATEX_WRAP for j, h in enumerate(head)]
+        spec = _wrapped_columns(head, rows) if any(long) else "l" + "r" * (len(head) - 1)
+        env = "tabularx" if any(long) else "tabular"
         out = ["\\begin{table}[ht]", "\\centering"] + ([f"\\caption{{{tex(caption)}}}"] if caption else [])
-        out += [f"\\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", "\\hline",
-                " & ".join(tex(h) for h in head) + " \\\\", "\\hline"]
+        # Sizes chosen so that the HAT tables fit a 16 cm line (A4 with 2.5 cm margins).
+        out += ["\\footnotesize" if any(long) else "\\small",
+                f"\\setlength{{\\tabcolsep}}{{{3 if any(long) else 4}pt}}"]
+        if any(long):
+            out += ["% needs \\usepackage{tabularx}",
+                    "\\renewcommand{\\tabularxcolumn}[1]{>{\\raggedright\\arraybackslash}p{#1}}"]
+        out += [f"\\begin{{{env}}}{{\\linewidth}}{{{spec}}}" if any(long) else f"\\begin{{tabular}}{{{spec}}}",
+                "\\hline", " & ".join(tex(h) for h in head) + " \\\\", "\\hline"]
         out += [" & ".join(tex(c) for c in r) + " \\\\" for r in rows]
-        out += ["\\hline", "\\end{tabular}"] + ([f"\\par\\footnotesize {tex(footnote)}"] if footnote else [])
+        out += ["\\hline", f"\\end{{{env}}}"] + ([f"\\par\\footnotesize {tex(footnote)}"] if footnote else [])
         out.append("\\end{table}")
         return "\n".join(out) + "\n"
     from .errors import InputError
 
     raise InputError(f"unknown table format {fmt!r}; choose {', '.join(FORMATS)}", column="--format")
+
+
+def _wrapped_columns(head, rows, line_chars=100) -> str:
+    """tabularx column types whose widths follow their text. Each column first gets room for its
+    longest word, which cannot wrap; the rest of the line (``line_chars`` characters: about a 16 cm
+    line in footnotesize with 3 pt column gaps) is shared in proportion to the text each column
+    still holds. The hsize weights sum to the number of columns, as tabularx requires."""
+    words, texts = [], []
+    for j, h in enumerate(head):
+        cells = [str(h), *(str(r[j]) for r in rows)]
+        words.append(1.2 * max(len(w) for c in cells for w in c.split() or [""]) + 1)
+        texts.append(max(len(c) for c in cells[1:] or [""]))
+    rest = max(line_chars - sum(words), 0)
+    more = [max(t - w, 0) for t, w in zip(texts, words)]
+    width = [w + (rest * m / sum(more) if sum(more) else rest / len(words)) for w, m in zip(words, more)]
+    return "".join(f">{{\\hsize={len(width) * x / sum(width):.2f}\\hsize}}X" for x in width)
 
 
 def result_table(res, fmt="markdown", labels=("HAT", "control"), caption=None) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from hatmeta.api import pool_file
 from hatmeta.errors import InputError
-from hatmeta.tables import certainty_text, result_table, sof_row, sof_table, suggest
+from hatmeta.tables import SOF_HEAD, certainty_text, result_table, sof_row, sof_table, suggest
 
 from .conftest import FIXTURES, ROOT
 
@@ -209,6 +209,26 @@ def test_sof_table_lists_every_row_with_its_suggestions(bcg):
     assert len(parsed) == 3
     assert parsed[1][0] == "BCG vaccine" and parsed[2][0] == "Second outcome"
     assert parsed[1][-1].startswith("imprecision: ") and "; inconsistency: " in parsed[1][-1]
+
+
+def test_latex_sof_wraps_its_columns_to_the_line(bcg):
+    """A summary of findings is too wide for a page as one line a cell: its columns wrap (tabularx),
+    each at least as wide as its longest word, and tabularx's hsize weights sum to the column count."""
+    rows = [sof_row(bcg, analysis()), sof_row(bcg, analysis(title="Second outcome"))]
+    text = sof_table(rows, "latex")
+    spec = re.search(r"\\begin\{tabularx\}\{\\linewidth\}\{(.*)\}$", text, re.M).group(1)
+    weights = [float(w) for w in re.findall(r"hsize=([0-9.]+)\\hsize", spec)]
+    assert len(weights) == len(SOF_HEAD) and sum(weights) == pytest.approx(len(SOF_HEAD), abs=0.05)
+    assert weights[-1] == max(weights)  # the suggestions, the longest text, get the most room
+    assert "\\end{tabularx}" in text and "\\begin{tabular}{" not in text
+
+
+def test_latex_escapes_less_than():
+    """In LaTeX's default OT1 encoding a bare < prints as an inverted exclamation mark."""
+    from hatmeta.tables import render
+
+    text = render(["a", "p"], [["x", "P < 0.001"]], "latex")
+    assert "P \\textless{} 0.001" in text and "<" not in text
 
 
 def test_table_and_sof_commands(tmp_path):
