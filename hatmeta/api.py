@@ -130,7 +130,8 @@ def pool_bayes(result, tau_prior=None, mu_prior_sd=None, threshold=None, benefit
                prior_sensitivity=False):
     """Bayesian random-effects posterior for the studies of a frequentist ``result`` (exact engine).
 
-    Priors and threshold as in ``_bayes_settings``. Returns the BayesResult, and a tuple of BayesResults under other tau priors if asked.
+    Priors and threshold as in ``_bayes_settings``. Returns the BayesResult, and a tuple of
+    BayesResults under other tau priors if asked.
     """
     from .bayes import bayes_exact, prior_sensitivity as sensitivity
 

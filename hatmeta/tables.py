@@ -113,18 +113,18 @@ def render(head, rows, fmt, caption=None, footnote=None) -> str:
             return "".join(TEX_ESCAPES.get(ch, ch) for ch in str(x))
         # A table holding long text (a summary of findings) wraps: tabularx shares the line width
         # among its columns, so the table fits the page instead of running off it.
-        long = [max(len(str(c)) for c in [h, *(r[j] for r in rows)]) > LATEX_WRAP for j, h in enumerate(head)]
-        spec = _wrapped_columns(head, rows) if any(long) else "l" + "r" * (len(head) - 1)
-        env = "tabularx" if any(long) else "tabular"
+        wrap = any(len(str(c)) > LATEX_WRAP for c in [*head, *(c for r in rows for c in r)])
         out = ["\\begin{table}[ht]", "\\centering"] + ([f"\\caption{{{tex(caption)}}}"] if caption else [])
         # Sizes chosen so that the HAT tables fit a 16 cm line (A4 with 2.5 cm margins).
-        out += ["\\footnotesize" if any(long) else "\\small",
-                f"\\setlength{{\\tabcolsep}}{{{3 if any(long) else 4}pt}}"]
-        if any(long):
-            out += ["% needs \\usepackage{tabularx}",
-                    "\\renewcommand{\\tabularxcolumn}[1]{>{\\raggedright\\arraybackslash}p{#1}}"]
-        out += [f"\\begin{{{env}}}{{\\linewidth}}{{{spec}}}" if any(long) else f"\\begin{{tabular}}{{{spec}}}",
-                "\\hline", " & ".join(tex(h) for h in head) + " \\\\", "\\hline"]
+        if wrap:
+            env = "tabularx"
+            out += ["\\footnotesize", "\\setlength{\\tabcolsep}{3pt}", "% needs \\usepackage{tabularx}",
+                    "\\renewcommand{\\tabularxcolumn}[1]{>{\\raggedright\\arraybackslash}p{#1}}",
+                    f"\\begin{{tabularx}}{{\\linewidth}}{{{_wrapped_columns(head, rows)}}}"]
+        else:
+            env = "tabular"
+            out += ["\\small", "\\setlength{\\tabcolsep}{4pt}", f"\\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}"]
+        out += ["\\hline", " & ".join(tex(h) for h in head) + " \\\\", "\\hline"]
         out += [" & ".join(tex(c) for c in r) + " \\\\" for r in rows]
         out += ["\\hline", f"\\end{{{env}}}"] + ([f"\\par\\footnotesize {tex(footnote)}"] if footnote else [])
         out.append("\\end{table}")

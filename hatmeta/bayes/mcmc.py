@@ -60,6 +60,19 @@ def _add_theta(idata, y, v, rng, labels=None):
     idata.posterior["theta"] = xr.DataArray(theta, dims=("chain", "draw", "study"), coords=coords)
 
 
+def _arm_likelihood(pm, likelihood, theta, a):
+    """Arm-level likelihood given study effects theta (log OR or log IRR), with a study-specific
+    baseline alpha_i ~ N(0, BASELINE_SD^2) on the log-odds or log-rate scale."""
+    alpha = pm.Normal("alpha", 0.0, BASELINE_SD, dims="study")
+    if likelihood == "binomial":
+        pm.Binomial("ctrl", n=a["n_ctrl"].astype(int), p=pm.math.invlogit(alpha), observed=a["events_ctrl"].astype(int))
+        pm.Binomial("treat", n=a["n_treat"].astype(int), p=pm.math.invlogit(alpha + theta),
+                    observed=a["events_treat"].astype(int))
+    else:
+        pm.Poisson("ctrl", mu=a["time_ctrl"] * pm.math.exp(alpha), observed=a["events_ctrl"].astype(int))
+        pm.Poisson("treat", mu=a["time_treat"] * pm.math.exp(alpha + theta), observed=a["events_treat"].astype(int))
+
+
 def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_mean=0.0,
                likelihood="normal", arms=None, seed=1, draws=1500, tune=1000, chains=2, save_trace=None,
                progressbar=False, threshold=None, benefit="lower", level=0.95,
@@ -68,22 +81,8 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
     n_treat, events_ctrl, n_ctrl; log odds ratio) or "poisson" (``arms`` with events_treat, time_treat,
     events_ctrl, time_ctrl; log rate ratio). ``parameterisation`` ("marginal" or "noncentred")
     applies to the normal likelihood only. ``seed`` makes the draws reproducible."""
-    import warnings
-
-    with warnings.catch_warnings():
-        # A pip-installed PyTensor warns, when it first compiles, that its C backend found no BLAS;
-        # the sampler runs on the Numba backend, which does not use it.
-        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-        return _bayes_pymc(yi, vi, studies, tau_prior, mu_prior_sd, mu_prior_mean, likelihood, arms, seed, draws,
-                           tune, chains, save_trace, progressbar, threshold, benefit, level, parameterisation)
-
-
-def _bayes_pymc(yi, vi, studies, tau_prior, mu_prior_sd, mu_prior_mean, likelihood, arms, seed, draws, tune, chains,
-                save_trace, progressbar, threshold, benefit, level, parameterisation):
     import logging
-
-    import arviz as az
-    import pymc as pm
+    import warnings
 
     # PyMC narrates sampling on stderr; only a person watching a progress bar wants that.
     logging.getLogger("pymc").setLevel(logging.INFO if progressbar else logging.WARNING)
@@ -104,36 +103,33 @@ def _bayes_pymc(yi, vi, studies, tau_prior, mu_prior_sd, mu_prior_mean, likeliho
                          column="--parameterisation")
     marginal = likelihood == "normal" and parameterisation == "marginal"
     studies = list(studies) if studies is not None else [f"study {i + 1}" for i in range(k)]
-    # The saved trace labels study effects by study name (by position if names repeat).
-    labels = studies if len(set(studies)) == k else list(range(k))
-    with pm.Model(coords={"study": labels}):
-        mu = pm.Normal("mu", mu=mu_prior_mean, sigma=mu_prior_sd)
-        tau = _tau(pm, prior)
-        if marginal:
-            pm.Normal("y", mu=mu, sigma=pm.math.sqrt(np.asarray(vi, float) + tau ** 2),
-                      observed=np.asarray(yi, float))
-        else:
-            theta = pm.Deterministic("theta", mu + tau * pm.Normal("z", 0.0, 1.0, dims="study"),
-                                     dims="study")
-        if likelihood == "normal" and not marginal:
-            pm.Normal("y", mu=theta, sigma=np.sqrt(np.asarray(vi, float)), observed=np.asarray(yi, float))
-        elif likelihood != "normal":
-            alpha = pm.Normal("alpha", 0.0, BASELINE_SD, dims="study")
-            a = {c: np.asarray(arms[c], float) for c in arms}
-            if likelihood == "binomial":
-                pm.Binomial("ctrl", n=a["n_ctrl"].astype(int), p=pm.math.invlogit(alpha),
-                            observed=a["events_ctrl"].astype(int))
-                pm.Binomial("treat", n=a["n_treat"].astype(int), p=pm.math.invlogit(alpha + theta),
-                            observed=a["events_treat"].astype(int))
+    with warnings.catch_warnings():
+        # A pip-installed PyTensor warns, when it first compiles, that its C backend found no BLAS;
+        # the sampler runs on the Numba backend, which does not use it.
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        import arviz as az
+        import pymc as pm
+
+        # The saved trace labels study effects by study name (by position if names repeat).
+        labels = studies if len(set(studies)) == k else list(range(k))
+        with pm.Model(coords={"study": labels}):
+            mu = pm.Normal("mu", mu=mu_prior_mean, sigma=mu_prior_sd)
+            tau = _tau(pm, prior)
+            if marginal:
+                pm.Normal("y", mu=mu, sigma=pm.math.sqrt(np.asarray(vi, float) + tau ** 2),
+                          observed=np.asarray(yi, float))
             else:
-                pm.Poisson("ctrl", mu=a["time_ctrl"] * pm.math.exp(alpha), observed=a["events_ctrl"].astype(int))
-                pm.Poisson("treat", mu=a["time_treat"] * pm.math.exp(alpha + theta),
-                           observed=a["events_treat"].astype(int))
-        # PyTensor's Numba backend: its compiled functions are cached on disk, and a first run compiles
-        # in about half the time of the C backend (benchmarks/README.md).
-        idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
-                          target_accept=0.95, progressbar=progressbar, compute_convergence_checks=False,
-                          compile_kwargs={"mode": "NUMBA"})
+                theta = pm.Deterministic("theta", mu + tau * pm.Normal("z", 0.0, 1.0, dims="study"),
+                                         dims="study")
+                if likelihood == "normal":
+                    pm.Normal("y", mu=theta, sigma=np.sqrt(np.asarray(vi, float)), observed=np.asarray(yi, float))
+                else:
+                    _arm_likelihood(pm, likelihood, theta, {c: np.asarray(arms[c], float) for c in arms})
+            # PyTensor's Numba backend: its compiled functions are cached on disk, and a first run compiles
+            # in about half the time of the C backend (benchmarks/README.md).
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
+                              target_accept=0.95, progressbar=progressbar, compute_convergence_checks=False,
+                              compile_kwargs={"mode": "NUMBA"})
     rng = np.random.default_rng(seed)  # the draws made here, after sampling, repeat with the seed too
     if marginal:
         _add_theta(idata, np.asarray(yi, float), np.asarray(vi, float), rng, labels)
@@ -152,13 +148,13 @@ def _bayes_pymc(yi, vi, studies, tau_prior, mu_prior_sd, mu_prior_mean, likeliho
                    "ess_bulk_min": float(min(float(ess[v].min()) for v in ess.data_vars)),
                    "divergences": int(idata.sample_stats["diverging"].values.sum()),
                    "draws": int(mu_d.size), "chains": chains, "seed": seed}
-    warnings = []
+    cautions = []
     if diagnostics["r_hat_max"] > RHAT_MAX:
-        warnings.append(f"largest R-hat {diagnostics['r_hat_max']:.3f} exceeds {RHAT_MAX}: chains disagree")
+        cautions.append(f"largest R-hat {diagnostics['r_hat_max']:.3f} exceeds {RHAT_MAX}: chains disagree")
     if diagnostics["ess_bulk_min"] < ESS_MIN:
-        warnings.append(f"smallest bulk ESS {diagnostics['ess_bulk_min']:.0f} is below {ESS_MIN}: draw more")
+        cautions.append(f"smallest bulk ESS {diagnostics['ess_bulk_min']:.0f} is below {ESS_MIN}: draw more")
     if diagnostics["divergences"]:
-        warnings.append(f"{diagnostics['divergences']} divergent transitions: the posterior may be biased")
+        cautions.append(f"{diagnostics['divergences']} divergent transitions: the posterior may be biased")
     if save_trace:
         idata.to_netcdf(str(save_trace))
 
@@ -171,11 +167,12 @@ def _bayes_pymc(yi, vi, studies, tau_prior, mu_prior_sd, mu_prior_mean, likeliho
     if threshold is not None:
         probabilities["threshold"] = float(threshold)
         probabilities["p_beyond_threshold"] = favours(float(threshold))
-    return BayesResult(engine=f"pymc ({likelihood}, {parameterisation})" if likelihood == "normal" else f"pymc ({likelihood})", k=k, mu=_summary(mu_d, level), tau=_summary(tau_d, level),
+    engine = f"pymc ({likelihood}, {parameterisation})" if likelihood == "normal" else f"pymc ({likelihood})"
+    return BayesResult(engine=engine, k=k, mu=_summary(mu_d, level), tau=_summary(tau_d, level),
                        prediction=_summary(pred_d, level), theta=theta, probabilities=probabilities,
                        prior={**prior.to_dict(), "mu_prior_mean": float(mu_prior_mean),
                               "mu_prior_sd": float(mu_prior_sd), "benefit": benefit, "likelihood": likelihood},
-                       level=level, diagnostics=diagnostics, warnings=tuple(warnings))
+                       level=level, diagnostics=diagnostics, warnings=tuple(cautions))
 
 
 __all__ = ["bayes_pymc"]
