@@ -123,3 +123,31 @@ def test_short_chains_raise_a_warning_and_a_seed_repeats_the_draws():
     assert any("ESS" in w for w in r.warnings)
     assert bayes_pymc(y, v, studies, seed=2, draws=60, tune=200).to_dict() == r.to_dict()
     assert bayes_pymc(y, v, studies, seed=3, draws=60, tune=200).to_dict() != r.to_dict()
+
+
+def test_command_line_pymc_is_byte_identical_across_processes_and_keeps_the_json_contract():
+    """Non-negotiable 4 through the command line: two processes, one seed, the same bytes. The
+    JSON holds the issue's posterior, probabilities, prior and diagnostics, and agrees with the
+    exact engine's median of mu within Monte Carlo error."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    args = [sys.executable, "-m", "hatmeta.cli", "pool", "retention", "--bayes", "--engine", "pymc",
+            "--draws", "600", "--seed", "4", "--format", "json"]
+    first, second = (subprocess.run(args, capture_output=True, text=True, cwd=ROOT) for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert all(line.startswith("warning: ") for line in first.stderr.splitlines())  # no library noise
+    b = json.loads(first.stdout)["bayes"]
+    assert b["engine"] == "pymc (normal, marginal)"
+    for q in ("mu", "tau", "prediction"):
+        assert set(b["posterior"][q]) >= {"mean", "median", "sd", "low", "high"}
+    assert set(b["diagnostics"]) >= {"r_hat_max", "ess_bulk_min", "divergences"}
+    assert b["diagnostics"]["divergences"] == 0
+    assert b["prior"]["tau_prior"] == "halfnormal:0.5" and b["prior"]["benefit"] == "higher"
+    exact = json.loads(subprocess.run(args[:6] + ["--format", "json"], capture_output=True, text=True,
+                                      cwd=ROOT).stdout)["bayes"]
+    mc_error = exact["posterior"]["mu"]["sd"] / math.sqrt(b["diagnostics"]["ess_bulk_min"])
+    assert abs(b["posterior"]["mu"]["median"] - exact["posterior"]["mu"]["median"]) < 6 * mc_error

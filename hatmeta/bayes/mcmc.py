@@ -84,8 +84,6 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
     import logging
     import warnings
 
-    # PyMC narrates sampling on stderr; only a person watching a progress bar wants that.
-    logging.getLogger("pymc").setLevel(logging.INFO if progressbar else logging.WARNING)
     prior = tau_prior if isinstance(tau_prior, TauPrior) else parse_tau_prior(tau_prior)
     if likelihood not in ("normal", "binomial", "poisson"):
         raise InputError(f"unknown likelihood {likelihood!r}; choose normal, binomial or poisson",
@@ -109,6 +107,10 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
         import arviz as az
         import pymc as pm
+
+        # PyMC narrates sampling on stderr (its logger is set up when pymc is first imported); only
+        # a person watching a progress bar wants that.
+        logging.getLogger("pymc").setLevel(logging.INFO if progressbar else logging.WARNING)
 
         # The saved trace labels study effects by study name (by position if names repeat).
         labels = studies if len(set(studies)) == k else list(range(k))
