@@ -348,7 +348,8 @@ def fit(g: Groups, method="REML", ci="wald", pi="t", level=0.95, tau2=None, q=No
         q_p = np.where(q_df > 0, chdtrc(np.maximum(q_df, 1), q), np.nan)
         # I^2 = (Q - df) / Q truncated at 0 (Higgins & Thompson 2002; Cochrane Handbook 10.10.2), percent;
         # H^2 = Q / df, the matching definition (metafor derives both from tau^2 instead).
-        i2 = np.where(q > 0, 100 * np.maximum(0.0, (q - q_df) / q), 0.0)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # a tiny Q gives -inf, then 0
+            i2 = np.where(q > 0, 100 * np.maximum(0.0, (q - q_df) / q), 0.0)
         h2 = np.where(q_df > 0, q / q_df, np.nan)
         # Prediction interval: t on k - 2 df (Higgins, Thompson & Spiegelhalter 2009) or the normal
         # quantile (metafor's predict default); both use the mean's SE from the chosen CI method.

@@ -87,3 +87,13 @@ def test_vectorised_groups_equal_separate_fits(groups, method):
         one = rma(_es(g), method)
         assert f.estimate[j] == pytest.approx(one.estimate, rel=1e-9, abs=1e-12)
         assert f.tau2[j] == pytest.approx(one.tau2, rel=1e-7, abs=1e-12)
+
+
+def test_a_vanishing_q_gives_zero_i2_without_a_warning():
+    """Hypothesis found estimates 1e-160 apart: Q is subnormal and (Q - df) / Q overflowed."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = rma(_es([(0.0, 1.0), (1e-160, 1.0), (0.0, 1.0)]), method="REML")
+    assert 0 < res.q < 1e-300 and res.i2 == 0.0
