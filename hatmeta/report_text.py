@@ -16,6 +16,8 @@ MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference"
                  "SMD": "standardised mean difference (Hedges' g)", "IRR": "incidence rate ratio",
                  "GEN": "generic effect", "PETO": "Peto odds ratio"}
 
+NOTE_CHARS = 200  # a note longer than this is cut in text output (full in JSON)
+
 
 def fmt(x, digits=4):
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
@@ -92,7 +94,14 @@ def format_result(res) -> str:
                 lines.append(f"  {r.study:30} k={r.k:<3} {fmt(res.natural(r.estimate))} "
                              f"[{fmt(res.natural(r.ci_low))}, {fmt(res.natural(r.ci_high))}] tau^2 = {fmt(r.tau2)}")
     if res.notes:
-        lines += [""] + [f"Note: {n}" for n in res.notes]
+        # The notes carry every source and search, which can run to paragraphs; a terminal reader wants
+        # the gist under the result, and the JSON and the report keep them whole.
+        # The middle goes: a note's start names the trial and the issue, its end what was used or concluded.
+        shortened = [n if len(n) <= NOTE_CHARS else
+                     n[:NOTE_CHARS - 75].rsplit(" ", 1)[0] + " ... " + n[-70:].split(" ", 1)[-1] for n in res.notes]
+        lines += [""] + [f"Note: {n}" for n in shortened]
+        if shortened != list(res.notes):
+            lines.append("(notes shortened; --format json gives them whole)")
     return "\n".join(lines)
 
 

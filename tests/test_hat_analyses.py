@@ -73,3 +73,31 @@ def test_analyses_without_enough_data_refuse_with_the_reason(name):
     expected = SPECS[name].get("reason", "pooling needs at least 2")
     assert expected in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_text_output_shortens_long_notes_and_json_keeps_them_whole():
+    """The retention notes name every source and search; the terminal gets each note's start and end
+    (what was used), the JSON the whole text."""
+    import json
+    import subprocess
+    import sys
+
+    from hatmeta.report_text import NOTE_CHARS
+
+    from .conftest import ROOT
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "retention", *args],
+                              capture_output=True, text=True, cwd=ROOT).stdout
+
+    text, notes = run(), json.loads(run("--format", "json"))["notes"]
+    lines = [ln for ln in text.splitlines() if ln.startswith("Note: ")]
+    assert len(lines) == len(notes) and any(len(n) > NOTE_CHARS for n in notes)
+    assert all(len(ln) <= len("Note: ") + NOTE_CHARS for ln in lines)
+    assert "(notes shortened; --format json gives them whole)" in text
+    for line, note in zip(lines, notes):
+        if len(note) > NOTE_CHARS:
+            head, tail = line[len("Note: "):].split(" ... ")
+            assert note.startswith(head) and note.endswith(tail)
+        else:
+            assert line == "Note: " + note
