@@ -54,6 +54,9 @@ def test_analysis_uses_the_specs_benefit_direction():
     (["--measure", "RR", "--bayes", "--parameterisation", "noncentred"], "applies to --engine pymc"),
     (["--measure", "OR", "--bayes", "--engine", "pymc", "--likelihood", "binomial", "--parameterisation",
       "marginal"], "with the normal likelihood"),
+    (["--measure", "RR", "--bayes", "--engine", "pymc", "--draws", "0"], "draws must be at least 10"),
+    (["--measure", "RR", "--bayes", "--engine", "pymc", "--save-trace", "no/such/folder/t.nc"],
+     "folder does not exist"),
 ])
 def test_bayes_option_mistakes(args, words):
     data = "normand1999.csv" if "MD" in args else "bcg.csv"

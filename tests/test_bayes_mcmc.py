@@ -108,12 +108,17 @@ def test_poisson_normal_sits_near_rma_glmm():
     assert abs(r.mu.median - glmm["estimate"]) < 0.5 * glmm["se"]
 
 
-def test_parameterisation_is_checked():
+def test_option_mistakes_are_input_errors_before_sampling(tmp_path):
     from hatmeta.errors import InputError
 
     studies, y, v = load("crins2014")
     with pytest.raises(InputError, match="parameterisation"):
         bayes_pymc(y, v, studies, parameterisation="centred")
+    for draws in (0, -5, 9):
+        with pytest.raises(InputError, match="draws must be at least 10"):
+            bayes_pymc(y, v, studies, draws=draws)
+    with pytest.raises(InputError, match="folder does not exist"):
+        bayes_pymc(y, v, studies, save_trace=tmp_path / "missing" / "trace.nc")
 
 
 def test_short_chains_raise_a_warning_and_a_seed_repeats_the_draws():

@@ -15,6 +15,8 @@ PyMC and ArviZ are imported only here, only when this engine is asked for.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import InputError
@@ -22,6 +24,7 @@ from .exact import BayesResult, Summary
 from .priors import TauPrior, parse_tau_prior
 
 RHAT_MAX, ESS_MIN = 1.01, 400
+MIN_DRAWS = 10  # per chain: fewer leave split R-hat and ESS meaningless (and PyMC cannot build a trace of 0)
 BASELINE_SD = 10.0  # vague N(0, 10^2) prior on each study's baseline log-odds or log-rate
 
 
@@ -100,6 +103,11 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
         raise InputError(f"unknown parameterisation {parameterisation!r}; choose marginal or noncentred",
                          column="--parameterisation")
     marginal = likelihood == "normal" and parameterisation == "marginal"
+    if draws < MIN_DRAWS or tune < 0:
+        raise InputError(f"draws must be at least {MIN_DRAWS} per chain and tuning steps at least 0 "
+                         f"(got {draws} and {tune})", column="--draws")
+    if save_trace and not Path(save_trace).resolve().parent.is_dir():  # before sampling, not after
+        raise InputError("cannot write the trace: its folder does not exist", file=save_trace)
     studies = list(studies) if studies is not None else [f"study {i + 1}" for i in range(k)]
     with warnings.catch_warnings():
         # A pip-installed PyTensor warns, when it first compiles, that its C backend found no BLAS;
@@ -109,8 +117,9 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
         import pymc as pm
 
         # PyMC narrates sampling on stderr (its logger is set up when pymc is first imported); only
-        # a person watching a progress bar wants that.
-        logging.getLogger("pymc").setLevel(logging.INFO if progressbar else logging.WARNING)
+        # a person watching a progress bar wants that. Its warnings about short chains are left out
+        # too: hatmeta's own R-hat and ESS warnings below say the same, once.
+        logging.getLogger("pymc").setLevel(logging.INFO if progressbar else logging.ERROR)
 
         # The saved trace labels study effects by study name (by position if names repeat).
         labels = studies if len(set(studies)) == k else list(range(k))
@@ -158,7 +167,10 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
     if diagnostics["divergences"]:
         cautions.append(f"{diagnostics['divergences']} divergent transitions: the posterior may be biased")
     if save_trace:
-        idata.to_netcdf(str(save_trace))
+        try:
+            idata.to_netcdf(str(save_trace))
+        except OSError as exc:
+            raise InputError(f"cannot write the trace ({exc.strerror or exc})", file=save_trace) from None
 
     def favours(x):
         return float(np.mean(mu_d < x) if benefit == "lower" else np.mean(mu_d > x))
