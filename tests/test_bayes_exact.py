@@ -76,6 +76,15 @@ def test_bad_priors_are_named(text):
     assert err.value.column == "--tau-prior"
 
 
+def test_a_mistyped_turner_prior_names_the_nearest_and_the_parts():
+    with pytest.raises(InputError) as err:
+        parse_tau_prior("turner:all-cause-mortality/pharmacological-vs-placebo")
+    msg = str(err.value)
+    assert "nearest: all-cause-mortality/pharmacological-vs-placebo-control" in msg
+    assert "OUTCOME one of adverse-events," in msg and "COMPARISON one of non-pharmacological" in msg
+    assert len(msg) < 1500  # the 80 full names made a 6,000-character line
+
+
 effects = st.lists(st.tuples(st.floats(-2, 2, allow_subnormal=False), st.floats(0.01, 1, allow_subnormal=False)),
                    min_size=2, max_size=8)
 

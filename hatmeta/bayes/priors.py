@@ -11,6 +11,8 @@ Text forms (the CLI's ``--tau-prior``):
 
 from __future__ import annotations
 
+import difflib
+
 import json
 import math
 from dataclasses import dataclass
@@ -128,8 +130,14 @@ def parse_tau_prior(text: str) -> TauPrior:
         else:
             match = [r for r in data["rows"] if f"{_slug(r['outcome'])}/{_slug(r['comparison'])}" == key]
             if not match:
-                raise InputError(f"unknown Turner prior {rest!r}; choose one of: {', '.join(turner_names())}",
-                                 column="--tau-prior")
+                # 80 names are too many for one line: name the two parts, and the nearest full names.
+                outcomes = sorted({_slug(r["outcome"]) for r in data["rows"]})
+                comparisons = sorted({_slug(r["comparison"]) for r in data["rows"]})
+                near = difflib.get_close_matches(key, turner_names(), n=3, cutoff=0.5)
+                raise InputError(f"unknown Turner prior {rest!r}; give turner:marginal or turner:OUTCOME/COMPARISON"
+                                 + (f" (nearest: {', '.join(near)})" if near else "")
+                                 + f", OUTCOME one of {', '.join(outcomes)}; COMPARISON one of "
+                                 + ", ".join(comparisons), column="--tau-prior")
             p = match[0]
         return TauPrior("lognormal", (float(p["mu"]), float(p["sigma"])), text, source=data["source"])
     raise InputError(f"unknown tau prior {text!r}; use halfnormal:S, halfcauchy:S, uniform:A, lognormal:M,S "
