@@ -12,7 +12,6 @@ Text forms (the CLI's ``--tau-prior``):
 from __future__ import annotations
 
 import difflib
-
 import json
 import math
 from dataclasses import dataclass
