@@ -107,7 +107,7 @@ def by(tmp: Path, repeat: int, groups=20000, r_groups=1000, k=6) -> dict:
     # Like for like with the R loop (timed after read.csv, results kept in memory, nothing printed):
     # hatmeta.api.pool_by on the table already read, in this process.
     from hatmeta.api import pool_by
-    from hatmeta.table import read_table
+    from hatmeta.io.trial_table import read_table
 
     table = read_table(data, measure="GEN")
     times = []

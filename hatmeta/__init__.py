@@ -1,8 +1,10 @@
 """hatmeta: evidence synthesis of heroin-assisted treatment (HAT) trials.
 
-The data flow is one direction:
-extraction files -> validated records (`table`) -> effect sizes (`effects`)
--> model fit (`models`) -> immutable result (`results`) -> figures and reports.
+The data flow is one direction, and the folders show its stages:
+input readers (`io`) -> effect sizes and model fits (`fit`) -> post-fit methods (`methods`)
+-> immutable results (`results`) -> text, tables, figures and the report (`render`).
+The HAT evidence (extraction, analysis specs) lives apart in `evidence`; `bayes` holds the
+Bayesian engines; `api` is the one entry point and `cli`/`commands` the thin command line.
 
 Public API (imported lazily so that `import hatmeta` stays cheap)::
 
@@ -16,12 +18,12 @@ Public API (imported lazily so that `import hatmeta` stays cheap)::
 __version__ = "0.1.0"
 
 _LAZY = {
-    "read_table": "hatmeta.table",
-    "TrialTable": "hatmeta.table",
+    "read_table": "hatmeta.io.trial_table",
+    "TrialTable": "hatmeta.io.trial_table",
     "InputError": "hatmeta.errors",
-    "escalc": "hatmeta.effects",
-    "EffectSizes": "hatmeta.effects",
-    "rma": "hatmeta.models",
+    "escalc": "hatmeta.fit.effects",
+    "EffectSizes": "hatmeta.fit.effects",
+    "rma": "hatmeta.fit.models",
     "MetaResult": "hatmeta.results",
 }
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .effects import escalc
+from .fit.effects import escalc
 from .errors import InputError
-from .models import rma
-from .table import read_table
+from .fit.models import rma
+from .io.trial_table import read_table
 
 
 def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, preset=None,
@@ -24,26 +24,26 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
     method = "DL" if preset else res.method  # the preset's sequences use its DL random effects
     extra = {}
     if leave_one_out:
-        from .sensitivity import leave_one_out as loo
+        from .methods.sensitivity import leave_one_out as loo
 
         extra["leave_one_out"] = loo(es, method=method, ci=res.ci_method, level=level)
     if cumulative:
-        from .sensitivity import cumulative as cum
+        from .methods.sensitivity import cumulative as cum
 
         extra["cumulative"] = cum(es, cumulative, method=method, ci=res.ci_method, level=level)
     if subgroup:
-        from .sensitivity import subgroups
+        from .methods.sensitivity import subgroups
 
         extra["subgroups"], extra["subgroup_test"] = subgroups(es, subgroup, method=method,
                                                                 ci=res.ci_method, level=level)
     if moderators:
-        from .metareg import meta_regression
+        from .fit.metareg import meta_regression
 
         extra["meta_regression"] = meta_regression(es, list(moderators), ci=res.ci_method, level=level)
     if small_study:
         if str(small_study).lower() != "egger":
             raise InputError(f"unknown small-study test {small_study!r}; choose egger", column="--small-study")
-        from .smallstudy import egger
+        from .methods.small_study import egger
 
         extra["egger"] = egger(es)
         if extra["egger"].warning:
@@ -54,7 +54,7 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
 def read_data(path, measure):
     """(TrialTable, measure) for ``--data PATH --measure M``: the measure is required and checked first,
     so the table is read in the layout it needs."""
-    from .effects import normalise_measure
+    from .fit.effects import normalise_measure
 
     if not measure:
         raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)",
@@ -74,7 +74,7 @@ def pool_by(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc
     Returns MetaResults in the order groups first appear. Groups too small for the method get a
     result whose notes say why (with NaN numbers) rather than stopping the run.
     """
-    from .batch import pool_groups
+    from .fit.batch import pool_groups
 
     return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc)
 

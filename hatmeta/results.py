@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from .table import COUNT_COLUMNS
+from .io.trial_table import COUNT_COLUMNS
 
 def _plain(value):
     """JSON-ready copy: dataclasses to dicts, tuples to lists, NaN/inf to None."""
@@ -284,7 +284,7 @@ class MetaResult(_Record):
         return out
 
     def summary(self) -> str:
-        from .report_text import format_result
+        from .render.text import format_result
 
         return format_result(self)
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from hatmeta.api import pool_by, pool_table
-from hatmeta.table import read_table, table_from_rows
+from hatmeta.io.trial_table import read_table, table_from_rows
 
 ROWS = [["group", "study", "events_treat", "n_treat", "events_ctrl", "n_ctrl"],
         ["A", "a1", "4", "123", "11", "139"], ["B", "b1", "6", "306", "29", "303"],

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hatmeta.api import pool_by
-from hatmeta.table import read_table
+from hatmeta.io.trial_table import read_table
 
 from .conftest import FIXTURES
 

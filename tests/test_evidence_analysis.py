@@ -57,7 +57,7 @@ def test_retention_table_by_hand():
 def test_retention_against_engine_by_hand():
     """log RR and its variance by hand from the raw counts, and the inverse-variance common effect."""
     from hatmeta import api
-    from hatmeta.effects import escalc
+    from hatmeta.fit.effects import escalc
 
     a = load_analysis("retention", data_dir=VALID, analyses_dir=SPECS)
     raw = [(346, 515, 200, 500), (77, 115, 45, 111), (38, 43, 29, 42)]

@@ -82,7 +82,7 @@ def test_text_output_shortens_long_notes_and_json_keeps_them_whole():
     import subprocess
     import sys
 
-    from hatmeta.report_text import NOTE_CHARS
+    from hatmeta.render.text import NOTE_CHARS
 
     from .conftest import ROOT
 

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from hatmeta.api import pool_table
-from hatmeta.table import read_table
+from hatmeta.io.trial_table import read_table
 
 from .conftest import FIXTURES
 

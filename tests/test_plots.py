@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from hatmeta.api import pool_table
-from hatmeta.plots import forest, funnel, save
-from hatmeta.plots.forest import footer_lines
-from hatmeta.table import table_from_rows
+from hatmeta.render.plots import forest, funnel, save
+from hatmeta.render.plots.forest import footer_lines
+from hatmeta.io.trial_table import table_from_rows
 
 
 @pytest.fixture(autouse=True)
@@ -120,8 +120,8 @@ def test_saved_figures_are_byte_identical_across_runs(tmp_path, fmt):
 
 
 def test_funnel_draws_every_study_and_eggers_line():
-    from hatmeta.effects import escalc
-    from hatmeta.smallstudy import egger
+    from hatmeta.fit.effects import escalc
+    from hatmeta.methods.small_study import egger
 
     table = binary_table(12, seed=5)
     res = pool_table(table, "RR", small_study="egger")
@@ -148,7 +148,7 @@ def test_a_long_title_fits_inside_the_figure():
 
 def test_bayesian_overlay_and_posterior_plot():
     from hatmeta.api import pool_bayes
-    from hatmeta.plots import posterior
+    from hatmeta.render.plots import posterior
 
     res = pool_table(binary_table(6, seed=7), "RR")
     post, _ = pool_bayes(res, benefit="higher")
@@ -195,7 +195,7 @@ def test_svg_file_holds_every_label_the_footer_and_the_diamond_at_the_estimate(t
     d = res.to_dict()
     het = f"Heterogeneity: Tau² = {d['tau2']:.2f}; Chi² = {d['q']:.2f}, df = {d['q_df']} "
     assert any(w.startswith(het) and w.endswith(f"I² = {d['i2']:.0f}%") for w in words)
-    from hatmeta.plots.forest import fmt_p
+    from hatmeta.render.plots.forest import fmt_p
 
     assert f"Test for overall effect: t = {abs(d['t']):.2f}, df = {d['df']:.0f} ({fmt_p(d['p'])})" in words
     assert f"{math.exp(d['estimate']):.2f} [{math.exp(d['ci_low']):.2f}, {math.exp(d['ci_high']):.2f}]" in words
@@ -233,7 +233,7 @@ def test_squares_have_area_proportional_to_weight():
 def test_subgroup_blocks_show_their_totals_weights_and_heterogeneity():
     from scipy.stats import chi2
 
-    from hatmeta.plots.forest import fmt_p
+    from hatmeta.render.plots.forest import fmt_p
 
     table = binary_table(10, seed=4, with_group=True)
     res = pool_table(table, "RR", method="REML", subgroup="region")
@@ -266,7 +266,7 @@ def test_subgroup_blocks_show_their_totals_weights_and_heterogeneity():
 
 
 def test_p_values_print_as_revman_prints_them():
-    from hatmeta.plots.forest import fmt_p
+    from hatmeta.render.plots.forest import fmt_p
 
     assert fmt_p(0.000001) == "P < 0.00001"
     assert fmt_p(0.0432) == "P = 0.04"
@@ -277,7 +277,7 @@ def test_p_values_print_as_revman_prints_them():
 
 def test_funnel_and_posterior_keep_a_long_title_inside_the_figure():
     from hatmeta.api import pool_bayes
-    from hatmeta.plots import posterior
+    from hatmeta.render.plots import posterior
 
     title = "Retention in treatment: heroin-assisted treatment vs oral methadone or conventional treatment"
     res = pool_table(binary_table(5, seed=9), "RR", small_study="egger")
@@ -312,7 +312,7 @@ def test_a_subgroup_without_a_ci_says_not_estimable_instead_of_nan():
 
 def test_posterior_tick_labels_and_legends_do_not_collide():
     from hatmeta.api import pool_file, pool_bayes
-    from hatmeta.plots import posterior
+    from hatmeta.render.plots import posterior
 
     from .conftest import FIXTURES
 
@@ -341,7 +341,7 @@ def test_a_local_matplotlib_style_does_not_leak_into_the_figures(tmp_path):
     import matplotlib
 
     from hatmeta.api import pool_bayes
-    from hatmeta.plots import posterior
+    from hatmeta.render.plots import posterior
 
     res = pool_table(binary_table(5, seed=12), "RR", small_study="egger")
     post, _ = pool_bayes(res)

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hatmeta import core
-from hatmeta.effects import escalc
-from hatmeta.models import rma
-from hatmeta.table import table_from_rows
+from hatmeta.fit import core
+from hatmeta.fit.effects import escalc
+from hatmeta.fit.models import rma
+from hatmeta.io.trial_table import table_from_rows
 
 METHODS = ["DL", "REML", "ML", "PM", "HE", "SJ", "EB"]
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from hatmeta.api import pool_analysis
-from hatmeta.report import build_report, read_manifest
+from hatmeta.render.report import build_report, read_manifest
 
 from .conftest import ROOT
 

@@ -15,7 +15,7 @@ import pytest
 
 from hatmeta.api import pool_file
 from hatmeta.errors import InputError
-from hatmeta.tables import SOF_HEAD, certainty_text, result_table, sof_row, sof_table, suggest
+from hatmeta.render.tables import SOF_HEAD, certainty_text, result_table, sof_row, sof_table, suggest
 
 from .conftest import FIXTURES, ROOT
 
@@ -225,7 +225,7 @@ def test_latex_sof_wraps_its_columns_to_the_line(bcg):
 
 def test_latex_escapes_less_than():
     """In LaTeX's default OT1 encoding a bare < prints as an inverted exclamation mark."""
-    from hatmeta.tables import render
+    from hatmeta.render.tables import render
 
     text = render(["a", "p"], [["x", "P < 0.001"]], "latex")
     assert "P \\textless{} 0.001" in text and "<" not in text

@@ -80,7 +80,7 @@ def _bayes_options(f):
 def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes, tau_prior,
            mu_prior_sd, out, fmt):
     """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout."""
-    from .. import plots
+    from ..render import plots
     from ..api import pool_bayes
 
     res, chosen, names, title, groups = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup,
@@ -101,7 +101,7 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
 def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, tau_prior,
               mu_prior_sd, out, fmt):
     """Posterior densities of mu and tau against their priors (exact Bayesian engine)."""
-    from .. import plots
+    from ..render import plots
     from ..api import pool_bayes
 
     res, chosen, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels)
@@ -118,7 +118,7 @@ def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benef
 @click.pass_context
 def funnel(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, out, fmt):
     """Contour-enhanced funnel plot with Egger's line (needs at least 3 studies)."""
-    from .. import plots
+    from ..render import plots
 
     res, _, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels,
                                 small_study="egger")
@@ -134,7 +134,7 @@ def funnel(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
 @click.pass_context
 def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, fmt):
     """Study-level and pooled results of ANALYSIS as a table."""
-    from .. import tables
+    from ..render import tables
 
     res, _, names, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels)
     click.echo(tables.result_table(res, fmt, names, caption=title), nl=False)
@@ -149,7 +149,7 @@ def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
 @click.pass_context
 def sof(ctx, fmt, threshold):
     """Summary-of-findings table: one row per pooled analysis, with the GRADE ratings recorded."""
-    from .. import tables
+    from ..render import tables
     from ..api import pool_analysis
     from ..evidence import list_analyses
 
@@ -172,7 +172,7 @@ def sof(ctx, fmt, threshold):
 @click.pass_context
 def report(ctx, out):
     """Render every analysis (figures, tables, HTML pages, summary of findings) into OUT."""
-    from ..report import build_report
+    from ..render.report import build_report
 
     files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"))
     click.echo(f"{len(files)} files written to {out} (see {out}/index.html)")
@@ -183,13 +183,13 @@ def report(ctx, out):
 @click.pass_context
 def reproduce(ctx, folder):
     """Regenerate every output in a temporary folder and compare with REPORTS; exit 1 if any differ."""
-    from ..report import reproduce as run
+    from ..render.report import reproduce as run
 
     problems = run(folder, data_dir=(ctx.obj or {}).get("data_dir"))
     if not problems:
         click.echo(f"reproduced: every output in {folder} is byte-identical")
         return
-    from ..report import NUMBERS
+    from ..render.report import NUMBERS
 
     for name, why in problems:
         click.echo(f"{folder}/{name}: {why}")

@@ -121,7 +121,7 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
 
 
 def _emit(result, fmt, posterior=None, others=()):
-    from ..report_text import bayes_text, to_csv, to_markdown
+    from ..render.text import bayes_text, to_csv, to_markdown
 
     if fmt == "json":
         out = result.to_dict()
@@ -143,7 +143,7 @@ def _emit(result, fmt, posterior=None, others=()):
 
 
 def _emit_many(results, fmt):
-    from ..report_text import to_csv
+    from ..render.text import to_csv
 
     out = sys.stdout
     if fmt == "json":

@@ -2,7 +2,7 @@
 
     from hatmeta.evidence import load_analysis
     analysis = load_analysis("retention")   # validated extraction + analyses/retention.toml
-    analysis.table                          # hatmeta.table.TrialTable, one row per trial
+    analysis.table                          # hatmeta.io.trial_table.TrialTable, one row per trial
     analysis.omitted, analysis.notes        # what was left out and why; choices made
 
 Data flow: CSV files -> validated rows (extraction) -> one comparison per trial (analysis,

@@ -44,7 +44,7 @@ class Analysis:
     """A spec applied to the extraction: the trial table to pool, what was left out and why."""
 
     spec: AnalysisSpec
-    table: object  # hatmeta.table.TrialTable
+    table: object  # hatmeta.io.trial_table.TrialTable
     comparisons: tuple
     omitted: tuple  # (trial, reason)
     notes: tuple
@@ -264,7 +264,7 @@ def _format(x) -> str:
 
 
 def _table(spec, ex, comparisons):
-    from ..table import table_from_rows
+    from ..io.trial_table import table_from_rows
 
     kind = spec.kind
     header = ["study", *LAYOUT_COLUMNS[kind], *EXTRA_COLUMNS]

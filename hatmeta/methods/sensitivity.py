@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import core
-from .effects import EffectSizes
-from .errors import InputError
-from .results import SensitivityRow, SubgroupResult, SubgroupTest
+from ..fit import core
+from ..fit.effects import EffectSizes
+from ..errors import InputError
+from ..results import SensitivityRow, SubgroupResult, SubgroupTest
 
 
 def _rows(f: core.CoreFit, names) -> tuple:
@@ -27,7 +27,7 @@ def _core_method(method):
 
 def _refit_each(es, groups, method, level):
     """MH and Peto sequences: refit each subset with the same method (as metafor's leave1out)."""
-    from .models import rma
+    from ..fit.models import rma
 
     rows = []
     for name, index in groups:

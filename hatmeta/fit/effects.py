@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
-from .table import LAYOUTS, MEASURE_LAYOUTS, TrialTable
+from ..errors import InputError
+from ..io.trial_table import LAYOUTS, MEASURE_LAYOUTS, TrialTable
 
 MEASURES = ("RR", "OR", "RD", "MD", "SMD", "IRR", "GEN")
 LOG_MEASURES = {"RR", "OR", "IRR", "PETO"}

@@ -129,7 +129,7 @@ def render(head, rows, fmt, caption=None, footnote=None) -> str:
         out += ["\\hline", f"\\end{{{env}}}"] + ([f"\\par\\footnotesize {tex(footnote)}"] if footnote else [])
         out.append("\\end{table}")
         return "\n".join(out) + "\n"
-    from .errors import InputError
+    from ..errors import InputError
 
     raise InputError(f"unknown table format {fmt!r}; choose {', '.join(FORMATS)}", column="--format")
 
@@ -180,7 +180,7 @@ def suggest(res, threshold=None):
     includes_null = res.ci_low <= null <= res.ci_high
     if threshold is not None:
         if not math.isfinite(threshold) or (threshold <= 0 or threshold == 1 if res.is_ratio else threshold == 0):
-            from .errors import InputError
+            from ..errors import InputError
 
             need = "a positive ratio other than 1" if res.is_ratio else "non-zero"
             raise InputError(f"the smallest important effect must be {need}, got {threshold:g}", column="--threshold")

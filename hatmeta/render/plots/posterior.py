@@ -14,7 +14,7 @@ def posterior(post, measure="RR", scale="log", title=None):
     """Two panels: mu's posterior (with its N(m0, s0^2) prior) and tau's (with its prior).
 
     ``post`` is a BayesResult of the exact engine (it carries the densities on grids)."""
-    from ..bayes.priors import parse_tau_prior
+    from ...bayes.priors import parse_tau_prior
 
     plt = style.pyplot()
     fig, (ax_mu, ax_tau) = plt.subplots(1, 2, figsize=(8, 3.2))

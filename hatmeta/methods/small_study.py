@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .effects import EffectSizes
-from .errors import InputError
-from .results import EggerTest
+from ..fit.effects import EffectSizes
+from ..errors import InputError
+from ..results import EggerTest
 
 
 def egger(es: EffectSizes) -> EggerTest:

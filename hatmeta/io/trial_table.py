@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 LAYOUTS = {
     "binary": ("events_treat", "n_treat", "events_ctrl", "n_ctrl"),

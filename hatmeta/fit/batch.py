@@ -13,9 +13,9 @@ import numpy as np
 
 from . import core
 from .effects import escalc
-from .errors import InputError
+from ..errors import InputError
 from .models import normalise_method, rma, study_results
-from .results import MetaResult, _json_floats
+from ..results import MetaResult, _json_floats
 
 SCALARS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high",
            "q", "q_p", "i2", "h2", "stat", "p")

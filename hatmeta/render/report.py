@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 MANIFEST = "MANIFEST.sha256"
 FIGURE_FORMATS = ("png", "svg", "pdf")
@@ -57,7 +57,7 @@ def _versions():
     import numpy
     import scipy
 
-    from . import __version__
+    from .. import __version__
 
     return {"hatmeta": __version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
             "matplotlib": matplotlib.__version__}
@@ -109,12 +109,12 @@ def methods_paragraph(res, analysis, posterior=None) -> str:
 def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Rendered:
     """Pool one analysis and write its figures, tables and JSON under ``out``."""
     from . import plots, tables
-    from .api import pool_analysis
+    from ..api import pool_analysis
 
     try:
         res, analysis = pool_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir, small_study=None)
     except InputError as exc:
-        from .evidence.spec import read_spec, spec_path
+        from ..evidence.spec import read_spec, spec_path
 
         try:
             title = read_spec(spec_path(name, analyses_dir)).title
@@ -132,8 +132,8 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
         files.append(plots.save(fig, out / "figures" / f"{name}-forest.{fmt}"))
     _close(fig)
     if res.k >= 3:
-        from .effects import escalc
-        from .smallstudy import egger
+        from ..fit.effects import escalc
+        from ..methods.small_study import egger
 
         es = escalc(analysis.table, res.measure)
         fig = plots.funnel(res, egger(es), title=spec.title)
@@ -142,7 +142,7 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
         _close(fig)
     post = None
     if res.scale == "log":
-        from .api import pool_bayes
+        from ..api import pool_bayes
 
         post, _ = pool_bayes(res, benefit=spec.benefit)
         fig = plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title, bayes=post.to_dict())
@@ -239,7 +239,7 @@ def _page(title, body) -> str:
 def build_report(out="reports", data_dir=None, analyses_dir=None) -> list:
     """Render every analysis into ``out`` and write the index, SoF table and manifest; return the files."""
     from . import tables
-    from .evidence import list_analyses
+    from ..evidence import list_analyses
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

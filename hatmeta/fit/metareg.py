@@ -9,8 +9,8 @@ import numpy as np
 
 from . import core
 from .effects import EffectSizes
-from .errors import InputError
-from .results import Coefficient, MetaRegression
+from ..errors import InputError
+from ..results import Coefficient, MetaRegression
 
 
 def design_matrix(es: EffectSizes, moderators) -> tuple[np.ndarray, list[str]]:

@@ -67,7 +67,7 @@ def save(fig, path, fmt=None) -> Path:
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
-        from ..errors import InputError
+        from ...errors import InputError
 
         raise InputError(f"unknown figure format {fmt!r}; choose png, svg or pdf", file=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)

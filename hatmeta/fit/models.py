@@ -9,8 +9,8 @@ import numpy as np
 
 from . import core
 from .effects import EffectSizes, ci_of
-from .errors import InputError
-from .results import MetaResult, StudyRows
+from ..errors import InputError
+from ..results import MetaResult, StudyRows
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB")
 CI_METHODS = ("wald", "hksj")

@@ -1,0 +1,1 @@
+"""Input readers: trial tables (CSV today) -> a validated ``TrialTable``."""

@@ -1,0 +1,1 @@
+"""What runs on a fit: leave-one-out, cumulative and subgroup analyses, small-study tests."""
