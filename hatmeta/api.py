@@ -39,7 +39,12 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
     if moderators:
         from .fit.metareg import meta_regression
 
-        extra["meta_regression"] = meta_regression(es, list(moderators), ci=res.ci_method, level=level)
+        if preset or res.method in ("MH", "PETO"):
+            raise InputError(f"moderators need an inverse-variance model (FE or a tau^2 estimator); "
+                             f"{'the ' + str(preset) + ' preset' if preset else 'method ' + res.method} "
+                             f"cannot take them", column="--moderator")
+        extra["meta_regression"] = meta_regression(es, list(moderators), ci=res.ci_method, level=level,
+                                                   method=res.method)
     if small_study:
         if str(small_study).lower() != "egger":
             raise InputError(f"unknown small-study test {small_study!r}; choose egger", column="--small-study")

@@ -186,6 +186,8 @@ class MetaRegression(_Record):
     r2: float
     test: str = "z"
     df: int | None = None
+    method: str = "REML"  # tau^2 estimator of the model with moderators (FE: none)
+    level: float = 0.95  # of the coefficients' intervals
 
 
 @dataclass(frozen=True)

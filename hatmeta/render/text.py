@@ -73,7 +73,7 @@ def format_result(res) -> str:
         lines.append(f"  Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {fmt_p(t.p)}")
     if res.meta_regression is not None:
         m = res.meta_regression
-        lines += ["", f"Meta-regression (REML): tau^2 = {fmt(m.tau2)}, R^2 = {fmt(m.r2, 2)}%",
+        lines += ["", f"Meta-regression ({m.method}): tau^2 = {fmt(m.tau2)}, R^2 = {fmt(m.r2, 2)}%",
                   f"  Test of moderators: {'F' if m.test == 't' else 'QM'}(df = {m.qm_df}) = {fmt(m.qm)}, "
                   f"p-val {_p_eq(m.qm_p)}",
                   f"  Residual heterogeneity: QE(df = {m.qe_df}) = {fmt(m.qe)}, p-val {_p_eq(m.qe_p)}",
