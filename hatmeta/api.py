@@ -15,11 +15,14 @@ from .io.trial_table import read_table
 
 
 def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, preset=None,
-               leave_one_out=False, cumulative=None, subgroup=None, moderators=(), small_study=None):
-    """Pool a validated TrialTable; returns a MetaResult (analysis scale)."""
+               leave_one_out=False, cumulative=None, subgroup=None, moderators=(), small_study=None,
+               input_level=0.95, scale=None):
+    """Pool a TrialTable (or a pandas DataFrame, a dict of columns or a CSV path, read first);
+    returns a MetaResult (analysis scale). ``input_level``: level of CIs given in the table;
+    ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale)."""
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
-    es = escalc(table, measure, cc=cc)
+    es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     res = rma(es, method=method, ci=ci, pi=pi, level=level, preset=preset)
     method = "DL" if preset else res.method  # the preset's sequences use its DL random effects
     extra = {}
@@ -56,32 +59,37 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
     return replace(res, **extra) if extra else res
 
 
-def read_data(path, measure):
+def read_data(path, measure, drop_incomplete=False):
     """(TrialTable, measure) for ``--data PATH --measure M``: the measure is required and checked first,
     so the table is read in the layout it needs."""
-    from .fit.effects import normalise_measure
+    from .fit.effects import MEASURES, normalise_measure
 
     if not measure:
-        raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)",
-                         column="--measure")
+        raise InputError(f"--measure is required with --data ({', '.join(MEASURES)})", column="--measure")
     measure = normalise_measure(measure)
-    return read_table(path, measure=measure), measure
+    return read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure
 
 
-def pool_file(path, measure, **options):
+def pool_file(path, measure, drop_incomplete=False, **options):
     """Read a trial table CSV and pool it (see ``pool_table`` for the options)."""
-    return pool_table(read_table(path, measure=measure), measure, **options)
+    return pool_table(read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure, **options)
 
 
-def pool_by(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5):
+def pool_by(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, input_level=0.95,
+            scale=None):
     """Pool every group of rows (column ``by``) separately, all groups in one vectorised fit.
 
-    Returns MetaResults in the order groups first appear. Groups too small for the method get a
-    result whose notes say why (with NaN numbers) rather than stopping the run.
+    Returns a BatchResult (a sequence of MetaResults in the order groups first appear; ``to_frame()``
+    gives one row per group). Groups too small for the method get a result whose notes say why (with
+    NaN numbers) rather than stopping the run. Study names need to be unique only within a group.
     """
     from .fit.batch import pool_groups
+    from .io.trial_table import TrialTable
 
-    return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc)
+    if not isinstance(table, TrialTable):
+        table = read_table(table, measure=measure)
+    return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc,
+                       input_level=input_level, scale=scale)
 
 
 def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -252,8 +253,23 @@ class MetaResult(_Record):
         return "z" if self.df is None else "t"
 
     def natural(self, x: float) -> float:
-        """Back-transform a value on the analysis scale to the natural scale."""
-        return math.exp(x) if self.is_ratio else x
+        """Back-transform a value on the analysis scale to the natural scale (exp for log; inverse
+        logit, tanh and metafor's transf.ipft.hm for the logit, Fisher-z and Freeman-Tukey scales)."""
+        if self.scale == "identity":
+            return x
+        if self.is_ratio:
+            return math.exp(x)
+        return float(back_transform(x, self.scale, self._n_hm))
+
+    @cached_property
+    def _n_hm(self) -> float | None:
+        """Harmonic mean of the studies' n (the Freeman-Tukey back-transform's n)."""
+        if isinstance(self.studies, StudyRows):
+            n = self.studies._inputs.get("n")
+        else:
+            n = [s.inputs.get("n") for s in self.studies]
+            n = None if any(x is None for x in n) else n
+        return None if n is None or len(n) == 0 else float(1 / np.mean(1 / np.asarray(n, float)))
 
     def to_dict(self) -> dict:
         out = {}
@@ -268,6 +284,9 @@ class MetaResult(_Record):
         if self.df is not None:
             out["df"] = _plain(self.df)
         out["p"] = _plain(self.p)
+        if self.measure in NATURAL_BLOCK:
+            out["natural"] = {name: _plain(self.natural(getattr(self, name)))
+                              for name in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")}
         out["studies"] = (self.studies.to_dicts() if isinstance(self.studies, StudyRows)
                           else [s.to_dict() for s in self.studies])
         out["notes"] = list(self.notes)
@@ -298,3 +317,31 @@ def _sens(row: SensitivityRow, key: str) -> dict:
     d = row.to_dict()
     d[key] = d.pop("study")
     return d
+
+
+# Measures whose JSON carries a ``natural`` block (estimate and intervals back-transformed to a
+# proportion or a correlation).
+NATURAL_BLOCK = ("PR", "PLO", "PFT", "COR", "ZCOR")
+
+
+def back_transform(x, scale: str, n_hm: float | None = None):
+    """Analysis scale to natural scale (metafor's transf.exp, transf.ilogit, transf.ztor and
+    transf.ipft.hm with the harmonic mean ``n_hm`` of the studies' n)."""
+    x = np.asarray(x, float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if scale == "log":
+            return np.exp(x)
+        if scale == "logit":
+            return 1 / (1 + np.exp(-x))
+        if scale == "fisher-z":
+            return np.tanh(x)
+        if scale == "freeman-tukey":
+            s2 = np.sin(2 * x)
+            z = 0.5 * (1 - np.sign(np.cos(2 * x)) * np.sqrt(1 - (s2 + (s2 - 1 / s2) / n_hm) ** 2))
+            lo = 0.5 * (np.arcsin(np.sqrt(0.0)) + np.arcsin(np.sqrt(1 / (n_hm + 1))))
+            hi = 0.5 * (np.arcsin(np.sqrt(n_hm / (n_hm + 1))) + np.arcsin(np.sqrt(1.0)))
+            z = np.where(x > hi, 1.0, np.where(x < lo, 0.0, z))
+            return z
+    return x
+
+

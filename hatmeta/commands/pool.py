@@ -19,7 +19,8 @@ def _choice(values):
 @click.command()
 @click.argument("analysis", required=False)
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), help="A trial table (CSV) to pool.")
-@click.option("--measure", help="RR, OR, RD, MD, SMD, IRR or GEN (case-insensitive).")
+@click.option("--measure", help="RR, OR, RD, MD, SMD, IRR, GEN, HR, ROM, IRD, PR, PLO, PFT, COR or ZCOR "
+              "(case-insensitive).")
 @click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ or EB.")
 @click.option("--ci", "ci", type=_choice(["wald", "hksj"]), help="CI for the mean: wald (default) or hksj.")
 @click.option("--pi", "pi", type=_choice(["t", "z"]), help="Prediction interval: t on k-2 df (default) or z.")
@@ -51,10 +52,16 @@ def _choice(values):
 @click.option("--draws", type=int, default=1500, show_default=True, help="MCMC draws per chain (after tuning).")
 @click.option("--save-trace", type=click.Path(dir_okay=False), help="Write the ArviZ InferenceData (netCDF).")
 @click.option("--format", "fmt", type=_choice(FORMATS), default="text", show_default=True)
+@click.option("--input-level", type=float, default=0.95, show_default=True,
+              help="Level of the CIs given as estimate, ci_low, ci_high in the table.")
+@click.option("--scale", "scale", type=_choice(["log", "identity"]),
+              help="With GEN: log for a ratio given as estimate, ci_low, ci_high (pooled on the log scale).")
+@click.option("--drop-incomplete", is_flag=True, help="Leave out rows with missing values (named in a note).")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
-         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt):
+         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt,
+         input_level=0.95, scale=None, drop_incomplete=False):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -70,15 +77,20 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     if method:
         options["method"] = method
     if data_file is not None:
-        table, measure = api.read_data(data_file, measure)
+        table, measure = api.read_data(data_file, measure, drop_incomplete=drop_incomplete)
         options = {k: v for k, v in options.items() if v is not None}
+        if input_level != 0.95:
+            options["input_level"] = input_level
+        if scale:
+            options["scale"] = scale.lower()
         if by:
             extras = [o for o in ("preset", "cumulative", "subgroup", "small_study") if options.get(o)]
             if extras or leave_one_out or moderators:
                 raise InputError("--by pools each group with the basic model only; drop "
                                  + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
                                  column="--by")
-            results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc")
+            results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc",
+                                                                                 "input_level", "scale")
                                                          if k in options})
             _emit_many(results, fmt)
             return
@@ -87,6 +99,9 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     else:
         if by:
             raise InputError("--by works with --data tables", column="--by")
+        if drop_incomplete or scale or input_level != 0.95:
+            raise InputError("--drop-incomplete, --scale and --input-level apply to --data tables",
+                             column="--drop-incomplete" if drop_incomplete else "--scale" if scale else "--input-level")
         result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
                                        measure=measure, **options)
         benefit = benefit or an.spec.benefit

@@ -94,7 +94,8 @@ class BatchResult(Sequence):
             yield encode(obj)
 
 
-def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5) -> BatchResult:
+def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, input_level=0.95,
+                scale=None) -> BatchResult:
     """Pool every group of rows (values of column ``by``) separately.
 
     Groups too small for the method are answered with NaN (null in JSON) and a note, never dropped.
@@ -104,12 +105,15 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     all_keys = table.column(by)
     groups = list(dict.fromkeys(all_keys))
     lookup = {x: j for j, x in enumerate(groups)}
-    es = escalc(table, measure, cc=cc)
+    table, read_notes = _labels_within_groups(table, all_keys, groups, lookup, by)
+    es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     keys = es.table.column(by) if es.k != table.k else all_keys
     gid = np.fromiter((lookup[x] for x in keys), dtype=np.intp, count=len(keys))
     G = len(groups)
     counts = np.bincount(gid, minlength=G)
     notes = _group_notes(table, es, all_keys, keys, groups, lookup)
+    for j, extra_notes in read_notes.items():
+        notes[j] = list(extra_notes) + notes[j]
     need = 2 if method in core.TAU2_METHODS or ci == "hksj" else 1
     if method in ("MH", "PETO"):
         return _fit_each(es, method, ci, pi, level, groups, gid, notes, need)
@@ -140,11 +144,45 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, [tuple(n) for n in notes], df)
 
 
+def _labels_within_groups(table, keys, groups, lookup, by):
+    """Study names need to be unique only within a group (replicates of a simulation reuse s1..s6):
+    labels are disambiguated group by group, and reading notes (repeats, incomplete rows dropped)
+    go to the groups they concern. Returns (table, {group index: notes})."""
+    from dataclasses import replace
+
+    from ..io.trial_table import label_duplicates
+
+    notes: dict = {}
+    for study, line, reason, extra in table.dropped:
+        j = lookup.get(extra.get(by.strip().lower()))
+        msg = f"left out {study} (line {line}; --drop-incomplete): {reason}"
+        if j is None:  # its group has no complete row: say so in the first group
+            msg += f" (group {extra.get(by.strip().lower())!r} has no complete row)"
+            j = 0
+        notes.setdefault(j, []).append(msg)
+    if not table.given:
+        return replace(table, notes=(), dropped=()), notes
+    labels = list(table.given)
+    rows: dict = {}
+    for i, key in enumerate(keys):
+        rows.setdefault(lookup[key], []).append(i)
+    for j, idx in rows.items():
+        new, dup = label_duplicates([table.given[i] for i in idx])
+        for i, label in zip(idx, new):
+            labels[i] = label
+        if dup:
+            notes.setdefault(j, []).extend(dup)
+    return replace(table, studies=tuple(labels), notes=(), dropped=()), notes
+
+
 def _group_notes(table, es, all_keys, keys, groups, lookup):
     """Per group: the studies dropped (double zeros) and those given a zero-cell increment."""
     notes = [() for _ in groups]
-    for study, reason in es.dropped:
-        j = lookup[all_keys[table.studies.index(study)]]
+    pos = 0
+    for study, reason in es.dropped:  # in table order; names may repeat across groups
+        pos = table.studies.index(study, pos)
+        j = lookup[all_keys[pos]]
+        pos += 1
         notes[j] += (f"dropped {study}: {reason}",)
     if es.corrected:
         hit = {}

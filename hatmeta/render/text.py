@@ -14,7 +14,10 @@ METHOD_NAMES = {
 }
 MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "MD": "mean difference",
                  "SMD": "standardised mean difference (Hedges' g)", "IRR": "incidence rate ratio",
-                 "GEN": "generic effect", "PETO": "Peto odds ratio"}
+                 "GEN": "generic effect", "PETO": "Peto odds ratio", "HR": "hazard ratio",
+                 "ROM": "ratio of means", "IRD": "incidence rate difference", "PR": "proportion",
+                 "PLO": "log odds of a proportion", "PFT": "Freeman-Tukey double-arcsine proportion",
+                 "COR": "correlation", "ZCOR": "Fisher's z-transformed correlation"}
 
 NOTE_CHARS = 200  # a note longer than this is cut in text output (full in JSON)
 
