@@ -1,0 +1,77 @@
+"""Measures added in issue 12 (HR, GEN on the log scale, ROM, IRD, PR, PLO, PFT, COR, ZCOR) and the
+undefined Hedges' g, against metafor 3.8.1's escalc + rma (tests/fixtures/metafor/measures.R), 1e-6."""
+
+import json
+
+import pytest
+
+from hatmeta.api import pool_table
+from hatmeta.io.trial_table import read_table
+
+from .conftest import FIXTURES
+from .test_metafor import close
+
+CASES = json.loads((FIXTURES / "metafor" / "measures.json").read_text())["cases"]
+DATA = FIXTURES / "data"
+
+
+def run(case, pi="z"):
+    opts = case["options"]
+    table = read_table(DATA / case["data"], measure=case["measure"])
+    return pool_table(table, case["measure"], method=case["method"], ci=case["ci"], pi=pi,
+                      input_level=opts["input_level"], scale=opts.get("scale"))
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["id"]) for c in CASES])
+def test_measure_agrees_with_metafor(case):
+    res = run(case)
+    d = res.to_dict()
+    exp = case["expected"]
+    assert d["k"] == exp["k"]
+    for key in ("estimate", "se", "ci_low", "ci_high", "p", "tau2", "q"):
+        close(d[key], exp[key], key)
+    close(d["z" if res.df is None else "t"], exp["stat"], "stat")
+    close(d["pi_low"], exp["pi_z_low"], "pi_low")
+    close(d["pi_high"], exp["pi_z_high"], "pi_high")
+    yi = [y for y in exp["yi"] if y is not None]
+    vi = [v for v in exp["vi"] if v is not None]
+    assert [s["yi"] for s in d["studies"]] == pytest.approx(yi, rel=1e-10, abs=1e-14)
+    assert [s["vi"] for s in d["studies"]] == pytest.approx(vi, rel=1e-10)
+    if "natural" in exp:
+        for key, value in exp["natural"].items():
+            close(d["natural"][key], value, f"natural {key}")
+    expected_scale = {"PLO": "logit", "PFT": "freeman-tukey", "ZCOR": "fisher-z", "HR": "log", "ROM": "log",
+                      "GEN": "log"}.get(case["measure"], "identity")
+    assert d["scale"] == expected_scale
+
+
+def test_undefined_hedges_g_is_left_out_and_named():
+    res = run(next(c for c in CASES if c["measure"] == "SMD"))
+    assert "Tiny" not in [s.study for s in res.studies]
+    assert any("Tiny" in n and "Hedges' g undefined" in n for n in res.notes)
+    assert "Tiny" in res.summary()
+
+
+def test_continuity_correction_for_zero_and_all_events_is_noted():
+    res = run(next(c for c in CASES if c["id"].startswith("prop_zero_PLO")))
+    note = next(n for n in res.notes if "0.5 added" in n)
+    assert "Study A" in note and "Study C" in note and "Study F" in note and "Study B" not in note
+    pft = run(next(c for c in CASES if c["id"].startswith("prop_zero_PFT")))
+    assert not any("added" in n for n in pft.notes)  # no correction for PFT (metafor: add = 0)
+
+
+def test_hr_refuses_a_non_positive_ratio(write_csv):
+    from hatmeta.errors import InputError
+
+    path = write_csv([["study", "estimate", "ci_low", "ci_high"], ["a", "0.8", "0", "1.2"], ["b", "1", "0.5", "2"]])
+    with pytest.raises(InputError, match="positive"):
+        pool_table(read_table(path, measure="HR"), "HR")
+
+
+def test_gen_on_the_log_scale_tests_against_one():
+    """A ratio given as estimate + CI pooled with GEN --scale log: log scale, null at 1, PI positive."""
+    case = next(c for c in CASES if c["measure"] == "GEN" and c["method"] == "REML" and c["ci"] == "wald")
+    res = run(case, pi="t")
+    assert res.scale == "log" and res.natural(res.pi_low) > 0
+    linear = pool_table(read_table(DATA / case["data"], measure="GEN"), "GEN")
+    assert linear.scale == "identity" and linear.estimate != pytest.approx(res.estimate)
