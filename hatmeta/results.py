@@ -345,3 +345,8 @@ def back_transform(x, scale: str, n_hm: float | None = None):
     return x
 
 
+
+
+def level_text(level: float) -> str:
+    """A confidence level as a label: 0.95 -> "95%", 0.9 -> "90%", 0.999 -> "99.9%"."""
+    return f"{100 * float(level):.10g}%"

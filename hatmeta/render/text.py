@@ -22,6 +22,12 @@ MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference"
 NOTE_CHARS = 200  # a note longer than this is cut in text output (full in JSON)
 
 
+def _lv(res) -> str:
+    from ..results import level_text
+
+    return level_text(res.level)
+
+
 def fmt(x, digits=4):
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "NA"
@@ -44,7 +50,7 @@ def format_result(res) -> str:
     random = res.method not in ("FE", "MH", "PETO")
     if random:
         lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)} "
-                     f"(95% CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
+                     f"({_lv(res)} CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
         lines.append(f"tau (square root of estimated tau^2 value):      {fmt(res.tau)}")
     lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
     lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
@@ -53,7 +59,7 @@ def format_result(res) -> str:
     lines += ["", f"Test for Heterogeneity:", f"Q(df = {res.q_df}) = {fmt(res.q)}, p-val {_p_eq(res.q_p)}", ""]
     stat = res.stat_name
     ci_label = "HKSJ, t" if res.ci_method == "hksj" else "Wald, z"
-    lines.append(f"Model Results ({ci_label}; analysis scale: {res.scale}):")
+    lines.append(f"Model Results ({ci_label}; {_lv(res)} CI; analysis scale: {res.scale}):")
     lines.append("")
     lines.append(f"{'estimate':>10} {'se':>8} {stat + 'val':>8} {'pval':>8} {'ci.lb':>8} {'ci.ub':>8}")
     lines.append(f"{fmt(res.estimate):>10} {fmt(res.se):>8} {fmt(res.stat):>8} {fmt_p(res.p):>8} "
@@ -122,11 +128,11 @@ def _arm_text(inputs):
 
 
 def study_lines(res) -> list:
-    """One line per study: name, figures per arm, effect [95% CI] (natural scale), weight %."""
+    """One line per study: name, figures per arm, effect [CI at the result's level] (natural scale), weight %."""
     rows = [(s.label or s.study, _arm_text(s.inputs), f"{fmt(res.natural(s.yi))} [{fmt(res.natural(s.ci_low))}, "
              f"{fmt(res.natural(s.ci_high))}]", f"{fmt(s.weight, 1)}%") for s in res.studies]
     head = ("study", "treatment vs control" if any(r[1] for r in rows) else "",
-            f"{res.measure}{' (natural scale)' if res.is_ratio else ''} [95% CI]", "weight")
+            f"{res.measure}{' (natural scale)' if res.is_ratio else ''} [{_lv(res)} CI]", "weight")
     widths = [max(len(r[j]) for r in rows + [head]) for j in range(4)]
     line = lambda r: "  " + "  ".join(x.ljust(w) if j < 3 else x.rjust(w)  # noqa: E731
                                       for j, (x, w) in enumerate(zip(r, widths))).rstrip()
@@ -162,7 +168,7 @@ def _c(x):
 
 def to_markdown(res) -> str:
     nat = "natural scale" if res.is_ratio else "identity scale"
-    head = f"| study | {res.measure} [95% CI] ({nat}) | weight % |\n|---|---|---|\n"
+    head = f"| study | {res.measure} [{_lv(res)} CI] ({nat}) | weight % |\n|---|---|---|\n"
     rows = "".join(f"| {s.label or s.study} | {fmt(res.natural(s.yi), 3)} [{fmt(res.natural(s.ci_low), 3)}, "
                    f"{fmt(res.natural(s.ci_high), 3)}] | {fmt(s.weight, 1)} |\n" for s in res.studies)
     pooled = (f"| **pooled ({res.method}, {res.ci_method})** | **{fmt(res.natural(res.estimate), 3)} "
@@ -178,10 +184,10 @@ def bayes_text(res, post, others=()):
     if res.is_ratio:
         n = res.natural
         lines += ["", f"{res.measure} (natural scale): posterior median {fmt(n(post.mu.median))} "
-                      f"[95% CrI {fmt(n(post.mu.low))}, {fmt(n(post.mu.high))}]; predicted new trial "
+                      f"[{_lv(res)} CrI {fmt(n(post.mu.low))}, {fmt(n(post.mu.high))}]; predicted new trial "
                       f"{fmt(n(post.prediction.median))} [{fmt(n(post.prediction.low))}, {fmt(n(post.prediction.high))}]"]
     if others:
-        lines += ["", "Prior sensitivity (mu: median [95% CrI]; tau: median):"]
+        lines += ["", f"Prior sensitivity (mu: median [{_lv(res)} CrI]; tau: median):"]
         for o in (post, *others):
             m = o.mu
             lines.append(f"  {o.prior['tau_prior']:24} {fmt(res.natural(m.median))} [{fmt(res.natural(m.low))}, "
