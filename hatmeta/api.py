@@ -6,17 +6,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from .fit.effects import escalc
 from .errors import InputError
 from .fit.models import rma
 from .io.trial_table import read_table
 
+if TYPE_CHECKING:
+    from .fit.batch import BatchResult
+    from .io.trial_table import TableSource, TrialTable
+    from .results import MetaResult
 
-def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, preset=None,
-               leave_one_out=False, cumulative=None, subgroup=None, moderators=(), small_study=None,
-               input_level=0.95, scale=None):
+
+def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REML", ci: str = "wald",
+               pi: str = "t", level: float = 0.95, cc: float = 0.5, preset: str | None = None,
+               leave_one_out: bool = False, cumulative: str | None = None, subgroup: str | None = None,
+               moderators: Sequence[str] = (), small_study: str | None = None, input_level: float = 0.95,
+               scale: str | None = None) -> MetaResult:
     """Pool a TrialTable (or a pandas DataFrame, a dict of columns or a CSV path, read first);
     returns a MetaResult (analysis scale). ``input_level``: level of CIs given in the table;
     ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale)."""
@@ -70,13 +79,14 @@ def read_data(path, measure, drop_incomplete=False):
     return read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure
 
 
-def pool_file(path, measure, drop_incomplete=False, **options):
+def pool_file(path: TableSource, measure: str, drop_incomplete: bool = False, **options: Any) -> MetaResult:
     """Read a trial table CSV and pool it (see ``pool_table`` for the options)."""
     return pool_table(read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure, **options)
 
 
-def pool_by(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, input_level=0.95,
-            scale=None):
+def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str = "REML", ci: str = "wald",
+            pi: str = "t", level: float = 0.95, cc: float = 0.5, input_level: float = 0.95,
+            scale: str | None = None) -> BatchResult:
     """Pool every group of rows (column ``by``) separately, all groups in one vectorised fit.
 
     Returns a BatchResult (a sequence of MetaResults in the order groups first appear; ``to_frame()``

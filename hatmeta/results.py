@@ -10,10 +10,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .io.trial_table import COUNT_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 def _plain(value):
     """JSON-ready copy: dataclasses to dicts, tuples to lists, NaN/inf to None."""
@@ -311,6 +315,48 @@ class MetaResult(_Record):
 
     def __str__(self) -> str:
         return self.summary()
+
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per study (pandas): study, yi, vi (analysis scale), weight (percent), ci_low,
+        ci_high (analysis scale, at ``level``), then the inputs as given."""
+        import pandas as pd
+
+        rows = self.studies.to_dicts() if isinstance(self.studies, StudyRows) else [s.to_dict() for s in self.studies]
+        cols = ["study", "yi", "vi", "weight", "ci_low", "ci_high"]
+        frame = pd.DataFrame(rows, columns=None if rows else cols)
+        return frame[[c for c in cols if c in frame] + [c for c in frame if c not in cols]]
+
+    def summary_frame(self) -> "pd.DataFrame":
+        """One row per pooled estimate (pandas): the overall one, then each subgroup; analysis scale,
+        with ``*_natural`` columns back-transformed (ratios, proportions, correlations)."""
+        import pandas as pd
+
+        rows = [dict(analysis="overall", k=self.k, estimate=self.estimate, se=self.se, ci_low=self.ci_low,
+                     ci_high=self.ci_high, pi_low=self.pi_low, pi_high=self.pi_high, tau2=self.tau2, i2=self.i2,
+                     q=self.q, p=self.p)]
+        for g in self.subgroups or ():
+            rows.append(dict(analysis=f"subgroup {g.group}", k=g.k, estimate=g.estimate, se=g.se, ci_low=g.ci_low,
+                             ci_high=g.ci_high, pi_low=math.nan, pi_high=math.nan, tau2=g.tau2, i2=g.i2, q=g.q,
+                             p=math.nan))
+        frame = pd.DataFrame(rows)
+        for c in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
+            frame[c + "_natural"] = [self.natural(x) for x in frame[c]]
+        frame.insert(1, "measure", self.measure)
+        frame.insert(2, "method", self.method)
+        frame.insert(3, "level", self.level)
+        return frame
+
+    def _repr_markdown_(self) -> str:
+        from .render.text import to_markdown
+
+        return (f"**{self.measure}, {self.method}, k = {self.k}**: {self.natural(self.estimate):.4g} "
+                f"[{self.natural(self.ci_low):.4g}, {self.natural(self.ci_high):.4g}] ({level_text(self.level)} CI"
+                f"{', natural scale' if self.scale != 'identity' else ''})\n\n" + to_markdown(self))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
 
 def _sens(row: SensitivityRow, key: str) -> dict:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import core
@@ -16,6 +18,9 @@ from .effects import escalc
 from ..errors import InputError
 from .models import normalise_method, rma, study_results
 from ..results import MetaResult, _json_floats
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCALARS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high",
            "q", "q_p", "i2", "h2", "stat", "p")
@@ -57,6 +62,22 @@ class BatchResult(Sequence):
             df=None if self._df is None or not np.isfinite(self._df[j]) else float(self._df[j]),
             studies=study_results(sub, self._weights[idx], self.level), level=self.level, group=str(self.groups[j]),
             notes=self._notes[j], **a)
+
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per group (pandas): group, k, the pooled numbers (analysis scale) and the notes."""
+        import pandas as pd
+
+        frame = pd.DataFrame({"group": [str(g) for g in self.groups], "k": self._counts.astype(int),
+                              **{name: self._arrays[name] for name in SCALARS}})
+        if self._df is not None:
+            frame["df"] = self._df
+        frame.insert(2, "measure", self.es.measure)
+        frame.insert(3, "method", self.method)
+        frame["notes"] = ["; ".join(n) for n in self._notes]
+        return frame
+
+    def _repr_html_(self) -> str:
+        return self.to_frame()._repr_html_()
 
     def json_lines(self):
         """One compact JSON object per group (the CLI's --by output), built from the arrays."""

@@ -8,11 +8,15 @@ double-arcsine and ZCOR on Fisher's z scale. Formulas and defaults follow metafo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
 from ..io.trial_table import LAYOUTS, MEASURE_LAYOUTS, TrialTable
+
+if TYPE_CHECKING:
+    from ..io.trial_table import TableSource
 
 MEASURES = ("RR", "OR", "RD", "MD", "SMD", "IRR", "GEN", "HR", "ROM", "IRD", "PR", "PLO", "PFT", "COR", "ZCOR")
 LOG_MEASURES = {"RR", "OR", "IRR", "PETO", "HR", "ROM"}
@@ -64,8 +68,8 @@ def normalise_measure(measure: str) -> str:
     return m
 
 
-def escalc(table, measure: str, cc: float = 0.5, drop00: bool | None = None, input_level: float = 0.95,
-           scale: str | None = None) -> EffectSizes:
+def escalc(table: TrialTable | TableSource, measure: str, cc: float = 0.5, drop00: bool | None = None,
+           input_level: float = 0.95, scale: str | None = None) -> EffectSizes:
     """Compute yi, vi for every study of ``table`` (a TrialTable, a pandas DataFrame, a dict of columns
     or a CSV path; the latter three are read with ``read_table`` first).
 

@@ -24,7 +24,9 @@ import csv
 import io
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -152,7 +154,15 @@ ALIASES = {"ai": "events_treat", "ci": "events_ctrl", "n1i": "n_treat", "n2i": "
 DERIVED = {"n_treat": ("events_treat", "bi"), "n_ctrl": ("events_ctrl", "di")}
 
 
-def read_table(path, measure: str | None = None, drop_incomplete: bool = False) -> TrialTable:
+if TYPE_CHECKING:
+    import os
+
+    import pandas as pd
+
+    TableSource = Union[str, "os.PathLike[str]", pd.DataFrame, Mapping[str, Sequence[Any]]]
+
+
+def read_table(path: TableSource, measure: str | None = None, drop_incomplete: bool = False) -> TrialTable:
     """Read a trial table and validate every cell; raise InputError on the first mistake.
 
     ``path``: a CSV file (str or os.PathLike), a pandas DataFrame, or a mapping of column name to
