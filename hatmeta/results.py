@@ -193,6 +193,7 @@ class MetaRegression(_Record):
     df: int | None = None
     method: str = "REML"  # tau^2 estimator of the model with moderators (FE: none)
     level: float = 0.95  # of the coefficients' intervals
+    notes: tuple = ()  # studies left out of the model (missing moderator values)
 
 
 @dataclass(frozen=True)

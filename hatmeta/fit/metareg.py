@@ -41,6 +41,22 @@ def design_matrix(es: EffectSizes, moderators) -> tuple[np.ndarray, list[str]]:
     return X, names
 
 
+def _complete_moderators(es: EffectSizes, moderators):
+    """Studies with a missing moderator value (empty, NA) are left out of the meta-regression and
+    named, as metafor leaves them out (with a warning) of a model with moderators."""
+    from ..io.trial_table import MISSING
+
+    missing = np.zeros(es.k, dtype=bool)
+    for mod in moderators:
+        missing |= np.array([str(x).strip().lower() in MISSING for x in es.table.column(mod)], dtype=bool)
+    if not missing.any():
+        return es, ()
+    gone = [s for s, m in zip(es.studies, missing) if m]
+    note = (f"meta-regression without {len(gone)} stud{'y' if len(gone) == 1 else 'ies'} with a missing "
+            f"moderator value: {', '.join(gone)}",)
+    return es.subset(np.flatnonzero(~missing)), note
+
+
 def _wls(X, y, w):
     """Weighted least squares: coefficients, inverse of X'WX, residuals."""
     xtw = X.T * w
@@ -155,6 +171,7 @@ def meta_regression(es: EffectSizes, moderators, ci="wald", level=0.95, method="
     if method not in METAREG_METHODS:
         raise InputError(f"meta-regression fits inverse-variance models ({', '.join(METAREG_METHODS)}); "
                          f"method {method} cannot take moderators", column="--method")
+    es, notes = _complete_moderators(es, moderators)
     X, names = design_matrix(es, moderators)
     y, v = es.yi, es.vi
     k, p_ = X.shape
@@ -197,4 +214,4 @@ def meta_regression(es: EffectSizes, moderators, ci="wald", level=0.95, method="
         r2 = 0.0 if tau2_re == 0 else max(0.0, 100 * (tau2_re - tau2) / tau2_re)
     return MetaRegression(coefficients=coefs, tau2=tau2, qm=qm, qm_df=qm_df, qm_p=qm_p,
                           qe=qe, qe_df=qe_df, qe_p=float(chdtrc(qe_df, qe)), r2=r2, test=test, df=df,
-                          method=method, level=level)
+                          method=method, level=level, notes=notes)

@@ -91,6 +91,7 @@ def format_result(res) -> str:
         lines.append(f"  {'':{w}} {'estimate':>9} {'se':>8} {m.test + 'val':>8} {'pval':>8}")
         for c in m.coefficients:
             lines.append(f"  {c.name:{w}} {fmt(c.estimate):>9} {fmt(c.se):>8} {fmt(c.stat):>8} {fmt_p(c.p):>8}")
+        lines += [f"  Note: {n}" for n in m.notes]
     if res.egger is not None:
         e = res.egger
         lines += ["", f"Egger's test: intercept {fmt(e.intercept)} (se {fmt(e.se)}), t = {fmt(e.t)}, "
