@@ -154,3 +154,18 @@ def test_missing_moderator_values_leave_the_study_out_of_the_metaregression(writ
     assert m.coefficients[1].estimate == pytest.approx(full.meta_regression.coefficients[1].estimate, rel=1e-10)
     assert rows[2][0] in m.notes[0]
     assert rows[2][0] in res.to_dict()["meta_regression"]["notes"][0]
+
+
+def test_pymc_engine_without_the_extra_is_one_line(write_csv, tmp_path):
+    """Without PyMC installed, --engine pymc ends with the README's one-line error (exit 2), not a traceback.
+    PyMC is hidden by a module that fails to import, first on the path."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "pymc.py").write_text("raise ImportError('No module named pymc')\n")
+    import os
+
+    env = dict(os.environ, PYTHONPATH=str(fake) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(BCG), "--measure", "RR",
+                        "--bayes", "--engine", "pymc"], capture_output=True, text=True, env=env)
+    assert p.returncode == 2, p.stderr
+    assert "hatmeta[bayes]" in p.stderr and "Traceback" not in p.stderr
