@@ -66,13 +66,13 @@ def format_result(res) -> str:
                  f"{fmt(res.ci_low):>8} {fmt(res.ci_high):>8}")
     if res.df is not None:
         lines.append(f"(t on {fmt(res.df, 0)} df)")
-    if res.is_ratio:
+    if res.scale != "identity":  # ratios, proportions, correlations back-transformed
         lines += ["", f"{res.measure} (natural scale): {fmt(res.natural(res.estimate))} "
                       f"[{fmt(res.natural(res.ci_low))}, {fmt(res.natural(res.ci_high))}]"]
     if random and math.isfinite(res.pi_low):
         df_txt = f"t, {res.k - 2} df" if res.pi_method == "t" else "z"
-        lines.append(f"Prediction interval ({df_txt}): {fmt(res.natural(res.pi_low))} to "
-                     f"{fmt(res.natural(res.pi_high))}{' (natural scale)' if res.is_ratio else ''}")
+        lines.append(f"Prediction interval ({_lv(res)}, {df_txt}): {fmt(res.natural(res.pi_low))} to "
+                     f"{fmt(res.natural(res.pi_high))}{' (natural scale)' if res.scale != 'identity' else ''}")
     if res.subgroups is not None:
         lines += ["", "Subgroups:"]
         for s in res.subgroups:
@@ -133,7 +133,7 @@ def study_lines(res) -> list:
     rows = [(s.label or s.study, _arm_text(s.inputs), f"{fmt(res.natural(s.yi))} [{fmt(res.natural(s.ci_low))}, "
              f"{fmt(res.natural(s.ci_high))}]", f"{fmt(s.weight, 1)}%") for s in res.studies]
     head = ("study", "treatment vs control" if any(r[1] for r in rows) else "",
-            f"{res.measure}{' (natural scale)' if res.is_ratio else ''} [{_lv(res)} CI]", "weight")
+            f"{res.measure}{' (natural scale)' if res.scale != 'identity' else ''} [{_lv(res)} CI]", "weight")
     widths = [max(len(r[j]) for r in rows + [head]) for j in range(4)]
     line = lambda r: "  " + "  ".join(x.ljust(w) if j < 3 else x.rjust(w)  # noqa: E731
                                       for j, (x, w) in enumerate(zip(r, widths))).rstrip()
@@ -168,7 +168,7 @@ def _c(x):
 
 
 def to_markdown(res) -> str:
-    nat = "natural scale" if res.is_ratio else "identity scale"
+    nat = "natural scale" if res.scale != "identity" else "identity scale"
     head = f"| study | {res.measure} [{_lv(res)} CI] ({nat}) | weight % |\n|---|---|---|\n"
     rows = "".join(f"| {s.label or s.study} | {fmt(res.natural(s.yi), 3)} [{fmt(res.natural(s.ci_low), 3)}, "
                    f"{fmt(res.natural(s.ci_high), 3)}] | {fmt(s.weight, 1)} |\n" for s in res.studies)
