@@ -238,6 +238,8 @@ def label_duplicates(names) -> tuple[tuple, tuple]:
     rank, "Shechter (1)", "Shechter (2)", in row order (two trials by one first author are two
     studies, as in metafor). Returns (labels, notes)."""
     names = tuple(names)
+    if len(set(names)) == len(names):  # the common case, checked at C speed
+        return names, ()
     counts: dict = {}
     for name in names:
         counts[name] = counts.get(name, 0) + 1
