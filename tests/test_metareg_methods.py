@@ -132,3 +132,12 @@ def test_options_that_cannot_take_moderators_are_refused(opts):
     table = read_table(DATA / "bcg.csv", measure="RR")
     with pytest.raises(InputError, match="moderator"):
         pool_table(table, "RR", moderators=["ablat"], **opts)
+
+
+def test_interaction_term_equals_the_product_column():
+    """--moderator a:b is the product of two numeric columns (Viechtbauer 2007b's dosage x baseline)."""
+    given = fit("linde2005.csv", ["dosage_c", "baseline_c", "dosage_baseline"], "DL").meta_regression
+    built = fit("linde2005.csv", ["dosage_c", "baseline_c", "dosage_c:baseline_c"], "DL").meta_regression
+    assert built.coefficients[3].name == "dosage_c:baseline_c"
+    assert [c.estimate for c in built.coefficients] == pytest.approx([c.estimate for c in given.coefficients], rel=1e-9)
+    assert built.qm == pytest.approx(given.qm, rel=1e-9)

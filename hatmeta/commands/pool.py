@@ -30,7 +30,8 @@ def _choice(values):
 @click.option("--leave-one-out", is_flag=True, help="Refit omitting each study in turn.")
 @click.option("--cumulative", metavar="COL", help="Cumulative meta-analysis ordered by COL (e.g. year).")
 @click.option("--subgroup", metavar="COL", help="Subgroup analysis by COL, with the test for differences.")
-@click.option("--moderator", "moderators", metavar="COL", multiple=True, help="Meta-regression moderator (repeatable).")
+@click.option("--moderator", "moderators", metavar="COL", multiple=True,
+              help="Meta-regression moderator (repeatable; A:B for the product of two numeric columns).")
 @click.option("--small-study", type=_choice(["egger"]), help="Small-study test: egger.")
 @click.option("--by", metavar="COL", help="Pool every group of rows (by COL) separately; one JSON object per line.")
 @click.option("--bayes", is_flag=True, help="Also fit the Bayesian normal-normal model (exact, no MCMC).")

@@ -19,9 +19,20 @@ METAREG_METHODS = ("FE",) + core.TAU2_METHODS
 
 def design_matrix(es: EffectSizes, moderators) -> tuple[np.ndarray, list[str]]:
     """Intercept plus one column per numeric moderator, or dummies (first sorted level as reference)
-    for a moderator whose values are not all numbers (as R's factor coding)."""
+    for a moderator whose values are not all numbers (as R's factor coding); "a:b" is the product of
+    two numeric columns (an interaction)."""
     cols, names = [np.ones(es.k)], ["intrcpt"]
     for mod in moderators:
+        if ":" in mod and mod.strip().lower() not in es.table.all_columns():
+            # "a:b" is the product of numeric columns a and b (R's interaction term for covariates).
+            parts = [p.strip() for p in mod.split(":")]
+            try:
+                cols.append(np.prod([[float(x) for x in es.table.column(p)] for p in parts], axis=0))
+            except ValueError:
+                raise InputError("an interaction a:b needs numeric columns", file=es.table.path,
+                                 column=mod) from None
+            names.append(mod)
+            continue
         values = es.table.column(mod)
         try:
             cols.append(np.array([float(x) for x in values]))
@@ -47,7 +58,9 @@ def _complete_moderators(es: EffectSizes, moderators):
     from ..io.trial_table import MISSING
 
     missing = np.zeros(es.k, dtype=bool)
-    for mod in moderators:
+    columns = [p.strip() for mod in moderators for p in
+               (mod.split(":") if ":" in mod and mod.strip().lower() not in es.table.all_columns() else [mod])]
+    for mod in columns:
         missing |= np.array([str(x).strip().lower() in MISSING for x in es.table.column(mod)], dtype=bool)
     if not missing.any():
         return es, ()
