@@ -143,7 +143,7 @@ def detect_layout(names, path=None, measure=None) -> str:
     )
 
 
-MISSING = {"", "na", "nan", "n/a", "null", "none", "."}  # R's write.csv writes NA; pandas writes ''
+MISSING = {"", "na", "nan", "n/a", "null", "none", ".", "<na>", "nat"}  # R's write.csv writes NA; pandas writes ''
 
 # metafor's argument names (escalc: ai, bi, ci, di, n1i, ...), accepted as column names when the
 # hatmeta name is absent. bi and di are non-events: n_treat = ai + bi, n_ctrl = ci + di.
