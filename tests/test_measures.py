@@ -75,3 +75,20 @@ def test_gen_on_the_log_scale_tests_against_one():
     assert res.scale == "log" and res.natural(res.pi_low) > 0
     linear = pool_table(read_table(DATA / case["data"], measure="GEN"), "GEN")
     assert linear.scale == "identity" and linear.estimate != pytest.approx(res.estimate)
+
+
+def test_by_json_lines_carry_natural_like_a_single_fit(write_csv):
+    import subprocess
+    import sys
+
+    from hatmeta.io.trial_table import table_from_rows
+
+    rows = [["g", "study", "events", "n"], ["a", "s1", "3", "20"], ["a", "s2", "5", "30"], ["a", "s3", "0", "15"],
+            ["b", "s1", "10", "40"], ["b", "s2", "12", "35"], ["b", "s3", "9", "30"]]
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(write_csv(rows)), "--measure", "PFT",
+                        "--by", "g", "--format", "json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(x) for x in p.stdout.splitlines()]
+    alone = pool_table(table_from_rows([rows[0]] + rows[1:4]), "PFT").to_dict()
+    assert lines[0]["natural"] == pytest.approx(alone["natural"], rel=1e-12)
+    assert lines[0]["studies"][0]["events"] == 3  # counts stay integers

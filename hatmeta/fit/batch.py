@@ -17,7 +17,8 @@ from . import core
 from .effects import escalc
 from ..errors import InputError
 from .models import normalise_method, rma, study_results
-from ..results import MetaResult, _json_floats
+from ..io.trial_table import COUNT_COLUMNS
+from ..results import NATURAL_BLOCK, MetaResult, _json_floats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,7 +88,7 @@ class BatchResult(Sequence):
         for c, arr in es.table.columns.items():
             if c not in cols:
                 arr = arr[order]
-                whole = c.startswith(("events_", "n_")) and bool(np.all(arr == np.floor(arr)))
+                whole = c in COUNT_COLUMNS and bool(np.all(arr == np.floor(arr)))
                 cols[c] = arr.astype(np.int64).tolist() if whole else _json_floats(arr)
         names = list(cols)
         study_rows = [dict(zip(names, row)) for row in zip(*cols.values())]
@@ -110,6 +111,8 @@ class BatchResult(Sequence):
             if dfs is not None:
                 obj["df"] = dfs[j]
             obj["p"] = scal["p"][j]
+            if es.measure in NATURAL_BLOCK:  # back-transformed proportions or correlations, as a single fit's JSON
+                obj["natural"] = self[j].to_dict()["natural"]
             obj["studies"] = study_rows[starts[j]: starts[j] + k]
             obj["notes"] = list(self._notes[j])
             yield encode(obj)
