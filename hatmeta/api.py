@@ -100,8 +100,7 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
     res = pool_table(table, measure, **options)
     notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
     return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
-                                                         "omitted": [{"study": t, "reason": r}
-                                                                     for t, r in analysis.omitted]}), analysis
+                                                         "omitted": analysis.omitted_dicts()}), analysis
 
 
 def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):
