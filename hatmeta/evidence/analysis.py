@@ -360,3 +360,30 @@ def _table(spec, ex, comparisons):
     table = table_from_rows(rows, path=path, measure=spec.measure)
     # Point errors raised later (e.g. by escalc) at the outcomes.csv line of each trial's first figure.
     return replace(table, lines=tuple(c.rows[0].line for c in comparisons))
+
+
+def placement(trial_ids, data_dir=None, analyses_dir=None) -> list:
+    """Where trials go: for each analysis and each trial, (analysis, trial, entered, reason).
+
+    ``entered`` is True when the trial gives a comparison (reason then says which arms, time point
+    and definition), else the reason names the criterion it fails. Read on the extraction as it is
+    on disk, so call it after the trial was appended."""
+    from .spec import list_analyses
+
+    ex = load_extraction(data_dir)
+    out = []
+    for name in list_analyses(analyses_dir):
+        try:
+            spec = read_spec(spec_path(name, analyses_dir))
+        except InputError as exc:
+            out.extend((name, t, False, f"spec not readable: {exc}") for t in trial_ids)
+            continue
+        for trial in trial_ids:
+            result = check_trial(spec, ex, trial, [])
+            if isinstance(result, Skip):
+                out.append((name, trial, False, result.reason))
+            else:
+                out.append((name, trial, True, f"{'+'.join(result.experimental_arms)} vs "
+                            f"{'+'.join(result.control_arms)}, {result.timepoint_weeks:g} weeks, "
+                            f"{result.definition or '(no definition)'}"))
+    return out
