@@ -96,7 +96,7 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
         raise InputError(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
                          f"pooling needs at least 2 ({len(analysis.omitted)} omitted: "
                          + ", ".join(t for t, _ in analysis.omitted) + "; see hatmeta trials)",
-                         file=spec.path, column="trials")
+                         file=spec.path)
     res = pool_table(table, measure, **options)
     notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
     return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,

@@ -105,7 +105,7 @@ def build_analysis(spec: AnalysisSpec, ex: Extraction) -> Analysis:
     if not comparisons:
         why = "; ".join(f"{t}: {r}" for t, r in omitted)
         raise InputError(f"no trial contributes {spec.kind} figures for outcome {spec.outcome!r} ({why})",
-                         file=spec.path, column="trials")
+                         file=spec.path)
     notes.extend(_harmonisation_notes(spec, ex, comparisons))
     table = _table(spec, ex, comparisons)
     return Analysis(spec=spec, table=table, comparisons=tuple(comparisons), omitted=tuple(omitted),
