@@ -171,3 +171,22 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
                       mu_prior_sd=mu_prior_sd, likelihood=likelihood, arms=arms,
                       seed=seed, draws=draws, save_trace=save_trace, progressbar=progressbar, threshold=threshold,
                       benefit=benefit, level=level, parameterisation=parameterisation)
+
+
+def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None, **options):
+    """``result`` beside the same analysis at ``ref`` (a git revision of the data and specs, or a saved
+    result JSON): the ``compare`` JSON of hatmeta.methods.compare (before, after, entered, left, crossed).
+
+    ``analysis``: the analysis name (None for a --data table: then ``ref`` must be a saved JSON);
+    ``options``: the pooling options used now, applied to the reference too."""
+    from .methods.compare import compare, reference_result, summary
+
+    if analysis is None and not str(ref).lower().endswith(".json"):
+        raise InputError("with --data, --compare takes a saved result JSON (hatmeta pool ... --format json)",
+                         option="--compare")
+
+    def pool_then(spec_file, data):
+        return pool_analysis(str(spec_file), data_dir=data, measure=measure, **options)[0]
+
+    before = reference_result(ref, analysis, data_dir, pool_then)
+    return compare(summary(before), summary(result.to_dict()), scale=result.scale, benefit=benefit, labels=labels)
