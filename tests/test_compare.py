@@ -101,3 +101,33 @@ def test_compare_with_a_saved_result_and_errors(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("[1, 2]")
     code, _, err = run(["pool", "retention", "--compare", str(tmp_path / "bad.json")], capsys)
     assert code == 2 and "not a saved 'hatmeta pool --format json' result" in err
+
+
+def test_report_changes_since_the_previous_report(tmp_path):
+    """`hatmeta report` compares the results it overwrites with the new ones (unit level: the report
+    build itself is tested in test_report.py)."""
+    from hatmeta import api
+    from hatmeta.methods.compare import read_results, report_changes, report_changes_text
+
+    data = tmp_path / "extracted"
+    shutil.copytree(ROOT / "data" / "extracted", data)
+    old_res = api.pool_analysis("retention", data_dir=data)[0].to_dict()
+    (tmp_path / "old" / "results").mkdir(parents=True)
+    (tmp_path / "old" / "results" / "retention.json").write_text(json.dumps(old_res))
+    (tmp_path / "old" / "results" / "retention-bayes.json").write_text("{}")
+    (tmp_path / "old" / "results" / "illicit-use.json").write_text(
+        json.dumps(api.pool_analysis("illicit-use", data_dir=data)[0].to_dict()))
+    old = read_results(tmp_path / "old")
+    assert set(old) == {"retention", "illicit-use"}
+    new_folder = new_trial(tmp_path / "new")
+    with pytest.raises(SystemExit):
+        main(["--data-dir", str(data), "add-trial", "--from", str(new_folder)])
+    new = {"retention": api.pool_analysis("retention", data_dir=data)[0].to_dict(),
+           "illicit-use": api.pool_analysis("illicit-use", data_dir=data)[0].to_dict()}
+    changes = report_changes(old, new)
+    assert [name for name, _ in changes] == ["retention"]  # illicit-use: the new trial does not report it
+    assert changes[0][1]["entered"] == ["fict2024"]
+    text = report_changes_text(changes, old, new, "reports")
+    assert text.startswith("Changes since the report in reports:\n\nretention:\n")
+    assert "before (previous report)" in text and "Trials entered: fict2024" in text
+    assert report_changes_text([], old, old, "reports") == "No pooled result changed since the report in reports."

@@ -180,10 +180,15 @@ def sof(ctx, fmt, threshold):
 @click.pass_context
 def report(ctx, out):
     """Render every analysis (figures, tables, HTML pages, summary of findings) into OUT."""
+    from ..methods.compare import read_results, report_changes, report_changes_text
     from ..render.report import build_report
 
+    old = read_results(out)  # the report as it was (in a clean tree: the committed one)
     files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"))
     click.echo(f"{len(files)} files written to {out} (see {out}/index.html)")
+    if old:
+        new = read_results(out)
+        click.echo(report_changes_text(report_changes(old, new), old, new, out))
 
 
 @click.command()

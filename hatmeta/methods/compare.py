@@ -145,7 +145,7 @@ def _fmt(x, scale, digits=4):
     return f"{math.exp(x) if scale == 'log' else x:.{digits}f}"
 
 
-def compare_text(cmp: dict, ref: str, measure: str, scale: str, level: float = 0.95) -> str:
+def compare_text(cmp: dict, ref: str, measure: str, scale: str, level: float = 0.95, heading: bool = True) -> str:
     """A side-by-side table (natural scale for ratios), the trials that entered or left, what crossed."""
     b, a = cmp["before"], cmp["after"]
     pct = f"{level * 100:g}%"
@@ -162,7 +162,7 @@ def compare_text(cmp: dict, ref: str, measure: str, scale: str, level: float = 0
             ("prediction interval", interval(b, "pi_low", "pi_high"), interval(a, "pi_low", "pi_high"))]
     head = ("", f"before ({ref})", "after (now)")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
-    lines = [f"Compared with {ref}:", ""]
+    lines = [f"Compared with {ref}:", ""] if heading else []
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     lines.append("")
     lines.append("Trials entered: " + (", ".join(cmp["entered"]) or "none"))
@@ -173,3 +173,46 @@ def compare_text(cmp: dict, ref: str, measure: str, scale: str, level: float = 0
         lines.append("Conclusions that changed: none (CI and prediction interval on the same side of no effect, "
                      "same direction)")
     return "\n".join(lines)
+
+
+def read_results(folder) -> dict:
+    """{analysis name: result JSON} of a report's results/<name>.json (Bayesian files left out)."""
+    folder = Path(folder) / "results"
+    out = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        if path.stem.endswith("-bayes"):
+            continue
+        try:
+            out[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            continue  # a damaged old file: nothing to compare with
+    return out
+
+
+def report_changes(old: dict, new: dict) -> list:
+    """Analyses whose pooled result changed between two reports' results: [(name, compare dict)],
+    plus analyses pooled in only one of them (the other side None)."""
+    changes = []
+    for name in sorted(set(old) | set(new)):
+        if name not in old or name not in new:
+            changes.append((name, None))
+            continue
+        before, after = summary(old[name]), summary(new[name])
+        if before != after:
+            changes.append((name, compare(before, after, scale=new[name].get("scale", "log"))))
+    return changes
+
+
+def report_changes_text(changes, old: dict, new: dict, where: str) -> str:
+    """'Changes since the report in OUT' for the terminal: per changed analysis, the side-by-side table."""
+    if not changes:
+        return f"No pooled result changed since the report in {where}."
+    parts = [f"Changes since the report in {where}:"]
+    for name, cmp in changes:
+        if cmp is None:
+            parts.append(f"\n{name}: " + ("newly pooled" if name in new else "no longer pooled"))
+            continue
+        r = new[name]
+        parts.append(f"\n{name}:\n" + compare_text(cmp, "previous report", r.get("measure", ""),
+                                                     r.get("scale", "log"), r.get("level", 0.95), heading=False))
+    return "\n".join(parts)
