@@ -259,6 +259,13 @@ def read_spec(path) -> AnalysisSpec:
             if not values:
                 fail("must list at least one allowed value", key, "eligibility")
             eligibility[key] = tuple(v.strip().lower() for v in values)
+            from .extraction import SCHEMA
+
+            choices = next(c.choices for c in SCHEMA["trials.csv"] if c.name == key)
+            wrong = [v for v in eligibility[key] if choices and v not in choices]
+            if wrong:  # a misspelt value would leave every trial out
+                fail(f"unknown value {wrong[0]!r}; trials.csv {key} is one of: {', '.join(choices)}", key,
+                     "eligibility")
     years = {}
     for key in ("min_year", "max_year"):
         value = raw.get("eligibility", {}).get(key)
