@@ -260,9 +260,12 @@ def label_duplicates(names) -> tuple[tuple, tuple]:
             label = f"{name} ({r})"
         taken.add(label)
         labels.append(label)
-    notes = ("study names repeat, so the studies are told apart by their order in the table: "
-             + "; ".join(f"{n} x{counts[n]} ({', '.join(l for l, g in zip(labels, names) if g == n)})"
-                         for n in dict.fromkeys(x for x in names if x in repeated)),)
+    order = list(dict.fromkeys(x for x in names if x in repeated))
+    shown = "; ".join(f"{n} x{counts[n]}" for n in order[:20])
+    if len(order) > 20:  # a simulation's replicates can repeat thousands of names: the note stays short
+        shown += f"; and {len(order) - 20} more names"
+    notes = (f"study names repeat, so the studies are told apart by their order in the table, as "
+             f"\"{order[0]} (1)\", \"{order[0]} (2)\": {shown}",)
     return tuple(labels), notes
 
 
