@@ -33,6 +33,7 @@ _LAZY = {
     "pool_file": "hatmeta.api",
     "pool_by": "hatmeta.api",
     "BatchResult": "hatmeta.fit.batch",
+    "forest": "hatmeta.render.plots",
 }
 _SUBMODULES = ("api", "results", "errors", "io", "fit", "methods", "render", "bayes", "evidence", "cli")
 

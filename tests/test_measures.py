@@ -92,3 +92,22 @@ def test_by_json_lines_carry_natural_like_a_single_fit(write_csv):
     alone = pool_table(table_from_rows([rows[0]] + rows[1:4]), "PFT").to_dict()
     assert lines[0]["natural"] == pytest.approx(alone["natural"], rel=1e-12)
     assert lines[0]["studies"][0]["events"] == 3  # counts stay integers
+
+
+def test_hr_from_log_yi_se_is_pooled_on_the_log_scale(write_csv):
+    rows = [["study", "yi", "se"], ["a", "-0.2", "0.1"], ["b", "-0.35", "0.15"], ["c", "0.05", "0.2"]]
+    hr = pool_table(read_table(write_csv(rows), measure="HR"), "HR")
+    gen = pool_table(read_table(write_csv(rows), measure="GEN"), "GEN", scale="log")
+    assert hr.scale == gen.scale == "log"
+    assert hr.estimate == pytest.approx(gen.estimate, rel=1e-12)
+    assert hr.natural(hr.estimate) == pytest.approx(2.718281828459045 ** hr.estimate)
+
+
+def test_rom_needs_positive_means(write_csv):
+    from hatmeta.errors import InputError
+
+    rows = [["study", "mean_treat", "sd_treat", "n_treat", "mean_ctrl", "sd_ctrl", "n_ctrl"],
+            ["a", "10", "2", "20", "12", "2", "20"], ["b", "-1", "2", "20", "12", "2", "20"]]
+    with pytest.raises(InputError, match="positive means") as err:
+        pool_table(read_table(write_csv(rows), measure="ROM"), "ROM")
+    assert err.value.line == 3
