@@ -38,14 +38,14 @@ _LAZY = {
 _SUBMODULES = ("api", "results", "errors", "io", "fit", "methods", "render", "bayes", "evidence", "cli")
 
 if TYPE_CHECKING:  # what type checkers see: the real objects behind the lazy names
-    from . import api as api, results as results, errors as errors
-    from .api import pool_by as pool_by, pool_file as pool_file, pool_table as pool_table
-    from .errors import InputError as InputError
-    from .fit.batch import BatchResult as BatchResult
-    from .fit.effects import EffectSizes as EffectSizes, escalc as escalc
-    from .fit.models import rma as rma
-    from .io.trial_table import TrialTable as TrialTable, read_table as read_table
-    from .results import MetaResult as MetaResult
+    from . import api as api, results as results, errors as errors  # noqa: F401
+    from .api import pool_by as pool_by, pool_file as pool_file, pool_table as pool_table  # noqa: F401
+    from .errors import InputError as InputError  # noqa: F401
+    from .fit.batch import BatchResult as BatchResult  # noqa: F401
+    from .fit.effects import EffectSizes as EffectSizes, escalc as escalc  # noqa: F401
+    from .fit.models import rma as rma  # noqa: F401
+    from .io.trial_table import TrialTable as TrialTable, read_table as read_table  # noqa: F401
+    from .results import MetaResult as MetaResult  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -114,7 +114,6 @@ def _escalc(table, measure, cc, drop00, input_level, scale_opt):
     scale = "log" if ratio else SCALES.get(measure, "identity")
     if drop00 is None:
         drop00 = measure in ("RR", "OR")
-    cols = table.columns
     if table.layout == "binary":
         return _binary(table, measure, cc, drop00, scale)
     if table.layout == "continuous":
