@@ -111,3 +111,10 @@ def test_rom_needs_positive_means(write_csv):
     with pytest.raises(InputError, match="positive means") as err:
         pool_table(read_table(write_csv(rows), measure="ROM"), "ROM")
     assert err.value.line == 3
+
+
+def test_input_level_without_a_ci_table_is_refused():
+    from hatmeta.errors import InputError
+
+    with pytest.raises(InputError, match="--input-level applies"):
+        pool_table(read_table(DATA / "bcg.csv", measure="RR"), "RR", input_level=0.9)

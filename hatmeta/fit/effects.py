@@ -103,6 +103,9 @@ def _escalc(table, measure, cc, drop00, input_level, scale_opt):
         raise InputError(f"zero-cell increment must not be negative, got {cc:g}", column="--cc")
     if not 0 < input_level < 1:
         raise InputError(f"input level must lie between 0 and 1, got {input_level}", column="--input-level")
+    if input_level != 0.95 and table.layout != "estimate_ci":
+        raise InputError("--input-level applies to tables that give estimate, ci_low, ci_high; this table has "
+                         f"the '{table.layout}' layout", column="--input-level")
     ratio = measure in LOG_MEASURES
     if scale_opt is not None:
         scale_opt = str(scale_opt).strip().lower()
