@@ -98,10 +98,13 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
                          + ", ".join(t for t, _ in analysis.omitted) + "; see hatmeta trials)",
                          file=spec.path, column="trials")
     res = pool_table(table, measure, **options)
+    from .evidence.appraisal import analysis_extras
+
     notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
     return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
                                                          "omitted": [{"study": t, "reason": r}
-                                                                     for t, r in analysis.omitted]}), analysis
+                                                                     for t, r in analysis.omitted],
+                                                         **analysis_extras(res, analysis, data_dir)}), analysis
 
 
 def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):

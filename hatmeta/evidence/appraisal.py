@@ -57,6 +57,16 @@ class Published:
     direction: str
     note: str
 
+    @property
+    def source_label(self) -> str:
+        """'Ferri 2011, Cochrane CD003410.pub4' style: first author, year and where it appeared."""
+        import re
+
+        author = self.citation.split(" ")[0].rstrip(",")
+        year = re.search(r"\b(19|20)\d\d\b", self.citation)
+        review = re.search(r"CD\d{6}(\.pub\d)?", self.citation)
+        return f"{author} {year.group(0) if year else ''}".strip() + (f", Cochrane {review.group(0)}" if review else "")
+
     def to_dict(self) -> dict:
         return {"source": self.citation + ", " + self.locator, "comparison": self.comparison, "trials": self.trials,
                 "participants": self.participants, "measure": self.measure, "estimate": self.estimate,
@@ -182,3 +192,26 @@ def reconciliation(result_k: int, participants: int | None, estimate, ci_low, ci
         rows.append({**p.to_dict(), "ours": {"trials": result_k, "participants": participants,
                                             "estimate": estimate, "ci_low": ci_low, "ci_high": ci_high}})
     return rows
+
+
+def analysis_extras(result, analysis, data_dir=None) -> dict:
+    """What a pooled HAT analysis carries beside its numbers (MetaResult.extra): each study's
+    risk-of-bias judgements, the published pooled results for its outcome (natural scale) and the
+    table of gaps (trials left out, what is missing, where it was sought)."""
+    appraisal = load_appraisal(data_dir)
+    outcome = analysis.spec.outcome
+    labels = _labels(analysis, data_dir)
+    return {
+        "study_annotations": {s.study: {"risk_of_bias": appraisal.judgements(s.study)} for s in result.studies},
+        "published": [p.to_dict() for p in appraisal.published_for(outcome)],
+        "gaps": gap_rows(analysis.omitted, outcome, appraisal, labels),
+    }
+
+
+def _labels(analysis, data_dir=None) -> dict:
+    """Display label of every trial the analysis names, pooled or not ('Haasen 2007 (Germany)')."""
+    from .analysis import trial_label
+    from .extraction import load_extraction
+
+    ex = load_extraction(data_dir)
+    return {t: trial_label(ex.trial(t)) for t in ex.trial_ids()}

@@ -248,8 +248,9 @@ def build_report(out="reports", data_dir=None, analyses_dir=None) -> list:
         raise InputError("no analyses to report", file=str(analyses_dir or "analyses"))
     rendered = [render_analysis(n, out, data_dir, analyses_dir) for n in names]
     files = [p for r in rendered for p in r.files]
-    sof_rows = [tables.sof_row(r.result, r.analysis) for r in rendered if r.result is not None
-                and r.result.measure in ("RR", "OR")]
+    sof_rows = tables.summary_rows([(r.result, r.analysis) for r in rendered if r.result is not None],
+                                   [(r.name, r.refused) for r in rendered if r.result is None],
+                                   data_dir=data_dir, analyses_dir=analyses_dir)
     for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("html", "html")):
         path = out / f"sof.{ext}"
         path.write_text(tables.sof_table(sof_rows, fmt))
