@@ -137,9 +137,15 @@ def _emit(result, fmt, posterior=None, others=()):
     elif fmt == "markdown":
         click.echo(to_markdown(result), nl=False)
     else:
+        from ..render.evidence import gaps_text, reconciliation_text
+
         click.echo(result.summary())
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
+        for block in (reconciliation_text(result, result.extra.get("published")),
+                      gaps_text(result.extra.get("gaps"))):
+            if block:
+                click.echo("\n" + block)
 
 
 def _emit_many(results, fmt):

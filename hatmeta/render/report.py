@@ -193,6 +193,9 @@ def _section(r: Rendered, out: Path) -> str:
                      f"{e(caution)}</p>\n" + _inline_svg(funnel, narrow=True))
     if r.posterior is not None:
         parts.append(_bayes_section(r, out))
+    from .evidence import gaps_html, reconciliation_html
+
+    parts += [reconciliation_html(res, res.extra.get("published", ())), gaps_html(res.extra.get("gaps", ()))]
     notes = [n for n in res.notes]
     if notes:
         parts.append('<p class="note"><b>Notes (trials left out, derived figures, definitions):</b></p>'
