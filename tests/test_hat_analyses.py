@@ -59,9 +59,11 @@ def test_retention_by_hand_from_the_raw_counts():
     assert haasen.yi == pytest.approx(math.log((346 / 515) / (200 / 500)), rel=1e-12)
     assert haasen.vi == pytest.approx(1 / 346 - 1 / 515 + 1 / 200 - 1 / 500, rel=1e-12)
     assert res.measure == "RR" and res.method == "REML" and res.ci_method == "hksj"
-    # Every trial named in the spec is pooled or listed as omitted, with a reason.
-    named = set(load_analysis("retention").spec.trials)
-    omitted = {o["study"] for o in res.to_dict()["omitted"]}
+    # Every trial in the extraction is pooled or listed as omitted, with a reason (eligibility by rule).
+    from hatmeta.evidence import load_extraction
+
+    named = set(load_extraction().trial_ids())
+    omitted = {o["trial"] for o in res.to_dict()["omitted"]}
     assert {s.study for s in res.studies} | omitted == named
 
 

@@ -172,8 +172,41 @@ def gap_rows(omitted, outcome: str, appraisal: Appraisal, labels=None) -> list:
         missing = _first_sentence(reason)
         excluded = reason.startswith("excluded")  # a choice of the analysis, not a missing figure
         sought = "" if excluded else appraisal.searches.get((trial, outcome), "")
-        groups.setdefault((missing, sought), []).append(labels.get(trial, trial))
-    return [{"trials": trials, "missing": missing, "sought": sought} for (missing, sought), trials in groups.items()]
+        group = groups.setdefault(missing, {"trials": [], "sought": []})
+        label = labels.get(trial, trial)
+        group["trials"].append(label)
+        if sought:
+            group["sought"].append((label, sought))
+    rows = []
+    for missing, g in groups.items():
+        if len(g["sought"]) == 1 and len(g["trials"]) == 1:
+            sought = g["sought"][0][1]
+        else:
+            sought = " ".join(f"{label}: {text}" for label, text in g["sought"])
+        rows.append({"trials": g["trials"], "missing": missing, "sought": sought})
+    return rows
+
+
+def refusal_details(exc, spec, data_dir=None) -> None:
+    """Fill a NotPooled error with the gaps table, the published results for the outcome and a few
+    short lines for the terminal."""
+    appraisal = load_appraisal(data_dir)
+    labels = _labels(None, data_dir)
+    exc.gaps = gap_rows(exc.omitted, spec.outcome, appraisal, labels)
+    exc.published = [p.to_dict() for p in appraisal.published_for(spec.outcome)]
+    lines = []
+    for g in exc.gaps:
+        lines.append(f"  {_short_list(g['trials'])}: {g['missing']}")
+    for p in exc.published:
+        ci = f" ({p['ci_low']:.2f} to {p['ci_high']:.2f})" if p["ci_low"] is not None else ""
+        lines.append(f"  published: {p['measure']} {p['estimate']:.2f}{ci}, {p['label']} ({p['trials']} trials"
+                     + (f", {p['participants']} participants" if p["participants"] else "")
+                     + "), not reproduced here")
+    exc.details = "\n".join(lines + ["  (--format json or the report lists where each figure was sought)"])
+
+
+def _short_list(items, most=4) -> str:
+    return ", ".join(items) if len(items) <= most else ", ".join(items[:most]) + f" and {len(items) - most} more"
 
 
 def _first_sentence(text: str) -> str:
@@ -209,9 +242,14 @@ def analysis_extras(result, analysis, data_dir=None) -> dict:
 
 
 def _labels(analysis, data_dir=None) -> dict:
-    """Display label of every trial the analysis names, pooled or not ('Haasen 2007 (Germany)')."""
+    """Display label of every trial in the extraction, pooled or not ('Haasen 2007 (Germany)'); trials
+    sharing a publication add their route, as on the forest plot."""
+    from collections import Counter
+
     from .analysis import trial_label
     from .extraction import load_extraction
 
     ex = load_extraction(data_dir)
-    return {t: trial_label(ex.trial(t)) for t in ex.trial_ids()}
+    base = {t: trial_label(ex.trial(t)) for t in ex.trial_ids()}
+    seen = Counter(base.values())
+    return {t: trial_label(ex.trial(t), duplicate=seen[label] > 1) for t, label in base.items()}

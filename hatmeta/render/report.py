@@ -50,6 +50,8 @@ class Rendered:
     refused: str | None
     files: tuple
     posterior: object = None  # BayesResult or None
+    gaps: tuple = ()  # a refused analysis: what is missing and where it was sought
+    published: tuple = ()  # a refused analysis: published pooled results for its outcome
 
 
 def _versions():
@@ -120,7 +122,8 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
             title = read_spec(spec_path(name, analyses_dir)).title
         except InputError:
             title = name
-        return Rendered(name, title, None, None, exc.message, ())
+        return Rendered(name, title, None, None, exc.message, (), gaps=tuple(getattr(exc, "gaps", ())),
+                        published=tuple(getattr(exc, "published", ())))
     spec = analysis.spec
     labels = (spec.experimental_label, spec.control_label)
     files = []
@@ -175,7 +178,10 @@ def _close(fig):
 def _section(r: Rendered, out: Path) -> str:
     e = html.escape
     if r.refused:
-        return (f'<h2 id="{e(r.name)}">{e(r.title)}</h2>\n<p class="refused">Not pooled: {e(r.refused)}</p>\n')
+        from .evidence import gaps_html, reconciliation_html
+
+        return (f'<h2 id="{e(r.name)}">{e(r.title)}</h2>\n<p class="refused">Not pooled: {e(r.refused)}</p>\n'
+                + reconciliation_html(None, r.published) + gaps_html(r.gaps))
     from . import tables
 
     res, analysis = r.result, r.analysis
