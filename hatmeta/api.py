@@ -107,23 +107,32 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
 
     Returns (MetaResult, Analysis).
     """
+    from .errors import NotPooled
     from .evidence import load_analysis
+    from .evidence.appraisal import refusal_details
 
-    analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    try:
+        analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    except NotPooled as exc:
+        refusal_details(exc, exc.spec, data_dir)
+        raise
     spec = analysis.spec
     options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi}
     options.update({k: v for k, v in overrides.items() if v is not None})
     measure = options.pop("measure", None) or spec.measure
     table = analysis.table
     if table.k < 2 and str(options.get("method", "REML")).upper() not in ("FE", "MH", "PETO"):
-        raise InputError(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
-                         f"pooling needs at least 2 ({len(analysis.omitted)} omitted: "
-                         + ", ".join(t for t, _ in analysis.omitted) + "; see hatmeta trials)",
-                         file=spec.path)
+        exc = NotPooled(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
+                        "pooling needs at least 2", omitted=analysis.omitted, file=spec.path)
+        refusal_details(exc, spec, data_dir)
+        raise exc
     res = pool_table(table, measure, **options)
+    from .evidence.appraisal import analysis_extras
+
     notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
     return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
-                                                         "omitted": analysis.omitted_dicts()}), analysis
+                                                         "omitted": analysis.omitted_dicts(),
+                                                         **analysis_extras(res, analysis, data_dir)}), analysis
 
 
 def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):

@@ -42,3 +42,17 @@ def _is_option(name) -> bool:
 
 
 ARGUMENTS = ("ANALYSIS", "FILE", "REF", "NAME")  # click's metavars of positional arguments
+
+
+class NotPooled(InputError):
+    """An analysis no trial can enter: a user-facing refusal that carries what was left out.
+
+    ``omitted``: [(trial, reason)]; ``details``: extra lines the command line prints under the
+    one-line error (the gaps, de-duplicated), filled in by the API, which knows the evidence."""
+
+    def __init__(self, message, omitted=(), file=None, **kw):
+        super().__init__(message, file=file, **kw)
+        self.omitted = tuple(omitted)
+        self.details = ""
+        self.gaps = []
+        self.published = []

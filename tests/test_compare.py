@@ -73,7 +73,7 @@ def test_compare_with_the_previous_commit(repo, tmp_path, capsys):
     d = json.loads(out)
     cmp = d["compare"]
     assert set(cmp) == {"before", "after", "entered", "left", "crossed"}
-    assert cmp["before"]["k"] == 4 and cmp["after"]["k"] == 5
+    assert cmp["before"]["k"] == 3 and cmp["after"]["k"] == 4
     assert cmp["entered"] == ["fict2024"] and cmp["left"] == []
     # before = the analysis pooled on the data as committed; after = this result.
     for key in ("estimate", "ci_low", "ci_high", "tau2", "i2", "pi_low", "pi_high"):
@@ -82,7 +82,7 @@ def test_compare_with_the_previous_commit(repo, tmp_path, capsys):
     assert set(cmp["before"]) == {"k", "trials", "estimate", "ci_low", "ci_high", "tau2", "i2", "pi_low", "pi_high"}
     code, out, _ = run(["--data-dir", str(data), "pool", "retention", "--compare", "HEAD~1"], capsys)
     assert "before (HEAD~1)" in out and "Trials entered: fict2024" in out
-    assert "  k (trials)           4                 5" in out
+    assert "  k (trials)           3                 4" in out
 
 
 def test_compare_with_a_saved_result_and_errors(tmp_path, capsys):
@@ -115,17 +115,17 @@ def test_report_changes_since_the_previous_report(tmp_path):
     (tmp_path / "old" / "results").mkdir(parents=True)
     (tmp_path / "old" / "results" / "retention.json").write_text(json.dumps(old_res))
     (tmp_path / "old" / "results" / "retention-bayes.json").write_text("{}")
-    (tmp_path / "old" / "results" / "illicit-use.json").write_text(
-        json.dumps(api.pool_analysis("illicit-use", data_dir=data)[0].to_dict()))
+    (tmp_path / "old" / "results" / "illicit-use-any-route.json").write_text(
+        json.dumps(api.pool_analysis("illicit-use-any-route", data_dir=data)[0].to_dict()))
     old = read_results(tmp_path / "old")
-    assert set(old) == {"retention", "illicit-use"}
+    assert set(old) == {"retention", "illicit-use-any-route"}
     new_folder = new_trial(tmp_path / "new")
     with pytest.raises(SystemExit):
         main(["--data-dir", str(data), "add-trial", "--from", str(new_folder)])
     new = {"retention": api.pool_analysis("retention", data_dir=data)[0].to_dict(),
-           "illicit-use": api.pool_analysis("illicit-use", data_dir=data)[0].to_dict()}
+           "illicit-use-any-route": api.pool_analysis("illicit-use-any-route", data_dir=data)[0].to_dict()}
     changes = report_changes(old, new)
-    assert [name for name, _ in changes] == ["retention"]  # illicit-use: the new trial does not report it
+    assert [name for name, _ in changes] == ["retention"]  # illicit use: the new trial does not report it
     assert changes[0][1]["entered"] == ["fict2024"]
     text = report_changes_text(changes, old, new, "reports")
     assert text.startswith("Changes since the report in reports:\n\nretention:\n")

@@ -51,7 +51,7 @@ def run(argv, capsys):
     return exc.value.code, out.out, out.err
 
 
-def pool_json(data, capsys, name="retention"):
+def pool_json(data, capsys, name="retention-any-route"):
     code, out, err = run(["--data-dir", str(data), "pool", name, "--format", "json"], capsys)
     assert code == 0, err
     return json.loads(out)
@@ -63,8 +63,10 @@ def test_added_trial_is_pooled_without_editing_the_spec(data, tmp_path, capsys):
     code, out, err = run(["--data-dir", str(data), "add-trial", "--from", str(new_trial(tmp_path / "new"))], capsys)
     assert code == 0, err
     # add-trial says where the trial goes, with the reason where it does not.
-    assert "fict2024 enters 2 of 7 analyses:" in out
+    assert "fict2024 enters 3 of 11 analyses:" in out
     assert "  enters  retention: dam vs mmt, 52 weeks, retained in assigned treatment at 12 months" in out
+    assert "  enters  retention-any-route: dam vs mmt, 52 weeks, retained in assigned treatment at 12 months" in out
+    assert "  not in  retention-26-weeks: [timepoint] max_weeks: figures only after 26 weeks" in out
     assert "  not in  crime: no row for outcome 'crime' of arms dam, mmt in outcomes.csv" in out
     assert "  not in  salome-retention: [arms] control: no control arm (hdm) in arms.csv" in out
     after = pool_json(data, capsys)
@@ -82,22 +84,22 @@ def test_trial_with_an_ineligible_control_is_named_with_the_criterion(data, tmp_
     folder = new_trial(tmp_path / "new", trial="fictsim2024", control="sim")
     code, out, err = run(["--data-dir", str(data), "add-trial", "--from", str(folder)], capsys)
     assert code == 0, err
-    assert "fictsim2024 enters 0 of 7 analyses:" in out
+    assert "fictsim2024 enters 0 of 11 analyses:" in out
     reason = ("[arms] control: no control arm (mmt, conventional) in arms.csv; its arms: dam (experimental), "
               "sim (control)")
-    assert f"  not in  retention: {reason}" in out
+    assert f"  not in  retention-any-route: {reason}" in out
     res = pool_json(data, capsys)
     assert res["k"] == 4
     entry = next(o for o in res["omitted"] if o["trial"] == "fictsim2024")
     assert entry == {"study": "fictsim2024", "trial": "fictsim2024", "reason": reason, "criterion": "[arms] control"}
-    code, out, _ = run(["--data-dir", str(data), "pool", "retention"], capsys)
+    code, out, _ = run(["--data-dir", str(data), "pool", "retention-any-route"], capsys)
     assert f"Note: omitted fictsim2024: {reason}" in out
 
 
 def test_every_trial_is_pooled_or_named(data, tmp_path, capsys):
     run(["--data-dir", str(data), "add-trial", "--from", str(new_trial(tmp_path / "new"))], capsys)
     ids = set(load_extraction(data).trial_ids())
-    for name in ("retention", "retention-assigned", "illicit-use"):
+    for name in ("retention", "retention-any-route", "retention-assigned", "illicit-use-any-route"):
         res = pool_json(data, capsys, name)
         pooled = [s["study"] for s in res["studies"]]
         omitted = [o["trial"] for o in res["omitted"]]
@@ -107,7 +109,7 @@ def test_every_trial_is_pooled_or_named(data, tmp_path, capsys):
 
 def test_route_filter_and_definition_rule(data, tmp_path, capsys):
     """The rules issue 16's primary comparison needs: injected heroin only; a required definition."""
-    text = (ROOT / "analyses" / "retention.toml").read_text()
+    text = (ROOT / "analyses" / "retention-any-route.toml").read_text()
     text = text.replace('route = ["injected", "inhaled"]', 'route = ["injected"]')
     spec_file = tmp_path / "primary.toml"
     spec_file.write_text(text)
@@ -131,7 +133,7 @@ def test_route_filter_and_definition_rule(data, tmp_path, capsys):
 
 
 def test_explicit_exclusion_and_trials_list_still_named(data, tmp_path):
-    text = (ROOT / "analyses" / "retention.toml").read_text()
+    text = (ROOT / "analyses" / "retention-any-route.toml").read_text()
     spec_file = tmp_path / "x.toml"
     spec_file.write_text(text + '\n[exclude]\nhaasen2007 = "sensitivity: without the largest trial"\n')
     a = build_analysis(read_spec(spec_file), load_extraction(data))
@@ -144,7 +146,7 @@ def test_explicit_exclusion_and_trials_list_still_named(data, tmp_path):
 
 
 def test_bad_eligibility_keys(tmp_path):
-    text = (ROOT / "analyses" / "retention.toml").read_text()
+    text = (ROOT / "analyses" / "retention-any-route.toml").read_text()
     for bad, column in [('route = ["injected", "inhaled"]', "eligibility.route"),
                         ('colour = ["red"]', "eligibility.colour")]:
         path = tmp_path / "bad.toml"
@@ -198,7 +200,7 @@ def test_option_errors_name_the_option_and_suggest(capsys, data, tmp_path):
 def test_analyses_dir_option_and_next_to_the_data(data, tmp_path, capsys):
     mine = tmp_path / "specs"
     mine.mkdir()
-    shutil.copy(ROOT / "analyses" / "retention.toml", mine / "mine.toml")
+    shutil.copy(ROOT / "analyses" / "retention-any-route.toml", mine / "mine.toml")
     res = json.loads(run(["--analyses-dir", str(mine), "pool", "mine", "--format", "json"], capsys)[1])
     assert res["k"] == 4
     code, _, err = run(["--analyses-dir", str(mine), "pool", "retention"], capsys)
@@ -211,4 +213,4 @@ def test_analyses_dir_option_and_next_to_the_data(data, tmp_path, capsys):
                          capsys)[1])
     assert res["k"] == 4
     # The next command in the same process is back on the default analyses.
-    assert json.loads(run(["pool", "retention", "--format", "json"], capsys)[1])["k"] == 4
+    assert json.loads(run(["pool", "retention-any-route", "--format", "json"], capsys)[1])["k"] == 4

@@ -163,18 +163,17 @@ def sof(ctx, fmt, threshold):
     from ..api import pool_analysis
     from ..evidence import list_analyses
 
-    rows, skipped = [], []
+    data_dir = (ctx.obj or {}).get("data_dir")
+    pooled, refused = [], []
     for name in sorted(list_analyses()):
         try:
-            res, an = pool_analysis(name, data_dir=(ctx.obj or {}).get("data_dir"))
+            pooled.append(pool_analysis(name, data_dir=data_dir))
         except InputError as exc:
-            skipped.append(f"{name}: {exc.message.split(' (')[0]}")
-            continue
-        if res.measure in ("RR", "OR"):
-            rows.append(tables.sof_row(res, an, threshold))
+            refused.append((name, exc.message))
+    rows = tables.summary_rows(pooled, refused, data_dir=data_dir, threshold=threshold)
     click.echo(tables.sof_table(rows, fmt, threshold), nl=False)
-    for s in skipped:
-        click.echo(f"not pooled: {s}", err=True)
+    for name, reason in refused:
+        click.echo(f"not pooled: {name}: {reason.split(' (')[0]}", err=True)
 
 
 @click.command()

@@ -166,9 +166,15 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
     elif fmt == "markdown":
         click.echo(to_markdown(result), nl=False)
     else:
+        from ..render.evidence import gaps_text, reconciliation_text
+
         click.echo(result.summary())
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
+        for block in (reconciliation_text(result, result.extra.get("published")),
+                      gaps_text(result.extra.get("gaps"))):
+            if block:
+                click.echo("\n" + block)
     if compared is not None and fmt == "text":
         from ..methods.compare import compare_text
 

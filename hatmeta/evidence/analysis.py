@@ -103,9 +103,13 @@ def build_analysis(spec: AnalysisSpec, ex: Extraction) -> Analysis:
         else:
             comparisons.append(result)
     if not comparisons:
-        why = "; ".join(f"{t}: {r}" for t, r in omitted)
-        raise InputError(f"no trial contributes {spec.kind} figures for outcome {spec.outcome!r} ({why})",
-                         file=spec.path)
+        from ..errors import NotPooled
+
+        # One short line; what each trial lacks travels with the error (the API turns it into the gaps table).
+        exc = NotPooled(f"no trial contributes {spec.kind} figures for outcome {spec.outcome!r} "
+                        f"({len(omitted)} trials checked)", omitted=omitted, file=spec.path)
+        exc.spec = spec
+        raise exc
     notes.extend(_harmonisation_notes(spec, ex, comparisons))
     table = _table(spec, ex, comparisons)
     return Analysis(spec=spec, table=table, comparisons=tuple(comparisons), omitted=tuple(omitted),
@@ -118,7 +122,7 @@ def check_trial(spec: AnalysisSpec, ex: Extraction, trial: str, notes: list):
         return Skip("trials", "trials: not in the spec's 'trials' list (remove the list to select by rule)")
     if trial in spec.exclude:
         return Skip("exclude", f"excluded by the analysis: {spec.exclude[trial]}")
-    skip = _eligible(spec, ex.trial(trial))
+    skip = _eligible(spec, ex.trial(trial)) or _risk_of_bias(spec, ex, trial)
     if skip is not None:
         return skip
     return _compare(spec, ex, trial, notes)
@@ -140,6 +144,27 @@ def _eligible(spec, t):
     if spec.max_year is not None and (year is None or year > spec.max_year):
         return Skip("[eligibility] max_year", f"[eligibility] max_year: published {year}, after {spec.max_year}")
     return None
+
+
+def _risk_of_bias(spec, ex, trial):
+    """Skip unless the trial is judged at low risk of bias in every domain, when the spec asks for it
+    (a 'low risk of bias only' sensitivity analysis; judgements from risk_of_bias.csv)."""
+    if spec.risk_of_bias != "low":
+        return None
+    from pathlib import Path
+
+    from .appraisal import load_appraisal
+
+    judgements = load_appraisal(Path(ex.paths["trials.csv"]).parent).judgements(trial)
+    other = {d: j for d, j in judgements.items() if j != "low"}
+    if not other:
+        return None
+    counts = {}
+    for j in other.values():
+        counts[j] = counts.get(j, 0) + 1
+    summary = ", ".join(f"{n} {j}" for j, n in sorted(counts.items()))
+    return Skip("[eligibility] risk_of_bias", f"[eligibility] risk_of_bias: not judged at low risk of bias in "
+                f"every domain ({summary} of {len(judgements)} domains)")
 
 
 def _as_tuple(value):

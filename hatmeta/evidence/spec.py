@@ -34,7 +34,7 @@ ARM_ROLES = ("experimental", "control", "other")
 ELIGIBILITY_COLUMNS = ("route", "hypothesis", "blinding", "itt", "country")
 SECTION_KEYS = {
     "arms": {"experimental", "control", "multi_arm", "rule", "experimental_role", "control_role"},
-    "eligibility": {"rule", "min_year", "max_year", *ELIGIBILITY_COLUMNS},
+    "eligibility": {"rule", "min_year", "max_year", "risk_of_bias", *ELIGIBILITY_COLUMNS},
     "timepoint": {"rule", "max_weeks", "weeks", "reason"},
     "definition": {"prefer", "only", "reason"},
     "model": {"method", "ci", "pi", "reason"},
@@ -81,6 +81,7 @@ class AnalysisSpec:
     min_year: int | None = None
     max_year: int | None = None
     eligibility_rule: str = ""
+    risk_of_bias: str = ""  # "low": only trials judged at low risk of bias in every domain (risk_of_bias.csv)
     experimental_roles: tuple = ("experimental",)
     control_roles: tuple = ("control",)
     definition_only: tuple = ()
@@ -273,6 +274,10 @@ def read_spec(path) -> AnalysisSpec:
             fail("must be a whole number (a year)", key, "eligibility")
         years[key] = value
 
+    rob = get("risk_of_bias", "eligibility", default="")
+    if rob not in ("", "low"):
+        fail("must be 'low' (trials judged at low risk of bias in every domain)", "risk_of_bias", "eligibility")
+
     rule = get("rule", "timepoint", default="latest")
     if rule not in ("latest", "exact"):
         fail("must be 'latest' (latest time point up to max_weeks) or 'exact' (weeks)", "rule", "timepoint")
@@ -331,5 +336,5 @@ def read_spec(path) -> AnalysisSpec:
         grade=dict(grade), path=file, raw=raw, eligibility=eligibility, min_year=years["min_year"],
         max_year=years["max_year"], eligibility_rule=get("rule", "eligibility", default=""),
         experimental_roles=experimental_roles, control_roles=control_roles,
-        definition_only=get("only", "definition", default=(), kind=list),
+        definition_only=get("only", "definition", default=(), kind=list), risk_of_bias=rob,
     )
