@@ -29,7 +29,7 @@ def fit(data, mods, method, ci="wald", measure="GEN"):
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c["id"]) for c in CASES])
 def test_metareg_agrees_with_metafor(case):
-    res = fit(case["data"], case["options"]["moderators"], case["method"], case["ci"])
+    res = fit(case["data"], case["options"]["moderators"], case["method"], case["ci"], case["measure"])
     m = res.to_dict()["meta_regression"]
     exp = case["expected"]
     assert m["method"] == case["method"]
