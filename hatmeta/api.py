@@ -48,6 +48,10 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
         extra["egger"] = egger(es)
         if extra["egger"].warning:
             extra["notes"] = res.notes + (extra["egger"].warning,)
+    if es.dropped:  # listed as 'Not estimable' rows in figures, tables and JSON
+        from .fit.effects import not_estimable_rows
+
+        extra["not_estimable"] = not_estimable_rows(table, es)
     return replace(res, **extra) if extra else res
 
 
