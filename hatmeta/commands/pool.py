@@ -51,10 +51,11 @@ def _choice(values):
 @click.option("--draws", type=int, default=1500, show_default=True, help="MCMC draws per chain (after tuning).")
 @click.option("--save-trace", type=click.Path(dir_okay=False), help="Write the ArviZ InferenceData (netCDF).")
 @click.option("--format", "fmt", type=_choice(FORMATS), default="text", show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="Text: every note in full (default: grouped by kind and counted).")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
-         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt):
+         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, verbose):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -84,12 +85,15 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             return
         result = api.pool_table(table, measure, **options)
         benefit = benefit or "lower"
+        text_opts = dict(verbose=verbose, study_labels=_study_labels(result))
     else:
         if by:
             raise InputError("--by works with --data tables", column="--by")
         result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
                                        measure=measure, **options)
         benefit = benefit or an.spec.benefit
+        text_opts = dict(verbose=verbose, labels=(an.spec.experimental_label, an.spec.control_label),
+                         study_labels=_study_labels(result, ctx.obj.get("data_dir") if ctx.obj else None))
     if not bayes and (tau_prior or mu_prior_sd is not None or threshold is not None or prior_sensitivity):
         raise InputError("--tau-prior, --mu-prior-sd, --threshold and --prior-sensitivity need --bayes",
                          column="--bayes")
@@ -117,10 +121,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
                                            threshold=threshold, benefit=benefit, level=level,
                                            prior_sensitivity=prior_sensitivity)
-    _emit(result, fmt, posterior, others)
+    _emit(result, fmt, posterior, others, text_opts)
 
 
-def _emit(result, fmt, posterior=None, others=()):
+def _emit(result, fmt, posterior=None, others=(), text_opts=None):
     from ..render.text import bayes_text, to_csv, to_markdown
 
     if fmt == "json":
@@ -137,7 +141,9 @@ def _emit(result, fmt, posterior=None, others=()):
     elif fmt == "markdown":
         click.echo(to_markdown(result), nl=False)
     else:
-        click.echo(result.summary())
+        from ..render.text import format_result
+
+        click.echo(format_result(result, **(text_opts or {})))
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
 
@@ -152,3 +158,23 @@ def _emit_many(results, fmt):
         out.write(to_csv(results))
     else:
         out.write("\n\n".join(r.summary() for r in results) + "\n")
+
+
+def _study_labels(result, data_dir=None) -> dict:
+    """study id -> label for the text's notes: the pooled studies' labels, and for a bundled analysis
+    the omitted trials' labels from the extraction (as `hatmeta trials` names them)."""
+    labels = {s.study: s.label for s in result.studies if s.label}
+    labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
+    omitted = [o["study"] for o in result.extra.get("omitted", ())]
+    if omitted:
+        from ..evidence.analysis import trial_label
+        from ..evidence.extraction import load_extraction
+
+        ex = load_extraction(data_dir)
+        taken = set(labels.values())
+        for trial in omitted:
+            row = ex.trial(trial)
+            if row is not None and trial not in labels:
+                name = trial_label(row)
+                labels[trial] = trial_label(row, duplicate=True) if name in taken else name
+    return labels
