@@ -217,3 +217,21 @@ def test_level_changes_the_ci_heading():
     res = pool_table(table(4), "RR", level=0.9)
     texts = shown(forest(res))
     assert "IV, Random, 90% CI" in texts and "Total (90% CI)" in texts
+
+
+def test_report_shows_the_forest_svg_with_text_at_body_size(tmp_path):
+    """The HTML report inlines the SVG at twice its size in points as pixels: 8 pt table text shows at
+    16 px (the page's body text), nothing below the 0.85 em of the report's footnotes."""
+    import re
+
+    from hatmeta.render.report import _inline_svg
+
+    res = pool_table(table(40, seed=9, label=lambda i: LONG[0]), "RR")
+    path = save(forest(res, labels=LONG[1:]), tmp_path / "f.svg")
+    html = _inline_svg(path)
+    width_px = float(re.search(r'<svg[^>]*? width="([\d.]+)px"', html).group(1))
+    view_w = float(re.search(r'viewBox="0 0 ([\d.]+) ', html).group(1))
+    scale = width_px / view_w  # CSS px per SVG user unit (pt)
+    sizes = [float(x) for x in re.findall(r"font-size: ([\d.]+)px", html)]
+    assert sizes and max(sizes) * scale >= 16 and min(sizes) * scale >= 0.85 * 16 - 0.5
+    assert "width:100%" not in html
