@@ -92,7 +92,7 @@ def subgroup_lines(res, group, ins=None, labels=None) -> list:
         lines = [_het_line(group.q, group.k - 1, float(chdtrc(group.k - 1, group.q)), group.i2,
                            group.tau2 if random else None)]
     else:
-        lines = ["Heterogeneity: not applicable (one study)"]
+        lines = ["Heterogeneity: Not applicable"]  # RevMan's words for a one-study subgroup
     test = subgroup_test_of_effect(res, group)
     lines.append(_overall_line(*test) if test else "Test for overall effect: not estimable")
     return lines
@@ -366,7 +366,8 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
         rows.append({"cells": {0: ("Prediction interval", False), 6: (PI_NA, False)}, "kind": "pi-na"})
     if bayes is not None:
         mu = bayes["posterior"]["mu"]
-        rows.append({"cells": {0: ("Bayesian (posterior, 95% CrI)", False),
+        crl = f"{100 * bayes.get('level', 0.95):g}%"
+        rows.append({"cells": {0: (f"Bayesian (posterior, {crl} CrI)", False),
                                6: (est_ci(nat(mu["median"]), nat(mu["low"]), nat(mu["high"])), False)},
                      "kind": "bayes"})
 
@@ -449,8 +450,9 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
     foot = footer_lines(res, labels)
     if bayes is not None:
         pr = bayes["prior"]
-        foot.append("Bayesian (orange): shrunken study estimates; posterior of the mean (median, 95% CrI), "
-                    "whiskers the 95% predictive interval")
+        crl = f"{100 * bayes.get('level', 0.95):g}%"
+        foot.append(f"Bayesian (orange): shrunken study estimates; posterior of the mean (median, {crl} CrI), "
+                    f"whiskers the {crl} predictive interval")
         foot.append(f"Priors: tau ~ {pr['tau_prior']}; mu ~ N({pr['mu_prior_mean']:g}, {pr['mu_prior_sd']:g}²)")
     legend = []
     if domains:
