@@ -100,8 +100,11 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
     if res.subgroups is not None:
         lines += ["", "Subgroups:"]
         for s in res.subgroups:
-            lines.append(f"  {s.group}: k = {s.k}, estimate {fmt(res.natural(s.estimate))} "
-                         f"[{fmt(res.natural(s.ci_low))}, {fmt(res.natural(s.ci_high))}], tau^2 = {fmt(s.tau2)}")
+            from .numbers import est_ci, tau2_text
+
+            n = res.natural
+            lines.append(f"  {s.group}: k = {s.k}, estimate {est_ci(n(s.estimate), n(s.ci_low), n(s.ci_high))}, "
+                         f"tau^2 = {tau2_text(s.tau2)}")
         t = res.subgroup_test
         lines.append(f"  Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {fmt_p(t.p)}")
     if res.meta_regression is not None:
@@ -259,14 +262,20 @@ def _c(x):
 
 
 def to_markdown(res) -> str:
+    """Study rows, the pooled row and heterogeneity, with the figures' and tables' number formatter."""
+    from .numbers import est_ci, fmt_p, tau2_text
+
+    n = res.natural
     nat = "natural scale" if res.is_ratio else "identity scale"
     head = f"| study | {res.measure} [95% CI] ({nat}) | weight % |\n|---|---|---|\n"
-    rows = "".join(f"| {s.label or s.study} | {fmt(res.natural(s.yi), 3)} [{fmt(res.natural(s.ci_low), 3)}, "
-                   f"{fmt(res.natural(s.ci_high), 3)}] | {fmt(s.weight, 1)} |\n" for s in res.studies)
-    pooled = (f"| **pooled ({res.method}, {res.ci_method})** | **{fmt(res.natural(res.estimate), 3)} "
-              f"[{fmt(res.natural(res.ci_low), 3)}, {fmt(res.natural(res.ci_high), 3)}]** | 100 |\n")
-    het = (f"\nHeterogeneity: tau^2 = {fmt(res.tau2)}; Q = {fmt(res.q, 2)}, df = {res.q_df} "
-           f"(p {_p_eq(res.q_p)}); I^2 = {fmt(res.i2, 0)}%\n")
+    rows = "".join(f"| {s.label or s.study} | {est_ci(n(s.yi), n(s.ci_low), n(s.ci_high))} | {fmt(s.weight, 1)} |\n"
+                   for s in res.studies)
+    rows += "".join(f"| {a.get('label') or a['study']} | Not estimable | |\n"
+                    for a in getattr(res, "not_estimable", ()) or ())
+    pooled = (f"| **pooled ({res.method}, {res.ci_method})** | **{est_ci(n(res.estimate), n(res.ci_low), n(res.ci_high))}"
+              f"** | 100 |\n")
+    het = (f"\nHeterogeneity: tau^2 = {tau2_text(res.tau2)}; Q = {fmt(res.q, 2)}, df = {res.q_df} "
+           f"({fmt_p(res.q_p)}); I^2 = {fmt(res.i2, 0)}%\n")
     return head + rows + pooled + het
 
 
