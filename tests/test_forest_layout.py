@@ -53,9 +53,13 @@ def drawn_boxes(fig):
 
 def assert_laid_out(fig):
     boxes, r = drawn_boxes(fig)
-    for i, (a, ba) in enumerate(boxes):
-        for b, bb in boxes[i + 1:]:
-            assert not ba.overlaps(bb), f"{a!r} overlaps {b!r}"
+    # every pair at once (Bbox.overlaps, vectorised: strict inequalities, so touching is not overlapping)
+    e = np.array([[b.x0, b.y0, b.x1, b.y1] for _, b in boxes])
+    hit = ((e[:, None, 0] < e[None, :, 2]) & (e[None, :, 0] < e[:, None, 2])
+           & (e[:, None, 1] < e[None, :, 3]) & (e[None, :, 1] < e[:, None, 3]))
+    np.fill_diagonal(hit, False)
+    pairs = [(boxes[i][0], boxes[j][0]) for i, j in zip(*np.nonzero(np.triu(hit)))]
+    assert not pairs, f"overlapping texts: {pairs[:5]}"
     W, H = fig.get_size_inches() * fig.dpi
     for name, box in boxes:
         assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= W + 0.5 and box.y1 <= H + 0.5, f"{name!r} leaves the canvas"
@@ -235,3 +239,16 @@ def test_report_shows_the_forest_svg_with_text_at_body_size(tmp_path):
     sizes = [float(x) for x in re.findall(r"font-size: ([\d.]+)px", html)]
     assert sizes and max(sizes) * scale >= 16 and min(sizes) * scale >= 0.85 * 16 - 0.5
     assert "width:100%" not in html
+
+
+def test_the_layout_check_catches_an_overlap_and_a_text_off_the_canvas():
+    res = pool_table(table(3), "RR")
+    fig = forest(res)
+    label = next(t for t in fig.texts if t.get_text() == "Trial 1")
+    fig.text(*label.get_position(), "Trial 1 again", fontsize=8)
+    with pytest.raises(AssertionError, match="overlapping"):
+        assert_laid_out(fig)
+    fig = forest(res)
+    fig.text(0.99, 0.5, "runs off the right edge", fontsize=8)
+    with pytest.raises(AssertionError, match="leaves the canvas"):
+        assert_laid_out(fig)
