@@ -95,6 +95,18 @@ def test_long_arm_and_favours_labels_wrap_onto_two_lines_and_nothing_overlaps(tm
     save(fig, tmp_path / "long.png")
 
 
+def test_dollar_signs_are_text_not_mathtext_and_an_unbreakable_label_steps_the_font_down():
+    odd = "Cost $2 vs $3 (x^2_{i})"
+    giant = "X" * 200  # one word: no wrapping can help, so the font steps down (the last resort)
+    res = pool_table(table(3, label=lambda i: [odd, giant, "Trial 2"][i]), "RR")
+    fig = forest(res)
+    assert_laid_out(fig)
+    drawn = {t.get_text(): t for t in fig.texts}
+    assert odd in drawn and drawn[giant].get_fontsize() == 6.5
+    small = forest(pool_table(table(3), "RR"))
+    assert {t.get_fontsize() for t in small.texts if t.get_text() == "Trial 2"} == {8.0}
+
+
 def test_one_study_and_eighty_studies():
     one = pool_table(table(1), "RR", method="FE")
     assert_laid_out(forest(one, labels=LONG[1:]))

@@ -237,11 +237,15 @@ def sof_row(res, analysis, threshold=None):
     ``threshold``: the smallest important effect, natural scale (see ``suggest``)."""
     spec = analysis.spec
     ins = [s.inputs for s in res.studies]
-    participants = sum(int(i["n_treat"]) + int(i["n_ctrl"]) for i in ins) if all("n_treat" in i for i in ins) else None
+    # participants of not-estimable studies count too (RevMan, GRADEpro)
+    counted = ins + [a["inputs"] for a in getattr(res, "not_estimable", ()) or ()]
+    participants = (sum(int(i["n_treat"]) + int(i["n_ctrl"]) for i in counted)
+                    if all("n_treat" in i for i in counted) else None)
+    trials = len(counted)
     nat = res.natural
     row = {
         "outcome": spec.title.split(":")[0] if getattr(spec, "title", None) else spec.name,
-        "participants": f"{participants} ({res.k} RCTs)" if participants else f"({res.k} RCTs)",
+        "participants": f"{participants} ({trials} RCTs)" if participants else f"({trials} RCTs)",
         "relative_effect": f"{res.measure} " + est_ci(nat(res.estimate), nat(res.ci_low), nat(res.ci_high),
                                                       sep=" to ", brackets="()"),
         "assumed_risk": "", "corresponding_risk": "",
