@@ -264,3 +264,18 @@ def test_the_layout_check_catches_an_overlap_and_a_text_off_the_canvas():
     fig.text(0.99, 0.5, "runs off the right edge", fontsize=8)
     with pytest.raises(AssertionError, match="leaves the canvas"):
         assert_laid_out(fig)
+
+
+def test_forest_and_funnel_draw_on_a_given_axes():
+    import matplotlib.pyplot as plt
+
+    from hatmeta.render.plots import funnel
+
+    res = pool_table(table(12, seed=11), "RR", small_study="egger")
+    fig, ax = plt.subplots()
+    assert forest(res, ax=ax) is fig and fig._hatmeta_axes is ax
+    assert len([ln for ln in ax.lines if (ln.get_gid() or "").startswith("study-")]) == 12
+    assert_laid_out(fig)
+    fig2, ax2 = plt.subplots(figsize=(4, 4))
+    assert funnel(res, res.egger, ax=ax2) is fig2
+    assert any(ln.get_gid() == "egger" for ln in ax2.lines)  # 12 studies: the line is drawn

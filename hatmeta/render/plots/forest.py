@@ -233,7 +233,7 @@ def _wrap(text, width, measure, size, bold=False):
 
 @style.styled
 def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_groups=None, bayes=None,
-           sort=None, years=None, risk_of_bias=None):
+           sort=None, years=None, risk_of_bias=None, ax=None):
     """Draw ``res`` (a MetaResult) as a Cochrane-style forest plot; return the Figure.
 
     ``benefit``: which direction of the measure favours the experimental arm ("lower" or
@@ -244,17 +244,18 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     studies within each block, "weight" (largest first), "effect" (smallest first) or "year"
     (oldest first, from ``years``: study -> year); default, as given. ``risk_of_bias``: study ->
     {domain: 'low' | 'some concerns' | 'unclear' | 'high' | 'not assessed'}, drawn as RevMan's
-    traffic-light columns with a legend naming the domains.
+    traffic-light columns with a legend naming the domains. ``ax``: an Axes to use as the plot panel
+    (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned.
     """
     plt = style.pyplot()
-    fig = plt.figure(figsize=(8, 4))
+    fig = plt.figure(figsize=(8, 4)) if ax is None else ax.figure
     fig.patch.set_facecolor("white")
     measure = _Measure(fig)
     for fs in FONT_STEPS:
         plan = _plan(res, benefit, labels, title, study_groups, bayes, sort, years, risk_of_bias, measure, fs)
         if plan["fig_w"] <= MAX_W_IN:
             break
-    _draw(fig, res, plan, bayes)
+    _draw(fig, res, plan, bayes, ax)
     return fig
 
 
@@ -478,7 +479,7 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
                 title_h=title_h, fig_w=fig_w, fig_h=fig_h, theta=theta, below=below)
 
 
-def _draw(fig, res, p, bayes):
+def _draw(fig, res, p, bayes, ax=None):
     from matplotlib.patches import Polygon
 
     fs, small, row_in, x = p["fs"], p["small"], p["row_in"], p["x"]
@@ -521,8 +522,12 @@ def _draw(fig, res, p, bayes):
 
     # ---- plot panel spanning the body rows
     body_top, body_bottom = n_head, n_head + len(rows)
-    ax = fig.add_axes([p["plot_x0"] / fig_w, (top - body_bottom * row_in) / fig_h, p["plot_w"] / fig_w,
-                       (body_bottom - body_top) * row_in / fig_h])
+    panel = [p["plot_x0"] / fig_w, (top - body_bottom * row_in) / fig_h, p["plot_w"] / fig_w,
+             (body_bottom - body_top) * row_in / fig_h]
+    if ax is None:
+        ax = fig.add_axes(panel)
+    else:
+        ax.set_position(panel)
     lo_lim, hi_lim = p["lim"]
     ax.set_xlim(lo_lim, hi_lim)
     ax.set_ylim(body_bottom - 0.5, body_top - 0.5)  # rows counted downwards

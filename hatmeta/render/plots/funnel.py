@@ -24,10 +24,11 @@ CONTOURS = ((0.10, "#ececec", "0.05 < p < 0.10"), (0.05, "#d2d2d2", "0.01 < p < 
 
 
 @style.styled
-def funnel(res, egger=None, title=None, line=None):
+def funnel(res, egger=None, title=None, line=None, ax=None):
     """Draw the funnel plot of ``res`` (a MetaResult); ``egger`` is an EggerTest (or None).
 
-    Egger's line is drawn from MIN_K_LINE studies on, or when ``line`` is True (False: never)."""
+    Egger's line is drawn from MIN_K_LINE studies on, or when ``line`` is True (False: never).
+    ``ax``: draw on this Axes (its figure is returned, its size left as it is)."""
     from scipy.special import ndtri
 
     plt = style.pyplot()
@@ -35,7 +36,8 @@ def funnel(res, egger=None, title=None, line=None):
     y = np.array([s.yi for s in studies])
     se = np.sqrt([s.vi for s in studies])
     se_max = float(se.max()) * 1.1 if len(se) else 1.0
-    fig, ax = plt.subplots(figsize=(5.2, 4.8))
+    given = ax is not None
+    fig, ax = (ax.figure, ax) if given else plt.subplots(figsize=(5.2, 4.8))
     grid = np.linspace(0, se_max, 200)
     # Every study inside the frame with room for its marker: the axis reaches past the farthest study
     # and the widest contour by 8%.
@@ -72,5 +74,6 @@ def funnel(res, egger=None, title=None, line=None):
         import textwrap
 
         ax.set_title(textwrap.fill(title, 70), fontsize=8)
-    fig.tight_layout()
+    if not given:
+        fig.tight_layout()
     return fig
