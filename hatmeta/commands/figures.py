@@ -71,8 +71,8 @@ def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
     groups = dict(zip(table.studies, table.column(subgroup))) if subgroup else None
     if given_title is not None:
         title = given_title or None  # --title "" draws no title
-    _pool.title_given = given_title is not None
-    _pool.table = table  # the rows pooled, for options that read another column (--sort year)
+    # For the caller: the rows pooled (--sort year reads another column) and whether --title was given.
+    ctx.meta["hatmeta.table"], ctx.meta["hatmeta.title_given"] = table, given_title is not None
     return res, chosen, names, title, groups
 
 
@@ -113,7 +113,7 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
                                               benefit, labels, title, level=level)
     years = None
     if sort == "year":
-        table = _pool.table
+        table = ctx.meta["hatmeta.table"]
         if "year" not in table.all_columns():
             raise InputError("--sort year needs a 'year' column in the table", column="--sort")
         years = dict(zip(table.studies, table.column("year")))
@@ -178,7 +178,7 @@ def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
 
     res, _, names, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels,
                                     title)
-    if data_file and not _pool.title_given:
+    if data_file and not ctx.meta["hatmeta.title_given"]:
         title = None  # a table's caption is the analysis title; a --data table has none unless --title
     click.echo(tables.result_table(res, fmt, names, caption=title), nl=False)
 
