@@ -152,7 +152,8 @@ def _limits(res, values):
     'nice' ticks (1, 2 or 5 times a power of ten), never 1.25 or 2.5 steps."""
     finite = [v for v in values if math.isfinite(v)]
     if res.is_ratio:
-        reach = max([abs(v) for v in finite] + [math.log(1.5)])
+        # 10% beyond the farthest study, so that no square sits on the edge of the axis
+        reach = max([1.1 * abs(v) for v in finite] + [math.log(1.5)])
         for ticks in ((0.5, 0.7, 1, 1.5, 2), (0.2, 0.5, 1, 2, 5), (0.1, 0.2, 0.5, 1, 2, 5, 10),
                       (0.05, 0.2, 1, 5, 20), (0.01, 0.1, 1, 10, 100), (0.001, 0.1, 1, 10, 1000)):
             if math.log(ticks[-1]) >= reach:
@@ -345,7 +346,7 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
             rows.append({"cells": totals_row(sub_ins, ci_text(nat, g.estimate, g.ci_low, g.ci_high),
                                              f"{w_sub:.1f}%", "Subtotal (95% CI)".replace("95", f"{100 * res.level:g}")),
                          "kind": "subtotal", "group": g})
-            if kind == "binary":
+            if kind in ("binary", "rates"):
                 rows.append(events_row(sub_ins))
             rows += [{"span": line, "kind": "subnote"} for line in subgroup_lines(res, g)]
             rows.append({"kind": "blank"})
@@ -358,7 +359,7 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
         rows.append({"kind": "blank"})
     rows.append({"cells": totals_row(all_ins, ci_text(nat, res.estimate, res.ci_low, res.ci_high), "100.0%",
                                      f"Total ({100 * res.level:g}% CI)"), "kind": "total"})
-    if kind == "binary":
+    if kind in ("binary", "rates"):
         rows.append(events_row(all_ins))
     if math.isfinite(res.pi_low):
         rows.append({"cells": {0: ("Prediction interval", False),
