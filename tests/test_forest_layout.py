@@ -279,3 +279,14 @@ def test_forest_and_funnel_draw_on_a_given_axes():
     fig2, ax2 = plt.subplots(figsize=(4, 4))
     assert funnel(res, res.egger, ax=ax2) is fig2
     assert any(ln.get_gid() == "egger" for ln in ax2.lines)  # 12 studies: the line is drawn
+
+
+def test_risk_of_bias_words_are_normalised_and_an_unknown_one_is_an_input_error():
+    from hatmeta.errors import InputError
+    from hatmeta.render.plots.forest import rob_judgement
+
+    assert rob_judgement("Low risk") == "low" and rob_judgement("Some concerns") == "some concerns"
+    assert rob_judgement("unclear  risk") == "unclear" and rob_judgement("HIGH") == "high"
+    res = pool_table(table(2), "RR", method="FE")
+    with pytest.raises(InputError, match="s00, Blinding: 'maybe'"):
+        forest(res, risk_of_bias={"s00": {"Blinding": "maybe"}})

@@ -177,6 +177,20 @@ def tick_text(t) -> str:
     return f"{t:g}"
 
 
+def rob_judgement(value, study="", domain="") -> str:
+    """A risk-of-bias judgement in ROB_LOOK's words: 'Low risk', 'low', 'Some concerns', 'unclear risk',
+    'High' and 'not assessed' are accepted in any case; anything else is an input error naming it."""
+    j = " ".join(str(value).strip().lower().replace("_", " ").split())
+    j = {"low risk": "low", "high risk": "high", "unclear risk": "unclear", "some concern": "some concerns",
+         "not applicable": "not assessed", "": "not assessed"}.get(j, j)
+    if j not in ROB_LOOK:
+        from ...errors import InputError
+
+        raise InputError(f"risk of bias of {study}, {domain}: {value!r} is not one of "
+                         f"{', '.join(ROB_LOOK)}", column="risk_of_bias")
+    return j
+
+
 # ---------------------------------------------------------------- measuring and wrapping text
 
 class _Measure:
@@ -424,7 +438,8 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
 
     # ---- risk of bias columns (RevMan: right of the plot, one letter per domain, legend below)
     domains = []
-    for judged in (rob or {}).values():
+    rob = {study: {d: rob_judgement(j, study, d) for d, j in judged.items()} for study, judged in (rob or {}).items()}
+    for judged in rob.values():
         for d in judged:
             if d not in domains:
                 domains.append(d)
@@ -585,8 +600,8 @@ def _draw(fig, res, p, bayes, ax=None):
         if rob_ax is None or not judged:
             return
         for d, cx in zip(p["domains"], centres):
-            j = str(judged.get(d, "")).strip().lower()
-            if j not in ROB_LOOK:
+            j = judged.get(d)
+            if j is None:  # a domain not judged for this study: blank, as RevMan leaves it
                 continue
             colour, sign = ROB_LOOK[j]
             rob_ax.plot([cx], [row], marker="o", ms=row_pt * 0.62, color=colour, lw=0, gid=f"rob-{study}-{d}")
