@@ -193,24 +193,36 @@ def rob_judgement(value, study="", domain="") -> str:
 
 # ---------------------------------------------------------------- measuring and wrapping text
 
+MEASURE_DPIS = (72, 100, 300)  # screen, matplotlib's default and the saved PNG's resolution
+
+
 class _Measure:
-    """Text widths in inches from the figure's renderer (the extents matplotlib will draw)."""
+    """Text widths in inches, as matplotlib will draw them: the widest of the figure's own renderer,
+    renderers at MEASURE_DPIS and the unhinted outline (what an SVG viewer shows). Hinting rounds
+    each glyph's advance to whole pixels, so one string's width differs by several per cent from one
+    resolution to another; the layout must hold at all of them."""
 
     def __init__(self, fig):
-        self.r = fig.canvas.get_renderer()
-        self.dpi = fig.dpi
+        from matplotlib.backends.backend_agg import RendererAgg
+
+        self.renderers = [(fig.canvas.get_renderer(), fig.dpi)] + [(RendererAgg(8, 8, d), d) for d in MEASURE_DPIS]
         self.cache = {}
 
     def __call__(self, text, size, bold=False) -> float:
         key = (text, size, bold)
         if key not in self.cache:
             from matplotlib.font_manager import FontProperties
+            from matplotlib.textpath import text_to_path
 
             prop = FontProperties(family=style.families(text), size=size, weight="bold" if bold else "normal")
-            w = max((self.r.get_text_width_height_descent(line, prop, ismath=False)[0] if line else 0.0)
-                    for line in str(text).split("\n"))
-            # 2% and a hair more: hinting makes widths at 300 dpi differ slightly from the screen's.
-            self.cache[key] = w / self.dpi * 1.02 + 0.01
+            w = 0.0
+            for line in str(text).split("\n"):
+                if not line:
+                    continue
+                w = max([w, text_to_path.get_text_width_height_descent(line, prop, ismath=False)[0] / 72]
+                        + [r.get_text_width_height_descent(line, prop, ismath=False)[0] / dpi
+                           for r, dpi in self.renderers])
+            self.cache[key] = w * 1.02 + 0.01
         return self.cache[key]
 
 
