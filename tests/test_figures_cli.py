@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from hatmeta.api import pool_table
 from hatmeta.io.trial_table import table_from_rows
@@ -86,8 +85,6 @@ def test_sort_year_without_a_year_column_is_one_line(tmp_path):
 
 
 def test_funnel_warns_below_ten_studies_and_draws_no_line_unless_asked(tmp_path):
-    from hatmeta.fit.effects import escalc
-    from hatmeta.methods.small_study import egger
     from hatmeta.render.plots import funnel
 
     few = tmp_path / "few.csv"

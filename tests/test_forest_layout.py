@@ -195,7 +195,7 @@ def test_risk_of_bias_traffic_lights_and_legend():
     levels = ["low", "some concerns", "high", "not assessed", "unclear"]
     rob = {s: {d: levels[(j + i) % len(levels)] for j, d in enumerate(domains)} for i, s in enumerate(t.studies)}
     fig = forest(res, labels=LONG[1:], risk_of_bias=rob)
-    boxes = assert_laid_out(fig)
+    assert_laid_out(fig)
     texts = shown(fig)
     for letter, d in zip("ABCD", domains):
         assert letter in texts and f"({letter}) {d}" in texts

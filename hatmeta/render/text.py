@@ -272,8 +272,8 @@ def to_markdown(res) -> str:
                    for s in res.studies)
     rows += "".join(f"| {a.get('label') or a['study']} | Not estimable | |\n"
                     for a in getattr(res, "not_estimable", ()) or ())
-    pooled = (f"| **pooled ({res.method}, {res.ci_method})** | **{est_ci(n(res.estimate), n(res.ci_low), n(res.ci_high))}"
-              f"** | 100 |\n")
+    pooled_ci = est_ci(n(res.estimate), n(res.ci_low), n(res.ci_high))
+    pooled = f"| **pooled ({res.method}, {res.ci_method})** | **{pooled_ci}** | 100 |\n"
     het = (f"\nHeterogeneity: tau^2 = {tau2_text(res.tau2)}; Q = {fmt(res.q, 2)}, df = {res.q_df} "
            f"({fmt_p(res.q_p)}); I^2 = {fmt(res.i2, 0)}%\n")
     return head + rows + pooled + het

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import style
 from ..numbers import est_ci, fmt_p, interval, num, tau2_text
 
@@ -322,7 +320,6 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
     absent = list(getattr(res, "not_estimable", ()) or ())
     all_ins = [s.inputs for s in studies] + [a.get("inputs", {}) for a in absent]
     kind = _arm_kind([s.inputs for s in studies])
-    n_arm = 4 if kind else 0
     name = MEASURE_NAMES.get(res.measure, res.measure)
     model = f"{METHOD_NAMES.get(res.method, 'IV, Random')}, {100 * res.level:g}% CI"
     theta = {t["study"]: t for t in (bayes or {}).get("theta", [])}
@@ -370,7 +367,7 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
             sub_ins = [studies[i].inputs for i in members] + [a["inputs"] for a in absent_sub]
             w_sub = sum(studies[i].weight for i in members)
             rows.append({"cells": totals_row(sub_ins, ci_text(nat, g.estimate, g.ci_low, g.ci_high),
-                                             f"{w_sub:.1f}%", "Subtotal (95% CI)".replace("95", f"{100 * res.level:g}")),
+                                             f"{w_sub:.1f}%", f"Subtotal ({100 * res.level:g}% CI)"),
                          "kind": "subtotal", "group": g})
             if kind in ("binary", "rates"):
                 rows.append(events_row(sub_ins))
