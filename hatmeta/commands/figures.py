@@ -76,6 +76,17 @@ def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
     return res, chosen, names, title, groups
 
 
+def _save(plots, figure_fn, path, fmt, **kwargs):
+    """Draw and save a figure; warnings (a label no installed font draws) print as one 'warning:' line each."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plots.save(figure_fn(**kwargs), path, fmt)
+    for w in dict.fromkeys(str(w.message) for w in caught):
+        click.echo(f"warning: {w}", err=True)
+
+
 def _out_path(out, default, fmt):
     from pathlib import Path
 
@@ -119,8 +130,8 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
         years = dict(zip(table.studies, table.column("year")))
     post = pool_bayes(res, tau_prior, mu_prior_sd, benefit=chosen, level=res.level)[0].to_dict() if bayes else None
     path, fmt = _out_path(out, f"forest-{analysis or 'data'}", fmt)
-    plots.save(plots.forest(res, benefit=chosen, labels=names, title=title, study_groups=groups, bayes=post,
-                            sort=sort, years=years), path, fmt)
+    _save(plots, plots.forest, path, fmt, res=res, benefit=chosen, labels=names, title=title, study_groups=groups,
+          bayes=post, sort=sort, years=years)
     click.echo(str(path))
 
 
@@ -140,7 +151,7 @@ def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benef
                                      title)
     post, _ = pool_bayes(res, tau_prior, mu_prior_sd, benefit=chosen)
     path, fmt = _out_path(out, f"posterior-{analysis or 'data'}", fmt)
-    plots.save(plots.posterior(post, res.measure, res.scale, title=title), path, fmt)
+    _save(plots, plots.posterior, path, fmt, post=post, measure=res.measure, scale=res.scale, title=title)
     click.echo(str(path))
 
 
@@ -163,7 +174,7 @@ def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, e
         click.echo(f"warning: {res.k} studies: funnel plot asymmetry tests have too little power below "
                    f"{MIN_K_LINE} studies (Cochrane Handbook 13.3.5.4); Egger's line {what}", err=True)
     path, fmt = _out_path(out, f"funnel-{analysis or 'data'}", fmt)
-    plots.save(plots.funnel(res, res.egger, title=title, line=egger_line or None), path, fmt)
+    _save(plots, plots.funnel, path, fmt, res=res, egger=res.egger, title=title, line=egger_line or None)
     click.echo(str(path))
 
 

@@ -73,7 +73,7 @@ def funnel(res, egger=None, title=None, line=None, ax=None):
     if title:  # wrapped: the figure is narrower than a long analysis title
         import textwrap
 
-        ax.set_title(textwrap.fill(title, 70), fontsize=8)
+        ax.set_title(textwrap.fill(title, 70), fontsize=8, family=style.families(title), parse_math=False)
     if not given:
         fig.tight_layout()
     return fig

@@ -57,6 +57,6 @@ def posterior(post, measure="RR", scale="log", title=None):
     if title:
         import textwrap
 
-        fig.suptitle(textwrap.fill(title, 100), fontsize=9)
+        fig.suptitle(textwrap.fill(title, 100), fontsize=9, family=style.families(title), parse_math=False)
     fig.tight_layout()
     return fig
