@@ -20,6 +20,8 @@ from . import style
 from ..numbers import est_ci, fmt_p, interval, num, tau2_text
 
 ROW_PT = 14.4  # height of one row at an 8 pt font, points (0.2 inch)
+ROW_IN = ROW_PT / 72  # the same in inches (used by the sensitivity forests, render/plots/sensitivity.py)
+CHAR_IN = 0.062  # one character at 8 pt, inches, generous: for layouts that still count characters
 GAP_IN = 0.16  # space between two columns, inches
 PLOT_IN = 2.6  # width of the plot panel, inches
 MARGIN_IN = 0.15
