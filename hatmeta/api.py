@@ -65,6 +65,10 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
         extra["egger"] = egger(es)
         if extra["egger"].warning:
             extra["notes"] = res.notes + (extra["egger"].warning,)
+    if es.dropped:  # listed as 'Not estimable' rows in figures, tables and JSON
+        from .fit.effects import not_estimable_rows
+
+        extra["not_estimable"] = not_estimable_rows(table, es)
     return replace(res, **extra) if extra else res
 
 

@@ -61,11 +61,12 @@ def _choice(values):
 @click.option("--scale", "scale", type=_choice(["log", "identity"]),
               help="With GEN: log for a ratio given as estimate, ci_low, ci_high (pooled on the log scale).")
 @click.option("--drop-incomplete", is_flag=True, help="Leave out rows with missing values (named in a note).")
+@click.option("-v", "--verbose", is_flag=True, help="Text: every note in full (default: grouped by kind and counted).")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
-         input_level=0.95, scale=None, drop_incomplete=False):
+         input_level=0.95, scale=None, drop_incomplete=False, verbose=False):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -100,6 +101,7 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             return
         result = api.pool_table(table, measure, **options)
         benefit = benefit or "lower"
+        text_opts = dict(verbose=verbose, study_labels=_study_labels(result))
     else:
         if by:
             raise InputError("--by works with --data tables", column="--by")
@@ -109,6 +111,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
                                        measure=measure, **options)
         benefit = benefit or an.spec.benefit
+        text_opts = dict(verbose=verbose, labels=(an.spec.experimental_label, an.spec.control_label),
+                         study_labels=_study_labels(result, ctx.obj.get("data_dir") if ctx.obj else None))
     compared = None
     if compare_ref:
         if by:
@@ -144,10 +148,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
                                            threshold=threshold, benefit=benefit, level=level,
                                            prior_sensitivity=prior_sensitivity)
-    _emit(result, fmt, posterior, others, compared, compare_ref)
+    _emit(result, fmt, posterior, others, compared, compare_ref, text_opts)
 
 
-def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None):
+def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None, text_opts=None):
     from ..render.text import bayes_text, to_csv, to_markdown
 
     if fmt == "json":
@@ -167,8 +171,9 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
         click.echo(to_markdown(result), nl=False)
     else:
         from ..render.evidence import gaps_text, reconciliation_text
+        from ..render.text import format_result
 
-        click.echo(result.summary())
+        click.echo(format_result(result, **(text_opts or {})))
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
         for block in (reconciliation_text(result, result.extra.get("published")),
@@ -191,3 +196,23 @@ def _emit_many(results, fmt):
         out.write(to_csv(results))
     else:
         out.write("\n\n".join(r.summary() for r in results) + "\n")
+
+
+def _study_labels(result, data_dir=None) -> dict:
+    """study id -> label for the text's notes: the pooled studies' labels, and for a bundled analysis
+    the omitted trials' labels from the extraction (as `hatmeta trials` names them)."""
+    labels = {s.study: s.label for s in result.studies if s.label}
+    labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
+    omitted = [o["study"] for o in result.extra.get("omitted", ())]
+    if omitted:
+        from ..evidence.analysis import trial_label
+        from ..evidence.extraction import load_extraction
+
+        ex = load_extraction(data_dir)
+        taken = set(labels.values())
+        for trial in omitted:
+            row = ex.trial(trial)
+            if row is not None and trial not in labels:
+                name = trial_label(row)
+                labels[trial] = trial_label(row, duplicate=True) if name in taken else name
+    return labels
