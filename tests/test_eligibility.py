@@ -92,8 +92,8 @@ def test_trial_with_an_ineligible_control_is_named_with_the_criterion(data, tmp_
     assert res["k"] == 4
     entry = next(o for o in res["omitted"] if o["trial"] == "fictsim2024")
     assert entry == {"study": "fictsim2024", "trial": "fictsim2024", "reason": reason, "criterion": "[arms] control"}
-    code, out, _ = run(["--data-dir", str(data), "pool", "retention-any-route"], capsys)
-    assert f"Note: omitted fictsim2024: {reason}" in out
+    code, out, _ = run(["--data-dir", str(data), "pool", "retention-any-route", "-v"], capsys)
+    assert f"omitted Nordmann 2024 (Norway): {reason}" in out  # named by its label, with the criterion
 
 
 def test_every_trial_is_pooled_or_named(data, tmp_path, capsys):
