@@ -24,7 +24,8 @@ CERTAINTY = ("not rated", "high", "moderate", "low", "very low")
 SUBGROUP_COLUMNS = ("country", "route", "control_type", "followup", "year", "blinding")
 
 TOP_KEYS = {"name", "title", "outcome", "measure", "benefit", "description", "trials", "exclude", "arms",
-            "timepoint", "definition", "model", "subgroups", "labels", "grade", "trial"}
+            "timepoint", "definition", "model", "subgroups", "labels", "grade", "trial",
+            "tsa"}  # [tsa]: trial sequential analysis settings, checked by hatmeta.commands.tsa
 SECTION_KEYS = {
     "arms": {"experimental", "control", "multi_arm", "rule"},
     "timepoint": {"rule", "max_weeks", "weeks", "reason"},

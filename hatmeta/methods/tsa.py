@@ -331,7 +331,7 @@ class TsaResult(_Record):
         return None if x is None else (math.exp(x) if self.scale == "log" else x)
 
     def summary(self) -> str:
-        from ..render.text import tsa_text  # noqa: F401  (render imports methods, not the reverse)
+        from ..render.tsa import tsa_text
 
         return tsa_text(self)
 
@@ -365,7 +365,7 @@ def _looks(timing, cap, keep_over):
 
 def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha=0.05, beta=0.2, sides=2,
         spending="obf", rrr=None, md=None, sd=None, control_risk=None, control_risk_source=None,
-        d2=None, inflate=True, notes=()):
+        d2=None, inflate=True, notes=(), cumulative=None, method="DL"):
     """Trial sequential analysis of studies in order (``yi``, ``vi`` on the analysis scale,
     ``participants`` per trial). ``rrr`` (binary) or ``md`` (+ ``sd``) is the anticipated effect,
     always given as a benefit (positive); ``d2`` a stated diversity (default: D^2 of the DL model).
@@ -387,14 +387,14 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
     sign = -1.0 if benefit == "lower" else 1.0  # z in the benefit direction = sign * z
 
     if k:
-        est, se, tau2 = cumulative_dl(yi, vi)
+        est, se, tau2 = cumulative_dl(yi, vi) if cumulative is None else map(np.asarray, cumulative)
         z = est / se
         div_est = diversity(vi, tau2[-1])
     else:
         est = se = tau2 = z = np.empty(0)
         div_est = 0.0
     if d2 is None:
-        div, div_source = div_est, ("D2 of the DerSimonian-Laird random-effects model of the included trials"
+        div, div_source = div_est, (f"D2 of the {method} random-effects model of the included trials"
                                     if k else "none (no trial): D2 = 0")
     else:
         div, div_source = float(d2), "stated"
@@ -499,7 +499,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
                     f"{more:,} more needed.")
     del name
     return TsaResult(
-        measure=measure, scale=scale, method="DL", benefit=benefit, sides=sides, alpha=alpha, beta=beta,
+        measure=measure, scale=scale, method=method, benefit=benefit, sides=sides, alpha=alpha, beta=beta,
         power=1 - beta, spending=spending, inflate=inflate, anticipated_effect=float(effect),
         control_risk=None if control_risk is None else float(control_risk), control_risk_source=control_risk_source,
         sd=None if sd is None else float(sd), diversity=float(div), diversity_source=div_source,
@@ -510,3 +510,97 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
         tau2=float(tau2[-1]) if k else None, ci_low=ci_lo, ci_high=ci_hi,
         adjusted_ci_low=adj_lo, adjusted_ci_high=adj_hi, conclusion=conclusion, crossed_at=crossed,
         more_needed=int(more), sentence=sentence, final_boundary=final_b, notes=tuple(notes))
+
+
+# --- from a trial table ------------------------------------------------------------------------------
+
+BINARY = ("RR", "OR", "RD")
+SUPPORTED = BINARY + ("MD", "SMD")
+
+
+def _order(table, order):
+    """Positions of the rows in TSA order: by column ``order`` (numeric where it parses, stable),
+    or by 'year' where the table has it, else as given. Returns (positions, description)."""
+    col = order or ("year" if "year" in table.extra else None)
+    if col is None:
+        return np.arange(table.k), "as listed"
+    if col not in table.extra:
+        raise InputError(f"no column {col!r} to order the trials by; columns: "
+                         + ", ".join(sorted(table.extra)), file=table.path, column="--order")
+    values = table.extra[col]
+
+    def key(i):
+        try:
+            return (0, float(values[i]), "")
+        except (TypeError, ValueError):
+            return (1, 0.0, str(values[i]))
+
+    return np.array(sorted(range(table.k), key=key), dtype=int), f"by {col}"
+
+
+def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, control_risk=None, d2=None,
+              alpha=0.05, power=0.8, sides=2, spending="obf", inflate=True, order=None, method="DL", cc=0.5,
+              notes=()):
+    """TSA of a TrialTable (binary or continuous arm data) in trial order.
+
+    ``rrr``: anticipated relative risk reduction in the benefit direction (for ``benefit='higher'`` a
+    relative risk increase, e.g. 0.2 for RR 1.2); ``md``: anticipated mean difference (its size is
+    used) with ``sd`` the outcome SD per arm (default: the pooled SD of the trials' arms).
+    ``control_risk`` defaults to the pooled control-arm proportion of the included trials. ``method``
+    is the random-effects tau^2 estimator of the z-curve and D^2 (DL as the TSA program and RTSA)."""
+    from ..fit.effects import escalc, normalise_measure
+
+    measure = normalise_measure(measure)
+    if measure not in SUPPORTED:
+        raise InputError(f"TSA needs a binary (RR, OR, RD) or continuous (MD, SMD) measure, not {measure}",
+                         column="--measure")
+    if table is not None and table.layout not in ("binary", "continuous"):
+        raise InputError("TSA needs arm-level counts or means (participants per arm give the information)",
+                         file=table.path, column="--data")
+    notes = list(notes)
+    binary = measure in BINARY
+    if binary and rrr is None:
+        raise InputError("state the anticipated effect: --rrr (relative risk reduction, or for an outcome where "
+                         "higher favours the intervention --rri, relative risk increase)", column="--rrr")
+    if not binary and md is None:
+        raise InputError("state the anticipated effect: --md (mean difference)", column="--md")
+    if binary and benefit == "higher":
+        rrr = -rrr  # an increase: intervention risk = control risk x (1 + rri)
+    studies, yi, vi, n, cum = (), np.empty(0), np.empty(0), np.empty(0), None
+    source = None
+    if table is not None and table.k:
+        pos, how = _order(table, order)
+        table = table.subset(pos)
+        es = escalc(table, measure, cc=cc)
+        for study, reason in es.dropped:
+            notes.append(f"{study} left out: {reason} (no information on the {measure})")
+        kept = es.table
+        c = kept.columns
+        studies, yi, vi = kept.studies, es.yi, es.vi
+        n = c["n_treat"] + c["n_ctrl"]
+        notes.insert(0, f"trials in order {how}")
+        if binary and control_risk is None and len(studies):
+            control_risk = float(c["events_ctrl"].sum() / c["n_ctrl"].sum())
+            source = f"pooled control-arm proportion of the {len(studies)} included trials"
+        if not binary and sd is None and len(studies):
+            dof = np.concatenate([c["n_treat"] - 1, c["n_ctrl"] - 1])
+            var = np.concatenate([c["sd_treat"], c["sd_ctrl"]]) ** 2
+            sd = float(math.sqrt((dof @ var) / dof.sum()))
+            notes.append(f"SD {sd:.4g}: pooled SD of the trials' arms")
+        if method.upper() != "DL" and len(studies) > 1:
+            from ..fit.models import rma
+
+            fits = [rma(es.subset(np.arange(j)), method="FE" if j == 1 else method) for j in range(1, len(studies) + 1)]
+            cum = ([f.estimate for f in fits], [f.se for f in fits], [f.tau2 if j else 0.0 for j, f in enumerate(fits)])
+    if measure == "SMD":
+        sd = 1.0  # the SMD is in SD units
+    if binary and control_risk is None:
+        raise InputError("no trial gives a control-arm risk: state --control-risk", column="--control-risk")
+    if binary and source is None:
+        source = "stated"
+    scale = "log" if measure in ("RR", "OR") else "identity"
+    return tsa(studies, yi, vi, n, measure=measure, scale=scale, benefit=benefit, alpha=alpha, beta=1 - power,
+               sides=sides, spending=spending, rrr=rrr if binary else None, md=None if binary else abs(md),
+               sd=None if binary else sd, control_risk=control_risk if binary else None,
+               control_risk_source=source if binary else None, d2=d2, inflate=inflate, notes=notes,
+               cumulative=cum, method=method.upper())
