@@ -163,3 +163,41 @@ def test_cli_bad_input(capsys, write_csv):
         main(["tsa", "--data", str(path), "--measure", "RR", "--rrr", "0.2", "--control-risk", "0.9",
               "--rri", "0.1"])
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_plot_is_byte_stable_and_shows_boundaries(tmp_path, write_csv, fmt):
+    from hatmeta.render.plots.style import save
+    from hatmeta.render.plots.tsa import tsa_plot
+
+    case = next(c for c in CASES if c["name"] == "coronary")
+    res = _run(case, write_csv)
+    paths = [save(tsa_plot(res, title="coronary"), tmp_path / f"a{i}.{fmt}") for i in range(2)]
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    fig = tsa_plot(res)
+    lines = {line.get_gid(): line for line in fig.axes[0].get_lines() if line.get_gid()}
+    assert {"boundary-benefit", "boundary-harm", "z-curve", "ris", "ris-inflated"} <= set(lines)
+    # the z-curve lies beyond the benefit boundary at the trial where the numbers say it crosses
+    bx, by = lines["boundary-benefit"].get_data()
+    zx, zy = lines["z-curve"].get_data()
+    crossed = next(t for t in res.trials if t.study == res.crossed_at)
+    i = list(zx).index(crossed.information)
+    final = by[-1]
+    assert zy[i] < final < 0 and abs(final) == pytest.approx(res.final_boundary)
+    # and not at the looks before it
+    for t in res.trials:
+        if t.information < crossed.information and t.boundary_benefit is not None:
+            assert t.z > t.boundary_benefit
+
+
+def test_plot_on_given_axes_and_without_trials():
+    from hatmeta.methods.tsa import tsa
+    from hatmeta.render.plots.style import pyplot
+    from hatmeta.render.plots.tsa import tsa_plot
+
+    res = tsa([], [], [], [], measure="RR", scale="log", rrr=0.3, control_risk=0.01, d2=0.0)
+    assert res.accrued_information == 0 and res.required_information_size > 0
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    assert tsa_plot(res, ax=ax) is fig
+    plt.close(fig)
