@@ -201,3 +201,44 @@ def test_plot_on_given_axes_and_without_trials():
     fig, ax = plt.subplots()
     assert tsa_plot(res, ax=ax) is fig
     plt.close(fig)
+
+
+def test_plan_next_vectorised_dl_matches_hatmeta_and_is_seeded():
+    from hatmeta.fit.effects import EffectSizes  # noqa: F401  (the pooled model below is hatmeta's)
+    from hatmeta.fit import core
+    from hatmeta.methods.tsa_plan import _dl, simulate
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(0, 0.4, (5, 7))
+    v = rng.uniform(0.01, 0.2, (5, 7))
+    est, se = _dl(y, v)
+    for i in range(5):
+        f = core.fit(core.Groups.single(y[i], v[i]), method="DL", tau2_ci=False)
+        assert est[i] == pytest.approx(float(np.ravel(f.estimate)[0]), rel=1e-10)
+        assert se[i] == pytest.approx(float(np.ravel(f.se)[0]), rel=1e-10)
+    yi, vi = np.log([0.8, 0.9, 0.85]), np.array([0.04, 0.05, 0.06])  # z about -1.3: not yet significant
+    a = simulate(yi, vi, "RR", control_risk=0.2, sizes=[50, 500, 5000], draws=2000, seed=7)
+    b = simulate(yi, vi, "RR", control_risk=0.2, sizes=[50, 500, 5000], draws=2000, seed=7)
+    assert all(np.array_equal(x, z) for x, z in zip(a, b))
+    # homogeneous trials favouring the intervention: power grows with the new trial's size
+    assert a[0][0] < a[0][1] < a[0][2] and a[0][2] > 0.5
+    assert np.all(a[1] < a[2])
+
+
+def test_cli_plan_next(capsys, write_csv):
+    case = next(c for c in CASES if c["name"] == "perioOxy")
+    path = write_csv([["study", "events_treat", "n_treat", "events_ctrl", "n_ctrl"]]
+                     + [[r["study"], r["eI"], r["nI"], r["eC"], r["nC"]] for r in case["data"]])
+    args = ["tsa", "--data", str(path), "--measure", "RR", "--rrr", "0.2", "--plan-next", "--control-risk", "0.13",
+            "--sizes", "100,1000", "--draws", "500", "--format", "json"]
+    outs = []
+    for _ in range(2):
+        with pytest.raises(SystemExit):
+            main(args)
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1]
+    plan = json.loads(outs[0])["tsa"]["plan_next"]
+    assert plan["sizes"] == [100, 1000] and len(plan["power"]) == 2 and plan["control_risk"] == 0.13
+    with pytest.raises(SystemExit) as e:
+        main(["tsa", "mortality", "--plan-next"])
+    assert e.value.code == 2
