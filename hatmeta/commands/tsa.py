@@ -130,6 +130,10 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
     elif settings.get("rrr") is not None and benefit == "higher":
         raise InputError("higher values favour the intervention here: state the effect as --rri "
                          "(relative risk increase)", column="--rrr")
+    if analysis and settings.get("rrr") is None and settings.get("md") is None:
+        flag = "--md" if measure.upper() in ("MD", "SMD") else "--rri" if benefit == "higher" else "--rrr"
+        raise InputError(f"analysis {analysis!r} states no anticipated effect (no [tsa] table in its spec): "
+                         f"give {flag}" + (" and --control-risk" if table is None else ""), column=flag)
     res = tsa_table(table, measure, benefit=benefit, notes=notes, **settings)
     plan = None
     if plan_next:
