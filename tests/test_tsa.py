@@ -43,7 +43,8 @@ def _run(case, write_csv, **extra):
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_agrees_with_rtsa(case, write_csv):
-    res = _run(case, write_csv)
+    fut = case.get("futility", "none") != "none"
+    res = _run(case, write_csv, futility=fut)
     assert res.diversity == pytest.approx(case["diversity"], rel=1e-7, abs=1e-12)
     assert res.required_information_size_fixed == case["ris_fixed"]
     assert res.required_information_size == case["ris"]
@@ -70,6 +71,17 @@ def test_agrees_with_rtsa(case, write_csv):
     if case["adjusted_ci"][0] is not None:
         nat = [res.natural(res.adjusted_ci_low), res.natural(res.adjusted_ci_high)]
         assert nat == pytest.approx(case["adjusted_ci"], rel=1e-6 if case["side"] == 2 else REL)
+    if fut:  # non-binding beta-spending futility boundaries (RTSA: esOF beta spending)
+        expected = case["fut_upper"] if case["side"] == 2 else case["fut_lower"]
+        for t, f, up in zip(res.trials, expected, case["upper"]):
+            if f is None or abs(f) >= 20:
+                assert t.futility is None or (up is None and not t.look)
+            else:
+                assert sign * t.futility == pytest.approx(f, rel=REL, abs=1e-6)
+                assert sign * t.futility == pytest.approx(f, rel=1e-6 if case["side"] == 2 else REL, abs=1e-8)
+        assert all("futility" in row for row in res.to_dict()["trials"])
+    else:
+        assert all("futility" not in row for row in res.to_dict()["trials"])
     assert res.conclusion == case["conclusion"]
     if case["crossed_at"] is not None:
         assert res.crossed_at == res.trials[case["crossed_at"] - 1].study

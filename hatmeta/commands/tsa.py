@@ -11,7 +11,7 @@ from ..errors import InputError
 # [tsa] keys of an analysis spec, and their kinds.
 SPEC_KEYS = {"rrr": float, "rri": float, "md": float, "sd": float, "control_risk": float, "alpha": float,
              "power": float, "sides": int, "spending": str, "d2": float, "order": str, "method": str,
-             "inflate": bool, "reason": str}
+             "inflate": bool, "futility": bool, "reason": str}
 
 
 def spec_settings(spec):
@@ -75,6 +75,8 @@ def _load(ctx, analysis):
               "RTSA), REML, PM, ...")
 @click.option("--no-inflate", is_flag=True,
               help="Spend alpha over the un-inflated RIS (the TSA program's convention) instead of RTSA's default.")
+@click.option("--futility", is_flag=True,
+              help="Add non-binding futility boundaries (O'Brien-Fleming-type beta spending, as RTSA).")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write the TSA plot (PNG, SVG or PDF).")
 @click.option("--plan-next", is_flag=True, help="Size the next trial (conditional power of the updated meta-analysis).")
 @click.option("--target-power", type=float, help="With --plan-next: power to reach (default: --power).")
@@ -85,7 +87,7 @@ def _load(ctx, analysis):
               show_default=True)
 @click.pass_context
 def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_risk, alpha, power, sides, spending,
-        d2, order, method, no_inflate, plot_file, plan_next, target_power, sizes, draws, seed, fmt):
+        d2, order, method, no_inflate, futility, plot_file, plan_next, target_power, sizes, draws, seed, fmt):
     """Trial sequential analysis: required information size, monitoring boundaries, conclusion.
 
     Settings come from the analysis spec's [tsa] table; options override them. z values and
@@ -120,6 +122,8 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
     settings.update(given)
     if no_inflate:
         settings["inflate"] = False
+    if futility:
+        settings["futility"] = True
     settings.pop("reason", None)
     effect = settings.pop("rri", None)
     if effect is not None:

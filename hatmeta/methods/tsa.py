@@ -224,6 +224,60 @@ def inflation(timing, zb, za, theta, beta):
     return _root(g, lo, hi)
 
 
+def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=None):
+    """Non-binding futility boundaries by O'Brien-Fleming-type beta spending (RTSA's
+    ``beta_boundary``): at each look the lower z boundary below which the probability of stopping,
+    under the anticipated effect (drift ``theta`` at the RIS), is the beta spent there; the process
+    continues between it and the alpha boundaries ``zb``. ``rm_bs`` looks at the start spend no beta
+    (RTSA drops futility boundaries below zero and re-spends); ``warp_root`` scales the
+    information (design), ``design_R`` gives the spending fractions as inf_frac / R (analysis).
+    -ZINF marks a look without a futility boundary."""
+    from scipy.special import ndtri
+
+    inf_frac = np.asarray(inf_frac, float)
+    org = inf_frac * warp_root if warp_root is not None else inf_frac
+    bt = inf_frac.copy()
+    if design_R is not None:
+        bt = inf_frac / design_R
+        org = inf_frac if inf_frac.max() >= design_R else np.append(inf_frac, design_R)
+        bt = np.append(bt[bt < 1], 1.0)
+    if np.any(bt > 1):
+        bt = np.append(bt[bt < 1], 1.0)
+    nn = bt.size
+    if rm_bs:
+        bt = np.concatenate([np.zeros(rm_bs), bt[rm_bs:]])
+    inc = np.diff(np.concatenate([[0.0], spend(beta, bt, "obf")]))
+    proc = _Process(org, theta)
+    za = np.empty(nn)
+    a = min(max(inc[0], 0.0), beta)
+    za[0] = -ZINF if a == 0 else 0.0 if a == beta else proc.proc[0] * theta + ndtri(a)
+    for i in range(1, nn):
+        proc.advance(za[i - 1], zb[i - 1])
+        a = min(max(inc[i], 0.0), 1.0)
+        if a < 1e-15:
+            za[i] = -ZINF
+        elif a == beta:
+            za[i] = 0.0
+        else:
+            f = lambda b: proc.cross(b, lower=True) - a  # noqa: E731  (increasing in b)
+            hi = zb[i]
+            while f(hi) < 0:
+                hi += 1.0
+            za[i] = _root(f, -ZINF, hi, tol=1e-14)
+    return za
+
+
+def futility_root(t, zb, theta, beta, rm_bs=0):
+    """Design inflation with futility: R where the last futility boundary meets the last alpha one."""
+    g = lambda x: beta_bounds(t, beta, zb, theta, rm_bs=rm_bs, warp_root=x)[-1] - zb[-1]  # noqa: E731
+    lo, hi = 0.8, 1.6
+    while g(lo) > 0:
+        lo *= 0.8
+    while g(hi) < 0:
+        hi *= 1.5
+    return _root(g, lo, hi, tol=1e-12)
+
+
 # --- required information size ---------------------------------------------------------------------
 
 def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, rrr=None, md=None, sd=None):
@@ -301,6 +355,7 @@ class TsaTrial(_Record):
     boundary_harm: float | None
     look: bool
     note: str | None = None
+    futility: float | None = None  # benefit-side edge of the futility region (z; two-sided: |z| below it)
 
 
 @dataclass(frozen=True)
@@ -341,11 +396,15 @@ class TsaResult(_Record):
     more_needed: int
     sentence: str
     final_boundary: float | None = None
+    futility: bool = False
     notes: tuple = ()
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         out = {k: _plain(getattr(self, k)) for k in self.__dataclass_fields__ if k != "extra"}
+        if not self.futility:  # the futility key only when futility boundaries were asked for
+            for row in out["trials"]:
+                row.pop("futility", None)
         out.update(_plain(self.extra))
         return out
 
@@ -387,7 +446,7 @@ def _looks(timing, cap, keep_over):
 
 def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha=0.05, beta=0.2, sides=2,
         spending="obf", rrr=None, md=None, sd=None, control_risk=None, control_risk_source=None,
-        d2=None, inflate=True, notes=(), cumulative=None, method="DL"):
+        d2=None, inflate=True, notes=(), cumulative=None, method="DL", futility=False):
     """Trial sequential analysis of studies in order (``yi``, ``vi`` on the analysis scale,
     ``participants`` per trial). ``rrr`` (binary) or ``md`` (+ ``sd``) is the anticipated effect,
     always given as a benefit (positive); ``d2`` a stated diversity (default: D^2 of the DL model).
@@ -435,7 +494,13 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
             t_design = np.concatenate([t_design, [1.0]])
         zb_d = alpha_bounds(t_design, t_design, a1, sides, spending)
         za_d = -zb_d if sides == 2 else np.full_like(zb_d, -ZINF)
-        root = inflation(t_design, zb_d, za_d, theta, beta)
+        if futility:  # RTSA's non-binding design: futility and alpha boundaries meet at the end
+            root = futility_root(t_design, zb_d, theta, beta)
+            if sides == 2:
+                lb = beta_bounds(t_design, beta, zb_d, theta, warp_root=root)
+                root = futility_root(t_design, zb_d, theta, beta, rm_bs=int(np.sum(lb < 0)))
+        else:
+            root = inflation(t_design, zb_d, za_d, theta, beta)
     elif inflate:
         notes.append("no trial yet: the inflation for a sequential design depends on when the looks will be "
                      "taken, so only the fixed-design required information size is given")
@@ -452,6 +517,17 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
         zb = alpha_bounds(spend_t, t_an * cap, a1, sides, spending)
         final_b = float(zb[-1]) if look_idx[-1] == -1 or t_an[-1] >= cap else None
         bound_of = {int(i): float(b) for i, b in zip(look_idx, zb) if i >= 0}
+        fut_of, final_f = {}, None
+        if futility:
+            fut = beta_bounds(t_an, beta, zb, theta, design_R=cap)
+            if sides == 2:
+                for _ in range(2):
+                    fut = beta_bounds(t_an, beta, zb, theta, design_R=cap, rm_bs=int(np.sum(fut < 0)))
+            fut = fut[:zb.size]
+            if fut[-1] > zb[-1]:
+                fut[-1] = zb[-1]
+            fut_of = {int(i): float(f) for i, f in zip(look_idx, fut) if i >= 0 and abs(f) < ZINF}
+            final_f = float(fut[-1]) if final_b is not None and abs(fut[-1]) < ZINF else None
         for i in range(k):
             b = bound_of.get(i)
             note = None
@@ -466,22 +542,28 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
                 b = None
             ben = None if b is None else sign * b
             harm = None if (b is None or sides == 1) else -sign * b
+            f = fut_of.get(i, final_f if (futility and i not in bound_of and cum_n[i] / ris >= cap) else None)
             rows.append(TsaTrial(study=str(studies[i]), information=int(round(cum_n[i])), z=float(z[i]),
-                                 boundary_benefit=ben, boundary_harm=harm, look=i in bound_of, note=note))
+                                 boundary_benefit=ben, boundary_harm=harm, look=i in bound_of, note=note,
+                                 futility=None if f is None else sign * f))
 
     # Conclusion: the first look (or trial past the RIS) where z crosses a boundary.
     conclusion, crossed, crossed_n = "inconclusive", None, None
     for i, row in enumerate(rows):
-        if row.boundary_benefit is None:
-            continue
         zb_dir = sign * row.z
-        b = abs(row.boundary_benefit)
-        if zb_dir > b:
-            conclusion, crossed, crossed_n = "benefit", row.study, row.information
-            break
-        if sides == 2 and zb_dir < -b:
-            conclusion, crossed, crossed_n = "harm", row.study, row.information
-            break
+        if row.boundary_benefit is not None:
+            b = abs(row.boundary_benefit)
+            if zb_dir > b:
+                conclusion, crossed, crossed_n = "benefit", row.study, row.information
+                break
+            if sides == 2 and zb_dir < -b:
+                conclusion, crossed, crossed_n = "harm", row.study, row.information
+                break
+        if row.futility is not None:
+            f = sign * row.futility  # inside the futility region: |z| < f (two-sided), z < f (one-sided)
+            if (abs(zb_dir) < f) if sides == 2 else (zb_dir < f):
+                conclusion, crossed, crossed_n = "futility", row.study, row.information
+                break
     target = ris_inflated if ris_inflated is not None else ris
     if conclusion == "inconclusive" and k and accrued >= target:
         conclusion = "futility"
@@ -506,7 +588,10 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
 
     name = {"RR": "risk ratio", "OR": "odds ratio"}.get(measure, measure)
     what = "benefit" if conclusion == "benefit" else "harm"
-    if conclusion in ("benefit", "harm"):
+    if conclusion == "futility" and crossed is not None:
+        sentence = (f"Futility: the cumulative z-curve crosses the futility boundary at {crossed_n:,} participants "
+                    f"({crossed}); an effect of the anticipated size is unlikely.")
+    elif conclusion in ("benefit", "harm"):
         sentence = (f"Firm evidence of {what}: the cumulative z-curve crosses the monitoring boundary for "
                     f"{what} at {crossed_n:,} participants ({crossed}).")
     elif conclusion == "futility":
@@ -531,7 +616,8 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
         estimate=float(est[-1]) if k else None, se=float(se[-1]) if k else None,
         tau2=float(tau2[-1]) if k else None, ci_low=ci_lo, ci_high=ci_hi,
         adjusted_ci_low=adj_lo, adjusted_ci_high=adj_hi, conclusion=conclusion, crossed_at=crossed,
-        more_needed=int(more), sentence=sentence, final_boundary=final_b, notes=tuple(notes))
+        more_needed=int(more), sentence=sentence, final_boundary=final_b, futility=bool(futility),
+        notes=tuple(notes))
 
 
 # --- from a trial table ------------------------------------------------------------------------------
@@ -562,7 +648,7 @@ def _order(table, order):
 
 def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, control_risk=None, d2=None,
               alpha=0.05, power=0.8, sides=2, spending="obf", inflate=True, order=None, method="DL", cc=0.5,
-              notes=()):
+              notes=(), futility=False):
     """TSA of a TrialTable (binary or continuous arm data) in trial order.
 
     ``rrr``: anticipated relative risk reduction in the benefit direction (for ``benefit='higher'`` a
@@ -625,4 +711,4 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
                sides=sides, spending=spending, rrr=rrr if binary else None, md=None if binary else abs(md),
                sd=None if binary else sd, control_risk=control_risk if binary else None,
                control_risk_source=source if binary else None, d2=d2, inflate=inflate, notes=notes,
-               cumulative=cum, method=method.upper())
+               cumulative=cum, method=method.upper(), futility=futility)

@@ -40,6 +40,10 @@ def tsa_text(res, title=None) -> str:
         lines.append(f"  anticipated effect:        mean difference {res.anticipated_effect:g} (SD {res.sd:.4g})")
     lines.append(f"  heterogeneity correction:  diversity D2 = {_pct(res.diversity)} ({res.diversity_source})")
     lines.append(f"  alpha spending:            {SPENDING[res.spending]}")
+    if res.futility:
+        lines.append("  futility:                  non-binding, Lan-DeMets O'Brien-Fleming beta spending "
+                     + ("(z between the futility boundaries: futility)" if res.sides == 2 else
+                        "(z below the futility boundary: futility)"))
     lines.append("")
     lines.append("Information (participants)")
     lines.append(f"  required information size, heterogeneity-adjusted:  {res.required_information_size:,}"
@@ -58,7 +62,10 @@ def tsa_text(res, title=None) -> str:
         head = ("trial", "participants", "cumulative z", "benefit boundary", "harm boundary")
         rows = [(t.study, f"{t.information:,}", f"{t.z:+.3f}", _z(t.boundary_benefit), _z(t.boundary_harm))
                 for t in res.trials]
-        widths = [max(len(r[i]) for r in rows + [head]) for i in range(5)]
+        if res.futility:
+            head += ("futility",)
+            rows = [r + (_z(t.futility),) for r, t in zip(rows, res.trials)]
+        widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
         lines.append("  " + "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))))
         for r, t in zip(rows, res.trials):
             cells = "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))

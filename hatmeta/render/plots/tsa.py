@@ -2,7 +2,8 @@
 
 Cumulative z-curve (analysis scale: estimate / SE after each trial) against accrued information
 (participants); the conventional +/-1.96 lines; the alpha-spending monitoring boundaries for benefit
-and harm at the looks, joined up to the (inflated) required information size; that size marked by a
+and harm at the looks, joined up to the (inflated) required information size; futility boundaries (dash-dot) if asked
+for; that size marked by a
 vertical line. Boundaries beyond |z| = 8 are not drawn (nothing meaningful is spent there yet).
 """
 
@@ -13,6 +14,7 @@ from . import style
 ZMAX = 8.0
 BOUNDARY = "#b3241e"
 CONVENTIONAL = "#7a7a7a"
+FUTILITY = "#3f7f3f"
 
 
 def _boundary_points(res, attr):
@@ -49,6 +51,16 @@ def tsa_plot(res, title=None, ax=None):
             xs, ys = zip(*pts)
             ax.plot(xs, ys, color=BOUNDARY, lw=1.2, marker="o", ms=2.5, gid=attr.replace("_", "-"),
                     label="monitoring boundaries (alpha spending)" if attr == "boundary_benefit" else None)
+    fut = [(t.information, t.futility) for t in res.trials if t.futility is not None and abs(t.futility) <= ZMAX]
+    if fut and res.final_boundary is not None and fut[-1][0] < target:
+        # the design makes the futility and alpha boundaries meet at the (inflated) RIS
+        fut.append((target, (1 if res.benefit == "higher" else -1) * res.final_boundary))
+    if fut:
+        xs, ys = zip(*fut)
+        ax.plot(xs, ys, color=FUTILITY, lw=1.0, ls="-.", marker="^", ms=2.5, gid="futility",
+                label="futility boundaries (beta spending)")
+        if res.sides == 2:
+            ax.plot(xs, [-y for y in ys], color=FUTILITY, lw=1.0, ls="-.", marker="^", ms=2.5, gid="futility-mirror")
     ax.axvline(ris, color=style.INK, lw=0.8, ls=":", gid="ris")
     ax.text(ris, ZMAX * 0.97, f"RIS {ris:,} ", va="top", ha="right", rotation=90, fontsize=6.5)
     if res.required_information_size_inflated is not None and res.required_information_size_inflated != ris:
