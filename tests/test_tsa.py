@@ -216,7 +216,6 @@ def test_plot_on_given_axes_and_without_trials():
 
 
 def test_plan_next_vectorised_dl_matches_hatmeta_and_is_seeded():
-    from hatmeta.fit.effects import EffectSizes  # noqa: F401  (the pooled model below is hatmeta's)
     from hatmeta.fit import core
     from hatmeta.methods.tsa_plan import _dl, simulate
 
@@ -254,3 +253,16 @@ def test_cli_plan_next(capsys, write_csv):
     with pytest.raises(SystemExit) as e:
         main(["tsa", "mortality", "--plan-next"])
     assert e.value.code == 2
+
+
+def test_api_tsa_analysis_reads_the_spec_and_takes_overrides():
+    from hatmeta.api import tsa_analysis
+
+    res, spec, table = tsa_analysis("retention")
+    assert spec.name == "retention" and table.k == len(res.trials)
+    assert res.anticipated_effect == pytest.approx(-0.2)  # [tsa] rri = 0.2: an increase
+    assert res.control_risk_source.startswith("pooled control-arm proportion")
+    more, _, _ = tsa_analysis("retention", rri=0.3, power=0.9, spending="pocock")
+    assert more.required_information_size < res.required_information_size and more.spending == "pocock"
+    none, _, nothing = tsa_analysis("mortality")
+    assert nothing is None and none.accrued_information == 0 and none.conclusion == "inconclusive"

@@ -8,49 +8,6 @@ import click
 
 from ..errors import InputError
 
-# [tsa] keys of an analysis spec, and their kinds.
-SPEC_KEYS = {"rrr": float, "rri": float, "md": float, "sd": float, "control_risk": float, "alpha": float,
-             "power": float, "sides": int, "spending": str, "d2": float, "order": str, "method": str,
-             "inflate": bool, "futility": bool, "reason": str}
-
-
-def spec_settings(spec):
-    """The [tsa] table of an analysis spec, checked: unknown keys and wrong types are errors."""
-    raw = spec.raw.get("tsa", {})
-    if not isinstance(raw, dict):
-        raise InputError("must be a table", file=spec.path, column="tsa")
-    out = {}
-    for key, value in raw.items():
-        kind = SPEC_KEYS.get(key)
-        if kind is None:
-            raise InputError(f"unknown key; allowed: {', '.join(sorted(SPEC_KEYS))}", file=spec.path,
-                             column=f"tsa.{key}")
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise InputError(f"must be a {kind.__name__}", file=spec.path, column=f"tsa.{key}")
-        out[key] = value
-    return out
-
-
-def _load(ctx, analysis):
-    """(table or None, spec, omitted notes) for a bundled analysis; a spec with no contributing trial
-    still gives its settings (the required information size needs no data)."""
-    from ..evidence import load_analysis
-    from ..evidence.spec import read_spec, spec_path
-
-    data_dir = ctx.obj.get("data_dir") if ctx.obj else None
-    try:
-        an = load_analysis(analysis, data_dir=data_dir)
-    except InputError as exc:
-        if "no trial contributes" not in exc.message:
-            raise
-        spec = read_spec(spec_path(analysis))
-        return None, spec, [f"no trial reports {spec.outcome} by arm ({len(spec.trials)} trials in the spec; "
-                            "see hatmeta trials)"]
-    notes = [f"omitted {t}: {r}" for t, r in an.omitted] + list(an.notes)
-    return an.table, an.spec, notes
-
 
 @click.command()
 @click.argument("analysis", required=False)
@@ -94,7 +51,7 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
     JSON estimates are on the analysis scale (log for RR and OR); information is in participants.
     """
     from .. import api
-    from ..methods.tsa import tsa_table
+    from ..methods.tsa import load_for_tsa, merge_settings, spec_settings, tsa_table
 
     if (analysis is None) == (data_file is None):
         raise InputError("give either an analysis name (e.g. 'retention') or --data FILE", column="ANALYSIS")
@@ -106,38 +63,15 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
         settings = {}
         benefit = benefit or "lower"
     else:
-        table, spec, notes = _load(ctx, analysis)
+        table, spec, notes = load_for_tsa(analysis, ctx.obj.get("data_dir") if ctx.obj else None)
         settings = spec_settings(spec)
         measure = measure or spec.measure
         benefit = benefit or spec.benefit
         title = spec.title
-    if rrr is not None and rri is not None:
-        raise InputError("give --rrr or --rri, not both", column="--rri")
-    given = {k: v for k, v in dict(rrr=rrr, rri=rri, md=md, sd=sd, control_risk=control_risk, alpha=alpha,
-                                   power=power, sides=int(sides) if sides else None, spending=spending, d2=d2,
-                                   order=order, method=method).items() if v is not None}
-    if "rrr" in given or "rri" in given:
-        settings.pop("rrr", None)
-        settings.pop("rri", None)
-    settings.update(given)
-    if no_inflate:
-        settings["inflate"] = False
-    if futility:
-        settings["futility"] = True
-    settings.pop("reason", None)
-    effect = settings.pop("rri", None)
-    if effect is not None:
-        if benefit != "higher":
-            raise InputError("--rri is for outcomes where higher favours the intervention; use --rrr",
-                             column="--rri")
-        settings["rrr"] = effect
-    elif settings.get("rrr") is not None and benefit == "higher":
-        raise InputError("higher values favour the intervention here: state the effect as --rri "
-                         "(relative risk increase)", column="--rrr")
-    if analysis and settings.get("rrr") is None and settings.get("md") is None:
-        flag = "--md" if measure.upper() in ("MD", "SMD") else "--rri" if benefit == "higher" else "--rrr"
-        raise InputError(f"analysis {analysis!r} states no anticipated effect (no [tsa] table in its spec): "
-                         f"give {flag}" + (" and --control-risk" if table is None else ""), column=flag)
+    given = dict(rrr=rrr, rri=rri, md=md, sd=sd, control_risk=control_risk, alpha=alpha, power=power,
+                 sides=int(sides) if sides else None, spending=spending, d2=d2, order=order, method=method,
+                 inflate=False if no_inflate else None, futility=True if futility else None)
+    settings = merge_settings(settings, given, benefit, measure, analysis, table is not None)
     res = tsa_table(table, measure, benefit=benefit, notes=notes, **settings)
     plan = None
     if plan_next:

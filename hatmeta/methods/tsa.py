@@ -712,3 +712,76 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
                sd=None if binary else sd, control_risk=control_risk if binary else None,
                control_risk_source=source if binary else None, d2=d2, inflate=inflate, notes=notes,
                cumulative=cum, method=method.upper(), futility=futility)
+
+
+# --- analysis specs ---------------------------------------------------------------------------------
+
+# [tsa] keys of an analysis spec, and their kinds.
+SPEC_KEYS = {"rrr": float, "rri": float, "md": float, "sd": float, "control_risk": float, "alpha": float,
+             "power": float, "sides": int, "spending": str, "d2": float, "order": str, "method": str,
+             "inflate": bool, "futility": bool, "reason": str}
+
+
+def spec_settings(spec):
+    """The [tsa] table of an analysis spec, checked: unknown keys and wrong types are errors."""
+    raw = spec.raw.get("tsa", {})
+    if not isinstance(raw, dict):
+        raise InputError("must be a table", file=spec.path, column="tsa")
+    out = {}
+    for key, value in raw.items():
+        kind = SPEC_KEYS.get(key)
+        if kind is None:
+            raise InputError(f"unknown key; allowed: {', '.join(sorted(SPEC_KEYS))}", file=spec.path,
+                             column=f"tsa.{key}")
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise InputError(f"must be a {kind.__name__}", file=spec.path, column=f"tsa.{key}")
+        out[key] = value
+    return out
+
+
+def load_for_tsa(analysis, data_dir=None, analyses_dir=None):
+    """(table or None, spec, omitted notes) for a bundled analysis; a spec with no contributing trial
+    still gives its settings (the required information size needs no data)."""
+    from ..evidence import load_analysis
+    from ..evidence.spec import read_spec, spec_path
+
+    try:
+        an = load_analysis(analysis, data_dir=data_dir, analyses_dir=analyses_dir)
+    except InputError as exc:
+        if "no trial contributes" not in exc.message:
+            raise
+        spec = read_spec(spec_path(analysis, analyses_dir))
+        return None, spec, [f"no trial reports {spec.outcome} by arm ({len(spec.trials)} trials in the spec; "
+                            "see hatmeta trials)"]
+    notes = [f"omitted {t}: {r}" for t, r in an.omitted] + list(an.notes)
+    return an.table, an.spec, notes
+
+
+def merge_settings(settings, given, benefit, measure, analysis=None, has_table=True):
+    """The spec's [tsa] settings overridden by ``given`` (None = not given), as keyword arguments of
+    ``tsa_table``: a relative risk increase (``rri``) becomes a negative-direction ``rrr``."""
+    settings = dict(settings)
+    given = {k: v for k, v in given.items() if v is not None}
+    if "rrr" in given and "rri" in given:
+        raise InputError("give --rrr or --rri, not both", column="--rri")
+    if "rrr" in given or "rri" in given:
+        settings.pop("rrr", None)
+        settings.pop("rri", None)
+    settings.update(given)
+    settings.pop("reason", None)
+    effect = settings.pop("rri", None)
+    if effect is not None:
+        if benefit != "higher":
+            raise InputError("--rri is for outcomes where higher favours the intervention; use --rrr",
+                             column="--rri")
+        settings["rrr"] = effect
+    elif settings.get("rrr") is not None and benefit == "higher":
+        raise InputError("higher values favour the intervention here: state the effect as --rri "
+                         "(relative risk increase)", column="--rrr")
+    if analysis and settings.get("rrr") is None and settings.get("md") is None:
+        flag = "--md" if measure.upper() in ("MD", "SMD") else "--rri" if benefit == "higher" else "--rrr"
+        raise InputError(f"analysis {analysis!r} states no anticipated effect (no [tsa] table in its spec): "
+                         f"give {flag}" + ("" if has_table else " and --control-risk"), column=flag)
+    return settings
