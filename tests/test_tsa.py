@@ -266,3 +266,12 @@ def test_api_tsa_analysis_reads_the_spec_and_takes_overrides():
     assert more.required_information_size < res.required_information_size and more.spending == "pocock"
     none, _, nothing = tsa_analysis("mortality")
     assert nothing is None and none.accrued_information == 0 and none.conclusion == "inconclusive"
+
+
+def test_render_tsa_for_the_report(tmp_path):
+    from hatmeta.render.tsa import render_tsa
+
+    files, section = render_tsa("retention", tmp_path, formats=("svg",))
+    assert {p.name for p in files} == {"retention-tsa.svg", "retention-tsa.json"}
+    assert "Required information size" in section and "<svg" in section
+    assert render_tsa("sae", tmp_path) is None  # no [tsa] table in its spec

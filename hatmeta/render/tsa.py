@@ -98,3 +98,45 @@ def plan_text(plan) -> str:
         lines.append(f"  {n:>7,}  {p:5.1%}   {lo:.4g} to {hi:.4g}")
     lines.append("  " + plan.sentence)
     return "\n".join(lines)
+
+
+def render_tsa(name, out, data_dir=None, analyses_dir=None, formats=("png", "svg", "pdf")):
+    """For the report: the TSA of analysis ``name`` if its spec has a [tsa] table, else None.
+
+    Writes figures/<name>-tsa.{png,svg,pdf} and results/<name>-tsa.json under ``out`` and returns
+    (files, HTML section). Meant to be called from render/report.py's per-analysis rendering."""
+    import html
+    import json
+    from pathlib import Path
+
+    from ..api import tsa_analysis
+    from ..errors import InputError
+    from ..evidence.spec import read_spec, spec_path
+    from .plots.style import pyplot, save
+    from .plots.tsa import tsa_plot
+
+    out = Path(out)
+    if "tsa" not in read_spec(spec_path(name, analyses_dir)).raw:
+        return None
+    try:
+        res, spec, _ = tsa_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    except InputError as exc:
+        return (), f'<p class="refused">Trial sequential analysis not run: {html.escape(exc.message)}</p>\n'
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    fig = tsa_plot(res, title=spec.title)
+    files = [save(fig, out / "figures" / f"{name}-tsa.{fmt}") for fmt in formats]
+    pyplot().close(fig)
+    path = out / "results" / f"{name}-tsa.json"
+    path.write_text(json.dumps(res.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    files.append(path)
+    e = html.escape
+    inflated = res.required_information_size_inflated
+    text = (f"<p><b>Trial sequential analysis.</b> Required information size {res.required_information_size:,} "
+            f"participants (D² {100 * res.diversity:.0f}%"
+            + (f"; {inflated:,} for the sequential design" if inflated else "")
+            + f"), accrued {res.accrued_information:,}. {e(res.sentence)}</p>")
+    svg = out / "figures" / f"{name}-tsa.svg"
+    body = svg.read_text() if svg.exists() else ""
+    figure = f'<div class="figure">{body[body.index("<svg"):]}</div>' if body else ""
+    return tuple(files), text + "\n" + figure + "\n"
