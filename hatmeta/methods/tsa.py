@@ -3,26 +3,37 @@ have produced a false positive, and how much more information is needed?
 
 Method (Wetterslev et al. 2008, J Clin Epidemiol 61:64; Thorlund et al. 2011/2017, *User manual for
 Trial Sequential Analysis*, Copenhagen Trial Unit), computed as R's RTSA package (Soerensen et al.,
-CRAN 0.2.2) computes it, so that the numbers can be checked against it:
+CRAN 0.2.2) computes it, so that the numbers can be checked against it (tests/fixtures/tsa):
 
 - Required information size (participants), heterogeneity-adjusted by diversity D^2:
   ``RIS = ceil(ceil(4 (z_{1-a/s} + z_{1-b})^2 p(1-p) / (pC - pI)^2) / (1 - D^2))`` for a binary
   outcome (pI = pC (1 - RRR), p = (pC + pI)/2) and ``4 (z + z)^2 SD^2 / MD^2`` for a mean difference
-  (Wetterslev et al. 2009, BMC Med Res Methodol 9:86). D^2 = 1 - V_F / V_R from the DerSimonian-Laird
-  random-effects model of all included trials.
+  (Wetterslev et al. 2009, BMC Med Res Methodol 9:86). D^2 = 1 - V_F / V_R from the random-effects
+  model of all included trials (DerSimonian-Laird by default).
 - Lan-DeMets alpha spending (O'Brien-Fleming or Pocock type) on the information fraction; the
   boundaries are found by recursive numerical integration on Jennison & Turnbull's grid
-  (Group Sequential Methods, 2000, ch. 19; the same grid, r = 18, as RTSA).
-- The information size inflated for the sequential design (RTSA's default, ``power_adj = TRUE``):
-  the factor R by which a group sequential design with looks at the trials' information fractions
-  must exceed the fixed-design RIS to keep the stated power. Boundaries are placed on fractions of
-  R x RIS. The TSA program instead spends alpha over fractions of the un-inflated RIS (its boundaries
-  reach the conventional 1.96 at the RIS, so its power is a little below the stated one);
-  ``inflate=False`` gives that convention.
-- Cumulative z: the DerSimonian-Laird random-effects z (Wald) after each trial in order; with
-  tau^2 = 0 it is the inverse-variance common-effect z. A look is taken only at a trial adding more
-  than 1% of the RIS (RTSA's rule), and not beyond the inflated RIS.
-- TSA-adjusted CI: estimate +/- |boundary at the last look| x SE (analysis scale).
+  (Group Sequential Methods, 2000, ch. 19; the same grid, r = 18, and the same search as RTSA).
+- Optional non-binding futility boundaries by O'Brien-Fleming-type beta spending (RTSA's
+  ``futility = "non-binding"``; its analysis step always spends beta O'Brien-Fleming-wise).
+- Cumulative z: the random-effects (Wald) z after each trial in order; with tau^2 = 0 it is the
+  inverse-variance common-effect z. TSA-adjusted CI: estimate +/- |boundary at the last look| x SE.
+
+Conventions where RTSA and the TSA program's manual differ (README, "Trial sequential analysis"):
+
+1. Sequential inflation (RTSA's default ``power_adj``): alpha is spent over fractions of R x RIS,
+   where R is the factor a group sequential design with looks at the trials' fractions needs to
+   keep the stated power. Followed because it keeps the stated power and is what RTSA validates;
+   the TSA program spends over the RIS itself (``inflate=False``).
+2. Heterogeneity by D^2 (the TSA program's default; RTSA's is tau^2 with a number of future
+   trials): D^2 needs no assumption about future trials and is what reviewers report.
+3. Wald z from DerSimonian-Laird random effects (the TSA program; RTSA's default adds the
+   Hartung-Knapp adjustment, which the TSA manual does not use for the z-curve).
+4. Looks only at trials adding more than 1% of the RIS and below the inflated RIS (RTSA); a trial
+   past the RIS is held against the final boundary (the TSA program's reading), where RTSA takes no
+   look. Where the last trial adds no look, the adjusted CI uses the last look's boundary around the
+   current estimate (RTSA reports the last look's own CI).
+5. Trials with no events in either arm are left out and named (RTSA, metafor); the TSA program can
+   keep them with a continuity correction.
 
 Estimates are on the analysis scale (log for RR and OR). Information is in participants.
 """
@@ -586,7 +597,6 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
                          "unbounded")
             adj_lo, adj_hi = -math.inf, math.inf
 
-    name = {"RR": "risk ratio", "OR": "odds ratio"}.get(measure, measure)
     what = "benefit" if conclusion == "benefit" else "harm"
     if conclusion == "futility" and crossed is not None:
         sentence = (f"Futility: the cumulative z-curve crosses the futility boundary at {crossed_n:,} participants "
@@ -604,7 +614,6 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
     else:
         sentence = (f"Not yet conclusive: {accrued:,} of {target:,} participants accrued; "
                     f"{more:,} more needed.")
-    del name
     return TsaResult(
         measure=measure, scale=scale, method=method, benefit=benefit, sides=sides, alpha=alpha, beta=beta,
         power=1 - beta, spending=spending, inflate=inflate, anticipated_effect=float(effect),
