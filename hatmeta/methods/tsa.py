@@ -301,6 +301,8 @@ def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, r
     zz = (ndtri(1 - alpha / sides) + ndtri(1 - beta)) ** 2
     if md is None:
         pc = control_risk
+        if not 0 < pc < 1:
+            raise InputError(f"control event proportion must lie in (0, 1), got {pc:g}", column="--control-risk")
         pi = pc * (1 - rrr)
         if not (0 < pc < 1 and 0 < pi < 1):
             raise InputError(f"control risk {pc:g} with relative risk reduction {rrr:g} gives an intervention "
@@ -466,8 +468,10 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
 
     if sides not in (1, 2):
         raise InputError(f"sides must be 1 or 2, got {sides}", column="--sides")
-    if not 0 < alpha < 1 or not 0 < beta < 1:
-        raise InputError("alpha and beta must lie in (0, 1)", column="--alpha")
+    if not 0 < alpha < 1:
+        raise InputError(f"alpha must lie in (0, 1), got {alpha:g}", column="--alpha")
+    if not 0 < beta < 1:
+        raise InputError(f"power must lie in (0, 1), got {1 - beta:g}", column="--power")
     spending = spending.lower()
     if spending not in ("obf", "pocock"):
         raise InputError(f"unknown spending function {spending!r}; choose obf or pocock", column="--spending")
