@@ -275,3 +275,10 @@ def test_render_tsa_for_the_report(tmp_path):
     assert {p.name for p in files} == {"retention-tsa.svg", "retention-tsa.json"}
     assert "Required information size" in section and "<svg" in section
     assert render_tsa("sae", tmp_path) is None  # no [tsa] table in its spec
+
+
+def test_futility_with_a_single_look_falls_back_and_says_so(write_csv):
+    case = next(c for c in CASES if c["name"] == "coronary")
+    res = _run(case, write_csv, rrr=0.6, futility=True)  # RIS below the first trial: one look only
+    assert not res.futility and any("single look" in n for n in res.notes)
+    assert res.conclusion == "benefit"

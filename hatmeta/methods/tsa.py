@@ -272,9 +272,12 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
         else:
             f = lambda b: proc.cross(b, lower=True) - a  # noqa: E731  (increasing in b)
             hi = zb[i]
-            while f(hi) < 0:
+            for _ in range(40):
+                if f(hi) >= 0:
+                    break
                 hi += 1.0
-            za[i] = _root(f, -ZINF, hi, tol=1e-14)
+            # if even a boundary far above cannot spend it, the rest of beta is spent here: meet zb
+            za[i] = _root(f, -ZINF, hi, tol=1e-14) if f(hi) >= 0 else zb[i]
     return za
 
 
@@ -282,10 +285,16 @@ def futility_root(t, zb, theta, beta, rm_bs=0):
     """Design inflation with futility: R where the last futility boundary meets the last alpha one."""
     g = lambda x: beta_bounds(t, beta, zb, theta, rm_bs=rm_bs, warp_root=x)[-1] - zb[-1]  # noqa: E731
     lo, hi = 0.8, 1.6
-    while g(lo) > 0:
+    for _ in range(30):
+        if g(lo) <= 0:
+            break
         lo *= 0.8
-    while g(hi) < 0:
+    for _ in range(30):
+        if g(hi) >= 0:
+            break
         hi *= 1.5
+    if g(lo) > 0 or g(hi) < 0:  # e.g. a single look, where all beta is spent at once (z = 0)
+        return None
     return _root(g, lo, hi, tol=1e-12)
 
 
@@ -509,12 +518,17 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
             t_design = np.concatenate([t_design, [1.0]])
         zb_d = alpha_bounds(t_design, t_design, a1, sides, spending)
         za_d = -zb_d if sides == 2 else np.full_like(zb_d, -ZINF)
+        root = None
         if futility:  # RTSA's non-binding design: futility and alpha boundaries meet at the end
             root = futility_root(t_design, zb_d, theta, beta)
-            if sides == 2:
+            if sides == 2 and root is not None:
                 lb = beta_bounds(t_design, beta, zb_d, theta, warp_root=root)
                 root = futility_root(t_design, zb_d, theta, beta, rm_bs=int(np.sum(lb < 0)))
-        else:
+            if root is None:
+                futility = False
+                notes.append("no futility boundaries: the design has a single look (every trial is past the "
+                             "required information size)")
+        if root is None:
             root = inflation(t_design, zb_d, za_d, theta, beta)
     elif inflate:
         notes.append("no trial yet: the inflation for a sequential design depends on when the looks will be "
