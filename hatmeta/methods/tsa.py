@@ -52,14 +52,32 @@ ZINF = 20.0  # RTSA's stand-in for an infinite boundary (no alpha spent yet)
 TOL = 1e-9  # spending below this counts as none (RTSA's tol)
 STEP = 0.01  # a look needs more than 1% of the RIS more information than the last (RTSA)
 GRID_R = 18
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+_SQRT2 = math.sqrt(2.0)
+
+
+# The normal distribution from the standard library (no SciPy import at start-up: importing
+# scipy.special costs about as much as the whole analysis). math.erfc is correctly rounded to
+# within an ulp or so; NormalDist.inv_cdf is Wichura's AS241 (about 1e-16 relative).
+def ndtr(x):
+    """Standard normal CDF, elementwise."""
+    x = np.asarray(x, float)
+    if not x.ndim:
+        return 0.5 * math.erfc(-float(x) / _SQRT2)
+    return 0.5 * _ERFC(-x / _SQRT2).astype(float)
+
+
+def ndtri(p):
+    """Standard normal quantile of a probability in (0, 1) (scalar)."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(float(p))
 
 
 # --- spending functions (one-sided level a, information fraction t in [0, 1]) -------------------
 
 def spend(a, t, kind="obf"):
     """Cumulative alpha (or beta) spent by fraction ``t``: Lan-DeMets O'Brien-Fleming or Pocock type."""
-    from scipy.special import ndtr, ndtri
-
     t = np.asarray(t, float)
     if kind == "obf":
         with np.errstate(divide="ignore"):
@@ -73,6 +91,8 @@ def spend(a, t, kind="obf"):
 
 def _grid(shift, lo, hi, r=GRID_R):
     """Simpson grid points and weights for one look (Jennison & Turnbull 2000, section 19.2)."""
+    if hi <= lo:  # no continuation region (futility and efficacy boundaries meet): nothing goes on
+        return np.array([lo]), np.array([0.0])
     j = np.arange(1, 6 * r, dtype=float)
     x = np.where(j < r, -3 - 4 * np.log(r / j),
                  np.where(j <= 5 * r, -3 + 3 * (j - r) / (2 * r), 3 + 4 * np.log(r / np.maximum(6 * r - j, 1e-300))))
@@ -110,7 +130,6 @@ class _Process:
 
     def first_cross(self, b):
         """P(Z_1 > b)."""
-        from scipy.special import ndtr
 
         return float(ndtr(self.theta * self.proc[0] - b))
 
@@ -129,7 +148,6 @@ class _Process:
 
     def cross(self, b, lower=False):
         """P(continue to look self.k - 1, then cross ``b`` at look self.k): above b, or below if ``lower``."""
-        from scipy.special import ndtr
 
         k = self.k
         s = self.incr[k]
@@ -141,7 +159,6 @@ def alpha_bounds(spend_t, info, alpha1, sides, kind="obf"):
     """Upper z boundaries at looks with spending fractions ``spend_t`` (cumulative, in (0, 1]) and
     information ``info`` (any scale); one-sided level ``alpha1``. Two-sided designs are symmetric.
     A look where less than 1e-9 is spent gets ZINF (RTSA's convention)."""
-    from scipy.special import ndtri
 
     cum = spend(alpha1, spend_t, kind)
     inc = np.diff(np.concatenate([[0.0], cum]))
@@ -243,7 +260,6 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
     (RTSA drops futility boundaries below zero and re-spends); ``warp_root`` scales the
     information (design), ``design_R`` gives the spending fractions as inf_frac / R (analysis).
     -ZINF marks a look without a futility boundary."""
-    from scipy.special import ndtri
 
     inf_frac = np.asarray(inf_frac, float)
     org = inf_frac * warp_root if warp_root is not None else inf_frac
@@ -284,18 +300,18 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
 def futility_root(t, zb, theta, beta, rm_bs=0):
     """Design inflation with futility: R where the last futility boundary meets the last alpha one."""
     g = lambda x: beta_bounds(t, beta, zb, theta, rm_bs=rm_bs, warp_root=x)[-1] - zb[-1]  # noqa: E731
-    lo, hi = 0.8, 1.6
-    for _ in range(30):
-        if g(lo) <= 0:
-            break
-        lo *= 0.8
-    for _ in range(30):
-        if g(hi) >= 0:
-            break
-        hi *= 1.5
-    if g(lo) > 0 or g(hi) < 0:  # e.g. a single look, where all beta is spent at once (z = 0)
+    # Windows upwards from 0.9 as RTSA's uniroot calls do (far-off x can make the boundaries cross).
+    lo = 0.9
+    g_lo = g(lo)
+    if g_lo > 0:
         return None
-    return _root(g, lo, hi, tol=1e-12)
+    for _ in range(60):
+        hi = lo + 0.05
+        g_hi = g(hi)
+        if g_hi >= 0:
+            return _root(g, lo, hi, tol=1e-12)
+        lo = hi
+    return None  # e.g. a single look, where all beta is spent at once (z = 0)
 
 
 # --- required information size ---------------------------------------------------------------------
@@ -305,7 +321,6 @@ def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, r
 
     Binary: ``control_risk`` and ``rrr`` (relative risk reduction; negative for an increase).
     Mean difference: ``md`` and ``sd`` (the SD of the outcome in each arm)."""
-    from scipy.special import ndtri
 
     zz = (ndtri(1 - alpha / sides) + ndtri(1 - beta)) ** 2
     if md is None:
@@ -473,7 +488,6 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
     ``participants`` per trial). ``rrr`` (binary) or ``md`` (+ ``sd``) is the anticipated effect,
     always given as a benefit (positive); ``d2`` a stated diversity (default: D^2 of the DL model).
     Returns a TsaResult."""
-    from scipy.special import ndtri
 
     if sides not in (1, 2):
         raise InputError(f"sides must be 1 or 2, got {sides}", column="--sides")

@@ -80,7 +80,7 @@ def _dl(y, v):
 def simulate(yi, vi, measure, *, control_risk=None, sd=None, sizes=DEFAULT_SIZES, draws=10000, seed=1,
              alpha=0.05, benefit="lower", cc=0.5):
     """(power per size, 2.5% and 97.5% quantiles of the new trial's effect per size, analysis scale)."""
-    from scipy.special import ndtri
+    from .tsa import ndtri
 
     yi = np.asarray(yi, float)
     vi = np.asarray(vi, float)
