@@ -179,7 +179,8 @@ def plan_next_trial(table, measure, res, *, control_risk=None, sd=None, target_p
     smallest = int(sizes[ok[0]]) if ok.size else None
     if smallest is not None:
         i = ok[0]
-        sentence = (f"A new trial of {smallest:,} per arm ({2 * smallest:,} participants) gives the updated "
+        sentence = (f"A new trial of {smallest:,} per arm ({2 * smallest:,} participants; the smallest of the sizes "
+                    f"tried) gives the updated "
                     f"random-effects meta-analysis a {power[i]:.0%} chance of significant benefit "
                     f"(target {target:.0%}); such a trial could show a {measure} from {nat(lo[i]):.3g} to "
                     f"{nat(hi[i]):.3g} (95% of simulated trials).")
