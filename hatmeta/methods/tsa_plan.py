@@ -174,6 +174,12 @@ def plan_next_trial(table, measure, res, *, control_risk=None, sd=None, target_p
     power, lo, hi = simulate(es.yi, es.vi, measure, control_risk=control_risk, sd=sd, sizes=sizes, draws=draws,
                              seed=seed, alpha=res.alpha if res.sides == 2 else 2 * res.alpha, benefit=res.benefit,
                              cc=cc)
+    from .tsa import ndtri
+
+    z_now = res.estimate / res.se
+    if (-z_now if res.benefit == "lower" else z_now) > ndtri(1 - res.alpha / 2):
+        notes.append("the current meta-analysis is already significant by the conventional test: the power "
+                     "is the chance that it stays so after the new trial (the TSA boundaries decide firmness)")
     nat = np.exp if res.scale == "log" else (lambda x: x)
     ok = np.flatnonzero(power >= target)
     smallest = int(sizes[ok[0]]) if ok.size else None

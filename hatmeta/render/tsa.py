@@ -97,6 +97,7 @@ def plan_text(plan) -> str:
     for n, p, lo, hi in zip(plan.sizes, plan.power, plan.effect_low, plan.effect_high):
         lines.append(f"  {n:>7,}  {p:5.1%}   {lo:.4g} to {hi:.4g}")
     lines.append("  " + plan.sentence)
+    lines.extend(f"  Note: {n}" for n in plan.notes)
     return "\n".join(lines)
 
 
