@@ -793,9 +793,10 @@ def load_for_tsa(analysis, data_dir=None, analyses_dir=None):
     except InputError as exc:
         if "no trial contributes" not in exc.message:
             raise
-        spec = read_spec(spec_path(analysis, analyses_dir))
-        return None, spec, [f"no trial reports {spec.outcome} by arm ({len(spec.trials)} trials in the spec; "
-                            "see hatmeta trials)"]
+        spec = getattr(exc, "spec", None) or read_spec(spec_path(analysis, analyses_dir))
+        omitted = tuple(getattr(exc, "omitted", ()))
+        return None, spec, ([f"no trial reports {spec.outcome} by arm ({len(omitted)} trials checked; see "
+                             "hatmeta trials)"] + [f"omitted {t}: {r}" for t, r in omitted])
     notes = [f"omitted {t}: {r}" for t, r in an.omitted] + list(an.notes)
     return an.table, an.spec, notes
 
