@@ -41,6 +41,8 @@ def tsa_plot(res, title=None, ax=None):
     ris = res.required_information_size
     target = res.required_information_size_inflated or ris
     xmax = max(target, res.accrued_information) * 1.1
+    # the z axis shows the whole z-curve (boundaries beyond |z| = 8 are not drawn)
+    ylim = max(ZMAX, 1.1 * max((abs(t.z) for t in res.trials), default=0.0))
     ax.axhline(0, color=style.INK, lw=0.6)
     for z in (1.959964, -1.959964):
         ax.axhline(z, color=CONVENTIONAL, lw=0.8, ls="--", gid="conventional")
@@ -62,14 +64,14 @@ def tsa_plot(res, title=None, ax=None):
         if res.sides == 2:
             ax.plot(xs, [-y for y in ys], color=FUTILITY, lw=1.0, ls="-.", marker="^", ms=2.5, gid="futility-mirror")
     ax.axvline(ris, color=style.INK, lw=0.8, ls=":", gid="ris")
-    ax.text(ris, ZMAX * 0.97, f"RIS {ris:,} ", va="top", ha="right", rotation=90, fontsize=6.5)
+    ax.text(ris, ylim * 0.97, f"RIS {ris:,} ", va="top", ha="right", rotation=90, fontsize=6.5)
     if res.required_information_size_inflated is not None and res.required_information_size_inflated != ris:
         ax.axvline(target, color=style.INK, lw=0.8, gid="ris-inflated")
-        ax.text(target, -ZMAX * 0.97, f" sequential RIS {target:,}", va="bottom", ha="left", rotation=90,
+        ax.text(target, -ylim * 0.97, f" sequential RIS {target:,}", va="bottom", ha="left", rotation=90,
                 fontsize=6.5)
     if res.trials:
         xs = [0] + [t.information for t in res.trials]
-        ys = [0.0] + [max(-ZMAX, min(ZMAX, t.z)) for t in res.trials]
+        ys = [0.0] + [t.z for t in res.trials]
         ax.plot(xs, ys, color=style.STUDY, lw=1.4, marker="s", ms=3.5, gid="z-curve", label="cumulative z-curve")
     else:
         ax.text(xmax / 2, 0.5, "no information accrued", ha="center", va="bottom", color=CONVENTIONAL)
@@ -78,7 +80,7 @@ def tsa_plot(res, title=None, ax=None):
     ax.text(0.01, 0.01, f"favours {down}", transform=ax.transAxes, va="bottom", ha="left", fontsize=7,
             style="italic")
     ax.set_xlim(0, xmax)
-    ax.set_ylim(-ZMAX, ZMAX)
+    ax.set_ylim(-ylim, ylim)
     ax.set_xlabel("Accrued information (participants)")
     ax.set_ylabel(f"Cumulative z ({res.measure}, {res.method} random effects)")
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
