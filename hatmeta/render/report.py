@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 from ..errors import InputError
 
 MANIFEST = "MANIFEST.sha256"
+SIDECAR = ".data.json"  # what a figure draws, beside it
 FIGURE_FORMATS = ("png", "svg", "pdf")
 TABLE_FORMATS = {"markdown": "md", "csv": "csv", "html": "html", "latex": "tex"}
 CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin:2em auto;color:#1a1a1a;
@@ -107,9 +107,14 @@ def methods_paragraph(res, analysis, posterior=None) -> str:
 
 
 def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Rendered:
-    """Pool one analysis and write its figures, tables and JSON under ``out``."""
+    """Pool one analysis and write its figures, tables and JSON under ``out``.
+
+    Everything written is made from the result rounded by the output policy (hatmeta/precision.py):
+    JSON, tables, pages and the coordinates figures draw, whose record is written beside each figure
+    as ``figures/<figure>.data.json``."""
     from . import plots, tables
     from ..api import pool_analysis
+    from ..precision import dumps, quantised
 
     try:
         res, analysis = pool_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir, small_study=None)
@@ -121,49 +126,55 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
         except InputError:
             title = name
         return Rendered(name, title, None, None, exc.message, ())
+    full, res = res, quantised(res)
     spec = analysis.spec
     labels = (spec.experimental_label, spec.control_label)
     files = []
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
-    fig = plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title)
-    for fmt in FIGURE_FORMATS:
-        files.append(plots.save(fig, out / "figures" / f"{name}-forest.{fmt}"))
-    _close(fig)
+    _figure(plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title), out, f"{name}-forest", files)
     if res.k >= 3:
         from ..fit.effects import escalc
         from ..methods.small_study import egger
 
         es = escalc(analysis.table, res.measure)
-        fig = plots.funnel(res, egger(es), title=spec.title)
-        for fmt in FIGURE_FORMATS:
-            files.append(plots.save(fig, out / "figures" / f"{name}-funnel.{fmt}"))
-        _close(fig)
+        _figure(plots.funnel(res, quantised(egger(es)), title=spec.title), out, f"{name}-funnel", files)
     post = None
     if res.scale == "log":
         from ..api import pool_bayes
 
-        post, _ = pool_bayes(res, benefit=spec.benefit)
-        fig = plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title, bayes=post.to_dict())
-        for fmt in FIGURE_FORMATS:
-            files.append(plots.save(fig, out / "figures" / f"{name}-forest-bayes.{fmt}"))
-        _close(fig)
-        fig = plots.posterior(post, res.measure, res.scale, title=spec.title)
-        for fmt in FIGURE_FORMATS:
-            files.append(plots.save(fig, out / "figures" / f"{name}-posterior.{fmt}"))
-        _close(fig)
+        post, _ = pool_bayes(full, benefit=spec.benefit)
+        post = quantised(post)
+        _figure(plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title, bayes=post.to_dict()),
+                out, f"{name}-forest-bayes", files)
+        _figure(plots.posterior(post, res.measure, res.scale, title=spec.title), out, f"{name}-posterior", files)
         path = out / "results" / f"{name}-bayes.json"
-        path.write_text(json.dumps(post.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
+        path.write_text(dumps(post.to_dict()) + "\n")
         files.append(path)
     for fmt, ext in TABLE_FORMATS.items():
         path = out / "tables" / f"{name}.{ext}"
         path.write_text(tables.result_table(res, fmt, labels, caption=spec.title))
         files.append(path)
     path = out / "results" / f"{name}.json"
-    path.write_text(json.dumps(res.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    path.write_text(dumps(res.to_dict()) + "\n")
     files.append(path)
     return Rendered(name, spec.title, res, analysis, None, tuple(files), post)
+
+
+def _figure(fig, out: Path, stem: str, files: list):
+    """Round what ``fig`` draws, save it in every format and write its record (``.data.json``)."""
+    from . import plots
+    from .figdata import drawn
+    from ..precision import dumps
+
+    record = drawn(fig)
+    for fmt in FIGURE_FORMATS:
+        files.append(plots.save(fig, out / "figures" / f"{stem}.{fmt}"))
+    path = out / "figures" / f"{stem}{SIDECAR}"
+    path.write_text(dumps(record, indent=False) + "\n")  # compact: the bands of a funnel have many corners
+    files.append(path)
+    _close(fig)
 
 
 def _close(fig):
