@@ -247,8 +247,10 @@ def _page(title, body) -> str:
             f"<style>{CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")
 
 
-def build_report(out="reports", data_dir=None, analyses_dir=None) -> list:
-    """Render every analysis into ``out`` and write the index, SoF table and manifest; return the files."""
+def build_report(out="reports", data_dir=None, analyses_dir=None, progress=None) -> list:
+    """Render every analysis into ``out`` and write the index, SoF table and manifest; return the files.
+
+    ``progress(i, n, name)``, if given, is called before analysis i (1-based) of n is rendered."""
     from . import tables
     from ..evidence import list_analyses
 
@@ -257,7 +259,11 @@ def build_report(out="reports", data_dir=None, analyses_dir=None) -> list:
     names = sorted(list_analyses(analyses_dir))
     if not names:
         raise InputError("no analyses to report", file=str(analyses_dir or "analyses"))
-    rendered = [render_analysis(n, out, data_dir, analyses_dir) for n in names]
+    rendered = []
+    for i, n in enumerate(names, 1):
+        if progress is not None:
+            progress(i, len(names), n)
+        rendered.append(render_analysis(n, out, data_dir, analyses_dir))
     files = [p for r in rendered for p in r.files]
     sof_rows = [tables.sof_row(r.result, r.analysis) for r in rendered if r.result is not None
                 and r.result.measure in ("RR", "OR")]
@@ -308,45 +314,63 @@ def read_manifest(folder: Path) -> dict:
     return entries
 
 
-def reproduce(reports="reports", data_dir=None, analyses_dir=None) -> list:
-    """Regenerate every output in a temporary folder and compare with ``reports``' manifest.
+@dataclass(frozen=True)
+class Verdict:
+    """What ``reproduce`` found: the level (a, b or c), the environment's differences from the
+    lock, and each output that is not byte-identical."""
 
-    Returns a list of (file, problem) for every output that differs, is missing or is new; also
-    reports committed files that no longer match their own manifest entry.
-    """
+    level: str
+    environment: tuple
+    findings: tuple
+    lock: str | None
+    kept: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        from .verdict import EXIT
+
+        return EXIT[self.level]
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "exit_code": self.exit_code, "lock": self.lock,
+                "environment": list(self.environment), "kept": self.kept,
+                "files": [f.to_dict() for f in self.findings]}
+
+
+def find_lock(reports: Path):
+    """The lock file beside the reports folder (the repository root), or in the working folder."""
+    from .verdict import LOCK
+
+    for folder in (Path(reports).resolve().parent, Path.cwd()):
+        if (folder / LOCK).exists():
+            return folder / LOCK
+    return None
+
+
+def reproduce(reports="reports", data_dir=None, analyses_dir=None, keep=None, lock=None, progress=None) -> Verdict:
+    """Regenerate every output (in ``keep`` if given, else a temporary folder) and compare it with
+    ``reports``: level (a) byte-identical, (b) numbers within tolerance and figures drawn from the
+    same numbers, (c) a number differs (see render/verdict.py). The installed package versions are
+    compared with the lock file first."""
+    from .verdict import compare, environment_differences, level
+
     reports = Path(reports)
     committed = read_manifest(reports)
-    problems = []
-    for name, digest in sorted(committed.items()):
-        path = reports / name
-        if not path.exists():
-            problems.append((name, "listed in the manifest but missing from the folder"))
-        elif _sha256(path) != digest:
-            problems.append((name, "edited after the manifest was written"))
-    tmp = Path(tempfile.mkdtemp(prefix="hatmeta-reproduce-"))
+    lock = Path(lock) if lock else find_lock(reports)
+    env = tuple(environment_differences(lock)) if lock else ()
+    if keep:
+        tmp = Path(keep)
+        if tmp.exists() and any(tmp.iterdir()):
+            raise InputError("the folder for --keep must be new or empty", column="--keep")
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="hatmeta-reproduce-"))
     try:
-        build_report(tmp, data_dir, analyses_dir)
-        fresh = read_manifest(tmp)
+        build_report(tmp, data_dir, analyses_dir, progress=progress)
+        findings = tuple(compare(reports, tmp, committed, read_manifest(tmp)))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    for name in sorted(set(committed) | set(fresh)):
-        if name not in fresh:
-            problems.append((name, "no longer produced"))
-        elif name not in committed:
-            problems.append((name, "new output, not in the committed manifest"))
-        elif committed[name] != fresh[name]:
-            problems.append((name, DIFFERS.get(Path(name).suffix, "differs from the regenerated one")))
-    return problems
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Verdict(level(findings), env, findings, str(lock) if lock else None, str(tmp) if keep else None)
 
 
-NUMBERS = (".json", ".csv", ".md", ".tex")
-# Why a regenerated file can differ, by kind (see reports/README.md): numbers only if the data,
-# the engine or the arithmetic changed; figures and pages also with the rendering software.
-DIFFERS = {**{ext: "numbers differ from the regenerated ones" for ext in NUMBERS},
-           ".png": "raster image differs (rasterisation depends on the FreeType/Agg build and matplotlib version)",
-           ".svg": "vector figure differs (layout and path data depend on the matplotlib version)",
-           ".pdf": "vector figure differs (layout and path data depend on the matplotlib version)",
-           ".html": "page differs (it embeds the SVG figures and names the software versions)"}
-
-
-__all__ = ["build_report", "reproduce", "methods_paragraph"]
+__all__ = ["build_report", "reproduce", "methods_paragraph", "Verdict"]
