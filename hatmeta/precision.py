@@ -126,18 +126,20 @@ def plain(value):
     return value
 
 
-def dumps(obj, indent=True, rounded=False) -> str:
+def dumps(obj, indent=True, rounded=False, as_bytes=False):
     """The one JSON writer for results: keys sorted, floats rounded by the policy, NaN as null,
     two-space indent (or compact, one line, with ``indent=False``), no trailing newline.
 
     ``rounded=True`` skips the walk that rounds floats, for objects whose floats were all made
-    by ``json_floats``/``q`` (the fast path of millions of study rows)."""
+    by ``json_floats``/``q`` (the fast path of millions of study rows); ``as_bytes=True`` returns
+    UTF-8 bytes (no decoding, for writing to a binary stream)."""
     import orjson
 
     option = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
     if indent:
         option |= orjson.OPT_INDENT_2
-    return orjson.dumps(obj if rounded else plain(obj), option=option).decode()
+    out = orjson.dumps(obj if rounded else plain(obj), option=option)
+    return out if as_bytes else out.decode()
 
 
 def quantised(obj):
