@@ -206,3 +206,17 @@ def test_committed_reports_match_the_data_and_engine(rebuilt):
     for name in listed:
         if name.endswith((".json", ".csv", ".md")):
             assert (rebuilt / name).read_bytes() == (committed / name).read_bytes(), name
+
+
+def test_progress_only_on_a_terminal(monkeypatch):
+    """One line per analysis on a terminal; nothing when stderr is a pipe or in JSON mode."""
+    from hatmeta.commands.figures import _progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert _progress(True) is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert _progress(False) is None  # --format json
+    seen = []
+    monkeypatch.setattr("click.echo", lambda text, err=False: seen.append((text, err)))
+    _progress(True)(2, 7, "retention")
+    assert seen == [("[2/7] retention", True)]
