@@ -49,6 +49,7 @@ class Rendered:
     refused: str | None
     files: tuple
     posterior: object = None  # BayesResult or None
+    tsa_html: str = ""  # the trial sequential analysis section, when the spec has a [tsa] table
     gaps: tuple = ()  # a refused analysis: what is missing and where it was sought
     published: tuple = ()  # a refused analysis: published pooled results for its outcome
 
@@ -126,8 +127,9 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
             title = read_spec(spec_path(name, analyses_dir)).title
         except InputError:
             title = name
-        return Rendered(name, title, None, None, exc.message, (), gaps=tuple(getattr(exc, "gaps", ())),
-                        published=tuple(getattr(exc, "published", ())))
+        tsa_files, tsa_html = _tsa(name, out, data_dir, analyses_dir)
+        return Rendered(name, title, None, None, exc.message, tsa_files, tsa_html=tsa_html,
+                        gaps=tuple(getattr(exc, "gaps", ())), published=tuple(getattr(exc, "published", ())))
     full, res = res, quantised(res)
     spec = analysis.spec
     labels = (spec.experimental_label, spec.control_label)
@@ -164,7 +166,16 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
     path = out / "results" / f"{name}.json"
     path.write_text(dumps(res.to_dict()) + "\n")
     files.append(path)
-    return Rendered(name, spec.title, res, analysis, None, tuple(files), post)
+    tsa_files, tsa_html = _tsa(name, out, data_dir, analyses_dir)
+    return Rendered(name, spec.title, res, analysis, None, tuple(files) + tsa_files, post, tsa_html=tsa_html)
+
+
+def _tsa(name, out, data_dir, analyses_dir):
+    """(files, HTML) of the analysis's trial sequential analysis, or ((), "") when its spec asks for none."""
+    from .tsa import render_tsa
+
+    done = render_tsa(name, out, data_dir, analyses_dir, figure=_figure)
+    return done if done is not None else ((), "")
 
 
 def _figure(fig, out: Path, stem: str, files: list):
@@ -194,7 +205,7 @@ def _section(r: Rendered, out: Path) -> str:
         from .evidence import gaps_html, reconciliation_html
 
         return (f'<h2 id="{e(r.name)}">{e(r.title)}</h2>\n<p class="refused">Not pooled: {e(r.refused)}</p>\n'
-                + reconciliation_html(None, r.published) + gaps_html(r.gaps))
+                + reconciliation_html(None, r.published) + gaps_html(r.gaps) + r.tsa_html)
     from . import tables
 
     res, analysis = r.result, r.analysis
@@ -214,7 +225,8 @@ def _section(r: Rendered, out: Path) -> str:
         parts.append(_bayes_section(r, out))
     from .evidence import gaps_html, reconciliation_html
 
-    parts += [reconciliation_html(res, res.extra.get("published", ())), gaps_html(res.extra.get("gaps", ()))]
+    parts += [reconciliation_html(res, res.extra.get("published", ())), gaps_html(res.extra.get("gaps", ())),
+              r.tsa_html]
     notes = [n for n in res.notes]
     if notes:
         parts.append('<p class="note"><b>Notes (trials left out, derived figures, definitions):</b></p>'

@@ -101,19 +101,19 @@ def plan_text(plan) -> str:
     return "\n".join(lines)
 
 
-def render_tsa(name, out, data_dir=None, analyses_dir=None, formats=("png", "svg", "pdf")):
+def render_tsa(name, out, data_dir=None, analyses_dir=None, figure=None):
     """For the report: the TSA of analysis ``name`` if its spec has a [tsa] table, else None.
 
-    Writes figures/<name>-tsa.{png,svg,pdf} and results/<name>-tsa.json under ``out`` and returns
-    (files, HTML section). Meant to be called from render/report.py's per-analysis rendering."""
+    Writes figures/<name>-tsa.* (through ``figure(fig, out, stem, files)``, the report's saver, so the
+    output-precision policy and the figure record apply) and results/<name>-tsa.json under ``out``;
+    returns (files, HTML section)."""
     import html
-    import json
     from pathlib import Path
 
     from ..api import tsa_analysis
     from ..errors import InputError
     from ..evidence.spec import read_spec, spec_path
-    from .plots.style import pyplot, save
+    from ..precision import dumps
     from .plots.tsa import tsa_plot
 
     out = Path(out)
@@ -125,11 +125,11 @@ def render_tsa(name, out, data_dir=None, analyses_dir=None, formats=("png", "svg
         return (), f'<p class="refused">Trial sequential analysis not run: {html.escape(exc.message)}</p>\n'
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
-    fig = tsa_plot(res, title=spec.title)
-    files = [save(fig, out / "figures" / f"{name}-tsa.{fmt}") for fmt in formats]
-    pyplot().close(fig)
+    files: list = []
+    if figure is not None:
+        figure(tsa_plot(res, title=spec.title), out, f"{name}-tsa", files)
     path = out / "results" / f"{name}-tsa.json"
-    path.write_text(json.dumps(res.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    path.write_text(dumps(res.to_dict()) + "\n")
     files.append(path)
     e = html.escape
     inflated = res.required_information_size_inflated
@@ -139,5 +139,5 @@ def render_tsa(name, out, data_dir=None, analyses_dir=None, formats=("png", "svg
             + f"), accrued {res.accrued_information:,}. {e(res.sentence)}</p>")
     svg = out / "figures" / f"{name}-tsa.svg"
     body = svg.read_text() if svg.exists() else ""
-    figure = f'<div class="figure">{body[body.index("<svg"):]}</div>' if body else ""
-    return tuple(files), text + "\n" + figure + "\n"
+    fig_html = f'<div class="figure">{body[body.index("<svg"):]}</div>' if body else ""
+    return tuple(files), text + "\n" + fig_html + "\n"
