@@ -30,12 +30,12 @@ def test_json_intervals_are_at_the_level():
     d95 = json.loads(cli("pool", "--data", BCG, "--measure", "RR", "--format", "json"))
     assert d90["level"] == 0.9
     z = norm.ppf(0.95)
-    assert d90["ci_high"] - d90["estimate"] == pytest.approx(z * d90["se"], rel=1e-10)
+    assert d90["ci_high"] - d90["estimate"] == pytest.approx(z * d90["se"], rel=1e-8)  # 10 written digits
     s = d90["studies"][0]
-    assert s["ci_high"] - s["yi"] == pytest.approx(z * s["vi"] ** 0.5, rel=1e-10)
+    assert s["ci_high"] - s["yi"] == pytest.approx(z * s["vi"] ** 0.5, rel=1e-8)
     assert 0 < d90["tau2_ci_high"] < d95["tau2_ci_high"]  # the Q-profile bound at 90% is narrower
     c = d90["meta_regression"]["coefficients"][1]
-    assert c["ci_high"] - c["estimate"] == pytest.approx(z * c["se"], rel=1e-10)
+    assert c["ci_high"] - c["estimate"] == pytest.approx(z * c["se"], rel=1e-8)
     assert d90["meta_regression"]["level"] == 0.9
 
 

@@ -269,10 +269,12 @@ def test_api_tsa_analysis_reads_the_spec_and_takes_overrides():
 
 
 def test_render_tsa_for_the_report(tmp_path):
+    from hatmeta.render.report import _figure
     from hatmeta.render.tsa import render_tsa
 
-    files, section = render_tsa("retention", tmp_path, formats=("svg",))
-    assert {p.name for p in files} == {"retention-tsa.svg", "retention-tsa.json"}
+    files, section = render_tsa("retention", tmp_path, figure=_figure)
+    assert {p.name for p in files} == {"retention-tsa.png", "retention-tsa.svg", "retention-tsa.pdf",
+                                       "retention-tsa.data.json", "retention-tsa.json"}
     assert "Required information size" in section and "<svg" in section
     assert render_tsa("sae", tmp_path) is None  # no [tsa] table in its spec
 

@@ -177,8 +177,10 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
         click.echo(format_result(result, **(text_opts or {})))
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
+        # The gaps repeat the omitted-trial notes with where each figure was sought: shown with -v.
+        verbose = bool((text_opts or {}).get("verbose"))
         for block in (reconciliation_text(result, result.extra.get("published")),
-                      gaps_text(result.extra.get("gaps"))):
+                      gaps_text(result.extra.get("gaps"), verbose=True) if verbose else ""):
             if block:
                 click.echo("\n" + block)
     if compared is not None and fmt == "text":

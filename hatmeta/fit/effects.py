@@ -362,6 +362,8 @@ def not_estimable_rows(table: TrialTable, es: EffectSizes) -> tuple:
     labels = table.extra.get("label")
     out = []
     for study, reason in es.dropped:
+        if study not in where:  # left out while reading (an incomplete row): named in the notes, not a RevMan row
+            continue
         i = where[study]
         row = {"study": study}
         if labels is not None and labels[i]:
