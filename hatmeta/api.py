@@ -15,8 +15,17 @@ from .io.trial_table import read_table
 
 
 def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, preset=None,
-               leave_one_out=False, cumulative=None, subgroup=None, moderators=(), small_study=None):
-    """Pool a validated TrialTable; returns a MetaResult (analysis scale)."""
+               leave_one_out=False, cumulative=None, subgroup=None, moderators=(), small_study=None,
+               pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None,
+               steps=(0.025,), benefit="lower", influence=False, both_models=False):
+    """Pool a validated TrialTable; returns a MetaResult (analysis scale).
+
+    Robustness options (issue 13; JSON keys in brackets): ``small_study`` one or more of egger, peters,
+    harbord, begg [each under its name]; ``pet_peese`` [pet_peese]; ``trim_fill`` with
+    ``trim_fill_estimator`` L0 or R0 [trim_fill]; ``selection_model="step"`` with ``steps`` (one-sided
+    p cut-points, selection in the ``benefit`` direction) [selection_model]; ``influence``
+    [influence, and i2_ci_low/high, h2_ci_low/high]; ``both_models`` [common_effect, random_effects].
+    """
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
     es = escalc(table, measure, cc=cc)
@@ -41,14 +50,78 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
 
         extra["meta_regression"] = meta_regression(es, list(moderators), ci=res.ci_method, level=level)
     if small_study:
-        if str(small_study).lower() != "egger":
-            raise InputError(f"unknown small-study test {small_study!r}; choose egger", column="--small-study")
-        from .methods.small_study import egger
+        tests = [small_study] if isinstance(small_study, str) else list(small_study)
+        if any(str(t).lower() == "egger" for t in tests):
+            from .methods.small_study import egger
 
-        extra["egger"] = egger(es)
-        if extra["egger"].warning:
-            extra["notes"] = res.notes + (extra["egger"].warning,)
+            extra["egger"] = egger(es)
+            if extra["egger"].warning:
+                extra["notes"] = res.notes + (extra["egger"].warning,)
+    else:
+        tests = []
+    robust = _robustness(es, res, [t for t in tests if str(t).lower() != "egger"], pet_peese, trim_fill,
+                         trim_fill_estimator, selection_model, steps, benefit, influence, both_models, method,
+                         level)
+    if robust:
+        notes = extra.get("notes", res.notes) + robust.pop("notes")
+        extra["notes"] = notes
+        extra["extra"] = {**res.extra, **robust}
     return replace(res, **extra) if extra else res
+
+
+def _robustness(es, res, tests, pet_peese, trim_fill, estimator, selection, steps, benefit, influence,
+                both_models, method, level):
+    """The issue-13 analyses as a dict of JSON keys (plus "notes": their warnings), or {} if none asked."""
+    if not (tests or pet_peese or trim_fill or selection or influence or both_models):
+        return {}
+    from .methods import publication_bias as pb
+
+    out, notes = {}, ()
+    for t in tests:
+        r = pb.small_study_test(es, t)
+        out[r.method] = r
+        notes += tuple(r.notes) + ((r.warning,) if r.warning else ())
+    if pet_peese:
+        out["pet_peese"] = pb.pet_peese(es, level=level)
+        notes += (out["pet_peese"].warning,) if out["pet_peese"].warning else ()
+    if trim_fill:
+        out["trim_fill"] = pb.trim_fill(es, method=res.method if res.method != "MH-DL" else "DL",
+                                        estimator=estimator, level=level)
+        notes += out["trim_fill"].notes + ((out["trim_fill"].warning,) if out["trim_fill"].warning else ())
+    if selection:
+        if str(selection).lower() != "step":
+            raise InputError(f"unknown selection model {selection!r}; choose step", column="--selection-model")
+        sel = pb.selection_model(es, steps=steps, benefit=benefit, method=res.method, level=level)
+        out["selection_model"] = sel
+        notes += tuple(f"selection model: {n}" for n in sel.notes) + ((sel.warning,) if sel.warning else ())
+    if influence:
+        from .methods.influence import heterogeneity_ci, influence as infl
+
+        out["influence"] = infl(es, method=method if res.method != "MH-DL" else "DL", ci=res.ci_method)
+        het = heterogeneity_ci(es.yi, es.vi, level)
+        out.update({k: het[k] for k in ("i2_ci_low", "i2_ci_high", "h2_ci_low", "h2_ci_high")})
+        if res.method in ("FE", "MH", "PETO"):
+            notes += ("influence diagnostics of a common-effect model use inverse-variance weights",)
+    if both_models:
+        out.update(_both_models(es, res, level))
+    out["notes"] = notes
+    return out
+
+
+def _both_models(es, res, level):
+    """Common-effect and random-effects summaries side by side (as R's meta prints both): the model
+    fitted, and the other one (inverse-variance common effect, or REML random effects)."""
+    common = res if res.method in ("FE", "MH", "PETO") else rma(es, method="FE", level=level)
+    random = res if res.method not in ("FE", "MH", "PETO") else rma(es, method="REML", level=level)
+
+    def summary(r):
+        d = {"method": r.method, "ci_method": r.ci_method, "estimate": r.estimate, "se": r.se,
+             "ci_low": r.ci_low, "ci_high": r.ci_high, r.stat_name: r.stat, "p": r.p}
+        if r.method not in ("FE", "MH", "PETO"):
+            d.update(tau2=r.tau2, pi_low=r.pi_low, pi_high=r.pi_high)
+        return d
+
+    return {"common_effect": summary(common), "random_effects": summary(random)}
 
 
 def read_data(path, measure):
@@ -88,7 +161,7 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
 
     analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
     spec = analysis.spec
-    options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi}
+    options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi, "benefit": spec.benefit}
     options.update({k: v for k, v in overrides.items() if v is not None})
     measure = options.pop("measure", None) or spec.measure
     table = analysis.table

@@ -30,7 +30,8 @@ def _choice(values):
 @click.option("--cumulative", metavar="COL", help="Cumulative meta-analysis ordered by COL (e.g. year).")
 @click.option("--subgroup", metavar="COL", help="Subgroup analysis by COL, with the test for differences.")
 @click.option("--moderator", "moderators", metavar="COL", multiple=True, help="Meta-regression moderator (repeatable).")
-@click.option("--small-study", type=_choice(["egger"]), help="Small-study test: egger.")
+@click.option("--small-study", type=_choice(["egger", "peters", "harbord", "begg"]), multiple=True,
+              help="Small-study test (repeatable): egger, peters, harbord (binary counts) or begg.")
 @click.option("--by", metavar="COL", help="Pool every group of rows (by COL) separately; one JSON object per line.")
 @click.option("--bayes", is_flag=True, help="Also fit the Bayesian normal-normal model (exact, no MCMC).")
 @click.option("--tau-prior", help="Prior on tau: halfnormal:S (default 0.5), halfcauchy:S, uniform:A, "
@@ -51,10 +52,22 @@ def _choice(values):
 @click.option("--draws", type=int, default=1500, show_default=True, help="MCMC draws per chain (after tuning).")
 @click.option("--save-trace", type=click.Path(dir_okay=False), help="Write the ArviZ InferenceData (netCDF).")
 @click.option("--format", "fmt", type=_choice(FORMATS), default="text", show_default=True)
+@click.option("--pet-peese", is_flag=True, help="PET and PEESE limit estimates (Stanley & Doucouliagos 2014).")
+@click.option("--trim-fill", is_flag=True, help="Duval & Tweedie trim-and-fill.")
+@click.option("--trim-fill-estimator", type=_choice(["L0", "R0"]), default="L0", show_default=True,
+              help="Estimator of the number of missing studies.")
+@click.option("--selection-model", type=_choice(["step"]),
+              help="Vevea-Hedges step-function selection model (selection in the --benefit direction).")
+@click.option("--steps", default="0.025", show_default=True, metavar="P[,P...]",
+              help="One-sided p-value cut-points of the selection model.")
+@click.option("--influence", is_flag=True,
+              help="Influence diagnostics per study (metafor's influence) and I^2 / H^2 confidence intervals.")
+@click.option("--both-models", is_flag=True, help="Show common-effect and random-effects results together.")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
-         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt):
+         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt,
+         pet_peese, trim_fill, trim_fill_estimator, selection_model, steps, influence, both_models):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -67,13 +80,26 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     options = dict(ci=(ci or "").lower() or None, pi=(pi or "").lower() or None, level=level, cc=cc,
                    preset=preset, leave_one_out=leave_one_out, cumulative=cumulative, subgroup=subgroup,
                    moderators=moderators, small_study=small_study)
+    robust = dict(pet_peese=pet_peese, trim_fill=trim_fill, trim_fill_estimator=trim_fill_estimator,
+                  selection_model=selection_model, steps=_steps(steps), influence=influence,
+                  both_models=both_models)
+    if not trim_fill and trim_fill_estimator.upper() != "L0":
+        raise InputError("--trim-fill-estimator needs --trim-fill", column="--trim-fill-estimator")
+    options.update({k: v for k, v in robust.items() if v and k not in ("steps", "trim_fill_estimator")})
+    if trim_fill:
+        options["trim_fill_estimator"] = trim_fill_estimator.upper()
+    if selection_model:
+        options["steps"] = robust["steps"]
+    if benefit:
+        options["benefit"] = benefit
     if method:
         options["method"] = method
     if data_file is not None:
         table, measure = api.read_data(data_file, measure)
         options = {k: v for k, v in options.items() if v is not None}
         if by:
-            extras = [o for o in ("preset", "cumulative", "subgroup", "small_study") if options.get(o)]
+            extras = [o for o in ("preset", "cumulative", "subgroup", "small_study", "pet_peese", "trim_fill",
+                                  "selection_model", "influence", "both_models") if options.get(o)]
             if extras or leave_one_out or moderators:
                 raise InputError("--by pools each group with the basic model only; drop "
                                  + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
@@ -152,3 +178,14 @@ def _emit_many(results, fmt):
         out.write(to_csv(results))
     else:
         out.write("\n\n".join(r.summary() for r in results) + "\n")
+
+
+def _steps(text):
+    """``--steps 0.025,0.5`` as a tuple of floats strictly between 0 and 1."""
+    try:
+        vals = tuple(float(x) for x in str(text).split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"--steps takes numbers separated by commas, got {text!r}", column="--steps") from None
+    if not vals or any(not 0 < v < 1 for v in vals):
+        raise InputError(f"--steps takes p-values strictly between 0 and 1, got {text!r}", column="--steps")
+    return vals
