@@ -1,0 +1,183 @@
+"""Small-study tests, PET-PEESE, trim-and-fill, the selection model and influence diagnostics against
+R (tests/fixtures/pubbias/generate.R: metafor 3.8.1, and R's meta code path for Peters and Harbord):
+1e-6 relative, 1e-4 for the selection model."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from hatmeta.api import pool_table
+from hatmeta.errors import InputError
+from hatmeta.io.trial_table import read_table
+
+from .conftest import FIXTURES
+
+CASES = json.loads((FIXTURES / "pubbias" / "pubbias.json").read_text())["cases"]
+REL, ABS = 1e-6, 1e-9
+
+
+def ids(cases):
+    return [pytest.param(c, id=c["id"]) for c in cases]
+
+
+def pool(case, **options):
+    table = read_table(FIXTURES / case["data"], measure=case["measure"])
+    return pool_table(table, case["measure"], **options)
+
+
+def close(actual, expected, key, rel=REL, abs_=ABS):
+    assert actual == pytest.approx(expected, rel=rel, abs=abs_), key
+
+
+@pytest.mark.parametrize("case", ids(CASES))
+def test_small_study_tests(case):
+    tests = [t for t in ("egger", "peters", "harbord", "begg") if t in case]
+    d = pool(case, method="REML", small_study=tests).to_dict()
+    for t in tests:
+        close(d[t]["statistic"], case[t]["statistic"], f"{t} statistic")
+        close(d[t]["p"], case[t]["p"], f"{t} p")
+        if "df" in case[t]:
+            assert d[t]["df"] == case[t]["df"]
+        else:
+            assert "df" not in d[t]
+
+
+@pytest.mark.parametrize("case", ids(CASES))
+def test_pet_peese(case):
+    d = pool(case, pet_peese=True).to_dict()["pet_peese"]
+    for key in ("pet", "peese"):
+        for field in ("estimate", "ci_low", "ci_high"):
+            close(d[key][field], case["pet_peese"][key][field], f"{key} {field}")
+    close(d["pet"]["p"], case["pet_peese"]["pet"]["p"], "pet p")
+    assert d["chosen"] == ("peese" if d["pet"]["p"] < 0.05 else "pet")
+
+
+@pytest.mark.parametrize("method", ["REML", "DL"])
+@pytest.mark.parametrize("estimator", ["L0", "R0"])
+@pytest.mark.parametrize("case", ids(CASES))
+def test_trim_fill(case, estimator, method):
+    exp = case[f"trim_fill_{method}"][estimator]
+    d = pool(case, method=method, trim_fill=True, trim_fill_estimator=estimator).to_dict()["trim_fill"]
+    assert d["k0"] == exp["k0"] and d["side"] == exp["side"]
+    for key in ("estimate", "se", "ci_low", "ci_high", "tau2"):
+        close(d[key], exp[key], key)
+    assert np.allclose(d["filled_yi"], exp["filled_yi"], rtol=REL, atol=ABS)
+    assert np.allclose(d["filled_vi"], exp["filled_vi"], rtol=REL, atol=ABS)
+
+
+SELECTION = [(c, alt) for c in CASES for alt in ("greater", "less") if f"selection_model_{alt}" in c]
+
+
+@pytest.mark.parametrize("case,alternative", [pytest.param(c, a, id=f"{c['id']}-{a}") for c, a in SELECTION])
+def test_selection_model(case, alternative):
+    exp = case[f"selection_model_{alternative}"]
+    d = pool(case, method="REML", selection_model="step", steps=(0.025,),
+             benefit="lower" if alternative == "less" else "higher").to_dict()["selection_model"]
+    assert d["alternative"] == alternative
+    if exp["delta"] > 99 or exp["tau2"] < 1e-6:
+        # delta at metafor's bound of 100 (no study in an interval) or tau^2 at 0: the likelihood is flat
+        # there, so only the mean and the LRT are identified; hatmeta says so in the notes.
+        close(d["estimate"], exp["estimate"], "estimate", rel=1e-4)
+        close(d["lrt_p"], exp["lrt_p"], "lrt_p", rel=1e-4)
+        assert d["notes"]
+        return
+    for key in ("estimate", "se", "ci_low", "ci_high", "tau2", "lrt_p"):
+        close(d[key], exp[key], key, rel=1e-4)
+    close(d["delta"][0], exp["delta"], "delta", rel=1e-4)
+
+
+@pytest.mark.parametrize("method", ["REML", "DL"])
+@pytest.mark.parametrize("case", ids(CASES))
+def test_influence(case, method):
+    d = pool(case, method=method, influence=True).to_dict()
+    exp = case[f"influence_{method}"]
+    rows = d["influence"]
+    assert [r["study"] for r in rows] == [s["study"] for s in d["studies"]]
+    for key, values in exp.items():
+        got = [r[key] for r in rows]
+        assert np.allclose(got, values, rtol=REL, atol=ABS), key
+    het = case[f"heterogeneity_ci_{method}"]
+    for key in ("i2_ci_low", "i2_ci_high", "h2_ci_low", "h2_ci_high"):
+        close(d[key], het[key], key)
+
+
+def test_metafor_published_example():
+    """metafor's own tests (test_misc_pub_bias.r, test_misc_influence.r) on dat.egger2001 and dat.bcg."""
+    egger = next(c for c in CASES if c["id"] == "egger2001")
+    d = pool(egger, small_study=["begg"]).to_dict()
+    assert d["begg"]["statistic"] == pytest.approx(0.15)
+    assert d["begg"]["p"] == pytest.approx(0.4503, abs=5e-5)
+    bcg = next(c for c in CASES if c["id"] == "bcg_rr")
+    first = pool(bcg, influence=True).to_dict()["influence"][0]
+    assert first["rstudent"] == pytest.approx(-0.218142474344442, rel=1e-6)
+    assert first["cov_ratio"] == pytest.approx(1.11644891104804, rel=1e-6)
+
+
+def test_warnings_below_ten_studies(write_csv):
+    rows = [["study", "yi", "vi"]] + [[f"s{i}", 0.1 * i - 0.3, 0.02 + 0.03 * i] for i in range(6)]
+    table = read_table(write_csv(rows), measure="GEN")
+    res = pool_table(table, "GEN", small_study=["begg"], trim_fill=True, pet_peese=True)
+    d = res.to_dict()
+    for key in ("begg", "trim_fill", "pet_peese"):
+        assert "only 6 studies" in d[key]["warning"]
+    assert sum("only 6 studies" in n for n in d["notes"]) == 3
+    assert "only 6 studies" in res.summary()
+
+
+def test_peters_and_harbord_need_counts(write_csv):
+    rows = [["study", "yi", "vi"]] + [[f"s{i}", 0.1 * i, 0.05 + 0.01 * i] for i in range(5)]
+    table = read_table(write_csv(rows), measure="GEN")
+    for test in ("peters", "harbord"):
+        with pytest.raises(InputError, match="binary counts"):
+            pool_table(table, "GEN", small_study=[test])
+
+
+def test_kendall_matches_scipy():
+    from scipy.stats import kendalltau
+
+    from hatmeta.methods.publication_bias import kendall
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=12), rng.normal(size=12)
+    tau, p = kendall(x, y)
+    ref = kendalltau(x, y, method="exact")
+    assert tau == pytest.approx(ref.statistic) and p == pytest.approx(ref.pvalue, rel=1e-10)
+    x[3] = x[4]  # a tie: normal approximation with tie-corrected variance
+    tau, p = kendall(x, y)
+    ref = kendalltau(x, y, method="asymptotic")
+    assert tau == pytest.approx(ref.statistic) and p == pytest.approx(ref.pvalue, rel=1e-10)
+
+
+def test_influence_vectorised_over_groups_equals_single_fits():
+    from hatmeta.methods.influence import influence_arrays
+
+    rng = np.random.default_rng(11)
+    sizes = [4, 7, 5]
+    y = rng.normal(0.2, 0.4, sum(sizes))
+    v = rng.uniform(0.01, 0.2, sum(sizes))
+    together = influence_arrays(y, v, sizes)
+    start = 0
+    for k in sizes:
+        alone = influence_arrays(y[start:start + k], v[start:start + k], [k])
+        for key in ("rstudent", "cooks_distance", "tau2_deleted", "q_deleted"):
+            assert np.allclose(together[key][start:start + k], alone[key], rtol=1e-9, atol=1e-12)
+        start += k
+
+
+def test_cli_options(tmp_path):
+    from click.testing import CliRunner
+
+    from hatmeta.cli import cli
+
+    data = str(FIXTURES / "pubbias" / "egger2001.csv")
+    r = CliRunner().invoke(cli, ["pool", "--data", data, "--measure", "OR", "--small-study", "peters",
+                                 "--small-study", "begg", "--trim-fill", "--trim-fill-estimator", "R0",
+                                 "--influence", "--both-models", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert {"peters", "begg", "trim_fill", "influence", "common_effect", "random_effects", "i2_ci_low"} <= set(d)
+    assert d["trim_fill"]["estimator"] == "R0"
+    assert d["common_effect"]["method"] == "FE" and d["random_effects"]["method"] == "REML"
+    assert math.isfinite(d["h2_ci_high"])
