@@ -27,6 +27,8 @@ COMMANDS = {
     "sof": "hatmeta.commands.figures:sof",
     "report": "hatmeta.commands.figures:report",
     "reproduce": "hatmeta.commands.figures:reproduce",
+    "baujat": "hatmeta.commands.influence:baujat",
+    "influence": "hatmeta.commands.influence:influence",
 }
 
 

@@ -115,15 +115,24 @@ def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benef
 @_source_options
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (default funnel-ANALYSIS.png).")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]))
+@click.option("--egger-line/--no-egger-line", default=None,
+              help="Draw Egger's line (default: only with at least 10 studies, Cochrane Handbook 13.3.5.4).")
+@click.option("--trim-fill", is_flag=True, help="Draw the studies filled by trim-and-fill (L0) as open circles.")
 @click.pass_context
-def funnel(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, out, fmt):
+def funnel(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, out, fmt, egger_line,
+           trim_fill):
     """Contour-enhanced funnel plot with Egger's line (needs at least 3 studies)."""
     from ..render import plots
 
     res, _, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels,
-                                small_study="egger")
+                                small_study="egger", trim_fill=trim_fill)
     path, fmt = _out_path(out, f"funnel-{analysis or 'data'}", fmt)
-    plots.save(plots.funnel(res, res.egger, title=title), path, fmt)
+    draw_line = res.k >= 10 if egger_line is None else egger_line
+    if not draw_line and egger_line is None:
+        click.echo(f"note: Egger's line not drawn with {res.k} studies (fewer than 10); --egger-line draws it",
+                   err=True)
+    plots.save(plots.funnel(res, res.egger if draw_line else None, title=title,
+                            filled=res.extra.get("trim_fill")), path, fmt)
     click.echo(str(path))
 
 

@@ -22,8 +22,9 @@ CONTOURS = ((0.10, "#ececec", "0.05 < p < 0.10"), (0.05, "#d2d2d2", "0.01 < p < 
 
 
 @style.styled
-def funnel(res, egger=None, title=None):
-    """Draw the funnel plot of ``res`` (a MetaResult); ``egger`` is an EggerTest (or None)."""
+def funnel(res, egger=None, title=None, filled=None):
+    """Draw the funnel plot of ``res`` (a MetaResult); ``egger`` is an EggerTest (or None);
+    ``filled`` a TrimFill (or None) whose filled studies are drawn as open circles."""
     from scipy.special import ndtri
 
     plt = style.pyplot()
@@ -48,6 +49,14 @@ def funnel(res, egger=None, title=None):
         ax.plot(egger.slope + egger.intercept * grid, grid, color=style.BAYES, lw=1.0,
                 label=f"Egger: intercept {egger.intercept:.2f} (p = {egger.p:.2f})", gid="egger")
     ax.plot(y, se, "o", color=style.STUDY, ms=4, gid="studies")
+    if filled is not None and filled.k0:
+        # Trim-and-fill: the imputed studies, open, and the adjusted estimate (Duval & Tweedie 2000).
+        fy, fse = np.asarray(filled.filled_yi), np.sqrt(filled.filled_vi)
+        ax.plot(fy, fse, "o", mfc="white", mec=style.STUDY, ms=4, gid="filled",
+                label=f"filled ({filled.estimator}): {filled.k0}")
+        ax.axvline(filled.estimate, color=style.STUDY, lw=0.8, ls=":", gid="trim-fill-estimate")
+        se_max = max(se_max, float(fse.max()) * 1.1)
+        reach = max(reach, float(np.max(np.abs(fy))) * 1.05)
     ax.set_ylim(se_max, 0)
     ax.set_xlim(-reach, reach)
     ax.set_ylabel("Standard error")
