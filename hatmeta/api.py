@@ -245,3 +245,32 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
                       mu_prior_sd=mu_prior_sd, likelihood=likelihood, arms=arms,
                       seed=seed, draws=draws, save_trace=save_trace, progressbar=progressbar, threshold=threshold,
                       benefit=benefit, level=level, parameterisation=parameterisation)
+
+
+def robustness_by(table, by, measure, small_study=(), influence=False, method="REML", ci="wald", cc=0.5):
+    """Small-study tests and influence diagnostics for every group of rows (column ``by``), vectorised
+    across groups: a list, in the order groups first appear (as ``pool_by``), of dicts with one key
+    per test and ``influence`` (list of per-study dicts), JSON-ready."""
+    import numpy as np
+
+    from .fit.models import normalise_method
+
+    method = normalise_method(method)
+    all_keys = table.column(by)
+    groups = list(dict.fromkeys(all_keys))
+    lookup = {x: j for j, x in enumerate(groups)}
+    es = escalc(table, measure, cc=cc)
+    gid = np.fromiter((lookup[x] for x in es.table.column(by)), dtype=np.intp, count=es.k)
+    out = [dict() for _ in groups]
+    if small_study:
+        from .methods.publication_bias import tests_by_group
+
+        tests = [small_study] if isinstance(small_study, str) else list(small_study)
+        for j, d in enumerate(tests_by_group(es, gid, len(groups), tests)):
+            out[j].update(d)
+    if influence:
+        from .methods.influence import influence_by_group
+
+        for j, rows in enumerate(influence_by_group(es, gid, len(groups), method=method, ci=ci)):
+            out[j]["influence"] = rows
+    return out

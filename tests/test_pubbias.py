@@ -181,3 +181,43 @@ def test_cli_options(tmp_path):
     assert d["trim_fill"]["estimator"] == "R0"
     assert d["common_effect"]["method"] == "FE" and d["random_effects"]["method"] == "REML"
     assert math.isfinite(d["h2_ci_high"])
+
+
+def test_by_groups_match_single_fits():
+    """--by: the vectorised tests and influence rows equal each group pooled on its own."""
+    from hatmeta.api import robustness_by
+
+    table = read_table(FIXTURES / "data" / "by_groups.csv", measure="GEN")
+    keys = table.column("group")
+    groups = list(dict.fromkeys(keys))[:25]
+    rows = [i for i, g in enumerate(keys) if g in groups]
+    table = table.subset(rows)
+    got = robustness_by(table, "group", "GEN", small_study=["egger", "begg"], influence=True)
+    assert len(got) == len(groups)
+    for j, g in enumerate(groups):
+        sub = table.subset([i for i, x in enumerate(table.column("group")) if x == g])
+        d = pool_table(sub, "GEN", small_study=["egger", "begg"], influence=sub.k >= 3).to_dict()
+        for t in ("egger", "begg"):
+            close(got[j][t]["statistic"], d[t]["statistic"], f"{g} {t}", rel=1e-9)
+            close(got[j][t]["p"], d[t]["p"], f"{g} {t} p", rel=1e-9)
+        assert [r["study"] for r in got[j]["influence"]] == [r["study"] for r in d["influence"]]
+        for a, b in zip(got[j]["influence"], d["influence"]):
+            for key in ("rstudent", "cooks_distance", "tau2_deleted", "q_deleted"):
+                close(a[key], b[key], f"{g} {key}", rel=1e-8)
+
+
+def test_cli_by_json_lines_carry_the_tests():
+    from click.testing import CliRunner
+
+    from hatmeta.cli import cli
+
+    data = str(FIXTURES / "data" / "by_groups.csv")
+    r = CliRunner().invoke(cli, ["pool", "--data", data, "--measure", "GEN", "--by", "group", "--small-study",
+                                 "egger", "--influence", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in r.output.splitlines()]
+    assert len(lines) == 200
+    assert all("egger" in d and len(d["influence"]) == d["k"] for d in lines)
+    r = CliRunner().invoke(cli, ["pool", "--data", data, "--measure", "GEN", "--by", "group", "--small-study",
+                                 "egger", "--format", "csv"])
+    assert r.exit_code != 0

@@ -98,15 +98,23 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         table, measure = api.read_data(data_file, measure)
         options = {k: v for k, v in options.items() if v is not None}
         if by:
-            extras = [o for o in ("preset", "cumulative", "subgroup", "small_study", "pet_peese", "trim_fill",
-                                  "selection_model", "influence", "both_models") if options.get(o)]
+            # Small-study tests and influence diagnostics are vectorised across groups; the rest is not.
+            extras = [o for o in ("preset", "cumulative", "subgroup", "pet_peese", "trim_fill",
+                                  "selection_model", "both_models") if options.get(o)]
             if extras or leave_one_out or moderators:
                 raise InputError("--by pools each group with the basic model only; drop "
                                  + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
                                  column="--by")
             results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc")
                                                          if k in options})
-            _emit_many(results, fmt)
+            more = None
+            if small_study or influence:
+                if fmt.lower() in ("csv", "markdown"):
+                    raise InputError("--small-study and --influence with --by need --format json or text",
+                                     column="--format")
+                more = api.robustness_by(table, by, measure, small_study=small_study, influence=influence,
+                                         **{k: options[k] for k in ("method", "ci", "cc") if k in options})
+            _emit_many(results, fmt, more)
             return
         result = api.pool_table(table, measure, **options)
         benefit = benefit or "lower"
@@ -168,16 +176,39 @@ def _emit(result, fmt, posterior=None, others=()):
             click.echo("\n" + bayes_text(result, posterior, others))
 
 
-def _emit_many(results, fmt):
+def _emit_many(results, fmt, more=None):
     from ..render.text import to_csv
 
     out = sys.stdout
     if fmt == "json":
-        out.writelines(line + "\n" for line in results.json_lines())
+        if more is None:
+            out.writelines(line + "\n" for line in results.json_lines())
+        else:
+            # Each group's tests and influence rows join its JSON object.
+            out.writelines(json.dumps({**json.loads(line), **extra}, separators=(",", ":"), allow_nan=False) + "\n"
+                           for line, extra in zip(results.json_lines(), more))
     elif fmt == "csv":
         out.write(to_csv(results))
     else:
-        out.write("\n\n".join(r.summary() for r in results) + "\n")
+        texts = [r.summary() for r in results]
+        if more is not None:
+            texts = [t + _by_group_text(extra) for t, extra in zip(texts, more)]
+        out.write("\n\n".join(texts) + "\n")
+
+
+def _by_group_text(extra):
+    from ..methods.publication_bias import NAMES
+    from ..render.text import fmt as f, fmt_p
+
+    lines = []
+    for key, t in extra.items():
+        if key == "influence":
+            flagged = [r["study"] for r in t if r["influential"]]
+            lines.append(f"Influential studies (metafor's rule): {', '.join(flagged) if flagged else 'none'}")
+            continue
+        stat = ("tau" if key == "begg" else "t") + " = " + f(t["statistic"])
+        lines.append(f"{NAMES[key]}: {stat}, p = {fmt_p(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
+    return "\n" + "\n".join(lines) if lines else ""
 
 
 def _steps(text):

@@ -128,3 +128,23 @@ def heterogeneity_ci(yi, vi, level=0.95):
     lo, hi = float(lo[0]), float(hi[0])
     return {"tau2_ci_low": lo, "tau2_ci_high": hi, "i2_ci_low": i2(lo), "i2_ci_high": i2(hi),
             "h2_ci_low": h2(lo), "h2_ci_high": h2(hi)}
+
+
+def influence_by_group(es: EffectSizes, gid, G, method="REML", ci="wald"):
+    """Influence rows (JSON-ready dicts) for every group of rows of ``es``, all groups in one vectorised
+    fit; groups with fewer than 3 studies get an empty list (and are named by the caller)."""
+    gid = np.asarray(gid, dtype=np.intp)
+    k = np.bincount(gid, minlength=G)
+    ok = k >= 3
+    order = np.argsort(gid, kind="stable")
+    order = order[ok[gid[order]]]
+    out = [[] for _ in range(G)]
+    if order.size == 0:
+        return out
+    a = influence_arrays(es.yi[order], es.vi[order], k[ok], method=method, ci=ci)
+    cols = {name: a[name].tolist() for name in FIELDS}
+    flags = a["influential"].tolist()
+    for pos, i in enumerate(order.tolist()):
+        row = {"study": es.studies[i], **{n: cols[n][pos] for n in FIELDS}, "influential": bool(flags[pos])}
+        out[int(gid[i])].append(row)
+    return out

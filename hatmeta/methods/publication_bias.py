@@ -493,3 +493,38 @@ def _hessian(f, x, free):
 
     h1, h2 = at(2e-4), at(1e-4)
     return (4 * h2 - h1) / 3
+
+
+# ---------------------------------------------------------------- many meta-analyses at once (--by)
+
+def tests_by_group(es: EffectSizes, gid, G, tests, groups=None):
+    """Small-study tests for every group of rows of ``es`` (``gid``: group index per row): a list of G
+    dicts, test name -> JSON-ready dict. The regression tests are one vectorised pass over all groups;
+    Begg's test is computed group by group. Groups with fewer than 3 studies get null numbers and a
+    warning saying so."""
+    gid = np.asarray(gid, dtype=np.intp)
+    k = np.bincount(gid, minlength=G)
+    out = [dict() for _ in range(G)]
+    for which in tests:
+        which = str(which).lower()
+        if which not in TESTS:
+            raise InputError(f"unknown small-study test {which!r}; choose one of {', '.join(TESTS)}",
+                             column="--small-study")
+        if which == "begg":
+            cols = [rank_test(es.yi[gid == j], es.vi[gid == j]) if k[j] >= 3 else (float("nan"), float("nan"))
+                    for j in range(G)]
+            stat, p, df = [c[0] for c in cols], [c[1] for c in cols], [None] * G
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t, d, pp, _, _, _ = regression_tests(es, which, gid, G)
+            stat, p, df = t.tolist(), pp.tolist(), [int(x) if x > 0 else None for x in d]
+        for j in range(G):
+            small = k[j] < 3
+            row = {"method": which, "statistic": None if small or not math.isfinite(stat[j]) else stat[j]}
+            if which != "begg":
+                row["df"] = None if small else df[j]
+            row.update(p=None if small or not math.isfinite(p[j]) else p[j], k=int(k[j]),
+                       warning=(f"only {k[j]} studies: the test needs at least 3" if small
+                                else few_studies(int(k[j]), NAMES[which])))
+            out[j][which] = row
+    return out
