@@ -17,7 +17,7 @@ from .io.trial_table import read_table
 def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, preset=None,
                leave_one_out=False, cumulative=None, subgroup=None, moderators=(), small_study=None,
                pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None,
-               steps=(0.025,), benefit="lower", influence=False, both_models=False):
+               steps=(0.025,), benefit="lower", influence=False, both_models=False, lenient=()):
     """Pool a validated TrialTable; returns a MetaResult (analysis scale).
 
     Robustness options (issue 13; JSON keys in brackets): ``small_study`` one or more of egger, peters,
@@ -25,6 +25,8 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
     ``trim_fill_estimator`` L0 or R0 [trim_fill]; ``selection_model="step"`` with ``steps`` (one-sided
     p cut-points, selection in the ``benefit`` direction) [selection_model]; ``influence``
     [influence, and i2_ci_low/high, h2_ci_low/high]; ``both_models`` [common_effect, random_effects].
+    ``lenient``: names of those options whose failure (e.g. too few studies) becomes a note instead of
+    an error (an analysis spec's [robustness] requests, so that the report still pools the analysis).
     """
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
@@ -61,7 +63,7 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
         tests = []
     robust = _robustness(es, res, [t for t in tests if str(t).lower() != "egger"], pet_peese, trim_fill,
                          trim_fill_estimator, selection_model, steps, benefit, influence, both_models, method,
-                         level)
+                         level, set(lenient))
     if robust:
         notes = extra.get("notes", res.notes) + robust.pop("notes")
         extra["notes"] = notes
@@ -70,38 +72,56 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
 
 
 def _robustness(es, res, tests, pet_peese, trim_fill, estimator, selection, steps, benefit, influence,
-                both_models, method, level):
+                both_models, method, level, lenient=frozenset()):
     """The issue-13 analyses as a dict of JSON keys (plus "notes": their warnings), or {} if none asked."""
     if not (tests or pet_peese or trim_fill or selection or influence or both_models):
         return {}
     from .methods import publication_bias as pb
 
     out, notes = {}, ()
+
+    def attempt(option, key, run):
+        """Run one analysis; under ``lenient`` a refusal becomes {"error": ...} and a note."""
+        nonlocal notes
+        try:
+            out[key] = run()
+        except InputError as exc:
+            if option not in lenient:
+                raise
+            out[key] = {"error": exc.message}
+            notes += (f"{key.replace('_', ' ')} not computed: {exc.message}",)
+            return None
+        return out[key]
+
     for t in tests:
-        r = pb.small_study_test(es, t)
-        out[r.method] = r
-        notes += tuple(r.notes) + ((r.warning,) if r.warning else ())
+        r = attempt("small_study", str(t).lower(), lambda t=t: pb.small_study_test(es, t))
+        if r is not None:
+            notes += tuple(r.notes) + ((r.warning,) if r.warning else ())
     if pet_peese:
-        out["pet_peese"] = pb.pet_peese(es, level=level)
-        notes += (out["pet_peese"].warning,) if out["pet_peese"].warning else ()
+        r = attempt("pet_peese", "pet_peese", lambda: pb.pet_peese(es, level=level))
+        notes += (r.warning,) if r is not None and r.warning else ()
     if trim_fill:
-        out["trim_fill"] = pb.trim_fill(es, method=res.method if res.method != "MH-DL" else "DL",
-                                        estimator=estimator, level=level)
-        notes += out["trim_fill"].notes + ((out["trim_fill"].warning,) if out["trim_fill"].warning else ())
+        r = attempt("trim_fill", "trim_fill", lambda: pb.trim_fill(
+            es, method=res.method if res.method != "MH-DL" else "DL", estimator=estimator, level=level))
+        if r is not None:
+            notes += r.notes + ((r.warning,) if r.warning else ())
     if selection:
         if str(selection).lower() != "step":
             raise InputError(f"unknown selection model {selection!r}; choose step", column="--selection-model")
-        sel = pb.selection_model(es, steps=steps, benefit=benefit, method=res.method, level=level)
-        out["selection_model"] = sel
-        notes += tuple(f"selection model: {n}" for n in sel.notes) + ((sel.warning,) if sel.warning else ())
+        sel = attempt("selection_model", "selection_model", lambda: pb.selection_model(
+            es, steps=steps, benefit=benefit, method=res.method, level=level))
+        if sel is not None:
+            notes += tuple(f"selection model: {n}" for n in sel.notes) + ((sel.warning,) if sel.warning else ())
     if influence:
         from .methods.influence import heterogeneity_ci, influence as infl
 
-        out["influence"] = infl(es, method=method if res.method != "MH-DL" else "DL", ci=res.ci_method)
-        het = heterogeneity_ci(es.yi, es.vi, level)
-        out.update({k: het[k] for k in ("i2_ci_low", "i2_ci_high", "h2_ci_low", "h2_ci_high")})
-        if res.method in ("FE", "MH", "PETO"):
-            notes += ("influence diagnostics of a common-effect model use inverse-variance weights",)
+        rows = attempt("influence", "influence", lambda: infl(
+            es, method=method if res.method != "MH-DL" else "DL", ci=res.ci_method))
+        if rows is not None:
+            het = heterogeneity_ci(es.yi, es.vi, level)
+            out.update({k: het[k] for k in ("i2_ci_low", "i2_ci_high", "h2_ci_low", "h2_ci_high")})
+            if res.method in ("FE", "MH", "PETO"):
+                notes += ("influence diagnostics of a common-effect model use inverse-variance weights",)
     if both_models:
         out.update(_both_models(es, res, level))
     out["notes"] = notes
@@ -161,8 +181,11 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
 
     analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
     spec = analysis.spec
-    options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi, "benefit": spec.benefit}
+    options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi, "benefit": spec.benefit, **spec.robustness}
     options.update({k: v for k, v in overrides.items() if v is not None})
+    # What the spec asks for must not stop the analysis (too few trials becomes a note); what the
+    # caller asks for explicitly still does.
+    options.setdefault("lenient", tuple(k for k in spec.robustness if not overrides.get(k)))
     measure = options.pop("measure", None) or spec.measure
     table = analysis.table
     if table.k < 2 and str(options.get("method", "REML")).upper() not in ("FE", "MH", "PETO"):

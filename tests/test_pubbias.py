@@ -221,3 +221,43 @@ def test_cli_by_json_lines_carry_the_tests():
     r = CliRunner().invoke(cli, ["pool", "--data", data, "--measure", "GEN", "--by", "group", "--small-study",
                                  "egger", "--format", "csv"])
     assert r.exit_code != 0
+
+
+def test_analysis_spec_asks_for_robustness_and_the_report_shows_it(tmp_path):
+    """[robustness] in an analysis spec: pool_analysis runs the analyses and the report section shows
+    them with their warnings, plus a Baujat plot."""
+    import shutil
+
+    from hatmeta.api import pool_analysis
+    from hatmeta.render.report import _section, render_analysis
+
+    specs = FIXTURES / "evidence" / "analyses"
+    data = FIXTURES / "evidence" / "valid"
+    (tmp_path / "analyses").mkdir()
+    text = (specs / "retention.toml").read_text()
+    text += ('\n[robustness]\nsmall_study = ["begg"]\ntrim_fill = true\ninfluence = true\n'
+             'selection_model = "step"\nsteps = [0.025]\n')
+    (tmp_path / "analyses" / "retention.toml").write_text(text)
+    res, an = pool_analysis("retention", data_dir=data, analyses_dir=tmp_path / "analyses")
+    d = res.to_dict()
+    assert {"begg", "trim_fill", "influence", "selection_model", "i2_ci_low"} <= set(d)
+    # Three trials are too few for a selection model: a note, not a refusal of the analysis.
+    assert res.k == 3 and "needs more than 3 studies" in d["selection_model"]["error"]
+    assert any(n.startswith("selection model not computed") for n in d["notes"])
+    with pytest.raises(InputError):  # asked for explicitly, it is an error as with --data
+        pool_analysis("retention", data_dir=data, analyses_dir=tmp_path / "analyses", selection_model="step")
+    r = render_analysis("retention", tmp_path / "out", data_dir=data, analyses_dir=tmp_path / "analyses")
+    assert (tmp_path / "out" / "figures" / "retention-baujat.svg").exists()
+    page = _section(r, tmp_path / "out")
+    assert "Trim-and-fill" in page and "Influence diagnostics" in page and "Selection model not computed" in page
+    assert f"only {res.k} studies" in page
+
+
+def test_bad_robustness_spec(tmp_path):
+    from hatmeta.evidence import read_spec
+
+    text = (FIXTURES / "evidence" / "analyses" / "retention.toml").read_text()
+    path = tmp_path / "retention.toml"
+    path.write_text(text + '\n[robustness]\nsmall_study = ["eggers"]\n')
+    with pytest.raises(InputError, match="robustness.small_study"):
+        read_spec(path)

@@ -136,9 +136,16 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
         from ..methods.small_study import egger
 
         es = escalc(analysis.table, res.measure)
-        fig = plots.funnel(res, egger(es), title=spec.title)
+        fig = plots.funnel(res, egger(es), title=spec.title, filled=res.extra.get("trim_fill"))
         for fmt in FIGURE_FORMATS:
             files.append(plots.save(fig, out / "figures" / f"{name}-funnel.{fmt}"))
+        _close(fig)
+    if "influence" in res.extra and res.k >= 3:
+        from .plots.influence import baujat
+
+        fig = baujat(res, title=spec.title)
+        for fmt in FIGURE_FORMATS:
+            files.append(plots.save(fig, out / "figures" / f"{name}-baujat.{fmt}"))
         _close(fig)
     post = None
     if res.scale == "log":
@@ -191,6 +198,9 @@ def _section(r: Rendered, out: Path) -> str:
                    if res.k < 10 else "")
         parts.append(f"<p><b>Small-study effects.</b> Contour-enhanced funnel plot with Egger's regression line."
                      f"{e(caution)}</p>\n" + _inline_svg(funnel, narrow=True))
+    robust = _robustness_section(r, out)
+    if robust:
+        parts.append(robust)
     if r.posterior is not None:
         parts.append(_bayes_section(r, out))
     notes = [n for n in res.notes]
@@ -339,3 +349,23 @@ DIFFERS = {**{ext: "numbers differ from the regenerated ones" for ext in NUMBERS
 
 
 __all__ = ["build_report", "reproduce", "methods_paragraph"]
+
+
+def _robustness_section(r, out: Path) -> str:
+    """The analyses the spec's [robustness] asks for (small-study tests, PET-PEESE, trim-and-fill, the
+    selection model, influence), as text with their warnings, and the Baujat plot."""
+    from .robustness_text import robustness_lines
+
+    lines = robustness_lines(r.result)
+    if not lines:
+        return ""
+    e = html.escape
+    html_ = ("<p><b>Small-study effects, publication bias and influence</b> (as the analysis spec asks; "
+             "ratios on the natural scale).</p>\n<pre>" + e("\n".join(lines).strip("\n")) + "</pre>")
+    warnings = [w for w in (getattr(v, "warning", None) for v in r.result.extra.values()) if w]
+    if warnings:
+        html_ += '<ul class="note">' + "".join(f"<li>{e(w)}</li>" for w in warnings) + "</ul>"
+    baujat = out / "figures" / f"{r.name}-baujat.svg"
+    if baujat.exists():
+        html_ += "\n" + _inline_svg(baujat, narrow=True)
+    return html_

@@ -8,7 +8,10 @@ import math
 def robustness_lines(res) -> list:
     from .text import fmt, fmt_p
 
-    x = res.extra or {}
+    x = dict(res.extra or {})
+    refused = [(k, v["error"]) for k, v in x.items() if isinstance(v, dict) and "error" in v]
+    for key, _ in refused:
+        del x[key]
     n = res.natural
     nat = " (natural scale)" if res.is_ratio else ""
     lines = []
@@ -62,4 +65,6 @@ def robustness_lines(res) -> list:
             lines.append(f"  I^2 {int(round(res.level * 100))}% CI (Q-profile, tau^2-based): "
                          f"{fmt(x['i2_ci_low'], 2)}% to {fmt(x['i2_ci_high'], 2)}%; H^2: {fmt(x['h2_ci_low'], 2)} to "
                          f"{fmt(x['h2_ci_high'], 2)}")
+    for key, message in refused:
+        lines += ["", f"{key.replace('_', ' ').capitalize()} not computed: {message}"]
     return lines
