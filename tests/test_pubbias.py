@@ -261,3 +261,18 @@ def test_bad_robustness_spec(tmp_path):
     path.write_text(text + '\n[robustness]\nsmall_study = ["eggers"]\n')
     with pytest.raises(InputError, match="robustness.small_study"):
         read_spec(path)
+
+
+def test_peters_and_harbord_leave_out_studies_without_events(write_csv):
+    """With RD a double-zero study stays in the analysis; it carries no information for Peters' and
+    Harbord's tests, which leave it out and say so (R: the same regtest calls without that row give
+    t = -3.463568 and -5.358771 on 3 df)."""
+    rows = [["study", "events_treat", "n_treat", "events_ctrl", "n_ctrl"], ["a", 0, 50, 0, 50],
+            ["b", 3, 60, 8, 61], ["c", 5, 100, 9, 98], ["d", 1, 40, 4, 41], ["e", 10, 200, 16, 190],
+            ["f", 2, 30, 6, 33]]
+    table = read_table(write_csv(rows), measure="RD")
+    d = pool_table(table, "RD", small_study=["peters", "harbord"]).to_dict()
+    assert d["peters"]["statistic"] == pytest.approx(-3.463568, abs=1e-6) and d["peters"]["df"] == 3
+    assert d["harbord"]["statistic"] == pytest.approx(-5.358771, abs=1e-6) and d["harbord"]["df"] == 3
+    assert d["peters"]["k"] == 5
+    assert any("leaves out studies with no events" in n and n.endswith(": a") for n in d["notes"])

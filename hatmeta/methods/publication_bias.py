@@ -51,6 +51,10 @@ def wls_groups(y, x, w, gid, G):
     """Weighted least squares y = b0 + b1 x per group, with the residual variance estimated (R's lm with
     weights: multiplicative dispersion). Returns b0, se0, b1, se1, df (arrays of length G)."""
     s = lambda a: np.bincount(gid, weights=a, minlength=G)  # noqa: E731
+    # A row with weight 0 (a study without information, e.g. no events in either arm) takes no part,
+    # not even in the residual degrees of freedom.
+    used = w > 0
+    y, x = np.where(used, y, 0.0), np.where(used, x, 0.0)
     sw = s(w)
     xbar = s(w * x) / sw
     ybar = s(w * y) / sw
@@ -60,7 +64,7 @@ def wls_groups(y, x, w, gid, G):
         b1 = s(w * dx * (y - ybar[gid])) / sxx
         b0 = ybar - b1 * xbar
         r = y - b0[gid] - b1[gid] * x
-        df = np.bincount(gid, minlength=G) - 2.0
+        df = s(used.astype(float)) - 2.0
         s2 = s(w * r * r) / df
         se1 = np.sqrt(s2 / sxx)
         se0 = np.sqrt(s2 * (1 / sw + xbar**2 / sxx))
@@ -108,15 +112,17 @@ def regression_tests(es: EffectSizes, which, gid=None, G=1):
         n = n1 + n2
         events, non = a + c, n - a - c
         # Peters et al. 2006: weights 1/(1/events + 1/non-events) = events x non-events / N (raw counts).
-        _, _, coef, cse, df = wls_groups(_log_or(es), 1 / n, events * non / n, gid, G)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            _, _, coef, cse, df = wls_groups(_log_or(es), 1 / n, events * non / n, gid, G)
     elif which == "harbord":
         a, n1, c, n2 = (np.asarray(x, float) for x in _binary_counts(es, "Harbord"))
         n = n1 + n2
         m1 = a + c
         z = a - m1 * n1 / n
         v = n1 * n2 * m1 * (n - m1) / (n**2 * (n - 1))
-        # Z/sqrt(V) = b0 + b1 sqrt(V)  <=>  Z/V = b1 + b0 / sqrt(V) with weights V.
-        _, _, coef, cse, df = wls_groups(z / v, 1 / np.sqrt(v), v, gid, G)
+        # Z/sqrt(V) = b0 + b1 sqrt(V)  <=>  Z/V = b1 + b0 / sqrt(V) with weights V (V = 0: no information).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            _, _, coef, cse, df = wls_groups(z / v, 1 / np.sqrt(v), v, gid, G)
     else:
         raise ValueError(which)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -148,13 +154,24 @@ def small_study_test(es: EffectSizes, which: str) -> SmallStudyTest:
     if which in ("peters", "harbord") and es.measure != "OR":
         notes = (f"{NAMES[which]} is defined on the log odds ratio: computed on the log OR of each study, "
                  f"not the analysis's {es.measure}",)
+    k_used = es.k
+    if which in ("peters", "harbord"):
+        a, n1, c, n2 = (np.asarray(x, float) for x in _binary_counts(es, NAMES[which]))
+        none = (a + c == 0) | (a + c == n1 + n2)
+        k_used = int(es.k - none.sum())
+        if k_used < 3:
+            raise InputError(f"{NAMES[which]} needs at least 3 studies with events, found {k_used}",
+                             file=es.table.path)
+        if none.any():
+            notes += (f"{NAMES[which]} leaves out studies with no events (or only events) in both arms: "
+                      + ", ".join(s for s, z in zip(es.studies, none) if z),)
     t, df, p, coef, cse, _ = regression_tests(es, which)
     if not np.isfinite(t[0]):
         raise InputError(f"{NAMES[which]} cannot be computed: the predictor does not vary across studies",
                          file=es.table.path, column="--small-study")
-    return SmallStudyTest(method=which, statistic=float(t[0]), df=int(df[0]), p=float(p[0]), k=es.k,
+    return SmallStudyTest(method=which, statistic=float(t[0]), df=int(df[0]), p=float(p[0]), k=k_used,
                           estimate=float(coef[0]), se=float(cse[0]), description=NOTES[which],
-                          warning=few_studies(es.k, NAMES[which]), notes=notes)
+                          warning=few_studies(k_used, NAMES[which]), notes=notes)
 
 
 # ---------------------------------------------------------------- Begg's rank correlation
