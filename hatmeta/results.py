@@ -384,6 +384,7 @@ class SelectionModel(_Record):
     p: float
     tau2: float
     delta: tuple
+    delta_se: tuple
     steps: tuple
     studies_per_interval: tuple
     alternative: str

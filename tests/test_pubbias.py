@@ -276,3 +276,14 @@ def test_peters_and_harbord_leave_out_studies_without_events(write_csv):
     assert d["harbord"]["statistic"] == pytest.approx(-5.358771, abs=1e-6) and d["harbord"]["df"] == 3
     assert d["peters"]["k"] == 5
     assert any("leaves out studies with no events" in n and n.endswith(": a") for n in d["notes"])
+
+
+def test_selection_model_metafor_published_example():
+    """metafor's tests/testthat/test_misc_selmodel.r: dat.hackshaw1998, steps 0.05, 0.10, 0.50, 1."""
+    case = next(c for c in CASES if c["id"] == "hackshaw1998")
+    d = pool(case, selection_model="step", steps=(0.05, 0.10, 0.50), benefit="higher").to_dict()["selection_model"]
+    assert d["delta"] == pytest.approx([2.422079, 0.977543, 0.396713], rel=1e-5)
+    assert d["delta_se"] == pytest.approx([1.66085, 0.820387, 0.469235], rel=1e-5)
+    assert d["lrt"] == pytest.approx(7.066137, rel=1e-6) and d["lrt_df"] == 3
+    assert d["tau2"] == pytest.approx(0.03071325, rel=1e-5)
+    assert d["studies_per_interval"] == [7, 8, 16, 6]

@@ -431,8 +431,12 @@ def selection_model(es: EffectSizes, steps=(0.025,), benefit="lower", method="RE
     mu_ml = float(np.sum(w * y) / np.sum(w))
     ll0 = -negll(mu_ml, tau2_ml, np.ones(nd))
     start = [mu_ml] + ([math.log(max(tau2_ml, 0.01))] if random else []) + [math.log(1 / 99)] * nd
+    # BFGS (as metafor's default optimiser), restarted once from its answer; Nelder-Mead only when
+    # BFGS reports failure (its line search can stall on the flat stretches near delta's bounds).
     best = None
-    for method_ in ("BFGS", "Nelder-Mead"):
+    for method_ in ("BFGS", "BFGS", "Nelder-Mead"):
+        if method_ == "Nelder-Mead" and best.success:
+            break
         r = minimize(obj, start, method=method_,
                      options={"gtol": 1e-10, "maxiter": 20000} if method_ == "BFGS" else
                      {"xatol": 1e-12, "fatol": 1e-14, "maxiter": 40000, "maxfev": 40000})
@@ -459,9 +463,13 @@ def selection_model(es: EffectSizes, steps=(0.025,), benefit="lower", method="RE
 
     H = _hessian(f_nat, theta, free)
     se = float("nan")
+    delta_se = (float("nan"),) * nd
     try:
         cov = np.linalg.inv(H)
         se = float(math.sqrt(cov[0, 0]))
+        diag = np.full(len(theta), np.nan)
+        diag[free] = np.diag(cov)
+        delta_se = tuple(float(math.sqrt(x)) if x >= 0 else float("nan") for x in diag[1 + int(random):])
     except np.linalg.LinAlgError:
         notes.append("the Hessian could not be inverted: no standard error")
     z = ndtri(0.5 + level / 2)
@@ -474,7 +482,7 @@ def selection_model(es: EffectSizes, steps=(0.025,), benefit="lower", method="RE
                      + ": its delta is not identified")
     return SelectionModel(estimate=float(mu), se=se, ci_low=float(mu - z * se), ci_high=float(mu + z * se),
                           p=float(2 * ndtr(-abs(mu / se))) if se == se else float("nan"), tau2=float(tau2),
-                          delta=tuple(float(d) for d in delta), steps=tuple(float(s) for s in cuts),
+                          delta=tuple(float(d) for d in delta), delta_se=delta_se, steps=tuple(float(s) for s in cuts),
                           studies_per_interval=tuple(int(c) for c in counts), alternative=alternative,
                           lrt=float(lrt), lrt_df=nd, lrt_p=float(chdtrc(nd, lrt)), k=k,
                           warning=few_studies(k, "the selection model"), notes=tuple(notes))
