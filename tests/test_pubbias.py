@@ -287,3 +287,12 @@ def test_selection_model_metafor_published_example():
     assert d["lrt"] == pytest.approx(7.066137, rel=1e-6) and d["lrt_df"] == 3
     assert d["tau2"] == pytest.approx(0.03071325, rel=1e-5)
     assert d["studies_per_interval"] == [7, 8, 16, 6]
+
+
+def test_csv_output_refuses_analyses_it_cannot_show():
+    from hatmeta.cli import main
+
+    data = str(FIXTURES / "pubbias" / "egger2001.csv")
+    with pytest.raises(SystemExit) as exc:
+        main(["pool", "--data", data, "--measure", "OR", "--trim-fill", "--format", "csv"])
+    assert exc.value.code == 2

@@ -92,6 +92,12 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         options["steps"] = robust["steps"]
     if benefit:
         options["benefit"] = benefit
+    asked = [o for o, v in robust.items() if v and o not in ("steps", "trim_fill_estimator")]
+    if (asked or len(small_study) > 1 or any(t.lower() != "egger" for t in small_study)) \
+            and fmt.lower() in ("csv", "markdown"):
+        # CSV and Markdown hold the study and pooled rows only: say so rather than drop the analyses.
+        raise InputError("--small-study (other than egger), --pet-peese, --trim-fill, --selection-model, "
+                         "--influence and --both-models are shown in --format text or json", column="--format")
     if method:
         options["method"] = method
     if data_file is not None:
