@@ -103,6 +103,24 @@ def test_influence(case, method):
         close(d[key], het[key], key)
 
 
+@pytest.mark.parametrize("case", ids(CASES))
+def test_influence_knapp_hartung(case):
+    rows = pool(case, method="REML", ci="hksj", influence=True).to_dict()["influence"]
+    for key, values in case["influence_REML_knha"].items():
+        assert np.allclose([r[key] for r in rows], values, rtol=REL, atol=ABS), key
+
+
+def test_q_profile_published_example():
+    """metafor's test_analysis_example_viechtbauer2007a.r (Viechtbauer 2007, Table II): dat.collins1985b,
+    DL, Q-profile CI for tau^2 of .0723 to 2.2027."""
+    case = next(c for c in CASES if c["id"] == "collins1985b")
+    d = pool(case, method="DL", influence=True).to_dict()
+    assert d["tau2_ci_low"] == pytest.approx(0.0723, abs=5e-5)
+    assert d["tau2_ci_high"] == pytest.approx(2.2027, abs=5e-5)
+    s2 = d["tau2_ci_low"] / (d["h2_ci_low"] - 1)  # H^2 = (tau^2 + s^2) / s^2
+    assert d["i2_ci_low"] == pytest.approx(100 * d["tau2_ci_low"] / (d["tau2_ci_low"] + s2))
+
+
 def test_metafor_published_example():
     """metafor's own tests (test_misc_pub_bias.r, test_misc_influence.r) on dat.egger2001 and dat.bcg."""
     egger = next(c for c in CASES if c["id"] == "egger2001")
