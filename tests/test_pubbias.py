@@ -44,6 +44,17 @@ def test_small_study_tests(case):
             assert "df" not in d[t]
 
 
+@pytest.mark.parametrize("case", ids([c for c in CASES if "peters_meta" in c]))
+def test_peters_and_harbord_against_r_meta(case):
+    """R's meta 6.5-0 metabias(method.bias = "Peters" / "Harbord") itself."""
+    d = pool(case, method="REML", small_study=["peters", "harbord"]).to_dict()
+    for t in ("peters", "harbord"):
+        exp = case[f"{t}_meta"]
+        close(d[t]["statistic"], exp["statistic"], t)
+        close(d[t]["p"], exp["p"], f"{t} p")
+        assert d[t]["df"] == exp["df"]
+
+
 @pytest.mark.parametrize("case", ids(CASES))
 def test_pet_peese(case):
     d = pool(case, pet_peese=True).to_dict()["pet_peese"]
