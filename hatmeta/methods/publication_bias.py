@@ -512,7 +512,8 @@ def _hessian(f, x, free):
                 if i == j:
                     val = (f(x + ei) - 2 * f0 + f(x - ei)) / steps[i] ** 2
                 else:
-                    val = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * steps[i] * steps[j])
+                    val = ((f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej))
+                           / (4 * steps[i] * steps[j]))
                 H[a, b] = H[b, a] = val
         return H
 
