@@ -323,3 +323,17 @@ def test_csv_output_refuses_analyses_it_cannot_show():
     with pytest.raises(SystemExit) as exc:
         main(["pool", "--data", data, "--measure", "OR", "--trim-fill", "--format", "csv"])
     assert exc.value.code == 2
+
+
+def test_kendall_large_n_uses_the_normal_approximation():
+    """Above 170 values R's exact p is NaN (n! overflows): the normal approximation, as scipy's."""
+    from scipy.stats import kendalltau
+
+    from hatmeta.methods.publication_bias import kendall
+
+    rng = np.random.default_rng(5)
+    for n in (171, 400):
+        x, y = rng.normal(size=n), rng.normal(size=n)
+        tau, p = kendall(x, y)
+        ref = kendalltau(x, y, method="asymptotic")
+        assert tau == pytest.approx(ref.statistic, rel=1e-12) and p == pytest.approx(ref.pvalue, rel=1e-9)

@@ -149,8 +149,11 @@ def small_study_test(es: EffectSizes, which: str) -> SmallStudyTest:
     notes = ()
     if which == "begg":
         tau, p = rank_test(es.yi, es.vi)
+        if es.k > EXACT_MAX:
+            notes = (f"Begg's test: p from the normal approximation ({es.k} studies; metafor's exact p "
+                     f"is not available above {EXACT_MAX})",)
         return SmallStudyTest(method=which, statistic=tau, df=None, p=p, k=es.k, estimate=None, se=None,
-                              description=NOTES[which], warning=few_studies(es.k, NAMES[which]))
+                              description=NOTES[which], warning=few_studies(es.k, NAMES[which]), notes=notes)
     if which in ("peters", "harbord") and es.measure != "OR":
         notes = (f"{NAMES[which]} is defined on the log odds ratio: computed on the log OR of each study, "
                  f"not the analysis's {es.measure}",)
@@ -187,21 +190,30 @@ def rank_test(yi, vi):
     return kendall(ystar, vi)
 
 
-def kendall(x, y):
-    """(tau-b, two-sided p) as R's cor.test(x, y, method="kendall", exact=TRUE, continuity=FALSE)."""
+EXACT_MAX = 170  # R's exact Kendall distribution divides by n!, which overflows above n = 170 (p = NaN)
+
+
+def kendall(x, y, exact=True):
+    """(tau-b, two-sided p) as R's cor.test(x, y, method="kendall", exact=TRUE, continuity=FALSE): the
+    exact null distribution without ties (up to EXACT_MAX values, where R's stops working), else the
+    normal approximation with the tie-corrected variance of S."""
     from scipy.special import ndtr
+    from scipy.stats import kendalltau
 
     x, y = np.asarray(x, float), np.asarray(y, float)
     n = len(x)
-    sx = np.sign(x[:, None] - x[None, :])
-    sy = np.sign(y[:, None] - y[None, :])
-    iu = np.triu_indices(n, 1)
-    s = float(np.sum(sx[iu] * sy[iu]))
-    t0 = n * (n - 1) / 2
     xt, yt = _tie_sizes(x), _tie_sizes(y)
+    t0 = n * (n - 1) / 2
     t1, t2 = np.sum(xt * (xt - 1)) / 2, np.sum(yt * (yt - 1)) / 2
-    tau = s / math.sqrt((t0 - t1) * (t0 - t2))
-    if len(xt) == 0 and len(yt) == 0:
+    if n <= 200:
+        # Concordant minus discordant pairs, exactly (integers), for the exact distribution's lookup.
+        iu = np.triu_indices(n, 1)
+        s = float(np.sum(np.sign(x[:, None] - x[None, :])[iu] * np.sign(y[:, None] - y[None, :])[iu]))
+        tau = s / math.sqrt((t0 - t1) * (t0 - t2))
+    else:  # O(n log n); no k x k matrix for a very large meta-analysis
+        tau = float(kendalltau(x, y).statistic)
+        s = tau * math.sqrt((t0 - t1) * (t0 - t2))
+    if exact and len(xt) == 0 and len(yt) == 0 and n <= EXACT_MAX:
         # Exact: the null distribution of the number of concordant pairs (inversions of a permutation).
         q = round((tau + 1) * n * (n - 1) / 4)
         cdf = _kendall_cdf(n)
