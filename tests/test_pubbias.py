@@ -337,3 +337,17 @@ def test_kendall_large_n_uses_the_normal_approximation():
         tau, p = kendall(x, y)
         ref = kendalltau(x, y, method="asymptotic")
         assert tau == pytest.approx(ref.statistic, rel=1e-12) and p == pytest.approx(ref.pvalue, rel=1e-9)
+
+
+def test_influence_in_chunks_equals_one_pass(monkeypatch):
+    from hatmeta.methods import influence as inf
+
+    rng = np.random.default_rng(2)
+    sizes = [30, 4, 12]
+    y = rng.normal(0, 0.5, sum(sizes))
+    v = rng.uniform(0.02, 0.3, sum(sizes))
+    whole = inf.influence_arrays(y, v, sizes, ci="hksj")
+    monkeypatch.setattr(inf, "CHUNK_ROWS", 50)
+    chunked = inf.influence_arrays(y, v, sizes, ci="hksj")
+    for key in inf.FIELDS:
+        assert np.allclose(whole[key], chunked[key], rtol=1e-12, atol=1e-14), key

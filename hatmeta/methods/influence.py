@@ -26,19 +26,53 @@ from ..fit.effects import EffectSizes
 from ..results import InfluenceRow
 
 
-def _loo_index(sizes):
+CHUNK_ROWS = 2_000_000  # leave-one-out rows per vectorised pass: bounds memory for very large k
+
+
+def _loo_index(sizes, rows=None):
     """For rows grouped contiguously with ``sizes``: (row of each leave-one-out member, its fit id),
-    fit r holding every row of r's group except r."""
+    fit r holding every row of r's group except r; only the fits of ``rows`` (a range) if given,
+    numbered from 0."""
     sizes = np.asarray(sizes, dtype=np.intp)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
     n = int(sizes.sum())
     grp = np.repeat(np.arange(len(sizes)), sizes)
     pos = np.arange(n) - starts[grp]  # position of each row within its group
-    m = sizes[grp] - 1  # members of each row's leave-one-out fit
-    fit_id = np.repeat(np.arange(n), m)
+    r = np.arange(n) if rows is None else np.arange(rows.start, rows.stop)
+    m = sizes[grp[r]] - 1  # members of each leave-one-out fit
+    fit_id = np.repeat(np.arange(len(r)), m)
     offs = np.arange(int(m.sum())) - np.repeat(np.cumsum(m) - m, m)
-    member = starts[grp][fit_id] + offs + (offs >= pos[fit_id])
+    member = starts[grp[r]][fit_id] + offs + (offs >= pos[r][fit_id])
     return member, fit_id, grp
+
+
+def _deleted_fits(y, v, sizes, m, hksj):
+    """tau^2, mean, sum of weights, s2w and Cochran's Q of every leave-one-out fit (per row), in
+    passes of at most CHUNK_ROWS rows."""
+    n = len(y)
+    grp = np.repeat(np.arange(len(sizes)), sizes)
+    per = sizes[grp] - 1
+    out = {key: np.empty(n) for key in ("tau2", "mu", "sw", "s2w", "q")}
+    start = 0
+    while start < n:
+        stop = start + 1
+        total = per[start]
+        while stop < n and total + per[stop] <= CHUNK_ROWS:
+            total += per[stop]
+            stop += 1
+        member, fit_id, _ = _loo_index(sizes, range(start, stop))
+        G = stop - start
+        loo = core.Groups(y[member], v[member], fit_id, G)
+        tau2_d = core.estimate_tau2(loo, m)
+        w_d = 1 / (v[member] + tau2_d[fit_id])
+        mu_d, sw_d = loo.wmean(w_d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s2w = (loo.sum(w_d * (loo.y - mu_d[fit_id]) ** 2) / (loo.k - 1) if hksj else np.ones(G))
+        sl = slice(start, stop)
+        out["tau2"][sl], out["mu"][sl], out["sw"][sl], out["s2w"][sl] = tau2_d, mu_d, sw_d, s2w
+        out["q"][sl] = core.q_stat(loo)
+        start = stop
+    return out
 
 
 def influence_arrays(y, v, sizes, method="REML", ci="wald"):
@@ -62,15 +96,9 @@ def influence_arrays(y, v, sizes, method="REML", ci="wald"):
     with np.errstate(divide="ignore", invalid="ignore"):
         s2w = full.sum(w * (y - mu[grp]) ** 2) / (k - 1) if hksj else np.ones(G)
         vb = s2w / sw
-        member, fit_id, _ = _loo_index(sizes)
-        n = len(y)
-        loo = core.Groups(y[member], v[member], fit_id, n)
-        tau2_d = core.estimate_tau2(loo, m)
-        w_d = 1 / (v[member] + tau2_d[fit_id])
-        mu_d, sw_d = loo.wmean(w_d)
-        s2w_d = loo.sum(w_d * (loo.y - mu_d[fit_id]) ** 2) / (k[grp] - 2) if hksj else np.ones(n)
+        d = _deleted_fits(y, v, sizes, m, hksj)
+        tau2_d, mu_d, sw_d, s2w_d, q_d = d["tau2"], d["mu"], d["sw"], d["s2w"], d["q"]
         vb_d = s2w_d / sw_d
-        q_d = core.q_stat(loo)
         hat = w / sw[grp]
         resid = y - mu_d
         resid = np.where(np.abs(resid) < 100 * np.finfo(float).eps, 0.0, resid)
