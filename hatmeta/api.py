@@ -177,9 +177,15 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
 
     Returns (MetaResult, Analysis).
     """
+    from .errors import NotPooled
     from .evidence import load_analysis
+    from .evidence.appraisal import refusal_details
 
-    analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    try:
+        analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    except NotPooled as exc:
+        refusal_details(exc, exc.spec, data_dir)
+        raise
     spec = analysis.spec
     options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi, "benefit": spec.benefit, **spec.robustness}
     options.update({k: v for k, v in overrides.items() if v is not None})
@@ -189,15 +195,17 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
     measure = options.pop("measure", None) or spec.measure
     table = analysis.table
     if table.k < 2 and str(options.get("method", "REML")).upper() not in ("FE", "MH", "PETO"):
-        raise InputError(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
-                         f"pooling needs at least 2 ({len(analysis.omitted)} omitted: "
-                         + ", ".join(t for t, _ in analysis.omitted) + "; see hatmeta trials)",
-                         file=spec.path, column="trials")
+        exc = NotPooled(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
+                        "pooling needs at least 2", omitted=analysis.omitted, file=spec.path)
+        refusal_details(exc, spec, data_dir)
+        raise exc
     res = pool_table(table, measure, **options)
+    from .evidence.appraisal import analysis_extras
+
     notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
     return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
-                                                         "omitted": [{"study": t, "reason": r}
-                                                                     for t, r in analysis.omitted]}), analysis
+                                                         "omitted": analysis.omitted_dicts(),
+                                                         **analysis_extras(res, analysis, data_dir)}), analysis
 
 
 def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):
@@ -297,3 +305,22 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
         for j, rows in enumerate(influence_by_group(es, gid, len(groups), method=method, ci=ci)):
             out[j]["influence"] = rows
     return out
+
+
+def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None, **options):
+    """``result`` beside the same analysis at ``ref`` (a git revision of the data and specs, or a saved
+    result JSON): the ``compare`` JSON of hatmeta.methods.compare (before, after, entered, left, crossed).
+
+    ``analysis``: the analysis name (None for a --data table: then ``ref`` must be a saved JSON);
+    ``options``: the pooling options used now, applied to the reference too."""
+    from .methods.compare import compare, reference_result, summary
+
+    if analysis is None and not str(ref).lower().endswith(".json"):
+        raise InputError("with --data, --compare takes a saved result JSON (hatmeta pool ... --format json)",
+                         option="--compare")
+
+    def pool_then(spec_file, data):
+        return pool_analysis(str(spec_file), data_dir=data, measure=measure, **options)[0]
+
+    before = reference_result(ref, analysis, data_dir, pool_then)
+    return compare(summary(before), summary(result.to_dict()), scale=result.scale, benefit=benefit, labels=labels)

@@ -286,7 +286,12 @@ class MetaResult(_Record):
             out["meta_regression"] = self.meta_regression.to_dict()
         if self.egger is not None:
             out["egger"] = self.egger.to_dict()
-        out.update(_plain(self.extra))
+        extra = dict(self.extra)
+        per_study = extra.pop("study_annotations", None)  # {study: {field: value}}, joined into each study's row
+        if per_study:
+            for row in out["studies"]:
+                row.update(_plain(per_study.get(row["study"], {})))
+        out.update(_plain(extra))
         return out
 
     def summary(self) -> str:

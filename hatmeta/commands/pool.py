@@ -52,6 +52,9 @@ def _choice(values):
 @click.option("--draws", type=int, default=1500, show_default=True, help="MCMC draws per chain (after tuning).")
 @click.option("--save-trace", type=click.Path(dir_okay=False), help="Write the ArviZ InferenceData (netCDF).")
 @click.option("--format", "fmt", type=_choice(FORMATS), default="text", show_default=True)
+@click.option("--compare", "compare_ref", metavar="REF",
+              help="Show what changed since REF: a git revision of the data and specs (e.g. HEAD~1) or a saved "
+              "result JSON; before/after k, trials, estimate, CI, tau2, I2, prediction interval.")
 @click.option("--pet-peese", is_flag=True, help="PET and PEESE limit estimates (Stanley & Doucouliagos 2014).")
 @click.option("--trim-fill", is_flag=True, help="Duval & Tweedie trim-and-fill.")
 @click.option("--trim-fill-estimator", type=_choice(["L0", "R0"]), default="L0", show_default=True,
@@ -66,8 +69,9 @@ def _choice(values):
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
-         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt,
-         pet_peese, trim_fill, trim_fill_estimator, selection_model, steps, influence, both_models):
+         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
+         pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None, steps="0.025",
+         influence=False, both_models=False):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -130,6 +134,14 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
                                        measure=measure, **options)
         benefit = benefit or an.spec.benefit
+    compared = None
+    if compare_ref:
+        if by:
+            raise InputError("--compare works on one pooled result, not with --by", option="--compare")
+        labels = (an.spec.experimental_label, an.spec.control_label) if analysis is not None else None
+        compared = api.compare_with(result, compare_ref, analysis=analysis,
+                                    data_dir=(ctx.obj or {}).get("data_dir"), benefit=benefit, labels=labels,
+                                    measure=measure, **{k: v for k, v in options.items() if v is not None})
     if not bayes and (tau_prior or mu_prior_sd is not None or threshold is not None or prior_sensitivity):
         raise InputError("--tau-prior, --mu-prior-sd, --threshold and --prior-sensitivity need --bayes",
                          column="--bayes")
@@ -157,10 +169,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
                                            threshold=threshold, benefit=benefit, level=level,
                                            prior_sensitivity=prior_sensitivity)
-    _emit(result, fmt, posterior, others)
+    _emit(result, fmt, posterior, others, compared, compare_ref)
 
 
-def _emit(result, fmt, posterior=None, others=()):
+def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None):
     from ..render.text import bayes_text, to_csv, to_markdown
 
     if fmt == "json":
@@ -169,6 +181,8 @@ def _emit(result, fmt, posterior=None, others=()):
             out["bayes"] = posterior.to_dict()
             if others:
                 out["bayes"]["prior_sensitivity"] = [o.to_dict() for o in others]
+        if compared is not None:
+            out["compare"] = compared
         # Indented for people; above 1,000 studies compact, because indenting bypasses json's C encoder.
         indent = 2 if result.k <= 1000 else None
         click.echo(json.dumps(out, indent=indent, allow_nan=False))
@@ -177,9 +191,19 @@ def _emit(result, fmt, posterior=None, others=()):
     elif fmt == "markdown":
         click.echo(to_markdown(result), nl=False)
     else:
+        from ..render.evidence import gaps_text, reconciliation_text
+
         click.echo(result.summary())
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
+        for block in (reconciliation_text(result, result.extra.get("published")),
+                      gaps_text(result.extra.get("gaps"))):
+            if block:
+                click.echo("\n" + block)
+    if compared is not None and fmt == "text":
+        from ..methods.compare import compare_text
+
+        click.echo("\n" + compare_text(compared, compare_ref, result.measure, result.scale, result.level))
 
 
 def _emit_many(results, fmt, more=None):
