@@ -351,3 +351,42 @@ def test_influence_in_chunks_equals_one_pass(monkeypatch):
     chunked = inf.influence_arrays(y, v, sizes, ci="hksj")
     for key in inf.FIELDS:
         assert np.allclose(whole[key], chunked[key], rtol=1e-12, atol=1e-14), key
+
+
+def _random_meta(seed, k):
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0.01, 0.5, k)
+    return rng.normal(0.2, np.sqrt(v + rng.choice([0.0, 0.05, 0.3]))), v
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_influence_follows_the_studies_when_reordered(seed):
+    from hatmeta.methods.influence import FIELDS, influence_arrays
+
+    y, v = _random_meta(seed, 5 + seed)
+    perm = np.random.default_rng(100 + seed).permutation(len(y))
+    a, b = influence_arrays(y, v, [len(y)]), influence_arrays(y[perm], v[perm], [len(y)])
+    for key in FIELDS:
+        assert np.allclose(a[key][perm], b[key], rtol=1e-8, atol=1e-10), key
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_trim_fill_and_tests_mirror_with_the_effects(seed):
+    """Negating every effect mirrors the funnel: trim-and-fill fills the other side with the same k0
+    and the negated estimate; Egger's and Begg's statistics change sign."""
+    from dataclasses import replace
+
+    from hatmeta.fit.effects import escalc
+    from hatmeta.methods import publication_bias as pb
+
+    y, v = _random_meta(seed, 8 + seed)
+    es = escalc(read_table(FIXTURES / "pubbias" / "hackshaw1998.csv", measure="GEN"), "GEN").subset(range(len(y)))
+    es = replace(es, yi=y, vi=v)
+    neg = replace(es, yi=-y)
+    for est in ("L0", "R0"):
+        a, b = pb.trim_fill(es, estimator=est), pb.trim_fill(neg, estimator=est)
+        assert a.k0 == b.k0 and a.side != b.side
+        assert a.estimate == pytest.approx(-b.estimate, rel=1e-9, abs=1e-12)
+    for t in ("egger", "begg"):
+        assert pb.small_study_test(es, t).statistic == pytest.approx(-pb.small_study_test(neg, t).statistic,
+                                                                      rel=1e-9, abs=1e-12)
