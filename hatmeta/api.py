@@ -278,7 +278,8 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
                       benefit=benefit, level=level, parameterisation=parameterisation)
 
 
-def robustness_by(table, by, measure, small_study=(), influence=False, method="REML", ci="wald", cc=0.5):
+def robustness_by(table, by, measure, small_study=(), influence=False, method="REML", ci="wald", cc=0.5,
+                  pet_peese=False, level=0.95):
     """Small-study tests and influence diagnostics for every group of rows (column ``by``), vectorised
     across groups: a list, in the order groups first appear (as ``pool_by``), of dicts with one key
     per test and ``influence`` (list of per-study dicts), JSON-ready."""
@@ -299,6 +300,11 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
         tests = [small_study] if isinstance(small_study, str) else list(small_study)
         for j, d in enumerate(tests_by_group(es, gid, len(groups), tests)):
             out[j].update(d)
+    if pet_peese:
+        from .methods.publication_bias import pet_peese_by_group
+
+        for j, d in enumerate(pet_peese_by_group(es, gid, len(groups), level=level)):
+            out[j]["pet_peese"] = d
     if influence:
         from .methods.influence import influence_by_group
 

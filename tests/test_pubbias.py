@@ -221,11 +221,15 @@ def test_by_groups_match_single_fits():
     groups = list(dict.fromkeys(keys))[:25]
     rows = [i for i, g in enumerate(keys) if g in groups]
     table = table.subset(rows)
-    got = robustness_by(table, "group", "GEN", small_study=["egger", "begg"], influence=True)
+    got = robustness_by(table, "group", "GEN", small_study=["egger", "begg"], influence=True, pet_peese=True)
     assert len(got) == len(groups)
     for j, g in enumerate(groups):
         sub = table.subset([i for i, x in enumerate(table.column("group")) if x == g])
-        d = pool_table(sub, "GEN", small_study=["egger", "begg"], influence=sub.k >= 3).to_dict()
+        d = pool_table(sub, "GEN", small_study=["egger", "begg"], influence=sub.k >= 3, pet_peese=True).to_dict()
+        assert got[j]["pet_peese"]["chosen"] == d["pet_peese"]["chosen"]
+        for key in ("estimate", "ci_low", "ci_high"):
+            close(got[j]["pet_peese"][key], d["pet_peese"][key], f"{g} pet_peese {key}", rel=1e-9)
+            close(got[j]["pet_peese"]["peese"][key], d["pet_peese"]["peese"][key], f"{g} peese {key}", rel=1e-9)
         for t in ("egger", "begg"):
             close(got[j][t]["statistic"], d[t]["statistic"], f"{g} {t}", rel=1e-9)
             close(got[j][t]["p"], d[t]["p"], f"{g} {t} p", rel=1e-9)

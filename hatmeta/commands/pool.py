@@ -109,7 +109,7 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         options = {k: v for k, v in options.items() if v is not None}
         if by:
             # Small-study tests and influence diagnostics are vectorised across groups; the rest is not.
-            extras = [o for o in ("preset", "cumulative", "subgroup", "pet_peese", "trim_fill",
+            extras = [o for o in ("preset", "cumulative", "subgroup", "trim_fill",
                                   "selection_model", "both_models") if options.get(o)]
             if extras or leave_one_out or moderators:
                 raise InputError("--by pools each group with the basic model only; drop "
@@ -118,12 +118,13 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc")
                                                          if k in options})
             more = None
-            if small_study or influence:
+            if small_study or influence or pet_peese:
                 if fmt.lower() in ("csv", "markdown"):
-                    raise InputError("--small-study and --influence with --by need --format json or text",
-                                     column="--format")
+                    raise InputError("--small-study, --pet-peese and --influence with --by need --format json "
+                                     "or text", column="--format")
                 more = api.robustness_by(table, by, measure, small_study=small_study, influence=influence,
-                                         **{k: options[k] for k in ("method", "ci", "cc") if k in options})
+                                         pet_peese=pet_peese,
+                                         **{k: options[k] for k in ("method", "ci", "cc", "level") if k in options})
             _emit_many(results, fmt, more)
             return
         result = api.pool_table(table, measure, **options)
@@ -232,6 +233,12 @@ def _by_group_text(extra):
 
     lines = []
     for key, t in extra.items():
+        if key == "pet_peese":
+            if t["chosen"] is not None:
+                lines.append(f"PET-PEESE: {t['chosen'].upper()} estimate {f(t['estimate'])} "
+                             f"[{f(t['ci_low'])}, {f(t['ci_high'])}] (analysis scale)"
+                             + (f" ({t['warning']})" if t["warning"] else ""))
+            continue
         if key == "influence":
             flagged = [r["study"] for r in t if r["influential"]]
             lines.append(f"Influential studies (metafor's rule): {', '.join(flagged) if flagged else 'none'}")
