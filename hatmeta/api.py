@@ -6,19 +6,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from .fit.effects import escalc
 from .errors import InputError
 from .fit.models import rma
 from .io.trial_table import read_table
 
+if TYPE_CHECKING:
+    from .fit.batch import BatchResult
+    from .io.trial_table import TableSource, TrialTable
+    from .results import MetaResult
 
-def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, preset=None,
-               leave_one_out=False, cumulative=None, subgroup=None, moderators=(), small_study=None,
-               pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None,
-               steps=(0.025,), benefit="lower", influence=False, both_models=False, lenient=()):
-    """Pool a validated TrialTable; returns a MetaResult (analysis scale).
+
+def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REML", ci: str = "wald",
+               pi: str = "t", level: float = 0.95, cc: float = 0.5, preset: str | None = None,
+               leave_one_out: bool = False, cumulative: str | None = None, subgroup: str | None = None,
+               moderators: Sequence[str] = (), small_study=None, input_level: float = 0.95,
+               scale: str | None = None, pet_peese=False, trim_fill=False, trim_fill_estimator="L0",
+               selection_model=None, steps=(0.025,), benefit="lower", influence=False, both_models=False,
+               lenient=()) -> MetaResult:
+    """Pool a TrialTable (or a pandas DataFrame, a dict of columns or a CSV path, read first);
+    returns a MetaResult (analysis scale). ``input_level``: level of CIs given in the table;
+    ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale).
 
     Robustness options (issue 13; JSON keys in brackets): ``small_study`` one or more of egger, peters,
     harbord, begg [each under its name]; ``pet_peese`` [pet_peese]; ``trim_fill`` with
@@ -30,7 +42,7 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
     """
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
-    es = escalc(table, measure, cc=cc)
+    es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     res = rma(es, method=method, ci=ci, pi=pi, level=level, preset=preset)
     method = "DL" if preset else res.method  # the preset's sequences use its DL random effects
     extra = {}
@@ -50,7 +62,12 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
     if moderators:
         from .fit.metareg import meta_regression
 
-        extra["meta_regression"] = meta_regression(es, list(moderators), ci=res.ci_method, level=level)
+        if preset or res.method in ("MH", "PETO"):
+            raise InputError(f"moderators need an inverse-variance model (FE or a tau^2 estimator); "
+                             f"{'the ' + str(preset) + ' preset' if preset else 'method ' + res.method} "
+                             f"cannot take them", column="--moderator")
+        extra["meta_regression"] = meta_regression(es, list(moderators), ci=res.ci_method, level=level,
+                                                   method=res.method)
     if small_study:
         tests = [small_study] if isinstance(small_study, str) else list(small_study)
         if any(str(t).lower() == "egger" for t in tests):
@@ -144,32 +161,38 @@ def _both_models(es, res, level):
     return {"common_effect": summary(common), "random_effects": summary(random)}
 
 
-def read_data(path, measure):
+def read_data(path, measure, drop_incomplete=False):
     """(TrialTable, measure) for ``--data PATH --measure M``: the measure is required and checked first,
     so the table is read in the layout it needs."""
-    from .fit.effects import normalise_measure
+    from .fit.effects import MEASURES, normalise_measure
 
     if not measure:
-        raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)",
-                         column="--measure")
+        raise InputError(f"--measure is required with --data ({', '.join(MEASURES)})", column="--measure")
     measure = normalise_measure(measure)
-    return read_table(path, measure=measure), measure
+    return read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure
 
 
-def pool_file(path, measure, **options):
+def pool_file(path: TableSource, measure: str, drop_incomplete: bool = False, **options: Any) -> MetaResult:
     """Read a trial table CSV and pool it (see ``pool_table`` for the options)."""
-    return pool_table(read_table(path, measure=measure), measure, **options)
+    return pool_table(read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure, **options)
 
 
-def pool_by(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5):
+def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str = "REML", ci: str = "wald",
+            pi: str = "t", level: float = 0.95, cc: float = 0.5, input_level: float = 0.95,
+            scale: str | None = None) -> BatchResult:
     """Pool every group of rows (column ``by``) separately, all groups in one vectorised fit.
 
-    Returns MetaResults in the order groups first appear. Groups too small for the method get a
-    result whose notes say why (with NaN numbers) rather than stopping the run.
+    Returns a BatchResult (a sequence of MetaResults in the order groups first appear; ``to_frame()``
+    gives one row per group). Groups too small for the method get a result whose notes say why (with
+    NaN numbers) rather than stopping the run. Study names need to be unique only within a group.
     """
     from .fit.batch import pool_groups
+    from .io.trial_table import TrialTable
 
-    return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc)
+    if not isinstance(table, TrialTable):
+        table = read_table(table, measure=measure)
+    return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc,
+                       input_level=input_level, scale=scale)
 
 
 def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
@@ -279,7 +302,7 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
 
 
 def robustness_by(table, by, measure, small_study=(), influence=False, method="REML", ci="wald", cc=0.5,
-                  pet_peese=False, level=0.95):
+                  pet_peese=False, level=0.95, input_level=0.95, scale=None):
     """Small-study tests and influence diagnostics for every group of rows (column ``by``), vectorised
     across groups: a list, in the order groups first appear (as ``pool_by``), of dicts with one key
     per test and ``influence`` (list of per-study dicts), JSON-ready."""
@@ -291,7 +314,7 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
     all_keys = table.column(by)
     groups = list(dict.fromkeys(all_keys))
     lookup = {x: j for j, x in enumerate(groups)}
-    es = escalc(table, measure, cc=cc)
+    es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     gid = np.fromiter((lookup[x] for x in es.table.column(by)), dtype=np.intp, count=es.k)
     out = [dict() for _ in groups]
     if small_study:

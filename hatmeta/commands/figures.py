@@ -148,12 +148,14 @@ def funnel(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
 @_source_options
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html", "latex"]), default="markdown",
               show_default=True)
+@click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level of the intervals.")
 @click.pass_context
-def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, fmt):
+def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, fmt, level=0.95):
     """Study-level and pooled results of ANALYSIS as a table."""
     from ..render import tables
 
-    res, _, names, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels)
+    res, _, names, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels,
+                                    level=level)
     click.echo(tables.result_table(res, fmt, names, caption=title), nl=False)
 
 

@@ -19,7 +19,8 @@ def _choice(values):
 @click.command()
 @click.argument("analysis", required=False)
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), help="A trial table (CSV) to pool.")
-@click.option("--measure", help="RR, OR, RD, MD, SMD, IRR or GEN (case-insensitive).")
+@click.option("--measure", help="RR, OR, RD, MD, SMD, IRR, GEN, HR, ROM, IRD, PR, PLO, PFT, COR or ZCOR "
+              "(case-insensitive).")
 @click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ or EB.")
 @click.option("--ci", "ci", type=_choice(["wald", "hksj"]), help="CI for the mean: wald (default) or hksj.")
 @click.option("--pi", "pi", type=_choice(["t", "z"]), help="Prediction interval: t on k-2 df (default) or z.")
@@ -29,7 +30,8 @@ def _choice(values):
 @click.option("--leave-one-out", is_flag=True, help="Refit omitting each study in turn.")
 @click.option("--cumulative", metavar="COL", help="Cumulative meta-analysis ordered by COL (e.g. year).")
 @click.option("--subgroup", metavar="COL", help="Subgroup analysis by COL, with the test for differences.")
-@click.option("--moderator", "moderators", metavar="COL", multiple=True, help="Meta-regression moderator (repeatable).")
+@click.option("--moderator", "moderators", metavar="COL", multiple=True,
+              help="Meta-regression moderator (repeatable; A:B for the product of two numeric columns).")
 @click.option("--small-study", type=_choice(["egger", "peters", "harbord", "begg"]), multiple=True,
               help="Small-study test (repeatable): egger, peters, harbord (binary counts) or begg.")
 @click.option("--by", metavar="COL", help="Pool every group of rows (by COL) separately; one JSON object per line.")
@@ -55,6 +57,11 @@ def _choice(values):
 @click.option("--compare", "compare_ref", metavar="REF",
               help="Show what changed since REF: a git revision of the data and specs (e.g. HEAD~1) or a saved "
               "result JSON; before/after k, trials, estimate, CI, tau2, I2, prediction interval.")
+@click.option("--input-level", type=float, default=0.95, show_default=True,
+              help="Level of the CIs given as estimate, ci_low, ci_high in the table.")
+@click.option("--scale", "scale", type=_choice(["log", "identity"]),
+              help="With GEN: log for a ratio given as estimate, ci_low, ci_high (pooled on the log scale).")
+@click.option("--drop-incomplete", is_flag=True, help="Leave out rows with missing values (named in a note).")
 @click.option("--pet-peese", is_flag=True, help="PET and PEESE limit estimates (Stanley & Doucouliagos 2014).")
 @click.option("--trim-fill", is_flag=True, help="Duval & Tweedie trim-and-fill.")
 @click.option("--trim-fill-estimator", type=_choice(["L0", "R0"]), default="L0", show_default=True,
@@ -70,6 +77,7 @@ def _choice(values):
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
+         input_level=0.95, scale=None, drop_incomplete=False,
          pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None, steps="0.025",
          influence=False, both_models=False):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
@@ -105,8 +113,12 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     if method:
         options["method"] = method
     if data_file is not None:
-        table, measure = api.read_data(data_file, measure)
+        table, measure = api.read_data(data_file, measure, drop_incomplete=drop_incomplete)
         options = {k: v for k, v in options.items() if v is not None}
+        if input_level != 0.95:
+            options["input_level"] = input_level
+        if scale:
+            options["scale"] = scale.lower()
         if by:
             # Small-study tests and influence diagnostics are vectorised across groups; the rest is not.
             extras = [o for o in ("preset", "cumulative", "subgroup", "trim_fill",
@@ -115,7 +127,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
                 raise InputError("--by pools each group with the basic model only; drop "
                                  + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
                                  column="--by")
-            results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc")
+            results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc",
+                                                                                 "input_level", "scale")
                                                          if k in options})
             more = None
             if small_study or influence or pet_peese:
@@ -124,7 +137,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
                                      "or text", column="--format")
                 more = api.robustness_by(table, by, measure, small_study=small_study, influence=influence,
                                          pet_peese=pet_peese,
-                                         **{k: options[k] for k in ("method", "ci", "cc", "level") if k in options})
+                                         **{k: options[k] for k in ("method", "ci", "cc", "level", "input_level",
+                                                                     "scale") if k in options})
             _emit_many(results, fmt, more)
             return
         result = api.pool_table(table, measure, **options)
@@ -132,6 +146,9 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     else:
         if by:
             raise InputError("--by works with --data tables", column="--by")
+        if drop_incomplete or scale or input_level != 0.95:
+            raise InputError("--drop-incomplete, --scale and --input-level apply to --data tables",
+                             column="--drop-incomplete" if drop_incomplete else "--scale" if scale else "--input-level")
         result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
                                        measure=measure, **options)
         benefit = benefit or an.spec.benefit

@@ -287,23 +287,12 @@ def _fit_mean(y, v, method):
 
 
 def _slope_on_se(y, v, method):
-    """Sign-deciding slope of the meta-regression of yi on sei (metafor's trimfill: rma.uni with
-    mods = sqrt(vi) and the model's tau^2 estimator; REML for estimators other than FE and DL)."""
-    from ..fit.metareg import tau2_reml
+    """Sign-deciding slope of the meta-regression of yi on sei with the model's tau^2 estimator
+    (metafor's trimfill: rma.uni with mods = sqrt(vi) and the model's method)."""
+    from ..fit.metareg import tau2_metareg
 
     X = np.column_stack([np.ones(len(y)), np.sqrt(v)])
-    if method == "FE":
-        tau2 = 0.0
-    elif method == "DL":
-        w = 1 / v
-        xtw = X.T * w
-        a_inv = np.linalg.inv(xtw @ X)
-        beta = a_inv @ (xtw @ y)
-        qe = float(np.sum(w * (y - X @ beta) ** 2))
-        trace = w.sum() - np.trace(a_inv @ ((X.T * w**2) @ X))
-        tau2 = max(0.0, (qe - (len(y) - 2)) / trace)
-    else:
-        tau2 = tau2_reml(X, y, v)
+    tau2 = tau2_metareg(X, y, v, method)
     w = 1 / (v + tau2)
     xtw = X.T * w
     return float(np.linalg.solve(xtw @ X, xtw @ y)[1])

@@ -57,7 +57,9 @@ def result_rows(res, labels=("HAT", "control")):
 
     Effects on the natural scale (ratios back-transformed), two decimals; weights in percent."""
     arm_head, cells, total = _arms(res, labels)
-    head = ["Study"] + arm_head + [f"{res.measure} [95% CI]", "Weight %"]
+    from ..results import level_text
+
+    head = ["Study"] + arm_head + [f"{res.measure} [{level_text(res.level)} CI]", "Weight %"]
     rows = [[s.label or s.study] + cells(s.inputs) + [_ci(res, s.yi, s.ci_low, s.ci_high), f"{s.weight:.1f}"]
             for s in res.studies]
     rows.append([f"Total ({res.method}, {res.ci_method.upper()})"] + total
