@@ -65,7 +65,7 @@ def test_pet_peese(case):
     assert d["chosen"] == ("peese" if d["pet"]["p"] < 0.05 else "pet")
 
 
-@pytest.mark.parametrize("method", ["REML", "DL"])
+@pytest.mark.parametrize("method", ["REML", "DL", "PM"])
 @pytest.mark.parametrize("estimator", ["L0", "R0"])
 @pytest.mark.parametrize("case", ids(CASES))
 def test_trim_fill(case, estimator, method):
@@ -99,7 +99,7 @@ def test_selection_model(case, alternative):
     close(d["delta"][0], exp["delta"], "delta", rel=1e-4)
 
 
-@pytest.mark.parametrize("method", ["REML", "DL"])
+@pytest.mark.parametrize("method", ["REML", "DL", "PM"])
 @pytest.mark.parametrize("case", ids(CASES))
 def test_influence(case, method):
     d = pool(case, method=method, influence=True).to_dict()
