@@ -85,6 +85,10 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
         notes = extra.get("notes", res.notes) + robust.pop("notes")
         extra["notes"] = notes
         extra["extra"] = {**res.extra, **robust}
+    if es.dropped:  # listed as 'Not estimable' rows in figures, tables and JSON
+        from .fit.effects import not_estimable_rows
+
+        extra["not_estimable"] = not_estimable_rows(table, es)
     return replace(res, **extra) if extra else res
 
 

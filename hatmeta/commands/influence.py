@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import click
 
-from .figures import _out_path, _pool, _source_options
+from .figures import _out_path, _pool, _source_opts
 
 
 def _figure(kind):
     @click.command(name=kind)
-    @_source_options
+    @_source_opts(omit=("subgroup", "labels", "benefit"))
     @click.option("--out", type=click.Path(dir_okay=False), help=f"File to write (default {kind}-ANALYSIS.png).")
     @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]))
     @click.pass_context
-    def command(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, out, fmt):
+    def command(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt):
         from ..errors import InputError
         from ..render import plots
         from ..render.plots.influence import baujat, influence_plot
 
-        res, _, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels)
+        res, _, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, None, None, None, title)
         if res.k < 3:
             raise InputError(f"the {kind} plot needs at least 3 studies, found {res.k}", column="ANALYSIS")
         path, fmt = _out_path(out, f"{kind}-{analysis or 'data'}", fmt)

@@ -62,6 +62,7 @@ def _choice(values):
 @click.option("--scale", "scale", type=_choice(["log", "identity"]),
               help="With GEN: log for a ratio given as estimate, ci_low, ci_high (pooled on the log scale).")
 @click.option("--drop-incomplete", is_flag=True, help="Leave out rows with missing values (named in a note).")
+@click.option("-v", "--verbose", is_flag=True, help="Text: every note in full (default: grouped by kind and counted).")
 @click.option("--pet-peese", is_flag=True, help="PET and PEESE limit estimates (Stanley & Doucouliagos 2014).")
 @click.option("--trim-fill", is_flag=True, help="Duval & Tweedie trim-and-fill.")
 @click.option("--trim-fill-estimator", type=_choice(["L0", "R0"]), default="L0", show_default=True,
@@ -77,7 +78,7 @@ def _choice(values):
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
-         input_level=0.95, scale=None, drop_incomplete=False,
+         input_level=0.95, scale=None, drop_incomplete=False, verbose=False,
          pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None, steps="0.025",
          influence=False, both_models=False):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
@@ -143,6 +144,7 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             return
         result = api.pool_table(table, measure, **options)
         benefit = benefit or "lower"
+        text_opts = dict(verbose=verbose, study_labels=_study_labels(result))
     else:
         if by:
             raise InputError("--by works with --data tables", column="--by")
@@ -152,6 +154,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
                                        measure=measure, **options)
         benefit = benefit or an.spec.benefit
+        text_opts = dict(verbose=verbose, labels=(an.spec.experimental_label, an.spec.control_label),
+                         study_labels=_study_labels(result, ctx.obj.get("data_dir") if ctx.obj else None))
     compared = None
     if compare_ref:
         if by:
@@ -187,10 +191,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
                                            threshold=threshold, benefit=benefit, level=level,
                                            prior_sensitivity=prior_sensitivity)
-    _emit(result, fmt, posterior, others, compared, compare_ref)
+    _emit(result, fmt, posterior, others, compared, compare_ref, text_opts)
 
 
-def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None):
+def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None, text_opts=None):
     from ..render.text import bayes_text, to_csv, to_markdown
 
     if fmt == "json":
@@ -210,8 +214,9 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
         click.echo(to_markdown(result), nl=False)
     else:
         from ..render.evidence import gaps_text, reconciliation_text
+        from ..render.text import format_result
 
-        click.echo(result.summary())
+        click.echo(format_result(result, **(text_opts or {})))
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
         for block in (reconciliation_text(result, result.extra.get("published")),
@@ -274,3 +279,23 @@ def _steps(text):
     if not vals or any(not 0 < v < 1 for v in vals):
         raise InputError(f"--steps takes p-values strictly between 0 and 1, got {text!r}", column="--steps")
     return vals
+
+
+def _study_labels(result, data_dir=None) -> dict:
+    """study id -> label for the text's notes: the pooled studies' labels, and for a bundled analysis
+    the omitted trials' labels from the extraction (as `hatmeta trials` names them)."""
+    labels = {s.study: s.label for s in result.studies if s.label}
+    labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
+    omitted = [o["study"] for o in result.extra.get("omitted", ())]
+    if omitted:
+        from ..evidence.analysis import trial_label
+        from ..evidence.extraction import load_extraction
+
+        ex = load_extraction(data_dir)
+        taken = set(labels.values())
+        for trial in omitted:
+            row = ex.trial(trial)
+            if row is not None and trial not in labels:
+                name = trial_label(row)
+                labels[trial] = trial_label(row, duplicate=True) if name in taken else name
+    return labels

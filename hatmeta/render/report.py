@@ -33,8 +33,7 @@ CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin
 line-height:1.45;padding:0 1em}h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;
 padding-bottom:.2em;margin-top:2em}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f2f2f2}
-caption{text-align:left;font-weight:bold;padding:.3em 0}.figure svg{width:100%;height:auto}
-.figure.narrow svg{width:auto;max-width:100%}
+caption{text-align:left;font-weight:bold;padding:.3em 0}.figure{overflow-x:auto}.figure svg{height:auto}
 .note{color:#444;font-size:.9em}.refused{background:#fff4e5;border-left:4px solid #e69500;padding:.5em 1em}
 .footnote{font-size:.85em;color:#444}"""
 
@@ -130,7 +129,9 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
-    fig = plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title)
+    from ..evidence.appraisal import risk_of_bias_of
+
+    fig = plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title, risk_of_bias=risk_of_bias_of(res))
     for fmt in FIGURE_FORMATS:
         files.append(plots.save(fig, out / "figures" / f"{name}-forest.{fmt}"))
     _close(fig)
@@ -245,8 +246,18 @@ def _bayes_section(r: Rendered, out: Path) -> str:
 
 def _inline_svg(path: Path, narrow=False) -> str:
     """An SVG file as inline SVG in HTML5 (XML prolog and doctype dropped)."""
+    import re
+
     svg = path.read_text()
-    return f'<div class="figure{" narrow" if narrow else ""}">{svg[svg.index("<svg"):]}</div>'
+    svg = svg[svg.index("<svg"):]
+    # Figures' text is 7 to 8 pt: shown at twice its size in points as pixels (8 pt -> 16 px, the body
+    # text's size); a figure wider than the page scrolls rather than shrinking its text.
+    m = re.match(r'<svg[^>]*? width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    if m:
+        w, h = (float(v) for v in m.groups())
+        svg = svg.replace(m.group(0), m.group(0).replace(f'width="{m.group(1)}pt" height="{m.group(2)}pt"',
+                                                         f'width="{2 * w:.2f}px" height="{2 * h:.2f}px"'), 1)
+    return f'<div class="figure{" narrow" if narrow else ""}">{svg}</div>'
 
 
 def _page(title, body) -> str:
