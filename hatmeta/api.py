@@ -357,3 +357,16 @@ def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", lab
 
     before = reference_result(ref, analysis, data_dir, pool_then)
     return compare(summary(before), summary(result.to_dict()), scale=result.scale, benefit=benefit, labels=labels)
+
+
+def tsa_analysis(name, data_dir=None, analyses_dir=None, **options):
+    """Trial sequential analysis of a bundled analysis: its spec's [tsa] settings, overridden by
+    ``options`` (``tsa_table``'s keywords, plus ``rri``). Returns (TsaResult, AnalysisSpec, table or
+    None when no trial reports the outcome)."""
+    from .methods.tsa import load_for_tsa, merge_settings, spec_settings, tsa_table
+
+    table, spec, notes = load_for_tsa(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    measure = options.pop("measure", None) or spec.measure
+    benefit = options.pop("benefit", None) or spec.benefit
+    settings = merge_settings(spec_settings(spec), options, benefit, measure, name, table is not None)
+    return tsa_table(table, measure, benefit=benefit, notes=notes, **settings), spec, table

@@ -237,6 +237,17 @@ def sof(ctx, fmt, threshold):
         click.echo(f"not pooled: {name}: {reason.split(' (')[0]}", err=True)
 
 
+def _progress(enabled):
+    """One line per analysis on stderr when it is a terminal (nothing in pipes, logs or JSON mode)."""
+    if not (enabled and sys.stderr.isatty()):
+        return None
+
+    def show(i, n, name):
+        click.echo(f"[{i}/{n}] {name}", err=True)
+
+    return show
+
+
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False), default="reports", show_default=True)
 @click.pass_context
@@ -246,7 +257,7 @@ def report(ctx, out):
     from ..render.report import build_report
 
     old = read_results(out)  # the report as it was (in a clean tree: the committed one)
-    files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"))
+    files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"), progress=_progress(True))
     click.echo(f"{len(files)} files written to {out} (see {out}/index.html)")
     if old:
         new = read_results(out)
@@ -255,23 +266,59 @@ def report(ctx, out):
 
 @click.command()
 @click.option("--reports", "folder", type=click.Path(file_okay=False), default="reports", show_default=True)
+@click.option("--keep", type=click.Path(file_okay=False), help="Regenerate into this (new or empty) folder and keep it.")
+@click.option("--lock", type=click.Path(dir_okay=False, exists=True),
+              help="Lock file of the reports' environment (default: requirements-reports.txt beside REPORTS).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
-def reproduce(ctx, folder):
-    """Regenerate every output in a temporary folder and compare with REPORTS; exit 1 if any differ."""
+def reproduce(ctx, folder, keep, lock, fmt):
+    """Regenerate every output and compare with REPORTS, in three levels.
+
+    \b
+    exit 0  (a) every file byte-identical
+    exit 3  (b) numbers agree within the output tolerance and differing figures are drawn from
+                the same numbers: the rendering differs (environment differences are named)
+    exit 1  (c) a number differs (file, field and both values are named), or a file is
+                missing, new or edited
+    """
     from ..render.report import reproduce as run
+    from ..render.verdict import TOLERANCE_TEXT
 
-    problems = run(folder, data_dir=(ctx.obj or {}).get("data_dir"))
-    if not problems:
-        click.echo(f"reproduced: every output in {folder} is byte-identical")
-        return
-    from ..render.report import NUMBERS
+    text = fmt == "text"
+    if text:
+        from ..render.report import find_lock
 
-    for name, why in problems:
-        click.echo(f"{folder}/{name}: {why}")
-    numbers = sum(name.endswith(NUMBERS) for name, _ in problems)
-    click.echo(f"{len(problems)} output(s) differ: {numbers} with numbers (JSON, CSV, Markdown, LaTeX), "
-               f"{len(problems) - numbers} figures or pages", err=True)
-    sys.exit(1)
+        from pathlib import Path
+
+        where = lock or find_lock(Path(folder))
+        if where is None:
+            click.echo("environment: no lock file found (requirements-reports.txt); versions not compared", err=True)
+    verdict = run(folder, data_dir=(ctx.obj or {}).get("data_dir"), keep=keep, lock=lock,
+                  progress=_progress(text))
+    if not text:
+        from ..precision import dumps
+
+        click.echo(dumps(verdict.to_dict()))
+        sys.exit(verdict.exit_code)
+    for line in verdict.environment:
+        click.echo(f"environment: {line}")
+    if verdict.lock and not verdict.environment:
+        click.echo(f"environment: every package at the version of {verdict.lock}")
+    for f in verdict.findings:
+        click.echo(f"{folder}/{f.file}: ({f.level}) {f.message}")
+    kept = f"; regenerated tree kept in {verdict.kept}" if verdict.kept else ""
+    n = len(verdict.findings)
+    if verdict.level == "a":
+        click.echo(f"level (a): every output in {folder} is byte-identical{kept}")
+    elif verdict.level == "b":
+        why = ("explained by the environment differences above" if verdict.environment else
+               "no locked package differs, so the platform's build (FreeType, Agg, compiler) renders differently")
+        click.echo(f"level (b): {n} output(s) differ in their bytes only; every number agrees ({TOLERANCE_TEXT}) and "
+                   f"every differing figure is drawn from the same numbers; {why}{kept}", err=True)
+    else:
+        bad = sum(f.level == "c" for f in verdict.findings)
+        click.echo(f"level (c): {bad} output(s) differ in numbers or content ({n} differ in all){kept}", err=True)
+    sys.exit(verdict.exit_code)
 
 
 def _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes, out,

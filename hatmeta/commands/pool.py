@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -205,9 +204,11 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
                 out["bayes"]["prior_sensitivity"] = [o.to_dict() for o in others]
         if compared is not None:
             out["compare"] = compared
-        # Indented for people; above 1,000 studies compact, because indenting bypasses json's C encoder.
-        indent = 2 if result.k <= 1000 else None
-        click.echo(json.dumps(out, indent=indent, allow_nan=False))
+        from ..precision import dumps
+
+        # Indented for people; above 1,000 studies compact (one line). Floats rounded by the
+        # output policy (hatmeta/precision.py), keys sorted.
+        click.echo(dumps(out, indent=result.k <= 1000))
     elif fmt == "csv":
         click.echo(to_csv([result]), nl=False)
     elif fmt == "markdown":
@@ -237,8 +238,12 @@ def _emit_many(results, fmt, more=None):
         if more is None:
             out.writelines(line + "\n" for line in results.json_lines())
         else:
-            # Each group's tests and influence rows join its JSON object.
-            out.writelines(json.dumps({**json.loads(line), **extra}, separators=(",", ":"), allow_nan=False) + "\n"
+            # Each group's tests and influence rows join its JSON object (written by the output policy).
+            import json
+
+            from ..precision import dumps
+
+            out.writelines(dumps({**json.loads(line), **extra}, indent=False) + "\n"
                            for line, extra in zip(results.json_lines(), more))
     elif fmt == "csv":
         out.write(to_csv(results))

@@ -272,7 +272,10 @@ def to_csv(results) -> str:
 
 
 def _c(x):
-    return "" if x is None or not math.isfinite(x) else repr(float(x))
+    """A CSV cell under the output policy: 10 significant digits (hatmeta/precision.py)."""
+    from ..precision import q
+
+    return "" if x is None or not math.isfinite(x) else repr(q(x))
 
 
 def to_markdown(res) -> str:

@@ -77,6 +77,10 @@ def save(fig, path, fmt=None) -> Path:
 
         raise InputError(f"unknown figure format {fmt!r}; choose png, svg or pdf", file=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not hasattr(fig, "_hatmeta_drawn"):  # draw the numbers of the output policy (render/figdata.py)
+        from ..figdata import drawn
+
+        drawn(fig)
     with matplotlib.rc_context(), _no_glyph_warnings():
         matplotlib.rcdefaults()
         matplotlib.rcParams.update(STYLE)
