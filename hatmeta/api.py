@@ -24,11 +24,22 @@ if TYPE_CHECKING:
 def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REML", ci: str = "wald",
                pi: str = "t", level: float = 0.95, cc: float = 0.5, preset: str | None = None,
                leave_one_out: bool = False, cumulative: str | None = None, subgroup: str | None = None,
-               moderators: Sequence[str] = (), small_study: str | None = None, input_level: float = 0.95,
-               scale: str | None = None) -> MetaResult:
+               moderators: Sequence[str] = (), small_study=None, input_level: float = 0.95,
+               scale: str | None = None, pet_peese=False, trim_fill=False, trim_fill_estimator="L0",
+               selection_model=None, steps=(0.025,), benefit="lower", influence=False, both_models=False,
+               lenient=()) -> MetaResult:
     """Pool a TrialTable (or a pandas DataFrame, a dict of columns or a CSV path, read first);
     returns a MetaResult (analysis scale). ``input_level``: level of CIs given in the table;
-    ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale)."""
+    ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale).
+
+    Robustness options (issue 13; JSON keys in brackets): ``small_study`` one or more of egger, peters,
+    harbord, begg [each under its name]; ``pet_peese`` [pet_peese]; ``trim_fill`` with
+    ``trim_fill_estimator`` L0 or R0 [trim_fill]; ``selection_model="step"`` with ``steps`` (one-sided
+    p cut-points, selection in the ``benefit`` direction) [selection_model]; ``influence``
+    [influence, and i2_ci_low/high, h2_ci_low/high]; ``both_models`` [common_effect, random_effects].
+    ``lenient``: names of those options whose failure (e.g. too few studies) becomes a note instead of
+    an error (an analysis spec's [robustness] requests, so that the report still pools the analysis).
+    """
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
     es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
@@ -58,18 +69,100 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
         extra["meta_regression"] = meta_regression(es, list(moderators), ci=res.ci_method, level=level,
                                                    method=res.method)
     if small_study:
-        if str(small_study).lower() != "egger":
-            raise InputError(f"unknown small-study test {small_study!r}; choose egger", column="--small-study")
-        from .methods.small_study import egger
+        tests = [small_study] if isinstance(small_study, str) else list(small_study)
+        if any(str(t).lower() == "egger" for t in tests):
+            from .methods.small_study import egger
 
-        extra["egger"] = egger(es)
-        if extra["egger"].warning:
-            extra["notes"] = res.notes + (extra["egger"].warning,)
+            extra["egger"] = egger(es)
+            if extra["egger"].warning:
+                extra["notes"] = res.notes + (extra["egger"].warning,)
+    else:
+        tests = []
+    robust = _robustness(es, res, [t for t in tests if str(t).lower() != "egger"], pet_peese, trim_fill,
+                         trim_fill_estimator, selection_model, steps, benefit, influence, both_models, method,
+                         level, set(lenient))
+    if robust:
+        notes = extra.get("notes", res.notes) + robust.pop("notes")
+        extra["notes"] = notes
+        extra["extra"] = {**res.extra, **robust}
     if es.dropped:  # listed as 'Not estimable' rows in figures, tables and JSON
         from .fit.effects import not_estimable_rows
 
         extra["not_estimable"] = not_estimable_rows(table, es)
     return replace(res, **extra) if extra else res
+
+
+def _robustness(es, res, tests, pet_peese, trim_fill, estimator, selection, steps, benefit, influence,
+                both_models, method, level, lenient=frozenset()):
+    """The issue-13 analyses as a dict of JSON keys (plus "notes": their warnings), or {} if none asked."""
+    if not (tests or pet_peese or trim_fill or selection or influence or both_models):
+        return {}
+    from .methods import publication_bias as pb
+
+    out, notes = {}, ()
+
+    def attempt(option, key, run):
+        """Run one analysis; under ``lenient`` a refusal becomes {"error": ...} and a note."""
+        nonlocal notes
+        try:
+            out[key] = run()
+        except InputError as exc:
+            if option not in lenient:
+                raise
+            out[key] = {"error": exc.message}
+            notes += (f"{key.replace('_', ' ')} not computed: {exc.message}",)
+            return None
+        return out[key]
+
+    for t in tests:
+        r = attempt("small_study", str(t).lower(), lambda t=t: pb.small_study_test(es, t))
+        if r is not None:
+            notes += tuple(r.notes) + ((r.warning,) if r.warning else ())
+    if pet_peese:
+        r = attempt("pet_peese", "pet_peese", lambda: pb.pet_peese(es, level=level))
+        notes += (r.warning,) if r is not None and r.warning else ()
+    if trim_fill:
+        r = attempt("trim_fill", "trim_fill", lambda: pb.trim_fill(
+            es, method=res.method if res.method != "MH-DL" else "DL", estimator=estimator, level=level))
+        if r is not None:
+            notes += r.notes + ((r.warning,) if r.warning else ())
+    if selection:
+        if str(selection).lower() != "step":
+            raise InputError(f"unknown selection model {selection!r}; choose step", column="--selection-model")
+        sel = attempt("selection_model", "selection_model", lambda: pb.selection_model(
+            es, steps=steps, benefit=benefit, method=res.method, level=level))
+        if sel is not None:
+            notes += tuple(f"selection model: {n}" for n in sel.notes) + ((sel.warning,) if sel.warning else ())
+    if influence:
+        from .methods.influence import heterogeneity_ci, influence as infl
+
+        rows = attempt("influence", "influence", lambda: infl(
+            es, method=method if res.method != "MH-DL" else "DL", ci=res.ci_method))
+        if rows is not None:
+            het = heterogeneity_ci(es.yi, es.vi, level)
+            out.update({k: het[k] for k in ("i2_ci_low", "i2_ci_high", "h2_ci_low", "h2_ci_high")})
+            if res.method in ("FE", "MH", "PETO"):
+                notes += ("influence diagnostics of a common-effect model use inverse-variance weights",)
+    if both_models:
+        out.update(_both_models(es, res, level))
+    out["notes"] = notes
+    return out
+
+
+def _both_models(es, res, level):
+    """Common-effect and random-effects summaries side by side (as R's meta prints both): the model
+    fitted, and the other one (inverse-variance common effect, or REML random effects)."""
+    common = res if res.method in ("FE", "MH", "PETO") else rma(es, method="FE", level=level)
+    random = res if res.method not in ("FE", "MH", "PETO") else rma(es, method="REML", level=level)
+
+    def summary(r):
+        d = {"method": r.method, "ci_method": r.ci_method, "estimate": r.estimate, "se": r.se,
+             "ci_low": r.ci_low, "ci_high": r.ci_high, r.stat_name: r.stat, "p": r.p}
+        if r.method not in ("FE", "MH", "PETO"):
+            d.update(tau2=r.tau2, pi_low=r.pi_low, pi_high=r.pi_high)
+        return d
+
+    return {"common_effect": summary(common), "random_effects": summary(random)}
 
 
 def read_data(path, measure, drop_incomplete=False):
@@ -121,8 +214,11 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
         refusal_details(exc, exc.spec, data_dir)
         raise
     spec = analysis.spec
-    options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi}
+    options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi, "benefit": spec.benefit, **spec.robustness}
     options.update({k: v for k, v in overrides.items() if v is not None})
+    # What the spec asks for must not stop the analysis (too few trials becomes a note); what the
+    # caller asks for explicitly still does.
+    options.setdefault("lenient", tuple(k for k in spec.robustness if not overrides.get(k)))
     measure = options.pop("measure", None) or spec.measure
     table = analysis.table
     if table.k < 2 and str(options.get("method", "REML")).upper() not in ("FE", "MH", "PETO"):
@@ -207,6 +303,41 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
                       mu_prior_sd=mu_prior_sd, likelihood=likelihood, arms=arms,
                       seed=seed, draws=draws, save_trace=save_trace, progressbar=progressbar, threshold=threshold,
                       benefit=benefit, level=level, parameterisation=parameterisation)
+
+
+def robustness_by(table, by, measure, small_study=(), influence=False, method="REML", ci="wald", cc=0.5,
+                  pet_peese=False, level=0.95, input_level=0.95, scale=None):
+    """Small-study tests and influence diagnostics for every group of rows (column ``by``), vectorised
+    across groups: a list, in the order groups first appear (as ``pool_by``), of dicts with one key
+    per test and ``influence`` (list of per-study dicts), JSON-ready."""
+    import numpy as np
+
+    from .fit.models import normalise_method
+
+    method = normalise_method(method)
+    all_keys = table.column(by)
+    groups = list(dict.fromkeys(all_keys))
+    lookup = {x: j for j, x in enumerate(groups)}
+    es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
+    gid = np.fromiter((lookup[x] for x in es.table.column(by)), dtype=np.intp, count=es.k)
+    out = [dict() for _ in groups]
+    if small_study:
+        from .methods.publication_bias import tests_by_group
+
+        tests = [small_study] if isinstance(small_study, str) else list(small_study)
+        for j, d in enumerate(tests_by_group(es, gid, len(groups), tests)):
+            out[j].update(d)
+    if pet_peese:
+        from .methods.publication_bias import pet_peese_by_group
+
+        for j, d in enumerate(pet_peese_by_group(es, gid, len(groups), level=level)):
+            out[j]["pet_peese"] = d
+    if influence:
+        from .methods.influence import influence_by_group
+
+        for j, rows in enumerate(influence_by_group(es, gid, len(groups), method=method, ci=ci)):
+            out[j]["influence"] = rows
+    return out
 
 
 def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None, **options):

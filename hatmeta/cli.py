@@ -28,6 +28,8 @@ COMMANDS = {
     "report": "hatmeta.commands.figures:report",
     "reproduce": "hatmeta.commands.figures:reproduce",
     "tsa": "hatmeta.commands.tsa:tsa",
+    "baujat": "hatmeta.commands.influence:baujat",
+    "influence": "hatmeta.commands.influence:influence",
 }
 
 

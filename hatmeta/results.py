@@ -208,6 +208,12 @@ class EggerTest(_Record):
     slope: float
     warning: str | None = None
 
+    def to_dict(self) -> dict:
+        # ``statistic`` names t as every small-study test does (``--small-study peters`` etc.).
+        out = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        out["statistic"] = out["t"]
+        return out
+
 
 @dataclass(frozen=True)
 class MetaResult(_Record):
@@ -408,3 +414,111 @@ def back_transform(x, scale: str, n_hm: float | None = None):
 def level_text(level: float) -> str:
     """A confidence level as a label: 0.95 -> "95%", 0.9 -> "90%", 0.999 -> "99.9%"."""
     return f"{100 * float(level):.10g}%"
+
+
+# ---------------------------------------------------------------- small-study effects and influence
+
+@dataclass(frozen=True)
+class SmallStudyTest(_Record):
+    """A test for small-study effects. ``statistic``: t (on ``df``) for the regression tests, Kendall's
+    tau for Begg's; ``estimate`` and ``se``: the tested coefficient (analysis scale; log OR for Peters
+    and Harbord)."""
+
+    method: str
+    statistic: float
+    df: int | None
+    p: float
+    k: int
+    estimate: float | None
+    se: float | None
+    description: str = ""
+    warning: str | None = None
+    notes: tuple = ()
+
+    def to_dict(self) -> dict:
+        out = {"method": self.method, "statistic": _plain(self.statistic)}
+        if self.df is not None:
+            out["df"] = self.df
+        out.update(p=_plain(self.p), k=self.k)
+        if self.estimate is not None:
+            out.update(estimate=_plain(self.estimate), se=_plain(self.se))
+        out.update(description=self.description, warning=self.warning, notes=list(self.notes))
+        return out
+
+
+@dataclass(frozen=True)
+class PetPeese(_Record):
+    """PET and PEESE limit estimates (analysis scale) and the conditional choice between them."""
+
+    pet: dict
+    peese: dict
+    chosen: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    k: int
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class TrimFill(_Record):
+    """Trim-and-fill: ``k0`` studies filled on ``side``; the refitted model on all k + k0 studies
+    (analysis scale, Wald interval); the filled studies' effects and variances."""
+
+    k0: int
+    side: str
+    estimator: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    p: float
+    tau2: float
+    filled_yi: tuple
+    filled_vi: tuple
+    k: int
+    method: str
+    p_k0: float | None = None
+    warning: str | None = None
+    notes: tuple = ()
+
+
+@dataclass(frozen=True)
+class SelectionModel(_Record):
+    """Vevea-Hedges step-function selection model (ML; analysis scale). ``delta``: relative likelihood
+    of publication in each p-value interval after the first (``steps`` are the intervals' upper ends);
+    ``lrt_p``: likelihood-ratio test against the same model without selection."""
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    p: float
+    tau2: float
+    delta: tuple
+    delta_se: tuple
+    steps: tuple
+    studies_per_interval: tuple
+    alternative: str
+    lrt: float
+    lrt_df: int
+    lrt_p: float
+    k: int
+    warning: str | None = None
+    notes: tuple = ()
+
+
+@dataclass(frozen=True)
+class InfluenceRow(_Record):
+    """metafor's influence() for one study: externally studentised residual, DFFITS, Cook's distance,
+    hat value, covariance ratio, and tau^2 and Cochran's Q with the study left out."""
+
+    study: str
+    rstudent: float
+    dffits: float
+    cooks_distance: float
+    hat: float
+    cov_ratio: float
+    tau2_deleted: float
+    q_deleted: float
+    influential: bool = False

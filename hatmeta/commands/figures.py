@@ -175,20 +175,22 @@ def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benef
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]))
 @click.option("--egger-line", is_flag=True,
               help="Draw Egger's regression line even with fewer than 10 studies (drawn from 10 on).")
+@click.option("--trim-fill", is_flag=True, help="Draw the studies filled by trim-and-fill (L0) as open circles.")
 @click.pass_context
-def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, egger_line):
+def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, egger_line, trim_fill=False):
     """Contour-enhanced funnel plot; Egger's line from 10 studies (needs at least 3 studies)."""
     from ..render import plots
     from ..render.plots.funnel import MIN_K_LINE
 
     res, _, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, None, None, None, title,
-                                small_study="egger")
+                                small_study="egger", trim_fill=trim_fill)
     if res.k < MIN_K_LINE:
         what = "drawn as asked (--egger-line)" if egger_line else "not drawn (--egger-line draws it)"
         click.echo(f"warning: {res.k} studies: funnel plot asymmetry tests have too little power below "
                    f"{MIN_K_LINE} studies (Cochrane Handbook 13.3.5.4); Egger's line {what}", err=True)
     path, fmt = _out_path(out, f"funnel-{analysis or 'data'}", fmt)
-    _save(plots, plots.funnel, path, fmt, res=res, egger=res.egger, title=title, line=egger_line or None)
+    _save(plots, plots.funnel, path, fmt, res=res, egger=res.egger, title=title, line=egger_line or None,
+          filled=res.extra.get("trim_fill"))
     click.echo(str(path))
 
 

@@ -31,7 +31,8 @@ def _choice(values):
 @click.option("--subgroup", metavar="COL", help="Subgroup analysis by COL, with the test for differences.")
 @click.option("--moderator", "moderators", metavar="COL", multiple=True,
               help="Meta-regression moderator (repeatable; A:B for the product of two numeric columns).")
-@click.option("--small-study", type=_choice(["egger"]), help="Small-study test: egger.")
+@click.option("--small-study", type=_choice(["egger", "peters", "harbord", "begg"]), multiple=True,
+              help="Small-study test (repeatable): egger, peters, harbord (binary counts) or begg.")
 @click.option("--by", metavar="COL", help="Pool every group of rows (by COL) separately; one JSON object per line.")
 @click.option("--bayes", is_flag=True, help="Also fit the Bayesian normal-normal model (exact, no MCMC).")
 @click.option("--tau-prior", help="Prior on tau: halfnormal:S (default 0.5), halfcauchy:S, uniform:A, "
@@ -61,11 +62,24 @@ def _choice(values):
               help="With GEN: log for a ratio given as estimate, ci_low, ci_high (pooled on the log scale).")
 @click.option("--drop-incomplete", is_flag=True, help="Leave out rows with missing values (named in a note).")
 @click.option("-v", "--verbose", is_flag=True, help="Text: every note in full (default: grouped by kind and counted).")
+@click.option("--pet-peese", is_flag=True, help="PET and PEESE limit estimates (Stanley & Doucouliagos 2014).")
+@click.option("--trim-fill", is_flag=True, help="Duval & Tweedie trim-and-fill.")
+@click.option("--trim-fill-estimator", type=_choice(["L0", "R0"]), default="L0", show_default=True,
+              help="Estimator of the number of missing studies.")
+@click.option("--selection-model", type=_choice(["step"]),
+              help="Vevea-Hedges step-function selection model (selection in the --benefit direction).")
+@click.option("--steps", default="0.025", show_default=True, metavar="P[,P...]",
+              help="One-sided p-value cut-points of the selection model.")
+@click.option("--influence", is_flag=True,
+              help="Influence diagnostics per study (metafor's influence) and I^2 / H^2 confidence intervals.")
+@click.option("--both-models", is_flag=True, help="Show common-effect and random-effects results together.")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
-         input_level=0.95, scale=None, drop_incomplete=False, verbose=False):
+         input_level=0.95, scale=None, drop_incomplete=False, verbose=False,
+         pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None, steps="0.025",
+         influence=False, both_models=False):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -78,6 +92,24 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     options = dict(ci=(ci or "").lower() or None, pi=(pi or "").lower() or None, level=level, cc=cc,
                    preset=preset, leave_one_out=leave_one_out, cumulative=cumulative, subgroup=subgroup,
                    moderators=moderators, small_study=small_study)
+    robust = dict(pet_peese=pet_peese, trim_fill=trim_fill, trim_fill_estimator=trim_fill_estimator,
+                  selection_model=selection_model, steps=_steps(steps), influence=influence,
+                  both_models=both_models)
+    if not trim_fill and trim_fill_estimator.upper() != "L0":
+        raise InputError("--trim-fill-estimator needs --trim-fill", column="--trim-fill-estimator")
+    options.update({k: v for k, v in robust.items() if v and k not in ("steps", "trim_fill_estimator")})
+    if trim_fill:
+        options["trim_fill_estimator"] = trim_fill_estimator.upper()
+    if selection_model:
+        options["steps"] = robust["steps"]
+    if benefit:
+        options["benefit"] = benefit
+    asked = [o for o, v in robust.items() if v and o not in ("steps", "trim_fill_estimator")]
+    if (asked or len(small_study) > 1 or any(t.lower() != "egger" for t in small_study)) \
+            and fmt.lower() in ("csv", "markdown"):
+        # CSV and Markdown hold the study and pooled rows only: say so rather than drop the analyses.
+        raise InputError("--small-study (other than egger), --pet-peese, --trim-fill, --selection-model, "
+                         "--influence and --both-models are shown in --format text or json", column="--format")
     if method:
         options["method"] = method
     if data_file is not None:
@@ -88,7 +120,9 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         if scale:
             options["scale"] = scale.lower()
         if by:
-            extras = [o for o in ("preset", "cumulative", "subgroup", "small_study") if options.get(o)]
+            # Small-study tests and influence diagnostics are vectorised across groups; the rest is not.
+            extras = [o for o in ("preset", "cumulative", "subgroup", "trim_fill",
+                                  "selection_model", "both_models") if options.get(o)]
             if extras or leave_one_out or moderators:
                 raise InputError("--by pools each group with the basic model only; drop "
                                  + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
@@ -96,7 +130,16 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc",
                                                                                  "input_level", "scale")
                                                          if k in options})
-            _emit_many(results, fmt)
+            more = None
+            if small_study or influence or pet_peese:
+                if fmt.lower() in ("csv", "markdown"):
+                    raise InputError("--small-study, --pet-peese and --influence with --by need --format json "
+                                     "or text", column="--format")
+                more = api.robustness_by(table, by, measure, small_study=small_study, influence=influence,
+                                         pet_peese=pet_peese,
+                                         **{k: options[k] for k in ("method", "ci", "cc", "level", "input_level",
+                                                                     "scale") if k in options})
+            _emit_many(results, fmt, more)
             return
         result = api.pool_table(table, measure, **options)
         benefit = benefit or "lower"
@@ -189,16 +232,60 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
         click.echo("\n" + compare_text(compared, compare_ref, result.measure, result.scale, result.level))
 
 
-def _emit_many(results, fmt):
+def _emit_many(results, fmt, more=None):
     from ..render.text import to_csv
 
     out = sys.stdout
     if fmt == "json":
-        out.writelines(line + "\n" for line in results.json_lines())
+        if more is None:
+            out.writelines(line + "\n" for line in results.json_lines())
+        else:
+            # Each group's tests and influence rows join its JSON object (written by the output policy).
+            import json
+
+            from ..precision import dumps
+
+            out.writelines(dumps({**json.loads(line), **extra}, indent=False) + "\n"
+                           for line, extra in zip(results.json_lines(), more))
     elif fmt == "csv":
         out.write(to_csv(results))
     else:
-        out.write("\n\n".join(r.summary() for r in results) + "\n")
+        texts = [r.summary() for r in results]
+        if more is not None:
+            texts = [t + _by_group_text(extra) for t, extra in zip(texts, more)]
+        out.write("\n\n".join(texts) + "\n")
+
+
+def _by_group_text(extra):
+    from ..methods.publication_bias import NAMES
+    from ..render.text import fmt as f, fmt_p
+
+    lines = []
+    for key, t in extra.items():
+        if key == "pet_peese":
+            if t["chosen"] is not None:
+                lines.append(f"PET-PEESE: {t['chosen'].upper()} estimate {f(t['estimate'])} "
+                             f"[{f(t['ci_low'])}, {f(t['ci_high'])}] (analysis scale)"
+                             + (f" ({t['warning']})" if t["warning"] else ""))
+            continue
+        if key == "influence":
+            flagged = [r["study"] for r in t if r["influential"]]
+            lines.append(f"Influential studies (metafor's rule): {', '.join(flagged) if flagged else 'none'}")
+            continue
+        stat = ("tau" if key == "begg" else "t") + " = " + f(t["statistic"])
+        lines.append(f"{NAMES[key]}: {stat}, p = {fmt_p(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
+    return "\n" + "\n".join(lines) if lines else ""
+
+
+def _steps(text):
+    """``--steps 0.025,0.5`` as a tuple of floats strictly between 0 and 1."""
+    try:
+        vals = tuple(float(x) for x in str(text).split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"--steps takes numbers separated by commas, got {text!r}", column="--steps") from None
+    if not vals or any(not 0 < v < 1 for v in vals):
+        raise InputError(f"--steps takes p-values strictly between 0 and 1, got {text!r}", column="--steps")
+    return vals
 
 
 def _study_labels(result, data_dir=None) -> dict:

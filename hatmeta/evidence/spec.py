@@ -29,7 +29,8 @@ SUBGROUP_COLUMNS = ("country", "route", "control_type", "followup", "year", "bli
 
 TOP_KEYS = {"name", "title", "outcome", "measure", "benefit", "description", "trials", "exclude", "arms",
             "timepoint", "definition", "model", "subgroups", "labels", "grade", "trial", "eligibility",
-            "tsa"}  # [tsa]: trial sequential analysis settings, checked by hatmeta.methods.tsa
+            "tsa",  # [tsa]: trial sequential analysis settings, checked by hatmeta.methods.tsa
+            "robustness"}
 ARM_ROLES = ("experimental", "control", "other")
 # [eligibility] admits trials by the values of these trials.csv columns (lists of allowed values).
 ELIGIBILITY_COLUMNS = ("route", "hypothesis", "blinding", "itt", "country")
@@ -42,6 +43,9 @@ SECTION_KEYS = {
     "labels": {"experimental", "control"},
     "grade": set(GRADE_DOMAINS) | {"certainty", "note"},
     "subgroups": {"variables", "followup_cut_weeks"},
+    # Small-study, publication-bias and influence analyses the report shows (hatmeta pool's options).
+    "robustness": {"small_study", "pet_peese", "trim_fill", "trim_fill_estimator", "selection_model", "steps",
+                   "influence", "both_models"},
 }
 TRIAL_KEYS = {"experimental", "control", "timepoint_weeks", "definition", "outcome", "note"}
 
@@ -86,6 +90,7 @@ class AnalysisSpec:
     experimental_roles: tuple = ("experimental",)
     control_roles: tuple = ("control",)
     definition_only: tuple = ()
+    robustness: dict = field(default_factory=dict)  # pool_table options from [robustness]
 
     @property
     def kind(self) -> str:
@@ -324,6 +329,7 @@ def read_spec(path) -> AnalysisSpec:
             if key not in TRIAL_KEYS:
                 fail(f"unknown key; allowed: {', '.join(sorted(TRIAL_KEYS))}", key, f"trial.{trial}")
 
+    robustness = _robustness(raw.get("robustness", {}), fail)
     labels = raw.get("labels", {})
     return AnalysisSpec(
         name=name, title=get("title", default=name), outcome=outcome, measure=measure, method=method, ci=ci,
@@ -338,4 +344,41 @@ def read_spec(path) -> AnalysisSpec:
         max_year=years["max_year"], eligibility_rule=get("rule", "eligibility", default=""),
         experimental_roles=experimental_roles, control_roles=control_roles,
         definition_only=get("only", "definition", default=(), kind=list), risk_of_bias=rob,
+        robustness=robustness,
     )
+
+
+def _robustness(section, fail):
+    """[robustness] as pool_table options, each checked: small_study = ["peters", "begg"],
+    pet_peese / trim_fill / influence / both_models = true, trim_fill_estimator = "L0" | "R0",
+    selection_model = "step", steps = [0.025]."""
+    out = {}
+    tests = section.get("small_study", [])
+    if isinstance(tests, str):
+        tests = [tests]
+    if not isinstance(tests, list) or any(str(t).lower() not in ("egger", "peters", "harbord", "begg") for t in tests):
+        fail("must list tests among egger, peters, harbord, begg", "small_study", "robustness")
+    if tests:
+        out["small_study"] = tuple(str(t).lower() for t in tests)
+    for key in ("pet_peese", "trim_fill", "influence", "both_models"):
+        value = section.get(key, False)
+        if not isinstance(value, bool):
+            fail("must be true or false", key, "robustness")
+        if value:
+            out[key] = True
+    est = section.get("trim_fill_estimator", "L0")
+    if str(est).upper() not in ("L0", "R0"):
+        fail("must be 'L0' or 'R0'", "trim_fill_estimator", "robustness")
+    if out.get("trim_fill"):
+        out["trim_fill_estimator"] = str(est).upper()
+    model = section.get("selection_model")
+    if model is not None:
+        if model != "step":
+            fail("must be 'step'", "selection_model", "robustness")
+        out["selection_model"] = "step"
+        steps = section.get("steps", [0.025])
+        if (not isinstance(steps, list) or not steps
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < 1 for x in steps)):
+            fail("must be a list of p-values strictly between 0 and 1", "steps", "robustness")
+        out["steps"] = tuple(float(x) for x in steps)
+    return out

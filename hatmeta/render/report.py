@@ -146,7 +146,12 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
         from ..methods.small_study import egger
 
         es = escalc(analysis.table, res.measure)
-        _figure(plots.funnel(res, quantised(egger(es)), title=spec.title), out, f"{name}-funnel", files)
+        _figure(plots.funnel(res, quantised(egger(es)), title=spec.title, filled=res.extra.get("trim_fill")),
+                out, f"{name}-funnel", files)
+    if "influence" in res.extra and res.k >= 3:
+        from .plots.influence import baujat
+
+        _figure(baujat(res, title=spec.title), out, f"{name}-baujat", files)
     post = None
     if res.scale == "log":
         from ..api import pool_bayes
@@ -221,6 +226,9 @@ def _section(r: Rendered, out: Path) -> str:
                    if res.k < 10 else "")
         parts.append(f"<p><b>Small-study effects.</b> Contour-enhanced funnel plot with Egger's regression line."
                      f"{e(caution)}</p>\n" + _inline_svg(funnel, narrow=True))
+    robust = _robustness_section(r, out)
+    if robust:
+        parts.append(robust)
     if r.posterior is not None:
         parts.append(_bayes_section(r, out))
     from .evidence import gaps_html, reconciliation_html
@@ -408,3 +416,23 @@ def reproduce(reports="reports", data_dir=None, analyses_dir=None, keep=None, lo
 
 
 __all__ = ["build_report", "reproduce", "methods_paragraph", "Verdict"]
+
+
+def _robustness_section(r, out: Path) -> str:
+    """The analyses the spec's [robustness] asks for (small-study tests, PET-PEESE, trim-and-fill, the
+    selection model, influence), as text with their warnings, and the Baujat plot."""
+    from .robustness_text import robustness_lines
+
+    lines = robustness_lines(r.result)
+    if not lines:
+        return ""
+    e = html.escape
+    html_ = ("<p><b>Small-study effects, publication bias and influence</b> (as the analysis spec asks; "
+             "ratios on the natural scale).</p>\n<pre>" + e("\n".join(lines).strip("\n")) + "</pre>")
+    warnings = [w for w in (getattr(v, "warning", None) for v in r.result.extra.values()) if w]
+    if warnings:
+        html_ += '<ul class="note">' + "".join(f"<li>{e(w)}</li>" for w in warnings) + "</ul>"
+    baujat = out / "figures" / f"{r.name}-baujat.svg"
+    if baujat.exists():
+        html_ += "\n" + _inline_svg(baujat, narrow=True)
+    return html_

@@ -132,6 +132,10 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
         e = res.egger
         lines += ["", f"Egger's test: intercept {fmt(e.intercept)} (se {fmt(e.se)}), t = {fmt(e.t)}, "
                       f"df = {e.df}, p = {fmt_p(e.p)}"]
+    if res.extra:
+        from .robustness_text import robustness_lines
+
+        lines += robustness_lines(res)
     for title, rows, key in (("Leave-one-out (omitted)", res.leave_one_out, "omitted"),
                              ("Cumulative (added)", res.cumulative, "added")):
         if rows is not None:

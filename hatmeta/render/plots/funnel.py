@@ -24,11 +24,12 @@ CONTOURS = ((0.10, "#ececec", "0.05 < p < 0.10"), (0.05, "#d2d2d2", "0.01 < p < 
 
 
 @style.styled
-def funnel(res, egger=None, title=None, line=None, ax=None):
+def funnel(res, egger=None, title=None, line=None, ax=None, filled=None):
     """Draw the funnel plot of ``res`` (a MetaResult); ``egger`` is an EggerTest (or None).
 
     Egger's line is drawn from MIN_K_LINE studies on, or when ``line`` is True (False: never).
-    ``ax``: draw on this Axes (its figure is returned, its size left as it is)."""
+    ``ax``: draw on this Axes (its figure is returned, its size left as it is). ``filled``: a TrimFill
+    (or None) whose filled studies are drawn as open circles, with the adjusted estimate."""
     from scipy.special import ndtri
 
     plt = style.pyplot()
@@ -58,6 +59,14 @@ def funnel(res, egger=None, title=None, line=None, ax=None):
         ax.plot(egger.slope + egger.intercept * grid, grid, color=style.BAYES, lw=1.0,
                 label=f"Egger: intercept {egger.intercept:.2f} ({fmt_p(egger.p)})", gid="egger")
     ax.plot(y, se, "o", color=style.STUDY, ms=4, gid="studies")
+    if filled is not None and filled.k0:
+        # Trim-and-fill: the imputed studies, open, and the adjusted estimate (Duval & Tweedie 2000).
+        fy, fse = np.asarray(filled.filled_yi), np.sqrt(filled.filled_vi)
+        ax.plot(fy, fse, "o", mfc="white", mec=style.STUDY, ms=4, gid="filled",
+                label=f"filled ({filled.estimator}): {filled.k0}")
+        ax.axvline(filled.estimate, color=style.STUDY, lw=0.8, ls=":", gid="trim-fill-estimate")
+        se_max = max(se_max, float(fse.max()) * 1.1)
+        reach = max(reach, float(np.max(np.abs(fy))) * 1.05)
     ax.set_ylim(se_max, -0.03 * se_max)  # a study with SE near 0 keeps its whole marker
     ax.set_xlim(-reach, reach)
     ax.set_ylabel("Standard error")
