@@ -68,15 +68,19 @@ def pool_file(path, measure, **options):
     return pool_table(read_table(path, measure=measure), measure, **options)
 
 
-def pool_by(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5):
+def pool_by(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, failed=None,
+            group_keys=None, strict=False):
     """Pool every group of rows (column ``by``) separately, all groups in one vectorised fit.
 
     Returns MetaResults in the order groups first appear. Groups too small for the method get a
-    result whose notes say why (with NaN numbers) rather than stopping the run.
+    result whose notes say why (with NaN numbers) rather than stopping the run. ``failed`` and
+    ``group_keys`` come from ``read_data_by``: groups with a bad row are answered with its error.
+    ``strict``: an effect that cannot be computed stops the run (InputError) instead of failing its group.
     """
     from .fit.batch import pool_groups
 
-    return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc)
+    return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc, failed=failed,
+                       group_keys=group_keys, strict=strict)
 
 
 def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
@@ -172,3 +176,24 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
                       mu_prior_sd=mu_prior_sd, likelihood=likelihood, arms=arms,
                       seed=seed, draws=draws, save_trace=save_trace, progressbar=progressbar, threshold=threshold,
                       benefit=benefit, level=level, parameterisation=parameterisation)
+
+
+def read_data_by(path, measure, by, strict=False):
+    """``read_data`` for ``--by``: (TrialTable of the good rows or None, measure, {group: error of its
+    first bad row}, key of every row read). With ``strict`` the first bad row stops the run
+    (InputError), as without ``--by``."""
+    from .fit.effects import normalise_measure
+    from .io.lenient import read_table_by
+
+    if strict:
+        table, measure = read_data(path, measure)
+        return table, measure, {}, None
+    if not measure:
+        raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)",
+                         column="--measure")
+    measure = normalise_measure(measure)
+    got = read_table_by(path, by, measure=measure)
+    failed = {}
+    for i in sorted(got.errors):
+        failed.setdefault(got.keys[i], got.errors[i])
+    return got.table, measure, failed, got.keys

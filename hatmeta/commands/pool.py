@@ -51,10 +51,12 @@ def _choice(values):
 @click.option("--draws", type=int, default=1500, show_default=True, help="MCMC draws per chain (after tuning).")
 @click.option("--save-trace", type=click.Path(dir_okay=False), help="Write the ArviZ InferenceData (netCDF).")
 @click.option("--format", "fmt", type=_choice(FORMATS), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="With --by: stop at the first bad row (exit 2) instead of failing "
+              "only its group.")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
-         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt):
+         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, strict=False):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -69,6 +71,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
                    moderators=moderators, small_study=small_study)
     if method:
         options["method"] = method
+    if data_file is not None and by:
+        return _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt)
     if data_file is not None:
         table, measure = api.read_data(data_file, measure)
         options = {k: v for k, v in options.items() if v is not None}
@@ -152,3 +156,26 @@ def _emit_many(results, fmt):
         out.write(to_csv(results))
     else:
         out.write("\n\n".join(r.summary() for r in results) + "\n")
+
+
+def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt):
+    """``--data FILE --by COL``: a bad row fails only its group (one summary line on stderr, exit 0),
+    or with ``--strict`` stops the run at the first bad row (exit 2)."""
+    from .. import api
+
+    options = {k: v for k, v in options.items() if v is not None}
+    extras = [o for o in ("preset", "cumulative", "subgroup", "small_study") if options.get(o)]
+    if extras or leave_one_out or moderators:
+        raise InputError("--by pools each group with the basic model only; drop "
+                         + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
+                         column="--by")
+    table, measure, failed, keys = api.read_data_by(data_file, measure, by, strict=strict)
+    kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc") if k in options}
+    results = api.pool_by(table, by, measure, failed=None if strict else failed, group_keys=keys,
+                          strict=strict, **kw)
+    _emit_many(results, fmt)
+    bad = results.failed
+    if bad:
+        shown = "; ".join(f"{g}: {e}" for g, e in bad[:3])
+        more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+        click.echo(f"{len(bad)} of {len(results)} groups failed: {shown}{more}", err=True)
