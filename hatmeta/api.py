@@ -60,7 +60,9 @@ def read_data(path, measure):
         raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)",
                          column="--measure")
     measure = normalise_measure(measure)
-    return read_table(path, measure=measure), measure
+    from .io.columnar import read_any  # large CSV files through pyarrow, Parquet files and folders
+
+    return read_any(path, measure=measure), measure
 
 
 def pool_file(path, measure, **options):

@@ -18,7 +18,7 @@ def _choice(values):
 
 @click.command()
 @click.argument("analysis", required=False)
-@click.option("--data", "data_file", type=click.Path(dir_okay=False), help="A trial table (CSV) to pool.")
+@click.option("--data", "data_file", type=click.Path(), help="A trial table to pool: CSV, or Parquet (a file, a folder or a glob).")
 @click.option("--measure", help="RR, OR, RD, MD, SMD, IRR or GEN (case-insensitive).")
 @click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ or EB.")
 @click.option("--ci", "ci", type=_choice(["wald", "hksj"]), help="CI for the mean: wald (default) or hksj.")

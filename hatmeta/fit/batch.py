@@ -8,6 +8,7 @@ to neither fit nor print.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 import numpy as np
 
@@ -33,7 +34,7 @@ class BatchResult(Sequence):
         self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
         self._arrays = arrays  # name -> array per group (NaN where a group could not be fitted)
         self._weights = weights  # per row of es, percent of its group
-        self._notes = notes  # per group tuple of str
+        self._notes = notes  # group index -> tuple of str (groups without notes are absent)
         self._df = df
         # Per group: None, or the one-line error of the bad row (or undefined effect) that failed it.
         self.errors = list(errors) if errors is not None else [None] * len(groups)
@@ -63,7 +64,7 @@ class BatchResult(Sequence):
             scale=self.es.scale, k=int(self._counts[j]), tau=float(np.sqrt(a["tau2"])), q_df=max(int(self._counts[j]) - 1, 0),
             df=None if self._df is None or not np.isfinite(self._df[j]) else float(self._df[j]),
             studies=study_results(sub, self._weights[idx], self.level), level=self.level, group=str(self.groups[j]),
-            notes=self._notes[j], extra={} if self.errors[j] is None else {"error": self.errors[j]}, **a)
+            notes=self._notes.get(j, ()), extra={} if self.errors[j] is None else {"error": self.errors[j]}, **a)
 
     def json_lines(self):
         """One compact JSON object per group (the CLI's --by output), built from the arrays."""
@@ -97,7 +98,7 @@ class BatchResult(Sequence):
                 obj["df"] = dfs[j]
             obj["p"] = scal["p"][j]
             obj["studies"] = study_rows[starts[j]: starts[j] + k]
-            obj["notes"] = list(self._notes[j])
+            obj["notes"] = list(self._notes.get(j, ()))
             if self.errors[j] is not None:
                 obj["error"] = self.errors[j]
             yield encode(obj)
@@ -118,8 +119,8 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     method = normalise_method(method)
     failed = dict(failed or {})
     all_keys = () if table is None else table.column(by)
-    groups = list(dict.fromkeys(all_keys if group_keys is None else group_keys))
-    lookup = {x: j for j, x in enumerate(groups)}
+    groups, first_gid = factorize(all_keys if group_keys is None else group_keys)
+    lookup = None
     G = len(groups)
     if table is not None and failed:
         keep = [i for i, x in enumerate(all_keys) if x not in failed]
@@ -146,10 +147,16 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
         es = escalc_empty(empty, measure, cc)
         all_keys = ()
     keys = es.table.column(by) if es.k != len(all_keys) else all_keys
-    gid = np.fromiter((lookup[x] for x in keys), dtype=np.intp, count=len(keys))
+    if not failed and es.k == len(first_gid):
+        gid = first_gid  # every row read was kept
+    else:
+        lookup = {x: j for j, x in enumerate(groups)}
+        gid = np.fromiter(map(lookup.__getitem__, keys), dtype=np.intp, count=len(keys))
     counts = np.bincount(gid, minlength=G)
-    notes = _group_notes(table, es, all_keys, keys, groups, lookup) if table is not None else [[] for _ in groups]
+    notes = _group_notes(table, es, all_keys, keys, groups, gid) if table is not None else defaultdict(list)
     errors = [None] * G
+    if failed and lookup is None:
+        lookup = {x: j for j, x in enumerate(groups)}
     for key, message in failed.items():
         j = lookup[key]
         errors[j] = message
@@ -185,7 +192,7 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     if f.df is not None:
         df = np.full(G, np.nan)
         df[okg] = f.df
-    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, [tuple(n) for n in notes], df,
+    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()}, df,
                        errors)
 
 
@@ -197,20 +204,40 @@ def escalc_empty(table, measure, cc):
     return EffectSizes(m, "log" if m in LOG_MEASURES else "identity", np.zeros(0), np.zeros(0), table, cc=cc)
 
 
-def _group_notes(table, es, all_keys, keys, groups, lookup):
-    """Per group: the studies dropped (double zeros) and those given a zero-cell increment."""
-    notes = [[] for _ in groups]
+def _group_notes(table, es, all_keys, keys, groups, gid):
+    """Per group index: the studies dropped (double zeros) and those given a zero-cell increment."""
+    notes = defaultdict(list)
     if es.dropped:
+        lookup = {x: j for j, x in enumerate(groups)}
         row_of = {s: i for i, s in enumerate(table.studies)}  # one pass, not a search per dropped study
         for study, reason in es.dropped:
             notes[lookup[all_keys[row_of[study]]]].append(f"dropped {study}: {reason}")
     if es.corrected:
         hit = {}
         for i in np.flatnonzero(es.corrected):
-            hit.setdefault(lookup[keys[i]], []).append(es.studies[i])
+            hit.setdefault(int(gid[i]), []).append(es.studies[i])
         for j, names in hit.items():
             notes[j].append(f"{es.cc:g} added to every cell of studies with a zero cell: {', '.join(names)}")
     return notes
+
+
+def factorize(keys):
+    """(distinct keys in order of first appearance, index of each key among them).
+
+    Rows of a group usually come together: the runs of equal keys are found at C speed and only
+    their first keys are hashed; if a key comes back after another, every key is hashed."""
+    n = len(keys)
+    if n == 0:
+        return [], np.zeros(0, dtype=np.intp)
+    a = np.empty(n, dtype=object)
+    a[:] = keys
+    starts = np.flatnonzero(np.concatenate([[True], a[1:] != a[:-1]]))
+    firsts = a[starts].tolist()
+    groups = list(dict.fromkeys(firsts))
+    if len(groups) == len(firsts):
+        return groups, np.repeat(np.arange(len(groups), dtype=np.intp), np.diff(np.append(starts, n)))
+    lookup = {x: j for j, x in enumerate(groups)}
+    return groups, np.fromiter(map(lookup.__getitem__, keys), dtype=np.intp, count=n)
 
 
 def _fit_each(es, method, ci, pi, level, groups, gid, notes, need, errors):
@@ -233,5 +260,5 @@ def _fit_each(es, method, ci, pi, level, groups, gid, notes, need, errors):
             arrays[name][j] = getattr(r, name)
         by_study = {s.study: s.weight for s in r.studies}  # Peto may leave out studies with V = 0
         weights[idx] = [by_study.get(es.studies[i], np.nan) for i in idx]
-    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, [tuple(n) for n in notes], None,
+    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()}, None,
                        errors)
