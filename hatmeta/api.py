@@ -194,7 +194,25 @@ def read_data_by(path, measure, by, strict=False):
         raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)",
                          column="--measure")
     measure = normalise_measure(measure)
-    got = read_table_by(path, by, measure=measure)
+    import os
+
+    from .io import columnar
+
+    parquet = columnar.is_parquet(path)
+    if parquet or (os.path.isfile(path) and os.path.getsize(path) >= columnar.FAST_BYTES):
+        # Large input: the fast reader first; only if it finds a bad row, the row-by-row reader.
+        try:
+            table = columnar.read_any(path, measure=measure)
+            return table, measure, {}, None
+        except InputError as exc:
+            if exc.line is None:
+                raise
+    if parquet:
+        from .io.lenient import table_by
+
+        got = table_by(columnar.parquet_rows(path), by, path=str(path), measure=measure, first_line=0)
+    else:
+        got = read_table_by(path, by, measure=measure)
     failed = {}
     for i in sorted(got.errors):
         failed.setdefault(got.keys[i], got.errors[i])

@@ -78,3 +78,16 @@ def test_parquet_bad_value_names_the_row(tmp_path):
     pq.write_table(pa.table({"study": ["a", "b"], "yi": [0.1, None], "vi": [0.1, 0.2]}), tmp_path / "n.parquet")
     with pytest.raises(InputError, match=r"n.parquet:2: column 'yi': missing value"):
         columnar.read_any(tmp_path / "n.parquet", "GEN")
+
+
+def test_by_over_parquet_fails_only_the_bad_group(tmp_path):
+    from hatmeta.api import pool_by, read_data_by
+
+    pq.write_table(pa.table({"g": ["a", "a", "b", "b", "c", "c"], "study": list("123456"),
+                             "yi": [0.1, 0.3, 0.2, 0.4, 0.5, 0.1], "vi": [0.1, 0.2, 0.0, 0.1, 0.1, 0.3]}),
+                   tmp_path / "t.parquet")
+    table, measure, failed, keys = read_data_by(str(tmp_path / "t.parquet"), "GEN", "g")
+    assert failed == {"b": f"{tmp_path / 't.parquet'}:3: column 'vi': must be greater than 0, got 0"}
+    res = pool_by(table, "g", measure, failed=failed, group_keys=keys)
+    assert [r.group for r in res] == ["a", "b", "c"] and [g for g, _ in res.failed] == ["b"]
+    assert np.isfinite(res[0].estimate) and np.isfinite(res[2].estimate)

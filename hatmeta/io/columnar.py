@@ -149,30 +149,14 @@ def read_parquet(path, measure=None) -> tt.TrialTable:
     if not _pyarrow():
         raise InputError("Parquet input needs pyarrow: pip install 'hatmeta[fast]'", file=path, column="--data")
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    p = str(path)
-    if os.path.isdir(p):
-        files = sorted(os.path.join(p, f) for f in os.listdir(p) if f.lower().endswith((".parquet", ".pq")))
-    elif any(ch in p for ch in "*?["):
-        files = sorted(_glob.glob(p))
-    else:
-        files = [p]
-    if not files:
-        raise InputError("no Parquet files found", file=p)
-    try:
-        parts = [pq.read_table(f) for f in files]
-        at = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
-    except FileNotFoundError:
-        raise InputError("file not found", file=p) from None
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"not a readable Parquet file ({str(exc).splitlines()[0]})", file=p) from None
+    p, at = _parquet_arrow(path)
     names = [n.strip().lower() for n in at.column_names]
     at = at.rename_columns(names)
     n = at.num_rows
     # The exact reader checks the header and layout (on the first row, converted to text).
     first = [_cell(at.column(h)[0].as_py()) for h in names] if n else []
-    probe = tt.table_from_rows([names, first] if n else [names], path=p, measure=measure)
+    probe = tt.table_from_rows([names, first] if n else [names], path=p, measure=measure, first_line=0)
     layout = probe.layout
     wanted = tt.LAYOUTS[layout]
     cast = {}
@@ -192,6 +176,39 @@ def read_parquet(path, measure=None) -> tt.TrialTable:
     return table
 
 
+def _parquet_arrow(path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = str(path)
+    if os.path.isdir(p):
+        files = sorted(os.path.join(p, f) for f in os.listdir(p) if f.lower().endswith((".parquet", ".pq")))
+    elif any(ch in p for ch in "*?["):
+        files = sorted(_glob.glob(p))
+    else:
+        files = [p]
+    if not files:
+        raise InputError("no Parquet files found", file=p)
+    try:
+        parts = [pq.read_table(f) for f in files]
+        at = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+    except FileNotFoundError:
+        raise InputError("file not found", file=p) from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"not a readable Parquet file ({str(exc).splitlines()[0]})", file=p) from None
+    return p, at
+
+
+def parquet_rows(path):
+    """The rows of Parquet input as text (header first), for the readers that work on rows; row r of
+    the data is "line" r."""
+    if not _pyarrow():
+        raise InputError("Parquet input needs pyarrow: pip install 'hatmeta[fast]'", file=path, column="--data")
+    _, at = _parquet_arrow(path)
+    names = list(at.column_names)
+    return [names] + [[_cell(x) for x in row] for row in zip(*(at.column(h).to_pylist() for h in names))]
+
+
 def _cell(x):
     if x is None:
         return ""
@@ -200,4 +217,4 @@ def _cell(x):
     return str(x)
 
 
-__all__ = ["read_any", "read_csv_fast", "read_parquet", "is_parquet", "FAST_BYTES"]
+__all__ = ["read_any", "read_csv_fast", "read_parquet", "parquet_rows", "is_parquet", "FAST_BYTES"]
