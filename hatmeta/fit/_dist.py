@@ -1,56 +1,211 @@
 """Tail probabilities and quantiles of the normal, t and chi-square distributions, vectorised.
 
-Used by the fits; kept apart so the command line imports SciPy only where it is needed.
+SciPy's import takes half a second or more (``scipy.special`` pulls in its array-API layer), longer
+than a whole 13-study fit, so what a default fit needs is computed here without it:
+
+- normal: ``math.erfc`` and ``statistics.NormalDist`` (Wichura's AS241, full double precision);
+- chi-square with a whole number of degrees of freedom up to ``SERIES_DF``: the finite series of
+  Abramowitz & Stegun 26.4.4-26.4.5, summed term by term in log space (no overflow), and its quantile
+  by Newton's method on the smaller tail;
+- t quantiles with a whole number of df up to ``SERIES_DF``: A&S 26.7.3-26.7.4 (closed forms in
+  theta = atan(t / sqrt(df))), inverted by Newton's method.
+
+Anything else (t tail probabilities for HKSJ p-values, fractional or large df) uses SciPy, imported
+only then. tests/test_dist.py holds these against SciPy.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+SERIES_DF = 400  # above this the series get long; large df mean a large fit, where SciPy's import is noise
+_SQRT2 = math.sqrt(2.0)
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+_lgamma = np.frompyfunc(math.lgamma, 1, 1)
+
+
+def _f(x):
+    return np.asarray(x, dtype=float)
+
+
+def _whole(df):
+    df = _f(df)
+    return bool(np.all((df == np.floor(df)) & (df >= 1) & (df <= SERIES_DF)))
 
 
 def _per_df(fn, df, p):
-    """``fn(df, p)`` for a scalar ``p``, evaluated once per distinct df: quantiles are iterative
-    and slow, and a --by run has thousands of groups but few distinct study counts."""
-    df = np.asarray(df, float)
+    """``fn(df, p)`` for a scalar ``p``, evaluated once per distinct df: quantiles are iterative, and a
+    --by run has thousands of groups but few distinct study counts."""
+    df = _f(df)
     if df.ndim == 0 or df.size < 32:
         return fn(df, p)
     u, inv = np.unique(df, return_inverse=True)
     return fn(u, p)[inv.reshape(df.shape)]
 
 
+# ---------------------------------------------------------------- normal
+
 def norm_sf(x):
     """P(Z > x)."""
-    from scipy.special import ndtr
-
-    return ndtr(-np.asarray(x, float))
+    x = _f(x)
+    return (0.5 * _erfc(x / _SQRT2)).astype(float)
 
 
 def norm_isf(p):
     """x with P(Z > x) = p."""
-    from scipy.special import ndtri
+    from statistics import NormalDist
 
-    return -ndtri(np.asarray(p, float))
-
-
-def t_sf(df, x):
-    from scipy.special import stdtr
-
-    return stdtr(df, -np.asarray(x, float))
+    p = _f(p)
+    inv = NormalDist().inv_cdf
+    return np.vectorize(lambda q: -inv(q), otypes=[float])(p) if p.ndim else np.float64(-inv(float(p)))
 
 
-def t_isf(df, p):
-    from scipy.special import stdtrit
+# ---------------------------------------------------------------- chi-square
 
-    return _per_df(lambda d, q: stdtrit(d, 1 - q), df, p)
+def _chi2_sf_series(df, x):
+    """Upper tail of chi-square (whole df) by A&S 26.4.4 (odd df) and 26.4.5 (even df)."""
+    df, x = np.broadcast_arrays(_f(df), _f(x))
+    out = np.empty(df.shape)
+    flat_df, flat_x, flat_out = df.ravel(), x.ravel(), out.reshape(-1)
+    for i in range(flat_df.size):
+        flat_out[i] = _chi2_sf_one(int(flat_df[i]), float(flat_x[i]))
+    return out
+
+
+def _chi2_sf_one(df, x):
+    if not x > 0:
+        return 1.0 if x == x else float("nan")
+    if x == math.inf:
+        return 0.0
+    h = 0.5 * x
+    lh = math.log(h)
+    if df % 2 == 0:
+        # Q = exp(-x/2) sum_{i < df/2} (x/2)^i / i!
+        return math.fsum(math.exp(-h + i * lh - math.lgamma(i + 1)) for i in range(df // 2))
+    # Q = erfc(sqrt(x/2)) + sqrt(2/pi) exp(-x/2) sum_{i=1}^{(df-1)/2} x^(i-1/2) / (1 3 5 ... (2i-1))
+    lx = math.log(x)
+    terms = [math.erfc(math.sqrt(h))]
+    c = 0.5 * math.log(2 / math.pi) - h
+    for i in range(1, (df - 1) // 2 + 1):
+        odd = math.lgamma(2 * i + 1) - i * math.log(2) - math.lgamma(i + 1)  # log(1 3 5 ... (2i-1))
+        terms.append(math.exp(c + (i - 0.5) * lx - odd))
+    return math.fsum(terms)
+
+
+def _chi2_logpdf(df, x):
+    k = 0.5 * df
+    return (k - 1) * math.log(x) - 0.5 * x - k * math.log(2) - math.lgamma(k)
 
 
 def chi2_sf(df, x):
+    """P(X > x) for X ~ chi-square(df)."""
+    if _whole(df):
+        return _chi2_sf_series(df, x)
     from scipy.special import chdtrc
 
     return chdtrc(df, x)
 
 
+def _chi2_isf_one(df, p):
+    """x with P(X > x) = p: Newton's method on the smaller tail, from the Wilson-Hilferty start."""
+    if not 0 < p < 1:
+        return math.inf if p == 0 else (0.0 if p == 1 else float("nan"))
+    from statistics import NormalDist
+
+    z = -NormalDist().inv_cdf(p)
+    a = 2.0 / (9.0 * df)
+    x = max(df * (1 - a + z * math.sqrt(a)) ** 3, 1e-8)
+    upper = p < 0.5  # solve sf(x) = p, or cdf(x) = 1 - p: the tail that is small keeps its digits
+    for _ in range(100):
+        sf = _chi2_sf_one(df, x)
+        f = (sf - p) if upper else ((1 - sf) - (1 - p))
+        dens = math.exp(_chi2_logpdf(df, x))
+        step = f / dens if upper else -f / dens
+        new = x + step
+        if new <= 0:
+            new = 0.5 * x
+        if abs(new - x) <= 1e-15 * x:
+            return new
+        x = new
+    return x
+
+
 def chi2_isf(df, p):
+    """x with P(X > x) = p for X ~ chi-square(df)."""
+    if _whole(df):
+        return _per_df(lambda d, q: _map(lambda a: _chi2_isf_one(int(a), float(q)), d), df, p)
     from scipy.special import chdtri
 
     return _per_df(chdtri, df, p)
+
+
+def _map(fn, d):
+    d = _f(d)
+    if d.ndim == 0:
+        return np.float64(fn(float(d)))
+    return np.array([fn(a) for a in d.ravel()]).reshape(d.shape)
+
+
+# ---------------------------------------------------------------- t
+
+def t_sf(df, x):
+    """P(T > x) for T ~ t(df)."""
+    from scipy.special import stdtr
+
+    return stdtr(df, -_f(x))
+
+
+def _t_central(df, t):
+    """P(|T| < t), t >= 0, whole df: A&S 26.7.3 (odd) and 26.7.4 (even), and its derivative in t."""
+    theta = math.atan(t / math.sqrt(df))
+    s, c = math.sin(theta), math.cos(theta)
+    c2 = c * c
+    if df % 2 == 1:
+        term, total = 1.0, 1.0
+        for j in range(1, (df - 3) // 2 + 1):  # 1 + 2/3 c^2 + (2 4)/(3 5) c^4 + ...
+            term *= (2 * j) / (2 * j + 1) * c2
+            total += term
+        a = 2 / math.pi * (theta + (s * c * total if df > 1 else 0.0))
+    else:
+        term, total = 1.0, 1.0
+        for j in range(1, (df - 2) // 2 + 1):  # 1 + 1/2 c^2 + (1 3)/(2 4) c^4 + ...
+            term *= (2 * j - 1) / (2 * j) * c2
+            total += term
+        a = s * total
+    logpdf = (math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+              - (df + 1) / 2 * math.log1p(t * t / df))
+    return a, 2 * math.exp(logpdf)
+
+
+def _t_isf_one(df, p):
+    """t with P(T > t) = p (p < 1/2 here; the other half by symmetry): Newton on P(|T| < t) = 1 - 2p."""
+    if not 0 < p < 1:
+        return math.inf if p == 0 else (-math.inf if p == 1 else float("nan"))
+    if p > 0.5:
+        return -_t_isf_one(df, 1 - p)
+    if p == 0.5:
+        return 0.0
+    from statistics import NormalDist
+
+    target = 1 - 2 * p
+    t = -NormalDist().inv_cdf(p)
+    for _ in range(200):
+        a, dens = _t_central(df, t)
+        new = t - (a - target) / dens
+        if new <= 0:
+            new = 0.5 * t
+        if abs(new - t) <= 1e-15 * t:
+            return new
+        t = new
+    return t
+
+
+def t_isf(df, p):
+    """t with P(T > t) = p for T ~ t(df)."""
+    if _whole(df):
+        return _per_df(lambda d, q: _map(lambda a: _t_isf_one(int(a), float(q)), d), df, p)
+    from scipy.special import stdtrit
+
+    return _per_df(lambda d, q: stdtrit(d, 1 - q), df, p)
