@@ -45,15 +45,15 @@ class _Block:
 
     __slots__ = ("Y", "V", "M", "k", "cols", "rows", "sumv", "G")
 
-    def __init__(self, Y, V, M, k, cols, rows):
+    def __init__(self, Y, V, M, k, cols, rows, sumv=None):
         self.Y, self.V, self.M, self.k, self.cols, self.rows = Y, V, M, k, cols, rows
         self.G = Y.shape[1]
-        self.sumv = (V if M is None else V * M).sum(0)
+        self.sumv = (V if M is None else V * M).sum(0) if sumv is None else sumv
 
     def take(self, idx):
         """The block restricted to the groups at positions ``idx`` (for the working set of a solver)."""
         return _Block(self.Y[:, idx], self.V[:, idx], None if self.M is None else self.M[:, idx], self.k[idx],
-                      None, None)
+                      None, None, self.sumv[idx])
 
     def w(self, tau2):
         w = 1.0 / (self.V + tau2)
