@@ -199,6 +199,7 @@ def read_data_by(path, measure, by, strict=False):
     from .io import columnar
 
     parquet = columnar.is_parquet(path)
+    known_bad = False
     if parquet or (os.path.isfile(path) and os.path.getsize(path) >= columnar.FAST_BYTES):
         # Large input: the fast reader first; only if it finds a bad row, the row-by-row reader.
         try:
@@ -207,12 +208,14 @@ def read_data_by(path, measure, by, strict=False):
         except InputError as exc:
             if exc.line is None:
                 raise
+            known_bad = True
     if parquet:
         from .io.lenient import table_by
 
-        got = table_by(columnar.parquet_rows(path), by, path=str(path), measure=measure, first_line=0)
+        got = table_by(columnar.parquet_rows(path), by, path=str(path), measure=measure, first_line=0,
+                       try_exact=not known_bad)
     else:
-        got = read_table_by(path, by, measure=measure)
+        got = read_table_by(path, by, measure=measure, try_exact=not known_bad)
     failed = {}
     for i in sorted(got.errors):
         failed.setdefault(got.keys[i], got.errors[i])

@@ -91,3 +91,19 @@ def test_by_over_parquet_fails_only_the_bad_group(tmp_path):
     res = pool_by(table, "g", measure, failed=failed, group_keys=keys)
     assert [r.group for r in res] == ["a", "b", "c"] and [g for g, _ in res.failed] == ["b"]
     assert np.isfinite(res[0].estimate) and np.isfinite(res[2].estimate)
+
+
+def test_by_over_a_large_csv_with_a_bad_row(tmp_path, monkeypatch):
+    """The fast reader meets the bad row; the row-by-row reader then fails only its group."""
+    from hatmeta.api import pool_by, read_data_by
+
+    monkeypatch.setattr(columnar, "FAST_BYTES", 0)
+    path = tmp_path / "t.csv"
+    path.write_text("g,study,yi,vi\na,1,0.1,0.1\na,2,0.3,0.2\nb,3,0.2,0\nb,4,0.4,0.1\nc,5,0.5,0.1\nc,6,0.1,0.3\n")
+    table, measure, failed, keys = read_data_by(str(path), "GEN", "g")
+    assert failed == {"b": f"{path}:4: column 'vi': must be greater than 0, got 0"}
+    res = pool_by(table, "g", measure, failed=failed, group_keys=keys)
+    assert [g for g, _ in res.failed] == ["b"] and np.isfinite(res[2].estimate)
+    path.write_text(path.read_text().replace(",0\n", ",0.2\n"))
+    table, _, failed, keys = read_data_by(str(path), "GEN", "g")
+    assert failed == {} and keys is None and table.k == 6

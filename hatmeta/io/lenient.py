@@ -45,17 +45,19 @@ def read_rows(path):
         raise InputError(f"not a readable CSV file ({exc})", file=path) from None
 
 
-def table_by(rows, by, path="<table>", measure=None, first_line=1) -> ByTable:
+def table_by(rows, by, path="<table>", measure=None, first_line=1, try_exact=True) -> ByTable:
     """Split CSV ``rows`` (header first) into good rows and bad rows, each bad row with its error.
 
-    Errors of the header (or of the whole file) are raised: they leave nothing to pool.
+    Errors of the header (or of the whole file) are raised: they leave nothing to pool. The exact
+    reader is tried on the whole table first unless ``try_exact`` is false (a row is known to be bad).
     """
-    try:
-        table = tt.table_from_rows(rows, path=path, measure=measure, first_line=first_line)
-        return ByTable(table, table.column(by), {})
-    except InputError as exc:
-        if exc.line is None or exc.line <= first_line:
-            raise
+    if try_exact:
+        try:
+            table = tt.table_from_rows(rows, path=path, measure=measure, first_line=first_line)
+            return ByTable(table, table.column(by), {})
+        except InputError as exc:
+            if exc.line is None or exc.line <= first_line:
+                raise
     header = [h.strip().lower() for h in rows[0]]
     key = by.strip().lower()
     if key not in header:
@@ -146,9 +148,9 @@ def _suspects(layout, v, n):
     return bad
 
 
-def read_table_by(path, by, measure=None) -> ByTable:
+def read_table_by(path, by, measure=None, try_exact=True) -> ByTable:
     """``table_by`` on a CSV file."""
-    return table_by(read_rows(path), by, path=str(path), measure=measure)
+    return table_by(read_rows(path), by, path=str(path), measure=measure, try_exact=try_exact)
 
 
 __all__ = ["ByTable", "read_table_by", "table_by"]
