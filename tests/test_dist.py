@@ -41,3 +41,12 @@ def test_vectorised_over_groups_with_few_distinct_df():
 def test_fractional_or_large_df_use_scipy():
     assert float(_dist.chi2_sf(2.5, 3.0)) == pytest.approx(chdtrc(2.5, 3.0), rel=1e-15)
     assert float(_dist.chi2_isf(999999.0, 0.025)) == pytest.approx(chdtri(999999.0, 0.025), rel=1e-15)
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 5, 6, 9, 10, 29, 30, 31, 400])
+def test_t_tail(df):
+    from scipy.special import stdtr
+
+    x = np.array([-40.0, -3.0, -0.2, 0.0, 1e-4, 0.3, 1.0, 1.7, 2.5, 4.0, 9.0, 30.0, 1e3, 1e6])
+    got = _dist.t_sf(np.full(x.shape, df), x)
+    np.testing.assert_allclose(got, stdtr(df, -x), rtol=1e-12, atol=1e-300)

@@ -7,11 +7,11 @@ than a whole 13-study fit, so what a default fit needs is computed here without 
 - chi-square with a whole number of degrees of freedom up to ``SERIES_DF``: the finite series of
   Abramowitz & Stegun 26.4.4-26.4.5, summed term by term in log space (no overflow), and its quantile
   by Newton's method on the smaller tail;
-- t quantiles with a whole number of df up to ``SERIES_DF``: A&S 26.7.3-26.7.4 (closed forms in
-  theta = atan(t / sqrt(df))), inverted by Newton's method.
+- t with a whole number of df up to ``SERIES_DF``: A&S 26.7.3-26.7.4 (closed forms in
+  theta = atan(t / sqrt(df))), the far tail as the remainder of the series, and quantiles by
+  Newton's method.
 
-Anything else (t tail probabilities for HKSJ p-values, fractional or large df) uses SciPy, imported
-only then. tests/test_dist.py holds these against SciPy.
+Anything else (fractional or large df) uses SciPy, imported only then. tests/test_dist.py holds these against SciPy.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import math
 import numpy as np
 
 SERIES_DF = 400  # above this the series get long; large df mean a large fit, where SciPy's import is noise
+# t tails: the remainder series converges like c^2 = df / (df + t^2), slowly for many df near t ~ 1
+T_SERIES_DF = 30
 _SQRT2 = math.sqrt(2.0)
 _erfc = np.frompyfunc(math.erfc, 1, 1)
 _lgamma = np.frompyfunc(math.lgamma, 1, 1)
@@ -160,9 +162,80 @@ def _map(fn, d):
 
 def t_sf(df, x):
     """P(T > x) for T ~ t(df)."""
+    if _whole(df) and np.all(_f(df) <= T_SERIES_DF):
+        return _t_sf_series(df, x)
     from scipy.special import stdtr
 
     return stdtr(df, -_f(x))
+
+
+def _t_sf_series(df, x):
+    """P(T > x), whole df, vectorised, without cancellation in either tail.
+
+    With theta = atan(|x| / sqrt(df)), c = cos(theta), s = sin(theta), A&S 26.7.3-26.7.4 write
+    P(|T| < |x|) as finite sums in c^2. Their full series sum to 1 (even df: s sum_j a_j c^2j = 1;
+    odd df: theta + s c sum_j b_j c^2j = pi/2), so the tail P(|T| > |x|) is the rest of the series,
+    a sum of positive terms: summed directly where c^2 <= 3/4 (|x| large, where 1 - A would cancel),
+    otherwise 1 - A from the finite sum, unless that leaves less than 1/4 (then the remainder series).
+    a_j = (2j-1)!!/(2j)!!, b_j = (2j)!!/(2j+1)!!."""
+    df, x = np.broadcast_arrays(_f(df), _f(x))
+    shape = df.shape
+    d, xx = df.ravel().astype(np.int64), x.ravel()
+    t = np.abs(xx)
+    out = np.full(t.shape, np.nan)
+    ok = np.isfinite(t)
+    out[np.isinf(t)] = 0.0
+    two_tail = np.full(t.shape, np.nan)  # P(|T| > |x|)
+    if ok.any():
+        dd, tt = d[ok].astype(float), t[ok]
+        r = dd + tt * tt
+        c2 = dd / r
+        s = tt / np.sqrt(r)
+        c = np.sqrt(c2)
+        odd = d[ok] % 2 == 1
+        m = np.where(odd, (d[ok] - 1) // 2, d[ok] // 2)  # first index of the tail
+        tail = c2 <= 0.75
+        res = np.empty(len(dd))
+        # Direct: 1 - A with the finite sum over j < m.
+        direct = ~tail
+        if direct.any():
+            # (the finite sum is computed for every element; only the direct ones are kept)
+            total = np.zeros(len(dd))
+            term = np.ones(len(dd))
+            for j in range(int(m[direct].max()) if direct.any() else 0):
+                live = direct & (j < m)
+                total[live] += term[live]
+                ratio = np.where(odd, (2 * j + 2) / (2 * j + 3), (2 * j + 1) / (2 * j + 2))
+                term *= ratio * c2
+            theta = np.arctan2(tt, np.sqrt(dd))
+            a = np.where(odd, 2 / math.pi * (theta + s * c * total), s * total)
+            res[direct] = (1 - a)[direct]
+            tail |= direct & (res < 0.25)  # 1 - A would have lost digits: sum the remainder instead
+        if tail.any():
+            mi = m[tail]
+            oi = odd[tail]
+            ci2 = c2[tail]
+            # First tail term a_m c^2m or b_m c^2m, in logs.
+            log_first = np.where(
+                oi, mi * math.log(4) + 2 * _lgamma(mi + 1.0).astype(float) - _lgamma(2 * mi + 2.0).astype(float),
+                _lgamma(mi + 0.5).astype(float) - _lgamma(mi + 1.0).astype(float) - 0.5 * math.log(math.pi))
+            with np.errstate(divide="ignore"):
+                log_first = log_first + mi * np.log(ci2)
+            term = np.exp(log_first)
+            total = np.zeros(len(mi))
+            j = mi.astype(float)
+            for _ in range(2000):
+                total += term
+                ratio = np.where(oi, (2 * j + 2) / (2 * j + 3), (2 * j + 1) / (2 * j + 2))
+                term = term * ratio * ci2
+                j += 1
+                if not np.any(term > 1e-17 * total):
+                    break
+            pref = np.where(oi, 2 / math.pi * s[tail] * c[tail], s[tail])
+            res[tail] = pref * total
+        two_tail[ok] = res
+        out[ok] = np.where(xx[ok] >= 0, 0.5 * res, 1 - 0.5 * res)
+    return out.reshape(shape)
 
 
 def _t_central(df, t):
