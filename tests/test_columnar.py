@@ -107,3 +107,69 @@ def test_by_over_a_large_csv_with_a_bad_row(tmp_path, monkeypatch):
     path.write_text(path.read_text().replace(",0\n", ",0.2\n"))
     table, _, failed, keys = read_data_by(str(path), "GEN", "g")
     assert failed == {} and keys is None and table.k == 6
+
+
+def test_streamed_by_over_parquet_equals_the_in_memory_fit(tmp_path):
+    """Batches of 7 rows split groups across batches and files; the numbers are the in-memory ones."""
+    import json
+    import subprocess
+    import sys
+
+    from hatmeta.api import pool_by
+    from hatmeta.fit.stream import pool_by_stream
+
+    exact = read_table(FIXTURES / "data" / "by_groups.csv", measure="GEN")
+    cols = {"study": list(exact.studies), "yi": exact.columns["yi"], "vi": exact.columns["vi"],
+            "group": list(exact.extra["group"])}
+    at = pa.table(cols)
+    (tmp_path / "parts").mkdir()
+    third = at.num_rows // 3
+    for i, (a, b) in enumerate([(0, third), (third, 2 * third), (2 * third, at.num_rows)]):
+        pq.write_table(at.slice(a, b - a), tmp_path / "parts" / f"{i}.parquet")
+    want = pool_by(exact, "group", "GEN", method="REML", ci="hksj")
+    got = [r for part in pool_by_stream(tmp_path / "parts", "group", "GEN", batch_rows=7, method="REML", ci="hksj")
+           for r in part]
+    assert [r.group for r in got] == [r.group for r in want]
+    for a, b in zip(got, want):
+        _close(a.to_dict(), b.to_dict())
+    # The command line: the same JSON lines as without streaming.
+    base = [sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(tmp_path / "parts"), "--measure", "GEN",
+            "--by", "group", "--format", "json"]
+    streamed = subprocess.run(base + ["--batch-rows", "5"], capture_output=True, text=True)
+    whole = subprocess.run(base, capture_output=True, text=True)
+    assert streamed.returncode == whole.returncode == 0, streamed.stderr
+    assert len(streamed.stdout.splitlines()) == len(whole.stdout.splitlines()) == len(want)
+    for a, b in zip(streamed.stdout.splitlines(), whole.stdout.splitlines()):
+        _close(json.loads(a), json.loads(b))
+
+
+def _close(a, b):
+    """Equal up to the last bits: a group alone in a batch is summed as one column (pairwise), among
+    others row by row, so the two differ by rounding (here below 1e-13)."""
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], float) and isinstance(b[key], float):
+            assert a[key] == pytest.approx(b[key], rel=1e-12, abs=1e-15), key
+        elif isinstance(a[key], list) and a[key] and isinstance(a[key][0], dict):
+            for x, y in zip(a[key], b[key]):
+                _close(x, y)
+        else:
+            assert a[key] == b[key], key
+
+
+def test_streamed_by_isolates_a_bad_row_and_rejects_scattered_groups(tmp_path):
+    from hatmeta.fit.stream import pool_by_stream
+
+    pq.write_table(pa.table({"g": ["a", "a", "b", "b", "c", "c"], "study": list("123456"),
+                             "yi": [0.1, 0.3, 0.2, 0.4, 0.5, 0.1], "vi": [0.1, 0.2, 0.0, 0.1, 0.1, 0.3]}),
+                   tmp_path / "t.parquet")
+    parts = list(pool_by_stream(tmp_path / "t.parquet", "g", "GEN", batch_rows=3))
+    failed = [f for p in parts for f in p.failed]
+    assert failed == [("b", f"{tmp_path / 't.parquet'}:3: column 'vi': must be greater than 0, got 0")]
+    assert sum(len(p) for p in parts) == 3
+    with pytest.raises(InputError, match=":3: column 'vi'"):
+        list(pool_by_stream(tmp_path / "t.parquet", "g", "GEN", batch_rows=3, strict=True))
+    pq.write_table(pa.table({"g": ["a", "a", "b", "a"], "study": list("1234"),
+                             "yi": [0.1, 0.3, 0.2, 0.4], "vi": [0.1, 0.2, 0.1, 0.1]}), tmp_path / "s.parquet")
+    with pytest.raises(InputError, match="rows of group 'a' are not together"):
+        list(pool_by_stream(tmp_path / "s.parquet", "g", "GEN", batch_rows=2))

@@ -53,10 +53,13 @@ def _choice(values):
 @click.option("--format", "fmt", type=_choice(FORMATS), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="With --by: stop at the first bad row (exit 2) instead of failing "
               "only its group.")
+@click.option("--batch-rows", type=click.IntRange(min=1), help="With --by on Parquet input: stream, pooling N rows "
+              "at a time (memory bounded by one batch; the rows of a group must come together).")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
-         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, strict=False):
+         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, strict=False,
+         batch_rows=None):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -71,8 +74,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
                    moderators=moderators, small_study=small_study)
     if method:
         options["method"] = method
+    if batch_rows and not (data_file is not None and by):
+        raise InputError("--batch-rows streams --by over Parquet input (--data FILE --by COL)", column="--batch-rows")
     if data_file is not None and by:
-        return _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt)
+        return _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows)
     if data_file is not None:
         table, measure = api.read_data(data_file, measure)
         options = {k: v for k, v in options.items() if v is not None}
@@ -158,7 +163,7 @@ def _emit_many(results, fmt):
         out.write("\n\n".join(r.summary() for r in results) + "\n")
 
 
-def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt):
+def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows=None):
     """``--data FILE --by COL``: a bad row fails only its group (one summary line on stderr, exit 0),
     or with ``--strict`` stops the run at the first bad row (exit 2)."""
     from .. import api
@@ -169,8 +174,10 @@ def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict,
         raise InputError("--by pools each group with the basic model only; drop "
                          + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
                          column="--by")
-    table, measure, failed, keys = api.read_data_by(data_file, measure, by, strict=strict)
     kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc") if k in options}
+    if batch_rows:
+        return _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows)
+    table, measure, failed, keys = api.read_data_by(data_file, measure, by, strict=strict)
     results = api.pool_by(table, by, measure, failed=None if strict else failed, group_keys=keys,
                           strict=strict, **kw)
     _emit_many(results, fmt)
@@ -179,3 +186,35 @@ def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict,
         shown = "; ".join(f"{g}: {e}" for g, e in bad[:3])
         more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
         click.echo(f"{len(bad)} of {len(results)} groups failed: {shown}{more}", err=True)
+
+
+def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
+    from ..fit.effects import normalise_measure
+    from ..fit.stream import pool_by_stream
+    from ..io.columnar import is_parquet
+
+    if not is_parquet(data_file):
+        raise InputError("--batch-rows streams Parquet input (a .parquet file, a folder or a glob)",
+                         column="--batch-rows")
+    if not measure:
+        raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)", column="--measure")
+    measure = normalise_measure(measure)
+    failed, total, first = [], 0, True
+    for part in pool_by_stream(data_file, by, measure, batch_rows=batch_rows, strict=strict, **kw):
+        if fmt == "csv" and not first:
+            from ..render.text import to_csv
+
+            sys.stdout.write(to_csv(part).split("\n", 1)[1])  # one header for the whole stream
+        elif fmt == "text" and not first:
+            sys.stdout.write("\n")
+            _emit_many(part, fmt)
+        else:
+            _emit_many(part, fmt)
+        sys.stdout.flush()
+        first = False
+        total += len(part)
+        failed += part.failed
+    if failed:
+        shown = "; ".join(f"{g}: {e}" for g, e in failed[:3])
+        more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
+        click.echo(f"{len(failed)} of {total} groups failed: {shown}{more}", err=True)
