@@ -8,12 +8,16 @@ Bayesian engines; `api` is the one entry point and `cli`/`commands` the thin com
 
 Public API (imported lazily so that `import hatmeta` stays cheap)::
 
-    from hatmeta import read_table, escalc, rma
-    table = read_table("trials.csv")
-    es = escalc(table, measure="RR")
-    res = rma(es, method="REML")
+    import pandas as pd, hatmeta
+    res = hatmeta.rma(hatmeta.escalc(pd.read_csv("trials.csv"), measure="RR"), method="REML")
+    res.to_frame()          # one row per study
+    res.summary_frame()     # one row per pooled estimate
     print(res.summary())
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -25,14 +29,32 @@ _LAZY = {
     "EffectSizes": "hatmeta.fit.effects",
     "rma": "hatmeta.fit.models",
     "MetaResult": "hatmeta.results",
+    "pool_table": "hatmeta.api",
+    "pool_file": "hatmeta.api",
+    "pool_by": "hatmeta.api",
+    "BatchResult": "hatmeta.fit.batch",
+    "forest": "hatmeta.render.plots",
 }
+_SUBMODULES = ("api", "results", "errors", "io", "fit", "methods", "render", "bayes", "evidence", "cli")
+
+if TYPE_CHECKING:  # what type checkers see: the real objects behind the lazy names
+    from . import api as api, results as results, errors as errors  # noqa: F401
+    from .api import pool_by as pool_by, pool_file as pool_file, pool_table as pool_table  # noqa: F401
+    from .errors import InputError as InputError  # noqa: F401
+    from .fit.batch import BatchResult as BatchResult  # noqa: F401
+    from .fit.effects import EffectSizes as EffectSizes, escalc as escalc  # noqa: F401
+    from .fit.models import rma as rma  # noqa: F401
+    from .io.trial_table import TrialTable as TrialTable, read_table as read_table  # noqa: F401
+    from .results import MetaResult as MetaResult  # noqa: F401
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
+    import importlib
+
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:  # `import hatmeta; hatmeta.api` works like `import hatmeta.api`
+        return importlib.import_module(f"hatmeta.{name}")
     raise AttributeError(f"module 'hatmeta' has no attribute {name!r}")
 
 

@@ -6,20 +6,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from .fit.effects import escalc
 from .errors import InputError
 from .fit.models import rma
 from .io.trial_table import read_table
 
+if TYPE_CHECKING:
+    from .fit.batch import BatchResult
+    from .io.trial_table import TableSource, TrialTable
+    from .results import MetaResult
 
-def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, preset=None,
-               leave_one_out=False, cumulative=None, subgroup=None, moderators=(), small_study=None):
-    """Pool a validated TrialTable; returns a MetaResult (analysis scale)."""
+
+def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REML", ci: str = "wald",
+               pi: str = "t", level: float = 0.95, cc: float = 0.5, preset: str | None = None,
+               leave_one_out: bool = False, cumulative: str | None = None, subgroup: str | None = None,
+               moderators: Sequence[str] = (), small_study: str | None = None, input_level: float = 0.95,
+               scale: str | None = None) -> MetaResult:
+    """Pool a TrialTable (or a pandas DataFrame, a dict of columns or a CSV path, read first);
+    returns a MetaResult (analysis scale). ``input_level``: level of CIs given in the table;
+    ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale)."""
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
-    es = escalc(table, measure, cc=cc)
+    es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     res = rma(es, method=method, ci=ci, pi=pi, level=level, preset=preset)
     method = "DL" if preset else res.method  # the preset's sequences use its DL random effects
     extra = {}
@@ -39,7 +51,12 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
     if moderators:
         from .fit.metareg import meta_regression
 
-        extra["meta_regression"] = meta_regression(es, list(moderators), ci=res.ci_method, level=level)
+        if preset or res.method in ("MH", "PETO"):
+            raise InputError(f"moderators need an inverse-variance model (FE or a tau^2 estimator); "
+                             f"{'the ' + str(preset) + ' preset' if preset else 'method ' + res.method} "
+                             f"cannot take them", column="--moderator")
+        extra["meta_regression"] = meta_regression(es, list(moderators), ci=res.ci_method, level=level,
+                                                   method=res.method)
     if small_study:
         if str(small_study).lower() != "egger":
             raise InputError(f"unknown small-study test {small_study!r}; choose egger", column="--small-study")
@@ -51,38 +68,42 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
     return replace(res, **extra) if extra else res
 
 
-def read_data(path, measure):
+def read_data(path, measure, drop_incomplete=False):
     """(TrialTable, measure) for ``--data PATH --measure M``: the measure is required and checked first,
     so the table is read in the layout it needs."""
-    from .fit.effects import normalise_measure
+    from .fit.effects import MEASURES, normalise_measure
 
     if not measure:
-        raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)",
-                         column="--measure")
+        raise InputError(f"--measure is required with --data ({', '.join(MEASURES)})", column="--measure")
     measure = normalise_measure(measure)
     from .io.columnar import read_any  # large CSV files through pyarrow, Parquet files and folders
 
-    return read_any(path, measure=measure), measure
+    return read_any(path, measure=measure, drop_incomplete=drop_incomplete), measure
 
 
-def pool_file(path, measure, **options):
+def pool_file(path: TableSource, measure: str, drop_incomplete: bool = False, **options: Any) -> MetaResult:
     """Read a trial table CSV and pool it (see ``pool_table`` for the options)."""
-    return pool_table(read_table(path, measure=measure), measure, **options)
+    return pool_table(read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure, **options)
 
 
-def pool_by(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, failed=None,
-            group_keys=None, strict=False):
+def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str = "REML", ci: str = "wald",
+            pi: str = "t", level: float = 0.95, cc: float = 0.5, input_level: float = 0.95,
+            scale: str | None = None, failed=None, group_keys=None, strict: bool = False) -> BatchResult:
     """Pool every group of rows (column ``by``) separately, all groups in one vectorised fit.
 
-    Returns MetaResults in the order groups first appear. Groups too small for the method get a
-    result whose notes say why (with NaN numbers) rather than stopping the run. ``failed`` and
-    ``group_keys`` come from ``read_data_by``: groups with a bad row are answered with its error.
-    ``strict``: an effect that cannot be computed stops the run (InputError) instead of failing its group.
+    Returns a BatchResult (a sequence of MetaResults in the order groups first appear; ``to_frame()``
+    gives one row per group). Groups too small for the method get a result whose notes say why (with
+    NaN numbers) rather than stopping the run. Study names need to be unique only within a group.
+    ``failed`` and ``group_keys`` come from ``read_data_by``: groups with a bad row are answered with
+    its error; ``strict``: an effect that cannot be computed stops the run instead of failing its group.
     """
     from .fit.batch import pool_groups
+    from .io.trial_table import TrialTable
 
-    return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc, failed=failed,
-                       group_keys=group_keys, strict=strict)
+    if not isinstance(table, TrialTable) and table is not None:
+        table = read_table(table, measure=measure)
+    return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc,
+                       input_level=input_level, scale=scale, failed=failed, group_keys=group_keys, strict=strict)
 
 
 def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
@@ -90,24 +111,32 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
 
     Returns (MetaResult, Analysis).
     """
+    from .errors import NotPooled
     from .evidence import load_analysis
+    from .evidence.appraisal import refusal_details
 
-    analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    try:
+        analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    except NotPooled as exc:
+        refusal_details(exc, exc.spec, data_dir)
+        raise
     spec = analysis.spec
     options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi}
     options.update({k: v for k, v in overrides.items() if v is not None})
     measure = options.pop("measure", None) or spec.measure
     table = analysis.table
     if table.k < 2 and str(options.get("method", "REML")).upper() not in ("FE", "MH", "PETO"):
-        raise InputError(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
-                         f"pooling needs at least 2 ({len(analysis.omitted)} omitted: "
-                         + ", ".join(t for t, _ in analysis.omitted) + "; see hatmeta trials)",
-                         file=spec.path, column="trials")
+        exc = NotPooled(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
+                        "pooling needs at least 2", omitted=analysis.omitted, file=spec.path)
+        refusal_details(exc, spec, data_dir)
+        raise exc
     res = pool_table(table, measure, **options)
+    from .evidence.appraisal import analysis_extras
+
     notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
     return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
-                                                         "omitted": [{"study": t, "reason": r}
-                                                                     for t, r in analysis.omitted]}), analysis
+                                                         "omitted": analysis.omitted_dicts(),
+                                                         **analysis_extras(res, analysis, data_dir)}), analysis
 
 
 def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):
@@ -180,19 +209,37 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
                       benefit=benefit, level=level, parameterisation=parameterisation)
 
 
-def read_data_by(path, measure, by, strict=False):
+def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None, **options):
+    """``result`` beside the same analysis at ``ref`` (a git revision of the data and specs, or a saved
+    result JSON): the ``compare`` JSON of hatmeta.methods.compare (before, after, entered, left, crossed).
+
+    ``analysis``: the analysis name (None for a --data table: then ``ref`` must be a saved JSON);
+    ``options``: the pooling options used now, applied to the reference too."""
+    from .methods.compare import compare, reference_result, summary
+
+    if analysis is None and not str(ref).lower().endswith(".json"):
+        raise InputError("with --data, --compare takes a saved result JSON (hatmeta pool ... --format json)",
+                         option="--compare")
+
+    def pool_then(spec_file, data):
+        return pool_analysis(str(spec_file), data_dir=data, measure=measure, **options)[0]
+
+    before = reference_result(ref, analysis, data_dir, pool_then)
+    return compare(summary(before), summary(result.to_dict()), scale=result.scale, benefit=benefit, labels=labels)
+
+
+def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
     """``read_data`` for ``--by``: (TrialTable of the good rows or None, measure, {group: error of its
     first bad row}, key of every row read). With ``strict`` the first bad row stops the run
     (InputError), as without ``--by``."""
-    from .fit.effects import normalise_measure
+    from .fit.effects import MEASURES, normalise_measure
     from .io.lenient import read_table_by
 
-    if strict:
-        table, measure = read_data(path, measure)
+    if strict or drop_incomplete:  # (rows left out by --drop-incomplete are named by the exact reader)
+        table, measure = read_data(path, measure, drop_incomplete=drop_incomplete)
         return table, measure, {}, None
     if not measure:
-        raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)",
-                         column="--measure")
+        raise InputError(f"--measure is required with --data ({', '.join(MEASURES)})", column="--measure")
     measure = normalise_measure(measure)
     import os
 

@@ -49,12 +49,23 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Extraction folder to use instead of the bundled data/extracted/.")
+@click.option("--analyses-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of analysis specs (*.toml) to use instead of the bundled analyses/ "
+                   "(default: an analyses/ folder next to --data-dir, if there is one).")
 @click.version_option(package_name="hatmeta")
 @click.pass_context
-def cli(ctx, data_dir):
+def cli(ctx, data_dir, analyses_dir):
     """hatmeta: meta-analysis of heroin-assisted treatment trials, and of any trial table."""
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = data_dir
+    from .evidence.spec import analyses_next_to, use_analyses_dir
+
+    if analyses_dir is not None and not __import__("os").path.isdir(analyses_dir):
+        raise InputError(f"folder not found: {analyses_dir}", option="--analyses-dir")
+    if analyses_dir is None and data_dir is not None:
+        analyses_dir = analyses_next_to(data_dir)
+    ctx.obj["analyses_dir"] = analyses_dir
+    use_analyses_dir(analyses_dir)
 
 
 def main(argv=None):
@@ -62,6 +73,8 @@ def main(argv=None):
         cli.main(args=argv, prog_name="hatmeta", standalone_mode=False)
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
+        if getattr(exc, "details", ""):  # a refused analysis: what is missing, a few short lines
+            click.echo(exc.details, err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -71,6 +84,10 @@ def main(argv=None):
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    finally:
+        from .evidence.spec import use_analyses_dir
+
+        use_analyses_dir(None)  # an in-process caller (tests, notebooks) gets the default back
     sys.exit(0)
 
 

@@ -1,15 +1,24 @@
-"""User-facing errors: one line naming the file, the row (line number) and the column."""
+"""User-facing errors: one line naming the file, the row (line number) and the column, or the
+command-line option or argument at fault."""
 
 
 class InputError(Exception):
-    """A mistake in the user's input. The command line prints it on one line and exits 2."""
+    """A mistake in the user's input. The command line prints it on one line and exits 2.
 
-    def __init__(self, message, file=None, line=None, column=None):
+    ``column``: a column of an input file; ``option``: a command-line option or argument
+    ('--measure', 'ANALYSIS'), printed as "option '--measure': ..." (or "argument 'ANALYSIS': ...").
+    """
+
+    def __init__(self, message, file=None, line=None, column=None, option=None):
         super().__init__(message)
         self.message = message
         self.file = file
         self.line = line
         self.column = column
+        # Older call sites pass options as column='--measure' or 'ANALYSIS': those are options too.
+        if option is None and column is not None and _is_option(column):
+            option = column
+        self.option = option
 
     def __str__(self):
         where = ""
@@ -18,5 +27,32 @@ class InputError(Exception):
             if self.line is not None:
                 where += f":{self.line}"
             where += ": "
-        col = f"column '{self.column}': " if self.column is not None else ""
+        if self.option is not None:
+            kind = "option" if str(self.option).startswith("-") else "argument"
+            col = f"{kind} '{self.option}': "
+        else:
+            col = f"column '{self.column}': " if self.column is not None else ""
         return f"{where}{col}{self.message}"
+
+
+def _is_option(name) -> bool:
+    """'--measure' (an option) or 'ANALYSIS' / 'FILE' (a command-line argument), not a data column."""
+    name = str(name)
+    return name.startswith("-") or name in ARGUMENTS
+
+
+ARGUMENTS = ("ANALYSIS", "FILE", "REF", "NAME")  # click's metavars of positional arguments
+
+
+class NotPooled(InputError):
+    """An analysis no trial can enter: a user-facing refusal that carries what was left out.
+
+    ``omitted``: [(trial, reason)]; ``details``: extra lines the command line prints under the
+    one-line error (the gaps, de-duplicated), filled in by the API, which knows the evidence."""
+
+    def __init__(self, message, omitted=(), file=None, **kw):
+        super().__init__(message, file=file, **kw)
+        self.omitted = tuple(omitted)
+        self.details = ""
+        self.gaps = []
+        self.published = []

@@ -9,10 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .io.trial_table import COUNT_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 def _plain(value):
     """JSON-ready copy: dataclasses to dicts, tuples to lists, NaN/inf to None."""
@@ -186,6 +191,9 @@ class MetaRegression(_Record):
     r2: float
     test: str = "z"
     df: int | None = None
+    method: str = "REML"  # tau^2 estimator of the model with moderators (FE: none)
+    level: float = 0.95  # of the coefficients' intervals
+    notes: tuple = ()  # studies left out of the model (missing moderator values)
 
 
 @dataclass(frozen=True)
@@ -250,8 +258,23 @@ class MetaResult(_Record):
         return "z" if self.df is None else "t"
 
     def natural(self, x: float) -> float:
-        """Back-transform a value on the analysis scale to the natural scale."""
-        return math.exp(x) if self.is_ratio else x
+        """Back-transform a value on the analysis scale to the natural scale (exp for log; inverse
+        logit, tanh and metafor's transf.ipft.hm for the logit, Fisher-z and Freeman-Tukey scales)."""
+        if self.scale == "identity":
+            return x
+        if self.is_ratio:
+            return math.exp(x)
+        return float(back_transform(x, self.scale, self._n_hm))
+
+    @cached_property
+    def _n_hm(self) -> float | None:
+        """Harmonic mean of the studies' n (the Freeman-Tukey back-transform's n)."""
+        if isinstance(self.studies, StudyRows):
+            n = self.studies._inputs.get("n")
+        else:
+            n = [s.inputs.get("n") for s in self.studies]
+            n = None if any(x is None for x in n) else n
+        return None if n is None or len(n) == 0 else float(1 / np.mean(1 / np.asarray(n, float)))
 
     def to_dict(self) -> dict:
         out = {}
@@ -266,6 +289,9 @@ class MetaResult(_Record):
         if self.df is not None:
             out["df"] = _plain(self.df)
         out["p"] = _plain(self.p)
+        if self.measure in NATURAL_BLOCK:
+            out["natural"] = {name: _plain(self.natural(getattr(self, name)))
+                              for name in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")}
         out["studies"] = (self.studies.to_dicts() if isinstance(self.studies, StudyRows)
                           else [s.to_dict() for s in self.studies])
         out["notes"] = list(self.notes)
@@ -280,7 +306,12 @@ class MetaResult(_Record):
             out["meta_regression"] = self.meta_regression.to_dict()
         if self.egger is not None:
             out["egger"] = self.egger.to_dict()
-        out.update(_plain(self.extra))
+        extra = dict(self.extra)
+        per_study = extra.pop("study_annotations", None)  # {study: {field: value}}, joined into each study's row
+        if per_study:
+            for row in out["studies"]:
+                row.update(_plain(per_study.get(row["study"], {})))
+        out.update(_plain(extra))
         return out
 
     def summary(self) -> str:
@@ -291,8 +322,83 @@ class MetaResult(_Record):
     def __str__(self) -> str:
         return self.summary()
 
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per study (pandas): study, yi, vi (analysis scale), weight (percent), ci_low,
+        ci_high (analysis scale, at ``level``), then the inputs as given."""
+        import pandas as pd
+
+        rows = self.studies.to_dicts() if isinstance(self.studies, StudyRows) else [s.to_dict() for s in self.studies]
+        cols = ["study", "yi", "vi", "weight", "ci_low", "ci_high"]
+        frame = pd.DataFrame(rows, columns=None if rows else cols)
+        return frame[[c for c in cols if c in frame] + [c for c in frame if c not in cols]]
+
+    def summary_frame(self) -> "pd.DataFrame":
+        """One row per pooled estimate (pandas): the overall one, then each subgroup; analysis scale,
+        with ``*_natural`` columns back-transformed (ratios, proportions, correlations)."""
+        import pandas as pd
+
+        rows = [dict(analysis="overall", k=self.k, estimate=self.estimate, se=self.se, ci_low=self.ci_low,
+                     ci_high=self.ci_high, pi_low=self.pi_low, pi_high=self.pi_high, tau2=self.tau2, i2=self.i2,
+                     q=self.q, p=self.p)]
+        for g in self.subgroups or ():
+            rows.append(dict(analysis=f"subgroup {g.group}", k=g.k, estimate=g.estimate, se=g.se, ci_low=g.ci_low,
+                             ci_high=g.ci_high, pi_low=math.nan, pi_high=math.nan, tau2=g.tau2, i2=g.i2, q=g.q,
+                             p=math.nan))
+        frame = pd.DataFrame(rows)
+        for c in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
+            frame[c + "_natural"] = [self.natural(x) for x in frame[c]]
+        frame.insert(1, "measure", self.measure)
+        frame.insert(2, "method", self.method)
+        frame.insert(3, "level", self.level)
+        return frame
+
+    def _repr_markdown_(self) -> str:
+        from .render.text import to_markdown
+
+        return (f"**{self.measure}, {self.method}, k = {self.k}**: {self.natural(self.estimate):.4g} "
+                f"[{self.natural(self.ci_low):.4g}, {self.natural(self.ci_high):.4g}] ({level_text(self.level)} CI"
+                f"{', natural scale' if self.scale != 'identity' else ''})\n\n" + to_markdown(self))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.summary())}</pre>"
+
 
 def _sens(row: SensitivityRow, key: str) -> dict:
     d = row.to_dict()
     d[key] = d.pop("study")
     return d
+
+
+# Measures whose JSON carries a ``natural`` block (estimate and intervals back-transformed to a
+# proportion or a correlation).
+NATURAL_BLOCK = ("PR", "PLO", "PFT", "COR", "ZCOR")
+
+
+def back_transform(x, scale: str, n_hm: float | None = None):
+    """Analysis scale to natural scale (metafor's transf.exp, transf.ilogit, transf.ztor and
+    transf.ipft.hm with the harmonic mean ``n_hm`` of the studies' n)."""
+    x = np.asarray(x, float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if scale == "log":
+            return np.exp(x)
+        if scale == "logit":
+            return 1 / (1 + np.exp(-x))
+        if scale == "fisher-z":
+            return np.tanh(x)
+        if scale == "freeman-tukey":
+            s2 = np.sin(2 * x)
+            z = 0.5 * (1 - np.sign(np.cos(2 * x)) * np.sqrt(1 - (s2 + (s2 - 1 / s2) / n_hm) ** 2))
+            lo = 0.5 * (np.arcsin(np.sqrt(0.0)) + np.arcsin(np.sqrt(1 / (n_hm + 1))))
+            hi = 0.5 * (np.arcsin(np.sqrt(n_hm / (n_hm + 1))) + np.arcsin(np.sqrt(1.0)))
+            z = np.where(x > hi, 1.0, np.where(x < lo, 0.0, z))
+            return z
+    return x
+
+
+
+
+def level_text(level: float) -> str:
+    """A confidence level as a label: 0.95 -> "95%", 0.9 -> "90%", 0.999 -> "99.9%"."""
+    return f"{100 * float(level):.10g}%"

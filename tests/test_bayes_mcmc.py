@@ -139,7 +139,7 @@ def test_command_line_pymc_is_byte_identical_across_processes_and_keeps_the_json
 
     from .conftest import ROOT
 
-    args = [sys.executable, "-m", "hatmeta.cli", "pool", "retention", "--bayes", "--engine", "pymc",
+    args = [sys.executable, "-m", "hatmeta.cli", "pool", "retention-any-route", "--bayes", "--engine", "pymc",
             "--draws", "600", "--seed", "4", "--format", "json"]
     first, second = (subprocess.run(args, capture_output=True, text=True, cwd=ROOT) for _ in range(2))
     assert first.returncode == 0, first.stderr

@@ -67,3 +67,28 @@ def test_one_trial_subgroup_under_hksj_shows_its_own_wald_interval():
     assert c.k == 1 and c.estimate == pytest.approx(study.yi)
     assert (c.ci_low, c.ci_high) == pytest.approx((study.ci_low, study.ci_high))
     assert math.isfinite(res.subgroup_test.q) and math.isfinite(res.subgroup_test.p)
+
+
+def test_study_ids_repeat_across_groups_as_in_a_simulation(write_csv):
+    """Replicates reuse s1..s6: ids need to be unique only inside a group (issue 12)."""
+    import random
+
+    rng = random.Random(3)
+    rows = [["replicate", "study", "yi", "vi"]]
+    for rep in range(1, 4):
+        rows += [[str(rep), f"s{i}", f"{rng.gauss(0.2, 0.3):.4f}", f"{rng.uniform(0.02, 0.2):.4f}"] for i in range(1, 7)]
+    rows.append(["3", "s6", "0.1", "0.05"])  # a repeat inside one group is told apart and noted
+    batch = pool_by(table_from_rows(rows), "replicate", "GEN")
+    assert [r.group for r in batch] == ["1", "2", "3"]
+    for res in batch[:2]:
+        assert [s.study for s in res.studies] == [f"s{i}" for i in range(1, 7)]
+        assert not res.notes
+        alone = pool_table(table_from_rows([rows[0]] + [r for r in rows[1:] if r[0] == res.group]), "GEN")
+        assert res.estimate == pytest.approx(alone.estimate, rel=1e-10)
+    third = batch[2]
+    assert [s.study for s in third.studies][-2:] == ["s6 (1)", "s6 (2)"]
+    assert any("s6 x2" in n for n in third.notes)
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(write_csv(rows)), "--measure",
+                        "GEN", "--by", "replicate", "--format", "json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(x)["k"] for x in p.stdout.splitlines()] == [6, 6, 7]

@@ -71,7 +71,7 @@ def test_appends_exactly_the_new_lines(data, new, capsys):
     before = snapshot(data)
     code, out, err = run(["--data-dir", str(data), "add-trial", *from_args(new)], capsys)
     assert code == 0, err
-    assert out.strip() == "appended: 1 row(s) to trials.csv, 2 row(s) to arms.csv, 2 row(s) to outcomes.csv"
+    assert out.splitlines()[0] == "appended: 1 row(s) to trials.csv, 2 row(s) to arms.csv, 2 row(s) to outcomes.csv"
     after = snapshot(data)
     for name, body in [("trials.csv", NEW_TRIALS), ("arms.csv", NEW_ARMS), ("outcomes.csv", NEW_OUTCOMES)]:
         new_lines = body.split("\n", 1)[1].encode()
@@ -131,8 +131,10 @@ def test_bad_new_rows_refused_files_unchanged(data, new, capsys, change, file_, 
     before = digest(data)
     code, out, err = run(["--data-dir", str(data), "add-trial", *from_args(new)], capsys)
     assert code == 2 and out == ""
-    assert len(err.strip().splitlines()) == 1
-    assert err.startswith(f"error: {new / file_}:{line}: column '{column}': "), err
+    # Every problem on its own line (the one tested first), then the count.
+    lines = err.strip().splitlines()
+    assert lines[-1] == f"{len(lines) - 1} problem(s) found; nothing written"
+    assert err.startswith(f"{new / file_}:{line}: column '{column}': "), err
     assert words in err
     assert digest(data) == before
 

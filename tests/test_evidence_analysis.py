@@ -72,7 +72,9 @@ def test_retention_against_engine_by_hand():
     assert res.estimate == pytest.approx(fe, rel=1e-10)
     assert res.se == pytest.approx(math.sqrt(1 / sum(w)), rel=1e-10)
     assert [s["study"] for s in res.to_dict()["studies"]] == ["haasen2007", "naomi2009", "riott2010"]
-    assert res.to_dict()["omitted"] == [{"study": t, "reason": r} for t, r in analysis.omitted]
+    assert [(o["trial"], o["reason"]) for o in res.to_dict()["omitted"]] == list(analysis.omitted)
+    assert {o["trial"]: o["criterion"] for o in res.to_dict()["omitted"]} == {
+        "perneger1998": "data", "salome2016": "exclude"}
 
 
 @pytest.fixture
@@ -111,12 +113,13 @@ def test_multi_arm_combined(data, tmp_path):
     assert (a.table.columns["events_ctrl"][0], a.table.columns["n_ctrl"][0]) == (63, 84)
     assert a.table.extra["control_type"] == ("sim+mmt",)
     assert "riott2010: control arms sim, mmt combined into one group (Cochrane Handbook 23.3.4)" in a.notes
-    assert dict(a.omitted)["haasen2007"] == "no figures at 26 weeks"
+    assert dict(a.omitted)["haasen2007"] == "[timepoint] weeks: no figures at 26 weeks"
+    assert a.criteria["haasen2007"] == "[timepoint] weeks"
 
     refuse = read_spec(_spec(tmp_path, BASE.replace('control = ["mmt"]', 'control = ["mmt", "sim"]\n'
                                                     'multi_arm = "refuse"'), "refuse"))
     a = build_analysis(refuse, load_extraction(data))
-    assert dict(a.omitted)["riott2010"].startswith("several control arms (sim, mmt)")
+    assert dict(a.omitted)["riott2010"].startswith("[arms] multi_arm: several control arms (sim, mmt)")
 
 
 def test_role_other_never_a_control(tmp_path):
@@ -124,7 +127,9 @@ def test_role_other_never_a_control(tmp_path):
     with pytest.raises(InputError) as exc:
         build_analysis(spec, load_extraction(VALID))
     assert "no trial contributes binary figures" in exc.value.message
-    assert "riott2010: no control arm (sim) in arms.csv" in exc.value.message
+    # The message stays one short line; what each trial lacks travels with the error.
+    assert dict(exc.value.omitted)["riott2010"] == ("[arms] control: no control arm (sim) in arms.csv; its arms: "
+                                                    "dam (experimental), sim (other), mmt (control)")
 
 
 def test_overrides_and_ambiguous_definition(tmp_path):
@@ -149,8 +154,9 @@ def test_continuous_kept_apart_and_pooled_as_md():
     # The binary spec on a continuous-only outcome omits with the reason.
     spec = read_spec(SPECS / "salome-days.toml")
     from dataclasses import replace
-    with pytest.raises(InputError, match="only continuous figures, measure RR needs binary ones"):
+    with pytest.raises(InputError) as exc:
         build_analysis(replace(spec, measure="RR"), load_extraction(VALID))
+    assert any("only continuous figures, measure RR needs binary ones" in r for _, r in exc.value.omitted)
 
 
 def test_invalid_extraction_refused(data):
@@ -199,9 +205,13 @@ def test_bundled_specs_parse():
         spec = read_spec(ROOT / "analyses" / f"{name}.toml")
         assert spec.model_reason.strip(), name  # every default says why
         assert spec.grade and set(spec.grade.values()) == {"not rated"}, name  # left for the reviewer
+        assert not spec.trials, name  # eligibility by rule: no hard-coded list of trials
         if name != "salome-retention":
-            assert "salome2016" in spec.exclude and {"mmt", "conventional"} == set(spec.control_arms)
-            assert {"sim", "hdm"}.isdisjoint(spec.control_arms)
+            # Primary comparison: oral methadone only; secondary (any route / any control) adds conventional.
+            secondary = name.endswith("any-route") or name == "crime"
+            assert set(spec.control_arms) == ({"mmt", "conventional"} if secondary else {"mmt"}), name
+            assert spec.control_roles == ("control",) and {"sim", "hdm"}.isdisjoint(spec.control_arms)
+            assert spec.eligibility["route"] == (("injected", "inhaled") if secondary else ("injected",)), name
 
 
 def test_outcome_override_and_arm_wording(data, tmp_path):

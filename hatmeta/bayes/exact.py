@@ -73,7 +73,8 @@ class BayesResult:
         lines = [f"Bayesian random-effects meta-analysis ({self.engine}); k = {self.k}",
                  f"Priors: tau ~ {self.prior['tau_prior']}; mu ~ N({self.prior['mu_prior_mean']:g}, "
                  f"{self.prior['mu_prior_sd']:g}^2)", "",
-                 f"{'':12}{'mean':>9}{'median':>9}{'sd':>9}{'2.5%':>9}{'97.5%':>9}   shortest 95%"]
+                 f"{'':12}{'mean':>9}{'median':>9}{'sd':>9}{_pct((1 - self.level) / 2):>9}"
+                 f"{_pct((1 + self.level) / 2):>9}   shortest {_pct(self.level)}"]
         for name, s in (("mu", self.mu), ("tau", self.tau), ("prediction", self.prediction)):
             lines.append(f"{name:12}{s.mean:9.4f}{s.median:9.4f}{s.sd:9.4f}{s.low:9.4f}{s.high:9.4f}   "
                          f"[{s.shortest_low:.4f}, {s.shortest_high:.4f}]")
@@ -86,6 +87,11 @@ class BayesResult:
                          f"divergences {d['divergences']}")
         lines += [f"Warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def _pct(x: float) -> str:
+    """A probability as a percentage label (0.025 -> "2.5%"): the quantiles shown follow --level."""
+    return f"{100 * x:.10g}%"
 
 
 class _Mixture:

@@ -113,8 +113,12 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
         # A pip-installed PyTensor warns, when it first compiles, that its C backend found no BLAS;
         # the sampler runs on the Numba backend, which does not use it.
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-        import arviz as az
-        import pymc as pm
+        try:
+            import arviz as az
+            import pymc as pm
+        except ImportError:  # the [bayes] extra is not installed: one line, as the README promises
+            raise InputError("the PyMC engine needs PyMC and ArviZ: pip install 'hatmeta[bayes]'",
+                             column="--engine") from None
 
         # PyMC narrates sampling on stderr (its logger is set up when pymc is first imported); only
         # a person watching a progress bar wants that. Its warnings about short chains are left out

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -88,20 +89,64 @@ def validate(ctx):
 
 @click.command("add-trial")
 @click.option("--from", "sources", multiple=True, type=click.Path(exists=True),
-              help="CSV file(s) with the new rows in the extraction's layouts (trials, arms, outcomes, "
-                   "discrepancies; recognised by their header), or a folder holding trials.csv, arms.csv, ... "
-                   "Repeatable. Without it, the rows are asked for one by one.")
+              help="A folder holding the new trial's trials.csv, arms.csv and outcomes.csv (and "
+                   "discrepancies.csv), or those files (any names: recognised by their header); comma-, "
+                   "semicolon- or tab-separated. Repeatable. Without it, the rows are asked for one by one.")
 @click.option("--dry-run", is_flag=True, help="Validate and show what would be appended; write nothing.")
 @click.pass_context
 def add_trial(ctx, sources, dry_run):
     """Add a new trial (its trials row, arms and outcomes). Validates the whole would-be extraction first,
-    refuses duplicates, appends only the new lines and writes atomically."""
-    from ..evidence.write import add_trial as append, read_new_rows
+    lists every problem, refuses duplicates, appends only the new lines and writes atomically. Then says
+    which analyses the trial enters and which not, with the criterion it fails."""
+    from ..evidence.extraction import default_data_dir
+    from ..evidence.write import add_trial as append, check_new_rows, read_new_rows, size_warnings
 
-    new = read_new_rows(sources) if sources else _prompt_rows()
-    added = append(new, data_dir=_data_dir(ctx), dry_run=dry_run)
+    data_dir = _data_dir(ctx)
+    errors: list = []
+    new = read_new_rows(sources, errors) if sources else _prompt_rows()
+    if not errors:
+        errors = check_new_rows(data_dir if data_dir is not None else default_data_dir(), new)[0]
+    if errors:
+        for err in errors:
+            click.echo(str(err), err=True)
+        click.echo(f"{len(errors)} problem(s) found; nothing written", err=True)
+        sys.exit(2)
+    if dry_run:
+        import shutil
+        import tempfile
+
+        # Place the trial on a scratch copy, so the dry run can say where it would go.
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "extracted"
+            shutil.copytree(data_dir if data_dir is not None else default_data_dir(), copy)
+            added = append(new, data_dir=copy)
+            places = _placement(ctx, new, copy)
+    else:
+        added = append(new, data_dir=data_dir)
+        places = _placement(ctx, new, data_dir)
     verb = "would append" if dry_run else "appended"
     click.echo(f"{verb}: " + ", ".join(f"{n} row(s) to {name}" for name, n in added.items()))
+    for w in size_warnings(new):
+        click.echo(f"warning: {w}", err=True)
+    _echo_placement(places)
+
+
+def _placement(ctx, new, data_dir):
+    from ..evidence.analysis import placement
+
+    ids = [r["trial"] for r in new.get("trials.csv", ())]
+    return placement(ids, data_dir=data_dir, analyses_dir=(ctx.obj or {}).get("analyses_dir"))
+
+
+def _echo_placement(places):
+    """'enters retention: dam vs mmt, 52 weeks, ...' / 'not in crime: <criterion>: <why>', per trial."""
+    trials = list(dict.fromkeys(t for _, t, _, _ in places))
+    for trial in trials:
+        mine = [p for p in places if p[1] == trial]
+        entered = [p for p in mine if p[2]]
+        click.echo(f"{trial} enters {len(entered)} of {len(mine)} analyses:")
+        for name, _, ok, reason in sorted(mine, key=lambda p: (not p[2], p[0])):
+            click.echo(f"  {'enters ' if ok else 'not in '} {name}: {reason}")
 
 
 # ---------------------------------------------------------------- guided entry

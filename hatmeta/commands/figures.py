@@ -76,12 +76,20 @@ def _bayes_options(f):
 @_bayes_options
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (default forest-ANALYSIS.png).")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), help="Default: from --out, else png.")
+@click.option("--cumulative", metavar="COL", help="Draw the cumulative meta-analysis ordered by COL (e.g. year).")
+@click.option("--leave-one-out", is_flag=True, help="Draw the leave-one-out analysis.")
 @click.pass_context
 def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes, tau_prior,
-           mu_prior_sd, out, fmt):
-    """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout."""
+           mu_prior_sd, out, fmt, cumulative=None, leave_one_out=False):
+    """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout; with --cumulative COL or
+    --leave-one-out, the sequence of refits as a forest plot."""
     from ..render import plots
     from ..api import pool_bayes
+
+    if cumulative or leave_one_out:
+        _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes,
+                            out, fmt, cumulative, leave_one_out)
+        return
 
     res, chosen, names, title, groups = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup,
                                               benefit, labels)
@@ -131,12 +139,14 @@ def funnel(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
 @_source_options
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html", "latex"]), default="markdown",
               show_default=True)
+@click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level of the intervals.")
 @click.pass_context
-def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, fmt):
+def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, fmt, level=0.95):
     """Study-level and pooled results of ANALYSIS as a table."""
     from ..render import tables
 
-    res, _, names, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels)
+    res, _, names, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels,
+                                    level=level)
     click.echo(tables.result_table(res, fmt, names, caption=title), nl=False)
 
 
@@ -153,18 +163,17 @@ def sof(ctx, fmt, threshold):
     from ..api import pool_analysis
     from ..evidence import list_analyses
 
-    rows, skipped = [], []
+    data_dir = (ctx.obj or {}).get("data_dir")
+    pooled, refused = [], []
     for name in sorted(list_analyses()):
         try:
-            res, an = pool_analysis(name, data_dir=(ctx.obj or {}).get("data_dir"))
+            pooled.append(pool_analysis(name, data_dir=data_dir))
         except InputError as exc:
-            skipped.append(f"{name}: {exc.message.split(' (')[0]}")
-            continue
-        if res.measure in ("RR", "OR"):
-            rows.append(tables.sof_row(res, an, threshold))
+            refused.append((name, exc.message))
+    rows = tables.summary_rows(pooled, refused, data_dir=data_dir, threshold=threshold)
     click.echo(tables.sof_table(rows, fmt, threshold), nl=False)
-    for s in skipped:
-        click.echo(f"not pooled: {s}", err=True)
+    for name, reason in refused:
+        click.echo(f"not pooled: {name}: {reason.split(' (')[0]}", err=True)
 
 
 @click.command()
@@ -172,10 +181,15 @@ def sof(ctx, fmt, threshold):
 @click.pass_context
 def report(ctx, out):
     """Render every analysis (figures, tables, HTML pages, summary of findings) into OUT."""
+    from ..methods.compare import read_results, report_changes, report_changes_text
     from ..render.report import build_report
 
+    old = read_results(out)  # the report as it was (in a clean tree: the committed one)
     files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"))
     click.echo(f"{len(files)} files written to {out} (see {out}/index.html)")
+    if old:
+        new = read_results(out)
+        click.echo(report_changes_text(report_changes(old, new), old, new, out))
 
 
 @click.command()
@@ -197,3 +211,36 @@ def reproduce(ctx, folder):
     click.echo(f"{len(problems)} output(s) differ: {numbers} with numbers (JSON, CSV, Markdown, LaTeX), "
                f"{len(problems) - numbers} figures or pages", err=True)
     sys.exit(1)
+
+
+def _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes, out,
+                        fmt, cumulative, leave_one_out):
+    """`forest --cumulative COL` / `--leave-one-out`: hatmeta.render.plots.sensitivity."""
+    from ..render.plots import save
+    from ..render.plots.sensitivity import sensitivity_forest
+
+    if cumulative and leave_one_out:
+        raise InputError("draw one sequence at a time: --cumulative or --leave-one-out", option="--leave-one-out")
+    for name, given in (("--subgroup", subgroup), ("--bayes", bayes)):
+        if given:
+            raise InputError(f"{name} does not apply to the cumulative or leave-one-out plot", option=name)
+    extra = {"cumulative": cumulative} if cumulative else {"leave_one_out": True}
+    res, chosen, names, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, None, benefit, labels,
+                                         **extra)
+    keys = None
+    if cumulative:
+        from .. import api
+
+        if data_file:
+            table = api.read_data(data_file, measure)[0]
+        else:
+            from ..evidence import load_analysis
+
+            table = load_analysis(analysis, data_dir=(ctx.obj or {}).get("data_dir")).table
+        keys = dict(zip(table.studies, table.column(cumulative)))
+    kind = "cumulative" if cumulative else "leave_one_out"
+    suffix = "cumulative" if cumulative else "leave-one-out"
+    path, fmt = _out_path(out, f"forest-{analysis or 'data'}-{suffix}", fmt)
+    save(sensitivity_forest(res, kind, benefit=chosen, labels=names, title=title, order_by=cumulative, keys=keys),
+         path, fmt)
+    click.echo(str(path))

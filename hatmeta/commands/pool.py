@@ -18,8 +18,10 @@ def _choice(values):
 
 @click.command()
 @click.argument("analysis", required=False)
-@click.option("--data", "data_file", type=click.Path(), help="A trial table to pool: CSV, or Parquet (a file, a folder or a glob).")
-@click.option("--measure", help="RR, OR, RD, MD, SMD, IRR or GEN (case-insensitive).")
+@click.option("--data", "data_file", type=click.Path(),
+              help="A trial table to pool: CSV, or Parquet (a file, a folder or a glob).")
+@click.option("--measure", help="RR, OR, RD, MD, SMD, IRR, GEN, HR, ROM, IRD, PR, PLO, PFT, COR or ZCOR "
+              "(case-insensitive).")
 @click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ or EB.")
 @click.option("--ci", "ci", type=_choice(["wald", "hksj"]), help="CI for the mean: wald (default) or hksj.")
 @click.option("--pi", "pi", type=_choice(["t", "z"]), help="Prediction interval: t on k-2 df (default) or z.")
@@ -29,7 +31,8 @@ def _choice(values):
 @click.option("--leave-one-out", is_flag=True, help="Refit omitting each study in turn.")
 @click.option("--cumulative", metavar="COL", help="Cumulative meta-analysis ordered by COL (e.g. year).")
 @click.option("--subgroup", metavar="COL", help="Subgroup analysis by COL, with the test for differences.")
-@click.option("--moderator", "moderators", metavar="COL", multiple=True, help="Meta-regression moderator (repeatable).")
+@click.option("--moderator", "moderators", metavar="COL", multiple=True,
+              help="Meta-regression moderator (repeatable; A:B for the product of two numeric columns).")
 @click.option("--small-study", type=_choice(["egger"]), help="Small-study test: egger.")
 @click.option("--by", metavar="COL", help="Pool every group of rows (by COL) separately; one JSON object per line.")
 @click.option("--bayes", is_flag=True, help="Also fit the Bayesian normal-normal model (exact, no MCMC).")
@@ -51,6 +54,14 @@ def _choice(values):
 @click.option("--draws", type=int, default=1500, show_default=True, help="MCMC draws per chain (after tuning).")
 @click.option("--save-trace", type=click.Path(dir_okay=False), help="Write the ArviZ InferenceData (netCDF).")
 @click.option("--format", "fmt", type=_choice(FORMATS), default="text", show_default=True)
+@click.option("--compare", "compare_ref", metavar="REF",
+              help="Show what changed since REF: a git revision of the data and specs (e.g. HEAD~1) or a saved "
+              "result JSON; before/after k, trials, estimate, CI, tau2, I2, prediction interval.")
+@click.option("--input-level", type=float, default=0.95, show_default=True,
+              help="Level of the CIs given as estimate, ci_low, ci_high in the table.")
+@click.option("--scale", "scale", type=_choice(["log", "identity"]),
+              help="With GEN: log for a ratio given as estimate, ci_low, ci_high (pooled on the log scale).")
+@click.option("--drop-incomplete", is_flag=True, help="Leave out rows with missing values (named in a note).")
 @click.option("--strict", is_flag=True, help="With --by: stop at the first bad row (exit 2) instead of failing "
               "only its group.")
 @click.option("--batch-rows", type=click.IntRange(min=1), help="With --by on Parquet input: stream, pooling N rows "
@@ -58,8 +69,8 @@ def _choice(values):
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
-         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, strict=False,
-         batch_rows=None):
+         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
+         input_level=0.95, scale=None, drop_incomplete=False, strict=False, batch_rows=None):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -77,17 +88,29 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     if batch_rows and not (data_file is not None and by):
         raise InputError("--batch-rows streams --by over Parquet input (--data FILE --by COL)", column="--batch-rows")
     if data_file is not None and by:
-        return _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows)
+        if compare_ref:
+            raise InputError("--compare works on one pooled result, not with --by", option="--compare")
+        if input_level != 0.95:
+            options["input_level"] = input_level
+        if scale:
+            options["scale"] = scale.lower()
+        return _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows,
+                        drop_incomplete)
     if data_file is not None:
-        table, measure = api.read_data(data_file, measure)
+        table, measure = api.read_data(data_file, measure, drop_incomplete=drop_incomplete)
         options = {k: v for k, v in options.items() if v is not None}
+        if input_level != 0.95:
+            options["input_level"] = input_level
+        if scale:
+            options["scale"] = scale.lower()
         if by:
             extras = [o for o in ("preset", "cumulative", "subgroup", "small_study") if options.get(o)]
             if extras or leave_one_out or moderators:
                 raise InputError("--by pools each group with the basic model only; drop "
                                  + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
                                  column="--by")
-            results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc")
+            results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc",
+                                                                                 "input_level", "scale")
                                                          if k in options})
             _emit_many(results, fmt)
             return
@@ -96,9 +119,20 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     else:
         if by:
             raise InputError("--by works with --data tables", column="--by")
+        if drop_incomplete or scale or input_level != 0.95:
+            raise InputError("--drop-incomplete, --scale and --input-level apply to --data tables",
+                             column="--drop-incomplete" if drop_incomplete else "--scale" if scale else "--input-level")
         result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
                                        measure=measure, **options)
         benefit = benefit or an.spec.benefit
+    compared = None
+    if compare_ref:
+        if by:
+            raise InputError("--compare works on one pooled result, not with --by", option="--compare")
+        labels = (an.spec.experimental_label, an.spec.control_label) if analysis is not None else None
+        compared = api.compare_with(result, compare_ref, analysis=analysis,
+                                    data_dir=(ctx.obj or {}).get("data_dir"), benefit=benefit, labels=labels,
+                                    measure=measure, **{k: v for k, v in options.items() if v is not None})
     if not bayes and (tau_prior or mu_prior_sd is not None or threshold is not None or prior_sensitivity):
         raise InputError("--tau-prior, --mu-prior-sd, --threshold and --prior-sensitivity need --bayes",
                          column="--bayes")
@@ -126,10 +160,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
                                            threshold=threshold, benefit=benefit, level=level,
                                            prior_sensitivity=prior_sensitivity)
-    _emit(result, fmt, posterior, others)
+    _emit(result, fmt, posterior, others, compared, compare_ref)
 
 
-def _emit(result, fmt, posterior=None, others=()):
+def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None):
     from ..render.text import bayes_text, to_csv, to_markdown
 
     if fmt == "json":
@@ -138,6 +172,8 @@ def _emit(result, fmt, posterior=None, others=()):
             out["bayes"] = posterior.to_dict()
             if others:
                 out["bayes"]["prior_sensitivity"] = [o.to_dict() for o in others]
+        if compared is not None:
+            out["compare"] = compared
         # Indented for people; above 1,000 studies compact, because indenting bypasses json's C encoder.
         indent = 2 if result.k <= 1000 else None
         click.echo(json.dumps(out, indent=indent, allow_nan=False))
@@ -146,9 +182,19 @@ def _emit(result, fmt, posterior=None, others=()):
     elif fmt == "markdown":
         click.echo(to_markdown(result), nl=False)
     else:
+        from ..render.evidence import gaps_text, reconciliation_text
+
         click.echo(result.summary())
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
+        for block in (reconciliation_text(result, result.extra.get("published")),
+                      gaps_text(result.extra.get("gaps"))):
+            if block:
+                click.echo("\n" + block)
+    if compared is not None and fmt == "text":
+        from ..methods.compare import compare_text
+
+        click.echo("\n" + compare_text(compared, compare_ref, result.measure, result.scale, result.level))
 
 
 def _emit_many(results, fmt):
@@ -163,7 +209,8 @@ def _emit_many(results, fmt):
         out.write("\n\n".join(r.summary() for r in results) + "\n")
 
 
-def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows=None):
+def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows=None,
+             drop_incomplete=False):
     """``--data FILE --by COL``: a bad row fails only its group (one summary line on stderr, exit 0),
     or with ``--strict`` stops the run at the first bad row (exit 2)."""
     from .. import api
@@ -174,10 +221,13 @@ def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict,
         raise InputError("--by pools each group with the basic model only; drop "
                          + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
                          column="--by")
-    kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc") if k in options}
+    kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if k in options}
     if batch_rows:
+        if drop_incomplete:
+            raise InputError("--drop-incomplete is not available with --batch-rows", option="--batch-rows")
         return _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows)
-    table, measure, failed, keys = api.read_data_by(data_file, measure, by, strict=strict)
+    table, measure, failed, keys = api.read_data_by(data_file, measure, by, strict=strict,
+                                                    drop_incomplete=drop_incomplete)
     results = api.pool_by(table, by, measure, failed=None if strict else failed, group_keys=keys,
                           strict=strict, **kw)
     _emit_many(results, fmt)

@@ -9,12 +9,12 @@ Data flow: CSV files -> validated rows (extraction) -> one comparison per trial 
 standardise) -> TrialTable for the engine.
 """
 
-from .analysis import Analysis, Comparison, build_analysis, load_analysis, trial_label
+from .analysis import Analysis, Comparison, Skip, build_analysis, check_trial, load_analysis, trial_label
 from .extraction import Extraction, Row, default_data_dir, load_extraction, validate_extraction
 from .spec import AnalysisSpec, default_analyses_dir, list_analyses, read_spec
 
 __all__ = [
-    "Analysis", "AnalysisSpec", "Comparison", "Extraction", "Row", "build_analysis", "default_analyses_dir",
+    "Analysis", "AnalysisSpec", "Comparison", "Skip", "check_trial", "Extraction", "Row", "build_analysis", "default_analyses_dir",
     "default_data_dir", "list_analyses", "load_analysis", "load_extraction", "read_spec", "trial_label",
     "validate_extraction",
 ]

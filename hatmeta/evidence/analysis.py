@@ -1,10 +1,17 @@
 """Build one analysis: validated extraction + spec -> one comparison per trial -> TrialTable.
 
-The table's rows are in the spec's trial order; ``study`` is the trial id, and extra text columns
-(label, country, route, control_type, followup_weeks, followup, year, timepoint_weeks, definition,
-experimental_arm, control_arm) serve as labels, subgroups and moderators. Trials that cannot
-contribute are listed in ``omitted`` with the reason; every choice made on the way (definition,
-time point, combined arms, derived figures, recorded discrepancies) is listed in ``notes``.
+Every trial in the extraction is a candidate (or those in the spec's ``trials`` list, if it has
+one, the others named as not listed). Each is checked in the order of a review protocol: explicit
+exclusion, trial characteristics ([eligibility]), the comparison ([arms]: arm types and roles),
+the outcome's figures, the definition ([definition]) and the time point ([timepoint]). A trial
+that fails is listed in ``omitted`` with the reason, which names the criterion ("[arms] control:
+..."); ``criteria`` maps each omitted trial to that criterion. Nothing is left out unnamed.
+
+The table's rows are in extraction (or ``trials``) order; ``study`` is the trial id, and extra
+text columns (label, country, route, control_type, followup_weeks, followup, year,
+timepoint_weeks, definition, experimental_arm, control_arm) serve as labels, subgroups and
+moderators. Every choice made on the way (definition, time point, combined arms, derived figures,
+recorded discrepancies) is listed in ``notes``.
 """
 
 from __future__ import annotations
@@ -48,6 +55,22 @@ class Analysis:
     comparisons: tuple
     omitted: tuple  # (trial, reason)
     notes: tuple
+    criteria: dict = None  # omitted trial -> the criterion it fails ("[arms] control", "data", ...)
+
+    def omitted_dicts(self) -> list:
+        """The omitted trials as JSON records: trial (and study, its older name), reason, criterion."""
+        crit = self.criteria or {}
+        return [{"study": t, "trial": t, "reason": r, "criterion": crit.get(t, "")} for t, r in self.omitted]
+
+
+class Skip(tuple):
+    """(criterion, reason) of a trial that does not enter the analysis."""
+
+    def __new__(cls, criterion, reason):
+        return super().__new__(cls, (criterion, reason))
+
+    criterion = property(lambda self: self[0])
+    reason = property(lambda self: self[1])
 
 
 def load_analysis(name, data_dir=None, analyses_dir=None) -> Analysis:
@@ -62,28 +85,86 @@ def load_analysis(name, data_dir=None, analyses_dir=None) -> Analysis:
 
 
 def build_analysis(spec: AnalysisSpec, ex: Extraction) -> Analysis:
-    known = set(ex.trial_ids())
+    known = ex.trial_ids()
     for trial in spec.trials:
         if trial not in known:
             raise InputError(f"trial {trial!r} is not in {ex.paths['trials.csv']}", file=spec.path, column="trials")
-    comparisons, omitted, notes = [], [], []
-    for trial in spec.trials:
-        if trial in spec.exclude:
-            omitted.append((trial, f"excluded by the analysis: {spec.exclude[trial]}"))
-            continue
-        result = _compare(spec, ex, trial, notes)
-        if isinstance(result, str):
-            omitted.append((trial, result))
+    comparisons, omitted, notes, criteria = [], [], [], {}
+    for trial in [*spec.exclude, *spec.trial_overrides]:
+        if trial not in known:
+            notes.append(f"the spec names trial {trial!r} (in [exclude] or [trial.{trial}]), which is not in "
+                         f"{ex.paths['trials.csv']}")
+    candidates = list(spec.trials) + [t for t in known if t not in spec.trials] if spec.trials else list(known)
+    for trial in candidates:
+        result = check_trial(spec, ex, trial, notes)
+        if isinstance(result, Skip):
+            omitted.append((trial, result.reason))
+            criteria[trial] = result.criterion
         else:
             comparisons.append(result)
     if not comparisons:
-        why = "; ".join(f"{t}: {r}" for t, r in omitted)
-        raise InputError(f"no trial contributes {spec.kind} figures for outcome {spec.outcome!r} ({why})",
-                         file=spec.path, column="trials")
+        from ..errors import NotPooled
+
+        # One short line; what each trial lacks travels with the error (the API turns it into the gaps table).
+        exc = NotPooled(f"no trial contributes {spec.kind} figures for outcome {spec.outcome!r} "
+                        f"({len(omitted)} trials checked)", omitted=omitted, file=spec.path)
+        exc.spec = spec
+        raise exc
     notes.extend(_harmonisation_notes(spec, ex, comparisons))
     table = _table(spec, ex, comparisons)
     return Analysis(spec=spec, table=table, comparisons=tuple(comparisons), omitted=tuple(omitted),
-                    notes=tuple(notes))
+                    notes=tuple(notes), criteria=criteria)
+
+
+def check_trial(spec: AnalysisSpec, ex: Extraction, trial: str, notes: list):
+    """The trial's Comparison, or a Skip naming the first criterion (in protocol order) it fails."""
+    if spec.trials and trial not in spec.trials:
+        return Skip("trials", "trials: not in the spec's 'trials' list (remove the list to select by rule)")
+    if trial in spec.exclude:
+        return Skip("exclude", f"excluded by the analysis: {spec.exclude[trial]}")
+    skip = _eligible(spec, ex.trial(trial)) or _risk_of_bias(spec, ex, trial)
+    if skip is not None:
+        return skip
+    return _compare(spec, ex, trial, notes)
+
+
+def _eligible(spec, t):
+    """Skip if the trial's characteristics (trials.csv) fail [eligibility], else None."""
+    for column, allowed in spec.eligibility.items():
+        value = t[column].strip().lower()
+        if not value:
+            return Skip(f"[eligibility] {column}", f"[eligibility] {column}: not recorded in trials.csv; the "
+                        f"analysis admits {' or '.join(allowed)}")
+        if value not in allowed:
+            return Skip(f"[eligibility] {column}", f"[eligibility] {column}: {column} is {value!r}; the "
+                        f"analysis admits {' or '.join(allowed)}")
+    year = int(t["year"]) if t["year"] else None
+    if spec.min_year is not None and (year is None or year < spec.min_year):
+        return Skip("[eligibility] min_year", f"[eligibility] min_year: published {year}, before {spec.min_year}")
+    if spec.max_year is not None and (year is None or year > spec.max_year):
+        return Skip("[eligibility] max_year", f"[eligibility] max_year: published {year}, after {spec.max_year}")
+    return None
+
+
+def _risk_of_bias(spec, ex, trial):
+    """Skip unless the trial is judged at low risk of bias in every domain, when the spec asks for it
+    (a 'low risk of bias only' sensitivity analysis; judgements from risk_of_bias.csv)."""
+    if spec.risk_of_bias != "low":
+        return None
+    from pathlib import Path
+
+    from .appraisal import load_appraisal
+
+    judgements = load_appraisal(Path(ex.paths["trials.csv"]).parent).judgements(trial)
+    other = {d: j for d, j in judgements.items() if j != "low"}
+    if not other:
+        return None
+    counts = {}
+    for j in other.values():
+        counts[j] = counts.get(j, 0) + 1
+    summary = ", ".join(f"{n} {j}" for j, n in sorted(counts.items()))
+    return Skip("[eligibility] risk_of_bias", f"[eligibility] risk_of_bias: not judged at low risk of bias in "
+                f"every domain ({summary} of {len(judgements)} domains)")
 
 
 def _as_tuple(value):
@@ -94,19 +175,25 @@ def _select_arms(spec, ex, trial, notes):
     override = spec.trial_overrides.get(trial, {})
     wanted = {"experimental": _as_tuple(override.get("experimental", spec.experimental_arms)),
               "control": _as_tuple(override.get("control", spec.control_arms))}
+    allowed_roles = {"experimental": spec.experimental_roles, "control": spec.control_roles}
     chosen = {}
     for role, codes in wanted.items():
+        roles = allowed_roles[role]
         arms = [a for a in ex.arms_of(trial) if a["arm"] in codes]
         for a in arms:
-            if a["role"] != role:
+            if a["role"] not in roles:
                 notes.append(f"{trial}: arm {a['arm']} matches the {role} codes but its role in arms.csv is "
                              f"{a['role']!r}; not used as {role}")
-        arms = [a for a in arms if a["role"] == role]
+        arms = [a for a in arms if a["role"] in roles]
         if not arms:
-            return f"no {role} arm ({', '.join(codes)}) in arms.csv"
+            has = ", ".join(f"{a['arm']} ({a['role']})" for a in ex.arms_of(trial)) or "none"
+            return Skip(f"[arms] {role}", f"[arms] {role}: no {role} arm ({', '.join(codes)}"
+                        + (f", role {' or '.join(roles)}" if roles != (role,) else "")
+                        + f") in arms.csv; its arms: {has}")
         if len(arms) > 1:
             if spec.multi_arm == "refuse":
-                return f"several {role} arms ({', '.join(a['arm'] for a in arms)}) and the spec refuses to combine"
+                return Skip("[arms] multi_arm", f"[arms] multi_arm: several {role} arms "
+                            f"({', '.join(a['arm'] for a in arms)}) and the spec refuses to combine")
             notes.append(f"{trial}: {role} arms {', '.join(a['arm'] for a in arms)} combined into one group "
                          "(Cochrane Handbook 23.3.4)")
         chosen[role] = tuple(a["arm"] for a in arms)
@@ -115,7 +202,7 @@ def _select_arms(spec, ex, trial, notes):
 
 def _compare(spec, ex, trial, notes):
     arms = _select_arms(spec, ex, trial, notes)
-    if isinstance(arms, str):
+    if isinstance(arms, Skip):
         return arms
     exp, ctrl = arms["experimental"], arms["control"]
     override = spec.trial_overrides.get(trial, {})
@@ -124,15 +211,15 @@ def _compare(spec, ex, trial, notes):
         notes.append(f"{trial}: outcome {outcome!r} used in place of {spec.outcome!r} (set in the spec)")
     rows = [r for r in ex.outcomes_of(trial, outcome) if r["arm"] in exp + ctrl]
     if not rows:
-        return f"no row for outcome {outcome!r} of arms {', '.join(exp + ctrl)} in outcomes.csv"
+        return Skip("outcome", f"no row for outcome {outcome!r} of arms {', '.join(exp + ctrl)} in outcomes.csv")
     with_figures = [r for r in rows if r["status"] != "not reported"]
     if not with_figures:
         where = rows[0]["note"]
-        return f"not reported ({where})" if where else "not reported"
+        return Skip("data", f"not reported ({where})" if where else "not reported")
     usable = [r for r in with_figures if outcome_kind(r) == spec.kind]
     if not usable:
         kinds = sorted({outcome_kind(r) for r in with_figures})
-        return f"only {' and '.join(kinds)} figures, measure {spec.measure} needs {spec.kind} ones"
+        return Skip("measure", f"only {' and '.join(kinds)} figures, measure {spec.measure} needs {spec.kind} ones")
     other = sorted({outcome_kind(r) for r in with_figures} - {spec.kind})
     if other:
         notes.append(f"{trial}: {' and '.join(other)} figures of {outcome} kept apart from the {spec.kind} "
@@ -147,13 +234,20 @@ def _compare(spec, ex, trial, notes):
             nr = [r for r in rows if r["arm"] == a and r["status"] == "not reported"]
             why.append(f"{a} not reported ({nr[0]['note']})" if nr and nr[0]["note"] else
                        f"{a} not reported" if nr else f"no {spec.kind} figure for {a}")
-        return "; ".join(why)
+        return Skip("data", "; ".join(why))
 
+    if spec.definition_only and "definition" not in override:
+        # A required definition (a protocol's outcome definition), not a mere preference.
+        usable = [r for r in usable if any(w.lower() in r["definition"].lower() for w in spec.definition_only)]
+        if not _common_times(usable, arms_all):
+            return Skip("[definition] only", "[definition] only: no figure for every arm whose definition "
+                        f"contains {' or '.join(repr(w) for w in spec.definition_only)}")
     if "definition" in override:
         wanted = override["definition"].lower()
         usable = [r for r in usable if wanted in r["definition"].lower()]
         if {r["arm"] for r in usable} != set(arms_all):
-            return f"no figures for every arm with the definition set for it in the spec ({override['definition']!r})"
+            return Skip(f"[trial.{trial}] definition", f"[trial.{trial}] definition: no figures for every arm with "
+                        f"the definition set for it in the spec ({override['definition']!r})")
     else:
         # A preferred definition is used when every arm reports it at some common time point.
         for pref in spec.definition_prefer:
@@ -163,19 +257,20 @@ def _compare(spec, ex, trial, notes):
                 break
     times = _common_times(usable, arms_all)
     if not times:
-        return f"no time point at which every arm ({', '.join(arms_all)}) has a figure"
+        return Skip("[timepoint]", f"[timepoint]: no time point at which every arm ({', '.join(arms_all)}) has a figure")
     if "timepoint_weeks" in override:
         times = [t for t in times if t == float(override["timepoint_weeks"])]
         if not times:
-            return f"no figures at the time point set for it in the spec ({override['timepoint_weeks']} weeks)"
+            return Skip(f"[trial.{trial}] timepoint_weeks", f"[trial.{trial}] timepoint_weeks: no figures at the time "
+                        f"point set for it in the spec ({override['timepoint_weeks']} weeks)")
     elif spec.timepoint_rule == "exact":
         times = [t for t in times if t == spec.timepoint_weeks]
         if not times:
-            return f"no figures at {spec.timepoint_weeks:g} weeks"
+            return Skip("[timepoint] weeks", f"[timepoint] weeks: no figures at {spec.timepoint_weeks:g} weeks")
     elif spec.max_weeks is not None:
         times = [t for t in times if t <= spec.max_weeks]
         if not times:
-            return f"figures only after {spec.max_weeks:g} weeks"
+            return Skip("[timepoint] max_weeks", f"[timepoint] max_weeks: figures only after {spec.max_weeks:g} weeks")
     when = max(times)
     at = {a: [r for r in usable if r["arm"] == a and float(r["timepoint_weeks"]) == when] for a in arms_all}
 
@@ -290,3 +385,30 @@ def _table(spec, ex, comparisons):
     table = table_from_rows(rows, path=path, measure=spec.measure)
     # Point errors raised later (e.g. by escalc) at the outcomes.csv line of each trial's first figure.
     return replace(table, lines=tuple(c.rows[0].line for c in comparisons))
+
+
+def placement(trial_ids, data_dir=None, analyses_dir=None) -> list:
+    """Where trials go: for each analysis and each trial, (analysis, trial, entered, reason).
+
+    ``entered`` is True when the trial gives a comparison (reason then says which arms, time point
+    and definition), else the reason names the criterion it fails. Read on the extraction as it is
+    on disk, so call it after the trial was appended."""
+    from .spec import list_analyses
+
+    ex = load_extraction(data_dir)
+    out = []
+    for name in list_analyses(analyses_dir):
+        try:
+            spec = read_spec(spec_path(name, analyses_dir))
+        except InputError as exc:
+            out.extend((name, t, False, f"spec not readable: {exc}") for t in trial_ids)
+            continue
+        for trial in trial_ids:
+            result = check_trial(spec, ex, trial, [])
+            if isinstance(result, Skip):
+                out.append((name, trial, False, result.reason))
+            else:
+                out.append((name, trial, True, f"{'+'.join(result.experimental_arms)} vs "
+                            f"{'+'.join(result.control_arms)}, {result.timepoint_weeks:g} weeks, "
+                            f"{result.definition or '(no definition)'}"))
+    return out

@@ -142,11 +142,13 @@ def default_data_dir() -> Path:
 # ---------------------------------------------------------------- reading
 
 
-def read_csv_rows(path, errors: list, label=None):
+def read_csv_rows(path, errors: list, label=None, sniff=False):
     """(header, rows) of a CSV file; problems are appended to ``errors`` (None, [] on failure).
 
     ``label`` is the file name shown in messages (default: the path). Line numbers are physical
     lines of the file, so a quoted cell spanning lines does not shift later rows' numbers.
+    ``sniff``: accept semicolon- or tab-separated input as ``pool --data`` does (new rows typed in
+    a spreadsheet); the extraction files themselves are always comma-separated.
     """
     path = Path(path)
     name = str(label if label is not None else path)
@@ -164,7 +166,12 @@ def read_csv_rows(path, errors: list, label=None):
         return None, []
     if text.startswith("\ufeff"):
         text = text[1:]
-    reader = csv.reader(text.splitlines(keepends=True))
+    delimiter = ","
+    if sniff:
+        from ..io.trial_table import _delimiter
+
+        delimiter = _delimiter(text)
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
     header, rows, previous_end = None, [], 0
     try:
         for cells in reader:

@@ -1,8 +1,12 @@
 """Analysis specifications: analyses/<name>.toml parsed into an immutable AnalysisSpec.
 
-A spec says which outcome, trials, arms and time point make one comparison per trial, and the
-model defaults with the reason for them. Unknown keys are errors (a misspelt key must not be
-ignored silently), named with the file, the line where the key appears, and the key.
+A spec states, like a review protocol, who is eligible (trial characteristics in [eligibility], the
+comparison by arm type and role in [arms], the outcome definition in [definition], the time point
+in [timepoint]) and the model defaults with the reason for them. Every trial in the extraction is
+checked against these rules, so a newly added trial enters without editing the spec; an optional
+``trials`` list and [exclude] table restrict it further, each omission named with its reason.
+The schema is documented in analyses/README.md. Unknown keys are errors (a misspelt key must not
+be ignored silently), named with the file, the line where the key appears, and the key.
 """
 
 from __future__ import annotations
@@ -24,11 +28,15 @@ CERTAINTY = ("not rated", "high", "moderate", "low", "very low")
 SUBGROUP_COLUMNS = ("country", "route", "control_type", "followup", "year", "blinding")
 
 TOP_KEYS = {"name", "title", "outcome", "measure", "benefit", "description", "trials", "exclude", "arms",
-            "timepoint", "definition", "model", "subgroups", "labels", "grade", "trial"}
+            "timepoint", "definition", "model", "subgroups", "labels", "grade", "trial", "eligibility"}
+ARM_ROLES = ("experimental", "control", "other")
+# [eligibility] admits trials by the values of these trials.csv columns (lists of allowed values).
+ELIGIBILITY_COLUMNS = ("route", "hypothesis", "blinding", "itt", "country")
 SECTION_KEYS = {
-    "arms": {"experimental", "control", "multi_arm", "rule"},
+    "arms": {"experimental", "control", "multi_arm", "rule", "experimental_role", "control_role"},
+    "eligibility": {"rule", "min_year", "max_year", "risk_of_bias", *ELIGIBILITY_COLUMNS},
     "timepoint": {"rule", "max_weeks", "weeks", "reason"},
-    "definition": {"prefer", "reason"},
+    "definition": {"prefer", "only", "reason"},
     "model": {"method", "ci", "pi", "reason"},
     "labels": {"experimental", "control"},
     "grade": set(GRADE_DOMAINS) | {"certainty", "note"},
@@ -68,6 +76,15 @@ class AnalysisSpec:
     grade: dict
     path: str
     raw: dict = field(default_factory=dict)
+    # Eligibility rules (see analyses/README.md). ``trials`` empty = every trial in the extraction.
+    eligibility: dict = field(default_factory=dict)  # trials.csv column -> allowed values (lower case)
+    min_year: int | None = None
+    max_year: int | None = None
+    eligibility_rule: str = ""
+    risk_of_bias: str = ""  # "low": only trials judged at low risk of bias in every domain (risk_of_bias.csv)
+    experimental_roles: tuple = ("experimental",)
+    control_roles: tuple = ("control",)
+    definition_only: tuple = ()
 
     @property
     def kind(self) -> str:
@@ -78,8 +95,28 @@ class AnalysisSpec:
         return dict(self.raw)
 
 
+_ANALYSES_DIR = [None]  # set by the command line's --analyses-dir for the run (use_analyses_dir)
+
+
+def use_analyses_dir(folder) -> None:
+    """Make ``folder`` the analyses folder of this run (None: back to the default)."""
+    _ANALYSES_DIR[0] = Path(folder) if folder is not None else None
+
+
+def analyses_next_to(data_dir) -> Path | None:
+    """An analyses/ folder holding *.toml next to an extraction folder: inside it, beside it, or at
+    the root of a project copy (<root>/data/extracted -> <root>/analyses)."""
+    data_dir = Path(data_dir)
+    for folder in (data_dir / "analyses", data_dir.parent / "analyses", data_dir.parent.parent / "analyses"):
+        if folder.is_dir() and any(folder.glob("*.toml")):
+            return folder
+    return None
+
+
 def default_analyses_dir() -> Path:
-    """$HATMETA_ANALYSES_DIR, else the project's analyses/ folder (hatmeta.project)."""
+    """--analyses-dir, else $HATMETA_ANALYSES_DIR, else the project's analyses/ folder (hatmeta.project)."""
+    if _ANALYSES_DIR[0] is not None:
+        return _ANALYSES_DIR[0]
     env = os.environ.get("HATMETA_ANALYSES_DIR")
     if env:
         return Path(env)
@@ -106,9 +143,13 @@ def spec_path(name: str, analyses_dir=None) -> Path:
     if not path.is_file():
         known = ", ".join(list_analyses(folder))
         if not known:
-            raise InputError(f"no analyses found in {folder}: run hatmeta inside the hatmeta repository "
-                             "(or set HATMETA_ANALYSES_DIR and HATMETA_DATA_DIR)", column="ANALYSIS")
-        raise InputError(f"unknown analysis {name!r}; available: {known}", column="ANALYSIS")
+            raise InputError(f"no analyses found in {folder}: run hatmeta inside the hatmeta repository, "
+                             "give --analyses-dir (or set HATMETA_ANALYSES_DIR)", option="ANALYSIS")
+        import difflib
+
+        near = difflib.get_close_matches(str(name), list_analyses(folder), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
+        raise InputError(f"unknown analysis {name!r}; {hint}available: {known}", option="ANALYSIS")
     return path
 
 
@@ -183,23 +224,59 @@ def read_spec(path) -> AnalysisSpec:
     benefit = get("benefit", required=True)
     if benefit not in ("higher", "lower"):
         fail("must be 'higher' or 'lower' (which values of the measure favour the experimental arm)", "benefit")
-    trials = get("trials", kind=list, required=True)
-    if not trials:
-        fail("must list at least one trial", "trials")
+    # Optional: without it every trial in the extraction is a candidate (eligibility by rule).
+    trials = get("trials", kind=list, default=())
+    if "trials" in raw and not trials:
+        fail("must list at least one trial (or leave 'trials' out: every trial is then checked by rule)",
+             "trials")
     if len(set(trials)) != len(trials):
         fail("lists a trial twice", "trials")
     exclude = raw.get("exclude", {})
     if not isinstance(exclude, dict) or not all(isinstance(v, str) and v for v in exclude.values()):
         fail("must be a table of trial = \"reason\"", "exclude")
     for trial in exclude:
-        if trial not in trials:
+        if trials and trial not in trials:
             fail(f"excluded trial {trial!r} is not in 'trials' (list it so its omission is shown)", "exclude")
+
+    def roles(key, default):
+        value = raw.get("arms", {}).get(key, default)
+        value = (value,) if isinstance(value, str) else value
+        if not isinstance(value, (list, tuple)) or not value or any(v not in ARM_ROLES for v in value):
+            fail(f"must be a role or list of roles from: {', '.join(ARM_ROLES)}", key, "arms")
+        return tuple(value)
 
     experimental = get("experimental", "arms", kind=list, required=True)
     control = get("control", "arms", kind=list, required=True)
+    experimental_roles = roles("experimental_role", "experimental")
+    control_roles = roles("control_role", "control")
     multi_arm = get("multi_arm", "arms", default="combine")
     if multi_arm not in ("combine", "refuse"):
         fail("must be 'combine' or 'refuse'", "multi_arm", "arms")
+
+    eligibility = {}
+    for key in ELIGIBILITY_COLUMNS:
+        values = get(key, "eligibility", kind=list)
+        if values is not None:
+            if not values:
+                fail("must list at least one allowed value", key, "eligibility")
+            eligibility[key] = tuple(v.strip().lower() for v in values)
+            from .extraction import SCHEMA
+
+            choices = next(c.choices for c in SCHEMA["trials.csv"] if c.name == key)
+            wrong = [v for v in eligibility[key] if choices and v not in choices]
+            if wrong:  # a misspelt value would leave every trial out
+                fail(f"unknown value {wrong[0]!r}; trials.csv {key} is one of: {', '.join(choices)}", key,
+                     "eligibility")
+    years = {}
+    for key in ("min_year", "max_year"):
+        value = raw.get("eligibility", {}).get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            fail("must be a whole number (a year)", key, "eligibility")
+        years[key] = value
+
+    rob = get("risk_of_bias", "eligibility", default="")
+    if rob not in ("", "low"):
+        fail("must be 'low' (trials judged at low risk of bias in every domain)", "risk_of_bias", "eligibility")
 
     rule = get("rule", "timepoint", default="latest")
     if rule not in ("latest", "exact"):
@@ -238,7 +315,7 @@ def read_spec(path) -> AnalysisSpec:
     if not isinstance(overrides, dict):
         fail("must be a table of [trial.<id>] tables", "trial")
     for trial, table in overrides.items():
-        if trial not in trials:
+        if trials and trial not in trials:
             fail(f"override for {trial!r}, which is not in 'trials'", trial, "trial")
         if not isinstance(table, dict):
             fail("must be a table", trial, "trial")
@@ -256,5 +333,8 @@ def read_spec(path) -> AnalysisSpec:
         trial_overrides={t: dict(v) for t, v in overrides.items()}, subgroups=variables,
         followup_cut_weeks=cut, experimental_label=labels.get("experimental", "experimental"),
         control_label=labels.get("control", "control"), model_reason=model.get("reason", ""),
-        grade=dict(grade), path=file, raw=raw,
+        grade=dict(grade), path=file, raw=raw, eligibility=eligibility, min_year=years["min_year"],
+        max_year=years["max_year"], eligibility_rule=get("rule", "eligibility", default=""),
+        experimental_roles=experimental_roles, control_roles=control_roles,
+        definition_only=get("only", "definition", default=(), kind=list), risk_of_bias=rob,
     )

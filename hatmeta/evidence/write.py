@@ -28,38 +28,40 @@ def _layout_of(header) -> str | None:
     return best if all(n in names for n in first) else None
 
 
-def read_new_rows(sources) -> dict:
+def read_new_rows(sources, errors: list | None = None) -> dict:
     """New rows from --from inputs: a folder holding trials.csv, arms.csv, ... or CSV files whose
-    header says which extraction file they belong to. Returns {file name: [Row]}; raises the first
-    InputError (named with the input file and line)."""
+    header says which extraction file they belong to (comma-, semicolon- or tab-separated, as
+    ``pool --data`` reads). Returns {file name: [Row]}. Problems (named with the input file and
+    line) are appended to ``errors`` when it is given, so all can be listed; else the first is raised."""
+    collect = errors if errors is not None else []
     files = []
     for src in sources:
         src = Path(src)
         if src.is_dir():
             found = [src / n for n in FILES if (src / n).is_file()]
             if not found:
-                raise InputError(f"no {', '.join(FILES)} in this folder", file=str(src))
+                collect.append(InputError(f"no {', '.join(FILES)} in this folder", file=str(src)))
             files.extend(found)
         else:
             files.append(src)
     new: dict = {}
     for path in files:
-        errors: list = []
-        header, raw = read_csv_rows(path, errors)
-        if errors:
-            raise errors[0]
+        problems: list = []
+        header, raw = read_csv_rows(path, problems, sniff=True)
+        if header is None:
+            collect.extend(problems)
+            continue
         name = path.name if path.name in FILES else _layout_of(header)
         if name is None:
-            raise InputError("cannot tell which extraction file these rows belong to: the header should "
-                             "start like trials.csv (trial,short_name,...), arms.csv (trial,arm,...), "
-                             "outcomes.csv (trial,outcome,...) or discrepancies.csv (trial,outcome,field,...)",
-                             file=str(path), line=1)
-        if not check_header(header, name, str(path), errors):
-            raise errors[0]
-        rows = rows_from_cells(header, raw, str(path), errors)
-        if errors:
-            raise errors[0]
-        new.setdefault(name, []).extend(rows)
+            problems.append(InputError(
+                "cannot tell which extraction file these rows belong to: the header should start like "
+                "trials.csv (trial,short_name,...), arms.csv (trial,arm,...), outcomes.csv (trial,outcome,...) "
+                "or discrepancies.csv (trial,outcome,field,...)", file=str(path), line=1))
+        elif check_header(header, name, str(path), problems):
+            new.setdefault(name, []).extend(rows_from_cells(header, raw, str(path), problems))
+        collect.extend(problems)
+    if errors is None and collect:
+        raise collect[0]
     return new
 
 
@@ -199,3 +201,31 @@ def rows_from_dicts(name: str, records, label: str = "<prompt>") -> list:
     return [Row(file=f"{label} {name}", line=i, values={c.name: str(rec.get(c.name, "")).strip()
                                                          for c in SCHEMA[name]})
             for i, rec in enumerate(records, start=1)]
+
+
+def size_warnings(new: dict) -> list:
+    """Plausibility warnings on a new trial's sizes (not errors: a trial may randomise arms that no
+    analysis uses, or report an arm's size only in part): arm sizes that do not add up to the
+    trial's n_randomised, arms without a size, and outcome n above its arm's size."""
+    out = []
+    arms = new.get("arms.csv", ())
+    for t in new.get("trials.csv", ()):
+        tid, total = t["trial"], t["n_randomised"]
+        own = [a for a in arms if a["trial"] == tid]
+        sized = [a for a in own if a["n_randomised"]]
+        if total and sized and len(sized) == len(own):
+            s = sum(int(float(a["n_randomised"])) for a in sized)
+            if s != int(float(total)):
+                out.append(f"{tid}: arm sizes add up to {s} ({' + '.join(a['n_randomised'] for a in sized)}), "
+                           f"not the {int(float(total))} randomised in trials.csv")
+        elif total and own and len(sized) < len(own):
+            out.append(f"{tid}: no n_randomised for arm(s) "
+                       + ", ".join(a["arm"] for a in own if not a["n_randomised"])
+                       + f"; cannot check that the arms add up to {total}")
+    size = {(a["trial"], a["arm"]): a["n_randomised"] for a in arms}
+    for o in new.get("outcomes.csv", ()):
+        arm_n = size.get((o["trial"], o["arm"]))
+        if o["n"] and arm_n and float(o["n"]) > float(arm_n):
+            out.append(f"{o.file}:{o.line}: {o['trial']} {o['outcome']} arm {o['arm']}: n = {o['n']} exceeds the "
+                       f"{arm_n} randomised to the arm")
+    return out

@@ -10,13 +10,19 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import core
 from .effects import escalc
 from ..errors import InputError
 from .models import normalise_method, rma, study_results
-from ..results import MetaResult, _json_floats
+from ..io.trial_table import COUNT_COLUMNS
+from ..results import NATURAL_BLOCK, MetaResult, _json_floats
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCALARS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high",
            "q", "q_p", "i2", "h2", "stat", "p")
@@ -66,6 +72,23 @@ class BatchResult(Sequence):
             studies=study_results(sub, self._weights[idx], self.level), level=self.level, group=str(self.groups[j]),
             notes=self._notes.get(j, ()), extra={} if self.errors[j] is None else {"error": self.errors[j]}, **a)
 
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per group (pandas): group, k, the pooled numbers (analysis scale) and the notes."""
+        import pandas as pd
+
+        frame = pd.DataFrame({"group": [str(g) for g in self.groups], "k": self._counts.astype(int),
+                              **{name: self._arrays[name] for name in SCALARS}})
+        if self._df is not None:
+            frame["df"] = self._df
+        frame.insert(2, "measure", self.es.measure)
+        frame.insert(3, "method", self.method)
+        frame["notes"] = ["; ".join(self._notes.get(j, ())) for j in range(len(self.groups))]
+        frame["error"] = self.errors
+        return frame
+
+    def _repr_html_(self) -> str:
+        return self.to_frame()._repr_html_()
+
     def json_lines(self):
         """One compact JSON object per group (the CLI's --by output), built from the arrays."""
         es, order = self.es, self._order
@@ -74,7 +97,7 @@ class BatchResult(Sequence):
         for c, arr in es.table.columns.items():
             if c not in cols:
                 arr = arr[order]
-                whole = c.startswith(("events_", "n_")) and bool(np.all(arr == np.floor(arr)))
+                whole = c in COUNT_COLUMNS and bool(np.all(arr == np.floor(arr)))
                 cols[c] = arr.astype(np.int64).tolist() if whole else _json_floats(arr)
         names = list(cols)
         study_rows = [dict(zip(names, row)) for row in zip(*cols.values())]
@@ -97,6 +120,8 @@ class BatchResult(Sequence):
             if dfs is not None:
                 obj["df"] = dfs[j]
             obj["p"] = scal["p"][j]
+            if es.measure in NATURAL_BLOCK:  # back-transformed proportions or correlations, as a single fit's JSON
+                obj["natural"] = self[j].to_dict()["natural"]
             obj["studies"] = study_rows[starts[j]: starts[j] + k]
             obj["notes"] = list(self._notes.get(j, ()))
             if self.errors[j] is not None:
@@ -104,8 +129,8 @@ class BatchResult(Sequence):
             yield encode(obj)
 
 
-def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, failed=None,
-                group_keys=None, strict=False) -> BatchResult:
+def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, input_level=0.95,
+                scale=None, failed=None, group_keys=None, strict=False) -> BatchResult:
     """Pool every group of rows (values of column ``by``) separately.
 
     Groups too small for the method are answered with NaN (null in JSON) and a note, never dropped.
@@ -121,6 +146,10 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     all_keys = () if table is None else table.column(by)
     groups, first_gid = factorize(all_keys if group_keys is None else group_keys)
     lookup = None
+    read_notes = {}
+    if table is not None and (table.given or table.dropped):
+        lookup = {x: j for j, x in enumerate(groups)}
+        table, read_notes = _labels_within_groups(table, all_keys, groups, lookup, by)
     G = len(groups)
     if table is not None and failed:
         keep = [i for i, x in enumerate(all_keys) if x not in failed]
@@ -129,7 +158,7 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     es = None
     while table is not None and table.k:
         try:
-            es = escalc(table, measure, cc=cc)
+            es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
             break
         except InputError as exc:
             # A row whose effect is undefined fails its own group; with no line to go by, the whole run.
@@ -154,6 +183,8 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
         gid = np.fromiter(map(lookup.__getitem__, keys), dtype=np.intp, count=len(keys))
     counts = np.bincount(gid, minlength=G)
     notes = _group_notes(table, es, all_keys, keys, groups, gid) if table is not None else defaultdict(list)
+    for j, extra_notes in read_notes.items():
+        notes[j] = list(extra_notes) + notes[j]
     errors = [None] * G
     if failed and lookup is None:
         lookup = {x: j for j, x in enumerate(groups)}
@@ -204,14 +235,47 @@ def escalc_empty(table, measure, cc):
     return EffectSizes(m, "log" if m in LOG_MEASURES else "identity", np.zeros(0), np.zeros(0), table, cc=cc)
 
 
+def _labels_within_groups(table, keys, groups, lookup, by):
+    """Study names need to be unique only within a group (replicates of a simulation reuse s1..s6):
+    labels are disambiguated group by group, and reading notes (repeats, incomplete rows dropped)
+    go to the groups they concern. Returns (table, {group index: notes})."""
+    from dataclasses import replace
+
+    from ..io.trial_table import label_duplicates
+
+    notes: dict = {}
+    for study, line, reason, extra in table.dropped:
+        j = lookup.get(extra.get(by.strip().lower()))
+        msg = f"left out {study} (line {line}; --drop-incomplete): {reason}"
+        if j is None:  # its group has no complete row: say so in the first group
+            msg += f" (group {extra.get(by.strip().lower())!r} has no complete row)"
+            j = 0
+        notes.setdefault(j, []).append(msg)
+    if not table.given:
+        return replace(table, notes=(), dropped=()), notes
+    labels = list(table.given)
+    rows: dict = {}
+    for i, key in enumerate(keys):
+        rows.setdefault(lookup[key], []).append(i)
+    for j, idx in rows.items():
+        new, dup = label_duplicates([table.given[i] for i in idx])
+        for i, label in zip(idx, new):
+            labels[i] = label
+        if dup:
+            notes.setdefault(j, []).extend(dup)
+    return replace(table, studies=tuple(labels), notes=(), dropped=()), notes
+
+
 def _group_notes(table, es, all_keys, keys, groups, gid):
     """Per group index: the studies dropped (double zeros) and those given a zero-cell increment."""
     notes = defaultdict(list)
     if es.dropped:
         lookup = {x: j for j, x in enumerate(groups)}
-        row_of = {s: i for i, s in enumerate(table.studies)}  # one pass, not a search per dropped study
-        for study, reason in es.dropped:
-            notes[lookup[all_keys[row_of[study]]]].append(f"dropped {study}: {reason}")
+        pos = 0
+        for study, reason in es.dropped:  # in table order; names may repeat across groups
+            pos = table.studies.index(study, pos)
+            notes[lookup[all_keys[pos]]].append(f"dropped {study}: {reason}")
+            pos += 1
     if es.corrected:
         hit = {}
         for i in np.flatnonzero(es.corrected):

@@ -49,6 +49,9 @@ def rma(es: EffectSizes, method: str = "REML", ci: str = "wald", pi: str = "t", 
     "hksj" (Hartung-Knapp-Sidik-Jonkman, t on k - 1 df). ``pi``: "t" (k - 2 df) or "z".
     ``preset="revman"``: RevMan 5's "M-H, Random" (DL tau^2 from Q around the MH estimate).
     """
+    if not isinstance(es, EffectSizes):
+        raise TypeError(f"rma expects the EffectSizes of escalc(table, measure), got {type(es).__name__}; "
+                        "hatmeta.pool_table(table, measure) runs both")
     method = normalise_method(method)
     ci, pi = str(ci).lower(), str(pi).lower()
     if preset is not None:

@@ -41,8 +41,14 @@ def is_parquet(path) -> bool:
     return p.lower().endswith((".parquet", ".pq")) or os.path.isdir(p) or any(ch in p for ch in "*?[")
 
 
-def read_any(path, measure=None) -> tt.TrialTable:
-    """A TrialTable from a CSV file, a Parquet file, a folder of Parquet files or a glob of them."""
+def read_any(path, measure=None, drop_incomplete=False) -> tt.TrialTable:
+    """A TrialTable from a CSV file, a Parquet file, a folder of Parquet files or a glob of them
+    (anything else ``trial_table.read_table`` takes, such as a DataFrame, goes to it)."""
+    if drop_incomplete and isinstance(path, (str, os.PathLike)) and is_parquet(path):
+        raise InputError("--drop-incomplete reads CSV tables; Parquet input has no missing-value text",
+                         option="--drop-incomplete")
+    if not isinstance(path, (str, os.PathLike)) or drop_incomplete:
+        return tt.read_table(path, measure=measure, drop_incomplete=drop_incomplete)
     if is_parquet(path):
         return read_parquet(path, measure)
     p = str(path)
@@ -110,6 +116,8 @@ def _from_arrow(at, header, wanted, layout, path, lines):
     """A validated TrialTable from an Arrow table whose columns are the header (lower case)."""
     import pyarrow.compute as pc
 
+    if "study" not in at.column_names or any(c not in at.column_names for c in wanted):
+        return None  # metafor's column names or derived columns: the exact reader maps them
     columns = {}
     for c in wanted:
         col = at.column(c)

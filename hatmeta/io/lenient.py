@@ -75,38 +75,13 @@ def table_by(rows, by, path="<table>", measure=None, first_line=1, try_exact=Tru
         keys.append(row[kpos].strip() if len(row) > kpos else "")
         if len(row) != width:
             errors[i] = str(InputError(f"expected {width} fields, found {len(row)}", file=path, line=lines[i]))
-    layout = tt.detect_layout(header, path=path, measure=measure.upper() if measure else None)
-    cols = {c: header.index(c) for c in tt.LAYOUTS[layout]}
-    good = [i for i in range(len(data)) if i not in errors]
-    # Numbers: parse each column at C speed; where that fails, find the bad cells one by one.
-    values = {}
-    for c, j in cols.items():
-        cells = [data[i][j] for i in good]
-        try:
-            arr = np.asarray(cells, dtype=float)
-            ok = np.isfinite(arr)
-        except ValueError:
-            arr, ok = np.empty(len(good)), np.zeros(len(good), dtype=bool)
-        for pos in np.flatnonzero(~ok):
-            i = good[pos]
-            try:
-                arr[pos] = tt._parse_number(data[i][j], path, lines[i], c)
-            except InputError as exc:
-                errors.setdefault(i, str(exc))
-                arr[pos] = np.nan
-        values[c] = arr
-    # Ranges: a vectorised superset of the exact reader's checks picks the candidates, and the exact
-    # reader, given each candidate row alone, says whether and why it is bad.
-    suspect = _suspects(layout, values, len(good))
-    for pos in np.flatnonzero(suspect):
-        i = good[pos]
-        if i in errors:
-            continue
-        try:
-            tt.table_from_rows([rows[0], data[i]], path=path, measure=measure,
-                               first_line=lines[i] - 1)
-        except InputError as exc:
-            errors[i] = str(exc)
+    try:
+        layout = tt.detect_layout(set(header), path=path, measure=measure.upper() if measure else None)
+        cols = {c: header.index(c) for c in tt.LAYOUTS[layout]}
+    except (InputError, ValueError):
+        cols = None  # metafor's names or derived columns: the exact reader's loop below finds the bad rows
+    if cols is not None:
+        _prepass(data, lines, rows, cols, layout, errors, path, measure)
     # The rest through the exact reader; whatever it still rejects is set aside too.
     while True:
         good = [i for i in range(len(data)) if i not in errors]
@@ -123,6 +98,38 @@ def table_by(rows, by, path="<table>", measure=None, first_line=1, try_exact=Tru
             continue
         table = replace(table, lines=tuple(lines[i] for i in good))
         return ByTable(table, tuple(keys), errors)
+
+
+def _prepass(data, lines, rows, cols, layout, errors, path, measure):
+    """Find bad rows at C speed where the layout's columns are named as such: each column parsed at
+    once, the cells that fail parsed one by one, and the rows the range checks may reject confirmed
+    one by one by the exact reader."""
+    good = [i for i in range(len(data)) if i not in errors]
+    values = {}
+    for c, j in cols.items():
+        cells = [data[i][j] for i in good]
+        try:
+            arr = np.asarray(cells, dtype=float)
+            ok = np.isfinite(arr)
+        except ValueError:
+            arr, ok = np.empty(len(good)), np.zeros(len(good), dtype=bool)
+        for pos in np.flatnonzero(~ok):
+            i = good[pos]
+            try:
+                arr[pos] = tt._parse_number(data[i][j], path, lines[i], c)
+            except InputError as exc:
+                errors.setdefault(i, str(exc))
+                arr[pos] = np.nan
+        values[c] = arr
+    suspect = _suspects(layout, values, len(good))
+    for pos in np.flatnonzero(suspect):
+        i = good[pos]
+        if i in errors:
+            continue
+        try:
+            tt.table_from_rows([rows[0], data[i]], path=path, measure=measure, first_line=lines[i] - 1)
+        except InputError as exc:
+            errors[i] = str(exc)
 
 
 def replace_line(exc: InputError, line) -> InputError:

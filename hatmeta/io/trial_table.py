@@ -8,6 +8,11 @@ Layouts (column names are case-insensitive):
 - ``yi_vi``: yi, vi (analysis scale)
 - ``yi_se``: yi, se (analysis scale)
 - ``estimate_ci``: estimate, ci_low, ci_high (natural scale; logged for ratio measures)
+- ``proportion``: events, n (one arm: PR, PLO, PFT)
+- ``correlation``: r, n (COR, ZCOR)
+
+metafor's argument names (ai, bi, ci, di, n1i, n2i, m1i, sd1i, x1i, t1i, xi, ni, ri, sei, ...) are
+accepted for the columns above; R's NA is a missing value.
 
 Every other column is kept as text and can serve as a subgroup, moderator, grouping or ordering key.
 Only the standard library and NumPy are used here so that the command line starts fast.
@@ -19,7 +24,9 @@ import csv
 import io
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -32,6 +39,8 @@ LAYOUTS = {
     "yi_vi": ("yi", "vi"),
     "yi_se": ("yi", "se"),
     "estimate_ci": ("estimate", "ci_low", "ci_high"),
+    "proportion": ("events", "n"),
+    "correlation": ("r", "n"),
 }
 
 # Which layouts each measure accepts (precomputed layouts serve every measure).
@@ -45,8 +54,16 @@ MEASURE_LAYOUTS = {
     "SMD": ("continuous",) + PRECOMPUTED,
     "IRR": ("rates",) + PRECOMPUTED,
     "GEN": PRECOMPUTED,
+    "HR": PRECOMPUTED,
+    "ROM": ("continuous",) + PRECOMPUTED,
+    "IRD": ("rates",) + PRECOMPUTED,
+    "PR": ("proportion",) + PRECOMPUTED,
+    "PLO": ("proportion",) + PRECOMPUTED,
+    "PFT": ("proportion",),  # back-transformed with the studies' n, so the counts are needed
+    "COR": ("correlation",) + PRECOMPUTED,
+    "ZCOR": ("correlation",) + PRECOMPUTED,
 }
-COUNT_COLUMNS = {"events_treat", "events_ctrl", "n_treat", "n_ctrl"}
+COUNT_COLUMNS = {"events_treat", "events_ctrl", "n_treat", "n_ctrl", "events", "n"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,9 @@ class TrialTable:
     columns: dict
     extra: dict = field(default_factory=dict)
     lines: tuple = ()
+    notes: tuple = ()  # what reading changed: labels disambiguated, incomplete rows dropped
+    given: tuple = ()  # study names as given, when ``studies`` had to disambiguate repeats
+    dropped: tuple = ()  # (study, line, reason, {column: text}) of rows left out by drop_incomplete
 
     @property
     def k(self) -> int:
@@ -78,6 +98,9 @@ class TrialTable:
             columns={c: v[index] for c, v in self.columns.items()},
             extra={c: tuple(v[i] for i in index) for c, v in self.extra.items()},
             lines=tuple(self.lines[i] for i in index) if self.lines else (),
+            notes=self.notes,
+            given=tuple(self.given[i] for i in index) if self.given else (),
+            dropped=self.dropped,
         )
 
     def column(self, name: str) -> tuple:
@@ -120,8 +143,39 @@ def detect_layout(names, path=None, measure=None) -> str:
     )
 
 
-def read_table(path, measure: str | None = None) -> TrialTable:
-    """Read a trial table CSV and validate every cell; raise InputError on the first mistake."""
+MISSING = {"", "na", "nan", "n/a", "null", "none", ".", "<na>", "nat"}  # R's write.csv writes NA; pandas writes ''
+
+# metafor's argument names (escalc: ai, bi, ci, di, n1i, ...), accepted as column names when the
+# hatmeta name is absent. bi and di are non-events: n_treat = ai + bi, n_ctrl = ci + di.
+ALIASES = {"ai": "events_treat", "ci": "events_ctrl", "n1i": "n_treat", "n2i": "n_ctrl",
+           "m1i": "mean_treat", "m2i": "mean_ctrl", "sd1i": "sd_treat", "sd2i": "sd_ctrl",
+           "x1i": "events_treat", "x2i": "events_ctrl", "t1i": "time_treat", "t2i": "time_ctrl",
+           "xi": "events", "ni": "n", "ri": "r", "sei": "se"}
+DERIVED = {"n_treat": ("events_treat", "bi"), "n_ctrl": ("events_ctrl", "di")}
+
+
+if TYPE_CHECKING:
+    import os
+
+    import pandas as pd
+
+    TableSource = Union[str, "os.PathLike[str]", pd.DataFrame, Mapping[str, Sequence[Any]]]
+
+
+def read_table(path: TableSource, measure: str | None = None, drop_incomplete: bool = False) -> TrialTable:
+    """Read a trial table and validate every cell; raise InputError on the first mistake.
+
+    ``path``: a CSV file (str or os.PathLike), a pandas DataFrame, or a mapping of column name to
+    values. ``drop_incomplete``: leave out rows with a missing value (empty, NA) in a column the
+    layout needs, naming them in ``notes``; otherwise the first such cell is an error.
+    """
+    import os
+
+    if _is_frame(path) or isinstance(path, dict):
+        return table_from_frame(path, measure=measure, drop_incomplete=drop_incomplete)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"read_table expects a CSV path (str or os.PathLike), a pandas DataFrame or a dict of "
+                        f"columns, got {type(path).__name__}")
     path = str(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -133,7 +187,41 @@ def read_table(path, measure: str | None = None) -> TrialTable:
         raise InputError("not a UTF-8 text file", file=path) from None
     except csv.Error as exc:
         raise InputError(f"not a readable CSV file ({exc})", file=path) from None
-    return table_from_rows(rows, path=path, measure=measure)
+    return table_from_rows(rows, path=path, measure=measure, drop_incomplete=drop_incomplete)
+
+
+def _is_frame(obj) -> bool:
+    """A pandas DataFrame, recognised without importing pandas (the command line never needs it)."""
+    return type(obj).__name__ == "DataFrame" and type(obj).__module__.split(".")[0] == "pandas"
+
+
+def table_from_frame(frame, measure=None, drop_incomplete=False, path="<DataFrame>") -> TrialTable:
+    """A TrialTable from a pandas DataFrame or a dict of columns (values as numbers or text;
+    NaN and None are missing). A DataFrame index named ``study`` serves as the study column."""
+    if _is_frame(frame):
+        if "study" not in [str(c).strip().lower() for c in frame.columns] and frame.index.name == "study":
+            frame = frame.reset_index()
+        names = [str(c) for c in frame.columns]
+        columns = [frame[c].tolist() for c in frame.columns]
+    else:
+        path = "<dict>" if path == "<DataFrame>" else path
+        names = [str(c) for c in frame]
+        columns = [list(v) if not isinstance(v, (str, bytes)) else [v] for v in frame.values()]
+        if len(set(map(len, columns))) > 1:
+            raise InputError("columns of different lengths: " + ", ".join(f"{n} ({len(c)})" for n, c in
+                                                                           zip(names, columns)), file=path)
+    rows = [names] + [[_cell_text(x) for x in row] for row in zip(*columns)]
+    return table_from_rows(rows, path=path, measure=measure, drop_incomplete=drop_incomplete)
+
+
+def _cell_text(x) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, float):
+        return "" if x != x else repr(x)
+    if hasattr(x, "item") and not isinstance(x, str):  # NumPy scalar
+        return _cell_text(x.item())
+    return str(x)
 
 
 def _delimiter(text: str) -> str:
@@ -145,12 +233,51 @@ def _delimiter(text: str) -> str:
     return max((";", "\t"), key=header.count) if (";" in header or "\t" in header) else ","
 
 
-def table_from_rows(rows, path="<table>", measure=None, first_line=1) -> TrialTable:
+def label_duplicates(names) -> tuple[tuple, tuple]:
+    """Display labels for study names that repeat: every occurrence of a repeated name gets its
+    rank, "Shechter (1)", "Shechter (2)", in row order (two trials by one first author are two
+    studies, as in metafor). Returns (labels, notes)."""
+    names = tuple(names)
+    if len(set(names)) == len(names):  # the common case, checked at C speed
+        return names, ()
+    counts: dict = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    repeated = {n for n, c in counts.items() if c > 1}
+    if not repeated:
+        return names, ()
+    taken = set(names)
+    seen: dict = {}
+    labels = []
+    for name in names:
+        if name not in repeated:
+            labels.append(name)
+            continue
+        seen[name] = seen.get(name, 0) + 1
+        label, r = f"{name} ({seen[name]})", seen[name]
+        while label in taken:  # a name like "Shechter (2)" already in the table
+            r += 1
+            label = f"{name} ({r})"
+        taken.add(label)
+        labels.append(label)
+    order = list(dict.fromkeys(x for x in names if x in repeated))
+    shown = "; ".join(f"{n} x{counts[n]}" for n in order[:20])
+    if len(order) > 20:  # a simulation's replicates can repeat thousands of names: the note stays short
+        shown += f"; and {len(order) - 20} more names"
+    notes = (f"study names repeat, so the studies are told apart by their order in the table, as "
+             f"\"{order[0]} (1)\", \"{order[0]} (2)\": {shown}",)
+    return tuple(labels), notes
+
+
+def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incomplete=False) -> TrialTable:
     """Build a TrialTable from CSV rows (header first). ``first_line`` is the header's line number."""
     measure = measure.upper() if measure else None
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise InputError("empty file: expected a header row", file=path, line=first_line)
     header = [h.strip().lower() for h in rows[0]]
+    if header[0] == "" and any(header[1:]):
+        # R's write.csv writes row names under an empty header: they name the studies if nothing else does.
+        header[0] = "study" if "study" not in header else "_rownames"
     seen = set()
     for j, h in enumerate(header):
         if not h:
@@ -160,7 +287,15 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1) -> TrialTa
         seen.add(h)
     if "study" not in header:
         raise InputError("missing column 'study'", file=path, line=first_line, column="study")
-    layout = detect_layout(header, path=path, measure=measure)
+    # metafor's names stand in for hatmeta's when those are absent (given name kept for messages).
+    given = {}
+    for j, h in enumerate(header):
+        target = ALIASES.get(h)
+        if target and target not in seen and target not in given.values():
+            given[target] = h
+            header[j] = target
+    names = set(header) | {c for c, parts in DERIVED.items() if c not in header and all(p in header for p in parts)}
+    layout = detect_layout(names, path=path, measure=measure)
     wanted = LAYOUTS[layout]
     pos = {h: j for j, h in enumerate(header)}
 
@@ -175,21 +310,44 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1) -> TrialTa
     if len(set(map(len, data))) != 1 or len(data[0]) != len(header):
         r = next(r for r, row in enumerate(data) if len(row) != len(header))
         raise InputError(f"expected {len(header)} fields, found {len(data[r])}", file=path, line=lines[r])
+    sources = [c for w in wanted for c in ((w,) if w in pos else DERIVED[w])]
+    notes: tuple = ()
+    dropped: tuple = ()
+    if drop_incomplete:
+        gone = [r for r, row in enumerate(data) if any(row[pos[c]].strip().lower() in MISSING for c in sources)]
+        if gone:
+            if len(gone) == len(data):
+                raise InputError("every row has a missing value in "
+                                 + ", ".join(given.get(c, c) for c in sources), file=path, column="--drop-incomplete")
+            extra_cols = [h for h in header if h not in sources]
+            dropped = tuple((data[r][pos["study"]].strip(), lines[r],
+                             "missing " + ", ".join(given.get(c, c) for c in sources
+                                                    if data[r][pos[c]].strip().lower() in MISSING),
+                             {h: data[r][pos[h]].strip() for h in extra_cols}) for r in gone)
+            notes += (f"{len(gone)} incomplete row{'s' if len(gone) > 1 else ''} left out (--drop-incomplete): "
+                      + "; ".join(f"{s or '(unnamed)'} (line {ln}): {why}" for s, ln, why, _ in dropped),)
+            out = set(gone)
+            data = [row for r, row in enumerate(data) if r not in out]
+            lines = [ln for r, ln in enumerate(lines) if r not in out]
     cells = list(zip(*data))  # one tuple per column, transposed at C speed
     studies = [name.strip() for name in cells[pos["study"]]]
-    if "" in studies or len(set(studies)) != len(studies):
-        seen = {}
-        for line, name in zip(lines, studies):
-            if not name:
-                raise InputError("empty study name", file=path, line=line, column="study")
-            if name in seen:
-                raise InputError(f"duplicate study '{name}' (first on line {seen[name]})", file=path,
-                                 line=line, column="study")
-            seen[name] = line
-    columns = {c: _parse_column(cells[pos[c]], path, lines, c) for c in wanted}
-    extra = {h: tuple(x.strip() for x in cells[pos[h]]) for h in header if h not in wanted and h != "study"}
-    table = TrialTable(path=path, layout=layout, studies=tuple(studies), columns=columns, extra=extra,
-                       lines=tuple(lines))
+    if "" in studies:
+        line = lines[studies.index("")]
+        raise InputError("empty study name", file=path, line=line, column="study")
+    labels, dup_notes = label_duplicates(studies)
+    columns = {}
+    for c in wanted:
+        if c in pos:
+            columns[c] = _parse_column(cells[pos[c]], path, lines, given.get(c, c))
+        else:  # n from events and non-events (metafor's ai + bi)
+            events, other = DERIVED[c]
+            columns[c] = (_parse_column(cells[pos[events]], path, lines, given.get(events, events))
+                          + _parse_column(cells[pos[other]], path, lines, other))
+    extra = {h: tuple(x.strip() for x in cells[pos[h]]) for h in header
+             if h not in wanted and h != "study" and h not in sources}
+    table = TrialTable(path=path, layout=layout, studies=labels, columns=columns, extra=extra,
+                       lines=tuple(lines), notes=notes + dup_notes,
+                       given=tuple(studies) if dup_notes else (), dropped=dropped)
     check_values(table)
     return table
 
@@ -209,8 +367,9 @@ def _parse_column(cells, path, lines, column) -> np.ndarray:
 
 def _parse_number(text, path, line, column) -> float:
     s = text.strip()
-    if not s:
-        raise InputError("missing value", file=path, line=line, column=column)
+    if s.lower() in MISSING:
+        raise InputError(f"missing value{' (' + s + ')' if s else ''}; --drop-incomplete leaves such rows out",
+                         file=path, line=line, column=column)
     try:
         x = float(s)
     except ValueError:
@@ -232,9 +391,11 @@ def check_values(table: TrialTable) -> None:
     for c, v in cols.items():
         if c in COUNT_COLUMNS:
             checks.append((c, v != np.floor(v), "must be a whole number, got {x:g}"))
-        if c.startswith("n_"):
+        if c.startswith("n_") or c == "n":
             checks.append((c, v <= 0, "must be at least 1, got {x:g}"))
-        if c.startswith("events_"):
+        if c == "r":
+            checks.append((c, np.abs(v) > 1, "a correlation must lie in [-1, 1], got {x:g}"))
+        if c.startswith("events"):
             checks.append((c, v < 0, "must not be negative, got {x:g}"))
         if c.startswith(("sd_", "time_")) or c in ("vi", "se"):
             checks.append((c, v <= 0, "must be greater than 0, got {x:g}"))
@@ -248,6 +409,10 @@ def check_values(table: TrialTable) -> None:
             e, n = cols[f"events_{arm}"], cols[f"n_{arm}"]
             for i in np.flatnonzero(e > n):
                 fail(i, f"events_{arm}", f"events ({e[i]:g}) exceed n_{arm} ({n[i]:g})")
+    if table.layout == "proportion":
+        e, n = cols["events"], cols["n"]
+        for i in np.flatnonzero(e > n):
+            fail(i, "events", f"events ({e[i]:g}) exceed n ({n[i]:g})")
     if table.layout == "estimate_ci":
         lo, est, hi = cols["ci_low"], cols["estimate"], cols["ci_high"]
         for i in range(table.k):

@@ -50,6 +50,8 @@ class Rendered:
     refused: str | None
     files: tuple
     posterior: object = None  # BayesResult or None
+    gaps: tuple = ()  # a refused analysis: what is missing and where it was sought
+    published: tuple = ()  # a refused analysis: published pooled results for its outcome
 
 
 def _versions():
@@ -120,7 +122,8 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
             title = read_spec(spec_path(name, analyses_dir)).title
         except InputError:
             title = name
-        return Rendered(name, title, None, None, exc.message, ())
+        return Rendered(name, title, None, None, exc.message, (), gaps=tuple(getattr(exc, "gaps", ())),
+                        published=tuple(getattr(exc, "published", ())))
     spec = analysis.spec
     labels = (spec.experimental_label, spec.control_label)
     files = []
@@ -175,7 +178,10 @@ def _close(fig):
 def _section(r: Rendered, out: Path) -> str:
     e = html.escape
     if r.refused:
-        return (f'<h2 id="{e(r.name)}">{e(r.title)}</h2>\n<p class="refused">Not pooled: {e(r.refused)}</p>\n')
+        from .evidence import gaps_html, reconciliation_html
+
+        return (f'<h2 id="{e(r.name)}">{e(r.title)}</h2>\n<p class="refused">Not pooled: {e(r.refused)}</p>\n'
+                + reconciliation_html(None, r.published) + gaps_html(r.gaps))
     from . import tables
 
     res, analysis = r.result, r.analysis
@@ -193,6 +199,9 @@ def _section(r: Rendered, out: Path) -> str:
                      f"{e(caution)}</p>\n" + _inline_svg(funnel, narrow=True))
     if r.posterior is not None:
         parts.append(_bayes_section(r, out))
+    from .evidence import gaps_html, reconciliation_html
+
+    parts += [reconciliation_html(res, res.extra.get("published", ())), gaps_html(res.extra.get("gaps", ()))]
     notes = [n for n in res.notes]
     if notes:
         parts.append('<p class="note"><b>Notes (trials left out, derived figures, definitions):</b></p>'
@@ -248,8 +257,9 @@ def build_report(out="reports", data_dir=None, analyses_dir=None) -> list:
         raise InputError("no analyses to report", file=str(analyses_dir or "analyses"))
     rendered = [render_analysis(n, out, data_dir, analyses_dir) for n in names]
     files = [p for r in rendered for p in r.files]
-    sof_rows = [tables.sof_row(r.result, r.analysis) for r in rendered if r.result is not None
-                and r.result.measure in ("RR", "OR")]
+    sof_rows = tables.summary_rows([(r.result, r.analysis) for r in rendered if r.result is not None],
+                                   [(r.name, r.refused) for r in rendered if r.result is None],
+                                   data_dir=data_dir, analyses_dir=analyses_dir)
     for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("html", "html")):
         path = out / f"sof.{ext}"
         path.write_text(tables.sof_table(sof_rows, fmt))

@@ -57,7 +57,9 @@ def result_rows(res, labels=("HAT", "control")):
 
     Effects on the natural scale (ratios back-transformed), two decimals; weights in percent."""
     arm_head, cells, total = _arms(res, labels)
-    head = ["Study"] + arm_head + [f"{res.measure} [95% CI]", "Weight %"]
+    from ..results import level_text
+
+    head = ["Study"] + arm_head + [f"{res.measure} [{level_text(res.level)} CI]", "Weight %"]
     rows = [[s.label or s.study] + cells(s.inputs) + [_ci(res, s.yi, s.ci_low, s.ci_high), f"{s.weight:.1f}"]
             for s in res.studies]
     rows.append([f"Total ({res.method}, {res.ci_method.upper()})"] + total
@@ -226,10 +228,11 @@ def certainty_text(grade: dict) -> str:
     return certainty + (f" ({'; '.join(parts)})" if parts else "")
 
 
-def sof_row(res, analysis, threshold=None):
+def sof_row(res, analysis, threshold=None, rob_summary=""):
     """One summary-of-findings row for a pooled analysis (RR or OR on binary data).
 
-    ``threshold``: the smallest important effect, natural scale (see ``suggest``)."""
+    ``threshold``: the smallest important effect, natural scale (see ``suggest``); ``rob_summary``:
+    what the trials' risk-of-bias judgements suggest (``rob_suggestion``)."""
     spec = analysis.spec
     ins = [s.inputs for s in res.studies]
     participants = sum(int(i["n_treat"]) + int(i["n_ctrl"]) for i in ins) if all("n_treat" in i for i in ins) else None
@@ -257,26 +260,125 @@ def sof_row(res, analysis, threshold=None):
         row["assumed_risk"] = f"{1000 * acr:.0f} per 1000"
         row["corresponding_risk"] = (f"{per_1000(res.estimate)} per 1000 "
                                      f"({per_1000(res.ci_low)} to {per_1000(res.ci_high)})")
+        row["absolute_difference"] = _per_1000_difference(acr, [int(per_1000(x).split(" ")[0]) for x in
+                                                                (res.estimate, res.ci_low, res.ci_high)])
     grade = dict(getattr(spec, "grade", None) or {})
+    row.setdefault("absolute_difference", "")
     row["ratings"] = {d: grade.get(d, "not rated") for d in DOMAINS}
     row["certainty"] = grade.get("certainty", "not rated")
     row["certainty_text"] = certainty_text(grade)
     row["suggestions"] = suggest(res, threshold)
+    if rob_summary:
+        row["suggestions"]["risk_of_bias"] = rob_summary
     return row
 
 
+def _per_1000_difference(acr, corresponding) -> str:
+    """'N more (or fewer) per 1000 (a more to b more)' from the corresponding risks per 1000."""
+    base = round(1000 * acr)
+
+    def text(x):
+        d = x - base
+        return f"{abs(d)} {'more' if d >= 0 else 'fewer'}"
+
+    est, lo, hi = corresponding
+    return f"{text(est)} per 1000 ({text(lo)} to {text(hi)})"
+
+
+def rob_suggestion(judgements: dict) -> str:
+    """What the trials' risk-of-bias judgements imply for GRADE's risk-of-bias domain (a suggestion;
+    the reviewer owns the rating). ``judgements``: trial label -> {domain: judgement}."""
+    if not judgements:
+        return ""
+    high = sorted(t for t, d in judgements.items() if "high" in d.values())
+    unassessed = sorted(t for t, d in judgements.items() if set(d.values()) == {"not assessed"})
+    k = len(judgements)
+    parts = []
+    if high:
+        parts.append(f"{len(high)} of {k} trials at high risk in at least one domain ({', '.join(high)})")
+    if unassessed:
+        parts.append(f"{len(unassessed)} of {k} with no domain assessed")
+    if not parts:
+        return f"no trial judged at high risk in any domain ({k} trials)"
+    verdict = "serious suggested" if len(high) * 2 >= k else "consider"
+    return f"{verdict}: " + "; ".join(parts)
+
+
+def published_sof_row(outcome, published, reason):
+    """A summary-of-findings row for a critical outcome hatmeta cannot pool: the published review's
+    pooled estimate, labelled as published and not reproduced here, with the reason."""
+    ci = (f" ({published.ci_low:.2f} to {published.ci_high:.2f})"
+          if published.ci_low is not None and published.ci_high is not None else " (CI not available)")
+    people = f"{published.participants} " if published.participants else ""
+    return {
+        "outcome": outcome,
+        "participants": f"{people}({published.trials} RCTs), published",
+        "relative_effect": f"{published.measure} {published.estimate:.2f}{ci}: published in {published.source_label}, "
+                           "not reproduced here",
+        "assumed_risk": "", "corresponding_risk": "", "absolute_difference": "",
+        "heterogeneity": "", "ratings": {d: "not rated" for d in DOMAINS}, "certainty": "not rated",
+        "certainty_text": "not rated", "suggestions": {"not pooled": reason},
+    }
+
+
 SOF_HEAD = ["Outcome", "Participants (studies)", "Relative effect (95% CI)", "Assumed risk (control)",
-            "Corresponding risk (HAT)", "Heterogeneity", "Certainty (GRADE)", "Suggested by the numbers"]
+            "Corresponding risk (HAT)", "Absolute difference", "Heterogeneity", "Certainty (GRADE)",
+            "Suggested by the numbers"]
 
 
 def sof_table(rows, fmt="markdown", threshold=None) -> str:
     body = [[r["outcome"], r["participants"], r["relative_effect"], r["assumed_risk"], r["corresponding_risk"],
-             r["heterogeneity"], r["certainty_text"],
+             r.get("absolute_difference", ""), r["heterogeneity"], r["certainty_text"],
              "; ".join(f"{k}: {v}" for k, v in r["suggestions"].items())] for r in rows]
     note = ("Certainty is the reviewer's GRADE rating recorded in the analysis spec ('not rated' until "
             "then); the last column is what the numbers alone suggest, for the reviewer to judge. Assumed risk: "
-            "median control-arm risk of the included trials. "
+            "median control-arm risk of the included trials; absolute difference = corresponding minus assumed "
+            "risk. A row marked published shows a published review's pooled estimate for a critical outcome "
+            "that no extracted trial reports by arm: it is not reproduced here. "
             + (f"Smallest important effect used for imprecision: {threshold:g}." if threshold is not None
                else "No threshold of an important effect was given (hatmeta sof --threshold)."))
     return render(SOF_HEAD, body, fmt, caption="Summary of findings: heroin-assisted treatment vs methadone",
                   footnote=note)
+
+
+def summary_rows(pooled, refused, data_dir=None, analyses_dir=None, threshold=None) -> list:
+    """Every summary-of-findings row, in analysis-name order: pooled RR/OR analyses (with what their
+    trials' risk-of-bias judgements suggest), and each refused analysis whose outcome a published
+    review has pooled (that review's estimate, labelled as published, with the refusal's reason).
+
+    ``pooled``: [(MetaResult, Analysis)]; ``refused``: [(analysis name, reason)].
+    """
+    from ..errors import InputError
+    from ..evidence.appraisal import load_appraisal
+    from ..evidence.spec import read_spec, spec_path
+
+    appraisal = load_appraisal(data_dir)
+    rows = []
+    for res, analysis in pooled:
+        if res.measure not in ("RR", "OR"):
+            continue
+        labels = _study_labels(res)
+        judgements = {labels.get(s.study, s.study): appraisal.judgements(s.study) for s in res.studies}
+        rows.append((analysis.spec.name, sof_row(res, analysis, threshold, rob_suggestion(judgements))))
+    done = {r["outcome"] for _, r in rows}
+    for name, reason in refused:
+        try:
+            spec = read_spec(spec_path(name, analyses_dir))
+        except InputError:
+            continue
+        outcome = spec.title.split(":")[0] if spec.title else spec.name
+        for published in appraisal.published_for(spec.outcome)[:1]:
+            if outcome not in done:
+                rows.append((name, published_sof_row(outcome, published, _short_reason(reason))))
+                done.add(outcome)
+    return [r for _, r in sorted(rows, key=lambda nr: nr[0])]
+
+
+def _study_labels(res) -> dict:
+    return {s.study: s.inputs.get("label", s.study) if isinstance(s.inputs.get("label"), str) else s.study
+            for s in res.studies}
+
+
+def _short_reason(reason: str) -> str:
+    """The refusal's first clause: what is missing, without the per-trial list."""
+    return reason.split(" (")[0].split(";")[0]

@@ -14,9 +14,18 @@ METHOD_NAMES = {
 }
 MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "MD": "mean difference",
                  "SMD": "standardised mean difference (Hedges' g)", "IRR": "incidence rate ratio",
-                 "GEN": "generic effect", "PETO": "Peto odds ratio"}
+                 "GEN": "generic effect", "PETO": "Peto odds ratio", "HR": "hazard ratio",
+                 "ROM": "ratio of means", "IRD": "incidence rate difference", "PR": "proportion",
+                 "PLO": "log odds of a proportion", "PFT": "Freeman-Tukey double-arcsine proportion",
+                 "COR": "correlation", "ZCOR": "Fisher's z-transformed correlation"}
 
 NOTE_CHARS = 200  # a note longer than this is cut in text output (full in JSON)
+
+
+def _lv(res) -> str:
+    from ..results import level_text
+
+    return level_text(res.level)
 
 
 def fmt(x, digits=4):
@@ -41,7 +50,7 @@ def format_result(res) -> str:
     random = res.method not in ("FE", "MH", "PETO")
     if random:
         lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)} "
-                     f"(95% CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
+                     f"({_lv(res)} CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
         lines.append(f"tau (square root of estimated tau^2 value):      {fmt(res.tau)}")
     lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
     lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
@@ -50,20 +59,20 @@ def format_result(res) -> str:
     lines += ["", f"Test for Heterogeneity:", f"Q(df = {res.q_df}) = {fmt(res.q)}, p-val {_p_eq(res.q_p)}", ""]
     stat = res.stat_name
     ci_label = "HKSJ, t" if res.ci_method == "hksj" else "Wald, z"
-    lines.append(f"Model Results ({ci_label}; analysis scale: {res.scale}):")
+    lines.append(f"Model Results ({ci_label}; {_lv(res)} CI; analysis scale: {res.scale}):")
     lines.append("")
     lines.append(f"{'estimate':>10} {'se':>8} {stat + 'val':>8} {'pval':>8} {'ci.lb':>8} {'ci.ub':>8}")
     lines.append(f"{fmt(res.estimate):>10} {fmt(res.se):>8} {fmt(res.stat):>8} {fmt_p(res.p):>8} "
                  f"{fmt(res.ci_low):>8} {fmt(res.ci_high):>8}")
     if res.df is not None:
         lines.append(f"(t on {fmt(res.df, 0)} df)")
-    if res.is_ratio:
+    if res.scale != "identity":  # ratios, proportions, correlations back-transformed
         lines += ["", f"{res.measure} (natural scale): {fmt(res.natural(res.estimate))} "
                       f"[{fmt(res.natural(res.ci_low))}, {fmt(res.natural(res.ci_high))}]"]
     if random and math.isfinite(res.pi_low):
         df_txt = f"t, {res.k - 2} df" if res.pi_method == "t" else "z"
-        lines.append(f"Prediction interval ({df_txt}): {fmt(res.natural(res.pi_low))} to "
-                     f"{fmt(res.natural(res.pi_high))}{' (natural scale)' if res.is_ratio else ''}")
+        lines.append(f"Prediction interval ({_lv(res)}, {df_txt}): {fmt(res.natural(res.pi_low))} to "
+                     f"{fmt(res.natural(res.pi_high))}{' (natural scale)' if res.scale != 'identity' else ''}")
     if res.subgroups is not None:
         lines += ["", "Subgroups:"]
         for s in res.subgroups:
@@ -73,7 +82,7 @@ def format_result(res) -> str:
         lines.append(f"  Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {fmt_p(t.p)}")
     if res.meta_regression is not None:
         m = res.meta_regression
-        lines += ["", f"Meta-regression (REML): tau^2 = {fmt(m.tau2)}, R^2 = {fmt(m.r2, 2)}%",
+        lines += ["", f"Meta-regression ({m.method}): tau^2 = {fmt(m.tau2)}, R^2 = {fmt(m.r2, 2)}%",
                   f"  Test of moderators: {'F' if m.test == 't' else 'QM'}(df = {m.qm_df}) = {fmt(m.qm)}, "
                   f"p-val {_p_eq(m.qm_p)}",
                   f"  Residual heterogeneity: QE(df = {m.qe_df}) = {fmt(m.qe)}, p-val {_p_eq(m.qe_p)}",
@@ -82,6 +91,7 @@ def format_result(res) -> str:
         lines.append(f"  {'':{w}} {'estimate':>9} {'se':>8} {m.test + 'val':>8} {'pval':>8}")
         for c in m.coefficients:
             lines.append(f"  {c.name:{w}} {fmt(c.estimate):>9} {fmt(c.se):>8} {fmt(c.stat):>8} {fmt_p(c.p):>8}")
+        lines += [f"  Note: {n}" for n in m.notes]
     if res.egger is not None:
         e = res.egger
         lines += ["", f"Egger's test: intercept {fmt(e.intercept)} (se {fmt(e.se)}), t = {fmt(e.t)}, "
@@ -119,11 +129,11 @@ def _arm_text(inputs):
 
 
 def study_lines(res) -> list:
-    """One line per study: name, figures per arm, effect [95% CI] (natural scale), weight %."""
+    """One line per study: name, figures per arm, effect [CI at the result's level] (natural scale), weight %."""
     rows = [(s.label or s.study, _arm_text(s.inputs), f"{fmt(res.natural(s.yi))} [{fmt(res.natural(s.ci_low))}, "
              f"{fmt(res.natural(s.ci_high))}]", f"{fmt(s.weight, 1)}%") for s in res.studies]
     head = ("study", "treatment vs control" if any(r[1] for r in rows) else "",
-            f"{res.measure}{' (natural scale)' if res.is_ratio else ''} [95% CI]", "weight")
+            f"{res.measure}{' (natural scale)' if res.scale != 'identity' else ''} [{_lv(res)} CI]", "weight")
     widths = [max(len(r[j]) for r in rows + [head]) for j in range(4)]
     line = lambda r: "  " + "  ".join(x.ljust(w) if j < 3 else x.rjust(w)  # noqa: E731
                                       for j, (x, w) in enumerate(zip(r, widths))).rstrip()
@@ -158,8 +168,8 @@ def _c(x):
 
 
 def to_markdown(res) -> str:
-    nat = "natural scale" if res.is_ratio else "identity scale"
-    head = f"| study | {res.measure} [95% CI] ({nat}) | weight % |\n|---|---|---|\n"
+    nat = "natural scale" if res.scale != "identity" else "identity scale"
+    head = f"| study | {res.measure} [{_lv(res)} CI] ({nat}) | weight % |\n|---|---|---|\n"
     rows = "".join(f"| {s.label or s.study} | {fmt(res.natural(s.yi), 3)} [{fmt(res.natural(s.ci_low), 3)}, "
                    f"{fmt(res.natural(s.ci_high), 3)}] | {fmt(s.weight, 1)} |\n" for s in res.studies)
     pooled = (f"| **pooled ({res.method}, {res.ci_method})** | **{fmt(res.natural(res.estimate), 3)} "
@@ -175,10 +185,10 @@ def bayes_text(res, post, others=()):
     if res.is_ratio:
         n = res.natural
         lines += ["", f"{res.measure} (natural scale): posterior median {fmt(n(post.mu.median))} "
-                      f"[95% CrI {fmt(n(post.mu.low))}, {fmt(n(post.mu.high))}]; predicted new trial "
+                      f"[{_lv(res)} CrI {fmt(n(post.mu.low))}, {fmt(n(post.mu.high))}]; predicted new trial "
                       f"{fmt(n(post.prediction.median))} [{fmt(n(post.prediction.low))}, {fmt(n(post.prediction.high))}]"]
     if others:
-        lines += ["", "Prior sensitivity (mu: median [95% CrI]; tau: median):"]
+        lines += ["", f"Prior sensitivity (mu: median [{_lv(res)} CrI]; tau: median):"]
         for o in (post, *others):
             m = o.mu
             lines.append(f"  {o.prior['tau_prior']:24} {fmt(res.natural(m.median))} [{fmt(res.natural(m.low))}, "

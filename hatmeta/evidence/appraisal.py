@@ -1,0 +1,255 @@
+"""What sits beside the pooled numbers of a HAT analysis: risk of bias, published reviews, gaps.
+
+Three optional files of the extraction folder (data/extracted/README.md describes them):
+
+- ``risk_of_bias.csv``: one judgement per trial and domain (Cochrane risk-of-bias tool 1, as the
+  Cochrane review CD003410 used), each with whose judgement it is and where it was read;
+- ``published.csv``: pooled results of published reviews, for reconciliation only (never pooled);
+- ``searches.csv``: where each figure still ``not reported`` was sought.
+
+They are read with the extraction's own CSV reader, so a mistake is named by file, line and
+column like any other. Only the standard library is used (the command line starts fast).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from .extraction import Column, Row, _check_cell, default_data_dir, read_csv_rows, rows_from_cells
+
+JUDGEMENTS = ("low", "some concerns", "unclear", "high", "not assessed")
+DOMAINS = ("random sequence generation", "allocation concealment", "blinding of participants and personnel",
+           "blinding of outcome assessment", "incomplete outcome data", "selective reporting", "other bias")
+# Short column heads for figures and tables, in RevMan's order (A to G).
+DOMAIN_SHORT = dict(zip(DOMAINS, "ABCDEFG"))
+
+SCHEMA = {
+    "risk_of_bias.csv": (Column("trial", True, "id"), Column("domain", True, "choice", DOMAINS),
+                         Column("judgement", True, "choice", JUDGEMENTS), Column("support"),
+                         Column("assessed_by"), Column("source")),
+    "published.csv": (Column("source", True, "id"), Column("citation", True), Column("locator", True),
+                      Column("comparison", True), Column("outcome", True, "id"),
+                      Column("trials", True, "int", minimum=1), Column("participants", False, "int", minimum=1),
+                      Column("measure", True, "choice", ("RR", "OR", "RD", "MD", "SMD", "HR")),
+                      Column("estimate", True, "number"), Column("ci_low", False, "number"),
+                      Column("ci_high", False, "number"), Column("direction"), Column("note")),
+    "searches.csv": (Column("trial", True, "id"), Column("outcome", True, "id"), Column("searched", True)),
+}
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published pooled result (natural scale for ratios)."""
+
+    source: str
+    citation: str
+    locator: str
+    comparison: str
+    outcome: str
+    trials: int
+    participants: int | None
+    measure: str
+    estimate: float
+    ci_low: float | None
+    ci_high: float | None
+    direction: str
+    note: str
+
+    @property
+    def source_label(self) -> str:
+        """'Ferri 2011, Cochrane CD003410.pub4' style: first author, year and where it appeared."""
+        import re
+
+        author = self.citation.split(" ")[0].rstrip(",")
+        year = re.search(r"\b(19|20)\d\d\b", self.citation)
+        review = re.search(r"CD\d{6}(\.pub\d)?", self.citation)
+        return f"{author} {year.group(0) if year else ''}".strip() + (f", Cochrane {review.group(0)}" if review else "")
+
+    def to_dict(self) -> dict:
+        return {"source": self.citation + ", " + self.locator, "label": self.source_label, "comparison": self.comparison, "trials": self.trials,
+                "participants": self.participants, "measure": self.measure, "estimate": self.estimate,
+                "ci_low": self.ci_low, "ci_high": self.ci_high, "note": self.note}
+
+
+@dataclass(frozen=True)
+class Appraisal:
+    """The three files, validated. ``risk_of_bias``: trial -> {domain: (judgement, support, by, source)}."""
+
+    risk_of_bias: dict
+    published: tuple
+    searches: dict  # (trial, outcome) -> where sought
+
+    def judgements(self, trial: str) -> dict:
+        """domain -> judgement for one trial, every domain present ('not assessed' where none)."""
+        given = self.risk_of_bias.get(trial, {})
+        return {d: given[d][0] if d in given else "not assessed" for d in DOMAINS}
+
+    def published_for(self, outcome: str) -> tuple:
+        return tuple(p for p in self.published if p.outcome == outcome)
+
+
+def _read(path: Path, name: str, errors: list) -> list:
+    if not path.exists():
+        return []  # the files are optional: an extraction without them has no appraisal
+    header, raw = read_csv_rows(path, errors)
+    if header is None:
+        return []
+    missing = [c.name for c in SCHEMA[name] if c.name not in header]
+    for col in missing:
+        errors.append(InputError(f"missing column (the {name} layout needs "
+                                 f"{', '.join(c.name for c in SCHEMA[name])})", file=str(path), line=1, column=col))
+    if missing:
+        return []
+    rows = rows_from_cells(header, raw, str(path), errors)
+    for row in rows:
+        for col in SCHEMA[name]:
+            _check_cell(row, col, errors)
+    return rows
+
+
+def _num(row: Row, column: str):
+    return float(row[column]) if row[column] else None
+
+
+def check_appraisal(data_dir=None, trial_ids=None) -> tuple:
+    """(Appraisal, errors): every problem in the three files, as InputErrors with file:line: column."""
+    folder = Path(data_dir) if data_dir is not None else default_data_dir()
+    errors: list = []
+    rob, seen = {}, {}
+    for row in _read(folder / "risk_of_bias.csv", "risk_of_bias.csv", errors):
+        key = (row["trial"], row["domain"])
+        if row["judgement"] not in ("not assessed", "") and not (row["source"] and row["assessed_by"]):
+            errors.append(InputError("a judgement needs its source and who assessed it",
+                                     file=row.file, line=row.line, column="source"))
+        if key in seen:
+            errors.append(InputError(f"second judgement for {key[0]} / {key[1]} (first on line {seen[key]})",
+                                     file=row.file, line=row.line, column="domain"))
+            continue
+        seen[key] = row.line
+        rob.setdefault(row["trial"], {})[row["domain"]] = (row["judgement"], row["support"], row["assessed_by"],
+                                                            row["source"])
+    published = []
+    for row in _read(folder / "published.csv", "published.csv", errors):
+        try:
+            published.append(Published(row["source"], row["citation"], row["locator"], row["comparison"],
+                                       row["outcome"], int(row["trials"]),
+                                       int(row["participants"]) if row["participants"] else None, row["measure"],
+                                       float(row["estimate"]), _num(row, "ci_low"), _num(row, "ci_high"),
+                                       row["direction"], row["note"]))
+        except ValueError:
+            continue  # the cell check above has named the bad cell
+    searches = {}
+    for row in _read(folder / "searches.csv", "searches.csv", errors):
+        searches[(row["trial"], row["outcome"])] = row["searched"]
+    if trial_ids is not None:
+        for trial in sorted(set(rob) - set(trial_ids)):
+            errors.append(InputError(f"trial {trial!r} is not in trials.csv", file=str(folder / "risk_of_bias.csv"),
+                                     column="trial"))
+    return Appraisal(rob, tuple(published), searches), errors
+
+
+def load_appraisal(data_dir=None) -> Appraisal:
+    """The validated appraisal files; raises the first problem as an InputError."""
+    appraisal, errors = check_appraisal(data_dir)
+    if errors:
+        raise errors[0]
+    return appraisal
+
+
+def gap_rows(omitted, outcome: str, appraisal: Appraisal, labels=None) -> list:
+    """The readable table of what is missing: one row per distinct reason, trials grouped.
+
+    ``omitted`` is [(trial, reason)]; the reason's first sentence is what is missing, and the
+    places sought come from searches.csv. Rows: {"trials", "missing", "sought"}.
+    """
+    labels = labels or {}
+    groups: dict = {}
+    for trial, reason in omitted:
+        if reason.startswith("not reported (") and reason.endswith(")"):
+            reason = reason[len("not reported ("):-1]
+        missing = _first_sentence(reason)
+        excluded = reason.startswith("excluded")  # a choice of the analysis, not a missing figure
+        sought = "" if excluded else appraisal.searches.get((trial, outcome), "")
+        group = groups.setdefault(missing, {"trials": [], "sought": []})
+        label = labels.get(trial, trial)
+        group["trials"].append(label)
+        if sought:
+            group["sought"].append((label, sought))
+    rows = []
+    for missing, g in groups.items():
+        if len(g["sought"]) == 1 and len(g["trials"]) == 1:
+            sought = g["sought"][0][1]
+        else:
+            sought = " ".join(f"{label}: {text}" for label, text in g["sought"])
+        rows.append({"trials": g["trials"], "missing": missing, "sought": sought})
+    return rows
+
+
+def refusal_details(exc, spec, data_dir=None) -> None:
+    """Fill a NotPooled error with the gaps table, the published results for the outcome and a few
+    short lines for the terminal."""
+    appraisal = load_appraisal(data_dir)
+    labels = _labels(None, data_dir)
+    exc.gaps = gap_rows(exc.omitted, spec.outcome, appraisal, labels)
+    exc.published = [p.to_dict() for p in appraisal.published_for(spec.outcome)]
+    lines = []
+    for g in exc.gaps:
+        lines.append(f"  {_short_list(g['trials'])}: {g['missing']}")
+    for p in exc.published:
+        ci = f" ({p['ci_low']:.2f} to {p['ci_high']:.2f})" if p["ci_low"] is not None else ""
+        lines.append(f"  published: {p['measure']} {p['estimate']:.2f}{ci}, {p['label']} ({p['trials']} trials"
+                     + (f", {p['participants']} participants" if p["participants"] else "")
+                     + "), not reproduced here")
+    exc.details = "\n".join(lines + ["  (--format json or the report lists where each figure was sought)"])
+
+
+def _short_list(items, most=4) -> str:
+    return ", ".join(items) if len(items) <= most else ", ".join(items[:most]) + f" and {len(items) - most} more"
+
+
+def _first_sentence(text: str) -> str:
+    """Up to the first full stop that ends a sentence (not one inside a citation like 'N=1477')."""
+    for i, ch in enumerate(text):
+        if ch == "." and (i + 1 == len(text) or text[i + 1] == " ") and not text[max(0, i - 3):i].strip().isdigit():
+            return text[: i + 1]
+    return text
+
+
+def reconciliation(result_k: int, participants: int | None, estimate, ci_low, ci_high, outcome: str,
+                   appraisal: Appraisal) -> list:
+    """Published pooled results beside ours: one dict per published result, natural scale."""
+    rows = []
+    for p in appraisal.published_for(outcome):
+        rows.append({**p.to_dict(), "ours": {"trials": result_k, "participants": participants,
+                                            "estimate": estimate, "ci_low": ci_low, "ci_high": ci_high}})
+    return rows
+
+
+def analysis_extras(result, analysis, data_dir=None) -> dict:
+    """What a pooled HAT analysis carries beside its numbers (MetaResult.extra): each study's
+    risk-of-bias judgements, the published pooled results for its outcome (natural scale) and the
+    table of gaps (trials left out, what is missing, where it was sought)."""
+    appraisal = load_appraisal(data_dir)
+    outcome = analysis.spec.outcome
+    labels = _labels(analysis, data_dir)
+    return {
+        "study_annotations": {s.study: {"risk_of_bias": appraisal.judgements(s.study)} for s in result.studies},
+        "published": [p.to_dict() for p in appraisal.published_for(outcome)],
+        "gaps": gap_rows(analysis.omitted, outcome, appraisal, labels),
+    }
+
+
+def _labels(analysis, data_dir=None) -> dict:
+    """Display label of every trial in the extraction, pooled or not ('Haasen 2007 (Germany)'); trials
+    sharing a publication add their route, as on the forest plot."""
+    from collections import Counter
+
+    from .analysis import trial_label
+    from .extraction import load_extraction
+
+    ex = load_extraction(data_dir)
+    base = {t: trial_label(ex.trial(t)) for t in ex.trial_ids()}
+    seen = Counter(base.values())
+    return {t: trial_label(ex.trial(t), duplicate=seen[label] > 1) for t, label in base.items()}

@@ -1,0 +1,73 @@
+"""Risk of bias, published reviews and gaps beside the HAT analyses (hatmeta.evidence.appraisal),
+and clean provenance text in everything a reader sees."""
+
+import re
+import shutil
+
+import pytest
+
+from hatmeta.errors import InputError
+from hatmeta.evidence.appraisal import DOMAINS, check_appraisal, gap_rows, load_appraisal
+
+from .conftest import ROOT
+
+DATA = ROOT / "data" / "extracted"
+
+
+def test_bundled_appraisal_is_valid_and_complete():
+    appraisal, errors = check_appraisal(DATA, trial_ids=None)
+    assert errors == []
+    # Every trial has a judgement (possibly 'not assessed') for every domain.
+    assert set(appraisal.risk_of_bias) >= {"perneger1998", "haasen2007"}
+    for trial, domains in appraisal.risk_of_bias.items():
+        assert set(domains) == set(DOMAINS), trial
+    assert appraisal.judgements("perneger1998")["random sequence generation"] == "low"
+    mortality = appraisal.published_for("mortality")
+    assert [(p.trials, p.participants, p.estimate, p.ci_low, p.ci_high) for p in mortality] == [(4, 1477, 0.65, 0.25, 1.69)]
+
+
+def test_a_judgement_without_its_source_is_named_by_line_and_column(tmp_path):
+    shutil.copytree(DATA, tmp_path / "d")
+    path = tmp_path / "d" / "risk_of_bias.csv"
+    lines = path.read_text().splitlines()
+    lines.append("hartnoll1980,other bias,high,,,")  # a second judgement, and one with no source
+    lines.append("demaret2015,made-up domain,low,,x,y")
+    path.write_text("\n".join(lines) + "\n")
+    _, errors = check_appraisal(tmp_path / "d")
+    text = [str(e) for e in errors]
+    n = len(lines)
+    assert any(f"risk_of_bias.csv:{n - 1}: column 'domain': second judgement" in t for t in text), text
+    assert any(f"risk_of_bias.csv:{n - 1}: column 'source': a judgement needs its source" in t for t in text), text
+    assert any(f"risk_of_bias.csv:{n}: column 'domain'" in t for t in text), text
+    with pytest.raises(InputError):
+        load_appraisal(tmp_path / "d")
+
+
+def test_gaps_group_trials_with_the_same_reason_and_name_where_sought():
+    appraisal = load_appraisal(DATA)
+    omitted = [("haasen2007", "not reported (Deaths by arm not found in any source opened. Cochrane pools 4 studies, N=1477.)"),
+               ("riott2010", "not reported (Deaths by arm not found in any source opened. Cochrane pools 4 studies, N=1477.)"),
+               ("salome2016", "excluded by the analysis: active comparator")]
+    rows = gap_rows(omitted, "mortality", appraisal, labels={"haasen2007": "Haasen 2007"})
+    assert rows[0]["trials"] == ["Haasen 2007", "riott2010"] or rows[0]["trials"] == ["Haasen 2007"]
+    assert rows[0]["missing"] == "Deaths by arm not found in any source opened."
+    excluded = [r for r in rows if r["missing"].startswith("excluded")]
+    assert excluded and excluded[0]["sought"] == ""  # an exclusion is a choice, not a search
+
+
+LEAKS = re.compile(r"(/work/|/tmp/|/root/|/home/|not in the store|\bstored (pages|text|copies)\b|\bPass \d|"
+                   r"evidence brief|\b2026-\d\d-\d\d\b)")
+
+
+@pytest.mark.parametrize("folder", ["data", "analyses", "reports"])
+def test_committed_files_hold_no_machine_paths_or_process_words(folder):
+    """A reader can follow every source: no path of one machine, no words about how the extraction was
+    done (the project's brief is not a source; cite what it points to)."""
+    bad = []
+    for path in sorted((ROOT / folder).rglob("*")):
+        if path.is_file() and path.suffix in (".csv", ".md", ".toml", ".json", ".html", ".tex", ".svg", ".txt"):
+            for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+                m = LEAKS.search(line)
+                if m:
+                    bad.append(f"{path.relative_to(ROOT)}:{number}: {m.group(0)!r}")
+    assert not bad, "\n".join(bad[:20])
