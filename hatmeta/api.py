@@ -65,6 +65,10 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
         extra["egger"] = egger(es)
         if extra["egger"].warning:
             extra["notes"] = res.notes + (extra["egger"].warning,)
+    if es.dropped:  # listed as 'Not estimable' rows in figures, tables and JSON
+        from .fit.effects import not_estimable_rows
+
+        extra["not_estimable"] = not_estimable_rows(table, es)
     return replace(res, **extra) if extra else res
 
 
@@ -267,3 +271,16 @@ def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
     for i in sorted(got.errors):
         failed.setdefault(got.keys[i], got.errors[i])
     return got.table, measure, failed, got.keys
+
+
+def tsa_analysis(name, data_dir=None, analyses_dir=None, **options):
+    """Trial sequential analysis of a bundled analysis: its spec's [tsa] settings, overridden by
+    ``options`` (``tsa_table``'s keywords, plus ``rri``). Returns (TsaResult, AnalysisSpec, table or
+    None when no trial reports the outcome)."""
+    from .methods.tsa import load_for_tsa, merge_settings, spec_settings, tsa_table
+
+    table, spec, notes = load_for_tsa(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    measure = options.pop("measure", None) or spec.measure
+    benefit = options.pop("benefit", None) or spec.benefit
+    settings = merge_settings(spec_settings(spec), options, benefit, measure, name, table is not None)
+    return tsa_table(table, measure, benefit=benefit, notes=notes, **settings), spec, table

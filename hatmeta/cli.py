@@ -27,6 +27,7 @@ COMMANDS = {
     "sof": "hatmeta.commands.figures:sof",
     "report": "hatmeta.commands.figures:report",
     "reproduce": "hatmeta.commands.figures:reproduce",
+    "tsa": "hatmeta.commands.tsa:tsa",
 }
 
 

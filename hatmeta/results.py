@@ -248,6 +248,10 @@ class MetaResult(_Record):
     egger: EggerTest | None = None
     group: str | None = None
     extra: dict = field(default_factory=dict)
+    # Studies kept out of the pooling because the measure is undefined for them (no events, or only
+    # events, in both arms for RR/OR/IRR): dicts of study, label, reason and the inputs as given, so
+    # that forest plots and tables list them as RevMan's 'Not estimable' rows and count their participants.
+    not_estimable: tuple = ()
 
     @property
     def is_ratio(self) -> bool:
@@ -312,6 +316,8 @@ class MetaResult(_Record):
             for row in out["studies"]:
                 row.update(_plain(per_study.get(row["study"], {})))
         out.update(_plain(extra))
+        if self.not_estimable:
+            out["not_estimable"] = _plain(self.not_estimable)
         return out
 
     def summary(self) -> str:

@@ -30,10 +30,11 @@ def test_json_carries_posterior_probabilities_and_prior():
     assert len(b["theta"]) == out["k"] == 13
     assert {s["prior"]["tau_prior"] for s in b["prior_sensitivity"]} == {
         "halfnormal:1", "halfcauchy:0.5", "uniform:4", "turner:marginal"}
-    # The same numbers as the engine called directly on the studies' yi and vi.
+    # The same numbers as the engine called directly on the studies' yi and vi (as written: 10
+    # significant digits, hatmeta/precision.py).
     direct = bayes_exact([s["yi"] for s in out["studies"]], [s["vi"] for s in out["studies"]],
                          threshold=math.log(0.8))
-    assert b["posterior"]["mu"]["median"] == pytest.approx(direct.mu.median, abs=1e-12)
+    assert b["posterior"]["mu"]["median"] == pytest.approx(direct.mu.median, abs=1e-9)
 
 
 def test_analysis_uses_the_specs_benefit_direction():

@@ -94,14 +94,26 @@ def test_text_output_shortens_long_notes_and_json_keeps_them_whole():
         return subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "retention", *args],
                               capture_output=True, text=True, cwd=ROOT).stdout
 
-    text, notes = run(), json.loads(run("--format", "json"))["notes"]
-    lines = [ln for ln in text.splitlines() if ln.startswith("Note: ")]
-    assert len(lines) == len(notes) and any(len(n) > NOTE_CHARS for n in notes)
-    assert all(len(ln) <= len("Note: ") + NOTE_CHARS for ln in lines)
-    assert "(notes shortened; --format json gives them whole)" in text
-    for line, note in zip(lines, notes):
-        if len(note) > NOTE_CHARS:
-            head, tail = line[len("Note: "):].split(" ... ")
-            assert note.startswith(head) and note.endswith(tail)
-        else:
-            assert line == "Note: " + note
+    text, data = run(), json.loads(run("--format", "json"))
+    notes = data["notes"]
+    # The answer first: `hatmeta pool retention | head -12` shows the estimate, its CI and heterogeneity.
+    from hatmeta.render.numbers import est_ci
+    import math
+
+    head = "\n".join(text.splitlines()[:12])
+    assert est_ci(math.exp(data["estimate"]), math.exp(data["ci_low"]), math.exp(data["ci_high"])) in head
+    assert f"I² = {data['i2']:.0f}%" in head and "Comparison: HAT vs methadone" in head
+    # Notes grouped by kind and counted; trials named by label, never by id; no line runs on.
+    grouped = text[text.index(f"Notes ({len(notes)};"):]
+    assert "Trials omitted (6):" in grouped and "Hartnoll 1980 (UK)" in grouped and "hartnoll1980" not in grouped
+    assert all(len(ln) <= NOTE_CHARS + 20 for ln in grouped.splitlines())
+    assert len(text.splitlines()) < 45
+    # -v shows every note in full (ids replaced by labels)
+    full = run("-v")
+    shown = [ln[4:] for ln in full.splitlines() if ln.startswith("  - ")]
+    assert len(shown) == len(notes)
+    from hatmeta.render.text import _relabel
+
+    labels = {s["study"]: s["label"] for s in data["studies"]}
+    for line, note in zip(shown, notes):
+        assert len(line) >= len(note) - 40 and _relabel(note, labels)[-30:] in line

@@ -79,8 +79,11 @@ def test_forest_diamond_sits_at_the_pooled_estimate_and_footer_matches_json():
     assert f"I² = {d['i2']:.0f}%" in het
     overall = next(line for line in foot if line.startswith("Test for overall effect"))
     assert overall.startswith(f"Test for overall effect: t = {abs(d['t']):.2f}, df = {d['df']:.0f}")
+    # RevMan's 'Total events' is a row under the Events columns, level with its label
     events = sum(s["events_treat"] for s in d["studies"])
-    assert f"Total events: {events} (HAT)" in foot[0]
+    label = next(t for t in fig.texts if t.get_text() == "Total events")
+    cell = next(t for t in fig.texts if t.get_text() == str(events))
+    assert cell.get_position()[1] == label.get_position()[1]
 
 
 def test_favours_labels_follow_the_benefit_direction():
@@ -247,7 +250,9 @@ def test_subgroup_blocks_show_their_totals_weights_and_heterogeneity():
         assert str(sum(s.inputs["n_treat"] for s in members)) in shown
         e1 = sum(s.inputs["events_treat"] for s in members)
         e2 = sum(s.inputs["events_ctrl"] for s in members)
-        assert f"Total events: {e1} (HAT), {e2} (Methadone)" in shown
+        assert str(e1) in shown and str(e2) in shown  # the subgroup's 'Total events' row
+        stat = g.estimate / g.se
+        assert f"Test for overall effect: Z = {abs(stat):.2f} ({fmt_p(2 * chi2.sf(stat ** 2, 1) / 2)})" in shown
         p = fmt_p(chi2.sf(g.q, g.k - 1))
         assert (f"Heterogeneity: Tau² = {g.tau2:.2f}; Chi² = {g.q:.2f}, df = {g.k - 1} ({p}); I² = {g.i2:.0f}%"
                 in shown)
@@ -271,7 +276,11 @@ def test_p_values_print_as_revman_prints_them():
     assert fmt_p(0.000001) == "P < 0.00001"
     assert fmt_p(0.0432) == "P = 0.04"
     assert fmt_p(0.0043) == "P = 0.004"
-    assert fmt_p(0.00012) == "P = 0.00012"
+    assert fmt_p(0.00012) == "P = 0.0001"
+    assert fmt_p(0.00007) == "P < 0.0001"  # RevMan, where 'P = 0.00007' was printed
+    assert fmt_p(0.0049) == "P = 0.005"
+    assert fmt_p(0.0096) == "P = 0.01"  # not 'P = 0.010'
+    assert fmt_p(0.5) == "P = 0.50"
     assert fmt_p(float("nan")) == "P = NA"
 
 

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from hatmeta.api import pool_analysis
+from hatmeta.precision import dumps, q
 from hatmeta.render.report import build_report, read_manifest
 
 from .conftest import ROOT
@@ -51,8 +52,10 @@ def test_report_renders_every_analysis(built):
 
 def test_results_json_and_tables_equal_the_engine(built):
     res, _ = pool_analysis("retention")
-    saved = json.loads((built / "results" / "retention.json").read_text())
-    assert saved == json.loads(json.dumps(res.to_dict(), sort_keys=True))
+    saved = (built / "results" / "retention.json").read_text()
+    # Written by the one JSON writer: keys sorted, floats at 10 significant digits (precision.py).
+    assert saved == dumps(res.to_dict()) + "\n"
+    assert json.loads(saved)["estimate"] == q(res.estimate)
     with open(built / "tables" / "retention.csv", newline="") as fh:
         rows = list(csv.reader(fh))
     assert [r[0] for r in rows[1:1 + res.k]] == [s.label for s in res.studies]
@@ -60,11 +63,29 @@ def test_results_json_and_tables_equal_the_engine(built):
                                   f"{res.natural(res.ci_high):.2f}]"
 
 
+SIMD = {"default": "", "no-avx512": "X86_V4 AVX512_ICL AVX512_SPR"}
+
+
 @pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory):
-    out = tmp_path_factory.mktemp("again")
-    build_report(out)
-    return out
+def simd_runs(tmp_path_factory):
+    """`hatmeta reproduce --keep` against the committed reports, in two processes run in parallel:
+    NumPy's default kernels for this processor, and with AVX-512 switched off (AVX2 kernels).
+    Returns {setting: (exit code, verdict, stderr, regenerated folder)}."""
+    tmp = tmp_path_factory.mktemp("simd")
+    procs = {name: subprocess.Popen([sys.executable, "-m", "hatmeta.cli", "reproduce", "--keep", str(tmp / name),
+                                     "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    cwd=ROOT, env={**os.environ, "NPY_DISABLE_CPU_FEATURES": value})
+             for name, value in SIMD.items()}
+    runs = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=900)
+        runs[name] = (proc.returncode, json.loads(stdout) if stdout else None, stderr, tmp / name)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def rebuilt(simd_runs):
+    return simd_runs["default"][3]
 
 
 def test_manifest_lists_every_file_and_a_rebuild_is_byte_identical(built, rebuilt):
@@ -81,36 +102,99 @@ def test_pages_are_self_contained(built):
         assert "<script" not in text
 
 
-def test_reproduce_names_each_output_that_differs(tmp_path):
-    """Two analyses (one pooled, one refused) keep this fast; every file not touched must be reproduced."""
+@pytest.fixture
+def small(tmp_path):
+    """Reports of two analyses (one pooled, one refused): fast enough to regenerate in a test."""
     import shutil
 
-    small = tmp_path / "analyses"
-    small.mkdir()
+    analyses = tmp_path / "analyses"
+    analyses.mkdir()
     for name in ("retention", "mortality"):
-        shutil.copy(ROOT / "analyses" / f"{name}.toml", small)
+        shutil.copy(ROOT / "analyses" / f"{name}.toml", analyses)
     out = tmp_path / "reports"
-    build_report(out, analyses_dir=small)
-    (out / "tables" / "retention.md").write_text("edited\n")
-    (out / "sof.csv").unlink()
-    # A figure as another platform would render it: other bytes, and a manifest that lists them.
-    png = out / "figures" / "retention-forest.png"
-    old_digest = hashlib.sha256(png.read_bytes()).hexdigest()
-    png.write_bytes(png.read_bytes() + b"\0")
+    build_report(out, analyses_dir=analyses)
+    return analyses, out
+
+
+def _rehash(out, name, data: bytes):
+    """Replace a committed file and its manifest entry, as another machine's report would."""
+    path = out / name
+    old = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_bytes(data)
     manifest = out / "MANIFEST.sha256"
-    manifest.write_text(manifest.read_text().replace(old_digest, hashlib.sha256(png.read_bytes()).hexdigest()))
-    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "reproduce", "--reports", str(out)],
-                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HATMETA_ANALYSES_DIR": str(small)})
+    manifest.write_text(manifest.read_text().replace(old, hashlib.sha256(data).hexdigest()))
+
+
+def _reproduce(analyses, out, *args, env=None):
+    return subprocess.run([sys.executable, "-m", "hatmeta.cli", "reproduce", "--reports", str(out), *args],
+                          capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "HATMETA_ANALYSES_DIR": str(analyses), **(env or {})})
+
+
+def test_reproduce_level_b_figures_rendered_differently_from_the_same_numbers(small, tmp_path):
+    analyses, out = small
+    # A figure as another matplotlib or FreeType would render it, and a page naming other versions.
+    png = out / "figures" / "retention-forest.png"
+    _rehash(out, "figures/retention-forest.png", png.read_bytes() + b"\0")
+    page = (out / "retention.html").read_text()
+    _rehash(out, "retention.html", re.sub(r"matplotlib \d[\d.]*", "matplotlib 3.0.0", page, count=1).encode())
+    kept = tmp_path / "kept"
+    p = _reproduce(analyses, out, "--keep", str(kept))
+    assert p.returncode == 3, p.stdout + p.stderr
+    lines = dict(line.split(": ", 1) for line in p.stdout.splitlines() if line.startswith(str(out)))
+    assert lines == {f"{out}/figures/retention-forest.png": "(b) rendering differs; drawn from identical numbers "
+                                                            "(figures/retention-forest.data.json)",
+                     f"{out}/retention.html": "(b) differs only in its inline figures and the versions it names"}
+    assert p.stdout.startswith("environment: ")  # versions compared with the lock before the files
+    assert "level (b)" in p.stderr and "kept in" in p.stderr
+    assert (kept / "MANIFEST.sha256").exists() and (kept / "figures" / "retention-forest.data.json").exists()
+
+
+def test_reproduce_level_c_names_file_field_and_both_values(small):
+    analyses, out = small
+    saved = json.loads((out / "results" / "retention.json").read_text())
+    committed_estimate = saved["estimate"]
+    saved["estimate"] = round(committed_estimate + 0.01, 6)
+    _rehash(out, "results/retention.json", (dumps(saved) + "\n").encode())
+    (out / "tables" / "retention.md").write_text("edited\n")  # edited without its manifest entry
+    (out / "sof.csv").unlink()
+    p = _reproduce(analyses, out, "--format", "json")
     assert p.returncode == 1, p.stderr
-    named = sorted(line.split(": ")[0] for line in p.stdout.splitlines())
-    # The edited and the deleted file, and nothing else: every other output was reproduced byte
-    # for byte (the manifest itself still matches the regenerated outputs).
-    assert named == sorted([f"{out}/sof.csv", f"{out}/tables/retention.md", f"{out}/figures/retention-forest.png"])
-    problems = dict(line.split(": ", 1) for line in p.stdout.splitlines())
-    assert "edited after the manifest" in problems[f"{out}/tables/retention.md"]
-    assert "missing" in problems[f"{out}/sof.csv"]
-    assert problems[f"{out}/figures/retention-forest.png"].startswith("raster image differs")
-    assert "3 output(s) differ: 2 with numbers (JSON, CSV, Markdown, LaTeX), 1 figures or pages" in p.stderr
+    assert p.stderr == ""  # nothing but the JSON verdict (no progress lines, no prose)
+    verdict = json.loads(p.stdout)
+    assert verdict["level"] == "c" and verdict["exit_code"] == 1
+    files = {f["file"]: f for f in verdict["files"]}
+    assert set(files) == {"results/retention.json", "tables/retention.md", "sof.csv"}
+    assert files["results/retention.json"]["message"] == (
+        f"estimate: {saved['estimate']} committed, {committed_estimate} regenerated")
+    assert "edited after the manifest" in files["tables/retention.md"]["message"]
+    assert "missing" in files["sof.csv"]["message"]
+
+
+def test_text_and_json_comparisons():
+    from hatmeta.render.verdict import _json_diffs, _text_diffs
+
+    assert _json_diffs({"a": [1, 0.25036917509]}, {"a": [1, 0.25036917510]}) == [
+        ("a[1]", 0.25036917509, 0.2503691751, "b")]
+    assert _json_diffs({"studies": [{"study": "x", "n": 5}]}, {"studies": [{"study": "x", "n": 6}]}) == [
+        ("studies[x].n", 5, 6, "c")]
+    assert [d[3] for d in _text_diffs("RR 1.29 [0.73, 2.26]", "RR 1.28 [0.73, 2.26]", False)] == ["b"]
+    assert [d[3] for d in _text_diffs("RR 1.29 [0.73, 2.26]", "RR 1.27 [0.73, 2.26]", False)] == ["c"]
+    assert [d[3] for d in _text_diffs("events 346", "events 345", False)] == ["c"]  # counts are exact
+    assert [d[3] for d in _text_diffs("Favours HAT", "Favours MMT", False)] == ["c"]
+
+
+def test_report_is_byte_identical_whatever_the_simd_kernels(simd_runs):
+    """NumPy picks exp/log/sum kernels by processor; under AVX-512 and with it switched off (AVX2
+    kernels) the whole report regenerates to the same bytes, equal to the committed reports:
+    `hatmeta reproduce` says level (a) in both (issue 9). On a processor without AVX-512 both
+    runs use the same kernels and must still match reports written on one with it."""
+    for name, (code, verdict, stderr, _) in simd_runs.items():
+        assert verdict is not None, stderr
+        assert (code, verdict["level"]) == (0, "a"), (name, verdict["files"])
+        assert stderr == ""  # no progress lines when stderr is not a terminal
+    first, second = (read_manifest(folder) for *_, folder in simd_runs.values())
+    assert first == second == read_manifest(ROOT / "reports")
 
 
 def test_committed_reports_match_the_data_and_engine(rebuilt):
@@ -122,3 +206,17 @@ def test_committed_reports_match_the_data_and_engine(rebuilt):
     for name in listed:
         if name.endswith((".json", ".csv", ".md")):
             assert (rebuilt / name).read_bytes() == (committed / name).read_bytes(), name
+
+
+def test_progress_only_on_a_terminal(monkeypatch):
+    """One line per analysis on a terminal; nothing when stderr is a pipe or in JSON mode."""
+    from hatmeta.commands.figures import _progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert _progress(True) is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert _progress(False) is None  # --format json
+    seen = []
+    monkeypatch.setattr("click.echo", lambda text, err=False: seen.append((text, err)))
+    _progress(True)(2, 7, "retention")
+    assert seen == [("[2/7] retention", True)]

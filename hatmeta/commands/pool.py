@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -66,11 +65,12 @@ def _choice(values):
               "only its group.")
 @click.option("--batch-rows", type=click.IntRange(min=1), help="With --by on Parquet input: stream, pooling N rows "
               "at a time (memory bounded by one batch; the rows of a group must come together).")
+@click.option("-v", "--verbose", is_flag=True, help="Text: every note in full (default: grouped by kind and counted).")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
-         input_level=0.95, scale=None, drop_incomplete=False, strict=False, batch_rows=None):
+         input_level=0.95, scale=None, drop_incomplete=False, verbose=False, strict=False, batch_rows=None):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -116,6 +116,7 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             return
         result = api.pool_table(table, measure, **options)
         benefit = benefit or "lower"
+        text_opts = dict(verbose=verbose, study_labels=_study_labels(result))
     else:
         if by:
             raise InputError("--by works with --data tables", column="--by")
@@ -125,6 +126,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
                                        measure=measure, **options)
         benefit = benefit or an.spec.benefit
+        text_opts = dict(verbose=verbose, labels=(an.spec.experimental_label, an.spec.control_label),
+                         study_labels=_study_labels(result, ctx.obj.get("data_dir") if ctx.obj else None))
     compared = None
     if compare_ref:
         if by:
@@ -160,10 +163,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
                                            threshold=threshold, benefit=benefit, level=level,
                                            prior_sensitivity=prior_sensitivity)
-    _emit(result, fmt, posterior, others, compared, compare_ref)
+    _emit(result, fmt, posterior, others, compared, compare_ref, text_opts)
 
 
-def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None):
+def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None, text_opts=None):
     from ..render.text import bayes_text, to_csv, to_markdown
 
     if fmt == "json":
@@ -174,17 +177,20 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
                 out["bayes"]["prior_sensitivity"] = [o.to_dict() for o in others]
         if compared is not None:
             out["compare"] = compared
-        # Indented for people; above 1,000 studies compact, because indenting bypasses json's C encoder.
-        indent = 2 if result.k <= 1000 else None
-        click.echo(json.dumps(out, indent=indent, allow_nan=False))
+        from ..precision import dumps
+
+        # Indented for people; above 1,000 studies compact (one line). Floats rounded by the
+        # output policy (hatmeta/precision.py), keys sorted.
+        click.echo(dumps(out, indent=result.k <= 1000))
     elif fmt == "csv":
         click.echo(to_csv([result]), nl=False)
     elif fmt == "markdown":
         click.echo(to_markdown(result), nl=False)
     else:
         from ..render.evidence import gaps_text, reconciliation_text
+        from ..render.text import format_result
 
-        click.echo(result.summary())
+        click.echo(format_result(result, **(text_opts or {})))
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
         for block in (reconciliation_text(result, result.extra.get("published")),
@@ -268,3 +274,23 @@ def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
         shown = "; ".join(f"{g}: {e}" for g, e in failed[:3])
         more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
         click.echo(f"{len(failed)} of {total} groups failed: {shown}{more}", err=True)
+
+
+def _study_labels(result, data_dir=None) -> dict:
+    """study id -> label for the text's notes: the pooled studies' labels, and for a bundled analysis
+    the omitted trials' labels from the extraction (as `hatmeta trials` names them)."""
+    labels = {s.study: s.label for s in result.studies if s.label}
+    labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
+    omitted = [o["study"] for o in result.extra.get("omitted", ())]
+    if omitted:
+        from ..evidence.analysis import trial_label
+        from ..evidence.extraction import load_extraction
+
+        ex = load_extraction(data_dir)
+        taken = set(labels.values())
+        for trial in omitted:
+            row = ex.trial(trial)
+            if row is not None and trial not in labels:
+                name = trial_label(row)
+                labels[trial] = trial_label(row, duplicate=True) if name in taken else name
+    return labels

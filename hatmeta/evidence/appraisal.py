@@ -253,3 +253,11 @@ def _labels(analysis, data_dir=None) -> dict:
     base = {t: trial_label(ex.trial(t)) for t in ex.trial_ids()}
     seen = Counter(base.values())
     return {t: trial_label(ex.trial(t), duplicate=seen[label] > 1) for t, label in base.items()}
+
+
+def risk_of_bias_of(result):
+    """study -> {domain: judgement} of a pooled HAT analysis (None for any other table): what the forest
+    plot draws as traffic lights."""
+    notes = result.extra.get("study_annotations") or {}
+    rob = {study: a["risk_of_bias"] for study, a in notes.items() if "risk_of_bias" in a}
+    return rob or None

@@ -28,7 +28,8 @@ CERTAINTY = ("not rated", "high", "moderate", "low", "very low")
 SUBGROUP_COLUMNS = ("country", "route", "control_type", "followup", "year", "blinding")
 
 TOP_KEYS = {"name", "title", "outcome", "measure", "benefit", "description", "trials", "exclude", "arms",
-            "timepoint", "definition", "model", "subgroups", "labels", "grade", "trial", "eligibility"}
+            "timepoint", "definition", "model", "subgroups", "labels", "grade", "trial", "eligibility",
+            "tsa"}  # [tsa]: trial sequential analysis settings, checked by hatmeta.methods.tsa
 ARM_ROLES = ("experimental", "control", "other")
 # [eligibility] admits trials by the values of these trials.csv columns (lists of allowed values).
 ELIGIBILITY_COLUMNS = ("route", "hypothesis", "blinding", "itt", "country")

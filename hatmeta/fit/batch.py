@@ -7,7 +7,6 @@ to neither fit nor print.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -19,7 +18,8 @@ from .effects import escalc
 from ..errors import InputError
 from .models import normalise_method, rma, study_results
 from ..io.trial_table import COUNT_COLUMNS
-from ..results import NATURAL_BLOCK, MetaResult, _json_floats
+from ..precision import dumps, json_floats as _json_floats, q, quantised
+from ..results import NATURAL_BLOCK, MetaResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,11 +102,16 @@ class BatchResult(Sequence):
         names = list(cols)
         study_rows = [dict(zip(names, row)) for row in zip(*cols.values())]
         scal = {name: _json_floats(arr) for name, arr in self._arrays.items()}
+        with np.errstate(invalid="ignore"):
+            taus = _json_floats(np.sqrt(self._arrays["tau2"]))
         dfs = None if self._df is None else _json_floats(self._df)
         stat_name = "z" if self._df is None else "t"
         head = {"measure": es.measure, "method": self.method, "ci_method": self.ci,
                 "pi_method": self.pi if self.method != "FE" else "none", "scale": es.scale, "level": self.level}
-        encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+        head["level"] = q(self.level)
+
+        def encode(obj):  # every float above came from json_floats: rounded by the output policy
+            return dumps(obj, indent=False, rounded=True)
         starts, counts = self._starts.tolist(), self._counts.tolist()
         for j, group in enumerate(self.groups):
             k = counts[j]
@@ -114,14 +119,14 @@ class BatchResult(Sequence):
             for name in ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "tau2_ci_low",
                          "tau2_ci_high"):
                 obj[name] = scal[name][j]
-            obj["tau"] = None if obj["tau2"] is None else obj["tau2"] ** 0.5
+            obj["tau"] = taus[j]
             obj.update(q=scal["q"][j], q_df=max(k - 1, 0), q_p=scal["q_p"][j], i2=scal["i2"][j], h2=scal["h2"][j])
             obj[stat_name] = scal["stat"][j]
             if dfs is not None:
                 obj["df"] = dfs[j]
             obj["p"] = scal["p"][j]
             if es.measure in NATURAL_BLOCK:  # back-transformed proportions or correlations, as a single fit's JSON
-                obj["natural"] = self[j].to_dict()["natural"]
+                obj["natural"] = quantised(self[j].to_dict()["natural"])
             obj["studies"] = study_rows[starts[j]: starts[j] + k]
             obj["notes"] = list(self._notes.get(j, ()))
             if self.errors[j] is not None:

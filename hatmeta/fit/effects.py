@@ -353,10 +353,37 @@ def ci_of(yi, vi, level=0.95):
     return yi - z * se, yi + z * se
 
 
+def not_estimable_rows(table: TrialTable, es: EffectSizes) -> tuple:
+    """The studies ``escalc`` dropped (measure undefined), with their label, reason and inputs as given:
+    RevMan lists them as 'Not estimable' and counts their participants in the totals."""
+    if not es.dropped:
+        return ()
+    where = {s: i for i, s in enumerate(table.studies)}
+    labels = table.extra.get("label")
+    out = []
+    for study, reason in es.dropped:
+        i = where[study]
+        row = {"study": study}
+        if labels is not None and labels[i]:
+            row["label"] = labels[i]
+        row["reason"] = reason
+        row["inputs"] = {c: _as_given(c, v[i]) for c, v in table.columns.items()}
+        out.append(row)
+    return tuple(out)
+
+
+def _as_given(column, x):
+    from ..io.trial_table import COUNT_COLUMNS
+
+    x = float(x)
+    return int(x) if column in COUNT_COLUMNS and x.is_integer() else x
+
+
 def is_ratio(measure: str) -> bool:
     return measure in LOG_MEASURES
 
 
 from ..results import back_transform  # noqa: E402  (re-exported: the transforms live with the results)
 
-__all__ = ["EffectSizes", "escalc", "MEASURES", "ci_of", "is_ratio", "normalise_measure", "back_transform"]
+__all__ = ["EffectSizes", "escalc", "not_estimable_rows", "MEASURES", "ci_of", "is_ratio", "normalise_measure",
+           "back_transform"]

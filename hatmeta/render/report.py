@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -27,14 +26,14 @@ from pathlib import Path
 from ..errors import InputError
 
 MANIFEST = "MANIFEST.sha256"
+SIDECAR = ".data.json"  # what a figure draws, beside it
 FIGURE_FORMATS = ("png", "svg", "pdf")
 TABLE_FORMATS = {"markdown": "md", "csv": "csv", "html": "html", "latex": "tex"}
 CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin:2em auto;color:#1a1a1a;
 line-height:1.45;padding:0 1em}h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;
 padding-bottom:.2em;margin-top:2em}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f2f2f2}
-caption{text-align:left;font-weight:bold;padding:.3em 0}.figure svg{width:100%;height:auto}
-.figure.narrow svg{width:auto;max-width:100%}
+caption{text-align:left;font-weight:bold;padding:.3em 0}.figure{overflow-x:auto}.figure svg{height:auto}
 .note{color:#444;font-size:.9em}.refused{background:#fff4e5;border-left:4px solid #e69500;padding:.5em 1em}
 .footnote{font-size:.85em;color:#444}"""
 
@@ -50,6 +49,7 @@ class Rendered:
     refused: str | None
     files: tuple
     posterior: object = None  # BayesResult or None
+    tsa_html: str = ""  # the trial sequential analysis section, when the spec has a [tsa] table
     gaps: tuple = ()  # a refused analysis: what is missing and where it was sought
     published: tuple = ()  # a refused analysis: published pooled results for its outcome
 
@@ -109,9 +109,14 @@ def methods_paragraph(res, analysis, posterior=None) -> str:
 
 
 def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Rendered:
-    """Pool one analysis and write its figures, tables and JSON under ``out``."""
+    """Pool one analysis and write its figures, tables and JSON under ``out``.
+
+    Everything written is made from the result rounded by the output policy (hatmeta/precision.py):
+    JSON, tables, pages and the coordinates figures draw, whose record is written beside each figure
+    as ``figures/<figure>.data.json``."""
     from . import plots, tables
     from ..api import pool_analysis
+    from ..precision import dumps, quantised
 
     try:
         res, analysis = pool_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir, small_study=None)
@@ -122,51 +127,70 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
             title = read_spec(spec_path(name, analyses_dir)).title
         except InputError:
             title = name
-        return Rendered(name, title, None, None, exc.message, (), gaps=tuple(getattr(exc, "gaps", ())),
-                        published=tuple(getattr(exc, "published", ())))
+        tsa_files, tsa_html = _tsa(name, out, data_dir, analyses_dir)
+        return Rendered(name, title, None, None, exc.message, tsa_files, tsa_html=tsa_html,
+                        gaps=tuple(getattr(exc, "gaps", ())), published=tuple(getattr(exc, "published", ())))
+    full, res = res, quantised(res)
     spec = analysis.spec
     labels = (spec.experimental_label, spec.control_label)
     files = []
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
-    fig = plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title)
-    for fmt in FIGURE_FORMATS:
-        files.append(plots.save(fig, out / "figures" / f"{name}-forest.{fmt}"))
-    _close(fig)
+    from ..evidence.appraisal import risk_of_bias_of
+
+    _figure(plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title,
+                         risk_of_bias=risk_of_bias_of(res)), out, f"{name}-forest", files)
     if res.k >= 3:
         from ..fit.effects import escalc
         from ..methods.small_study import egger
 
         es = escalc(analysis.table, res.measure)
-        fig = plots.funnel(res, egger(es), title=spec.title)
-        for fmt in FIGURE_FORMATS:
-            files.append(plots.save(fig, out / "figures" / f"{name}-funnel.{fmt}"))
-        _close(fig)
+        _figure(plots.funnel(res, quantised(egger(es)), title=spec.title), out, f"{name}-funnel", files)
     post = None
     if res.scale == "log":
         from ..api import pool_bayes
 
-        post, _ = pool_bayes(res, benefit=spec.benefit)
-        fig = plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title, bayes=post.to_dict())
-        for fmt in FIGURE_FORMATS:
-            files.append(plots.save(fig, out / "figures" / f"{name}-forest-bayes.{fmt}"))
-        _close(fig)
-        fig = plots.posterior(post, res.measure, res.scale, title=spec.title)
-        for fmt in FIGURE_FORMATS:
-            files.append(plots.save(fig, out / "figures" / f"{name}-posterior.{fmt}"))
-        _close(fig)
+        post, _ = pool_bayes(full, benefit=spec.benefit)
+        post = quantised(post)
+        _figure(plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title, bayes=post.to_dict()),
+                out, f"{name}-forest-bayes", files)
+        _figure(plots.posterior(post, res.measure, res.scale, title=spec.title), out, f"{name}-posterior", files)
         path = out / "results" / f"{name}-bayes.json"
-        path.write_text(json.dumps(post.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
+        path.write_text(dumps(post.to_dict()) + "\n")
         files.append(path)
     for fmt, ext in TABLE_FORMATS.items():
         path = out / "tables" / f"{name}.{ext}"
         path.write_text(tables.result_table(res, fmt, labels, caption=spec.title))
         files.append(path)
     path = out / "results" / f"{name}.json"
-    path.write_text(json.dumps(res.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    path.write_text(dumps(res.to_dict()) + "\n")
     files.append(path)
-    return Rendered(name, spec.title, res, analysis, None, tuple(files), post)
+    tsa_files, tsa_html = _tsa(name, out, data_dir, analyses_dir)
+    return Rendered(name, spec.title, res, analysis, None, tuple(files) + tsa_files, post, tsa_html=tsa_html)
+
+
+def _tsa(name, out, data_dir, analyses_dir):
+    """(files, HTML) of the analysis's trial sequential analysis, or ((), "") when its spec asks for none."""
+    from .tsa import render_tsa
+
+    done = render_tsa(name, out, data_dir, analyses_dir, figure=_figure)
+    return done if done is not None else ((), "")
+
+
+def _figure(fig, out: Path, stem: str, files: list):
+    """Round what ``fig`` draws, save it in every format and write its record (``.data.json``)."""
+    from . import plots
+    from .figdata import drawn
+    from ..precision import dumps
+
+    record = drawn(fig)
+    for fmt in FIGURE_FORMATS:
+        files.append(plots.save(fig, out / "figures" / f"{stem}.{fmt}"))
+    path = out / "figures" / f"{stem}{SIDECAR}"
+    path.write_text(dumps(record, indent=False) + "\n")  # compact: the bands of a funnel have many corners
+    files.append(path)
+    _close(fig)
 
 
 def _close(fig):
@@ -181,7 +205,7 @@ def _section(r: Rendered, out: Path) -> str:
         from .evidence import gaps_html, reconciliation_html
 
         return (f'<h2 id="{e(r.name)}">{e(r.title)}</h2>\n<p class="refused">Not pooled: {e(r.refused)}</p>\n'
-                + reconciliation_html(None, r.published) + gaps_html(r.gaps))
+                + reconciliation_html(None, r.published) + gaps_html(r.gaps) + r.tsa_html)
     from . import tables
 
     res, analysis = r.result, r.analysis
@@ -201,7 +225,8 @@ def _section(r: Rendered, out: Path) -> str:
         parts.append(_bayes_section(r, out))
     from .evidence import gaps_html, reconciliation_html
 
-    parts += [reconciliation_html(res, res.extra.get("published", ())), gaps_html(res.extra.get("gaps", ()))]
+    parts += [reconciliation_html(res, res.extra.get("published", ())), gaps_html(res.extra.get("gaps", ())),
+              r.tsa_html]
     notes = [n for n in res.notes]
     if notes:
         parts.append('<p class="note"><b>Notes (trials left out, derived figures, definitions):</b></p>'
@@ -235,8 +260,18 @@ def _bayes_section(r: Rendered, out: Path) -> str:
 
 def _inline_svg(path: Path, narrow=False) -> str:
     """An SVG file as inline SVG in HTML5 (XML prolog and doctype dropped)."""
+    import re
+
     svg = path.read_text()
-    return f'<div class="figure{" narrow" if narrow else ""}">{svg[svg.index("<svg"):]}</div>'
+    svg = svg[svg.index("<svg"):]
+    # Figures' text is 7 to 8 pt: shown at twice its size in points as pixels (8 pt -> 16 px, the body
+    # text's size); a figure wider than the page scrolls rather than shrinking its text.
+    m = re.match(r'<svg[^>]*? width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    if m:
+        w, h = (float(v) for v in m.groups())
+        svg = svg.replace(m.group(0), m.group(0).replace(f'width="{m.group(1)}pt" height="{m.group(2)}pt"',
+                                                         f'width="{2 * w:.2f}px" height="{2 * h:.2f}px"'), 1)
+    return f'<div class="figure{" narrow" if narrow else ""}">{svg}</div>'
 
 
 def _page(title, body) -> str:
@@ -245,8 +280,10 @@ def _page(title, body) -> str:
             f"<style>{CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")
 
 
-def build_report(out="reports", data_dir=None, analyses_dir=None) -> list:
-    """Render every analysis into ``out`` and write the index, SoF table and manifest; return the files."""
+def build_report(out="reports", data_dir=None, analyses_dir=None, progress=None) -> list:
+    """Render every analysis into ``out`` and write the index, SoF table and manifest; return the files.
+
+    ``progress(i, n, name)``, if given, is called before analysis i (1-based) of n is rendered."""
     from . import tables
     from ..evidence import list_analyses
 
@@ -255,7 +292,11 @@ def build_report(out="reports", data_dir=None, analyses_dir=None) -> list:
     names = sorted(list_analyses(analyses_dir))
     if not names:
         raise InputError("no analyses to report", file=str(analyses_dir or "analyses"))
-    rendered = [render_analysis(n, out, data_dir, analyses_dir) for n in names]
+    rendered = []
+    for i, n in enumerate(names, 1):
+        if progress is not None:
+            progress(i, len(names), n)
+        rendered.append(render_analysis(n, out, data_dir, analyses_dir))
     files = [p for r in rendered for p in r.files]
     sof_rows = tables.summary_rows([(r.result, r.analysis) for r in rendered if r.result is not None],
                                    [(r.name, r.refused) for r in rendered if r.result is None],
@@ -307,45 +348,63 @@ def read_manifest(folder: Path) -> dict:
     return entries
 
 
-def reproduce(reports="reports", data_dir=None, analyses_dir=None) -> list:
-    """Regenerate every output in a temporary folder and compare with ``reports``' manifest.
+@dataclass(frozen=True)
+class Verdict:
+    """What ``reproduce`` found: the level (a, b or c), the environment's differences from the
+    lock, and each output that is not byte-identical."""
 
-    Returns a list of (file, problem) for every output that differs, is missing or is new; also
-    reports committed files that no longer match their own manifest entry.
-    """
+    level: str
+    environment: tuple
+    findings: tuple
+    lock: str | None
+    kept: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        from .verdict import EXIT
+
+        return EXIT[self.level]
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "exit_code": self.exit_code, "lock": self.lock,
+                "environment": list(self.environment), "kept": self.kept,
+                "files": [f.to_dict() for f in self.findings]}
+
+
+def find_lock(reports: Path):
+    """The lock file beside the reports folder (the repository root), or in the working folder."""
+    from .verdict import LOCK
+
+    for folder in (Path(reports).resolve().parent, Path.cwd()):
+        if (folder / LOCK).exists():
+            return folder / LOCK
+    return None
+
+
+def reproduce(reports="reports", data_dir=None, analyses_dir=None, keep=None, lock=None, progress=None) -> Verdict:
+    """Regenerate every output (in ``keep`` if given, else a temporary folder) and compare it with
+    ``reports``: level (a) byte-identical, (b) numbers within tolerance and figures drawn from the
+    same numbers, (c) a number differs (see render/verdict.py). The installed package versions are
+    compared with the lock file first."""
+    from .verdict import compare, environment_differences, level
+
     reports = Path(reports)
     committed = read_manifest(reports)
-    problems = []
-    for name, digest in sorted(committed.items()):
-        path = reports / name
-        if not path.exists():
-            problems.append((name, "listed in the manifest but missing from the folder"))
-        elif _sha256(path) != digest:
-            problems.append((name, "edited after the manifest was written"))
-    tmp = Path(tempfile.mkdtemp(prefix="hatmeta-reproduce-"))
+    lock = Path(lock) if lock else find_lock(reports)
+    env = tuple(environment_differences(lock)) if lock else ()
+    if keep:
+        tmp = Path(keep)
+        if tmp.exists() and any(tmp.iterdir()):
+            raise InputError("the folder for --keep must be new or empty", column="--keep")
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="hatmeta-reproduce-"))
     try:
-        build_report(tmp, data_dir, analyses_dir)
-        fresh = read_manifest(tmp)
+        build_report(tmp, data_dir, analyses_dir, progress=progress)
+        findings = tuple(compare(reports, tmp, committed, read_manifest(tmp)))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    for name in sorted(set(committed) | set(fresh)):
-        if name not in fresh:
-            problems.append((name, "no longer produced"))
-        elif name not in committed:
-            problems.append((name, "new output, not in the committed manifest"))
-        elif committed[name] != fresh[name]:
-            problems.append((name, DIFFERS.get(Path(name).suffix, "differs from the regenerated one")))
-    return problems
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Verdict(level(findings), env, findings, str(lock) if lock else None, str(tmp) if keep else None)
 
 
-NUMBERS = (".json", ".csv", ".md", ".tex")
-# Why a regenerated file can differ, by kind (see reports/README.md): numbers only if the data,
-# the engine or the arithmetic changed; figures and pages also with the rendering software.
-DIFFERS = {**{ext: "numbers differ from the regenerated ones" for ext in NUMBERS},
-           ".png": "raster image differs (rasterisation depends on the FreeType/Agg build and matplotlib version)",
-           ".svg": "vector figure differs (layout and path data depend on the matplotlib version)",
-           ".pdf": "vector figure differs (layout and path data depend on the matplotlib version)",
-           ".html": "page differs (it embeds the SVG figures and names the software versions)"}
-
-
-__all__ = ["build_report", "reproduce", "methods_paragraph"]
+__all__ = ["build_report", "reproduce", "methods_paragraph", "Verdict"]

@@ -12,7 +12,8 @@ import io
 import math
 import statistics
 
-from .plots.forest import PI_NA, ci_text
+from .numbers import est_ci, fmt_p, interval, p_text, tau2_text
+from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text
 
 FORMATS = ("markdown", "csv", "html", "latex")
 LATEX_WRAP = 40  # characters: a LaTeX column with a longer cell wraps
@@ -23,14 +24,15 @@ TEX_ESCAPES = {"\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#
 DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
 
 
-def _ci(res, est, lo, hi, digits=2):
-    n = res.natural
-    return f"{n(est):.{digits}f} [{n(lo):.{digits}f}, {n(hi):.{digits}f}]"
+def _ci(res, est, lo, hi):
+    """Natural scale, decimals from the magnitude: the same text as the forest plot's."""
+    return ci_text(res.natural, est, lo, hi)
 
 
 def _arms(res, labels):
-    """Arm columns by the layout of the inputs: events/total (binary), mean (SD), n (continuous)."""
-    ins = [s.inputs for s in res.studies]
+    """Arm columns by the layout of the inputs: events/total (binary), mean (SD), n (continuous).
+    Totals count the participants of not-estimable studies too, as RevMan does."""
+    ins = [s.inputs for s in res.studies] + [a["inputs"] for a in getattr(res, "not_estimable", ()) or ()]
     if ins and all("events_treat" in i and "n_treat" in i for i in ins):
         head = [f"{labels[0]} events/total", f"{labels[1]} events/total"]
 
@@ -62,11 +64,13 @@ def result_rows(res, labels=("HAT", "control")):
     head = ["Study"] + arm_head + [f"{res.measure} [{level_text(res.level)} CI]", "Weight %"]
     rows = [[s.label or s.study] + cells(s.inputs) + [_ci(res, s.yi, s.ci_low, s.ci_high), f"{s.weight:.1f}"]
             for s in res.studies]
+    for a in getattr(res, "not_estimable", ()) or ():  # RevMan: listed, counted, no weight
+        rows.append([a.get("label") or a["study"]] + (cells(a["inputs"]) if arm_head else []) + [NOT_ESTIMABLE, ""])
     rows.append([f"Total ({res.method}, {res.ci_method.upper()})"] + total
                 + [_ci(res, res.estimate, res.ci_low, res.ci_high), "100.0"])
     if math.isfinite(res.pi_low):
         rows.append(["Prediction interval"] + [""] * len(total)
-                    + [f"[{res.natural(res.pi_low):.2f}, {res.natural(res.pi_high):.2f}]", ""])
+                    + [interval(res.natural(res.pi_low), res.natural(res.pi_high)), ""])
     elif res.method not in ("FE", "MH", "PETO"):
         rows.append(["Prediction interval"] + [""] * len(total) + [PI_NA, ""])
     for g in res.subgroups or ():
@@ -76,11 +80,12 @@ def result_rows(res, labels=("HAT", "control")):
 
 
 def _p(p) -> str:
-    return "< 0.00001" if p < 1e-5 else f"= {p:.2g}"
+    """'= 0.04' or '< 0.0001': the shared P formatter (numbers.p_text), as the figures print it."""
+    return p_text(p)
 
 
 def heterogeneity_line(res) -> str:
-    return (f"Heterogeneity: tau² = {res.tau2:.3f}; Q = {res.q:.2f}, df = {res.q_df} (P {_p(res.q_p)}); "
+    return (f"Heterogeneity: tau² = {tau2_text(res.tau2)}; Q = {res.q:.2f}, df = {res.q_df} ({fmt_p(res.q_p)}); "
             f"I² = {res.i2:.0f}%")
 
 
@@ -235,14 +240,19 @@ def sof_row(res, analysis, threshold=None, rob_summary=""):
     what the trials' risk-of-bias judgements suggest (``rob_suggestion``)."""
     spec = analysis.spec
     ins = [s.inputs for s in res.studies]
-    participants = sum(int(i["n_treat"]) + int(i["n_ctrl"]) for i in ins) if all("n_treat" in i for i in ins) else None
+    # participants of not-estimable studies count too (RevMan, GRADEpro)
+    counted = ins + [a["inputs"] for a in getattr(res, "not_estimable", ()) or ()]
+    participants = (sum(int(i["n_treat"]) + int(i["n_ctrl"]) for i in counted)
+                    if all("n_treat" in i for i in counted) else None)
+    trials = len(counted)
     nat = res.natural
     row = {
         "outcome": spec.title.split(":")[0] if getattr(spec, "title", None) else spec.name,
-        "participants": f"{participants} ({res.k} RCTs)" if participants else f"({res.k} RCTs)",
-        "relative_effect": f"{res.measure} {nat(res.estimate):.2f} ({nat(res.ci_low):.2f} to {nat(res.ci_high):.2f})",
+        "participants": f"{participants} ({trials} RCTs)" if participants else f"({trials} RCTs)",
+        "relative_effect": f"{res.measure} " + est_ci(nat(res.estimate), nat(res.ci_low), nat(res.ci_high),
+                                                      sep=" to ", brackets="()"),
         "assumed_risk": "", "corresponding_risk": "",
-        "heterogeneity": f"I² = {res.i2:.0f}%; tau² = {res.tau2:.3f}",
+        "heterogeneity": f"I² = {res.i2:.0f}%; tau² = {tau2_text(res.tau2)}",
     }
     if all("events_ctrl" in i for i in ins) and res.measure in ("RR", "OR"):
         # Assumed control risk: the median control-arm risk of the included trials (Cochrane

@@ -35,18 +35,51 @@ def fmt(x, digits=4):
 
 
 def fmt_p(p):
+    """P as the figures and tables print it (numbers.p_text: RevMan's digits), without 'P ='."""
+    from .numbers import p_text
+
     if p is None or not math.isfinite(p):
         return "NA"
-    return "<.0001" if p < 1e-4 else f"{p:.4f}"
+    text = p_text(p)
+    return text[2:] if text.startswith("= ") else text.replace(" ", "")
 
 
-def format_result(res) -> str:
-    """A readable summary in the style of metafor's print.rma (ratios also on the natural scale)."""
+def headline(res, labels=None) -> list:
+    """The answer first: pooled estimate with its CI and P, the prediction interval, heterogeneity
+    (natural scale for ratios; the shared formatter of figures and tables)."""
+    from .numbers import est_ci, fmt_p, interval, tau2_text
+
+    n = res.natural
+    random = res.method not in ("FE", "MH", "PETO")
+    level = f"{100 * res.level:g}%"
+    test = f"t on {fmt(res.df, 0)} df" if res.df is not None else "z"
+    ci_how = "HKSJ" if res.ci_method == "hksj" else "Wald"
+    scale = " (natural scale)" if res.is_ratio else ""
+    out = [f"Pooled {res.measure}{scale}: {est_ci(n(res.estimate), n(res.ci_low), n(res.ci_high))} "
+           f"({level} CI, {ci_how}, {test}); {fmt_p(res.p)}"]
+    if random and math.isfinite(res.pi_low):
+        out.append(f"Prediction interval: {interval(n(res.pi_low), n(res.pi_high))}")
+    het = f"Heterogeneity: I² = {res.i2:.0f}%"
+    if random:
+        het += f"; tau² = {tau2_text(res.tau2)}"
+    het += f"; Q = {res.q:.2f}, df = {res.q_df} ({fmt_p(res.q_p)})" if res.q_df > 0 else " (one study)"
+    out.append(het)
+    if labels:
+        out.append(f"Comparison: {labels[0]} vs {labels[1]}")
+    return out
+
+
+def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
+    """A readable summary: the answer first (``headline``), then the detail in the style of metafor's
+    print.rma (ratios also on the natural scale), then the notes grouped by kind (every note in
+    full with ``verbose``). ``labels``: the (experimental, control) arm names; ``study_labels``:
+    study id -> label, for naming studies in the notes as the tables do."""
     name = METHOD_NAMES.get(res.method, f"Random-effects model (tau^2 estimator: {res.method})")
     lines = []
     if res.group is not None:
         lines.append(f"Group: {res.group}")
-    lines += [f"{name}; k = {res.k}; measure: {res.measure} ({MEASURE_NAMES.get(res.measure, res.measure)})", ""]
+    lines += [f"{name}; k = {res.k}; measure: {res.measure} ({MEASURE_NAMES.get(res.measure, res.measure)})"]
+    lines += headline(res, labels) + [""]
     random = res.method not in ("FE", "MH", "PETO")
     if random:
         lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)} "
@@ -55,7 +88,7 @@ def format_result(res) -> str:
     lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
     lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
     if res.k <= 60:
-        lines += [""] + study_lines(res)
+        lines += [""] + study_lines(res, labels)
     lines += ["", f"Test for Heterogeneity:", f"Q(df = {res.q_df}) = {fmt(res.q)}, p-val {_p_eq(res.q_p)}", ""]
     stat = res.stat_name
     ci_label = "HKSJ, t" if res.ci_method == "hksj" else "Wald, z"
@@ -76,8 +109,11 @@ def format_result(res) -> str:
     if res.subgroups is not None:
         lines += ["", "Subgroups:"]
         for s in res.subgroups:
-            lines.append(f"  {s.group}: k = {s.k}, estimate {fmt(res.natural(s.estimate))} "
-                         f"[{fmt(res.natural(s.ci_low))}, {fmt(res.natural(s.ci_high))}], tau^2 = {fmt(s.tau2)}")
+            from .numbers import est_ci, tau2_text
+
+            n = res.natural
+            lines.append(f"  {s.group}: k = {s.k}, estimate {est_ci(n(s.estimate), n(s.ci_low), n(s.ci_high))}, "
+                         f"tau^2 = {tau2_text(s.tau2)}")
         t = res.subgroup_test
         lines.append(f"  Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {fmt_p(t.p)}")
     if res.meta_regression is not None:
@@ -104,15 +140,76 @@ def format_result(res) -> str:
                 lines.append(f"  {r.study:30} k={r.k:<3} {fmt(res.natural(r.estimate))} "
                              f"[{fmt(res.natural(r.ci_low))}, {fmt(res.natural(r.ci_high))}] tau^2 = {fmt(r.tau2)}")
     if res.notes:
-        # The notes carry every source and search, which can run to paragraphs; a terminal reader wants
-        # the gist under the result, and the JSON and the report keep them whole.
-        # The middle goes: a note's start names the trial and the issue, its end what was used or concluded.
-        shortened = [n if len(n) <= NOTE_CHARS else
-                     n[:NOTE_CHARS - 75].rsplit(" ", 1)[0] + " ... " + n[-70:].split(" ", 1)[-1] for n in res.notes]
-        lines += [""] + [f"Note: {n}" for n in shortened]
-        if shortened != list(res.notes):
-            lines.append("(notes shortened; --format json gives them whole)")
+        lines += [""] + (notes_full(res.notes, study_labels) if verbose else notes_grouped(res.notes, study_labels))
     return "\n".join(lines)
+
+
+# (kind, pattern): the notes the pooling and the HAT analyses write, by kind. group(1) is the study id.
+NOTE_KINDS = (
+    ("Trials omitted", r"^omitted (\S+): (.*)$"),
+    ("Derived figures", r"^(\S+)(?: \S+)?: derived figure: (.*)$"),
+    ("Sources disagree", r"^(\S+): sources disagree on (.*)$"),
+    ("Arm definitions differ in wording", r"^(\S+): the arms' definitions differ(.*)$"),
+    ("Not estimable (left out of the pooling)", r"^\d+ stud(?:y|ies) dropped \((.*)\)$"),
+)
+
+
+def _label(study, study_labels):
+    return (study_labels or {}).get(study, study)
+
+
+def _relabel(text, study_labels):
+    """Study ids in a note replaced by their labels (whole words only)."""
+    import re
+
+    if not study_labels:
+        return text
+    ids = sorted(study_labels, key=len, reverse=True)
+    return re.sub(r"\b(" + "|".join(re.escape(i) for i in ids) + r")\b", lambda m: study_labels[m.group(1)], text)
+
+
+def _shorten(n, limit=NOTE_CHARS):
+    """The middle goes: a note's start names the trial and the issue, its end what was used."""
+    return n if len(n) <= limit else n[:limit - 75].rsplit(" ", 1)[0] + " ... " + n[-70:].split(" ", 1)[-1]
+
+
+def notes_grouped(notes, study_labels=None) -> list:
+    """Notes grouped by kind and counted, studies named by label; omitted trials one line each with
+    the reason's gist. The JSON, the report and ``--verbose`` keep every note whole."""
+    import re
+
+    groups, other = {}, []
+    for note in notes:
+        for kind, pattern in NOTE_KINDS:
+            m = re.match(pattern, note)
+            if m:
+                groups.setdefault(kind, []).append(m)
+                break
+        else:
+            other.append(note)
+    lines = [f"Notes ({len(notes)}; -v/--verbose shows each in full):"]
+    for kind, _ in NOTE_KINDS:
+        found = groups.get(kind)
+        if not found:
+            continue
+        if kind == "Trials omitted":
+            lines.append(f"  {kind} ({len(found)}):")
+            for m in found:
+                reason = m.group(2).split(" (")[0]
+                lines.append(f"    {_label(m.group(1), study_labels)}: {_shorten(reason, 100)}")
+        elif kind.startswith("Not estimable"):
+            for m in found:
+                lines.append(f"  {kind}: {_shorten(_relabel(m.group(1), study_labels), 160)}")
+        else:
+            names = list(dict.fromkeys(_label(m.group(1), study_labels) for m in found))
+            lines.append(f"  {kind} ({len(found)}): {', '.join(names)}")
+    for note in other:
+        lines.append(f"  {_shorten(_relabel(note, study_labels))}")
+    return lines
+
+
+def notes_full(notes, study_labels=None) -> list:
+    return [f"Notes ({len(notes)}):"] + [f"  - {_relabel(n, study_labels)}" for n in notes]
 
 
 def _arm_text(inputs):
@@ -128,11 +225,17 @@ def _arm_text(inputs):
     return ""
 
 
-def study_lines(res) -> list:
+def study_lines(res, labels=None) -> list:
     """One line per study: name, figures per arm, effect [CI at the result's level] (natural scale), weight %."""
-    rows = [(s.label or s.study, _arm_text(s.inputs), f"{fmt(res.natural(s.yi))} [{fmt(res.natural(s.ci_low))}, "
-             f"{fmt(res.natural(s.ci_high))}]", f"{fmt(s.weight, 1)}%") for s in res.studies]
-    head = ("study", "treatment vs control" if any(r[1] for r in rows) else "",
+    from .numbers import est_ci
+
+    n = res.natural
+    rows = [(s.label or s.study, _arm_text(s.inputs), est_ci(n(s.yi), n(s.ci_low), n(s.ci_high)),
+             f"{fmt(s.weight, 1)}%") for s in res.studies]
+    rows += [(a.get("label") or a["study"], _arm_text(a["inputs"]), "Not estimable", "")
+             for a in getattr(res, "not_estimable", ()) or ()]
+    arms = f"{labels[0]} vs {labels[1]}" if labels else "treatment vs control"
+    head = ("study", arms if any(r[1] for r in rows) else "",
             f"{res.measure}{' (natural scale)' if res.scale != 'identity' else ''} [{_lv(res)} CI]", "weight")
     widths = [max(len(r[j]) for r in rows + [head]) for j in range(4)]
     line = lambda r: "  " + "  ".join(x.ljust(w) if j < 3 else x.rjust(w)  # noqa: E731
@@ -141,8 +244,9 @@ def study_lines(res) -> list:
 
 
 def _p_eq(p):
-    s = fmt_p(p)
-    return s if s.startswith("<") else f"= {s}"
+    from .numbers import p_text
+
+    return p_text(p)
 
 
 STUDY_FIELDS = ("study", "yi", "vi", "ci_low", "ci_high", "weight")
@@ -164,24 +268,48 @@ def to_csv(results) -> str:
 
 
 def _c(x):
-    return "" if x is None or not math.isfinite(x) else repr(float(x))
+    """A CSV cell under the output policy: 10 significant digits (hatmeta/precision.py)."""
+    from ..precision import q
+
+    return "" if x is None or not math.isfinite(x) else repr(q(x))
 
 
 def to_markdown(res) -> str:
+    """Study rows, the pooled row and heterogeneity, with the figures' and tables' number formatter."""
+    from .numbers import est_ci, fmt_p, tau2_text
+
+    n = res.natural
     nat = "natural scale" if res.scale != "identity" else "identity scale"
     head = f"| study | {res.measure} [{_lv(res)} CI] ({nat}) | weight % |\n|---|---|---|\n"
-    rows = "".join(f"| {s.label or s.study} | {fmt(res.natural(s.yi), 3)} [{fmt(res.natural(s.ci_low), 3)}, "
-                   f"{fmt(res.natural(s.ci_high), 3)}] | {fmt(s.weight, 1)} |\n" for s in res.studies)
-    pooled = (f"| **pooled ({res.method}, {res.ci_method})** | **{fmt(res.natural(res.estimate), 3)} "
-              f"[{fmt(res.natural(res.ci_low), 3)}, {fmt(res.natural(res.ci_high), 3)}]** | 100 |\n")
-    het = (f"\nHeterogeneity: tau^2 = {fmt(res.tau2)}; Q = {fmt(res.q, 2)}, df = {res.q_df} "
-           f"(p {_p_eq(res.q_p)}); I^2 = {fmt(res.i2, 0)}%\n")
+    rows = "".join(f"| {s.label or s.study} | {est_ci(n(s.yi), n(s.ci_low), n(s.ci_high))} | {fmt(s.weight, 1)} |\n"
+                   for s in res.studies)
+    rows += "".join(f"| {a.get('label') or a['study']} | Not estimable | |\n"
+                    for a in getattr(res, "not_estimable", ()) or ())
+    pooled_ci = est_ci(n(res.estimate), n(res.ci_low), n(res.ci_high))
+    pooled = f"| **pooled ({res.method}, {res.ci_method})** | **{pooled_ci}** | 100 |\n"
+    het = (f"\nHeterogeneity: tau^2 = {tau2_text(res.tau2)}; Q = {fmt(res.q, 2)}, df = {res.q_df} "
+           f"({fmt_p(res.q_p)}); I^2 = {fmt(res.i2, 0)}%\n")
     return head + rows + pooled + het
 
 
 def bayes_text(res, post, others=()):
-    """The Bayesian posterior as text; ratios also on the natural scale."""
-    lines = [post.summary()]
+    """The Bayesian posterior as text; ratios also on the natural scale, the probabilities in words and
+    a threshold on the scale it was given (natural for ratios)."""
+    words = {"p_favours_treatment": "P(the mean effect favours treatment)",
+             "p_prediction_favours_treatment": "P(a new trial's effect favours treatment)",
+             "p_beyond_threshold": "P(the mean effect is beyond the threshold)"}
+    summary = []
+    for line in post.summary().splitlines():
+        key, _, value = line.partition(": ")
+        if key == "threshold":
+            t = post.probabilities.get("threshold")
+            shown = fmt(res.natural(t), 4) if t is not None else value
+            summary.append(f"threshold: {shown}{' (natural scale)' if res.is_ratio else ''}")
+        elif key in post.probabilities and key in words:
+            summary.append(f"{words[key]}: {value}")
+        else:
+            summary.append(line)
+    lines = ["\n".join(summary)]
     if res.is_ratio:
         n = res.natural
         lines += ["", f"{res.measure} (natural scale): posterior median {fmt(n(post.mu.median))} "

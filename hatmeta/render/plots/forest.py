@@ -2,93 +2,109 @@
 
 Columns: study, figures per arm, weight, estimate [95% CI] as text, then the plot: squares sized
 by weight, CI whiskers (arrows where they leave the axis), the pooled diamond, the prediction
-interval, "Favours ..." under the axis on the sides the analysis says, and RevMan's footer lines.
-Column widths follow the longest text in each column and the figure grows with the rows, so
-labels do not overlap at 2 studies or at 40. Written by hand on matplotlib because no library
-draws this layout.
+interval, "Favours ..." under the axis on the sides the analysis says, optional risk-of-bias
+traffic lights, and RevMan's rows and footer lines (Total events, heterogeneity, test for overall
+effect, per subgroup too). Written by hand on matplotlib because no library draws this layout.
+
+The layout measures itself: every column is as wide as the widest text drawn in it, measured with
+the renderer's own text extents (not guessed from character counts). Arm names and "Favours"
+labels too long for their place wrap onto two lines, as RevMan wraps them; only a single word too
+wide for two lines widens its column, and only a table wider than MAX_W_IN steps the font down.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import style
+from ..numbers import est_ci, fmt_p, interval, num, tau2_text
 
-ROW_IN = 0.2  # height of one row, inches
-CHAR_IN = 0.062  # width of one character at 8 pt DejaVu Sans, inches (a little generous)
+ROW_PT = 14.4  # height of one row at an 8 pt font, points (0.2 inch)
+ROW_IN = ROW_PT / 72  # the same in inches (used by the sensitivity forests, render/plots/sensitivity.py)
+CHAR_IN = 0.062  # one character at 8 pt, inches, generous: for layouts that still count characters
+GAP_IN = 0.16  # space between two columns, inches
 PLOT_IN = 2.6  # width of the plot panel, inches
-GAP_IN = 0.18
+MARGIN_IN = 0.15
+MAX_W_IN = 13.0  # beyond this the font steps down (a landscape page with margins)
+FONT_STEPS = (8.0, 7.5, 7.0, 6.5)
 PI_NA = "Not estimable (k < 3)"
+NOT_ESTIMABLE = "Not estimable"
 METHOD_NAMES = {"MH": "M-H, Fixed", "PETO": "Peto, Fixed", "FE": "IV, Fixed", "MH-DL": "M-H, Random"}
 MEASURE_NAMES = {"RR": "Risk Ratio", "OR": "Odds Ratio", "RD": "Risk Difference", "MD": "Mean Difference",
                  "SMD": "Std. Mean Difference", "IRR": "Rate Ratio", "GEN": "Effect", "PETO": "Peto Odds Ratio"}
+# RevMan's traffic lights: colour and sign per judgement (RoB 2's 'some concerns' shares 'unclear').
+ROB_LOOK = {"low": ("#2ca02c", "+"), "some concerns": ("#e6b800", "?"), "unclear": ("#e6b800", "?"),
+            "high": ("#d62728", "–"), "not assessed": ("#c8c8c8", "")}
+ROB_COL_IN = 0.2
 
-
-def fmt_p(p):
-    """P as RevMan prints it: 'P < 0.00001' or 'P = 0.04'."""
-    if p is None or not math.isfinite(p):
-        return "P = NA"
-    if p < 0.00001:
-        return "P < 0.00001"
-    return f"P = {p:.2f}" if p >= 0.01 else f"P = {p:.3f}" if p >= 0.001 else f"P = {p:.5f}"
+__all__ = ["forest", "fmt_p", "ci_text", "footer_lines", "subgroup_lines"]
 
 
 def ci_text(nat, est, lo, hi) -> str:
-    """'1.29 [0.73, 2.26]' on the natural scale; an interval that could not be estimated says so
-    (as RevMan's 'Not estimable') rather than printing nan."""
+    """'1.29 [0.73, 2.26]' on the natural scale, decimals from the magnitude (numbers.est_ci); an
+    interval that could not be estimated says so (as RevMan's 'Not estimable') rather than 'nan'."""
     if not math.isfinite(est):
-        return "Not estimable"
+        return NOT_ESTIMABLE
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{nat(est):.2f} [CI not estimable]"
-    return f"{nat(est):.2f} [{nat(lo):.2f}, {nat(hi):.2f}]"
+        return f"{num(nat(est))} [CI not estimable]"
+    return est_ci(nat(est), nat(lo), nat(hi))
 
 
 def _binary(ins) -> bool:
     return bool(ins) and all("events_treat" in i and "n_treat" in i for i in ins)
 
 
-def _events_line(ins, labels) -> str:
-    e1 = sum(int(i["events_treat"]) for i in ins)
-    e2 = sum(int(i["events_ctrl"]) for i in ins)
-    return f"Total events: {e1} ({labels[0]}), {e2} ({labels[1]})"
-
-
 def _het_line(q, df, q_p, i2, tau2=None) -> str:
-    tau = f"Tau² = {tau2:.2f}; " if tau2 is not None else ""
+    tau = f"Tau² = {tau2_text(tau2)}; " if tau2 is not None else ""
     return f"Heterogeneity: {tau}Chi² = {q:.2f}, df = {df} ({fmt_p(q_p)}); I² = {i2:.0f}%"
 
 
-def subgroup_lines(res, group, ins, labels=("HAT", "control")) -> list:
-    """RevMan's lines under a subgroup's subtotal: its events and its heterogeneity.
+def _overall_line(stat, p, df=None) -> str:
+    if df is None:
+        return f"Test for overall effect: Z = {abs(stat):.2f} ({fmt_p(p)})"
+    return f"Test for overall effect: t = {abs(stat):.2f}, df = {df:.0f} ({fmt_p(p)})"
 
-    P of Q: chi-square on k - 1 df, as for the whole analysis (Cochrane Handbook 10.10.2).
+
+def subgroup_test_of_effect(res, group):
+    """(statistic, p, df) of a subgroup's test for overall effect, as its CI was computed: z (Wald),
+    or t on k - 1 df with HKSJ (a one-trial subgroup keeps its Wald interval, hence z)."""
+    from scipy.special import ndtr, stdtr
+
+    if not (math.isfinite(group.se) and group.se > 0):
+        return None
+    stat = group.estimate / group.se
+    if res.ci_method == "hksj" and group.k >= 2:
+        df = group.k - 1
+        return stat, float(2 * stdtr(df, -abs(stat))), df
+    return stat, float(2 * ndtr(-abs(stat))), None
+
+
+def subgroup_lines(res, group, ins=None, labels=None) -> list:
+    """RevMan's lines under a subgroup's subtotal: heterogeneity and its test for overall effect.
+
+    P of Q: chi-square on k - 1 df, as for the whole analysis (Cochrane Handbook 10.10.2). The
+    subgroup's events are a row of the table ('Total events'), not a line here.
     """
     from scipy.special import chdtrc
 
-    lines = [_events_line(ins, labels)] if _binary(ins) else []
     if group.k >= 2:
         random = res.method not in ("FE", "MH", "PETO")
-        lines.append(_het_line(group.q, group.k - 1, float(chdtrc(group.k - 1, group.q)), group.i2,
-                               group.tau2 if random else None))
+        lines = [_het_line(group.q, group.k - 1, float(chdtrc(group.k - 1, group.q)), group.i2,
+                           group.tau2 if random else None)]
     else:
-        lines.append("Heterogeneity: not applicable (one study)")
+        lines = ["Heterogeneity: Not applicable"]  # RevMan's words for a one-study subgroup
+    test = subgroup_test_of_effect(res, group)
+    lines.append(_overall_line(*test) if test else "Test for overall effect: not estimable")
     return lines
 
 
-def footer_lines(res, labels=("HAT", "control")) -> list:
-    """RevMan's footer: total events, heterogeneity, test for overall effect (and subgroup test)."""
-    lines = []
-    ins = [s.inputs for s in res.studies]
-    if _binary(ins):
-        lines.append(_events_line(ins, labels))
+def footer_lines(res, labels=None) -> list:
+    """RevMan's footer: heterogeneity, test for overall effect (and the test for subgroup differences).
+    Total events are a row of the table, under the Events columns."""
     random = res.method not in ("FE", "MH", "PETO")
-    lines.append(_het_line(res.q, res.q_df, res.q_p, res.i2, res.tau2 if random else None))
-    if res.df is None:
-        lines.append(f"Test for overall effect: Z = {abs(res.stat):.2f} ({fmt_p(res.p)})")
-    else:
-        lines.append(f"Test for overall effect: t = {abs(res.stat):.2f}, df = {res.df:.0f} ({fmt_p(res.p)})")
+    lines = [_het_line(res.q, res.q_df, res.q_p, res.i2, res.tau2 if random else None) if res.q_df > 0
+             else "Heterogeneity: Not applicable",
+             _overall_line(res.stat, res.p, res.df)]
     if res.subgroup_test is not None:
         t = res.subgroup_test
         if math.isfinite(t.q):
@@ -100,38 +116,44 @@ def footer_lines(res, labels=("HAT", "control")) -> list:
     return lines
 
 
-def _arm_columns(res, labels):
-    """Header and per-study text of the arm columns, by the table's layout, and a function giving
-    the totals row of any set of studies."""
-    ins = [s.inputs for s in res.studies]
+def _arm_cells(ins, kind):
+    """Per-study cells of the four arm columns."""
+    if kind == "binary":
+        return [str(ins["events_treat"]), str(ins["n_treat"]), str(ins["events_ctrl"]), str(ins["n_ctrl"])]
+    if kind == "continuous":
+        return [f"{ins['mean_treat']:g} ({ins['sd_treat']:g})", f"{ins['n_treat']:g}",
+                f"{ins['mean_ctrl']:g} ({ins['sd_ctrl']:g})", f"{ins['n_ctrl']:g}"]
+    if kind == "rates":
+        return [f"{ins['events_treat']:g}", f"{ins['time_treat']:g}", f"{ins['events_ctrl']:g}",
+                f"{ins['time_ctrl']:g}"]
+    return []
+
+
+def _arm_kind(ins):
     if _binary(ins):
-        head = [(labels[0], "Events"), ("", "Total"), (labels[1], "Events"), ("", "Total")]
-        rows = [[str(i["events_treat"]), str(i["n_treat"]), str(i["events_ctrl"]), str(i["n_ctrl"])] for i in ins]
-
-        def totals(sub):
-            return ["", str(sum(int(i["n_treat"]) for i in sub)), "", str(sum(int(i["n_ctrl"]) for i in sub))]
-        return head, rows, totals
+        return "binary"
     if ins and all("mean_treat" in i for i in ins):
-        head = [(labels[0], "Mean (SD)"), ("", "Total"), (labels[1], "Mean (SD)"), ("", "Total")]
-        rows = [[f"{i['mean_treat']:g} ({i['sd_treat']:g})", f"{i['n_treat']:g}",
-                 f"{i['mean_ctrl']:g} ({i['sd_ctrl']:g})", f"{i['n_ctrl']:g}"] for i in ins]
-
-        def totals(sub):
-            return ["", f"{sum(i['n_treat'] for i in sub):g}", "", f"{sum(i['n_ctrl'] for i in sub):g}"]
-        return head, rows, totals
+        return "continuous"
     if ins and all("time_treat" in i for i in ins):
-        head = [(labels[0], "Events"), ("", "Time"), (labels[1], "Events"), ("", "Time")]
-        rows = [[f"{i['events_treat']:g}", f"{i['time_treat']:g}", f"{i['events_ctrl']:g}", f"{i['time_ctrl']:g}"]
-                for i in ins]
-        return head, rows, lambda sub: ["", "", "", ""]
-    return [], [[] for _ in ins], lambda sub: []
+        return "rates"
+    return None
+
+
+ARM_HEADS = {"binary": ("Events", "Total"), "continuous": ("Mean (SD)", "Total"), "rates": ("Events", "Time")}
+
+
+def _sum(ins, key):
+    total = sum(float(i[key]) for i in ins)
+    return f"{total:g}" if not total.is_integer() else str(int(total))
 
 
 def _limits(res, values):
-    """Axis limits: symmetric around the null, from a set of round ranges (RevMan's style)."""
+    """Axis limits and ticks, symmetric around the null. Ratios: RevMan's round ranges; differences:
+    'nice' ticks (1, 2 or 5 times a power of ten), never 1.25 or 2.5 steps."""
     finite = [v for v in values if math.isfinite(v)]
     if res.is_ratio:
-        reach = max([abs(v) for v in finite] + [math.log(1.5)])
+        # 10% beyond the farthest study, so that no square sits on the edge of the axis
+        reach = max([1.1 * abs(v) for v in finite] + [math.log(1.5)])
         for ticks in ((0.5, 0.7, 1, 1.5, 2), (0.2, 0.5, 1, 2, 5), (0.1, 0.2, 0.5, 1, 2, 5, 10),
                       (0.05, 0.2, 1, 5, 20), (0.01, 0.1, 1, 10, 100), (0.001, 0.1, 1, 10, 1000)):
             if math.log(ticks[-1]) >= reach:
@@ -139,140 +161,414 @@ def _limits(res, values):
         return (math.log(0.001), math.log(1000)), (0.001, 0.1, 1, 10, 1000)
     reach = max([abs(v) for v in finite] + [1e-9])
     exp = 10 ** math.floor(math.log10(reach))
-    for m in (1, 2, 2.5, 5, 10):
-        if m * exp >= reach:
+    for m, step in ((1, 0.5), (2, 1), (4, 2), (5, 2.5), (10, 5)):
+        if m * exp >= reach * (1 - 1e-12):
             top = m * exp
             break
-    return (-top, top), (-top, -top / 2, 0, top / 2, top)
+    if m == 5:  # 5 with steps of 2.5 is not nice: -5, 0, 5 only
+        return (-top, top), (-top, 0.0, top)
+    st = step * exp
+    n = int(round(top / st))
+    ticks = tuple(float(f"{j * st:.12g}") for j in range(-n, n + 1))
+    return (-top, top), ticks
 
+
+def tick_text(t) -> str:
+    return f"{t:g}"
+
+
+def rob_judgement(value, study="", domain="") -> str:
+    """A risk-of-bias judgement in ROB_LOOK's words: 'Low risk', 'low', 'Some concerns', 'unclear risk',
+    'High' and 'not assessed' are accepted in any case; anything else is an input error naming it."""
+    j = " ".join(str(value).strip().lower().replace("_", " ").split())
+    j = {"low risk": "low", "high risk": "high", "unclear risk": "unclear", "some concern": "some concerns",
+         "not applicable": "not assessed", "": "not assessed"}.get(j, j)
+    if j not in ROB_LOOK:
+        from ...errors import InputError
+
+        raise InputError(f"risk of bias of {study}, {domain}: {value!r} is not one of "
+                         f"{', '.join(ROB_LOOK)}", column="risk_of_bias")
+    return j
+
+
+# ---------------------------------------------------------------- measuring and wrapping text
+
+MEASURE_DPIS = (72, 100, 300)  # screen, matplotlib's default and the saved PNG's resolution
+
+
+class _Measure:
+    """Text widths in inches, as matplotlib will draw them: the widest of the figure's own renderer,
+    renderers at MEASURE_DPIS and the unhinted outline (what an SVG viewer shows). Hinting rounds
+    each glyph's advance to whole pixels, so one string's width differs by several per cent from one
+    resolution to another; the layout must hold at all of them."""
+
+    def __init__(self, fig):
+        from matplotlib.backends.backend_agg import RendererAgg
+
+        self.renderers = [(fig.canvas.get_renderer(), fig.dpi)] + [(RendererAgg(8, 8, d), d) for d in MEASURE_DPIS]
+        self.cache = {}
+
+    def __call__(self, text, size, bold=False) -> float:
+        key = (text, size, bold)
+        if key not in self.cache:
+            from matplotlib.font_manager import FontProperties
+            from matplotlib.textpath import text_to_path
+
+            prop = FontProperties(family=style.families(text), size=size, weight="bold" if bold else "normal")
+            w = 0.0
+            for line in str(text).split("\n"):
+                if not line:
+                    continue
+                w = max([w, text_to_path.get_text_width_height_descent(line, prop, ismath=False)[0] / 72]
+                        + [r.get_text_width_height_descent(line, prop, ismath=False)[0] / dpi
+                           for r, dpi in self.renderers])
+            self.cache[key] = w * 1.02 + 0.01
+        return self.cache[key]
+
+
+def _two_lines(text, width, measure, size, bold=False):
+    """``text`` on one line if it fits ``width``, else on two lines split at the space that makes the
+    longer line shortest. Returns (text with a newline or not, width it needs)."""
+    one = measure(text, size, bold)
+    words = text.split(" ")
+    if one <= width or len(words) < 2:
+        return text, one
+    best = None
+    for j in range(1, len(words)):
+        a, b = " ".join(words[:j]), " ".join(words[j:])
+        w = max(measure(a, size, bold), measure(b, size, bold))
+        if best is None or w < best[1]:
+            best = (f"{a}\n{b}", w)
+    return best
+
+
+def _wrap(text, width, measure, size, bold=False):
+    """Greedy word wrap of ``text`` to ``width`` inches (a word longer than the width stays whole)."""
+    lines, cur = [], ""
+    for word in text.split(" "):
+        trial = f"{cur} {word}" if cur else word
+        if cur and measure(trial, size, bold) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = trial
+    lines.append(cur)
+    return lines
+
+
+# ---------------------------------------------------------------- the figure
 
 @style.styled
-def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_groups=None, bayes=None):
+def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_groups=None, bayes=None,
+           sort=None, years=None, risk_of_bias=None, ax=None):
     """Draw ``res`` (a MetaResult) as a Cochrane-style forest plot; return the Figure.
 
     ``benefit``: which direction of the measure favours the experimental arm ("lower" or
     "higher"; for ratio measures of a harm, lower). ``labels``: names of the experimental and
     control groups. ``study_groups``: study -> subgroup name, to draw subgroup blocks (with
     ``res.subgroups``). ``bayes``: a Bayesian result's dict (``posterior``, ``theta``) to overlay
-    shrunken estimates, the posterior diamond and the predictive interval.
+    shrunken estimates, the posterior diamond and the predictive interval. ``sort``: order of the
+    studies within each block, "weight" (largest first), "effect" (smallest first) or "year"
+    (oldest first, from ``years``: study -> year); default, as given. ``risk_of_bias``: study ->
+    {domain: 'low' | 'some concerns' | 'unclear' | 'high' | 'not assessed'}, drawn as RevMan's
+    traffic-light columns with a legend naming the domains. ``ax``: an Axes to use as the plot panel
+    (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned.
     """
     plt = style.pyplot()
-    from matplotlib.patches import Polygon
+    fig = plt.figure(figsize=(8, 4)) if ax is None else ax.figure
+    fig.patch.set_facecolor("white")
+    measure = _Measure(fig)
+    for fs in FONT_STEPS:
+        plan = _plan(res, benefit, labels, title, study_groups, bayes, sort, years, risk_of_bias, measure, fs)
+        if plan["fig_w"] <= MAX_W_IN:
+            break
+    _draw(fig, res, plan, bayes, ax)
+    return fig
 
+
+def _order(res, idx, sort, years):
+    studies = res.studies
+    if not sort:
+        return list(idx)
+    if sort == "weight":
+        return sorted(idx, key=lambda i: -studies[i].weight if math.isfinite(studies[i].weight) else math.inf)
+    if sort == "effect":
+        return sorted(idx, key=lambda i: studies[i].yi if math.isfinite(studies[i].yi) else math.inf)
+    if sort == "year":
+        from ...errors import InputError
+
+        if not years:
+            raise InputError("--sort year needs a 'year' column in the table", column="--sort")
+
+        def year(i):
+            y = years.get(studies[i].study)
+            try:
+                return float(y)
+            except (TypeError, ValueError):
+                return math.inf
+        return sorted(idx, key=lambda i: (year(i), studies[i].label or studies[i].study))
+    from ...errors import InputError
+
+    raise InputError(f"unknown sort {sort!r}; choose weight, effect or year", column="--sort")
+
+
+def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, measure, fs):
+    """Every text and its place, in inches, for base font size ``fs``; nothing is drawn yet."""
+    small = fs - 0.5
+    row_in = ROW_PT * fs / 8 / 72
+    gap = GAP_IN * fs / 8
     nat = res.natural
     studies = list(res.studies)
-    arm_head, arm_rows, arm_totals_of = _arm_columns(res, labels)
-    arm_totals = arm_totals_of([s.inputs for s in studies])
-    est_text = [ci_text(nat, s.yi, s.ci_low, s.ci_high) for s in studies]
-    weight_text = [f"{s.weight:.1f}%" for s in studies]
-    measure = MEASURE_NAMES.get(res.measure, res.measure)
-    model = METHOD_NAMES.get(res.method, "IV, Random")
+    absent = list(getattr(res, "not_estimable", ()) or ())
+    all_ins = [s.inputs for s in studies] + [a.get("inputs", {}) for a in absent]
+    kind = _arm_kind([s.inputs for s in studies])
+    name = MEASURE_NAMES.get(res.measure, res.measure)
+    model = f"{METHOD_NAMES.get(res.method, 'IV, Random')}, {100 * res.level:g}% CI"
     theta = {t["study"]: t for t in (bayes or {}).get("theta", [])}
+    random = res.method not in ("FE", "MH", "PETO")
 
-    # ---- rows, top to bottom: (kind, payload)
+    # ---- rows: each a dict of cells (column -> (text, bold)), a span text, and what the panel draws
     rows = []
+
+    def totals_row(ins_sub, est_cell, weight_cell, label):
+        cells = {0: (label, True)}
+        if kind in ("binary", "continuous"):
+            cells[2] = (_sum(ins_sub, "n_treat"), True)
+            cells[4] = (_sum(ins_sub, "n_ctrl"), True)
+        cells[5] = (weight_cell, True)
+        cells[6] = (est_cell, True)
+        return cells
+
+    def events_row(ins_sub):
+        return {"cells": {0: ("Total events", False), 1: (_sum(ins_sub, "events_treat"), False),
+                          3: (_sum(ins_sub, "events_ctrl"), False)}, "kind": "events"}
+
+    def study_rows(idx, absent_sub):
+        out = []
+        for i in _order(res, idx, sort, years):
+            s = studies[i]
+            cells = {0: (s.label or s.study, False), 5: (f"{s.weight:.1f}%", False),
+                     6: (ci_text(nat, s.yi, s.ci_low, s.ci_high), False)}
+            cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(s.inputs, kind))})
+            out.append({"cells": cells, "kind": "study", "study": s})
+        for a in absent_sub:  # RevMan: listed, counted in the totals, 'Not estimable', no weight
+            cells = {0: (a.get("label") or a["study"], False), 6: (NOT_ESTIMABLE, False)}
+            if kind == "binary":
+                cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(a["inputs"], kind))})
+            out.append({"cells": cells, "kind": "absent", "study_id": a["study"]})
+        return out
+
     groups = None
     if study_groups and res.subgroups:
         groups = [g.group for g in res.subgroups]
         for g in res.subgroups:
             members = [i for i, s in enumerate(studies) if study_groups.get(s.study) == g.group]
-            rows.append(("group", g.group))
-            rows += [("study", i) for i in members]
-            rows.append(("subtotal", (g, members)))
-            sub_ins = [studies[i].inputs for i in members]
-            rows += [("subnote", line) for line in subgroup_lines(res, g, sub_ins, labels)]
-            rows.append(("blank", None))
+            absent_sub = [a for a in absent if study_groups.get(a["study"]) == g.group]
+            rows.append({"cells": {0: (str(g.group), True)}, "kind": "group"})
+            rows += study_rows(members, absent_sub)
+            sub_ins = [studies[i].inputs for i in members] + [a["inputs"] for a in absent_sub]
+            w_sub = sum(studies[i].weight for i in members)
+            rows.append({"cells": totals_row(sub_ins, ci_text(nat, g.estimate, g.ci_low, g.ci_high),
+                                             f"{w_sub:.1f}%", f"Subtotal ({100 * res.level:g}% CI)"),
+                         "kind": "subtotal", "group": g})
+            if kind in ("binary", "rates"):
+                rows.append(events_row(sub_ins))
+            rows += [{"span": line, "kind": "subnote"} for line in subgroup_lines(res, g)]
+            rows.append({"kind": "blank"})
+        grouped = set(groups)
+        loose = [a for a in absent if study_groups.get(a["study"]) not in grouped]
+        if loose:
+            rows += study_rows([], loose) + [{"kind": "blank"}]
     else:
-        rows += [("study", i) for i in range(len(studies))]
-        rows.append(("blank", None))
-    rows.append(("total", None))
+        rows += study_rows(range(len(studies)), absent)
+        rows.append({"kind": "blank"})
+    rows.append({"cells": totals_row(all_ins, ci_text(nat, res.estimate, res.ci_low, res.ci_high), "100.0%",
+                                     f"Total ({100 * res.level:g}% CI)"), "kind": "total"})
+    if kind in ("binary", "rates"):
+        rows.append(events_row(all_ins))
     if math.isfinite(res.pi_low):
-        rows.append(("pi", None))
-    elif res.method not in ("FE", "MH", "PETO"):  # e.g. t on k - 2 = 0 df with two trials
-        rows.append(("pi", PI_NA))
+        rows.append({"cells": {0: ("Prediction interval", False),
+                               6: (interval(nat(res.pi_low), nat(res.pi_high)), False)}, "kind": "pi"})
+    elif random:  # e.g. t on k - 2 = 0 df with two trials
+        rows.append({"cells": {0: ("Prediction interval", False), 6: (PI_NA, False)}, "kind": "pi-na"})
     if bayes is not None:
-        rows.append(("bayes", None))
+        mu = bayes["posterior"]["mu"]
+        crl = f"{100 * bayes.get('level', 0.95):g}%"
+        rows.append({"cells": {0: (f"Bayesian (posterior, {crl} CrI)", False),
+                               6: (est_ci(nat(mu["median"]), nat(mu["low"]), nat(mu["high"])), False)},
+                     "kind": "bayes"})
+
+    # ---- header cells; the arm names wrap over their two columns
+    head_bottom = {0: ("Study or Subgroup", True), 5: ("Weight", True), 6: (model, True)}
+    if kind:
+        h1, h2 = ARM_HEADS[kind]
+        head_bottom.update({1: (h1, True), 2: (h2, True), 3: (h1, True), 4: (h2, True)})
+
+    # ---- column widths: the widest text of each column (bold measured bold)
+    n_col = 7
+    width = [0.0] * n_col
+    for row in rows + [{"cells": head_bottom}]:
+        for c, (text, bold) in row.get("cells", {}).items():
+            width[c] = max(width[c], measure(text, fs, bold))
+    for c in range(1, 5):
+        if not kind:
+            width[c] = 0.0
+    width[6] = max(width[6], measure(name, fs, True))
+    # Subgroup lines span the table columns: the study column grows if the table is narrower.
+    span_w = max([measure(r["span"], small) for r in rows if "span" in r], default=0.0)
+
+    # Arm names over their two columns: one line, else two, else the columns grow (last resort).
+    arm_heads = []
+    if kind:
+        for j, label in enumerate(labels):
+            a, b = 1 + 2 * j, 2 + 2 * j
+            avail = width[a] + gap + width[b]
+            text, need = _two_lines(str(label), avail, measure, fs, True)
+            if need > avail:
+                width[a] += need - avail
+            arm_heads.append((text, a, b))
+    head_lines = max([t.count("\n") + 1 for t, _, _ in arm_heads] + [1])
+    n_head = head_lines + 1
+
+    # ---- the plot panel and its ticks
+    values = [s.yi for s in studies] + [res.ci_low, res.ci_high]
+    (lo_lim, hi_lim), ticks = _limits(res, values)
+    tick_w = [measure(tick_text(t), fs - 1) for t in ticks]
+    left_pad = max(0.12, tick_w[0] / 2 + 0.04)
+    plot_w = PLOT_IN * fs / 8
+    # "Favours" labels: each centred in its half of the panel, wrapped onto two lines if needed;
+    # the panel widens only when two lines are still too wide.
+    left_arm, right_arm = (labels[0], labels[1]) if benefit == "lower" else (labels[1], labels[0])
+    favours = []
+    for label in (f"Favours {left_arm}", f"Favours {right_arm}"):
+        text, need = _two_lines(label, plot_w / 2 - 0.12, measure, small)
+        plot_w = max(plot_w, 2 * (need + 0.12))
+        favours.append(text)
+    fav_lines = max(t.count("\n") + 1 for t in favours)
+    right_pad = max(0.12, tick_w[-1] / 2 + 0.04)
+
+    # ---- risk of bias columns (RevMan: right of the plot, one letter per domain, legend below)
+    domains = []
+    rob = {study: {d: rob_judgement(j, study, d) for d, j in judged.items()} for study, judged in (rob or {}).items()}
+    for judged in rob.values():
+        for d in judged:
+            if d not in domains:
+                domains.append(d)
+    letters = [chr(ord("A") + j) for j in range(len(domains))]
+    rob_col = ROB_COL_IN * fs / 8
+    rob_w = 0.0
+    if domains:
+        rob_w = max(len(domains) * rob_col, measure("Risk of Bias", fs, True))
+
+    # ---- x positions (inches from the left edge)
+    x = [MARGIN_IN]
+    for c in range(n_col):
+        x.append(x[-1] + width[c] + (gap if width[c] > 0 or c == 0 else 0.0))
+    table_w = x[-1] - MARGIN_IN
+    if span_w > table_w - gap:
+        extra = span_w - (table_w - gap)
+        width[0] += extra
+        x = [x[0]] + [v + extra for v in x[1:]]
+    plot_x0 = x[-1] + left_pad
+    plot_x1 = plot_x0 + plot_w
+    rob_x0 = plot_x1 + right_pad + (gap if domains else 0.0)
+    content_w = rob_x0 + rob_w + MARGIN_IN
+
+    # ---- footer, legend and title: wrapped to the width of the content
     foot = footer_lines(res, labels)
     if bayes is not None:
         pr = bayes["prior"]
-        foot.append("Bayesian (orange): shrunken study estimates; posterior of the mean (median, 95% CrI), "
-                    "whiskers the 95% predictive interval")
+        crl = f"{100 * bayes.get('level', 0.95):g}%"
+        foot.append(f"Bayesian (orange): shrunken study estimates; posterior of the mean (median, {crl} CrI), "
+                    f"whiskers the {crl} predictive interval")
         foot.append(f"Priors: tau ~ {pr['tau_prior']}; mu ~ N({pr['mu_prior_mean']:g}, {pr['mu_prior_sd']:g}²)")
-    n_rows = len(rows) + 2  # two header rows
+    legend = []
+    if domains:
+        legend = ["Risk of bias legend"] + [f"({letter}) {d}" for letter, d in zip(letters, domains)]
+    text_w = content_w - 2 * MARGIN_IN
+    foot_lines = [ln for line in foot for ln in _wrap(line, text_w, measure, small)]
+    legend_lines = [ln for line in legend for ln in _wrap(line, text_w, measure, small)]
+    longest = max([measure(ln, small) for ln in foot_lines + legend_lines] + [0.0])
+    title_lines = _wrap(str(title), text_w, measure, fs + 1, True) if title else []
+    longest = max([longest] + [measure(ln, fs + 1, True) for ln in title_lines])
+    fig_w = max(content_w, longest + 2 * MARGIN_IN)
 
-    # ---- column widths from the longest text in each column (no overlap, whatever the labels)
-    label_text = [s.label or s.study for s in studies]
-    first_col = label_text + ["Total (95% CI)", "Prediction interval", "Study or Subgroup"] + (
-        [f"{g} subtotal (95% CI)" for g in groups] if groups else [])
-    cols = [max(len(t) for t in first_col)]
-    for j in range(len(arm_head)):
-        cols.append(max([len(r[j]) for r in arm_rows] + [len(arm_head[j][1]), len(arm_totals[j]),
-                                                          len(arm_head[j][0]) // 2 + 1]))
-    cols.append(max(len(w) for w in weight_text + ["Weight"]))
-    # Bold texts of the estimate column (subtotals, total) count 10% wider than their length.
-    bold_est = [ci_text(nat, res.estimate, res.ci_low, res.ci_high)] + [
-        ci_text(nat, g.estimate, g.ci_low, g.ci_high) for g in (res.subgroups or ()) if groups]
-    cols.append(max([len(t) for t in est_text + [f"{measure}", f"{model}, 95% CI", "[0.00, 0.00]"]
-                     + [PI_NA for kind, payload in rows if payload == PI_NA]]
-                    + [math.ceil(len(t) * 1.1) for t in bold_est + [f"{model}, 95% CI"]]))
-    # Subgroup lines (events, heterogeneity; 7.5 pt) span the table columns, left of the plot.
-    notes_w = max([len(text) * CHAR_IN * 7.5 / 8 for kind, text in rows if kind == "subnote"], default=0.0)
-    widths = [c * CHAR_IN + GAP_IN for c in cols]
-    widths[0] += max(0.0, notes_w - sum(widths))
-    x_left = np.concatenate([[0.15], 0.15 + np.cumsum(widths)])
-    table_w = x_left[-1]
-    foot_w = max(len(t) for t in foot) * CHAR_IN
-    title_w = len(title) * CHAR_IN * 1.25 if title else 0.0  # 9 pt bold
-    fig_w = max(table_w + PLOT_IN + 0.4, foot_w + 0.4, title_w + 0.4)
-    fig_h = (n_rows + 2.4 + len(foot) * 1.05) * ROW_IN + (0.3 if title else 0.1) + 0.05
-    fig = plt.figure(figsize=(fig_w, fig_h))
-    fig.patch.set_facecolor("white")
-    top = fig_h - (0.3 if title else 0.1)
-    if title:
-        fig.text(0.15 / fig_w, (fig_h - 0.12) / fig_h, title, fontsize=9, weight="bold", va="top")
+    title_h = (len(title_lines) * 1.25 * (fs + 1) / 72 + 0.12) if title else 0.08
+    body_rows = len(rows)
+    below = 1.2 + fav_lines * 0.85  # tick labels, then the favours labels, in rows
+    fig_h = (title_h + (n_head + body_rows + below) * row_in + 0.15
+             + (len(foot_lines) + len(legend_lines)) * 1.05 * row_in * small / fs + 0.1)
+    return dict(fs=fs, small=small, row_in=row_in, gap=gap, rows=rows, head_bottom=head_bottom, arm_heads=arm_heads,
+                n_head=n_head, head_lines=head_lines, name=name, model=model, width=width, x=x, kind=kind,
+                plot_x0=plot_x0, plot_x1=plot_x1, plot_w=plot_w, lim=(lo_lim, hi_lim), ticks=ticks, favours=favours,
+                fav_lines=fav_lines, domains=domains, letters=letters, rob=rob or {}, rob_x0=rob_x0, rob_w=rob_w,
+                rob_col=rob_col, foot_lines=foot_lines, legend_lines=legend_lines, title_lines=title_lines,
+                title_h=title_h, fig_w=fig_w, fig_h=fig_h, theta=theta, below=below)
+
+
+def _draw(fig, res, p, bayes, ax=None):
+    from matplotlib.patches import Polygon
+
+    fs, small, row_in, x = p["fs"], p["small"], p["row_in"], p["x"]
+    fig_w, fig_h = p["fig_w"], p["fig_h"]
+    fig.set_size_inches(fig_w, fig_h)
+    top = fig_h - p["title_h"]
+    rows, n_head = p["rows"], p["n_head"]
+    theta = p["theta"]
 
     def y_of(row):  # figure fraction of the centre of table row ``row`` (0 = first header row)
-        return (top - (row + 0.5) * ROW_IN) / fig_h
+        return (top - (row + 0.5) * row_in) / fig_h
 
-    def put(x_in, row, text, ha="left", fontsize=8, **kw):
-        return fig.text(x_in / fig_w, y_of(row), text, ha=ha, va="center", fontsize=fontsize, **kw)
+    def put(x_in, y_frac, text, ha="left", fontsize=None, bold=False, **kw):
+        return fig.text(x_in / fig_w, y_frac, text, ha=ha, va="center", fontsize=fontsize or fs,
+                        weight="bold" if bold else "normal", family=style.families(text), parse_math=False, **kw)
+
+    if p["title_lines"]:
+        fig.text(MARGIN_IN / fig_w, (fig_h - 0.08) / fig_h, "\n".join(p["title_lines"]), fontsize=fs + 1,
+                 weight="bold", va="top", family=style.families(" ".join(p["title_lines"])), parse_math=False,
+                 linespacing=1.1, gid="title")
+
+    def cell_x(c):
+        """Anchor and alignment of column ``c``: left for the study and estimate, right for numbers."""
+        if c in (0, 6):
+            return x[c], "left"
+        return x[c] + p["width"][c], "right"
 
     # ---- headers
-    put(x_left[0], 1, "Study or Subgroup", weight="bold")
-    for j, (h1, h2) in enumerate(arm_head):
-        right = x_left[j + 2] - GAP_IN
-        if h1:  # centred over its two columns (events and total), as RevMan does
-            put((x_left[j + 1] + x_left[j + 3] - GAP_IN) / 2, 0, h1, ha="center", weight="bold")
-        put(right, 1, h2, ha="right", weight="bold")
-    wcol = len(arm_head) + 1
-    put(x_left[wcol + 1] - GAP_IN, 1, "Weight", ha="right", weight="bold")
-    put(x_left[wcol + 1], 0, measure, weight="bold")
-    put(x_left[wcol + 1], 1, f"{model}, 95% CI", weight="bold")
-    plot_x0 = table_w + 0.1
-    put(plot_x0 + PLOT_IN / 2, 0, measure, ha="center", weight="bold")
-    put(plot_x0 + PLOT_IN / 2, 1, f"{model}, 95% CI", ha="center", weight="bold")
+    for c, (text, bold) in p["head_bottom"].items():
+        xx, ha = cell_x(c)
+        put(xx, y_of(n_head - 1), text, ha=ha, bold=bold)
+    head_mid = (top - (n_head - 1) * row_in / 2) / fig_h  # centre of the rows above the bottom header
+    for text, a, b in p["arm_heads"]:  # centred over its two columns, as RevMan does
+        put((x[a] + x[b] + p["width"][b]) / 2, head_mid, text, ha="center", bold=True, linespacing=1.05,
+            multialignment="center")
+    put(x[6], y_of(n_head - 2), p["name"], bold=True)
+    mid = (p["plot_x0"] + p["plot_x1"]) / 2
+    put(mid, y_of(n_head - 2), p["name"], ha="center", bold=True)
+    put(mid, y_of(n_head - 1), p["model"], ha="center", bold=True)
 
     # ---- plot panel spanning the body rows
-    body_top = 2
-    body_bottom = n_rows
-    ax = fig.add_axes([plot_x0 / fig_w, (top - body_bottom * ROW_IN) / fig_h, PLOT_IN / fig_w,
-                       (body_bottom - body_top) * ROW_IN / fig_h])
-    values = [s.yi for s in studies] + [res.ci_low, res.ci_high]
-    (lo_lim, hi_lim), ticks = _limits(res, values)
+    body_top, body_bottom = n_head, n_head + len(rows)
+    panel = [p["plot_x0"] / fig_w, (top - body_bottom * row_in) / fig_h, p["plot_w"] / fig_w,
+             (body_bottom - body_top) * row_in / fig_h]
+    if ax is None:
+        ax = fig.add_axes(panel)
+    else:
+        ax.set_position(panel)
+    lo_lim, hi_lim = p["lim"]
     ax.set_xlim(lo_lim, hi_lim)
     ax.set_ylim(body_bottom - 0.5, body_top - 0.5)  # rows counted downwards
-    null = 0.0
-    ax.axvline(null, color=style.INK, lw=0.6)
+    ax.axvline(0.0, color=style.INK, lw=0.6)
     ax.set_yticks([])
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    tick_pos = [math.log(t) for t in ticks] if res.is_ratio else list(ticks)
-    ax.set_xticks(tick_pos)
-    ax.set_xticklabels([f"{t:g}" for t in ticks], fontsize=7)
-    ax.tick_params(axis="x", length=3, width=0.6)
+    ticks = p["ticks"]
+    ax.set_xticks([math.log(t) for t in ticks] if res.is_ratio else list(ticks))
+    ax.set_xticklabels([tick_text(t) for t in ticks], fontsize=fs - 1)
+    ax.tick_params(axis="x", length=3, width=0.6, pad=2)
     ax.spines["bottom"].set_linewidth(0.6)
     ax.patch.set_alpha(0)
-    row_pt = ROW_IN * 72
+    row_pt = row_in * 72
     # Square area proportional to the weight in percent (RevMan): a study of 100% would fill the
     # row; small studies keep a visible minimum. With the Bayesian overlay the square shares the
     # row with the shrunken estimate, so it is capped to its half.
@@ -282,33 +578,60 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
         a, b = max(lo, lo_lim), min(hi, hi_lim)
         if b > a:
             ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt")
-        for end, beyond, sign in ((lo, lo < lo_lim, -1), (hi, hi > hi_lim, 1)):
+        for beyond, sign in ((lo < lo_lim, -1), (hi > hi_lim, 1)):
             if beyond:  # RevMan draws an arrow where the interval leaves the axis
                 edge = lo_lim if sign < 0 else hi_lim
                 ax.annotate("", xy=(edge, y), xytext=(edge - sign * 0.06 * (hi_lim - lo_lim), y),
                             arrowprops=dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=6))
 
-    def diamond(y, lo, mid, hi, color, gid):
-        if not all(math.isfinite(v) for v in (lo, mid, hi)):
+    def diamond(y, lo, mid_, hi, color, gid):
+        if not all(math.isfinite(v) for v in (lo, mid_, hi)):
             return None  # nothing to draw; the text says 'not estimable'
-        poly = Polygon([(lo, y), (mid, y - 0.38), (hi, y), (mid, y + 0.38)], closed=True, facecolor=color,
+        poly = Polygon([(lo, y), (mid_, y - 0.38), (hi, y), (mid_, y + 0.38)], closed=True, facecolor=color,
                        edgecolor=color, lw=0.6, gid=gid)
         ax.add_patch(poly)
         return poly
 
-    for r, (kind, payload) in enumerate(rows):
-        row = r + 2
-        if kind == "group":
-            put(x_left[0], row, str(payload), weight="bold")
-        elif kind == "study":
-            i = payload
-            s = studies[i]
-            put(x_left[0], row, label_text[i])
-            for j, cell in enumerate(arm_rows[i]):
-                put(x_left[j + 2] - GAP_IN, row, cell, ha="right")
-            put(x_left[wcol + 1] - GAP_IN, row, weight_text[i], ha="right")
-            put(x_left[wcol + 1], row, est_text[i])
-            y_mark = row - 0.17 if theta else row
+    rob_ax = None
+    if p["domains"]:
+        rob_ax = fig.add_axes([p["rob_x0"] / fig_w, (top - body_bottom * row_in) / fig_h, p["rob_w"] / fig_w,
+                               (body_bottom - body_top) * row_in / fig_h])
+        rob_ax.set_xlim(0, p["rob_w"])
+        rob_ax.set_ylim(body_bottom - 0.5, body_top - 0.5)
+        rob_ax.axis("off")
+        n_dom = len(p["domains"])
+        offset = (p["rob_w"] - n_dom * p["rob_col"]) / 2
+        centres = [offset + (j + 0.5) * p["rob_col"] for j in range(n_dom)]
+        put(p["rob_x0"] + p["rob_w"] / 2, y_of(n_head - 2), "Risk of Bias", ha="center", bold=True)
+        for letter, cx in zip(p["letters"], centres):
+            put(p["rob_x0"] + cx, y_of(n_head - 1), letter, ha="center", bold=True)
+
+    def traffic_lights(row, study):
+        judged = p["rob"].get(study)
+        if rob_ax is None or not judged:
+            return
+        for d, cx in zip(p["domains"], centres):
+            j = judged.get(d)
+            if j is None:  # a domain not judged for this study: blank, as RevMan leaves it
+                continue
+            colour, sign = ROB_LOOK[j]
+            rob_ax.plot([cx], [row], marker="o", ms=row_pt * 0.62, color=colour, lw=0, gid=f"rob-{study}-{d}")
+            if sign:
+                rob_ax.text(cx, row, sign, ha="center", va="center_baseline", fontsize=fs - 1, weight="bold",
+                            color="white" if j != "not assessed" else style.INK, parse_math=False)
+
+    for r, row in enumerate(rows):
+        yrow = n_head + r
+        kind = row["kind"]
+        for c, (text, bold) in row.get("cells", {}).items():
+            xx, ha = cell_x(c)
+            colour = style.BAYES if kind == "bayes" else style.INK
+            put(xx, y_of(yrow), text, ha=ha, bold=bold, color=colour)
+        if "span" in row:
+            put(x[0], y_of(yrow), row["span"], fontsize=small)
+        if kind == "study":
+            s = row["study"]
+            y_mark = yrow - 0.17 if theta else yrow
             if math.isfinite(s.weight):
                 size = min(side_max, max(3.0, row_pt * 0.9 * math.sqrt(max(s.weight, 0) / 100)))
                 whisker(y_mark, s.ci_low, s.ci_high, style.STUDY)
@@ -316,53 +639,40 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
                     ax.plot([s.yi], [y_mark], marker="s", ms=size, color=style.STUDY, lw=0, gid=f"study-{s.study}")
             t = theta.get(s.study)
             if t is not None:  # shrunken (Bayesian) estimate under the observed one
-                whisker(row + 0.22, t["low"], t["high"], style.BAYES, lw=0.7)
-                ax.plot([t["median"]], [row + 0.22], marker="o", ms=3, color=style.BAYES, lw=0,
+                whisker(yrow + 0.22, t["low"], t["high"], style.BAYES, lw=0.7)
+                ax.plot([t["median"]], [yrow + 0.22], marker="o", ms=3, color=style.BAYES, lw=0,
                         gid=f"shrunken-{s.study}")
-        elif kind == "subnote":
-            put(x_left[0], row, payload, fontsize=7.5)
+            traffic_lights(yrow, s.study)
+        elif kind == "absent":
+            traffic_lights(yrow, row["study_id"])
         elif kind == "subtotal":
-            g, members = payload
-            put(x_left[0], row, "Subtotal (95% CI)", weight="bold")
-            for j, cell in enumerate(arm_totals_of([studies[i].inputs for i in members])):
-                put(x_left[j + 2] - GAP_IN, row, cell, ha="right", weight="bold")
-            w_sub = sum(studies[i].weight for i in members)
-            put(x_left[wcol + 1] - GAP_IN, row, f"{w_sub:.1f}%", ha="right", weight="bold")
-            put(x_left[wcol + 1], row, ci_text(nat, g.estimate, g.ci_low, g.ci_high), weight="bold")
-            diamond(row, g.ci_low, g.estimate, g.ci_high, style.POOLED, f"subtotal-{g.group}")
+            g = row["group"]
+            diamond(yrow, g.ci_low, g.estimate, g.ci_high, style.POOLED, f"subtotal-{g.group}")
         elif kind == "total":
-            put(x_left[0], row, "Total (95% CI)", weight="bold")
-            for j, cell in enumerate(arm_totals):
-                put(x_left[j + 2] - GAP_IN, row, cell, ha="right", weight="bold")
-            put(x_left[wcol + 1] - GAP_IN, row, "100.0%", ha="right", weight="bold")
-            put(x_left[wcol + 1], row, ci_text(nat, res.estimate, res.ci_low, res.ci_high), weight="bold")
-            diamond(row, res.ci_low, res.estimate, res.ci_high, style.POOLED, "pooled")
+            diamond(yrow, res.ci_low, res.estimate, res.ci_high, style.POOLED, "pooled")
         elif kind == "pi":
-            put(x_left[0], row, "Prediction interval")
-            if payload == PI_NA:
-                put(x_left[wcol + 1], row, PI_NA)
-            else:
-                put(x_left[wcol + 1], row, f"[{nat(res.pi_low):.2f}, {nat(res.pi_high):.2f}]")
-                whisker(row, res.pi_low, res.pi_high, style.INK, lw=1.6)
+            whisker(yrow, res.pi_low, res.pi_high, style.INK, lw=1.6)
         elif kind == "bayes":
             post = bayes["posterior"]
             mu, pred = post["mu"], post.get("prediction")
-            put(x_left[0], row, "Bayesian (posterior, 95% CrI)", color=style.BAYES)
-            put(x_left[wcol + 1], row, f"{nat(mu['median']):.2f} [{nat(mu['low']):.2f}, {nat(mu['high']):.2f}]",
-                color=style.BAYES)
             if pred:
-                whisker(row, pred["low"], pred["high"], style.BAYES, lw=1.0)
-            diamond(row, mu["low"], mu["median"], mu["high"], style.BAYES, "bayes")
+                whisker(yrow, pred["low"], pred["high"], style.BAYES, lw=1.0)
+            diamond(yrow, mu["low"], mu["median"], mu["high"], style.BAYES, "bayes")
 
-    # ---- favours labels under the axis
-    left, right = (labels[0], labels[1]) if benefit == "lower" else (labels[1], labels[0])
-    fav_y = (top - (body_bottom + 1.45) * ROW_IN) / fig_h
-    fig.text((plot_x0 + PLOT_IN * 0.25) / fig_w, fav_y, f"Favours {left}", ha="center", va="center", fontsize=7.5)
-    fig.text((plot_x0 + PLOT_IN * 0.75) / fig_w, fav_y, f"Favours {right}", ha="center", va="center", fontsize=7.5)
+    # ---- favours labels under the tick labels, each centred in its half of the panel
+    fav_centre = body_bottom + 1.15 + (p["fav_lines"] * 0.85) / 2
+    for frac, text in ((0.25, p["favours"][0]), (0.75, p["favours"][1])):
+        put(p["plot_x0"] + p["plot_w"] * frac, y_of(fav_centre - 0.5), text, ha="center", fontsize=small,
+            multialignment="center", linespacing=1.05, gid="favours")
 
-    # ---- footer
-    for j, line in enumerate(foot):
-        fig.text(0.15 / fig_w, (top - (body_bottom + 2.3 + j * 1.05) * ROW_IN) / fig_h, line, ha="left",
-                 va="center", fontsize=7.5, gid=f"footer-{j}")
+    # ---- footer and the risk-of-bias legend
+    y0 = top - (body_bottom + p["below"]) * row_in - 0.1
+    step = 1.05 * row_in * small / fs
+    for j, line in enumerate(p["foot_lines"] + p["legend_lines"]):
+        is_foot = j < len(p["foot_lines"])
+        put(MARGIN_IN, (y0 - (j + 0.5) * step) / fig_h, line, fontsize=small,
+            gid=f"footer-{j}" if is_foot else f"rob-legend-{j - len(p['foot_lines'])}",
+            bold=not is_foot and j == len(p["foot_lines"]))
     fig._hatmeta_axes = ax  # the plot panel, for callers that inspect the drawing
+    fig._hatmeta_rob_axes = rob_ax
     return fig

@@ -14,16 +14,21 @@ import math
 import numpy as np
 
 from . import style
+from ..numbers import fmt_p
 
 # (alpha, colour, legend): each band is painted from its contour outwards, narrowest alpha last,
 # so the band between two contours keeps the colour of the outer one.
+MIN_K_LINE = 10  # Cochrane Handbook 13.3.5.4: asymmetry tests only with at least 10 studies
 CONTOURS = ((0.10, "#ececec", "0.05 < p < 0.10"), (0.05, "#d2d2d2", "0.01 < p < 0.05"),
             (0.01, "#b4b4b4", "p < 0.01"))
 
 
 @style.styled
-def funnel(res, egger=None, title=None):
-    """Draw the funnel plot of ``res`` (a MetaResult); ``egger`` is an EggerTest (or None)."""
+def funnel(res, egger=None, title=None, line=None, ax=None):
+    """Draw the funnel plot of ``res`` (a MetaResult); ``egger`` is an EggerTest (or None).
+
+    Egger's line is drawn from MIN_K_LINE studies on, or when ``line`` is True (False: never).
+    ``ax``: draw on this Axes (its figure is returned, its size left as it is)."""
     from scipy.special import ndtri
 
     plt = style.pyplot()
@@ -31,9 +36,12 @@ def funnel(res, egger=None, title=None):
     y = np.array([s.yi for s in studies])
     se = np.sqrt([s.vi for s in studies])
     se_max = float(se.max()) * 1.1 if len(se) else 1.0
-    fig, ax = plt.subplots(figsize=(5.2, 4.8))
+    given = ax is not None
+    fig, ax = (ax.figure, ax) if given else plt.subplots(figsize=(5.2, 4.8))
     grid = np.linspace(0, se_max, 200)
-    reach = max(float(np.max(np.abs(y))) if len(y) else 1.0, ndtri(0.995) * se_max) * 1.05
+    # Every study inside the frame with room for its marker: the axis reaches past the farthest study
+    # and the widest contour by 8%.
+    reach = max(float(np.max(np.abs(y))) if len(y) else 1.0, ndtri(0.995) * se_max) * 1.08
     # Significance contours around the null: |y| > z * se (shaded from widest to narrowest).
     ax.fill_betweenx(grid, -reach, reach, color="white", lw=0)
     for alpha, colour, legend in CONTOURS:
@@ -44,11 +52,13 @@ def funnel(res, egger=None, title=None):
     ax.plot(res.estimate - z95 * grid, grid, ls="--", color=style.INK, lw=0.7, label="pseudo 95% limits")
     ax.plot(res.estimate + z95 * grid, grid, ls="--", color=style.INK, lw=0.7)
     ax.axvline(res.estimate, color=style.INK, lw=0.8, gid="pooled")
-    if egger is not None:
+    if line is None:
+        line = res.k >= MIN_K_LINE
+    if egger is not None and line:
         ax.plot(egger.slope + egger.intercept * grid, grid, color=style.BAYES, lw=1.0,
-                label=f"Egger: intercept {egger.intercept:.2f} (p = {egger.p:.2f})", gid="egger")
+                label=f"Egger: intercept {egger.intercept:.2f} ({fmt_p(egger.p)})", gid="egger")
     ax.plot(y, se, "o", color=style.STUDY, ms=4, gid="studies")
-    ax.set_ylim(se_max, 0)
+    ax.set_ylim(se_max, -0.03 * se_max)  # a study with SE near 0 keeps its whole marker
     ax.set_xlim(-reach, reach)
     ax.set_ylabel("Standard error")
     if res.is_ratio:
@@ -63,6 +73,7 @@ def funnel(res, egger=None, title=None):
     if title:  # wrapped: the figure is narrower than a long analysis title
         import textwrap
 
-        ax.set_title(textwrap.fill(title, 70), fontsize=8)
-    fig.tight_layout()
+        ax.set_title(textwrap.fill(title, 70), fontsize=8, family=style.families(title), parse_math=False)
+    if not given:
+        fig.tight_layout()
     return fig

@@ -17,7 +17,7 @@ def posterior(post, measure="RR", scale="log", title=None):
     from ...bayes.priors import parse_tau_prior
 
     plt = style.pyplot()
-    fig, (ax_mu, ax_tau) = plt.subplots(1, 2, figsize=(8, 3.2))
+    fig, (ax_mu, ax_tau) = plt.subplots(1, 2, figsize=(8, 3.8))
     mx, md = np.asarray(post.mu_grid[0]), np.asarray(post.mu_grid[1])
     ax_mu.plot(mx, md, color=style.STUDY, lw=1.4, label="posterior", gid="mu-posterior")
     m0, s0 = post.prior["mu_prior_mean"], post.prior["mu_prior_sd"]
@@ -38,9 +38,9 @@ def posterior(post, measure="RR", scale="log", title=None):
             sec.set_xticks(ticks)
             sec.set_xticklabels([f"{t:g}" for t in ticks])
             ax_mu.set_xlabel(f"mu (log {measure}; top axis: {measure})")
-    # Headroom above the curves for the legend, so it never covers them.
-    ax_mu.set_ylim(0, float(md.max()) * 1.6)
-    ax_mu.legend(fontsize=7, frameon=False, loc="upper right")
+    ax_mu.set_ylim(0, float(md.max()) * 1.08)
+    # Legends below the panels, outside the data: they never cover a curve or the interval's shading.
+    ax_mu.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     tx, td = np.asarray(post.tau_grid[0]), np.asarray(post.tau_grid[1])
     keep = tx <= max(post.tau.high * 2.5, 0.05)
     ax_tau.plot(tx[keep], td[keep], color=style.STUDY, lw=1.4, label="posterior", gid="tau-posterior")
@@ -50,13 +50,13 @@ def posterior(post, measure="RR", scale="log", title=None):
     ax_tau.axvline(post.tau.median, color=style.INK, lw=0.7, label="median")
     ax_tau.set_xlabel("tau (between-trial SD)")
     ax_tau.set_xlim(0, tx[keep].max())
-    ax_tau.set_ylim(0, max(float(td[keep].max()), float(np.max(prior.pdf(tx[keep])))) * 1.45)
-    ax_tau.legend(fontsize=7, frameon=False, loc="upper right")
+    ax_tau.set_ylim(0, max(float(td[keep].max()), float(np.max(prior.pdf(tx[keep])))) * 1.08)
+    ax_tau.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     for ax in (ax_mu, ax_tau):
         ax.spines[["top", "right"]].set_visible(False)
     if title:
         import textwrap
 
-        fig.suptitle(textwrap.fill(title, 100), fontsize=9)
+        fig.suptitle(textwrap.fill(title, 100), fontsize=9, family=style.families(title), parse_math=False)
     fig.tight_layout()
     return fig

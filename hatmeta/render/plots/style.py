@@ -4,6 +4,12 @@ Byte-identical output: matplotlib writes a creation date into PDF, a software ta
 random ids into SVG unless told otherwise; ``save`` removes the first two and fixes the SVG
 hash salt. Fonts are matplotlib's bundled DejaVu Sans, so text metrics do not depend on the
 system's fonts. PNG rasterisation can still differ across FreeType builds (see reports/README.md).
+
+Text in scripts DejaVu Sans lacks (Chinese, Japanese, Korean, Devanagari, Thai, ...) falls back,
+glyph by glyph, to the Noto fonts of Debian's fonts-noto-core and fonts-noto-cjk (README: install
+them). A text that DejaVu covers names DejaVu alone, so Latin, Greek and Cyrillic output is the
+same with or without Noto; a character no font has is drawn as a box, with one warning naming it
+(matplotlib's per-glyph warnings are silenced).
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ def styled(draw):
         import matplotlib
 
         pyplot()
-        with matplotlib.rc_context():
+        with matplotlib.rc_context(), _no_glyph_warnings():
             matplotlib.rcdefaults()
             matplotlib.rcParams.update(STYLE)
             return draw(*args, **kwargs)
@@ -71,8 +77,104 @@ def save(fig, path, fmt=None) -> Path:
 
         raise InputError(f"unknown figure format {fmt!r}; choose png, svg or pdf", file=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with matplotlib.rc_context():
+    if not hasattr(fig, "_hatmeta_drawn"):  # draw the numbers of the output policy (render/figdata.py)
+        from ..figdata import drawn
+
+        drawn(fig)
+    with matplotlib.rc_context(), _no_glyph_warnings():
         matplotlib.rcdefaults()
         matplotlib.rcParams.update(STYLE)
         fig.savefig(path, format=fmt, dpi=DPI, metadata=METADATA[fmt], facecolor="white")
     return path
+
+
+# Noto files by name (loaded by path, so matplotlib's font cache need not know them), in the order
+# they are tried: CJK first (it also covers much of Latin and Cyrillic), then one font per script.
+NOTO_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto",
+             "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
+NOTO_FILES = ("NotoSansCJK-Regular.ttc", "NotoSans-Regular.ttf", "NotoSansArabic-Regular.ttf",
+              "NotoSansHebrew-Regular.ttf", "NotoSansDevanagari-Regular.ttf", "NotoSansBengali-Regular.ttf",
+              "NotoSansTamil-Regular.ttf", "NotoSansThai-Regular.ttf", "NotoSansGeorgian-Regular.ttf",
+              "NotoSansArmenian-Regular.ttf", "NotoSansEthiopic-Regular.ttf")
+_missing_warned = set()
+
+
+def _charmap(path):
+    from matplotlib import ft2font
+
+    return frozenset(ft2font.FT2Font(str(path)).get_charmap())
+
+
+def _fallbacks():
+    """[(family, codepoints)] of the Noto fonts found, in NOTO_FILES order (cached)."""
+    global _FALLBACKS
+    try:
+        return _FALLBACKS
+    except NameError:
+        pass
+    from pathlib import Path
+
+    from matplotlib import font_manager
+
+    found = []
+    for name in NOTO_FILES:
+        for d in NOTO_DIRS:
+            path = Path(d).expanduser() / name
+            if path.is_file():
+                from matplotlib import ft2font
+
+                family = ft2font.FT2Font(str(path)).family_name
+                if not any(e.name == family for e in font_manager.fontManager.ttflist):
+                    font_manager.fontManager.addfont(str(path))
+                    bold = path.with_name(name.replace("-Regular", "-Bold"))
+                    if bold.is_file():
+                        font_manager.fontManager.addfont(str(bold))
+                found.append((family, _charmap(path)))
+                break
+    _FALLBACKS = found
+    return found
+
+
+def _dejavu():
+    global _DEJAVU
+    try:
+        return _DEJAVU
+    except NameError:
+        from matplotlib import font_manager
+
+        _DEJAVU = _charmap(font_manager.findfont("DejaVu Sans", fallback_to_default=False))
+        return _DEJAVU
+
+
+def families(text):
+    """Font families for ``text``: ["DejaVu Sans"] when it covers every character, else DejaVu then the
+    Noto fonts that cover the rest. Characters no font has are named in one warning per text."""
+    need = {ord(c) for c in str(text) if not c.isspace()} - _dejavu()
+    if not need:
+        return ["DejaVu Sans"]
+    out = ["DejaVu Sans"]
+    for family, cmap in _fallbacks():
+        if need & cmap:
+            out.append(family)
+            need -= cmap
+        if not need:
+            break
+    if need and text not in _missing_warned:
+        import warnings
+
+        _missing_warned.add(text)
+        chars = "".join(sorted(chr(c) for c in need))
+        warnings.warn(f"no installed font draws {chars!r} (in {text!r}); install Debian's fonts-noto-core "
+                      "and fonts-noto-cjk (see README)", stacklevel=2)
+    return out
+
+
+def _no_glyph_warnings():
+    """matplotlib warns once per missing glyph; ``families`` has already said it once, by text."""
+    import contextlib
+    import warnings
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from")
+    return stack

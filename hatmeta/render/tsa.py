@@ -1,0 +1,143 @@
+"""Text of a trial sequential analysis, laid out like the TSA program's summary."""
+
+from __future__ import annotations
+
+import math
+
+SPENDING = {"obf": "Lan-DeMets O'Brien-Fleming", "pocock": "Lan-DeMets Pocock"}
+
+
+def _pct(x):
+    return f"{100 * x:.1f}%"
+
+
+def _z(x):
+    return "" if x is None else f"{x:+.3f}"
+
+
+def _nat(res, x):
+    if x is None or not math.isfinite(x):
+        return "unbounded" if x is not None else "-"
+    return f"{res.natural(x):.4g}"
+
+
+def tsa_text(res, title=None) -> str:
+    """Summary of a TsaResult (numbers on the natural scale for ratios; z on the analysis scale)."""
+    lines = []
+    side = "two-sided" if res.sides == 2 else "one-sided"
+    lines.append(f"Trial sequential analysis{': ' + title if title else ''}")
+    lines.append(f"measure {res.measure}; {res.benefit} values favour the intervention; random effects: {res.method}")
+    lines.append("")
+    lines.append("Assumptions")
+    lines.append(f"  type I error (alpha):      {_pct(res.alpha)} ({side})")
+    lines.append(f"  power (1 - beta):          {_pct(res.power)}")
+    if res.control_risk is not None:
+        eff = res.anticipated_effect
+        kind = "relative risk reduction" if eff >= 0 else "relative risk increase"
+        lines.append(f"  anticipated effect:        {kind} {_pct(abs(eff))}")
+        lines.append(f"  control event proportion:  {_pct(res.control_risk)} ({res.control_risk_source})")
+    else:
+        lines.append(f"  anticipated effect:        mean difference {res.anticipated_effect:g} (SD {res.sd:.4g})")
+    lines.append(f"  heterogeneity correction:  diversity D2 = {_pct(res.diversity)} ({res.diversity_source})")
+    lines.append(f"  alpha spending:            {SPENDING[res.spending]}")
+    if res.futility:
+        lines.append("  futility:                  non-binding, Lan-DeMets O'Brien-Fleming beta spending "
+                     + ("(z between the futility boundaries: futility)" if res.sides == 2 else
+                        "(z below the futility boundary: futility)"))
+    lines.append("")
+    lines.append("Information (participants)")
+    lines.append(f"  required information size, heterogeneity-adjusted:  {res.required_information_size:,}"
+                 f"  (without heterogeneity: {res.required_information_size_fixed:,})")
+    if res.required_information_size_inflated is not None:
+        lines.append(f"  inflated for the sequential design (x{res.inflation_factor:.4f}):  "
+                     f"{res.required_information_size_inflated:,}")
+    target = res.required_information_size_inflated or res.required_information_size
+    if res.accrued_information:
+        lines.append(f"  accrued information:  {res.accrued_information:,} ({_pct(res.accrued_information / target)}"
+                     " of the required)")
+    else:
+        lines.append("  accrued information:  none (no trial reports this outcome by arm)")
+    if res.trials:
+        lines.append("")
+        head = ("trial", "participants", "cumulative z", "benefit boundary", "harm boundary")
+        rows = [(t.study, f"{t.information:,}", f"{t.z:+.3f}", _z(t.boundary_benefit), _z(t.boundary_harm))
+                for t in res.trials]
+        if res.futility:
+            head += ("futility",)
+            rows = [r + (_z(t.futility),) for r, t in zip(rows, res.trials)]
+        widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+        lines.append("  " + "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))))
+        for r, t in zip(rows, res.trials):
+            cells = "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            lines.append("  " + cells + (f"  ({t.note})" if t.note else ""))
+        if res.final_boundary is not None:
+            lines.append(f"  boundary at the required information size: +/-{res.final_boundary:.3f}")
+        lines.append("")
+        scale = " (natural scale)" if res.scale == "log" else ""
+        lines.append(f"Pooled {res.measure}{scale}: {_nat(res, res.estimate)}, 95% CI {_nat(res, res.ci_low)} to "
+                     f"{_nat(res, res.ci_high)}; TSA-adjusted CI {_nat(res, res.adjusted_ci_low)} to "
+                     f"{_nat(res, res.adjusted_ci_high)}")
+    lines.append("")
+    lines.append("Conclusion: " + res.sentence)
+    from .text import NOTE_CHARS
+
+    for note in res.notes:  # cut in the middle as the pooled output does; JSON keeps them whole
+        if len(note) > NOTE_CHARS:
+            note = note[:NOTE_CHARS - 75].rsplit(" ", 1)[0] + " ... " + note[-70:].split(" ", 1)[-1]
+        lines.append(f"Note: {note}")
+    return "\n".join(lines)
+
+
+def plan_text(plan) -> str:
+    """Summary of a NextTrialPlan."""
+    lines = ["", "Planning the next trial (conditional power of the updated random-effects meta-analysis)"]
+    lines.append(f"  control risk of the new trial: {plan.control_risk_text}; target power {_pct(plan.target_power)}; "
+                 f"{plan.draws:,} simulated trials per size (seed {plan.seed})")
+    lines.append("  per arm  power   " + ("interval of effects the trial could show" if plan.interval_label else ""))
+    for n, p, lo, hi in zip(plan.sizes, plan.power, plan.effect_low, plan.effect_high):
+        lines.append(f"  {n:>7,}  {p:5.1%}   {lo:.4g} to {hi:.4g}")
+    lines.append("  " + plan.sentence)
+    lines.extend(f"  Note: {n}" for n in plan.notes)
+    return "\n".join(lines)
+
+
+def render_tsa(name, out, data_dir=None, analyses_dir=None, figure=None):
+    """For the report: the TSA of analysis ``name`` if its spec has a [tsa] table, else None.
+
+    Writes figures/<name>-tsa.* (through ``figure(fig, out, stem, files)``, the report's saver, so the
+    output-precision policy and the figure record apply) and results/<name>-tsa.json under ``out``;
+    returns (files, HTML section)."""
+    import html
+    from pathlib import Path
+
+    from ..api import tsa_analysis
+    from ..errors import InputError
+    from ..evidence.spec import read_spec, spec_path
+    from ..precision import dumps
+    from .plots.tsa import tsa_plot
+
+    out = Path(out)
+    if "tsa" not in read_spec(spec_path(name, analyses_dir)).raw:
+        return None
+    try:
+        res, spec, _ = tsa_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    except InputError as exc:
+        return (), f'<p class="refused">Trial sequential analysis not run: {html.escape(exc.message)}</p>\n'
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    files: list = []
+    if figure is not None:
+        figure(tsa_plot(res, title=spec.title), out, f"{name}-tsa", files)
+    path = out / "results" / f"{name}-tsa.json"
+    path.write_text(dumps(res.to_dict()) + "\n")
+    files.append(path)
+    e = html.escape
+    inflated = res.required_information_size_inflated
+    text = (f"<p><b>Trial sequential analysis.</b> Required information size {res.required_information_size:,} "
+            f"participants (D² {100 * res.diversity:.0f}%"
+            + (f"; {inflated:,} for the sequential design" if inflated else "")
+            + f"), accrued {res.accrued_information:,}. {e(res.sentence)}</p>")
+    svg = out / "figures" / f"{name}-tsa.svg"
+    body = svg.read_text() if svg.exists() else ""
+    fig_html = f'<div class="figure">{body[body.index("<svg"):]}</div>' if body else ""
+    return tuple(files), text + "\n" + fig_html + "\n"
