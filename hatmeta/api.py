@@ -100,10 +100,19 @@ def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str 
     NaN numbers) rather than stopping the run. Study names need to be unique only within a group.
     ``failed`` and ``group_keys`` come from ``read_data_by``: groups with a bad row are answered with
     its error; ``strict``: an effect that cannot be computed stops the run instead of failing its group.
+    Given a ``dask.dataframe.DataFrame``, returns a Dask DataFrame with one row per group (the columns
+    of ``to_frame()``), each group pooled whole in one partition (``hatmeta.fit.distributed``).
     """
     from .fit.batch import pool_groups
     from .io.trial_table import TrialTable
 
+    from .fit.distributed import is_dask
+
+    if is_dask(table):  # a dask.dataframe.DataFrame: a Dask DataFrame of per-group results (lazy)
+        from .fit.distributed import pool_by_dask
+
+        return pool_by_dask(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc,
+                            input_level=input_level, scale=scale)
     if not isinstance(table, TrialTable) and table is not None:
         table = read_table(table, measure=measure)
     return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc,

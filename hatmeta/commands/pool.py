@@ -66,11 +66,14 @@ def _choice(values):
 @click.option("--batch-rows", type=click.IntRange(min=1), help="With --by on Parquet input: stream, pooling N rows "
               "at a time (memory bounded by one batch; the rows of a group must come together).")
 @click.option("-v", "--verbose", is_flag=True, help="Text: every note in full (default: grouped by kind and counted).")
+@click.option("--dask", "dask_spec", metavar="local:N|ADDRESS", help="With --by: pool on a Dask cluster (local:N "
+              "starts N worker processes); one row per group, without the studies (needs dask[distributed]).")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
-         input_level=0.95, scale=None, drop_incomplete=False, verbose=False, strict=False, batch_rows=None):
+         input_level=0.95, scale=None, drop_incomplete=False, verbose=False, strict=False, batch_rows=None,
+         dask_spec=None):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -85,6 +88,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
                    moderators=moderators, small_study=small_study)
     if method:
         options["method"] = method
+    if dask_spec:
+        if not (data_file is not None and by):
+            raise InputError("--dask pools --by groups of a --data table (--data FILE --by COL)", option="--dask")
+        return _pool_by_dask(data_file, measure, by, options, dask_spec, fmt)
     if batch_rows and not (data_file is not None and by):
         raise InputError("--batch-rows streams --by over Parquet input (--data FILE --by COL)", column="--batch-rows")
     if data_file is not None and by:
@@ -294,3 +301,46 @@ def _study_labels(result, data_dir=None) -> dict:
                 name = trial_label(row)
                 labels[trial] = trial_label(row, duplicate=True) if name in taken else name
     return labels
+
+
+def _pool_by_dask(data_file, measure, by, options, spec, fmt):
+    """``--dask``: read the table as a Dask DataFrame (CSV as text; Parquet as stored), pool each group
+    whole on the cluster, and write one row per group (CSV) or one JSON object per group."""
+    try:
+        import dask.dataframe as dd
+
+        from ..fit.distributed import client, pool_by_dask
+    except ImportError:
+        raise InputError("--dask needs Dask: pip install 'dask[dataframe]' distributed", option="--dask") from None
+    from ..fit.effects import normalise_measure
+    from ..io.columnar import is_parquet
+
+    if not measure:
+        raise InputError("--measure is required with --data", option="--measure")
+    measure = normalise_measure(measure)
+    kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if options.get(k)}
+    with client(spec):
+        if is_parquet(data_file):
+            ddf = dd.read_parquet(data_file)
+            ddf = ddf.assign(_line=ddf.assign(_one=1)["_one"].cumsum())  # Parquet rows count from 1
+        else:
+            ddf = dd.read_csv(data_file, dtype=str, keep_default_na=False, blocksize="64MB")
+            ddf = ddf.assign(_line=ddf.assign(_one=1)["_one"].cumsum() + 1)  # the header is line 1
+        frame = pool_by_dask(ddf, by, measure, path=str(data_file), **kw).compute()
+    # Groups in the order of their keys (a shuffle has no order of first appearance).
+    frame = frame.sort_values("group", kind="stable").reset_index(drop=True)
+    if fmt == "json":
+        from ..precision import dumps
+
+        for row in frame.to_dict(orient="records"):
+            row = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            if row.get("error") is None:
+                row.pop("error", None)
+            sys.stdout.write(dumps(row, indent=False) + "\n")
+    else:
+        sys.stdout.write(frame.to_csv(index=False))
+    bad = frame[frame["error"].notna()]
+    if len(bad):
+        shown = "; ".join(f"{g}: {e}" for g, e in zip(bad["group"][:3], bad["error"][:3]))
+        more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+        click.echo(f"{len(bad)} of {len(frame)} groups failed: {shown}{more}", err=True)
