@@ -286,7 +286,11 @@ def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
 def _study_labels(result, data_dir=None) -> dict:
     """study id -> label for the text's notes: the pooled studies' labels, and for a bundled analysis
     the omitted trials' labels from the extraction (as `hatmeta trials` names them)."""
-    labels = {s.study: s.label for s in result.studies if s.label}
+    rows = result.studies
+    if hasattr(rows, "_labels"):  # StudyRows: read the label column, not a StudyResult per study (10^6 of them)
+        labels = {} if rows._labels is None else {s: lab for s, lab in zip(rows._studies, rows._labels) if lab}
+    else:
+        labels = {s.study: s.label for s in rows if s.label}
     labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
     omitted = [o["study"] for o in result.extra.get("omitted", ())]
     if omitted:
