@@ -1,12 +1,21 @@
 """Benchmarks of `hatmeta pool` against R's metafor, in the same run on the same machine.
 
-Budgets (issue 2), reported as ratios because these machines are noisy:
-  end-to-end  hatmeta pool on a CSV, start-up included: <= 0.5 x the wall time of Rscript + metafor
-  by          --by throughput per meta-analysis (REML + HKSJ): >= 100 x metafor's, every group answered
-  large       500,000 studies with REML: <= 6 s and <= 1.5 GB; metafor at 100,000 studies for contrast
+Budgets (issues 2 and 15), reported as ratios where a peer runs because these machines are noisy:
+  end-to-end  hatmeta pool on a 13-study CSV, start-up included: <= 0.2 x the wall time of Rscript + metafor
+  pymare      --by in process, 10^4 and 10^5 six-study groups (REML + Knapp-Hartung): per-fit time
+              <= 1/1.5 of PyMARE's (VarianceBasedLikelihoodEstimator on the same arrays), flat in G
+  by          --by through the CLI with a JSON line per group (every study): >= 100 x metafor's in-loop fits
+  sweep       a Cochrane-like sweep (11,758 groups of 2 to 30 studies, REML and DL) with one SD of 0:
+              every other group answered, exit 0, one summary line; ms per fit against metafor in a loop
+  large       one meta-analysis of 10^6 studies, REML, CSV in: <= 1.5 s text, <= 2.5 s JSON, <= 600 MB
+              (--k 10000000 for the 10^7 row: <= 15 s); metafor at 10^5 studies for contrast
 
-Usage:  python benchmarks/bench_pool.py [end-to-end|by|large|all] [--repeat N]
-Needs Rscript with metafor (apt-get install r-base-core r-cran-metafor). Writes nothing to the repo.
+  stream      --by over Parquet, streamed with --batch-rows: peak memory against the in-memory run
+
+Usage:  python benchmarks/bench_pool.py [end-to-end|pymare|by|sweep|large|stream|all] [--repeat N] [--k K]
+        [--rows N]
+Needs Rscript with metafor (apt-get install r-base-core r-cran-metafor), PyMARE (pip install pymare)
+and pyarrow for the large CSV (pip install 'hatmeta[fast]'). Writes nothing to the repo.
 """
 
 from __future__ import annotations
@@ -71,7 +80,7 @@ def end_to_end(tmp: Path, repeat: int) -> dict:
     t_r = wall(["Rscript", str(r_script)], repeat)
     t_h = wall([*HATMETA, "pool", "--data", str(data), "--measure", "RR", "--method", "REML"], repeat)
     return {"benchmark": "end-to-end (13 studies, REML, CI, Q-profile, PI)", "hatmeta_s": t_h,
-            "metafor_s": t_r, "ratio": t_h / t_r, "budget": "ratio <= 0.5", "pass": t_h / t_r <= 0.5}
+            "metafor_s": t_r, "ratio": t_h / t_r, "budget": "ratio <= 0.2", "pass": t_h / t_r <= 0.2}
 
 
 def simulated_groups(path: Path, groups: int, k: int, seed: int = 1):
@@ -83,7 +92,7 @@ def simulated_groups(path: Path, groups: int, k: int, seed: int = 1):
         fh.writelines(f"g{i // k},s{i},{float(y[i])!r},{float(v[i])!r}\n" for i in range(groups * k))
 
 
-def by(tmp: Path, repeat: int, groups=20000, r_groups=1000, k=6) -> dict:
+def by(tmp: Path, repeat: int, groups=10000, r_groups=1000, k=6) -> dict:
     data = tmp / "by.csv"
     simulated_groups(data, groups, k)
     cmd = [*HATMETA, "pool", "--data", str(data), "--measure", "GEN", "--by", "group", "--method", "REML",
@@ -126,11 +135,11 @@ def by(tmp: Path, repeat: int, groups=20000, r_groups=1000, k=6) -> dict:
             "hatmeta_cli_ms_per_fit": per_fit_h * 1e3, "throughput_ratio_cli": ratio_cli,
             "hatmeta_cli_answered": f"{answered}/{groups}",
             "note": "api: in-process like the R loop; cli: start-up, CSV parsing and JSON of every study included",
-            "budget": "ratio >= 100, every group answered",
-            "pass": ratio_api >= 100 and answered_api == groups and answered == groups}
+            "budget": "CLI (JSON of every study) ratio >= 100, every group answered",
+            "pass": ratio_cli >= 100 and answered_api == groups and answered == groups}
 
 
-def large(tmp: Path, k=500_000, k_r=100_000) -> dict:
+def large(tmp: Path, k=1_000_000, k_r=100_000) -> dict:
     rng = np.random.default_rng(2)
     v = rng.uniform(0.01, 1, k)
     y = rng.normal(0, np.sqrt(v + 0.1))
@@ -140,7 +149,10 @@ def large(tmp: Path, k=500_000, k_r=100_000) -> dict:
         fh.writelines(f"s{i},{float(y[i])!r},{float(v[i])!r}\n" for i in range(k))
     results = {"benchmark": f"{k} studies, REML (text output; JSON adds the per-study list)"}
     for fmt in ("text", "json"):
-        elapsed, _, p = peak_rss_mb([*HATMETA, "pool", "--data", str(data), "--measure", "GEN", "--format", fmt])
+        # Fastest of three runs: the machine is shared, and the first run also warms the page cache.
+        runs = [peak_rss_mb([*HATMETA, "pool", "--data", str(data), "--measure", "GEN", "--format", fmt])
+                for _ in range(3)]
+        elapsed, _, p = min(runs, key=lambda r: r[0])
         # ru_maxrss of children is the largest child so far; measure each in its own process instead.
         gnu_time = shutil.which("time") or "/usr/bin/time"
         mem = None
@@ -161,22 +173,169 @@ def large(tmp: Path, k=500_000, k_r=100_000) -> dict:
     results[f"metafor_{k_r}_s"] = time.perf_counter() - t
     errors = [line for line in p.stderr.splitlines() if "Error" in line or "cannot allocate" in line]
     results[f"metafor_{k_r}_outcome"] = "ok" if p.returncode == 0 else " ".join(errors) or "failed"
-    results["budget"] = "<= 6 s and <= 1500 MB"
-    results["pass"] = bool(results["hatmeta_text_s"] <= 6 and (results["hatmeta_text_peak_mb"] or 0) <= 1500)
+    limit_text, limit_json = (1.5, 2.5) if k <= 1_000_000 else (15 * k / 1e7, None)
+    results["budget"] = f"text <= {limit_text:g} s, JSON <= {limit_json} s, <= 600 MB (at 10^6)"
+    results["pass"] = bool(results["hatmeta_text_s"] <= limit_text
+                           and (limit_json is None or results["hatmeta_json_s"] <= limit_json)
+                           and (k > 1_000_000 or (results["hatmeta_json_peak_mb"] or 0) <= 600))
     return results
+
+
+def six_study_arrays(groups, k=6, seed=1):
+    """(y, v) of shape (k, groups): the layout PyMARE takes; hatmeta gets the same numbers as rows."""
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0.01, 0.5, (k, groups))
+    return rng.normal(0.2, np.sqrt(v + 0.05)), v
+
+
+def pymare(tmp: Path, repeat: int, sizes=(10_000, 100_000), k=6) -> dict:
+    """--by in process against PyMARE on the same numbers: REML + Knapp-Hartung, timed after input.
+
+    PyMARE: Dataset + VarianceBasedLikelihoodEstimator("REML").fit_dataset + summary's fixed-effect
+    and heterogeneity statistics (its Q-profile tau^2 CI is a per-dataset loop, ~0.5 ms a fit, so it is
+    left out, to the peer's advantage). hatmeta: api.pool_by on a TrialTable already read: effect
+    sizes, grouping, REML, HKSJ CI, prediction interval, Q, I^2 and the Q-profile tau^2 CI."""
+    from pymare import Dataset
+    from pymare.estimators import VarianceBasedLikelihoodEstimator
+
+    from hatmeta.api import pool_by
+    from hatmeta.io.trial_table import TrialTable
+
+    out = {"benchmark": f"--by in process against PyMARE ({k}-study groups, REML + Knapp-Hartung)"}
+    ok = True
+    for G in sizes:
+        y, v = six_study_arrays(G, k)
+        n = G * k
+        table = TrialTable(path="<sim>", layout="yi_vi", studies=tuple(f"s{i}" for i in range(n)),
+                           columns={"yi": y.T.ravel().copy(), "vi": v.T.ravel().copy()},
+                           extra={"group": tuple(f"g{i // k}" for i in range(n))})
+        t_h, t_p = [], []
+        for _ in range(max(3, repeat)):
+            t = time.perf_counter()
+            res = pool_by(table, "group", "GEN", method="REML", ci="hksj")
+            t_h.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            est = VarianceBasedLikelihoodEstimator(method="REML").fit_dataset(Dataset(y=y, v=v))
+            summ = est.summary()
+            fe, het = summ.get_fe_stats(), summ.get_heterogeneity_stats()
+            t_p.append(time.perf_counter() - t)
+        h_us, p_us = statistics.median(t_h) / G * 1e6, statistics.median(t_p) / G * 1e6
+        diff = float(np.max(np.abs(res._arrays["tau2"] - np.asarray(est.params_["tau2"]).ravel())))
+        est_diff = float(np.max(np.abs(res._arrays["estimate"] - np.asarray(fe["est"]).ravel())))
+        answered = int(np.isfinite(res._arrays["estimate"]).sum())
+        out[f"G={G}"] = {"hatmeta_us_per_fit": h_us, "pymare_us_per_fit": p_us, "speedup": p_us / h_us,
+                         "answered": f"{answered}/{G}", "max_abs_diff_tau2": diff, "max_abs_diff_estimate": est_diff}
+        ok = ok and p_us / h_us >= 1.5 and answered == G
+    hs = [out[f"G={G}"]["hatmeta_us_per_fit"] for G in sizes]
+    out["per_fit_growth"] = hs[-1] / hs[0]
+    out["budget"] = "speedup >= 1.5 at every size, every group answered"
+    out["pass"] = ok
+    return out
+
+
+def sweep_csv(path: Path, groups=11_758, seed=3, bad=True):
+    """A Cochrane-like sweep: groups of 2 to 30 continuous-outcome studies (sizes skewed small, as in
+    the Cochrane Database), one SD of 0 in one group."""
+    rng = np.random.default_rng(seed)
+    k = np.minimum(2 + rng.geometric(0.18, groups), 30)
+    n = int(k.sum())
+    gid = np.repeat(np.arange(groups), k)
+    tau = rng.choice([0.0, 0.1, 0.3], groups)[gid]
+    n1, n2 = rng.integers(10, 200, n), rng.integers(10, 200, n)
+    sd1, sd2 = rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, n)
+    m2 = rng.normal(0, 1, n)
+    m1 = m2 + rng.normal(0.2, tau + 1e-9) + rng.normal(0, sd1 / np.sqrt(n1))
+    if bad:
+        sd1[n // 2] = 0.0
+    with open(path, "w") as fh:
+        fh.write("review,study,mean_treat,sd_treat,n_treat,mean_ctrl,sd_ctrl,n_ctrl\n")
+        fh.writelines(f"r{gid[i]},s{i},{m1[i]:.4f},{sd1[i]:.4f},{n1[i]},{m2[i]:.4f},{sd2[i]:.4f},{n2[i]}\n"
+                      for i in range(n))
+    return groups, n
+
+
+def sweep(tmp: Path, repeat: int, r_groups=1000) -> dict:
+    data = tmp / "sweep.csv"
+    groups, rows = sweep_csv(data)
+    out = {"benchmark": f"sweep: {groups} groups ({rows} studies), MD, one SD of 0, CLI with JSON"}
+    for method in ("REML", "DL"):
+        cmd = [*HATMETA, "pool", "--data", str(data), "--measure", "MD", "--by", "review", "--method", method,
+               "--format", "json"]
+        t = wall(cmd, max(1, repeat // 2))
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [json.loads(x) for x in p.stdout.splitlines()]
+        answered = sum(1 for o in lines if o["estimate"] is not None)
+        failed = [o for o in lines if o.get("error")]
+        out[method] = {"hatmeta_ms_per_fit": t / groups * 1e3, "exit": p.returncode,
+                       "answered": f"{answered}/{groups}", "failed": len(failed),
+                       "stderr": p.stderr.strip()[:160]}
+        # metafor: escalc + rma per group in a loop, timed inside R after read.csv (a subset of groups).
+        r_script = tmp / "sweep.R"
+        r_script.write_text(
+            "suppressMessages(library(metafor))\n"
+            f"d <- read.csv('{data}'); d <- d[d$sd_treat > 0, ]; groups <- split(d, d$review)[1:{r_groups}]\n"
+            f"t <- system.time(for (g in groups) try(rma(measure='MD', m1i=mean_treat, sd1i=sd_treat, n1i=n_treat, "
+            f"m2i=mean_ctrl, sd2i=sd_ctrl, n2i=n_ctrl, data=g, method='{method}'), silent=TRUE))[['elapsed']]\n"
+            "cat(t / length(groups), '\\n')\n")
+        r = float(subprocess.run(["Rscript", str(r_script)], check=True, capture_output=True, text=True).stdout)
+        out[method]["metafor_ms_per_fit"] = r * 1e3
+        out[method]["throughput_ratio"] = r / (t / groups)
+    ok = all(out[m]["exit"] == 0 and out[m]["failed"] == 1 and out[m]["answered"] == f"{groups - 1}/{groups}"
+             for m in ("REML", "DL"))
+    out["budget"] = "every group but the bad one answered, exit 0, one summary line"
+    out["pass"] = ok
+    return out
+
+
+def stream(tmp: Path, rows=1_000_000, k=5, batch_rows=250_000) -> dict:
+    """Streamed --by over Parquet (simulation-study layout: groups of k studies, 4 Parquet files):
+    wall time and peak memory with --batch-rows against the whole table in memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    groups = rows // k
+    rng = np.random.default_rng(5)
+    v = rng.uniform(0.01, 0.5, rows)
+    y = rng.normal(0.2, np.sqrt(v + 0.05))
+    folder = tmp / "sim"
+    folder.mkdir(exist_ok=True)
+    g = np.repeat(np.arange(groups), k)
+    bounds = np.linspace(0, groups, 5).astype(int) * k
+    for i in range(4):
+        a, b = bounds[i], bounds[i + 1]
+        pq.write_table(pa.table({"rep": pa.array(g[a:b]).cast(pa.string()),
+                                 "study": pa.array(np.arange(a, b)).cast(pa.string()),
+                                 "yi": y[a:b], "vi": v[a:b]}), folder / f"part{i}.parquet", row_group_size=100_000)
+    out = {"benchmark": f"streamed --by over Parquet: {rows} rows, {groups} groups of {k}, REML, JSON to /dev/null"}
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    for name, extra in (("streamed", ["--batch-rows", str(batch_rows)]), ("in_memory", [])):
+        t = time.perf_counter()
+        q = subprocess.run([gnu_time, "-f", "%M", *HATMETA, "pool", "--data", str(folder), "--measure", "GEN",
+                            "--by", "rep", "--format", "json", *extra], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        out[f"{name}_s"] = time.perf_counter() - t
+        out[f"{name}_peak_mb"] = int(q.stderr.strip().splitlines()[-1]) / 1024
+        out[f"{name}_exit"] = q.returncode
+    out["batch_rows"] = batch_rows
+    out["budget"] = "streamed peak memory bounded by the batch, not the input"
+    out["pass"] = out["streamed_exit"] == 0 and out["streamed_peak_mb"] < out["in_memory_peak_mb"]
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="?", default="all", choices=["end-to-end", "by", "large", "all"])
+    ap.add_argument("which", nargs="?", default="all", choices=["end-to-end", "pymare", "by", "sweep", "large", "stream", "all"])
+    ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the 'stream' benchmark")
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--k", type=int, default=1_000_000, help="studies in the 'large' benchmark")
     args = ap.parse_args()
     if not shutil.which("Rscript"):
         sys.exit("Rscript not found: apt-get install r-base-core r-cran-metafor")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        runs = {"end-to-end": lambda: end_to_end(tmp, args.repeat), "by": lambda: by(tmp, args.repeat),
-                "large": lambda: large(tmp)}
+        runs = {"end-to-end": lambda: end_to_end(tmp, args.repeat), "pymare": lambda: pymare(tmp, args.repeat),
+                "by": lambda: by(tmp, args.repeat), "sweep": lambda: sweep(tmp, args.repeat),
+                "large": lambda: large(tmp, k=args.k), "stream": lambda: stream(tmp, rows=args.rows)}
         for name, fn in runs.items():
             if args.which in (name, "all"):
                 print(json.dumps(fn(), indent=2), flush=True)

@@ -173,7 +173,9 @@ def read_data(path, measure, drop_incomplete=False):
     if not measure:
         raise InputError(f"--measure is required with --data ({', '.join(MEASURES)})", column="--measure")
     measure = normalise_measure(measure)
-    return read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure
+    from .io.columnar import read_any  # large CSV files through pyarrow, Parquet files and folders
+
+    return read_any(path, measure=measure, drop_incomplete=drop_incomplete), measure
 
 
 def pool_file(path: TableSource, measure: str, drop_incomplete: bool = False, **options: Any) -> MetaResult:
@@ -183,20 +185,31 @@ def pool_file(path: TableSource, measure: str, drop_incomplete: bool = False, **
 
 def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str = "REML", ci: str = "wald",
             pi: str = "t", level: float = 0.95, cc: float = 0.5, input_level: float = 0.95,
-            scale: str | None = None) -> BatchResult:
+            scale: str | None = None, failed=None, group_keys=None, strict: bool = False) -> BatchResult:
     """Pool every group of rows (column ``by``) separately, all groups in one vectorised fit.
 
     Returns a BatchResult (a sequence of MetaResults in the order groups first appear; ``to_frame()``
     gives one row per group). Groups too small for the method get a result whose notes say why (with
     NaN numbers) rather than stopping the run. Study names need to be unique only within a group.
+    ``failed`` and ``group_keys`` come from ``read_data_by``: groups with a bad row are answered with
+    its error; ``strict``: an effect that cannot be computed stops the run instead of failing its group.
+    Given a ``dask.dataframe.DataFrame``, returns a Dask DataFrame with one row per group (the columns
+    of ``to_frame()``), each group pooled whole in one partition (``hatmeta.fit.distributed``).
     """
     from .fit.batch import pool_groups
     from .io.trial_table import TrialTable
 
-    if not isinstance(table, TrialTable):
+    from .fit.distributed import is_dask
+
+    if is_dask(table):  # a dask.dataframe.DataFrame: a Dask DataFrame of per-group results (lazy)
+        from .fit.distributed import pool_by_dask
+
+        return pool_by_dask(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc,
+                            input_level=input_level, scale=scale)
+    if not isinstance(table, TrialTable) and table is not None:
         table = read_table(table, measure=measure)
     return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc,
-                       input_level=input_level, scale=scale)
+                       input_level=input_level, scale=scale, failed=failed, group_keys=group_keys, strict=strict)
 
 
 def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
@@ -357,6 +370,47 @@ def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", lab
 
     before = reference_result(ref, analysis, data_dir, pool_then)
     return compare(summary(before), summary(result.to_dict()), scale=result.scale, benefit=benefit, labels=labels)
+
+
+def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
+    """``read_data`` for ``--by``: (TrialTable of the good rows or None, measure, {group: error of its
+    first bad row}, key of every row read). With ``strict`` the first bad row stops the run
+    (InputError), as without ``--by``."""
+    from .fit.effects import MEASURES, normalise_measure
+    from .io.lenient import read_table_by
+
+    if strict or drop_incomplete:  # (rows left out by --drop-incomplete are named by the exact reader)
+        table, measure = read_data(path, measure, drop_incomplete=drop_incomplete)
+        return table, measure, {}, None
+    if not measure:
+        raise InputError(f"--measure is required with --data ({', '.join(MEASURES)})", column="--measure")
+    measure = normalise_measure(measure)
+    import os
+
+    from .io import columnar
+
+    parquet = columnar.is_parquet(path)
+    known_bad = False
+    if parquet or (os.path.isfile(path) and os.path.getsize(path) >= columnar.FAST_BYTES):
+        # Large input: the fast reader first; only if it finds a bad row, the row-by-row reader.
+        try:
+            table = columnar.read_any(path, measure=measure)
+            return table, measure, {}, None
+        except InputError as exc:
+            if exc.line is None:
+                raise
+            known_bad = True
+    if parquet:
+        from .io.lenient import table_by
+
+        got = table_by(columnar.parquet_rows(path), by, path=str(path), measure=measure, first_line=0,
+                       try_exact=not known_bad)
+    else:
+        got = read_table_by(path, by, measure=measure, try_exact=not known_bad)
+    failed = {}
+    for i in sorted(got.errors):
+        failed.setdefault(got.keys[i], got.errors[i])
+    return got.table, measure, failed, got.keys
 
 
 def tsa_analysis(name, data_dir=None, analyses_dir=None, **options):

@@ -61,6 +61,9 @@ def cli(ctx, data_dir, analyses_dir):
     """hatmeta: meta-analysis of heroin-assisted treatment trials, and of any trial table."""
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = data_dir
+    ctx.obj["analyses_dir"] = analyses_dir
+    if analyses_dir is None and data_dir is None:
+        return  # the bundled specs: nothing to set, and the evidence modules (60 ms) stay unimported
     from .evidence.spec import analyses_next_to, use_analyses_dir
 
     if analyses_dir is not None and not __import__("os").path.isdir(analyses_dir):
@@ -88,9 +91,9 @@ def main(argv=None):
     except BrokenPipeError:
         sys.exit(0)
     finally:
-        from .evidence.spec import use_analyses_dir
-
-        use_analyses_dir(None)  # an in-process caller (tests, notebooks) gets the default back
+        spec = sys.modules.get("hatmeta.evidence.spec")
+        if spec is not None:
+            spec.use_analyses_dir(None)  # an in-process caller (tests, notebooks) gets the default back
     sys.exit(0)
 
 

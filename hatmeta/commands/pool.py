@@ -17,7 +17,8 @@ def _choice(values):
 
 @click.command()
 @click.argument("analysis", required=False)
-@click.option("--data", "data_file", type=click.Path(dir_okay=False), help="A trial table (CSV) to pool.")
+@click.option("--data", "data_file", type=click.Path(),
+              help="A trial table to pool: CSV, or Parquet (a file, a folder or a glob).")
 @click.option("--measure", help="RR, OR, RD, MD, SMD, IRR, GEN, HR, ROM, IRD, PR, PLO, PFT, COR or ZCOR "
               "(case-insensitive).")
 @click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ or EB.")
@@ -61,6 +62,10 @@ def _choice(values):
 @click.option("--scale", "scale", type=_choice(["log", "identity"]),
               help="With GEN: log for a ratio given as estimate, ci_low, ci_high (pooled on the log scale).")
 @click.option("--drop-incomplete", is_flag=True, help="Leave out rows with missing values (named in a note).")
+@click.option("--strict", is_flag=True, help="With --by: stop at the first bad row (exit 2) instead of failing "
+              "only its group.")
+@click.option("--batch-rows", type=click.IntRange(min=1), help="With --by on Parquet input: stream, pooling N rows "
+              "at a time (memory bounded by one batch; the rows of a group must come together).")
 @click.option("-v", "--verbose", is_flag=True, help="Text: every note in full (default: grouped by kind and counted).")
 @click.option("--pet-peese", is_flag=True, help="PET and PEESE limit estimates (Stanley & Doucouliagos 2014).")
 @click.option("--trim-fill", is_flag=True, help="Duval & Tweedie trim-and-fill.")
@@ -73,13 +78,15 @@ def _choice(values):
 @click.option("--influence", is_flag=True,
               help="Influence diagnostics per study (metafor's influence) and I^2 / H^2 confidence intervals.")
 @click.option("--both-models", is_flag=True, help="Show common-effect and random-effects results together.")
+@click.option("--dask", "dask_spec", metavar="local:N|ADDRESS", help="With --by: pool on a Dask cluster (local:N "
+              "starts N worker processes); one row per group, without the studies (needs dask[distributed]).")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
          input_level=0.95, scale=None, drop_incomplete=False, verbose=False,
          pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None, steps="0.025",
-         influence=False, both_models=False):
+         influence=False, both_models=False, strict=False, batch_rows=None, dask_spec=None):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -112,6 +119,21 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
                          "--influence and --both-models are shown in --format text or json", column="--format")
     if method:
         options["method"] = method
+    if dask_spec:
+        if not (data_file is not None and by):
+            raise InputError("--dask pools --by groups of a --data table (--data FILE --by COL)", option="--dask")
+        return _pool_by_dask(data_file, measure, by, options, dask_spec, fmt)
+    if batch_rows and not (data_file is not None and by):
+        raise InputError("--batch-rows streams --by over Parquet input (--data FILE --by COL)", column="--batch-rows")
+    if data_file is not None and by:
+        if compare_ref:
+            raise InputError("--compare works on one pooled result, not with --by", option="--compare")
+        if input_level != 0.95:
+            options["input_level"] = input_level
+        if scale:
+            options["scale"] = scale.lower()
+        return _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows,
+                        drop_incomplete)
     if data_file is not None:
         table, measure = api.read_data(data_file, measure, drop_incomplete=drop_incomplete)
         options = {k: v for k, v in options.items() if v is not None}
@@ -288,10 +310,75 @@ def _steps(text):
     return vals
 
 
+def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows=None,
+             drop_incomplete=False):
+    """``--data FILE --by COL``: a bad row fails only its group (one summary line on stderr, exit 0),
+    or with ``--strict`` stops the run at the first bad row (exit 2)."""
+    from .. import api
+
+    options = {k: v for k, v in options.items() if v is not None}
+    extras = [o for o in ("preset", "cumulative", "subgroup", "small_study") if options.get(o)]
+    if extras or leave_one_out or moderators:
+        raise InputError("--by pools each group with the basic model only; drop "
+                         + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
+                         column="--by")
+    kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if k in options}
+    if batch_rows:
+        if drop_incomplete:
+            raise InputError("--drop-incomplete is not available with --batch-rows", option="--batch-rows")
+        return _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows)
+    table, measure, failed, keys = api.read_data_by(data_file, measure, by, strict=strict,
+                                                    drop_incomplete=drop_incomplete)
+    results = api.pool_by(table, by, measure, failed=None if strict else failed, group_keys=keys,
+                          strict=strict, **kw)
+    _emit_many(results, fmt)
+    bad = results.failed
+    if bad:
+        shown = "; ".join(f"{g}: {e}" for g, e in bad[:3])
+        more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+        click.echo(f"{len(bad)} of {len(results)} groups failed: {shown}{more}", err=True)
+
+
+def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
+    from ..fit.effects import normalise_measure
+    from ..fit.stream import pool_by_stream
+    from ..io.columnar import is_parquet
+
+    if not is_parquet(data_file):
+        raise InputError("--batch-rows streams Parquet input (a .parquet file, a folder or a glob)",
+                         column="--batch-rows")
+    if not measure:
+        raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)", column="--measure")
+    measure = normalise_measure(measure)
+    failed, total, first = [], 0, True
+    for part in pool_by_stream(data_file, by, measure, batch_rows=batch_rows, strict=strict, **kw):
+        if fmt == "csv" and not first:
+            from ..render.text import to_csv
+
+            sys.stdout.write(to_csv(part).split("\n", 1)[1])  # one header for the whole stream
+        elif fmt == "text" and not first:
+            sys.stdout.write("\n")
+            _emit_many(part, fmt)
+        else:
+            _emit_many(part, fmt)
+        sys.stdout.flush()
+        first = False
+        total += len(part)
+        failed += part.failed
+    if failed:
+        shown = "; ".join(f"{g}: {e}" for g, e in failed[:3])
+        more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
+        click.echo(f"{len(failed)} of {total} groups failed: {shown}{more}", err=True)
+
+
 def _study_labels(result, data_dir=None) -> dict:
     """study id -> label for the text's notes: the pooled studies' labels, and for a bundled analysis
     the omitted trials' labels from the extraction (as `hatmeta trials` names them)."""
-    labels = {s.study: s.label for s in result.studies if s.label}
+    rows = result.studies
+    if hasattr(rows, "_labels"):  # StudyRows: read the label column, not a StudyResult per study (10^6 of them)
+        labels = {} if rows._labels is None else {s: lab for s, lab in zip(rows._studies, rows._labels) if lab}
+    else:
+        labels = {s.study: s.label for s in rows if s.label}
     labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
     omitted = [o["study"] for o in result.extra.get("omitted", ())]
     if omitted:
@@ -306,3 +393,46 @@ def _study_labels(result, data_dir=None) -> dict:
                 name = trial_label(row)
                 labels[trial] = trial_label(row, duplicate=True) if name in taken else name
     return labels
+
+
+def _pool_by_dask(data_file, measure, by, options, spec, fmt):
+    """``--dask``: read the table as a Dask DataFrame (CSV as text; Parquet as stored), pool each group
+    whole on the cluster, and write one row per group (CSV) or one JSON object per group."""
+    try:
+        import dask.dataframe as dd
+
+        from ..fit.distributed import client, pool_by_dask
+    except ImportError:
+        raise InputError("--dask needs Dask: pip install 'dask[dataframe]' distributed", option="--dask") from None
+    from ..fit.effects import normalise_measure
+    from ..io.columnar import is_parquet
+
+    if not measure:
+        raise InputError("--measure is required with --data", option="--measure")
+    measure = normalise_measure(measure)
+    kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if options.get(k)}
+    with client(spec):
+        if is_parquet(data_file):
+            ddf = dd.read_parquet(data_file)
+            ddf = ddf.assign(_line=ddf.assign(_one=1)["_one"].cumsum())  # Parquet rows count from 1
+        else:
+            ddf = dd.read_csv(data_file, dtype=str, keep_default_na=False, blocksize="64MB")
+            ddf = ddf.assign(_line=ddf.assign(_one=1)["_one"].cumsum() + 1)  # the header is line 1
+        frame = pool_by_dask(ddf, by, measure, path=str(data_file), **kw).compute()
+    # Groups in the order of their keys (a shuffle has no order of first appearance).
+    frame = frame.sort_values("group", kind="stable").reset_index(drop=True)
+    if fmt == "json":
+        from ..precision import dumps
+
+        for row in frame.to_dict(orient="records"):
+            row = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            if row.get("error") is None:
+                row.pop("error", None)
+            sys.stdout.write(dumps(row, indent=False) + "\n")
+    else:
+        sys.stdout.write(frame.to_csv(index=False))
+    bad = frame[frame["error"].notna()]
+    if len(bad):
+        shown = "; ".join(f"{g}: {e}" for g, e in zip(bad["group"][:3], bad["error"][:3]))
+        more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+        click.echo(f"{len(bad)} of {len(frame)} groups failed: {shown}{more}", err=True)

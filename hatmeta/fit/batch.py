@@ -7,6 +7,7 @@ to neither fit nor print.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ SCALARS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "
 class BatchResult(Sequence):
     """Results of many meta-analyses, one per group, in order of the groups' first appearance."""
 
-    def __init__(self, es, method, ci, pi, level, groups, gid, arrays, weights, notes, df):
+    def __init__(self, es, method, ci, pi, level, groups, gid, arrays, weights, notes, df, errors=None):
         self.es, self.method, self.ci, self.pi, self.level = es, method, ci, pi, level
         self.groups = groups
         self._order = np.argsort(gid, kind="stable")
@@ -39,8 +40,15 @@ class BatchResult(Sequence):
         self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
         self._arrays = arrays  # name -> array per group (NaN where a group could not be fitted)
         self._weights = weights  # per row of es, percent of its group
-        self._notes = notes  # per group tuple of str
+        self._notes = notes  # group index -> tuple of str (groups without notes are absent)
         self._df = df
+        # Per group: None, or the one-line error of the bad row (or undefined effect) that failed it.
+        self.errors = list(errors) if errors is not None else [None] * len(groups)
+
+    @property
+    def failed(self):
+        """(group, error) of every failed group, in group order."""
+        return [(g, e) for g, e in zip(self.groups, self.errors) if e is not None]
 
     def __len__(self):
         return len(self.groups)
@@ -62,7 +70,7 @@ class BatchResult(Sequence):
             scale=self.es.scale, k=int(self._counts[j]), tau=float(np.sqrt(a["tau2"])), q_df=max(int(self._counts[j]) - 1, 0),
             df=None if self._df is None or not np.isfinite(self._df[j]) else float(self._df[j]),
             studies=study_results(sub, self._weights[idx], self.level), level=self.level, group=str(self.groups[j]),
-            notes=self._notes[j], **a)
+            notes=self._notes.get(j, ()), extra={} if self.errors[j] is None else {"error": self.errors[j]}, **a)
 
     def to_frame(self) -> "pd.DataFrame":
         """One row per group (pandas): group, k, the pooled numbers (analysis scale) and the notes."""
@@ -74,7 +82,8 @@ class BatchResult(Sequence):
             frame["df"] = self._df
         frame.insert(2, "measure", self.es.measure)
         frame.insert(3, "method", self.method)
-        frame["notes"] = ["; ".join(n) for n in self._notes]
+        frame["notes"] = ["; ".join(self._notes.get(j, ())) for j in range(len(self.groups))]
+        frame["error"] = self.errors
         return frame
 
     def _repr_html_(self) -> str:
@@ -119,41 +128,90 @@ class BatchResult(Sequence):
             if es.measure in NATURAL_BLOCK:  # back-transformed proportions or correlations, as a single fit's JSON
                 obj["natural"] = quantised(self[j].to_dict()["natural"])
             obj["studies"] = study_rows[starts[j]: starts[j] + k]
-            obj["notes"] = list(self._notes[j])
+            obj["notes"] = list(self._notes.get(j, ()))
+            if self.errors[j] is not None:
+                obj["error"] = self.errors[j]
             yield encode(obj)
 
 
 def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, input_level=0.95,
-                scale=None) -> BatchResult:
+                scale=None, failed=None, group_keys=None, strict=False) -> BatchResult:
     """Pool every group of rows (values of column ``by``) separately.
 
     Groups too small for the method are answered with NaN (null in JSON) and a note, never dropped.
+    ``failed`` maps a group to the error of its first bad row (set aside by the reader); such a group,
+    and one whose rows the effect sizes reject, is answered with NaN and that error (in its notes and
+    in ``errors``), and the other groups are pooled. ``group_keys`` (the key of every row read, bad
+    ones included) sets the order of the groups; by default the order of first appearance in ``table``.
+    ``strict``: an effect that cannot be computed raises instead of failing its group.
     MH and Peto are fitted group by group (they have no vectorised form here).
     """
     method = normalise_method(method)
-    all_keys = table.column(by)
-    groups = list(dict.fromkeys(all_keys))
-    lookup = {x: j for j, x in enumerate(groups)}
-    table, read_notes = _labels_within_groups(table, all_keys, groups, lookup, by)
-    es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
-    keys = es.table.column(by) if es.k != table.k else all_keys
-    gid = np.fromiter((lookup[x] for x in keys), dtype=np.intp, count=len(keys))
+    failed = dict(failed or {})
+    all_keys = () if table is None else table.column(by)
+    groups, first_gid = factorize(all_keys if group_keys is None else group_keys)
+    lookup = None
+    read_notes = {}
+    if table is not None and (table.given or table.dropped):
+        lookup = {x: j for j, x in enumerate(groups)}
+        table, read_notes = _labels_within_groups(table, all_keys, groups, lookup, by)
     G = len(groups)
+    if table is not None and failed:
+        keep = [i for i, x in enumerate(all_keys) if x not in failed]
+        table = table.subset(keep) if len(keep) < table.k else table
+        all_keys = tuple(all_keys[i] for i in keep)
+    es = None
+    while table is not None and table.k:
+        try:
+            es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
+            break
+        except InputError as exc:
+            # A row whose effect is undefined fails its own group; with no line to go by, the whole run.
+            row = {line: i for i, line in enumerate(table.lines)}.get(exc.line) if exc.line is not None else None
+            if row is None or strict:
+                raise
+            bad = all_keys[row]
+            failed[bad] = str(exc)
+            keep = [i for i, x in enumerate(all_keys) if x != bad]
+            table, all_keys = table.subset(keep), tuple(all_keys[i] for i in keep)
+    if es is None:  # every group failed
+        from ..io.trial_table import TrialTable
+
+        empty = TrialTable(path="", layout="yi_vi", studies=(), columns={"yi": np.zeros(0), "vi": np.zeros(0)})
+        es = escalc_empty(empty, measure, cc)
+        all_keys = ()
+    keys = es.table.column(by) if es.k != len(all_keys) else all_keys
+    if not failed and es.k == len(first_gid):
+        gid = first_gid  # every row read was kept
+    else:
+        lookup = {x: j for j, x in enumerate(groups)}
+        gid = np.fromiter(map(lookup.__getitem__, keys), dtype=np.intp, count=len(keys))
     counts = np.bincount(gid, minlength=G)
-    notes = _group_notes(table, es, all_keys, keys, groups, lookup)
+    notes = _group_notes(table, es, all_keys, keys, groups, gid) if table is not None else defaultdict(list)
     for j, extra_notes in read_notes.items():
         notes[j] = list(extra_notes) + notes[j]
+    errors = [None] * G
+    if failed and lookup is None:
+        lookup = {x: j for j, x in enumerate(groups)}
+    for key, message in failed.items():
+        j = lookup[key]
+        errors[j] = message
+        notes[j].append(message)
     need = 2 if method in core.TAU2_METHODS or ci == "hksj" else 1
     if method in ("MH", "PETO"):
-        return _fit_each(es, method, ci, pi, level, groups, gid, notes, need)
+        return _fit_each(es, method, ci, pi, level, groups, gid, notes, need, errors)
     ok = counts >= need
     for j in np.flatnonzero(~ok):
-        notes[j] += (f"method {method} needs at least {need} studies, found {counts[j]}",)
+        if errors[j] is None:
+            notes[j].append(f"method {method} needs at least {need} studies, found {counts[j]}")
     okg = np.flatnonzero(ok)
     remap = np.full(G, -1, dtype=np.intp)
     remap[okg] = np.arange(len(okg))
     rows = np.flatnonzero(ok[gid])
-    g = core.Groups(es.yi[rows], es.vi[rows], remap[gid[rows]], len(okg))
+    if len(rows) == len(gid):
+        g = core.Groups(es.yi, es.vi, remap[gid], len(okg))
+    else:
+        g = core.Groups(es.yi[rows], es.vi[rows], remap[gid[rows]], len(okg))
     with np.errstate(invalid="ignore", divide="ignore"):
         f = core.fit(g, method=method, ci=ci, pi=pi, level=level)
     arrays = {}
@@ -170,7 +228,16 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     if f.df is not None:
         df = np.full(G, np.nan)
         df[okg] = f.df
-    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, [tuple(n) for n in notes], df)
+    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()}, df,
+                       errors)
+
+
+def escalc_empty(table, measure, cc):
+    """Effect sizes of no rows (every group failed), in the measure asked for."""
+    from .effects import EffectSizes, LOG_MEASURES, normalise_measure
+
+    m = normalise_measure(measure)
+    return EffectSizes(m, "log" if m in LOG_MEASURES else "identity", np.zeros(0), np.zeros(0), table, cc=cc)
 
 
 def _labels_within_groups(table, keys, groups, lookup, by):
@@ -204,38 +271,63 @@ def _labels_within_groups(table, keys, groups, lookup, by):
     return replace(table, studies=tuple(labels), notes=(), dropped=()), notes
 
 
-def _group_notes(table, es, all_keys, keys, groups, lookup):
-    """Per group: the studies dropped (double zeros) and those given a zero-cell increment."""
-    notes = [() for _ in groups]
-    pos = 0
-    for study, reason in es.dropped:  # in table order; names may repeat across groups
-        pos = table.studies.index(study, pos)
-        j = lookup[all_keys[pos]]
-        pos += 1
-        notes[j] += (f"dropped {study}: {reason}",)
+def _group_notes(table, es, all_keys, keys, groups, gid):
+    """Per group index: the studies dropped (double zeros) and those given a zero-cell increment."""
+    notes = defaultdict(list)
+    if es.dropped:
+        lookup = {x: j for j, x in enumerate(groups)}
+        pos = 0
+        for study, reason in es.dropped:  # in table order; names may repeat across groups
+            pos = table.studies.index(study, pos)
+            notes[lookup[all_keys[pos]]].append(f"dropped {study}: {reason}")
+            pos += 1
     if es.corrected:
         hit = {}
         for i in np.flatnonzero(es.corrected):
-            hit.setdefault(lookup[keys[i]], []).append(es.studies[i])
+            hit.setdefault(int(gid[i]), []).append(es.studies[i])
         for j, names in hit.items():
-            notes[j] += (f"{es.cc:g} added to every cell of studies with a zero cell: {', '.join(names)}",)
-    return [list(n) for n in notes]
+            notes[j].append(f"{es.cc:g} added to every cell of studies with a zero cell: {', '.join(names)}")
+    return notes
 
 
-def _fit_each(es, method, ci, pi, level, groups, gid, notes, need):
+def factorize(keys):
+    """(distinct keys in order of first appearance, index of each key among them).
+
+    Rows of a group usually come together: the runs of equal keys are found at C speed and only
+    their first keys are hashed; if a key comes back after another, every key is hashed."""
+    n = len(keys)
+    if n == 0:
+        return [], np.zeros(0, dtype=np.intp)
+    a = np.empty(n, dtype=object)
+    a[:] = keys
+    starts = np.flatnonzero(np.concatenate([[True], a[1:] != a[:-1]]))
+    firsts = a[starts].tolist()
+    groups = list(dict.fromkeys(firsts))
+    if len(groups) == len(firsts):
+        return groups, np.repeat(np.arange(len(groups), dtype=np.intp), np.diff(np.append(starts, n)))
+    lookup = {x: j for j, x in enumerate(groups)}
+    return groups, np.fromiter(map(lookup.__getitem__, keys), dtype=np.intp, count=n)
+
+
+def _fit_each(es, method, ci, pi, level, groups, gid, notes, need, errors):
     G = len(groups)
     arrays = {name: np.full(G, np.nan) for name in SCALARS}
     weights = np.full(es.k, np.nan)
+    # Rows of each group from one stable sort (a scan of every row per group would be quadratic).
+    order = np.argsort(gid, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(gid, minlength=G))])
     for j in range(G):
-        idx = np.flatnonzero(gid == j)
+        idx = order[bounds[j]: bounds[j + 1]]
+        if errors[j] is not None:
+            continue
         try:
             r = rma(es.subset(idx), method=method, ci=ci, pi=pi, level=level)
         except InputError as exc:
-            notes[j] += (exc.message,)
+            notes[j].append(exc.message)
             continue
         for name in SCALARS:
             arrays[name][j] = getattr(r, name)
         by_study = {s.study: s.weight for s in r.studies}  # Peto may leave out studies with V = 0
         weights[idx] = [by_study.get(es.studies[i], np.nan) for i in idx]
-    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, [tuple(n) for n in notes], None)
-
+    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()}, None,
+                       errors)

@@ -1,0 +1,55 @@
+"""`--by` on a Dask LocalCluster (2 workers) gives the in-memory numbers; a bad row fails its group."""
+
+import numpy as np
+import pytest
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+pd = pytest.importorskip("pandas")
+
+from hatmeta.api import pool_by  # noqa: E402
+from hatmeta.io.trial_table import table_from_frame  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as lc, distributed.Client(lc) as client:
+        yield client
+
+
+def _rows(groups=400, k=6, seed=4):
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0.01, 0.5, groups * k)
+    return pd.DataFrame({"group": [f"g{i // k}" for i in range(groups * k)],
+                         "study": [f"s{i % k}" for i in range(groups * k)],
+                         "yi": rng.normal(0.2, np.sqrt(v + 0.05)), "vi": v})
+
+
+def test_dask_partitions_give_the_in_memory_numbers(cluster):
+    pdf = _rows()
+    got = pool_by(dd.from_pandas(pdf, npartitions=5), "group", "GEN", method="REML", ci="hksj").compute()
+    want = pool_by(table_from_frame(pdf, measure="GEN"), "group", "GEN", method="REML", ci="hksj").to_frame()
+    got = got.set_index("group").loc[want["group"]].reset_index()
+    assert len(got) == len(want) == 400
+    for c in want.columns:
+        if want[c].dtype == float:
+            np.testing.assert_array_equal(got[c].to_numpy(), want[c].to_numpy(), err_msg=c)  # identical
+    assert (got["k"].to_numpy() == want["k"].to_numpy()).all()
+
+
+def test_cli_dask_isolates_a_bad_row(tmp_path):
+    import subprocess
+    import sys
+
+    pdf = _rows(groups=30)
+    pdf.loc[13, "vi"] = 0.0  # group g2, line 15 of the CSV
+    path = tmp_path / "t.csv"
+    pdf.to_csv(path, index=False)
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(path), "--measure", "GEN",
+                        "--by", "group", "--dask", "local:2", "--format", "csv"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-500:]
+    out = pd.read_csv(__import__("io").StringIO(p.stdout))
+    assert len(out) == 30 and out["estimate"].notna().sum() == 29
+    assert out.loc[out["group"] == "g2", "error"].item() == f"{path}:15: column 'vi': must be greater than 0, got 0"
+    assert f"1 of 30 groups failed: g2: {path}:15:" in p.stderr
