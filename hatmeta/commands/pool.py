@@ -141,28 +141,6 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             options["input_level"] = input_level
         if scale:
             options["scale"] = scale.lower()
-        if by:
-            # Small-study tests and influence diagnostics are vectorised across groups; the rest is not.
-            extras = [o for o in ("preset", "cumulative", "subgroup", "trim_fill",
-                                  "selection_model", "both_models") if options.get(o)]
-            if extras or leave_one_out or moderators:
-                raise InputError("--by pools each group with the basic model only; drop "
-                                 + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
-                                 column="--by")
-            results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc",
-                                                                                 "input_level", "scale")
-                                                         if k in options})
-            more = None
-            if small_study or influence or pet_peese:
-                if fmt.lower() in ("csv", "markdown"):
-                    raise InputError("--small-study, --pet-peese and --influence with --by need --format json "
-                                     "or text", column="--format")
-                more = api.robustness_by(table, by, measure, small_study=small_study, influence=influence,
-                                         pet_peese=pet_peese,
-                                         **{k: options[k] for k in ("method", "ci", "cc", "level", "input_level",
-                                                                     "scale") if k in options})
-            _emit_many(results, fmt, more)
-            return
         result = api.pool_table(table, measure, **options)
         benefit = benefit or "lower"
         text_opts = dict(verbose=verbose, study_labels=_study_labels(result))
@@ -317,21 +295,35 @@ def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict,
     from .. import api
 
     options = {k: v for k, v in options.items() if v is not None}
-    extras = [o for o in ("preset", "cumulative", "subgroup", "small_study") if options.get(o)]
+    # Small-study tests, PET-PEESE and influence diagnostics are vectorised across groups; the rest is not.
+    extras = [o for o in ("preset", "cumulative", "subgroup", "trim_fill", "selection_model", "both_models")
+              if options.get(o)]
     if extras or leave_one_out or moderators:
         raise InputError("--by pools each group with the basic model only; drop "
                          + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
                          column="--by")
+    robust = {k: options[k] for k in ("small_study", "influence", "pet_peese") if options.get(k)}
+    if robust and fmt.lower() in ("csv", "markdown"):
+        raise InputError("--small-study, --pet-peese and --influence with --by need --format json or text",
+                         column="--format")
     kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if k in options}
     if batch_rows:
-        if drop_incomplete:
-            raise InputError("--drop-incomplete is not available with --batch-rows", option="--batch-rows")
+        if drop_incomplete or robust:
+            raise InputError("--batch-rows streams the basic model only: drop --drop-incomplete, --small-study, "
+                             "--pet-peese and --influence", option="--batch-rows")
         return _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows)
     table, measure, failed, keys = api.read_data_by(data_file, measure, by, strict=strict,
                                                     drop_incomplete=drop_incomplete)
     results = api.pool_by(table, by, measure, failed=None if strict else failed, group_keys=keys,
                           strict=strict, **kw)
-    _emit_many(results, fmt)
+    more = None
+    if robust:
+        per_group = api.robustness_by(table, by, measure, **robust,
+                                      **{k: kw[k] for k in ("method", "ci", "cc", "level", "input_level", "scale")
+                                         if k in kw})
+        found = dict(zip(dict.fromkeys(table.column(by)), per_group))
+        more = [found.get(str(g), {}) for g in results.groups]  # a group whose rows all failed has none
+    _emit_many(results, fmt, more)
     bad = results.failed
     if bad:
         shown = "; ".join(f"{g}: {e}" for g, e in bad[:3])
