@@ -334,6 +334,8 @@ class GlmmFit:
     boundary: bool = False
     separation: str | None = None
     k: int = 0
+    ci_bound: float | None = None
+    lrt_p: float | None = None
 
 
 def _arms(model, measure, a, n1, c, n2):
@@ -375,81 +377,230 @@ def _arms(model, measure, a, n1, c, n2):
     return [t, ctl], 2, 4, 0, const
 
 
-def _separation(model, a, n1, c, n2):
-    """Why the ML estimate of theta is infinite, if it is: every informative study has events only
-    in one arm (or non-events only in one arm), so the likelihood keeps rising as theta moves."""
-    if np.all(a == 0) or (model != "CM.EL" and n1 is not None and False):
+def _separation(measure, a, n1, c, n2):
+    """'-' or '+' when the ML estimate of theta is infinite: every study's treatment events sit at the
+    lowest (highest) value its margins allow (e.g. no treatment-arm events anywhere), so the
+    likelihood keeps rising as theta falls (rises). None otherwise."""
+    m = a + c
+    if measure == "OR":
+        lo, hi = np.maximum(0, m - n2), np.minimum(n1, m)
+    else:
+        lo, hi = np.zeros_like(m), m
+    if np.all(a == lo):
         return "-"
-    if np.all(c == 0):
+    if np.all(a == hi):
         return "+"
     return None
 
 
-def fit_glmm(model, measure, a, n1, c, n2, start_tau=None):
-    """Maximum-likelihood fit of ``model`` (UM.FS, UM.RS, CM.EL) for ``measure`` (OR: events and
-    sizes; IRR: events and person-time) on studies already cleared of double zeros."""
-    a, n1, c, n2 = (np.asarray(v, float) for v in (a, n1, c, n2))
-    k = len(a)
-    arms, d, P, nl, const = _arms(model, measure, a, n1, c, n2)
-    quad = _Quad(arms, d, k, NODES if d == 1 else NODES_2D)
-    ns = P - nl
-    prob = _Problem(quad, ns, nl, k)
-    # Starting values: MH-like crude log ratio, arm-specific intercepts.
-    if measure == "OR":
-        p2 = (c + 0.5) / (n2 + 1)
-        p1 = (a + 0.5) / (n1 + 1)
-        lo2, lo1 = np.log(p2 / (1 - p2)), np.log(p1 / (1 - p1))
-    else:
-        lo2, lo1 = np.log((c + 0.5) / n2), np.log((a + 0.5) / n1)
-    theta0 = float(np.mean(lo1 - lo2))
-    s = np.zeros(ns)
-    s[0] = theta0
-    a_loc = (lo2 + 0.5 * theta0 * 0).copy() if nl else np.zeros(0)
-    if model == "UM.RS":
-        s[2] = float(np.mean(lo2))
-        s[3] = float(np.std(lo2)) + 0.1
-    free = np.ones(ns, bool)
-    # Common-effect fit (tau = 0; sigma free under UM.RS).
+def _maximise(prob, s, a_loc, free, model):
+    """Maximise the likelihood over the ``free`` shared parameters (index 1 = tau) and the local ones.
+
+    First with tau = 0, then along a profile grid of tau values (warm starts) so that the maximum is
+    bracketed, then a joint Newton fit from the best grid point. Returns (s, a, loglik, converged,
+    s_fe, a_fe, loglik_fe, converged_fe); ``*_fe`` is the tau = 0 fit."""
+    free = np.asarray(free, bool)
     free_fe = free.copy()
     free_fe[1] = False
+    s = np.array(s, float)
+    s[1] = 0.0
     s_fe, a_fe, ll_fe, ok_fe = prob.newton(s, a_loc, free_fe)
-    idx, cov = prob.shared_cov(s_fe, a_fe, free_fe)
-    se_fe = float(np.sqrt(cov[0, 0])) if cov[0, 0] > 0 else float("nan")
-    # Profile grid over tau (warm starts along the grid) to bracket the maximum.
     grid = []
     s_t, a_t = s_fe.copy(), a_fe.copy()
-    for tau in TAU_GRID[1:] if start_tau is None else (start_tau,):
+    for tau in TAU_GRID[1:]:
         s_t[1] = tau
-        s_t, a_t, ll_t, _ = prob.newton(s_t, a_t, free_fe, tol=1e-6)
+        s_t, a_t, ll_t, _ = prob.newton(s_t, a_t, free_fe, tol=1e-6, max_iter=30)
         grid.append((ll_t, s_t.copy(), a_t.copy()))
     best = max(grid, key=lambda g: g[0])
     if best[0] > ll_fe:
         s1, a1, ll1, ok = prob.newton(best[1], best[2], free)
     else:
         s1, a1, ll1, ok = s_fe.copy(), a_fe.copy(), ll_fe, ok_fe
-        # tau = 0 is best on the grid: check it is a local maximum in tau (curvature < 0), else
-        # start the joint fit just off the boundary.
-        _, gs, hss, _, _, _ = prob.derivs(s1, a1)
+        # tau = 0 is best on the grid: if the curvature in tau there is positive it is not a
+        # maximum, so start the joint fit just off the boundary.
+        _, _, hss, _, _, _ = prob.derivs(s1, a1)
         if hss[1, 1] > 0:
             s2 = s1.copy()
-            s2[1] = 0.05
+            s2[1] = 0.02
             s2, a2, ll2, ok2 = prob.newton(s2, a1, free)
             if ll2 > ll1:
                 s1, a1, ll1, ok = s2, a2, ll2, ok2
-    tau2 = float(s1[1] ** 2)
-    boundary = tau2 < 1e-10
-    if boundary:
-        tau2 = 0.0
+    if s1[1] ** 2 < 1e-10:  # boundary: tau^2 = 0
+        s1 = s1.copy()
         s1[1] = 0.0
-        s1, a1, ll1, ok = prob.newton(s1, a1, free_fe) if model == "UM.RS" else (s1, a1, ll1, ok)
-        use = free_fe
+        s1, a1, ll1, ok = s_fe.copy(), a_fe.copy(), ll_fe, ok_fe
+    return s1, a1, ll1, ok, s_fe, a_fe, ll_fe, ok_fe
+
+
+def _setup(model, measure, a, n1, c, n2):
+    k = len(a)
+    arms, d, P, nl, const = _arms(model, measure, a, n1, c, n2)
+    quad = _Quad(arms, d, k, NODES if d == 1 else NODES_2D)
+    ns = P - nl
+    prob = _Problem(quad, ns, nl, k)
+    # Starting values: crude arm log odds (log rates) with 1/2 added, their mean difference.
+    if measure == "OR":
+        p2, p1 = (c + 0.5) / (n2 + 1), (a + 0.5) / (n1 + 1)
+        lo2, lo1 = np.log(p2 / (1 - p2)), np.log(p1 / (1 - p1))
     else:
-        use = free
-    idx, cov = prob.shared_cov(s1, a1, use)
-    se = float(np.sqrt(cov[0, 0])) if cov[0, 0] > 0 else float("nan")
-    extra = {}
+        lo2, lo1 = np.log((c + 0.5) / n2), np.log((a + 0.5) / n1)
+    s = np.zeros(ns)
+    s[0] = float(np.mean(lo1 - lo2))
     if model == "UM.RS":
-        extra = dict(sigma2=float(s1[3] ** 2), beta0=float(s1[2]))
-    return GlmmFit(model=model, theta=float(s1[0]), se=se, tau2=tau2, loglik=ll1 + const,
+        s[2] = float(np.mean(lo2))
+        s[3] = float(np.std(lo2)) + 0.1
+    a_loc = lo2.copy() if nl else np.zeros(0)
+    return prob, s, a_loc, const
+
+
+def fit_glmm(model, measure, a, n1, c, n2, level=0.95):
+    """Maximum-likelihood fit of ``model`` (UM.FS, UM.RS, CM.EL) for ``measure`` (OR: events and
+    arm sizes; IRR: events and person-time) on studies already cleared of double zeros.
+
+    When the ML estimate of theta is infinite (see ``_separation``), ``theta`` is -inf or +inf, the
+    SE is NaN, and ``ci_bound`` holds the finite end of the profile-likelihood interval at
+    ``level`` and ``lrt_p`` the likelihood-ratio test of theta = 0."""
+    a, n1, c, n2 = (np.asarray(v, float) for v in (a, n1, c, n2))
+    prob, s, a_loc, const = _setup(model, measure, a, n1, c, n2)
+    ns = prob.ns
+    free = np.ones(ns, bool)
+    sep = _separation(measure, a, n1, c, n2)
+    if sep:
+        return _fit_separated(model, prob, s, a_loc, const, sep, level)
+    s1, a1, ll1, ok, s_fe, a_fe, ll_fe, _ = _maximise(prob, s, a_loc, free, model)
+    free_fe = free.copy()
+    free_fe[1] = False
+    _, cov_fe = prob.shared_cov(s_fe, a_fe, free_fe)
+    se_fe = float(np.sqrt(cov_fe[0, 0])) if cov_fe[0, 0] > 0 else float("nan")
+    boundary = s1[1] == 0.0
+    _, cov = prob.shared_cov(s1, a1, free_fe if boundary else free)
+    se = float(np.sqrt(cov[0, 0])) if cov[0, 0] > 0 else float("nan")
+    extra = dict(sigma2=float(s1[3] ** 2), beta0=float(s1[2])) if model == "UM.RS" else {}
+    return GlmmFit(model=model, theta=float(s1[0]), se=se, tau2=float(s1[1] ** 2), loglik=ll1 + const,
                    loglik_fe=ll_fe + const, theta_fe=float(s_fe[0]), se_fe=se_fe,
-                   converged=bool(ok), boundary=boundary, k=k, **extra)
+                   converged=bool(ok), boundary=bool(boundary), k=len(a), **extra)
+
+
+def _fit_separated(model, prob, s, a_loc, const, sep, level):
+    """Infinite ML estimate: profile likelihood in theta (tau and the nuisance parameters maximised
+    at each theta). The supremum is taken at theta = -/+40 (log scale; the likelihood's remaining
+    rise beyond is below 1e-15); the finite CI end solves 2 (l_sup - l_p(theta)) = chi2_1(level)."""
+    from scipy.optimize import brentq
+    from scipy.special import chdtrc, chdtri
+
+    sign = -1.0 if sep == "-" else 1.0
+    free = np.ones(prob.ns, bool)
+    free[0] = False
+    state = {"a": a_loc}
+
+    def lp(theta):
+        s0 = s.copy()
+        s0[0] = theta
+        r = _maximise(prob, s0, state["a"], free, model)
+        state["a"] = r[1]
+        return r[2], r[0]
+
+    ll_sup, s_sup = lp(40 * sign)
+    crit = chdtri(1, 1 - level)
+    ll0, _ = lp(0.0)
+    lrt = max(0.0, 2 * (ll_sup - ll0))
+    f = lambda t: 2 * (ll_sup - lp(t)[0]) - crit  # noqa: E731
+    # From the null outwards on the side away from the infinite estimate until the bound is passed.
+    far = 0.0
+    while f(far) < 0 and abs(far) < 40:
+        far -= 2 * sign
+    bound = brentq(f, 40 * sign, far, xtol=1e-8) if f(far) >= 0 else float("nan")
+    extra = dict(sigma2=float(s_sup[3] ** 2), beta0=float(s_sup[2])) if model == "UM.RS" else {}
+    return GlmmFit(model=model, theta=sign * math.inf, se=float("nan"), tau2=float(s_sup[1] ** 2),
+                   loglik=ll_sup + const, loglik_fe=ll_sup + const, theta_fe=sign * math.inf,
+                   se_fe=float("nan"), converged=True, boundary=s_sup[1] == 0, separation=sep, k=prob.k,
+                   ci_bound=float(bound), lrt_p=float(chdtrc(1, lrt)), **extra)
+
+
+# ------------------------------------------------------------------ MetaResult for the pooling chain
+
+def arm_counts(es):
+    """(a, n1, c, n2) of the studies kept by escalc (events and sizes, or events and person-time)."""
+    cols = es.table.columns
+    if es.table.layout == "binary":
+        return cols["events_treat"], cols["n_treat"], cols["events_ctrl"], cols["n_ctrl"]
+    return cols["events_treat"], cols["time_treat"], cols["events_ctrl"], cols["time_ctrl"]
+
+
+def glmm_rma(es, method, level=0.95, pi="z"):
+    """Fit the GLMM named by ``method`` (GLMM-FS, GLMM-RS, GLMM-EXACT) to the arm counts behind ``es``
+    and wrap it as a MetaResult (log scale). Wald CI and z test as metafor's rma.glmm; the prediction
+    interval is theta +/- z sqrt(se^2 + tau^2) (metafor's predict for rma.glmm)."""
+    from dataclasses import replace
+
+    from scipy.special import chdtrc, ndtr, ndtri
+
+    from ..results import MetaResult
+    from .models import study_results
+
+    model = MODELS[method]
+    ok = (es.measure == "OR" and es.table.layout == "binary") or (es.measure == "IRR" and es.table.layout == "rates")
+    if not ok:
+        raise InputError(f"method {method} needs arm counts with --measure OR (events_treat, n_treat, events_ctrl, "
+                         "n_ctrl) or IRR (events_treat, time_treat, events_ctrl, time_ctrl)",
+                         file=es.table.path, column="--method")
+    a, n1, c, n2 = (np.asarray(v, float) for v in arm_counts(es))
+    if model == "UM.RS" and es.k < 2:
+        raise InputError(f"method {method} needs at least 2 studies, found {es.k}", file=es.table.path)
+    f = fit_glmm(model, es.measure, a, n1, c, n2, level=level)
+    z = float(ndtri(0.5 + level / 2))
+    # I^2 and H^2 as metafor's rma.glmm: tau^2 against the typical within-study variance of the
+    # escalc effects, vt = (k - 1) / (sum w - sum w^2 / sum w), w = 1/vi (Higgins & Thompson 2002).
+    w = 1 / es.vi
+    den = w.sum() - (w**2).sum() / w.sum()
+    vt = (es.k - 1) / den if es.k > 1 and den > 0 else float("nan")
+    i2 = 100 * f.tau2 / (vt + f.tau2) if math.isfinite(vt) else float("nan")
+    h2 = f.tau2 / vt + 1 if math.isfinite(vt) else float("nan")
+    lrt = max(0.0, 2 * (f.loglik - f.loglik_fe))
+    notes = list(es.notes)
+    info = {"model": model, "loglik": f.loglik, "loglik_tau2_0": f.loglik_fe,
+            "lrt_tau2": lrt if f.separation is None else None,
+            # tau^2 = 0 lies on the boundary: the LRT is referred to a 50:50 mixture of chi2_0 and chi2_1
+            "lrt_tau2_p": 0.5 * float(chdtrc(1, lrt)) if (lrt > 0 and f.separation is None) else (
+                1.0 if f.separation is None else None),
+            "estimate_tau2_0": f.theta_fe, "se_tau2_0": f.se_fe, "converged": f.converged,
+            "quadrature": ("exact summation over the non-central hypergeometric support, adaptive Gauss-Hermite "
+                           f"({NODES} nodes) over the random effect") if es.measure == "OR" and model == "CM.EL" else
+                          (f"adaptive Gauss-Hermite, {NODES_2D}x{NODES_2D} nodes" if model == "UM.RS"
+                           else f"adaptive Gauss-Hermite, {NODES} nodes")}
+    if f.sigma2 is not None:
+        info.update(sigma2=f.sigma2, beta0=f.beta0)
+    if f.separation is None:
+        est, se = f.theta, f.se
+        lo, hi = est - z * se, est + z * se
+        stat = est / se
+        p = float(2 * ndtr(-abs(stat)))
+        spread = math.sqrt(se**2 + f.tau2)
+        pi_lo, pi_hi = est - z * spread, est + z * spread
+        if f.boundary:
+            notes.append(f"{method}: tau^2 estimated at 0 (boundary of the parameter space)")
+    else:
+        est, se, stat = f.theta, float("nan"), float("nan")
+        p = f.lrt_p
+        lo, hi = (-math.inf, f.ci_bound) if f.separation == "-" else (f.ci_bound, math.inf)
+        pi_lo = pi_hi = float("nan")
+        arm = "treatment" if f.separation == "-" else "control"
+        ratio = "OR" if es.measure == "OR" else "IRR"
+        notes.append(f"{method}: the maximum-likelihood {ratio} is {'0' if f.separation == '-' else 'infinite'}: "
+                     f"in every study the {arm} arm has as few events as the margins allow (no {arm}-arm "
+                     f"events); the CI is the profile-likelihood interval, open on that side, and p is the "
+                     f"likelihood-ratio test of {ratio} = 1")
+        info["separation"] = True
+    if not f.converged:
+        notes.append(f"{method}: the Newton iteration stopped before its tolerance; the estimates are the best found")
+    notes.append(f"{method}: study weights shown are inverse-variance weights 1/(vi + tau^2) of the escalc "
+                 "effects, for display only (a GLMM has no study weights)")
+    weights = 1 / (es.vi + f.tau2)
+    tau2 = f.tau2
+    res = MetaResult(
+        measure=es.measure, method=method, ci_method="wald", pi_method="z" if f.separation is None else "none",
+        scale=es.scale, k=es.k, estimate=est, se=se, ci_low=lo, ci_high=hi, pi_low=pi_lo, pi_high=pi_hi,
+        tau2=tau2, tau2_ci_low=float("nan"), tau2_ci_high=float("nan"), tau=math.sqrt(tau2),
+        q=float("nan"), q_df=es.k - 1, q_p=float("nan"), i2=i2, h2=h2, stat=stat, p=p, df=None,
+        studies=study_results(es, 100 * weights / weights.sum(), level), level=level, notes=tuple(notes))
+    return replace(res, extra={"glmm": info})

@@ -11,6 +11,9 @@ METHOD_NAMES = {
     "MH": "Common-effect model (Mantel-Haenszel)",
     "PETO": "Common-effect model (Peto)",
     "MH-DL": "Random-effects model (RevMan 5 M-H, Random: DerSimonian-Laird)",
+    "GLMM-FS": "Random-effects GLMM, fixed study intercepts (metafor UM.FS; ML)",
+    "GLMM-RS": "Random-effects GLMM, random study intercepts (metafor UM.RS; ML)",
+    "GLMM-EXACT": "Random-effects conditional GLMM, exact likelihood (metafor CM.EL; ML)",
 }
 MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "MD": "mean difference",
                  "SMD": "standardised mean difference (Hedges' g)", "IRR": "incidence rate ratio",
@@ -43,11 +46,23 @@ def format_result(res) -> str:
         lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)} "
                      f"(95% CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
         lines.append(f"tau (square root of estimated tau^2 value):      {fmt(res.tau)}")
-    lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
-    lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
+    glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
+    if glmm is None:
+        lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
+        lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
+    else:  # metafor's rma.glmm: tau^2 against the typical within-study variance
+        lines.append(f"I^2 (tau^2 / (tau^2 + typical vi)):              {fmt(res.i2, 2)}%")
+        lines.append(f"H^2 (1 + tau^2 / typical vi):                    {fmt(res.h2, 2)}")
+        if "sigma2" in glmm:
+            lines.append(f"sigma^2 (variance of the random study intercepts): {fmt(glmm['sigma2'])}")
     if res.k <= 60:
         lines += [""] + study_lines(res)
-    lines += ["", f"Test for Heterogeneity:", f"Q(df = {res.q_df}) = {fmt(res.q)}, p-val {_p_eq(res.q_p)}", ""]
+    if glmm is None:
+        lines += ["", f"Test for Heterogeneity:", f"Q(df = {res.q_df}) = {fmt(res.q)}, p-val {_p_eq(res.q_p)}", ""]
+    else:
+        lines += ["", "Test for Heterogeneity (likelihood ratio, tau^2 = 0; p from the 50:50 chi2_0/chi2_1 mixture):",
+                  f"LRT = {fmt(glmm.get('lrt_tau2'))}, p-val {_p_eq(glmm.get('lrt_tau2_p'))}; "
+                  f"log-likelihood {fmt(glmm.get('loglik'))}", ""]
     stat = res.stat_name
     ci_label = "HKSJ, t" if res.ci_method == "hksj" else "Wald, z"
     lines.append(f"Model Results ({ci_label}; analysis scale: {res.scale}):")
