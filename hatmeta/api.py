@@ -15,10 +15,16 @@ from .io.trial_table import read_table
 
 
 def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, preset=None,
-               leave_one_out=False, cumulative=None, subgroup=None, moderators=(), small_study=None):
-    """Pool a validated TrialTable; returns a MetaResult (analysis scale)."""
+               leave_one_out=False, cumulative=None, subgroup=None, moderators=(), small_study=None,
+               compare_methods=False):
+    """Pool a validated TrialTable; returns a MetaResult (analysis scale).
+
+    ``compare_methods``: also pool with every method that suits the layout (JSON ``compare_methods``).
+    Sparse binary data (a zero cell or an arm with < 5 events) get the advice of
+    ``methods.sparse.advise`` as a note and under JSON ``sparse_data``."""
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
+    _check_glmm_options(method, leave_one_out, cumulative, subgroup, moderators)
     es = escalc(table, measure, cc=cc)
     res = rma(es, method=method, ci=ci, pi=pi, level=level, preset=preset)
     method = "DL" if preset else res.method  # the preset's sequences use its DL random effects
@@ -48,7 +54,37 @@ def pool_table(table, measure, method="REML", ci="wald", pi="t", level=0.95, cc=
         extra["egger"] = egger(es)
         if extra["egger"].warning:
             extra["notes"] = res.notes + (extra["egger"].warning,)
+    sparse = _sparse_data(table, es, res, compare_methods, level)
+    if sparse:
+        extra["notes"] = extra.get("notes", res.notes) + sparse.pop("notes")
+        extra["extra"] = {**res.extra, **sparse}
     return replace(res, **extra) if extra else res
+
+
+def _check_glmm_options(method, leave_one_out, cumulative, subgroup, moderators):
+    from .fit.models import GLMM_METHODS
+
+    if str(method).strip().upper() in GLMM_METHODS and (leave_one_out or cumulative or subgroup or moderators):
+        raise InputError(f"--leave-one-out, --cumulative, --subgroup and --moderator use the inverse-variance "
+                         f"engine; with {str(method).upper()} drop them (or compare with --compare-methods)",
+                         column="--method")
+
+
+def _sparse_data(table, es, res, compare, level):
+    """The sparse-data advice (binary tables with few events) and the side-by-side methods, as
+    {"sparse_data": ..., "compare_methods": [...], "notes": (...)}; empty when neither applies."""
+    from .methods import sparse
+
+    out, notes = {}, ()
+    if table.layout == "binary" and es.measure in ("OR", "RR", "RD") and sparse.is_sparse(table):
+        advice = sparse.advise(table, es, compared=compare)
+        out["sparse_data"] = advice
+        notes += (advice.advice,)
+    if compare:
+        out["compare_methods"] = list(sparse.compare_methods(es, level=level))
+    if out:
+        out["notes"] = notes
+    return out
 
 
 def read_data(path, measure):

@@ -51,10 +51,15 @@ def _choice(values):
 @click.option("--draws", type=int, default=1500, show_default=True, help="MCMC draws per chain (after tuning).")
 @click.option("--save-trace", type=click.Path(dir_okay=False), help="Write the ArviZ InferenceData (netCDF).")
 @click.option("--format", "fmt", type=_choice(FORMATS), default="text", show_default=True)
+@click.option("--compare-methods", is_flag=True,
+              help="Also pool with every method that suits the data (IV, MH, Peto, GLMMs), one row per method.")
+@click.option("--methods-plot", type=click.Path(dir_okay=False),
+              help="With --compare-methods: write the methods side by side as a figure (.png, .svg or .pdf).")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
-         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt):
+         prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt,
+         compare_methods=False, methods_plot=None):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -67,13 +72,17 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     options = dict(ci=(ci or "").lower() or None, pi=(pi or "").lower() or None, level=level, cc=cc,
                    preset=preset, leave_one_out=leave_one_out, cumulative=cumulative, subgroup=subgroup,
                    moderators=moderators, small_study=small_study)
+    if methods_plot and not compare_methods:
+        raise InputError("--methods-plot needs --compare-methods", column="--methods-plot")
+    if compare_methods:
+        options["compare_methods"] = True
     if method:
         options["method"] = method
     if data_file is not None:
         table, measure = api.read_data(data_file, measure)
         options = {k: v for k, v in options.items() if v is not None}
         if by:
-            extras = [o for o in ("preset", "cumulative", "subgroup", "small_study") if options.get(o)]
+            extras = [o for o in ("preset", "cumulative", "subgroup", "small_study", "compare_methods") if options.get(o)]
             if extras or leave_one_out or moderators:
                 raise InputError("--by pools each group with the basic model only; drop "
                                  + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
@@ -117,7 +126,22 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
                                            threshold=threshold, benefit=benefit, level=level,
                                            prior_sensitivity=prior_sensitivity)
+    if methods_plot:
+        _methods_plot(result, methods_plot)
     _emit(result, fmt, posterior, others)
+
+
+def _methods_plot(result, path):
+    """Write the methods side by side (forest-style) to ``path``; the format follows the suffix."""
+    from pathlib import Path
+
+    from ..render import plots
+    from ..render.plots.methods import methods_plot
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in ("png", "svg", "pdf"):
+        raise InputError(f"--methods-plot writes .png, .svg or .pdf, not .{fmt}", column="--methods-plot")
+    plots.save(methods_plot(result), path, fmt)
 
 
 def _emit(result, fmt, posterior=None, others=()):

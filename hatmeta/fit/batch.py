@@ -111,7 +111,7 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     counts = np.bincount(gid, minlength=G)
     notes = _group_notes(table, es, all_keys, keys, groups, lookup)
     need = 2 if method in core.TAU2_METHODS or ci == "hksj" else 1
-    if method in ("MH", "PETO"):
+    if method in ("MH", "PETO") or method.startswith("GLMM"):  # GLMMs: one likelihood fit per group
         return _fit_each(es, method, ci, pi, level, groups, gid, notes, need)
     ok = counts >= need
     for j in np.flatnonzero(~ok):

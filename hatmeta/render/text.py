@@ -108,14 +108,17 @@ def format_result(res) -> str:
             for r in rows:
                 lines.append(f"  {r.study:30} k={r.k:<3} {fmt(res.natural(r.estimate))} "
                              f"[{fmt(res.natural(r.ci_low))}, {fmt(res.natural(r.ci_high))}] tau^2 = {fmt(r.tau2)}")
+    lines += _sparse_lines(res)
     if res.notes:
         # The notes carry every source and search, which can run to paragraphs; a terminal reader wants
         # the gist under the result, and the JSON and the report keep them whole.
         # The middle goes: a note's start names the trial and the issue, its end what was used or concluded.
+        sparse = res.extra.get("sparse_data") if isinstance(res.extra, dict) else None
+        notes = [n for n in res.notes if sparse is None or n != sparse.advice]  # shown whole above
         shortened = [n if len(n) <= NOTE_CHARS else
-                     n[:NOTE_CHARS - 75].rsplit(" ", 1)[0] + " ... " + n[-70:].split(" ", 1)[-1] for n in res.notes]
-        lines += [""] + [f"Note: {n}" for n in shortened]
-        if shortened != list(res.notes):
+                     n[:NOTE_CHARS - 75].rsplit(" ", 1)[0] + " ... " + n[-70:].split(" ", 1)[-1] for n in notes]
+        lines += [""] + [f"Note: {n}" for n in shortened] if shortened else []
+        if shortened != notes:
             lines.append("(notes shortened; --format json gives them whole)")
     return "\n".join(lines)
 
@@ -200,3 +203,27 @@ def bayes_text(res, post, others=()):
                          f"{fmt(res.natural(m.high))}]  tau {fmt(o.tau.median)}  "
                          f"P(favours) {o.probabilities['p_favours_treatment']:.3f}")
     return "\n".join(lines)
+
+
+def _sparse_lines(res) -> list:
+    """The sparse-data advice (whole, wrapped) and the methods side by side, if the result has them."""
+    import textwrap
+
+    extra = res.extra if isinstance(res.extra, dict) else {}
+    lines = []
+    advice = extra.get("sparse_data")
+    if advice is not None:
+        lines += [""] + textwrap.wrap("Sparse data: " + advice.advice[len("sparse data: "):], 100,
+                                      subsequent_indent="  ")
+        if advice.continuity:
+            lines.append(f"  Zero-cell increment {advice.continuity[0]['increment']:g} (effects undefined without it):")
+            for c in advice.continuity:
+                g, u = c["cells_given"], c["cells_used"]
+                lines.append(f"    {c['study']}: cells {g[0]}/{g[1]} vs {g[2]}/{g[3]} used as "
+                             f"{u[0]:g}/{u[1]:g} vs {u[2]:g}/{u[3]:g}; {res.measure} {fmt(res.natural(c['yi']), 3)}")
+    rows = extra.get("compare_methods")
+    if rows:
+        from ..methods.sparse import methods_text
+
+        lines += ["", methods_text(rows, res.measure, res.is_ratio)]
+    return lines
