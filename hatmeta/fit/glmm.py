@@ -43,6 +43,7 @@ from ..errors import InputError
 MODELS = {"GLMM-FS": "UM.FS", "GLMM-RS": "UM.RS", "GLMM-EXACT": "CM.EL"}
 NODES = 24  # Gauss-Hermite nodes per dimension (1-D models); 2-D models use NODES_2D^2
 NODES_2D = 16
+SCALE_MAX = 10.0  # cap on tau and sigma (log scale): tau^2 = 100 means no finite maximum (see notes)
 TAU_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 LOG2PI = math.log(2 * math.pi)
 
@@ -151,32 +152,44 @@ class _Quad:
         return ll, out
 
     def mode(self, q):
-        """Mode of log f(z) - |z|^2/2 per study (Newton; the function is concave) and the
-        Cholesky factor of the inverse negative Hessian there."""
+        """Mode of log f(z) - |z|^2/2 per study and the Cholesky factor of the inverse negative
+        Hessian there. Newton with per-study backtracking: the function is concave, but a pure Newton
+        step can overshoot where the likelihood is nearly flat (e.g. a large tau) and oscillate."""
         z = self.z0.copy()
         d = self.d
         eye = np.eye(d)
-        for _ in range(50):
+
+        def at(z):
             ll, parts = self._eval(q, z[:, None, :], True)
+            obj = ll[:, 0] - 0.5 * (z**2).sum(-1)
             grad = -z.copy()
             hess = np.broadcast_to(-eye, (self.k, d, d)).copy()
             for g, h, s in parts:
                 grad += g[:, 0, None] * s
                 hess += h[:, 0, None, None] * s[:, :, None] * s[:, None, :]
+            return obj, grad, hess
+
+        obj, grad, hess = at(z)
+        for _ in range(60):
             step = np.linalg.solve(hess, -grad[..., None])[..., 0]
-            # Damp very long steps (far tails, where the Hessian is nearly -I) to stay stable.
-            norm = np.sqrt((step**2).sum(-1, keepdims=True))
-            step = np.where(norm > 5, step * 5 / np.maximum(norm, 1e-300), step)
-            z = z + step
-            if np.abs(step).max() < 1e-10:
+            t = np.ones(self.k)
+            for _ in range(40):
+                z_new = z + t[:, None] * step
+                obj_new, grad_new, hess_new = at(z_new)
+                worse = ~(obj_new >= obj - 1e-13 * np.abs(obj))
+                if not worse.any():
+                    break
+                t = np.where(worse, t / 2, t)
+            keep = worse[:, None]
+            z = np.where(keep, z, z_new)
+            obj = np.where(worse, obj, obj_new)
+            grad = np.where(keep, grad, grad_new)
+            hess = np.where(keep[..., None], hess, hess_new)
+            if np.abs(t[:, None] * step).max() < 1e-11:
                 break
-        ll, parts = self._eval(q, z[:, None, :], True)
-        hess = np.broadcast_to(-eye, (self.k, d, d)).copy()
-        for g, h, s in parts:
-            hess += h[:, 0, None, None] * s[:, :, None] * s[:, None, :]
         cov = np.linalg.inv(-hess)
         chol = np.linalg.cholesky(cov)
-        self.z0 = z  # warm start for the next call
+        self.z0 = z.copy()  # warm start for the next call
         return z, chol
 
     def loglik(self, q, deriv=True):
@@ -215,6 +228,7 @@ class _Problem:
 
     def __init__(self, quad, n_shared, n_local, k):
         self.quad, self.ns, self.nl, self.k = quad, n_shared, n_local, k
+        self.bounded = (1, 3) if n_shared == 4 else (1,)  # tau (and sigma under UM.RS)
 
     def q(self, s, a):
         parts = [np.broadcast_to(s, (self.k, self.ns))]
@@ -243,25 +257,38 @@ class _Problem:
         a = np.array(a, float)
         free = np.asarray(free, bool)
         lam = 0.0
+        failures = 0
+        max_failures = 8 if max_iter > 30 else 2
         val = self.value(s, a)
         for _ in range(max_iter):
             val, gs, hss, ga, haa, hsa = self.derivs(s, a)
-            ds, da = self._step(gs, hss, ga, haa, hsa, free, lam)
+            active = free.copy()
+            for j in self.bounded:  # a scale parameter held at its cap while the likelihood still rises
+                if active[j] and abs(s[j]) >= SCALE_MAX * (1 - 1e-12) and gs[j] * s[j] > 0:
+                    active[j] = False
+            gmax = max(np.abs(gs[active]).max(initial=0.0), np.abs(ga).max(initial=0.0))
+            if gmax < 1e-9:  # stationary (also where the likelihood is flat in a parameter)
+                return s, a, val, True
+            ds, da = self._step(gs, hss, ga, haa, hsa, active, lam)
             if ds is None:
                 lam = max(1e-6, 10 * lam)
                 continue
             t = 1.0
             improved = False
-            for _ in range(40):
+            for _ in range(30):
                 s_new, a_new = s + t * ds, a + t * da
+                for j in self.bounded:
+                    s_new[j] = np.clip(s_new[j], -SCALE_MAX, SCALE_MAX)
                 v_new = self.value(s_new, a_new)
-                if np.isfinite(v_new) and v_new >= val - 1e-12 * abs(val):
+                if np.isfinite(v_new) and v_new >= val - 1e-11 * max(1.0, abs(val)):
                     improved = True
                     break
                 t /= 2
             if not improved:
-                if lam > 1e8:
-                    return s, a, val, False
+                # No ascent along the direction: at a maximum up to rounding if the gradient is small.
+                failures += 1
+                if gmax < 1e-6 or failures > max_failures or lam > 1e8:
+                    return s, a, val, gmax < 1e-6
                 lam = max(1e-4, 10 * lam)
                 continue
             s, a = s_new, a_new
