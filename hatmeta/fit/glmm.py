@@ -43,8 +43,9 @@ from ..errors import InputError
 MODELS = {"GLMM-FS": "UM.FS", "GLMM-RS": "UM.RS", "GLMM-EXACT": "CM.EL"}
 NODES = 24  # Gauss-Hermite nodes per dimension (1-D models); 2-D models use NODES_2D^2
 NODES_2D = 16
+COARSE_GRID = (0.0, 0.3, 1.0, 3.0, 10.0)  # profile fits at fixed theta (separated data)
 SCALE_MAX = 10.0  # cap on tau and sigma (log scale): tau^2 = 100 means no finite maximum (see notes)
-TAU_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+TAU_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0)
 LOG2PI = math.log(2 * math.pi)
 
 
@@ -132,8 +133,18 @@ class _Quad:
 
     def __init__(self, arms, d, k, n_nodes):
         self.arms, self.d, self.k = arms, d, k
-        self.y, self.lw = _nodes(d, n_nodes)
+        self.base = n_nodes
+        self.rules = {}
         self.z0 = np.zeros((k, d))
+
+    def rule(self, q):
+        """Nodes for this tau (sigma): a large scale makes the likelihood a near-step in z (its
+        complex singularities come within pi/tau of the real axis), so the rule grows with it."""
+        scale = max(1.0, float(np.abs(q[0, 1])), float(np.abs(q[0, 3])) if q.shape[1] == 4 else 0.0)
+        n = min(int(math.ceil(self.base * scale / 4) * 4), 160 if self.d == 1 else 40)
+        if n not in self.rules:
+            self.rules[n] = _nodes(self.d, n)
+        return self.rules[n]
 
     def _eval(self, q, z, need_deriv):
         """Sum over arms at points z (k, J, d): log f (k, J) and, if asked, gradient wrt z
@@ -196,6 +207,7 @@ class _Quad:
         """Per-study log marginal likelihood (k,), and (if ``deriv``) gradient (k, P) and
         Hessian (k, P, P) with respect to the local parameter vector q."""
         zhat, L = self.mode(q)
+        self.y, self.lw = self.rule(q)
         z = zhat[:, None, :] + np.einsum("kde,je->kjd", L, self.y)  # (k, J, d)
         ll, parts = self._eval(q, z, deriv)
         logdet = np.log(np.abs(np.einsum("kdd->kd", L))).sum(-1)
@@ -420,7 +432,7 @@ def _separation(measure, a, n1, c, n2):
     return None
 
 
-def _maximise(prob, s, a_loc, free, model):
+def _maximise(prob, s, a_loc, free, model, grid_values=None):
     """Maximise the likelihood over the ``free`` shared parameters (index 1 = tau) and the local ones.
 
     First with tau = 0, then along a profile grid of tau values (warm starts) so that the maximum is
@@ -434,10 +446,14 @@ def _maximise(prob, s, a_loc, free, model):
     s_fe, a_fe, ll_fe, ok_fe = prob.newton(s, a_loc, free_fe)
     grid = []
     s_t, a_t = s_fe.copy(), a_fe.copy()
-    for tau in TAU_GRID[1:]:
+    for tau in (TAU_GRID if grid_values is None else grid_values)[1:]:
         s_t[1] = tau
         s_t, a_t, ll_t, _ = prob.newton(s_t, a_t, free_fe, tol=1e-6, max_iter=30)
         grid.append((ll_t, s_t.copy(), a_t.copy()))
+        # Bracketed: two grid points past the best, both clearly lower, close the search.
+        top = max(range(len(grid)), key=lambda i: grid[i][0])
+        if len(grid) - 1 - top >= 2 and grid[-1][0] < grid[top][0] - 1.0 and grid[top][0] > ll_fe:
+            break
     best = max(grid, key=lambda g: g[0])
     if best[0] > ll_fe:
         s1, a1, ll1, ok = prob.newton(best[1], best[2], free)
@@ -523,7 +539,7 @@ def _fit_separated(model, prob, s, a_loc, const, sep, level):
     def lp(theta):
         s0 = s.copy()
         s0[0] = theta
-        r = _maximise(prob, s0, state["a"], free, model)
+        r = _maximise(prob, s0, state["a"], free, model, grid_values=COARSE_GRID)
         state["a"] = r[1]
         return r[2], r[0]
 
@@ -536,11 +552,12 @@ def _fit_separated(model, prob, s, a_loc, const, sep, level):
     far = 0.0
     while f(far) < 0 and abs(far) < 40:
         far -= 2 * sign
-    bound = brentq(f, 40 * sign, far, xtol=1e-8) if f(far) >= 0 else float("nan")
+    bound = brentq(f, 40 * sign, far, xtol=1e-7) if f(far) >= 0 else float("nan")
     extra = dict(sigma2=float(s_sup[3] ** 2), beta0=float(s_sup[2])) if model == "UM.RS" else {}
-    return GlmmFit(model=model, theta=sign * math.inf, se=float("nan"), tau2=float(s_sup[1] ** 2),
+    # tau^2 is not identified at an infinite theta (the likelihood no longer depends on it): NaN.
+    return GlmmFit(model=model, theta=sign * math.inf, se=float("nan"), tau2=float("nan"),
                    loglik=ll_sup + const, loglik_fe=ll_sup + const, theta_fe=sign * math.inf,
-                   se_fe=float("nan"), converged=True, boundary=s_sup[1] == 0, separation=sep, k=prob.k,
+                   se_fe=float("nan"), converged=True, boundary=False, separation=sep, k=prob.k,
                    ci_bound=float(bound), lrt_p=float(chdtrc(1, lrt)), **extra)
 
 
@@ -581,7 +598,7 @@ def glmm_rma(es, method, level=0.95, pi="z"):
     w = 1 / es.vi
     den = w.sum() - (w**2).sum() / w.sum()
     vt = (es.k - 1) / den if es.k > 1 and den > 0 else float("nan")
-    i2 = 100 * f.tau2 / (vt + f.tau2) if math.isfinite(vt) else float("nan")
+    i2 = 100 * f.tau2 / (vt + f.tau2) if math.isfinite(vt) else float("nan")  # NaN if tau^2 is
     h2 = f.tau2 / vt + 1 if math.isfinite(vt) else float("nan")
     lrt = max(0.0, 2 * (f.loglik - f.loglik_fe))
     notes = list(es.notes)
@@ -616,18 +633,18 @@ def glmm_rma(es, method, level=0.95, pi="z"):
         notes.append(f"{method}: the maximum-likelihood {ratio} is {'0' if f.separation == '-' else 'infinite'}: "
                      f"in every study the {arm} arm has as few events as the margins allow (no {arm}-arm "
                      f"events); the CI is the profile-likelihood interval, open on that side, and p is the "
-                     f"likelihood-ratio test of {ratio} = 1")
+                     f"likelihood-ratio test of {ratio} = 1; tau^2 is not identified")
         info["separation"] = True
     if not f.converged:
         notes.append(f"{method}: the Newton iteration stopped before its tolerance; the estimates are the best found")
     notes.append(f"{method}: study weights shown are inverse-variance weights 1/(vi + tau^2) of the escalc "
                  "effects, for display only (a GLMM has no study weights)")
-    weights = 1 / (es.vi + f.tau2)
     tau2 = f.tau2
+    weights = 1 / (es.vi + (tau2 if math.isfinite(tau2) else 0.0))
     res = MetaResult(
         measure=es.measure, method=method, ci_method="wald", pi_method="z" if f.separation is None else "none",
         scale=es.scale, k=es.k, estimate=est, se=se, ci_low=lo, ci_high=hi, pi_low=pi_lo, pi_high=pi_hi,
-        tau2=tau2, tau2_ci_low=float("nan"), tau2_ci_high=float("nan"), tau=math.sqrt(tau2),
+        tau2=tau2, tau2_ci_low=float("nan"), tau2_ci_high=float("nan"), tau=math.sqrt(tau2) if math.isfinite(tau2) else float("nan"),
         q=float("nan"), q_df=es.k - 1, q_p=float("nan"), i2=i2, h2=h2, stat=stat, p=p, df=None,
         studies=study_results(es, 100 * weights / weights.sum(), level), level=level, notes=tuple(notes))
     return replace(res, extra={"glmm": info})
