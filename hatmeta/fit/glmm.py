@@ -404,7 +404,7 @@ def _arms(model, measure, a, n1, c, n2):
                              + gammaln(n2 + 1) - gammaln(c + 1) - gammaln(n2 - c + 1)))
         off1 = off2 = z
     else:
-        const = float(np.sum(a * np.log(n1) + c * np.log(n2) - gammaln(a + 1) - gammaln(c + 1)))
+        const = float(np.sum(-gammaln(a + 1) - gammaln(c + 1)))  # log person-time is in the offset
         off1, off2 = np.log(n1), np.log(n2)
     if model == "UM.FS":  # q = (theta, tau, alpha_i)
         t = _Arm(kern, a, n1, off1, mat(one, z, one), mat(z, one / 2, z)[None])
