@@ -125,6 +125,8 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
     analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
     spec = analysis.spec
     options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi}
+    if getattr(spec, "compare_methods", False):
+        options["compare_methods"] = True
     options.update({k: v for k, v in overrides.items() if v is not None})
     measure = options.pop("measure", None) or spec.measure
     table = analysis.table

@@ -257,3 +257,21 @@ def test_advice_follows_the_data():
     assert "PETO" in adv.avoid and adv.unbalanced == 1
     common = _table([["A", 30, 100, 40, 100], ["B", 25, 100, 35, 100]])
     assert not is_sparse(common)
+
+
+def test_analysis_spec_can_ask_for_the_methods_side_by_side(tmp_path):
+    from hatmeta.evidence.spec import read_spec
+
+    text = (Path(__file__).parent.parent / "analyses" / "retention.toml").read_text()
+    assert "[model]" in text
+    good = tmp_path / "retention.toml"
+    good.write_text(text.replace("[model]", "[model]\ncompare_methods = true", 1))
+    assert read_spec(good).compare_methods is True
+    assert read_spec(Path(__file__).parent.parent / "analyses" / "retention.toml").compare_methods is False
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("[model]", "[model]\ncompare_methods = \"yes\"", 1))
+    with pytest.raises(InputError, match="true or false"):
+        read_spec(bad)
+    glmm = tmp_path / "glmm.toml"
+    glmm.write_text(text.replace('method = "REML"', 'method = "glmm-exact"'))
+    assert read_spec(glmm).method == "GLMM-EXACT"

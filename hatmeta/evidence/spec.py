@@ -17,7 +17,7 @@ from ..errors import InputError
 MEASURES = ("RR", "OR", "RD", "MD", "SMD", "IRR")
 MEASURE_KIND = {"RR": "binary", "OR": "binary", "RD": "binary", "MD": "continuous", "SMD": "continuous",
                 "IRR": "rates"}
-METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB")
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
 GRADE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
 GRADE_RATINGS = ("not rated", "no serious concern", "serious", "very serious")
 CERTAINTY = ("not rated", "high", "moderate", "low", "very low")
@@ -29,7 +29,7 @@ SECTION_KEYS = {
     "arms": {"experimental", "control", "multi_arm", "rule"},
     "timepoint": {"rule", "max_weeks", "weeks", "reason"},
     "definition": {"prefer", "reason"},
-    "model": {"method", "ci", "pi", "reason"},
+    "model": {"method", "ci", "pi", "reason", "compare_methods"},
     "labels": {"experimental", "control"},
     "grade": set(GRADE_DOMAINS) | {"certainty", "note"},
     "subgroups": {"variables", "followup_cut_weeks"},
@@ -68,6 +68,7 @@ class AnalysisSpec:
     grade: dict
     path: str
     raw: dict = field(default_factory=dict)
+    compare_methods: bool = False  # [model] compare_methods = true: the methods side by side (issue 13)
 
     @property
     def kind(self) -> str:
@@ -256,5 +257,12 @@ def read_spec(path) -> AnalysisSpec:
         trial_overrides={t: dict(v) for t, v in overrides.items()}, subgroups=variables,
         followup_cut_weeks=cut, experimental_label=labels.get("experimental", "experimental"),
         control_label=labels.get("control", "control"), model_reason=model.get("reason", ""),
-        grade=dict(grade), path=file, raw=raw,
+        grade=dict(grade), path=file, raw=raw, compare_methods=_compare_methods(model, fail),
     )
+
+
+def _compare_methods(model, fail):
+    value = model.get("compare_methods", False)
+    if not isinstance(value, bool):
+        fail("must be true or false", "compare_methods", "model")
+    return value
