@@ -275,3 +275,15 @@ def test_analysis_spec_can_ask_for_the_methods_side_by_side(tmp_path):
     glmm = tmp_path / "glmm.toml"
     glmm.write_text(text.replace('method = "REML"', 'method = "glmm-exact"'))
     assert read_spec(glmm).method == "GLMM-EXACT"
+
+
+def test_by_groups_fit_a_glmm_per_group():
+    rows = [["A", 0, 116, 3, 117, "x"], ["B", 1, 44, 3, 35, "x"], ["C", 2, 208, 9, 195, "x"],
+            ["D", 5, 151, 6, 157, "y"], ["E", 1, 98, 4, 139, "y"], ["F", 1, 97, 19, 103, "y"]]
+    head = ["study", "events_treat", "n_treat", "events_ctrl", "n_ctrl", "grp"]
+    t = table_from_rows([head] + [[str(x) for x in r] for r in rows])
+    res = list(api.pool_by(t, "grp", "OR", method="glmm-fs"))
+    assert [r.method for r in res] == ["GLMM-FS", "GLMM-FS"]
+    for r, idx in zip(res, ([0, 1, 2], [3, 4, 5])):
+        sub = table_from_rows([head] + [[str(x) for x in rows[i]] for i in idx])
+        assert r.estimate == pytest.approx(api.pool_table(sub, "OR", method="GLMM-FS").estimate, rel=1e-9)

@@ -604,6 +604,9 @@ def glmm_rma(es, method, level=0.95, pi="z"):
     h2 = f.tau2 / vt + 1 if math.isfinite(vt) else float("nan")
     lrt = max(0.0, 2 * (f.loglik - f.loglik_fe))
     notes = list(es.notes)
+    if any(es.corrected):
+        notes.append(f"{method} models the counts as given: the zero-cell increment changes only the study "
+                     "effects shown and the typical within-study variance behind I^2")
     info = {"model": model, "loglik": f.loglik, "loglik_tau2_0": f.loglik_fe,
             "lrt_tau2": lrt if f.separation is None else None,
             # tau^2 = 0 lies on the boundary: the LRT is referred to a 50:50 mixture of chi2_0 and chi2_1

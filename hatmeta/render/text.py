@@ -43,8 +43,9 @@ def format_result(res) -> str:
     lines += [f"{name}; k = {res.k}; measure: {res.measure} ({MEASURE_NAMES.get(res.measure, res.measure)})", ""]
     random = res.method not in ("FE", "MH", "PETO")
     if random:
-        lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)} "
-                     f"(95% CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
+        tau2_ci = ("" if math.isnan(res.tau2_ci_low) and math.isnan(res.tau2_ci_high) and "glmm" in res.extra
+                   else f" (95% CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
+        lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)}{tau2_ci}")
         lines.append(f"tau (square root of estimated tau^2 value):      {fmt(res.tau)}")
     glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
     if glmm is None:
