@@ -128,6 +128,8 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
     if getattr(spec, "compare_methods", False):
         options["compare_methods"] = True
     options.update({k: v for k, v in overrides.items() if v is not None})
+    if str(options.get("method", "")).upper().startswith("GLMM") and overrides.get("ci") is None:
+        options["ci"] = "wald"  # the spec's CI belongs to its own method; a GLMM gives a Wald CI
     measure = options.pop("measure", None) or spec.measure
     table = analysis.table
     if table.k < 2 and str(options.get("method", "REML")).upper() not in ("FE", "MH", "PETO"):
