@@ -21,7 +21,9 @@ CHAR_IN = 0.062  # width of one character at 8 pt DejaVu Sans, inches (a little 
 PLOT_IN = 2.6  # width of the plot panel, inches
 GAP_IN = 0.18
 PI_NA = "Not estimable (k < 3)"
-METHOD_NAMES = {"MH": "M-H, Fixed", "PETO": "Peto, Fixed", "FE": "IV, Fixed", "MH-DL": "M-H, Random"}
+METHOD_NAMES = {"MH": "M-H, Fixed", "PETO": "Peto, Fixed", "FE": "IV, Fixed", "MH-DL": "M-H, Random",
+                "GLMM-FS": "GLMM (UM.FS), Random", "GLMM-RS": "GLMM (UM.RS), Random",
+                "GLMM-EXACT": "GLMM (CM.EL), Random"}
 MEASURE_NAMES = {"RR": "Risk Ratio", "OR": "Odds Ratio", "RD": "Risk Difference", "MD": "Mean Difference",
                  "SMD": "Std. Mean Difference", "IRR": "Rate Ratio", "GEN": "Effect", "PETO": "Peto Odds Ratio"}
 
@@ -84,8 +86,17 @@ def footer_lines(res, labels=("HAT", "control")) -> list:
     if _binary(ins):
         lines.append(_events_line(ins, labels))
     random = res.method not in ("FE", "MH", "PETO")
-    lines.append(_het_line(res.q, res.q_df, res.q_p, res.i2, res.tau2 if random else None))
-    if res.df is None:
+    glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
+    if glmm is not None:  # a GLMM has no Q: its heterogeneity test is the likelihood ratio for tau^2 = 0
+        lrt = glmm.get("lrt_tau2")
+        lines.append(f"Heterogeneity: Tau² = {res.tau2:.2f}; LR test of Tau² = 0: "
+                     + (f"{lrt:.2f} ({fmt_p(glmm.get('lrt_tau2_p'))})" if lrt is not None else "NA")
+                     + f"; I² = {res.i2:.0f}%" if math.isfinite(res.tau2) else "Heterogeneity: not estimable")
+    else:
+        lines.append(_het_line(res.q, res.q_df, res.q_p, res.i2, res.tau2 if random else None))
+    if glmm is not None and glmm.get("separation"):  # infinite estimate: likelihood-ratio test
+        lines.append(f"Test for overall effect: likelihood ratio ({fmt_p(res.p)})")
+    elif res.df is None:
         lines.append(f"Test for overall effect: Z = {abs(res.stat):.2f} ({fmt_p(res.p)})")
     else:
         lines.append(f"Test for overall effect: t = {abs(res.stat):.2f}, df = {res.df:.0f} ({fmt_p(res.p)})")
