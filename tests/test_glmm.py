@@ -287,3 +287,12 @@ def test_by_groups_fit_a_glmm_per_group():
     for r, idx in zip(res, ([0, 1, 2], [3, 4, 5])):
         sub = table_from_rows([head] + [[str(x) for x in rows[i]] for i in idx])
         assert r.estimate == pytest.approx(api.pool_table(sub, "OR", method="GLMM-FS").estimate, rel=1e-9)
+
+
+def test_forest_footer_names_the_glmm_heterogeneity_test():
+    from hatmeta.render.plots.forest import footer_lines
+
+    r = _pool(DATA / "nielweise2007.csv", "GLMM-EXACT")
+    lines = footer_lines(r)
+    assert any("LR test of Tau² = 0: 3.46" in line for line in lines), lines
+    assert not any("nan" in line for line in lines)
