@@ -20,7 +20,8 @@ def _choice(values):
 @click.argument("analysis", required=False)
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), help="A trial table (CSV) to pool.")
 @click.option("--measure", help="RR, OR, RD, MD, SMD, IRR or GEN (case-insensitive).")
-@click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ or EB.")
+@click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB, or a GLMM on the counts: "
+              "GLMM-FS, GLMM-RS, GLMM-EXACT (metafor UM.FS, UM.RS, CM.EL).")
 @click.option("--ci", "ci", type=_choice(["wald", "hksj"]), help="CI for the mean: wald (default) or hksj.")
 @click.option("--pi", "pi", type=_choice(["t", "z"]), help="Prediction interval: t on k-2 df (default) or z.")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
