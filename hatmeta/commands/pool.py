@@ -21,7 +21,8 @@ def _choice(values):
               help="A trial table to pool: CSV, or Parquet (a file, a folder or a glob).")
 @click.option("--measure", help="RR, OR, RD, MD, SMD, IRR, GEN, HR, ROM, IRD, PR, PLO, PFT, COR or ZCOR "
               "(case-insensitive).")
-@click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ or EB.")
+@click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB, or a GLMM on the counts: "
+              "GLMM-FS, GLMM-RS, GLMM-EXACT (metafor UM.FS, UM.RS, CM.EL).")
 @click.option("--ci", "ci", type=_choice(["wald", "hksj"]), help="CI for the mean: wald (default) or hksj.")
 @click.option("--pi", "pi", type=_choice(["t", "z"]), help="Prediction interval: t on k-2 df (default) or z.")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
@@ -80,13 +81,18 @@ def _choice(values):
 @click.option("--both-models", is_flag=True, help="Show common-effect and random-effects results together.")
 @click.option("--dask", "dask_spec", metavar="local:N|ADDRESS", help="With --by: pool on a Dask cluster (local:N "
               "starts N worker processes); one row per group, without the studies (needs dask[distributed]).")
+@click.option("--compare-methods", is_flag=True,
+              help="Also pool with every method that suits the data (IV, MH, Peto, GLMMs), one row per method.")
+@click.option("--methods-plot", type=click.Path(dir_okay=False),
+              help="With --compare-methods: write the methods side by side as a figure (.png, .svg or .pdf).")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
          input_level=0.95, scale=None, drop_incomplete=False, verbose=False,
          pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None, steps="0.025",
-         influence=False, both_models=False, strict=False, batch_rows=None, dask_spec=None):
+         influence=False, both_models=False, strict=False, batch_rows=None, dask_spec=None,
+         compare_methods=False, methods_plot=None):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -117,6 +123,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         # CSV and Markdown hold the study and pooled rows only: say so rather than drop the analyses.
         raise InputError("--small-study (other than egger), --pet-peese, --trim-fill, --selection-model, "
                          "--influence and --both-models are shown in --format text or json", column="--format")
+    if methods_plot and not compare_methods:
+        raise InputError("--methods-plot needs --compare-methods", column="--methods-plot")
+    if compare_methods:
+        options["compare_methods"] = True
     if method:
         options["method"] = method
     if dask_spec:
@@ -190,7 +200,22 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
                                            threshold=threshold, benefit=benefit, level=level,
                                            prior_sensitivity=prior_sensitivity)
+    if methods_plot:
+        _methods_plot(result, methods_plot)
     _emit(result, fmt, posterior, others, compared, compare_ref, text_opts)
+
+
+def _methods_plot(result, path):
+    """Write the methods side by side (forest-style) to ``path``; the format follows the suffix."""
+    from pathlib import Path
+
+    from ..render import plots
+    from ..render.plots.methods import methods_plot
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in ("png", "svg", "pdf"):
+        raise InputError(f"--methods-plot writes .png, .svg or .pdf, not .{fmt}", column="--methods-plot")
+    plots.save(methods_plot(result), path, fmt)
 
 
 def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None, text_opts=None):
