@@ -43,9 +43,9 @@ def test_report_renders_every_analysis(built):
     assert "halfnormal:0.5 prior on tau" in methods and "N(0, 4²) prior" in methods
     for package in ("hatmeta", "NumPy", "SciPy", "matplotlib"):
         assert package in methods
-    # Forest, funnel (with the small-k caution), Bayesian forest, posterior and the trial sequential
-    # analysis (the spec has a [tsa] table): five inline figures.
-    assert page.count("<svg") == 5 and "Trial sequential analysis." in page
+    # Forest, funnel (with the small-k caution), cumulative and leave-one-out forests, Bayesian forest,
+    # posterior and the trial sequential analysis (the spec has a [tsa] table): seven inline figures.
+    assert page.count("<svg") == 7 and "Trial sequential analysis." in page and "Cumulative meta-analysis" in page
     assert f"With {res.k} trials the funnel plot" in page
     # Analyses without data say why instead of showing numbers.
     assert "Not pooled: no trial contributes" in (built / "mortality.html").read_text()

@@ -152,6 +152,18 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
         from .plots.influence import baujat
 
         _figure(baujat(res, title=spec.title), out, f"{name}-baujat", files)
+    if res.k >= 3:  # the sensitivity sequences as pictures: cumulative by year and leave-one-out
+        from ..api import pool_table
+        from .plots.sensitivity import sensitivity_forest
+
+        seq = quantised(pool_table(analysis.table, res.measure, method=res.method, ci=res.ci_method, pi=res.pi_method,
+                                   cumulative="year", leave_one_out=True))
+        years = dict(zip(analysis.table.studies, analysis.table.column("year")))
+        for kind, stem in (("cumulative", "cumulative"), ("leave_one_out", "leave-one-out")):
+            _figure(sensitivity_forest(seq, kind, benefit=spec.benefit, labels=labels, title=spec.title,
+                                       order_by="year" if kind == "cumulative" else None,
+                                       keys=years if kind == "cumulative" else None),
+                    out, f"{name}-{stem}", files)
     post = None
     if res.scale == "log":
         from ..api import pool_bayes
@@ -229,6 +241,11 @@ def _section(r: Rendered, out: Path) -> str:
     robust = _robustness_section(r, out)
     if robust:
         parts.append(robust)
+    cumulative = out / "figures" / f"{r.name}-cumulative.svg"
+    if cumulative.exists():
+        parts.append("<p><b>Sensitivity.</b> Cumulative meta-analysis (trials added in order of publication) "
+                     "and leave-one-out analysis (each trial omitted in turn), same model.</p>\n"
+                     + _inline_svg(cumulative) + _inline_svg(out / "figures" / f"{r.name}-leave-one-out.svg"))
     if r.posterior is not None:
         parts.append(_bayes_section(r, out))
     from .evidence import gaps_html, reconciliation_html
