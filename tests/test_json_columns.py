@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hatmeta.io.trial_table import COUNT_COLUMNS
-from hatmeta.json_columns import objects, study_rows_chunks, tokens
+from hatmeta.json_columns import rows_json, study_rows_chunks
 from hatmeta.precision import dumps
 from hatmeta.results import StudyRows
 
@@ -35,12 +35,9 @@ def test_study_rows_match_dumps(labels, chunk):
     assert b"".join(study_rows_chunks(rows, COUNT_COLUMNS, chunk=chunk)) == expected
 
 
-def test_empty_and_tokens():
+def test_empty_and_rows_json():
     assert b"".join(study_rows_chunks(StudyRows([], [], [], [], [], []), COUNT_COLUMNS)) == b"[]"
-    assert tokens([]) == [] and objects({}, 0) == []
-    assert tokens(["a,b", "c"]) == [b'"a,b"', b'"c"']
-    assert tokens([1.5, None, 2]) == [b"1.5", b"null", b"2"]
-    assert objects({"b": [b"1", b"2"], "a": [b'"x"', b"null"]}, 2) == [b'{"a":"x","b":1}', b'{"a":null,"b":2}']
+    assert rows_json({"b": [1, 2.5], "a": ["x,]", None]}) == b'[{"a":"x,]","b":1},{"a":null,"b":2.5}]'
 
 
 def test_cli_large_k_json_is_dumps_of_to_dict(tmp_path):
