@@ -332,15 +332,21 @@ def _solve(fun, G, lo, hi, x0=None, tol=TOL, maxiter=MAXITER, scale=None):
 
 def _loglik(b: _Block, method, tau2):
     """(Restricted) log-likelihood in tau^2 per group, up to a constant (Viechtbauer 2005, eqs. 5-6)."""
+    # The same operations, in the same order, as the plain expressions (bit for bit), writing into
+    # buffers already made: at 10^6 studies a fresh 8 MB array per step cost a third of the call.
     vt = b.V + tau2
-    w = 1.0 / vt
-    logs = np.log(vt)
+    w = np.divide(1.0, vt)
+    logs = np.log(vt, out=vt)
     if b.M is not None:
         w *= b.M
         logs *= b.M
-    mu, sw = b.wmean(w)
-    r = b.Y - mu
-    ll = -0.5 * (logs.sum(0) + (w * r * r).sum(0))
+    sw = w.sum(0)
+    t = np.multiply(w, b.Y)
+    mu = t.sum(0) / sw
+    r = np.subtract(b.Y, mu, out=t)
+    wrr = np.multiply(w, r, out=w)
+    wrr *= r
+    ll = -0.5 * (logs.sum(0) + wrr.sum(0))
     return ll - 0.5 * np.log(sw) if method == "REML" else ll
 
 
