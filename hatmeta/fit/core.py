@@ -627,6 +627,8 @@ def fit(g: Groups, method="REML", ci="wald", pi="t", level=0.95, tau2=None, q=No
     weights = np.empty(len(g.y))
     tau2_given = None if tau2 is None else np.asarray(tau2, float)
     want_ci = bool(tau2_ci and G)
+    if want_ci and len(g.y) > _dist.SERIES_DF + 1 and float(k.max()) - 1 > _dist.SERIES_DF:
+        _dist.preload_scipy()  # the Q-profile's chi-square quantiles at this many df come from SciPy
     for b in g.blocks:
         cols = b.cols
         t = _estimate_tau2(b, method) if tau2_given is None else tau2_given[cols]
