@@ -27,7 +27,7 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
                moderators: Sequence[str] = (), small_study=None, input_level: float = 0.95,
                scale: str | None = None, pet_peese=False, trim_fill=False, trim_fill_estimator="L0",
                selection_model=None, steps=(0.025,), benefit="lower", influence=False, both_models=False,
-               lenient=()) -> MetaResult:
+               lenient=(), compare_methods: bool = False) -> MetaResult:
     """Pool a TrialTable (or a pandas DataFrame, a dict of columns or a CSV path, read first);
     returns a MetaResult (analysis scale). ``input_level``: level of CIs given in the table;
     ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale).
@@ -39,9 +39,13 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     [influence, and i2_ci_low/high, h2_ci_low/high]; ``both_models`` [common_effect, random_effects].
     ``lenient``: names of those options whose failure (e.g. too few studies) becomes a note instead of
     an error (an analysis spec's [robustness] requests, so that the report still pools the analysis).
+    ``compare_methods``: also pool with every method that suits the layout (JSON ``compare_methods``).
+    Sparse binary data (a zero cell or an arm with < 5 events) get the advice of
+    ``methods.sparse.advise`` as a note and under JSON ``sparse_data``.
     """
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
+    _check_glmm_options(method, leave_one_out, cumulative, subgroup, moderators)
     es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     res = rma(es, method=method, ci=ci, pi=pi, level=level, preset=preset)
     method = "DL" if preset else res.method  # the preset's sequences use its DL random effects
@@ -85,6 +89,10 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
         notes = extra.get("notes", res.notes) + robust.pop("notes")
         extra["notes"] = notes
         extra["extra"] = {**res.extra, **robust}
+    sparse = _sparse_data(table if hasattr(table, "layout") else es.table, es, res, compare_methods, level)
+    if sparse:
+        extra["notes"] = extra.get("notes", res.notes) + sparse.pop("notes")
+        extra["extra"] = {**extra.get("extra", res.extra), **sparse}
     if es.dropped:  # listed as 'Not estimable' rows in figures, tables and JSON
         from .fit.effects import not_estimable_rows
 
@@ -165,6 +173,32 @@ def _both_models(es, res, level):
     return {"common_effect": summary(common), "random_effects": summary(random)}
 
 
+def _check_glmm_options(method, leave_one_out, cumulative, subgroup, moderators):
+    from .fit.models import GLMM_METHODS
+
+    if str(method).strip().upper() in GLMM_METHODS and (leave_one_out or cumulative or subgroup or moderators):
+        raise InputError(f"--leave-one-out, --cumulative, --subgroup and --moderator use the inverse-variance "
+                         f"engine; with {str(method).upper()} drop them (or compare with --compare-methods)",
+                         column="--method")
+
+
+def _sparse_data(table, es, res, compare, level):
+    """The sparse-data advice (binary tables with few events) and the side-by-side methods, as
+    {"sparse_data": ..., "compare_methods": [...], "notes": (...)}; empty when neither applies."""
+    from .methods import sparse
+
+    out, notes = {}, ()
+    if table.layout == "binary" and es.measure in ("OR", "RR", "RD") and sparse.is_sparse(table):
+        advice = sparse.advise(table, es, compared=compare)
+        out["sparse_data"] = advice
+        notes += (advice.advice,)
+    if compare:
+        out["compare_methods"] = list(sparse.compare_methods(es, level=level))
+    if out:
+        out["notes"] = notes
+    return out
+
+
 def read_data(path, measure, drop_incomplete=False):
     """(TrialTable, measure) for ``--data PATH --measure M``: the measure is required and checked first,
     so the table is read in the layout it needs."""
@@ -228,7 +262,11 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
         raise
     spec = analysis.spec
     options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi, "benefit": spec.benefit, **spec.robustness}
+    if getattr(spec, "compare_methods", False):
+        options["compare_methods"] = True
     options.update({k: v for k, v in overrides.items() if v is not None})
+    if str(options.get("method", "")).upper().startswith("GLMM") and overrides.get("ci") is None:
+        options["ci"] = "wald"  # the spec's CI belongs to its own method; a GLMM gives a Wald CI
     # What the spec asks for must not stop the analysis (too few trials becomes a note); what the
     # caller asks for explicitly still does.
     options.setdefault("lenient", tuple(k for k in spec.robustness if not overrides.get(k)))

@@ -21,7 +21,8 @@ def _choice(values):
               help="A trial table to pool: CSV, or Parquet (a file, a folder or a glob).")
 @click.option("--measure", help="RR, OR, RD, MD, SMD, IRR, GEN, HR, ROM, IRD, PR, PLO, PFT, COR or ZCOR "
               "(case-insensitive).")
-@click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ or EB.")
+@click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB, or a GLMM on the counts: "
+              "GLMM-FS, GLMM-RS, GLMM-EXACT (metafor UM.FS, UM.RS, CM.EL).")
 @click.option("--ci", "ci", type=_choice(["wald", "hksj"]), help="CI for the mean: wald (default) or hksj.")
 @click.option("--pi", "pi", type=_choice(["t", "z"]), help="Prediction interval: t on k-2 df (default) or z.")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
@@ -80,13 +81,18 @@ def _choice(values):
 @click.option("--both-models", is_flag=True, help="Show common-effect and random-effects results together.")
 @click.option("--dask", "dask_spec", metavar="local:N|ADDRESS", help="With --by: pool on a Dask cluster (local:N "
               "starts N worker processes); one row per group, without the studies (needs dask[distributed]).")
+@click.option("--compare-methods", is_flag=True,
+              help="Also pool with every method that suits the data (IV, MH, Peto, GLMMs), one row per method.")
+@click.option("--methods-plot", type=click.Path(dir_okay=False),
+              help="With --compare-methods: write the methods side by side as a figure (.png, .svg or .pdf).")
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
          input_level=0.95, scale=None, drop_incomplete=False, verbose=False,
          pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None, steps="0.025",
-         influence=False, both_models=False, strict=False, batch_rows=None, dask_spec=None):
+         influence=False, both_models=False, strict=False, batch_rows=None, dask_spec=None,
+         compare_methods=False, methods_plot=None):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -117,6 +123,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         # CSV and Markdown hold the study and pooled rows only: say so rather than drop the analyses.
         raise InputError("--small-study (other than egger), --pet-peese, --trim-fill, --selection-model, "
                          "--influence and --both-models are shown in --format text or json", column="--format")
+    if methods_plot and not compare_methods:
+        raise InputError("--methods-plot needs --compare-methods", column="--methods-plot")
+    if compare_methods:
+        options["compare_methods"] = True
     if method:
         options["method"] = method
     if dask_spec:
@@ -141,28 +151,6 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             options["input_level"] = input_level
         if scale:
             options["scale"] = scale.lower()
-        if by:
-            # Small-study tests and influence diagnostics are vectorised across groups; the rest is not.
-            extras = [o for o in ("preset", "cumulative", "subgroup", "trim_fill",
-                                  "selection_model", "both_models") if options.get(o)]
-            if extras or leave_one_out or moderators:
-                raise InputError("--by pools each group with the basic model only; drop "
-                                 + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
-                                 column="--by")
-            results = api.pool_by(table, by, measure, **{k: options[k] for k in ("method", "ci", "pi", "level", "cc",
-                                                                                 "input_level", "scale")
-                                                         if k in options})
-            more = None
-            if small_study or influence or pet_peese:
-                if fmt.lower() in ("csv", "markdown"):
-                    raise InputError("--small-study, --pet-peese and --influence with --by need --format json "
-                                     "or text", column="--format")
-                more = api.robustness_by(table, by, measure, small_study=small_study, influence=influence,
-                                         pet_peese=pet_peese,
-                                         **{k: options[k] for k in ("method", "ci", "cc", "level", "input_level",
-                                                                     "scale") if k in options})
-            _emit_many(results, fmt, more)
-            return
         result = api.pool_table(table, measure, **options)
         benefit = benefit or "lower"
         text_opts = dict(verbose=verbose, study_labels=_study_labels(result))
@@ -212,7 +200,22 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         posterior, others = api.pool_bayes(result, tau_prior=tau_prior, mu_prior_sd=mu_prior_sd,
                                            threshold=threshold, benefit=benefit, level=level,
                                            prior_sensitivity=prior_sensitivity)
+    if methods_plot:
+        _methods_plot(result, methods_plot)
     _emit(result, fmt, posterior, others, compared, compare_ref, text_opts)
+
+
+def _methods_plot(result, path):
+    """Write the methods side by side (forest-style) to ``path``; the format follows the suffix."""
+    from pathlib import Path
+
+    from ..render import plots
+    from ..render.plots.methods import methods_plot
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in ("png", "svg", "pdf"):
+        raise InputError(f"--methods-plot writes .png, .svg or .pdf, not .{fmt}", column="--methods-plot")
+    plots.save(methods_plot(result), path, fmt)
 
 
 def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None, text_opts=None):
@@ -324,21 +327,35 @@ def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict,
     from .. import api
 
     options = {k: v for k, v in options.items() if v is not None}
-    extras = [o for o in ("preset", "cumulative", "subgroup", "small_study") if options.get(o)]
+    # Small-study tests, PET-PEESE and influence diagnostics are vectorised across groups; the rest is not.
+    extras = [o for o in ("preset", "cumulative", "subgroup", "trim_fill", "selection_model", "both_models")
+              if options.get(o)]
     if extras or leave_one_out or moderators:
         raise InputError("--by pools each group with the basic model only; drop "
                          + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
                          column="--by")
+    robust = {k: options[k] for k in ("small_study", "influence", "pet_peese") if options.get(k)}
+    if robust and fmt.lower() in ("csv", "markdown"):
+        raise InputError("--small-study, --pet-peese and --influence with --by need --format json or text",
+                         column="--format")
     kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if k in options}
     if batch_rows:
-        if drop_incomplete:
-            raise InputError("--drop-incomplete is not available with --batch-rows", option="--batch-rows")
+        if drop_incomplete or robust:
+            raise InputError("--batch-rows streams the basic model only: drop --drop-incomplete, --small-study, "
+                             "--pet-peese and --influence", option="--batch-rows")
         return _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows)
     table, measure, failed, keys = api.read_data_by(data_file, measure, by, strict=strict,
                                                     drop_incomplete=drop_incomplete)
     results = api.pool_by(table, by, measure, failed=None if strict else failed, group_keys=keys,
                           strict=strict, **kw)
-    _emit_many(results, fmt)
+    more = None
+    if robust:
+        per_group = api.robustness_by(table, by, measure, **robust,
+                                      **{k: kw[k] for k in ("method", "ci", "cc", "level", "input_level", "scale")
+                                         if k in kw})
+        found = dict(zip(dict.fromkeys(table.column(by)), per_group))
+        more = [found.get(str(g), {}) for g in results.groups]  # a group whose rows all failed has none
+    _emit_many(results, fmt, more)
     bad = results.failed
     if bad:
         shown = "; ".join(f"{g}: {e}" for g, e in bad[:3])

@@ -21,7 +21,7 @@ from ..errors import InputError
 MEASURES = ("RR", "OR", "RD", "MD", "SMD", "IRR")
 MEASURE_KIND = {"RR": "binary", "OR": "binary", "RD": "binary", "MD": "continuous", "SMD": "continuous",
                 "IRR": "rates"}
-METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB")
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
 GRADE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
 GRADE_RATINGS = ("not rated", "no serious concern", "serious", "very serious")
 CERTAINTY = ("not rated", "high", "moderate", "low", "very low")
@@ -39,7 +39,7 @@ SECTION_KEYS = {
     "eligibility": {"rule", "min_year", "max_year", "risk_of_bias", *ELIGIBILITY_COLUMNS},
     "timepoint": {"rule", "max_weeks", "weeks", "reason"},
     "definition": {"prefer", "only", "reason"},
-    "model": {"method", "ci", "pi", "reason"},
+    "model": {"method", "ci", "pi", "reason", "compare_methods"},
     "labels": {"experimental", "control"},
     "grade": set(GRADE_DOMAINS) | {"certainty", "note"},
     "subgroups": {"variables", "followup_cut_weeks"},
@@ -91,6 +91,7 @@ class AnalysisSpec:
     control_roles: tuple = ("control",)
     definition_only: tuple = ()
     robustness: dict = field(default_factory=dict)  # pool_table options from [robustness]
+    compare_methods: bool = False  # [model] compare_methods = true: the methods side by side (issue 13)
 
     @property
     def kind(self) -> str:
@@ -344,7 +345,7 @@ def read_spec(path) -> AnalysisSpec:
         max_year=years["max_year"], eligibility_rule=get("rule", "eligibility", default=""),
         experimental_roles=experimental_roles, control_roles=control_roles,
         definition_only=get("only", "definition", default=(), kind=list), risk_of_bias=rob,
-        robustness=robustness,
+        robustness=robustness, compare_methods=_compare_methods(model, fail),
     )
 
 
@@ -382,3 +383,10 @@ def _robustness(section, fail):
             fail("must be a list of p-values strictly between 0 and 1", "steps", "robustness")
         out["steps"] = tuple(float(x) for x in steps)
     return out
+
+
+def _compare_methods(model, fail):
+    value = model.get("compare_methods", False)
+    if not isinstance(value, bool):
+        fail("must be true or false", "compare_methods", "model")
+    return value

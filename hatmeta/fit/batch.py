@@ -198,7 +198,7 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
         errors[j] = message
         notes[j].append(message)
     need = 2 if method in core.TAU2_METHODS or ci == "hksj" else 1
-    if method in ("MH", "PETO"):
+    if method in ("MH", "PETO") or method.startswith("GLMM"):  # GLMMs: one likelihood fit per group
         return _fit_each(es, method, ci, pi, level, groups, gid, notes, need, errors)
     ok = counts >= need
     for j in np.flatnonzero(~ok):

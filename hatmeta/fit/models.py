@@ -12,7 +12,8 @@ from .effects import EffectSizes, ci_of
 from ..errors import InputError
 from ..results import MetaResult, StudyRows
 
-METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB")
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
+GLMM_METHODS = ("GLMM-FS", "GLMM-RS", "GLMM-EXACT")  # binomial/Poisson GLMMs on the arm counts (fit/glmm.py)
 CI_METHODS = ("wald", "hksj")
 PI_METHODS = ("t", "z")
 PRESETS = ("revman",)
@@ -58,6 +59,12 @@ def rma(es: EffectSizes, method: str = "REML", ci: str = "wald", pi: str = "t", 
         if str(preset).lower() != "revman":
             raise InputError(f"unknown preset {preset!r}; choose revman", column="--preset")
         return revman_random(es, ci=ci, pi=pi, level=level)
+    if method in GLMM_METHODS:
+        if ci != "wald":
+            raise InputError(f"method {method} gives a Wald CI (as metafor's rma.glmm); drop --ci {ci}", column="--ci")
+        from .glmm import glmm_rma
+
+        return glmm_rma(es, method, level=level)
     _check_options(es, method, ci, pi)
     if method == "MH":
         return mantel_haenszel(es, level=level)

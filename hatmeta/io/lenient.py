@@ -10,8 +10,6 @@ names the next bad row (so a new check in ``trial_table`` is honoured here witho
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,19 +28,7 @@ class ByTable:
     errors: dict
 
 
-def read_rows(path):
-    """The CSV rows of ``path`` (header first), with the exact reader's file errors."""
-    path = str(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            text = fh.read()
-        return list(csv.reader(io.StringIO(text), delimiter=tt._delimiter(text)))
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", file=path) from None
-    except csv.Error as exc:
-        raise InputError(f"not a readable CSV file ({exc})", file=path) from None
+read_rows = tt.read_rows  # the exact reader's file-level errors (missing, not UTF-8, not CSV)
 
 
 def table_by(rows, by, path="<table>", measure=None, first_line=1, try_exact=True) -> ByTable:

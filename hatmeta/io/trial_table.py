@@ -177,17 +177,23 @@ def read_table(path: TableSource, measure: str | None = None, drop_incomplete: b
         raise TypeError(f"read_table expects a CSV path (str or os.PathLike), a pandas DataFrame or a dict of "
                         f"columns, got {type(path).__name__}")
     path = str(path)
+    return table_from_rows(read_rows(path), path=path, measure=measure, drop_incomplete=drop_incomplete)
+
+
+def read_rows(path) -> list:
+    """The CSV rows of ``path`` (header first; comma, semicolon or tab separated, byte-order mark allowed),
+    with one-line errors naming the file."""
+    path = str(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             text = fh.read()
-        rows = list(csv.reader(io.StringIO(text), delimiter=_delimiter(text)))
+        return list(csv.reader(io.StringIO(text), delimiter=_delimiter(text)))
     except FileNotFoundError:
         raise InputError("file not found", file=path) from None
     except UnicodeDecodeError:
         raise InputError("not a UTF-8 text file", file=path) from None
     except csv.Error as exc:
         raise InputError(f"not a readable CSV file ({exc})", file=path) from None
-    return table_from_rows(rows, path=path, measure=measure, drop_incomplete=drop_incomplete)
 
 
 def _is_frame(obj) -> bool:

@@ -247,7 +247,7 @@ def sof_row(res, analysis, threshold=None, rob_summary=""):
     trials = len(counted)
     nat = res.natural
     row = {
-        "outcome": spec.title.split(":")[0] if getattr(spec, "title", None) else spec.name,
+        "outcome": sof_outcome(spec),
         "participants": f"{participants} ({trials} RCTs)" if participants else f"({trials} RCTs)",
         "relative_effect": f"{res.measure} " + est_ci(nat(res.estimate), nat(res.ci_low), nat(res.ci_high),
                                                       sep=" to ", brackets="()"),
@@ -370,17 +370,18 @@ def summary_rows(pooled, refused, data_dir=None, analyses_dir=None, threshold=No
         labels = _study_labels(res)
         judgements = {labels.get(s.study, s.study): appraisal.judgements(s.study) for s in res.studies}
         rows.append((analysis.spec.name, sof_row(res, analysis, threshold, rob_suggestion(judgements))))
-    done = {r["outcome"] for _, r in rows}
+    # A published row stands in only for an outcome that no analysis could pool (not for a refused
+    # sensitivity analysis of an outcome that is pooled elsewhere).
+    done = {analysis.spec.outcome for res, analysis in pooled if res.measure in ("RR", "OR")}
     for name, reason in refused:
         try:
             spec = read_spec(spec_path(name, analyses_dir))
         except InputError:
             continue
-        outcome = spec.title.split(":")[0] if spec.title else spec.name
         for published in appraisal.published_for(spec.outcome)[:1]:
-            if outcome not in done:
-                rows.append((name, published_sof_row(outcome, published, _short_reason(reason))))
-                done.add(outcome)
+            if spec.outcome not in done:
+                rows.append((name, published_sof_row(sof_outcome(spec), published, _short_reason(reason))))
+                done.add(spec.outcome)
     return [r for _, r in sorted(rows, key=lambda nr: nr[0])]
 
 
@@ -392,3 +393,17 @@ def _study_labels(res) -> dict:
 def _short_reason(reason: str) -> str:
     """The refusal's first clause: what is missing, without the per-trial list."""
     return reason.split(" (")[0].split(";")[0]
+
+
+def sof_outcome(spec) -> str:
+    """The outcome as the summary of findings names it: the spec title's part before its first ': '
+    outside parentheses, marked when the analysis is the secondary comparison."""
+    title = getattr(spec, "title", "") or spec.name
+    depth = 0
+    for i, ch in enumerate(title):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and title.startswith(": ", i):
+            outcome, rest = title[:i], title[i + 2:]
+            return outcome + (" (secondary comparison)" if "secondary" in rest else "")
+    return title

@@ -11,6 +11,9 @@ METHOD_NAMES = {
     "MH": "Common-effect model (Mantel-Haenszel)",
     "PETO": "Common-effect model (Peto)",
     "MH-DL": "Random-effects model (RevMan 5 M-H, Random: DerSimonian-Laird)",
+    "GLMM-FS": "Random-effects GLMM, fixed study intercepts (metafor UM.FS; ML)",
+    "GLMM-RS": "Random-effects GLMM, random study intercepts (metafor UM.RS; ML)",
+    "GLMM-EXACT": "Random-effects conditional GLMM, exact likelihood (metafor CM.EL; ML)",
 }
 MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "MD": "mean difference",
                  "SMD": "standardised mean difference (Hedges' g)", "IRR": "incidence rate ratio",
@@ -82,14 +85,27 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
     lines += headline(res, labels) + [""]
     random = res.method not in ("FE", "MH", "PETO")
     if random:
-        lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)} "
-                     f"({_lv(res)} CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
+        tau2_ci = ("" if math.isnan(res.tau2_ci_low) and math.isnan(res.tau2_ci_high) and "glmm" in res.extra
+                   else f" ({_lv(res)} CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
+        lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)}{tau2_ci}")
         lines.append(f"tau (square root of estimated tau^2 value):      {fmt(res.tau)}")
-    lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
-    lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
+    glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
+    if glmm is None:
+        lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
+        lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
+    else:  # metafor's rma.glmm: tau^2 against the typical within-study variance
+        lines.append(f"I^2 (tau^2 / (tau^2 + typical vi)):              {fmt(res.i2, 2)}%")
+        lines.append(f"H^2 (1 + tau^2 / typical vi):                    {fmt(res.h2, 2)}")
+        if "sigma2" in glmm:
+            lines.append(f"sigma^2 (variance of the random study intercepts): {fmt(glmm['sigma2'])}")
     if res.k <= 60:
         lines += [""] + study_lines(res, labels)
-    lines += ["", f"Test for Heterogeneity:", f"Q(df = {res.q_df}) = {fmt(res.q)}, p-val {_p_eq(res.q_p)}", ""]
+    if glmm is None:
+        lines += ["", "Test for Heterogeneity:", f"Q(df = {res.q_df}) = {fmt(res.q)}, p-val {_p_eq(res.q_p)}", ""]
+    else:
+        lines += ["", "Test for Heterogeneity (likelihood ratio, tau^2 = 0; p from the 50:50 chi2_0/chi2_1 mixture):",
+                  f"LRT = {fmt(glmm.get('lrt_tau2'))}, p-val {_p_eq(glmm.get('lrt_tau2_p'))}; "
+                  f"log-likelihood {fmt(glmm.get('loglik'))}", ""]
     stat = res.stat_name
     ci_label = "HKSJ, t" if res.ci_method == "hksj" else "Wald, z"
     lines.append(f"Model Results ({ci_label}; {_lv(res)} CI; analysis scale: {res.scale}):")
@@ -143,8 +159,11 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
             for r in rows:
                 lines.append(f"  {r.study:30} k={r.k:<3} {fmt(res.natural(r.estimate))} "
                              f"[{fmt(res.natural(r.ci_low))}, {fmt(res.natural(r.ci_high))}] tau^2 = {fmt(r.tau2)}")
+    lines += _sparse_lines(res)
     if res.notes:
-        lines += [""] + (notes_full(res.notes, study_labels) if verbose else notes_grouped(res.notes, study_labels))
+        sparse = res.extra.get("sparse_data") if isinstance(res.extra, dict) else None
+        notes = tuple(n for n in res.notes if sparse is None or n != sparse.advice)  # the advice is shown whole above
+        lines += [""] + (notes_full(notes, study_labels) if verbose else notes_grouped(notes, study_labels))
     return "\n".join(lines)
 
 
@@ -327,3 +346,27 @@ def bayes_text(res, post, others=()):
                          f"{fmt(res.natural(m.high))}]  tau {fmt(o.tau.median)}  "
                          f"P(favours) {o.probabilities['p_favours_treatment']:.3f}")
     return "\n".join(lines)
+
+
+def _sparse_lines(res) -> list:
+    """The sparse-data advice (whole, wrapped) and the methods side by side, if the result has them."""
+    import textwrap
+
+    extra = res.extra if isinstance(res.extra, dict) else {}
+    lines = []
+    advice = extra.get("sparse_data")
+    if advice is not None:
+        lines += [""] + textwrap.wrap("Sparse data: " + advice.advice[len("sparse data: "):], 100,
+                                      subsequent_indent="  ")
+        if advice.continuity:
+            lines.append(f"  Zero-cell increment {advice.continuity[0]['increment']:g} (effects undefined without it):")
+            for c in advice.continuity:
+                g, u = c["cells_given"], c["cells_used"]
+                lines.append(f"    {c['study']}: cells {g[0]}/{g[1]} vs {g[2]}/{g[3]} used as "
+                             f"{u[0]:g}/{u[1]:g} vs {u[2]:g}/{u[3]:g}; {res.measure} {fmt(res.natural(c['yi']), 3)}")
+    rows = extra.get("compare_methods")
+    if rows:
+        from ..methods.sparse import methods_text
+
+        lines += ["", methods_text(rows, res.measure, res.is_ratio)]
+    return lines

@@ -29,7 +29,9 @@ MAX_W_IN = 13.0  # beyond this the font steps down (a landscape page with margin
 FONT_STEPS = (8.0, 7.5, 7.0, 6.5)
 PI_NA = "Not estimable (k < 3)"
 NOT_ESTIMABLE = "Not estimable"
-METHOD_NAMES = {"MH": "M-H, Fixed", "PETO": "Peto, Fixed", "FE": "IV, Fixed", "MH-DL": "M-H, Random"}
+METHOD_NAMES = {"MH": "M-H, Fixed", "PETO": "Peto, Fixed", "FE": "IV, Fixed", "MH-DL": "M-H, Random",
+                "GLMM-FS": "GLMM (UM.FS), Random", "GLMM-RS": "GLMM (UM.RS), Random",
+                "GLMM-EXACT": "GLMM (CM.EL), Random"}
 MEASURE_NAMES = {"RR": "Risk Ratio", "OR": "Odds Ratio", "RD": "Risk Difference", "MD": "Mean Difference",
                  "SMD": "Std. Mean Difference", "IRR": "Rate Ratio", "GEN": "Effect", "PETO": "Peto Odds Ratio"}
 # RevMan's traffic lights: colour and sign per judgement (RoB 2's 'some concerns' shares 'unclear').
@@ -102,9 +104,21 @@ def footer_lines(res, labels=None) -> list:
     """RevMan's footer: heterogeneity, test for overall effect (and the test for subgroup differences).
     Total events are a row of the table, under the Events columns."""
     random = res.method not in ("FE", "MH", "PETO")
-    lines = [_het_line(res.q, res.q_df, res.q_p, res.i2, res.tau2 if random else None) if res.q_df > 0
-             else "Heterogeneity: Not applicable",
-             _overall_line(res.stat, res.p, res.df)]
+    glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
+    if glmm is not None:  # a GLMM has no Q: its heterogeneity test is the likelihood ratio for tau^2 = 0
+        lrt = glmm.get("lrt_tau2")
+        het = (f"Heterogeneity: Tau² = {tau2_text(res.tau2)}; LR test of Tau² = 0: "
+               + (f"{lrt:.2f} ({fmt_p(glmm.get('lrt_tau2_p'))})" if lrt is not None else "NA")
+               + f"; I² = {res.i2:.0f}%" if math.isfinite(res.tau2) else "Heterogeneity: not estimable")
+    elif res.q_df > 0:
+        het = _het_line(res.q, res.q_df, res.q_p, res.i2, res.tau2 if random else None)
+    else:
+        het = "Heterogeneity: Not applicable"
+    if glmm is not None and glmm.get("separation"):  # infinite estimate: likelihood-ratio test
+        overall = f"Test for overall effect: likelihood ratio ({fmt_p(res.p)})"
+    else:
+        overall = _overall_line(res.stat, res.p, res.df)
+    lines = [het, overall]
     if res.subgroup_test is not None:
         t = res.subgroup_test
         if math.isfinite(t.q):
