@@ -57,3 +57,20 @@ def test_cli_large_k_json_is_dumps_of_to_dict(tmp_path):
     table, measure = read_data(str(path), "GEN")
     expected = dumps(pool_table(table, measure).to_dict(), indent=False)
     assert r.output == expected + "\n"
+
+
+def test_emit_falls_back_to_the_plain_dump_when_the_mark_is_not_unique(monkeypatch, capsys, tmp_path):
+    """If the splice mark occurred elsewhere in the output, _emit writes the study dicts the usual way."""
+    from hatmeta.api import pool_table, read_data
+    from hatmeta.commands import pool as pool_cmd
+
+    rng = np.random.default_rng(6)
+    path = tmp_path / "many.csv"
+    with open(path, "w") as fh:
+        fh.write("study,yi,vi\n")
+        fh.writelines(f"s{i},{rng.normal()!r},{rng.uniform(0.01, 1)!r}\n" for i in range(1200))
+    table, measure = read_data(str(path), "GEN")
+    res = pool_table(table, measure)
+    monkeypatch.setattr(pool_cmd, "_emit_columnar", lambda out, rows: False)
+    pool_cmd._emit(res, "json")
+    assert capsys.readouterr().out == dumps(res.to_dict(), indent=False) + "\n"

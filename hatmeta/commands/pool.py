@@ -238,8 +238,10 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
 
         # Indented for people; above 1,000 studies compact (one line). Floats rounded by the
         # output policy (hatmeta/precision.py), keys sorted.
-        if columnar and _emit_columnar(out, result.studies):
-            return
+        if columnar:
+            if _emit_columnar(out, result.studies):
+                return
+            out["studies"] = result.studies.to_dicts()  # the splice point was not unique: the plain way
         click.echo(dumps(out, indent=result.k <= 1000))
     elif fmt == "csv":
         click.echo(to_csv([result]), nl=False)
