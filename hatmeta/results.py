@@ -286,7 +286,9 @@ class MetaResult(_Record):
             n = None if any(x is None for x in n) else n
         return None if n is None or len(n) == 0 else float(1 / np.mean(1 / np.asarray(n, float)))
 
-    def to_dict(self) -> dict:
+    def to_dict(self, studies: bool = True) -> dict:
+        """The JSON contract; ``studies=False`` leaves the per-study list empty (the CLI writes a
+        large one column-wise, hatmeta/json_columns.py)."""
         out = {}
         if self.group is not None:
             out["group"] = self.group
@@ -302,7 +304,7 @@ class MetaResult(_Record):
         if self.measure in NATURAL_BLOCK:
             out["natural"] = {name: _plain(self.natural(getattr(self, name)))
                               for name in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")}
-        out["studies"] = (self.studies.to_dicts() if isinstance(self.studies, StudyRows)
+        out["studies"] = ([] if not studies else self.studies.to_dicts() if isinstance(self.studies, StudyRows)
                           else [s.to_dict() for s in self.studies])
         out["notes"] = list(self.notes)
         if self.leave_one_out is not None:

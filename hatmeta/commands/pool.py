@@ -222,7 +222,12 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
     from ..render.text import bayes_text, to_csv, to_markdown
 
     if fmt == "json":
-        out = result.to_dict()
+        from ..results import StudyRows
+
+        # Many studies (compact output): the per-study array is written column-wise in chunks.
+        columnar = (result.k > 1000 and isinstance(result.studies, StudyRows)
+                    and not result.extra.get("study_annotations"))
+        out = result.to_dict(studies=not columnar)
         if posterior is not None:
             out["bayes"] = posterior.to_dict()
             if others:
@@ -233,6 +238,10 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
 
         # Indented for people; above 1,000 studies compact (one line). Floats rounded by the
         # output policy (hatmeta/precision.py), keys sorted.
+        if columnar:
+            if _emit_columnar(out, result.studies):
+                return
+            out["studies"] = result.studies.to_dicts()  # the splice point was not unique: the plain way
         click.echo(dumps(out, indent=result.k <= 1000))
     elif fmt == "csv":
         click.echo(to_csv([result]), nl=False)
@@ -453,3 +462,27 @@ def _pool_by_dask(data_file, measure, by, options, spec, fmt):
         shown = "; ".join(f"{g}: {e}" for g, e in zip(bad["group"][:3], bad["error"][:3]))
         more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
         click.echo(f"{len(bad)} of {len(frame)} groups failed: {shown}{more}", err=True)
+
+
+def _emit_columnar(out, rows):
+    """Write ``out`` (compact, by the output policy) with its empty "studies" list filled from the
+    StudyRows ``rows`` column-wise: the same bytes as ``dumps(out)`` with the study dicts, without a
+    dict per study (hatmeta/json_columns.py). False, having written nothing, if the splice point is
+    not unique."""
+    import orjson
+
+    from ..io.trial_table import COUNT_COLUMNS
+    from ..json_columns import study_rows_chunks
+    from ..precision import dumps
+
+    mark = "\x00hatmeta-studies\x00"
+    out = {**out, "studies": mark}
+    text = dumps(out, indent=False, as_bytes=True)
+    head, sep, tail = text.partition(orjson.dumps(mark))
+    if not sep or sep in tail:
+        return False
+    click.echo(head, nl=False)
+    for piece in study_rows_chunks(rows, COUNT_COLUMNS):
+        click.echo(piece, nl=False)
+    click.echo(tail)
+    return True

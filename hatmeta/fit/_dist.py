@@ -28,6 +28,27 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 _lgamma = np.frompyfunc(math.lgamma, 1, 1)
 
 
+_preload = None
+
+
+def preload_scipy():
+    """Start importing ``scipy.special`` in a background thread (once). A fit of thousands of studies
+    needs it for its chi-square quantiles (more than SERIES_DF df), and the import (0.2-0.4 s) then
+    overlaps the likelihood scan, whose NumPy loops release the GIL. Importing changes no number."""
+    global _preload
+    if _preload is None:
+        import threading
+
+        def load():
+            try:
+                import scipy.special  # noqa: F401
+            except Exception:  # noqa: BLE001 - the caller's own import raises it where it is needed
+                pass
+
+        _preload = threading.Thread(target=load, name="hatmeta-scipy-import", daemon=True)
+        _preload.start()
+
+
 def _f(x):
     return np.asarray(x, dtype=float)
 

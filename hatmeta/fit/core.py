@@ -230,12 +230,19 @@ def tau2_sj(g: Groups):
 
 def _score(b: _Block, method, tau2):
     """Estimating equation f(tau2) (positive below the root) and its slope, per group."""
-    w = b.w(tau2)
-    mu, sw = b.wmean(w)
-    r = b.Y - mu
+    # Written into buffers already made, with the same operations in the same order as
+    # w = b.w(tau2); mu, sw = b.wmean(w); r = b.Y - mu; (w2r * r).sum(0), ... (bit for bit).
+    w = np.divide(1.0, b.V + tau2)
+    if b.M is not None:
+        w *= b.M
+    sw = w.sum(0)
+    tmp = np.multiply(w, b.Y)
+    mu = tmp.sum(0) / sw
+    r = np.subtract(b.Y, mu, out=tmp)
     w2 = w * w
     w2r = w2 * r
-    w2rr = (w2r * r).sum(0)
+    tmp = np.multiply(w2r, r)
+    w2rr = tmp.sum(0)
     if method in ("REML", "ML"):
         # Score of the (restricted) log-likelihood in tau^2, times 2 (Viechtbauer 2005, eqs. 7 and 9):
         # ML: sum w^2 r^2 - sum w; REML: sum w^2 r^2 - tr(P) with tr(P) = sum w - sum w^2 / sum w.
@@ -243,16 +250,20 @@ def _score(b: _Block, method, tau2):
         # d(y'PPy) = -2 y'P^3y, y'P^3y = sum w (w r)^2 - (sum w^2 r)^2 / sum w, and
         # d tr(P) = -tr(PP) (REML) or d sum w = -sum w^2 (ML).
         sw2 = w2.sum(0)
-        ypppy = (w2r * w * r).sum(0) - w2r.sum(0) ** 2 / sw
+        np.multiply(w2r, w, out=tmp)
+        tmp *= r
+        ypppy = tmp.sum(0) - w2r.sum(0) ** 2 / sw
         if method == "ML":
             return w2rr - sw, -2 * ypppy + sw2
-        sw3 = (w2 * w).sum(0)
+        sw3 = np.multiply(w2, w, out=tmp).sum(0)
         trpp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
         return w2rr - (sw - sw2 / sw), -2 * ypppy + trpp
     # PM (Paule & Mandel 1982) and EB (Morris 1983): generalised Q equals its expectation k - 1.
     # Viechtbauer et al. 2015 (Res Synth Methods 6:357) show EB and PM solve the same equation
     # (for models without moderators); exact slope of Q is -sum w^2 r^2.
-    return (w * r * r).sum(0) - (b.k - 1), -w2rr
+    np.multiply(w, r, out=tmp)
+    tmp *= r
+    return tmp.sum(0) - (b.k - 1), -w2rr
 
 
 def solve_decreasing(fun, G, lo, hi, x0=None, tol=TOL, maxiter=MAXITER, scale=None):
@@ -332,15 +343,21 @@ def _solve(fun, G, lo, hi, x0=None, tol=TOL, maxiter=MAXITER, scale=None):
 
 def _loglik(b: _Block, method, tau2):
     """(Restricted) log-likelihood in tau^2 per group, up to a constant (Viechtbauer 2005, eqs. 5-6)."""
+    # The same operations, in the same order, as the plain expressions (bit for bit), writing into
+    # buffers already made: at 10^6 studies a fresh 8 MB array per step cost a third of the call.
     vt = b.V + tau2
-    w = 1.0 / vt
-    logs = np.log(vt)
+    w = np.divide(1.0, vt)
+    logs = np.log(vt, out=vt)
     if b.M is not None:
         w *= b.M
         logs *= b.M
-    mu, sw = b.wmean(w)
-    r = b.Y - mu
-    ll = -0.5 * (logs.sum(0) + (w * r * r).sum(0))
+    sw = w.sum(0)
+    t = np.multiply(w, b.Y)
+    mu = t.sum(0) / sw
+    r = np.subtract(b.Y, mu, out=t)
+    wrr = np.multiply(w, r, out=w)
+    wrr *= r
+    ll = -0.5 * (logs.sum(0) + wrr.sum(0))
     return ll - 0.5 * np.log(sw) if method == "REML" else ll
 
 
@@ -621,6 +638,8 @@ def fit(g: Groups, method="REML", ci="wald", pi="t", level=0.95, tau2=None, q=No
     weights = np.empty(len(g.y))
     tau2_given = None if tau2 is None else np.asarray(tau2, float)
     want_ci = bool(tau2_ci and G)
+    if want_ci and len(g.y) > _dist.SERIES_DF + 1 and float(k.max()) - 1 > _dist.SERIES_DF:
+        _dist.preload_scipy()  # the Q-profile's chi-square quantiles at this many df come from SciPy
     for b in g.blocks:
         cols = b.cols
         t = _estimate_tau2(b, method) if tau2_given is None else tau2_given[cols]
