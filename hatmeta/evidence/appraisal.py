@@ -22,8 +22,6 @@ from .extraction import Column, Row, _check_cell, default_data_dir, read_csv_row
 JUDGEMENTS = ("low", "some concerns", "unclear", "high", "not assessed")
 DOMAINS = ("random sequence generation", "allocation concealment", "blinding of participants and personnel",
            "blinding of outcome assessment", "incomplete outcome data", "selective reporting", "other bias")
-# Short column heads for figures and tables, in RevMan's order (A to G).
-DOMAIN_SHORT = dict(zip(DOMAINS, "ABCDEFG"))
 
 SCHEMA = {
     "risk_of_bias.csv": (Column("trial", True, "id"), Column("domain", True, "choice", DOMAINS),
@@ -215,16 +213,6 @@ def _first_sentence(text: str) -> str:
         if ch == "." and (i + 1 == len(text) or text[i + 1] == " ") and not text[max(0, i - 3):i].strip().isdigit():
             return text[: i + 1]
     return text
-
-
-def reconciliation(result_k: int, participants: int | None, estimate, ci_low, ci_high, outcome: str,
-                   appraisal: Appraisal) -> list:
-    """Published pooled results beside ours: one dict per published result, natural scale."""
-    rows = []
-    for p in appraisal.published_for(outcome):
-        rows.append({**p.to_dict(), "ours": {"trials": result_k, "participants": participants,
-                                            "estimate": estimate, "ci_low": ci_low, "ci_high": ci_high}})
-    return rows
 
 
 def analysis_extras(result, analysis, data_dir=None) -> dict:
