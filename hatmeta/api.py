@@ -253,12 +253,12 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
     """
     from .errors import NotPooled
     from .evidence import load_analysis
-    from .evidence.appraisal import refusal_details
+    from .evidence.appraisal import analysis_extras, refusal_details
 
     try:
         analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
     except NotPooled as exc:
-        refusal_details(exc, exc.spec, data_dir)
+        refusal_details(exc, exc.spec, exc.extraction)
         raise
     spec = analysis.spec
     options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi, "benefit": spec.benefit, **spec.robustness}
@@ -275,15 +275,13 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
     if table.k < 2 and str(options.get("method", "REML")).upper() not in ("FE", "MH", "PETO"):
         exc = NotPooled(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
                         "pooling needs at least 2", omitted=analysis.omitted, file=spec.path)
-        refusal_details(exc, spec, data_dir)
+        refusal_details(exc, spec, analysis.extraction)
         raise exc
     res = pool_table(table, measure, **options)
-    from .evidence.appraisal import analysis_extras
-
     notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
     return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
                                                          "omitted": analysis.omitted_dicts(),
-                                                         **analysis_extras(res, analysis, data_dir)}), analysis
+                                                         **analysis_extras(res, analysis)}), analysis
 
 
 def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):

@@ -71,3 +71,18 @@ def test_committed_files_hold_no_machine_paths_or_process_words(folder):
                 if m:
                     bad.append(f"{path.relative_to(ROOT)}:{number}: {m.group(0)!r}")
     assert not bad, "\n".join(bad[:20])
+
+
+def test_validate_checks_the_appraisal_files_with_the_extraction(tmp_path):
+    """The appraisal files are part of the extraction: `hatmeta validate` names their problems too,
+    and an analysis built on a bad folder is refused."""
+    from hatmeta.evidence import load_extraction, validate_extraction
+
+    shutil.copytree(DATA, tmp_path / "d")
+    path = tmp_path / "d" / "published.csv"
+    path.write_text(path.read_text().replace(",RR,1.44,", ",RR,one point four,", 1))
+    errors = [str(e) for e in validate_extraction(tmp_path / "d")]
+    assert any("published.csv:2: column 'estimate'" in e for e in errors), errors
+    with pytest.raises(InputError):
+        load_extraction(tmp_path / "d")
+    assert load_extraction(DATA).appraisal.judgements("perneger1998")["allocation concealment"] == "low"

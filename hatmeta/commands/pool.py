@@ -164,7 +164,7 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
                                        measure=measure, **options)
         benefit = benefit or an.spec.benefit
         text_opts = dict(verbose=verbose, labels=(an.spec.experimental_label, an.spec.control_label),
-                         study_labels=_study_labels(result, ctx.obj.get("data_dir") if ctx.obj else None))
+                         study_labels=_study_labels(result, an.extraction))
     compared = None
     if compare_ref:
         if by:
@@ -397,27 +397,19 @@ def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
         click.echo(f"{len(failed)} of {total} groups failed: {shown}{more}", err=True)
 
 
-def _study_labels(result, data_dir=None) -> dict:
+def _study_labels(result, extraction=None) -> dict:
     """study id -> label for the text's notes: the pooled studies' labels, and for a bundled analysis
-    the omitted trials' labels from the extraction (as `hatmeta trials` names them)."""
+    (``extraction`` given) the omitted trials' labels, as `hatmeta trials` names them."""
     rows = result.studies
     if hasattr(rows, "_labels"):  # StudyRows: read the label column, not a StudyResult per study (10^6 of them)
         labels = {} if rows._labels is None else {s: lab for s, lab in zip(rows._studies, rows._labels) if lab}
     else:
         labels = {s.study: s.label for s in rows if s.label}
     labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
-    omitted = [o["study"] for o in result.extra.get("omitted", ())]
-    if omitted:
-        from ..evidence.analysis import trial_label
-        from ..evidence.extraction import load_extraction
+    if extraction is not None and result.extra.get("omitted"):
+        from ..evidence.analysis import trial_labels
 
-        ex = load_extraction(data_dir)
-        taken = set(labels.values())
-        for trial in omitted:
-            row = ex.trial(trial)
-            if row is not None and trial not in labels:
-                name = trial_label(row)
-                labels[trial] = trial_label(row, duplicate=True) if name in taken else name
+        return {**trial_labels(extraction), **labels}
     return labels
 
 

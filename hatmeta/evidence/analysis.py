@@ -56,6 +56,7 @@ class Analysis:
     omitted: tuple  # (trial, reason)
     notes: tuple
     criteria: dict = None  # omitted trial -> the criterion it fails ("[arms] control", "data", ...)
+    extraction: object = None  # the Extraction it was built from (labels, appraisal)
 
     def omitted_dicts(self) -> list:
         """The omitted trials as JSON records: trial (and study, its older name), reason, criterion."""
@@ -108,12 +109,12 @@ def build_analysis(spec: AnalysisSpec, ex: Extraction) -> Analysis:
         # One short line; what each trial lacks travels with the error (the API turns it into the gaps table).
         exc = NotPooled(f"no trial contributes {spec.kind} figures for outcome {spec.outcome!r} "
                         f"({len(omitted)} trials checked)", omitted=omitted, file=spec.path)
-        exc.spec = spec
+        exc.spec, exc.extraction = spec, ex
         raise exc
     notes.extend(_harmonisation_notes(spec, ex, comparisons))
     table = _table(spec, ex, comparisons)
     return Analysis(spec=spec, table=table, comparisons=tuple(comparisons), omitted=tuple(omitted),
-                    notes=tuple(notes), criteria=criteria)
+                    notes=tuple(notes), criteria=criteria, extraction=ex)
 
 
 def check_trial(spec: AnalysisSpec, ex: Extraction, trial: str, notes: list):
@@ -151,11 +152,7 @@ def _risk_of_bias(spec, ex, trial):
     (a 'low risk of bias only' sensitivity analysis; judgements from risk_of_bias.csv)."""
     if spec.risk_of_bias != "low":
         return None
-    from pathlib import Path
-
-    from .appraisal import load_appraisal
-
-    judgements = load_appraisal(Path(ex.paths["trials.csv"]).parent).judgements(trial)
+    judgements = ex.appraisal.judgements(trial)
     other = {d: j for d, j in judgements.items() if j != "low"}
     if not other:
         return None
@@ -338,6 +335,19 @@ def _harmonisation_notes(spec, ex, comparisons):
     return notes
 
 
+def trial_labels(ex: Extraction, trials=None) -> dict:
+    """trial id -> display label for ``trials`` (default: every trial in the extraction). Labels shared
+    within the set add the route, or the short name where the route does not tell them apart."""
+    from collections import Counter
+
+    trials = list(ex.trial_ids() if trials is None else trials)
+    plain = {t: trial_label(ex.trial(t)) for t in trials}
+    shared = Counter(plain.values())
+    routes = [trial_label(ex.trial(t), duplicate=True) for t in trials]
+    by = "route" if len(set(routes)) == len(routes) else "short_name"
+    return {t: trial_label(ex.trial(t), duplicate=True, by=by) if shared[p] > 1 else p for t, p in plain.items()}
+
+
 def trial_label(trial: Row, duplicate: bool = False, by: str = "route") -> str:
     """'Haasen 2007 (Germany)': first author's surname, year and country. Trials sharing a
     publication (the two van den Brink 2003 trials) add ``by`` (route, else the short name)."""
@@ -363,15 +373,10 @@ def _table(spec, ex, comparisons):
 
     kind = spec.kind
     header = ["study", *LAYOUT_COLUMNS[kind], *EXTRA_COLUMNS]
-    plain = [trial_label(ex.trial(c.trial)) for c in comparisons]
-    dup = {p for p in plain if plain.count(p) > 1}
-    routes = [trial_label(ex.trial(c.trial), duplicate=True) for c in comparisons]
-    by = "route" if len(set(routes)) == len(routes) else "short_name"
+    labels = trial_labels(ex, [c.trial for c in comparisons])
     rows = [header]
-    for c, label in zip(comparisons, plain):
-        t = ex.trial(c.trial)
-        if label in dup:
-            label = trial_label(t, duplicate=True, by=by)
+    for c in comparisons:
+        t, label = ex.trial(c.trial), labels[c.trial]
         fu = t["followup_weeks"]
         followup = ""
         if fu:

@@ -185,11 +185,12 @@ def gap_rows(omitted, outcome: str, appraisal: Appraisal, labels=None) -> list:
     return rows
 
 
-def refusal_details(exc, spec, data_dir=None) -> None:
+def refusal_details(exc, spec, extraction) -> None:
     """Fill a NotPooled error with the gaps table, the published results for the outcome and a few
-    short lines for the terminal."""
-    appraisal = load_appraisal(data_dir)
-    labels = _labels(None, data_dir)
+    short lines for the terminal (``extraction``: the Extraction the analysis was built from)."""
+    from .analysis import trial_labels
+
+    appraisal, labels = extraction.appraisal, trial_labels(extraction)
     exc.gaps = gap_rows(exc.omitted, spec.outcome, appraisal, labels)
     exc.published = [p.to_dict() for p in appraisal.published_for(spec.outcome)]
     lines = []
@@ -215,32 +216,18 @@ def _first_sentence(text: str) -> str:
     return text
 
 
-def analysis_extras(result, analysis, data_dir=None) -> dict:
+def analysis_extras(result, analysis) -> dict:
     """What a pooled HAT analysis carries beside its numbers (MetaResult.extra): each study's
     risk-of-bias judgements, the published pooled results for its outcome (natural scale) and the
     table of gaps (trials left out, what is missing, where it was sought)."""
-    appraisal = load_appraisal(data_dir)
-    outcome = analysis.spec.outcome
-    labels = _labels(analysis, data_dir)
+    from .analysis import trial_labels
+
+    appraisal, outcome = analysis.extraction.appraisal, analysis.spec.outcome
     return {
         "study_annotations": {s.study: {"risk_of_bias": appraisal.judgements(s.study)} for s in result.studies},
         "published": [p.to_dict() for p in appraisal.published_for(outcome)],
-        "gaps": gap_rows(analysis.omitted, outcome, appraisal, labels),
+        "gaps": gap_rows(analysis.omitted, outcome, appraisal, trial_labels(analysis.extraction)),
     }
-
-
-def _labels(analysis, data_dir=None) -> dict:
-    """Display label of every trial in the extraction, pooled or not ('Haasen 2007 (Germany)'); trials
-    sharing a publication add their route, as on the forest plot."""
-    from collections import Counter
-
-    from .analysis import trial_label
-    from .extraction import load_extraction
-
-    ex = load_extraction(data_dir)
-    base = {t: trial_label(ex.trial(t)) for t in ex.trial_ids()}
-    seen = Counter(base.values())
-    return {t: trial_label(ex.trial(t), duplicate=seen[label] > 1) for t, label in base.items()}
 
 
 def risk_of_bias_of(result):

@@ -112,6 +112,7 @@ class Extraction:
     discrepancies: tuple = ()
     headers: dict = field(default_factory=dict)
     paths: dict = field(default_factory=dict)
+    appraisal: object = None  # hatmeta.evidence.appraisal.Appraisal: risk of bias, published reviews, searches
 
     def trial(self, trial_id: str) -> Row | None:
         return next((r for r in self.trials if r["trial"] == trial_id), None)
@@ -455,7 +456,19 @@ def validate_extraction(data_dir=None) -> list:
     errors: list = []
     tables, _, paths = _read_dir(data_dir, errors)
     check_rows(tables, errors)
+    _appraisal(data_dir, tables, errors)
     return _sorted(errors, [paths[n] for n in FILES])
+
+
+def _appraisal(data_dir: Path, tables: dict, errors: list):
+    """The optional appraisal files of the folder (risk of bias, published reviews, searches), checked
+    with the rest so that `hatmeta validate` names their problems too."""
+    from .appraisal import check_appraisal
+
+    ids = [r["trial"] for r in tables.get("trials.csv", ())]
+    appraisal, problems = check_appraisal(data_dir, trial_ids=ids)
+    errors.extend(problems)
+    return appraisal
 
 
 def load_extraction(data_dir=None) -> Extraction:
@@ -466,6 +479,7 @@ def load_extraction(data_dir=None) -> Extraction:
     errors: list = []
     tables, headers, paths = _read_dir(data_dir, errors)
     check_rows(tables, errors)
+    appraisal = _appraisal(data_dir, tables, errors)
     if errors:
         first = _sorted(errors, [paths[n] for n in FILES])[0]
         if len(errors) > 1:
@@ -474,4 +488,5 @@ def load_extraction(data_dir=None) -> Extraction:
         raise first
     return Extraction(data_dir=data_dir, trials=tuple(tables["trials.csv"]), arms=tuple(tables["arms.csv"]),
                       outcomes=tuple(tables["outcomes.csv"]),
-                      discrepancies=tuple(tables.get("discrepancies.csv", ())), headers=headers, paths=paths)
+                      discrepancies=tuple(tables.get("discrepancies.csv", ())), headers=headers, paths=paths,
+                      appraisal=appraisal)

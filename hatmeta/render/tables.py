@@ -279,7 +279,7 @@ def sof_row(res, analysis, threshold=None, rob_summary=""):
     row["certainty_text"] = certainty_text(grade)
     row["suggestions"] = suggest(res, threshold)
     if rob_summary:
-        row["suggestions"]["risk_of_bias"] = rob_summary
+        row["suggestions"]["risk of bias"] = rob_summary
     return row
 
 
@@ -359,17 +359,17 @@ def summary_rows(pooled, refused, data_dir=None, analyses_dir=None, threshold=No
     ``pooled``: [(MetaResult, Analysis)]; ``refused``: [(analysis name, reason)].
     """
     from ..errors import InputError
-    from ..evidence.appraisal import load_appraisal
+    from ..evidence.appraisal import load_appraisal, risk_of_bias_of
     from ..evidence.spec import read_spec, spec_path
 
-    appraisal = load_appraisal(data_dir)
     rows = []
     for res, analysis in pooled:
         if res.measure not in ("RR", "OR"):
             continue
-        labels = _study_labels(res)
-        judgements = {labels.get(s.study, s.study): appraisal.judgements(s.study) for s in res.studies}
+        rob = risk_of_bias_of(res) or {}  # the judgements the HAT result carries, by trial label
+        judgements = {s.label or s.study: rob[s.study] for s in res.studies if s.study in rob}
         rows.append((analysis.spec.name, sof_row(res, analysis, threshold, rob_suggestion(judgements))))
+    appraisal = load_appraisal(data_dir) if refused else None
     # A published row stands in only for an outcome that no analysis could pool (not for a refused
     # sensitivity analysis of an outcome that is pooled elsewhere).
     done = {analysis.spec.outcome for res, analysis in pooled if res.measure in ("RR", "OR")}
@@ -383,11 +383,6 @@ def summary_rows(pooled, refused, data_dir=None, analyses_dir=None, threshold=No
                 rows.append((name, published_sof_row(sof_outcome(spec), published, _short_reason(reason))))
                 done.add(spec.outcome)
     return [r for _, r in sorted(rows, key=lambda nr: nr[0])]
-
-
-def _study_labels(res) -> dict:
-    return {s.study: s.inputs.get("label", s.study) if isinstance(s.inputs.get("label"), str) else s.study
-            for s in res.studies}
 
 
 def _short_reason(reason: str) -> str:
