@@ -17,11 +17,10 @@ recorded discrepancies) is listed in ``notes``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from ..errors import InputError
 from . import standardise
-from .extraction import KIND_COLUMNS, Extraction, Row, load_extraction, outcome_kind
+from .extraction import Extraction, Row, load_extraction, outcome_kind
 from .spec import AnalysisSpec, read_spec, spec_path
 
 LAYOUT_COLUMNS = {

@@ -17,8 +17,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-import numpy as np
-
 from ..errors import InputError
 from ..io import columnar
 from ..io import trial_table as tt
