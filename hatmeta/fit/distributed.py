@@ -14,7 +14,6 @@ row; the two roundings can differ by ~1e-16 relative.)
 
 from __future__ import annotations
 
-
 from .batch import SCALARS, pool_groups
 
 
