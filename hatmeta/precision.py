@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -142,6 +143,16 @@ def dumps(obj, indent=True, rounded=False, as_bytes=False):
     return out if as_bytes else out.decode()
 
 
+def dump_lines(objs) -> bytes:
+    """Many objects as JSON lines (UTF-8 bytes): each line is ``dumps(obj, indent=False, rounded=True)``
+    and ends in a newline. Every float in ``objs`` must already be rounded by the policy."""
+    import orjson
+
+    encode = functools.partial(orjson.dumps, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
+                               | orjson.OPT_APPEND_NEWLINE)
+    return b"".join(map(encode, objs))
+
+
 def quantised(obj):
     """A copy of a result object (MetaResult, BayesResult, StudyRows, dicts, tuples of them)
     with every float rounded by the policy: what tables, pages and figures are drawn from."""
@@ -177,5 +188,5 @@ def agree(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= max(TOLERANCE * max(abs(a), abs(b)), ABS_TOLERANCE)
 
 
-__all__ = ["DIGITS", "TOLERANCE", "ABS_TOLERANCE", "q", "quantise", "json_floats", "plain", "dumps",
+__all__ = ["DIGITS", "TOLERANCE", "ABS_TOLERANCE", "q", "quantise", "json_floats", "plain", "dumps", "dump_lines",
            "quantised", "agree"]

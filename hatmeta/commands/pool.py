@@ -272,7 +272,10 @@ def _emit_many(results, fmt, more=None):
     out = sys.stdout
     if fmt == "json":
         if more is None:
-            out.writelines(line + "\n" for line in results.json_lines())
+            out.flush()
+            binary = getattr(out, "buffer", None)  # bytes straight to the file (no decode and re-encode)
+            for block in results.json_blocks():
+                binary.write(block) if binary is not None else out.write(block.decode())
         else:
             # Each group's tests and influence rows join its JSON object (written by the output policy).
             import json

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,9 +17,10 @@ import numpy as np
 from . import core
 from .effects import escalc
 from ..errors import InputError
+from ..gc_pause import gc_paused
 from .models import normalise_method, rma, study_results
 from ..io.trial_table import COUNT_COLUMNS
-from ..precision import dumps, json_floats as _json_floats, q, quantised
+from ..precision import dump_lines, json_floats as _json_floats, q, quantised
 from ..results import NATURAL_BLOCK, MetaResult
 
 if TYPE_CHECKING:
@@ -90,48 +92,62 @@ class BatchResult(Sequence):
         return self.to_frame()._repr_html_()
 
     def json_lines(self):
-        """One compact JSON object per group (the CLI's --by output), built from the arrays."""
-        es, order = self.es, self._order
-        cols = {"study": [es.studies[i] for i in order], "yi": _json_floats(es.yi[order]),
-                "vi": _json_floats(es.vi[order]), "weight": _json_floats(self._weights[order])}
-        for c, arr in es.table.columns.items():
-            if c not in cols:
-                arr = arr[order]
-                whole = c in COUNT_COLUMNS and bool(np.all(arr == np.floor(arr)))
-                cols[c] = arr.astype(np.int64).tolist() if whole else _json_floats(arr)
-        names = list(cols)
-        study_rows = [dict(zip(names, row)) for row in zip(*cols.values())]
-        scal = {name: _json_floats(arr) for name, arr in self._arrays.items()}
-        with np.errstate(invalid="ignore"):
-            taus = _json_floats(np.sqrt(self._arrays["tau2"]))
-        dfs = None if self._df is None else _json_floats(self._df)
+        """One compact JSON object per group (the CLI's --by output), built from the arrays; str lines."""
+        for block in self.json_blocks():
+            yield from block.decode().split("\n")[:-1]
+
+    def json_blocks(self, groups_per_block=20_000):
+        """The JSON lines of ``json_lines`` as UTF-8 bytes, each line ending in a newline, a block of
+        up to ``groups_per_block`` groups at a time (memory bounded by one block's dicts)."""
+        for a in range(0, len(self.groups), groups_per_block):
+            yield self._json_block(a, min(a + groups_per_block, len(self.groups)))
+
+    @gc_paused()
+    def _json_block(self, a, b) -> bytes:
+        """JSON lines of groups a..b-1. The objects are made column-wise by ``map(dict, ...)`` and
+        encoded by one writer (``precision.dump_lines``): a Python loop per group cost as much as the fit."""
+        es, order, starts, counts = self.es, self._order, self._starts, self._counts
         stat_name = "z" if self._df is None else "t"
         head = {"measure": es.measure, "method": self.method, "ci_method": self.ci,
-                "pi_method": self.pi if self.method != "FE" else "none", "scale": es.scale, "level": self.level}
-        head["level"] = q(self.level)
-
-        def encode(obj):  # every float above came from json_floats: rounded by the output policy
-            return dumps(obj, indent=False, rounded=True)
-        starts, counts = self._starts.tolist(), self._counts.tolist()
-        for j, group in enumerate(self.groups):
-            k = counts[j]
-            obj = {"group": str(group), **head, "k": k}
-            for name in ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "tau2_ci_low",
-                         "tau2_ci_high"):
-                obj[name] = scal[name][j]
-            obj["tau"] = taus[j]
-            obj.update(q=scal["q"][j], q_df=max(k - 1, 0), q_p=scal["q_p"][j], i2=scal["i2"][j], h2=scal["h2"][j])
-            obj[stat_name] = scal["stat"][j]
-            if dfs is not None:
-                obj["df"] = dfs[j]
-            obj["p"] = scal["p"][j]
-            if es.measure in NATURAL_BLOCK:  # back-transformed proportions or correlations, as a single fit's JSON
-                obj["natural"] = quantised(self[j].to_dict()["natural"])
-            obj["studies"] = study_rows[starts[j]: starts[j] + k]
-            obj["notes"] = list(self._notes.get(j, ()))
+                "pi_method": self.pi if self.method != "FE" else "none", "scale": es.scale, "level": q(self.level)}
+        extra_cols = [c for c in es.table.columns if c not in ("study", "yi", "vi", "weight")]
+        lo, hi = int(starts[a]), int(starts[b - 1] + counts[b - 1])
+        rows = order[lo:hi]
+        cols = {"study": list(map(es.studies.__getitem__, rows.tolist())), "yi": _json_floats(es.yi[rows]),
+                "vi": _json_floats(es.vi[rows]), "weight": _json_floats(self._weights[rows])}
+        for c in extra_cols:
+            column = es.table.columns[c]
+            # A count column is written as whole numbers when all of it is (as a single fit's JSON).
+            whole = c in COUNT_COLUMNS and bool(np.all(column == np.floor(column)))
+            cols[c] = column[rows].astype(np.int64).tolist() if whole else _json_floats(column[rows])
+        study_rows = list(map(dict, map(zip, repeat(tuple(cols)), zip(*cols.values()))))
+        k = counts[a:b].tolist()
+        per_group = {"group": [str(g) for g in self.groups[a:b]], "k": k}
+        for name in ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "tau2_ci_low",
+                     "tau2_ci_high", "q", "q_p", "i2", "h2", "p"):
+            per_group[name] = _json_floats(self._arrays[name][a:b])
+        with np.errstate(invalid="ignore"):
+            per_group["tau"] = _json_floats(np.sqrt(self._arrays["tau2"][a:b]))
+        per_group["q_df"] = np.maximum(counts[a:b] - 1, 0).tolist()
+        per_group[stat_name] = _json_floats(self._arrays["stat"][a:b])
+        if self._df is not None:
+            per_group["df"] = _json_floats(self._df[a:b])
+        per_group["studies"] = [study_rows[o: o + n] for o, n in zip((starts[a:b] - lo).tolist(), k)]
+        empty: list = []
+        notes = [empty] * (b - a)
+        for j, group_notes in self._notes.items():
+            if a <= j < b:
+                notes[j - a] = list(group_notes)
+        per_group["notes"] = notes
+        names = (*head, *per_group)
+        objs = list(map(dict, map(zip, repeat(names), zip(*map(repeat, head.values()), *per_group.values()))))
+        for j in range(a, b):
             if self.errors[j] is not None:
-                obj["error"] = self.errors[j]
-            yield encode(obj)
+                objs[j - a]["error"] = self.errors[j]
+        if es.measure in NATURAL_BLOCK:  # back-transformed proportions or correlations, as a single fit's JSON
+            for j in range(a, b):
+                objs[j - a]["natural"] = quantised(self[j].to_dict()["natural"])
+        return dump_lines(objs)
 
 
 def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, input_level=0.95,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import InputError
+from ..gc_pause import gc_paused
 from . import trial_table as tt
 
 
@@ -31,6 +32,7 @@ class ByTable:
 read_rows = tt.read_rows  # the exact reader's file-level errors (missing, not UTF-8, not CSV)
 
 
+@gc_paused()
 def table_by(rows, by, path="<table>", measure=None, first_line=1, try_exact=True) -> ByTable:
     """Split CSV ``rows`` (header first) into good rows and bad rows, each bad row with its error.
 
