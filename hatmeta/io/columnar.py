@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from ..errors import InputError
+from ..gc_pause import gc_paused
 from . import trial_table as tt
 
 # 8 MB (~150,000 rows): below this the exact reader is as quick as importing pyarrow (measured at 4 MB:
@@ -114,6 +115,7 @@ def read_csv_fast(path, measure=None):
     return _from_arrow(at, header, wanted, layout, path, lines=range(2, n + 2))
 
 
+@gc_paused()
 def _from_arrow(at, header, wanted, layout, path, lines):
     """A validated TrialTable from an Arrow table whose columns are the header (lower case)."""
     import pyarrow as pa
@@ -136,9 +138,11 @@ def _from_arrow(at, header, wanted, layout, path, lines):
     trimmed = pc.utf8_trim_whitespace(studies)
     if not pc.all(pc.equal(trimmed, studies)).as_py():
         return None
-    studies = tuple(studies.to_pylist())
-    if "" in studies or len(set(studies)) != len(studies):
-        return None  # the exact reader names the empty or duplicate name and its line
+    studies = studies.to_pylist()
+    if "" in studies:
+        return None  # the exact reader names the empty name and its line
+    # Repeated names (a simulation's s1..s5 in every replicate) are told apart as the exact reader does.
+    labels, dup_notes = tt.label_duplicates(studies)
     extra = {}
     for h in header:
         if h not in wanted and h != "study":
@@ -146,8 +150,8 @@ def _from_arrow(at, header, wanted, layout, path, lines):
             if col.null_count:
                 return None
             extra[h] = tuple(pc.utf8_trim_whitespace(col).to_pylist())
-    table = tt.TrialTable(path=path, layout=layout, studies=studies, columns=columns, extra=extra,
-                          lines=tuple(lines))
+    table = tt.TrialTable(path=path, layout=layout, studies=labels, columns=columns, extra=extra,
+                          lines=tuple(lines), notes=dup_notes, given=tuple(studies) if dup_notes else ())
     tt.check_values(table)  # range checks, with file:line: column on the first bad value
     return table
 
