@@ -28,6 +28,19 @@ def test_fast_csv_reader_equals_the_exact_reader(name, measure):
     _same(fast, read_table(path, measure=measure))
 
 
+def test_repeated_study_names_are_labelled_as_the_exact_reader_labels_them(tmp_path):
+    """A simulation repeats s1..s3 in every replicate: the fast reader keeps the file (no fallback)
+    and gives the exact reader's labels, original names and note."""
+    path = tmp_path / "sim.csv"
+    path.write_text("rep,study,yi,vi\n" + "".join(f"r{i // 3},s{i % 3},0.{i % 7},0.{i % 5 + 1}\n"
+                                                   for i in range(12)))
+    fast, exact = columnar.read_csv_fast(str(path), "GEN"), read_table(path, measure="GEN")
+    assert fast is not None
+    _same(fast, exact)
+    assert fast.given == exact.given and fast.given[:4] == ("s0", "s1", "s2", "s0")
+    assert fast.notes == exact.notes and "study names repeat" in fast.notes[0]
+
+
 def test_a_bad_value_keeps_its_file_line_column_error(tmp_path):
     path = tmp_path / "t.csv"
     rows = ["study,yi,vi"] + [f"s{i},0.{i % 10},0.{i % 9 + 1}" for i in range(200)]
