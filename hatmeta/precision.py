@@ -143,14 +143,19 @@ def dumps(obj, indent=True, rounded=False, as_bytes=False):
     return out if as_bytes else out.decode()
 
 
-def dump_lines(objs) -> bytes:
+def dump_lines(objs, keys_sorted=False) -> bytes:
     """Many objects as JSON lines (UTF-8 bytes): each line is ``dumps(obj, indent=False, rounded=True)``
-    and ends in a newline. Every float in ``objs`` must already be rounded by the policy."""
+    and ends in a newline. Every float in ``objs`` must already be rounded by the policy.
+
+    ``keys_sorted=True``: every dict in ``objs``, nested ones included, was built with its keys in
+    ``sorted`` order, so the writer skips sorting them (the same bytes: orjson sorts keys by their UTF-8
+    bytes, which is code-point order, as ``sorted`` sorts str)."""
     import orjson
 
-    encode = functools.partial(orjson.dumps, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
-                               | orjson.OPT_APPEND_NEWLINE)
-    return b"".join(map(encode, objs))
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+    if not keys_sorted:
+        option |= orjson.OPT_SORT_KEYS
+    return b"".join(map(functools.partial(orjson.dumps, option=option), objs))
 
 
 def quantised(obj):

@@ -119,3 +119,20 @@ def test_input_level_without_a_ci_table_is_refused():
 
     with pytest.raises(InputError, match="--input-level applies"):
         pool_table(read_table(DATA / "bcg.csv", measure="RR"), "RR", input_level=0.9)
+
+
+def test_by_json_line_with_natural_is_the_groups_own_json():
+    """The --by line of a proportion measure (with its back-transformed block) is, byte for byte, the
+    writer's JSON of the group's own result (studies listed with their inputs, effect and weight)."""
+    from hatmeta.api import pool_by
+    from hatmeta.io.trial_table import table_from_rows
+    from hatmeta.precision import dumps
+
+    rows = [["g", "study", "events", "n"], ["a", "s1", "3", "20"], ["a", "s2", "5", "30"], ["a", "s3", "0", "15"],
+            ["b", "s1", "10", "40"], ["b", "s2", "12", "35"], ["b", "s3", "9", "30"]]
+    batch = pool_by(table_from_rows(rows), "g", "PFT")
+    for line, res in zip(batch.json_lines(), batch):
+        expected = res.to_dict()
+        keys = set(json.loads(line)["studies"][0])
+        expected["studies"] = [{k: v for k, v in s.items() if k in keys} for s in expected["studies"]]
+        assert "natural" in expected and line == dumps(expected, indent=False)

@@ -120,7 +120,9 @@ class BatchResult(Sequence):
             # A count column is written as whole numbers when all of it is (as a single fit's JSON).
             whole = c in COUNT_COLUMNS and bool(np.all(column == np.floor(column)))
             cols[c] = column[rows].astype(np.int64).tolist() if whole else _json_floats(column[rows])
-        study_rows = list(map(dict, map(zip, repeat(tuple(cols)), zip(*cols.values()))))
+        # Keys in sorted order (as the writer sorts them), so that it need not sort 10^5 small dicts.
+        study_keys = tuple(sorted(cols))
+        study_rows = list(map(dict, map(zip, repeat(study_keys), zip(*(cols[c] for c in study_keys)))))
         k = counts[a:b].tolist()
         per_group = {"group": [str(g) for g in self.groups[a:b]], "k": k}
         for name in ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "tau2_ci_low",
@@ -139,15 +141,17 @@ class BatchResult(Sequence):
             if a <= j < b:
                 notes[j - a] = list(group_notes)
         per_group["notes"] = notes
-        names = (*head, *per_group)
-        objs = list(map(dict, map(zip, repeat(names), zip(*map(repeat, head.values()), *per_group.values()))))
+        columns = {**{name: repeat(value) for name, value in head.items()}, **per_group}
+        names = tuple(sorted(columns))
+        objs = list(map(dict, map(zip, repeat(names), zip(*(columns[name] for name in names)))))
         for j in range(a, b):
             if self.errors[j] is not None:
-                objs[j - a]["error"] = self.errors[j]
+                objs[j - a] = dict(sorted({**objs[j - a], "error": self.errors[j]}.items()))
         if es.measure in NATURAL_BLOCK:  # back-transformed proportions or correlations, as a single fit's JSON
             for j in range(a, b):
-                objs[j - a]["natural"] = quantised(self[j].to_dict()["natural"])
-        return dump_lines(objs)
+                natural = quantised(self[j].to_dict()["natural"])
+                objs[j - a] = dict(sorted({**objs[j - a], "natural": dict(sorted(natural.items()))}.items()))
+        return dump_lines(objs, keys_sorted=True)
 
 
 def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, input_level=0.95,
