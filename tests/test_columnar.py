@@ -80,7 +80,7 @@ def test_parquet_file_folder_and_glob(tmp_path):
         t = columnar.read_any(src, "GEN")
         assert t.studies == exact.studies and t.extra["group"] == exact.extra["group"]
         np.testing.assert_array_equal(t.columns["yi"], exact.columns["yi"])
-        assert t.lines[:2] == (1, 2)  # Parquet rows are numbered from 1 in place of lines
+        assert tuple(t.lines[:2]) == (1, 2)  # Parquet rows are numbered from 1 in place of lines
 
 
 def test_parquet_bad_value_names_the_row(tmp_path):

@@ -151,7 +151,7 @@ def _from_arrow(at, header, wanted, layout, path, lines):
                 return None
             extra[h] = tuple(pc.utf8_trim_whitespace(col).to_pylist())
     table = tt.TrialTable(path=path, layout=layout, studies=labels, columns=columns, extra=extra,
-                          lines=tuple(lines), notes=dup_notes, given=tuple(studies) if dup_notes else ())
+                          lines=tt._compact(lines), notes=dup_notes, given=tuple(studies) if dup_notes else ())
     tt.check_values(table)  # range checks, with file:line: column on the first bad value
     return table
 

@@ -80,7 +80,7 @@ class TrialTable:
     studies: tuple
     columns: dict
     extra: dict = field(default_factory=dict)
-    lines: tuple = ()
+    lines: Sequence[int] = ()  # a range where the rows are consecutive lines (10^7 ints would be 360 MB)
     notes: tuple = ()  # what reading changed: labels disambiguated, incomplete rows dropped
     given: tuple = ()  # study names as given, when ``studies`` had to disambiguate repeats
     dropped: tuple = ()  # (study, line, reason, {column: text}) of rows left out by drop_incomplete
@@ -322,7 +322,7 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
     # csv yields [] for an empty line; a line of whitespace yields one blank cell. Both are skipped.
     data = rows[1:]
     if len(header) > 1 and set(map(len, data)) == {len(header)}:  # no blank line (the common case, at C speed)
-        lines = list(range(first_line + 1, first_line + 1 + len(data)))
+        lines = range(first_line + 1, first_line + 1 + len(data))
     else:
         keep = [r for r, row in enumerate(data) if row and (len(row) > 1 or row[0].strip())]
         if not keep:
@@ -369,10 +369,20 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
     extra = {h: tuple(map(str.strip, cells[pos[h]])) for h in header
              if h not in wanted and h != "study" and h not in sources}
     table = TrialTable(path=path, layout=layout, studies=labels, columns=columns, extra=extra,
-                       lines=tuple(lines), notes=notes + dup_notes,
+                       lines=_compact(lines), notes=notes + dup_notes,
                        given=tuple(studies) if dup_notes else (), dropped=dropped)
     check_values(table)
     return table
+
+
+def _compact(lines) -> Sequence[int]:
+    """Line numbers as a range when they are consecutive (the common case), else a tuple."""
+    if isinstance(lines, range):
+        return lines
+    lines = tuple(lines)
+    if lines and lines[-1] - lines[0] == len(lines) - 1 and all(b - a == 1 for a, b in zip(lines, lines[1:])):
+        return range(lines[0], lines[-1] + 1)
+    return lines
 
 
 def _parse_column(cells, path, lines, column) -> np.ndarray:
