@@ -34,3 +34,21 @@ def test_without_analyses_the_error_says_where_it_looked(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert f"no analyses found in {tmp_path}" in p.stderr
+
+
+def test_no_file_keeps_a_merge_conflict():
+    """A merge that left its conflict markers in a README or a module must not land."""
+    import re
+
+    marker = re.compile(r"^(<{7} |>{7} |={7}$)", re.M)
+    skip = {".git", ".venv", "reports", "__pycache__", ".mypy_cache", ".pytest_cache", "node_modules"}
+    found = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in skip and not d.endswith(".egg-info")]
+        for name in files:
+            if name.endswith((".md", ".py", ".toml", ".R", ".txt", ".cfg", ".yml", ".yaml")):
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    if marker.search(fh.read()):
+                        found.append(os.path.relpath(path, ROOT))
+    assert found == []
