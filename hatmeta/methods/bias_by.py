@@ -214,7 +214,10 @@ def _sides(y, v, gid, G, method):
             if not math.isfinite(s):
                 raise InputError("the slope of the effects on their standard errors is not finite")
             sides[j] = "right" if s < 0 else "left"
-        except (InputError, np.linalg.LinAlgError, ValueError, ArithmeticError) as exc:
+        except np.linalg.LinAlgError:
+            errors[j] = ("no side to fill can be chosen: the studies' variances do not vary, so the slope of "
+                         "the effects on their standard errors is not defined")
+        except (InputError, ValueError, ArithmeticError) as exc:
             errors[j] = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
     return sides, errors
 
@@ -351,9 +354,11 @@ def _kept_means(y, v, g, rank_in, k, k0, active, method):
     remap[idx] = np.arange(len(idx))
     gg, yy, vv = remap[g[sel]], y[sel], v[sel]
     grp = core.Groups(yy, vv, gg, len(idx))
-    tau2 = core.estimate_tau2(grp, method)
-    w = 1 / (vv + tau2[gg])
-    return np.bincount(gg, weights=w * yy, minlength=len(idx)) / np.bincount(gg, weights=w, minlength=len(idx))
+    # R0 can keep a single study (tau^2 undefined: NaN, then k0 = 0 next round, as the single fit does).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau2 = core.estimate_tau2(grp, method)
+        w = 1 / (vv + tau2[gg])
+        return np.bincount(gg, weights=w * yy, minlength=len(idx)) / np.bincount(gg, weights=w, minlength=len(idx))
 
 
 # ---------------------------------------------------------------- selection model (per group)
