@@ -69,11 +69,12 @@ def _choice(values):
               "at a time (memory bounded by one batch; the rows of a group must come together).")
 @click.option("-v", "--verbose", is_flag=True, help="Text: every note in full (default: grouped by kind and counted).")
 @click.option("--pet-peese", is_flag=True, help="PET and PEESE limit estimates (Stanley & Doucouliagos 2014).")
-@click.option("--trim-fill", is_flag=True, help="Duval & Tweedie trim-and-fill.")
+@click.option("--trim-fill", is_flag=True, help="Duval & Tweedie trim-and-fill (per group with --by).")
 @click.option("--trim-fill-estimator", type=_choice(["L0", "R0"]), default="L0", show_default=True,
               help="Estimator of the number of missing studies.")
 @click.option("--selection-model", type=_choice(["step"]),
-              help="Vevea-Hedges step-function selection model (selection in the --benefit direction).")
+              help="Vevea-Hedges step-function selection model (selection in the --benefit direction; per "
+              "group with --by).")
 @click.option("--steps", default="0.025", show_default=True, metavar="P[,P...]",
               help="One-sided p-value cut-points of the selection model.")
 @click.option("--influence", is_flag=True,
