@@ -251,3 +251,18 @@ def test_cli_by_json_lines_and_text_carry_the_blocks(tmp_path):
         with pytest.raises(SystemExit) as exc:
             main(["pool", "--data", path, "--measure", "GEN", "--by", "group", "--trim-fill", *extra])
         assert exc.value.code == 2
+
+
+def test_rows_of_groups_interleaved_give_the_same_blocks(sim_table):
+    """Groups whose rows are not contiguous: each group's block as with its rows together."""
+    order = np.random.default_rng(5).permutation(sim_table.k)
+    shuffled = sim_table.subset(order)
+    a = robustness_by(sim_table, "group", "GEN", trim_fill=True, trim_fill_estimator="R0")
+    b = robustness_by(shuffled, "group", "GEN", trim_fill=True, trim_fill_estimator="R0")
+    first = list(dict.fromkeys(sim_table.column("group")))
+    by_name = dict(zip(dict.fromkeys(shuffled.column("group")), b))
+    for g, d in zip(first, a):
+        e = by_name[g]["trim_fill"]
+        assert (e["k0"], e["side"]) == (d["trim_fill"]["k0"], d["trim_fill"]["side"]), g
+        for key in NUMBERS_TF:
+            same(e[key], d["trim_fill"][key], f"{g} {key}", tol=1e-12)
