@@ -12,7 +12,13 @@ non-significant studies suppressed (so that trim-and-fill has something to fill)
     solve tau^2 to the same precision.
 The per-group k0 and adjusted estimates are compared too.
 
+With ``--selection-model`` the step-function selection model (steps 0.025, alternative "less",
+hatmeta's ``--benefit lower``) is timed instead: hatmeta fits it group by group
+(``publication_bias.selection_model``), metafor's ``selmodel(rma(yi, vi, method = "ML"), type =
+"stepfun", steps = 0.025, alternative = "less")`` in the R loop (its default optimiser controls).
+
 Usage:  python benchmarks/bench_bias_by.py [--groups 1000,10000] [--repeat 3] [--estimator L0]
+        python benchmarks/bench_bias_by.py --selection-model --groups 100 --repeat 1
 Needs Rscript with metafor. Writes nothing to the repository.
 """
 
@@ -70,12 +76,28 @@ t <- system.time(for (i in seq_along(parts)) {
 cat(jsonlite::toJSON(list(t = t, k0 = k0, estimate = b), digits = NA))
 """
 
+R_SELECTION = r"""
+suppressMessages(library(metafor))
+d <- read.csv(commandArgs(TRUE)[1])
+parts <- split(d, factor(d$group, levels = unique(d$group)))
+ctl <- list(threshold = 1e-12, maxiter = 1000)
+b <- numeric(length(parts))
+t <- system.time(for (i in seq_along(parts)) {
+  p <- parts[[i]]
+  s <- tryCatch(selmodel(rma(p$yi, p$vi, method = "ML", control = ctl), type = "stepfun", steps = 0.025,
+                         alternative = "less"), error = function(e) NULL)
+  b[i] <- if (is.null(s)) NA else c(s$beta)
+})[["elapsed"]]
+cat(jsonlite::toJSON(list(t = t, k0 = rep(0L, length(parts)), estimate = b), digits = NA))
+"""
+
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--groups", default="1000,10000")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--estimator", default="L0", choices=["L0", "R0"])
+    ap.add_argument("--selection-model", action="store_true", help="time the selection model instead")
     ap.add_argument("--hatmeta", default=str(Path(sys.executable).parent / "hatmeta"),
                     help="the hatmeta command to time (default: the one beside this Python)")
     args = ap.parse_args()
@@ -85,14 +107,18 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "tf.R"
-        script.write_text(R_SCRIPT)
+        script.write_text(R_SELECTION if args.selection_model else R_SCRIPT)
+        key = "selection_model" if args.selection_model else "trim_fill"
+        option = ["--selection-model", "step"] if args.selection_model else [
+            "--trim-fill", "--trim-fill-estimator", args.estimator]
+        opts = dict(selection_model="step") if args.selection_model else dict(
+            trim_fill=True, trim_fill_estimator=args.estimator)
         for G in (int(x) for x in args.groups.split(",")):
             y, v = simulate(G)
             data = Path(tmp) / f"g{G}.csv"
             write_csv(data, y, v, 10)
             table = read_table(data, measure="GEN")
-            run = lambda: robustness_by(table, "group", "GEN", trim_fill=True,  # noqa: E731
-                                        trim_fill_estimator=args.estimator)
+            run = lambda: robustness_by(table, "group", "GEN", **opts)  # noqa: E731
             got = run()  # warm-up
             times = []
             for _ in range(args.repeat):
@@ -100,8 +126,8 @@ def main():
                 got = run()
                 times.append(time.perf_counter() - t)
             t_in = statistics.median(times)
-            cmd = [args.hatmeta, "pool", "--data", str(data), "--measure", "GEN", "--by", "group", "--trim-fill",
-                   "--trim-fill-estimator", args.estimator, "--format", "json"]
+            cmd = [args.hatmeta, "pool", "--data", str(data), "--measure", "GEN", "--by", "group", *option,
+                   "--format", "json"]
             walls = []
             for _ in range(args.repeat):
                 t = time.perf_counter()
@@ -114,16 +140,16 @@ def main():
                 sys.exit("Rscript failed: " + proc.stderr[-2000:])
             r = json.loads(proc.stdout)
             t_r = r["t"][0] if isinstance(r["t"], list) else r["t"]
-            ours_k0 = [d["trim_fill"]["k0"] for d in got]
-            ours_est = np.array([np.nan if d["trim_fill"]["estimate"] is None else d["trim_fill"]["estimate"]
-                                 for d in got])
+            ours_k0 = [d[key].get("k0", 0) for d in got]
+            ours_est = np.array([np.nan if d[key]["estimate"] is None else d[key]["estimate"] for d in got])
             theirs_est = np.array([np.nan if x is None else x for x in r["estimate"]], float)
             both = np.isfinite(ours_est) & np.isfinite(theirs_est)
             rows.append({
-                "groups": G, "studies": G * 10, "estimator": args.estimator,
-                "hatmeta_trim_fill_s": round(t_in, 3), "hatmeta_command_s": round(t_cmd, 3),
+                "groups": G, "studies": G * 10, "method": key,
+                "estimator": None if args.selection_model else args.estimator,
+                "hatmeta_in_process_s": round(t_in, 3), "hatmeta_command_s": round(t_cmd, 3),
                 "metafor_loop_s": round(t_r, 2),
-                "ratio_vs_trim_fill": round(t_r / t_in, 1), "ratio_vs_command": round(t_r / t_cmd, 1),
+                "ratio_vs_in_process": round(t_r / t_in, 1), "ratio_vs_command": round(t_r / t_cmd, 1),
                 "k0_agree": int(sum(a == b for a, b in zip(ours_k0, r["k0"]))),
                 "answered_hatmeta": int(np.isfinite(ours_est).sum()),
                 "answered_metafor": int(np.isfinite(theirs_est).sum()),

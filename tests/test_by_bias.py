@@ -106,11 +106,10 @@ def test_trim_fill_by_equals_the_single_fit(sim_table, method, estimator):
 
 @pytest.mark.parametrize("steps,benefit", [((0.025,), "lower"), ((0.025, 0.5), "higher")])
 def test_selection_model_by_equals_the_single_fit(sim_table, steps, benefit):
-    keys = table_groups = list(dict.fromkeys(sim_table.column("group")))
-    big = [g for g in table_groups if rows_of(sim_table, g).k >= 10][:6]
+    big = [g for g in dict.fromkeys(sim_table.column("group")) if rows_of(sim_table, g).k >= 10][:6]
     sub = sim_table.subset([i for i, x in enumerate(sim_table.column("group")) if x in big])
     got = robustness_by(sub, "group", "GEN", selection_model="step", steps=steps, benefit=benefit)
-    assert len(got) == len(big) and keys
+    assert len(got) == len(big) >= 4
     for g, d in zip(big, got):
         sel = d["selection_model"]
         exp = pool_table(rows_of(sim_table, g), "GEN", selection_model="step", steps=steps,
