@@ -73,7 +73,7 @@ t <- system.time(for (i in seq_along(parts)) {
                  error = function(e) NULL)
   if (is.null(tf)) { k0[i] <- NA; b[i] <- NA } else { k0[i] <- tf$k0; b[i] <- c(tf$beta) }
 })[["elapsed"]]
-cat(jsonlite::toJSON(list(t = t, k0 = k0, estimate = b), digits = NA))
+cat(jsonlite::toJSON(list(t = t, k0 = k0, estimate = b), digits = NA, na = "null"))
 """
 
 R_SELECTION = r"""
@@ -88,7 +88,7 @@ t <- system.time(for (i in seq_along(parts)) {
                          alternative = "less"), error = function(e) NULL)
   b[i] <- if (is.null(s)) NA else c(s$beta)
 })[["elapsed"]]
-cat(jsonlite::toJSON(list(t = t, k0 = rep(0L, length(parts)), estimate = b), digits = NA))
+cat(jsonlite::toJSON(list(t = t, k0 = rep(0L, length(parts)), estimate = b), digits = NA, na = "null"))
 """
 
 

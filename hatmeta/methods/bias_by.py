@@ -321,6 +321,8 @@ def trim_fill_by_group(es, gid, G, method="REML", estimator="L0", side=None, lev
     vv = np.concatenate([v_all[rows][keep_rows], fv])
     o = np.argsort(gy, kind="stable")
     dj = np.flatnonzero(done)
+    if not dj.size:
+        return out
     remap = np.full(n, -1)
     remap[dj] = np.arange(len(dj))
     with np.errstate(divide="ignore", invalid="ignore"):
