@@ -154,6 +154,11 @@ def main():
                 "answered_hatmeta": int(np.isfinite(ours_est).sum()),
                 "answered_metafor": int(np.isfinite(theirs_est).sum()),
                 "max_abs_diff_estimate": float(np.max(np.abs(ours_est[both] - theirs_est[both]))),
+                # REML's likelihood can have two maxima: metafor's Fisher scoring may stop at the lower one
+                # (hatmeta takes the highest; see fit/core.py), which moves the refitted estimate.
+                "groups_differing_over_1e-6": int(np.sum(np.abs(ours_est[both] - theirs_est[both]) > 1e-6)),
+                "max_abs_diff_other_groups": float(np.max(np.where(
+                    np.abs(ours_est[both] - theirs_est[both]) > 1e-6, 0, np.abs(ours_est[both] - theirs_est[both])))),
             })
             print(json.dumps(rows[-1]), flush=True)
 
