@@ -265,3 +265,13 @@ def test_rows_of_groups_interleaved_give_the_same_blocks(sim_table):
         assert (e["k0"], e["side"]) == (d["trim_fill"]["k0"], d["trim_fill"]["side"]), g
         for key in NUMBERS_TF:
             same(e[key], d["trim_fill"][key], f"{g} {key}", tol=1e-12)
+
+
+def test_dask_refuses_the_per_group_analyses_rather_than_dropping_them(tmp_path):
+    from hatmeta.cli import main
+
+    path = str(small_and_failing(tmp_path))
+    for extra in (["--trim-fill"], ["--selection-model", "step"], ["--small-study", "egger"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["pool", "--data", path, "--measure", "GEN", "--by", "group", "--dask", "local:1", *extra])
+        assert exc.value.code == 2

@@ -133,6 +133,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     if dask_spec:
         if not (data_file is not None and by):
             raise InputError("--dask pools --by groups of a --data table (--data FILE --by COL)", option="--dask")
+        if asked or small_study:  # the cluster path pools the basic model only: say so, never drop them
+            raise InputError("--dask pools each group with the basic model only: drop --small-study, --pet-peese, "
+                             "--trim-fill, --selection-model, --influence and --both-models (or run --by without --dask)",
+                             option="--dask")
         return _pool_by_dask(data_file, measure, by, options, dask_spec, fmt)
     if batch_rows and not (data_file is not None and by):
         raise InputError("--batch-rows streams --by over Parquet input (--data FILE --by COL)", column="--batch-rows")
