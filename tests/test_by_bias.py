@@ -275,3 +275,21 @@ def test_dask_refuses_the_per_group_analyses_rather_than_dropping_them(tmp_path)
         with pytest.raises(SystemExit) as exc:
             main(["pool", "--data", path, "--measure", "GEN", "--by", "group", "--dask", "local:1", *extra])
         assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_trim_fill_side_given_equals_the_single_fit(sim_table, side):
+    from hatmeta.fit.effects import escalc
+    from hatmeta.methods import publication_bias as pb
+
+    got = robustness_by(sim_table, "group", "GEN", trim_fill=True, trim_fill_side=side, trim_fill_estimator="R0")
+    for g, d in zip(dict.fromkeys(sim_table.column("group")), got):
+        tf = d["trim_fill"]
+        try:
+            exp = pb.trim_fill(escalc(rows_of(sim_table, g), "GEN"), side=side, estimator="R0").to_dict()
+        except InputError as exc:
+            assert tf["estimate"] is None and exc.message in tf["warning"]
+            continue
+        assert (tf["side"], tf["k0"]) == (side, exp["k0"])
+        for key in NUMBERS_TF:
+            same(tf[key], exp[key], f"{g} {key}")
