@@ -355,10 +355,18 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
 
 
 def robustness_by(table, by, measure, small_study=(), influence=False, method="REML", ci="wald", cc=0.5,
-                  pet_peese=False, level=0.95, input_level=0.95, scale=None):
+                  pet_peese=False, level=0.95, input_level=0.95, scale=None, trim_fill=False,
+                  trim_fill_estimator="L0", trim_fill_side=None, selection_model=None, steps=(0.025,),
+                  benefit="lower"):
     """Small-study tests and influence diagnostics for every group of rows (column ``by``), vectorised
     across groups: a list, in the order groups first appear (as ``pool_by``), of dicts with one key
-    per test and ``influence`` (list of per-study dicts), JSON-ready."""
+    per test and ``influence`` (list of per-study dicts), JSON-ready.
+
+    ``trim_fill`` (``trim_fill_estimator`` L0 or R0; ``trim_fill_side`` None: decided per group, or
+    "left"/"right") adds ``trim_fill`` (vectorised across groups); ``selection_model="step"`` with
+    ``steps`` and ``benefit`` adds ``selection_model`` (fitted group by group). Their keys are those of
+    the single-fit JSON; a group too small, or where the method fails, gets null numbers and the reason
+    in the block's ``warning`` and ``notes``."""
     import numpy as np
 
     from .fit.models import normalise_method
@@ -386,6 +394,20 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
 
         for j, rows in enumerate(influence_by_group(es, gid, len(groups), method=method, ci=ci)):
             out[j]["influence"] = rows
+    if trim_fill:
+        from .methods.bias_by import trim_fill_by_group
+
+        for j, d in enumerate(trim_fill_by_group(es, gid, len(groups), method=method,
+                                                 estimator=trim_fill_estimator, side=trim_fill_side, level=level)):
+            out[j]["trim_fill"] = d
+    if selection_model:
+        from .methods.bias_by import selection_model_by_group
+
+        if str(selection_model).lower() != "step":
+            raise InputError(f"unknown selection model {selection_model!r}; choose step", column="--selection-model")
+        for j, d in enumerate(selection_model_by_group(es, gid, len(groups), steps=steps, benefit=benefit,
+                                                       method=method, level=level)):
+            out[j]["selection_model"] = d
     return out
 
 

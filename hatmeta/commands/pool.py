@@ -69,11 +69,12 @@ def _choice(values):
               "at a time (memory bounded by one batch; the rows of a group must come together).")
 @click.option("-v", "--verbose", is_flag=True, help="Text: every note in full (default: grouped by kind and counted).")
 @click.option("--pet-peese", is_flag=True, help="PET and PEESE limit estimates (Stanley & Doucouliagos 2014).")
-@click.option("--trim-fill", is_flag=True, help="Duval & Tweedie trim-and-fill.")
+@click.option("--trim-fill", is_flag=True, help="Duval & Tweedie trim-and-fill (per group with --by).")
 @click.option("--trim-fill-estimator", type=_choice(["L0", "R0"]), default="L0", show_default=True,
               help="Estimator of the number of missing studies.")
 @click.option("--selection-model", type=_choice(["step"]),
-              help="Vevea-Hedges step-function selection model (selection in the --benefit direction).")
+              help="Vevea-Hedges step-function selection model (selection in the --benefit direction; per "
+              "group with --by).")
 @click.option("--steps", default="0.025", show_default=True, metavar="P[,P...]",
               help="One-sided p-value cut-points of the selection model.")
 @click.option("--influence", is_flag=True,
@@ -132,6 +133,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     if dask_spec:
         if not (data_file is not None and by):
             raise InputError("--dask pools --by groups of a --data table (--data FILE --by COL)", option="--dask")
+        if asked or small_study:  # the cluster path pools the basic model only: say so, never drop them
+            raise InputError("--dask pools each group with the basic model only: drop --small-study, --pet-peese, "
+                             "--trim-fill, --selection-model, --influence and --both-models (or run --by without --dask)",
+                             option="--dask")
         return _pool_by_dask(data_file, measure, by, options, dask_spec, fmt)
     if batch_rows and not (data_file is not None and by):
         raise InputError("--batch-rows streams --by over Parquet input (--data FILE --by COL)", column="--batch-rows")
@@ -309,9 +314,30 @@ def _by_group_text(extra):
             flagged = [r["study"] for r in t if r["influential"]]
             lines.append(f"Influential studies (metafor's rule): {', '.join(flagged) if flagged else 'none'}")
             continue
+        if key in ("trim_fill", "selection_model"):
+            lines.append(_bias_line(key, t))
+            continue
         stat = ("tau" if key == "begg" else "t") + " = " + f(t["statistic"])
         lines.append(f"{NAMES[key]}: {stat}, p = {fmt_p(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
     return "\n" + "\n".join(lines) if lines else ""
+
+
+def _bias_line(key, t):
+    """One text line for a --by group's trim-and-fill or selection model block (analysis scale)."""
+    from ..render.text import fmt as f, fmt_p
+
+    if t["estimate"] is None:
+        name = "Trim-and-fill" if key == "trim_fill" else "Step-function selection model"
+        return f"{name}: not computed ({t['warning']})"
+    interval = f"{f(t['estimate'])} [{f(t['ci_low'])}, {f(t['ci_high'])}] (analysis scale)"
+    if key == "trim_fill":
+        line = (f"Trim-and-fill ({t['estimator']}): {t['k0']} stud{'y' if t['k0'] == 1 else 'ies'} filled on the "
+                f"{t['side']}; adjusted estimate {interval}, tau^2 = {f(t['tau2'])}")
+    else:
+        line = (f"Step-function selection model (cut-points {', '.join(f'{c:g}' for c in t['steps'][:-1])}, "
+                f"alternative {t['alternative']}): estimate {interval}, tau^2 = {f(t['tau2'])}, delta = "
+                f"{', '.join(f(d) for d in t['delta'])}; LRT p = {fmt_p(t['lrt_p'])}")
+    return line + (f" ({t['warning']})" if t["warning"] else "")
 
 
 def _steps(text):
@@ -332,22 +358,28 @@ def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict,
     from .. import api
 
     options = {k: v for k, v in options.items() if v is not None}
-    # Small-study tests, PET-PEESE and influence diagnostics are vectorised across groups; the rest is not.
-    extras = [o for o in ("preset", "cumulative", "subgroup", "trim_fill", "selection_model", "both_models")
+    # Small-study tests, PET-PEESE, trim-and-fill, the selection model and influence diagnostics are
+    # run for every group (vectorised across groups, the selection model group by group); the rest is not.
+    extras = [o for o in ("preset", "cumulative", "subgroup", "both_models")
               if options.get(o)]
     if extras or leave_one_out or moderators:
         raise InputError("--by pools each group with the basic model only; drop "
                          + ", ".join("--" + o.replace("_", "-") for o in extras or ["other options"]),
                          column="--by")
-    robust = {k: options[k] for k in ("small_study", "influence", "pet_peese") if options.get(k)}
+    robust = {k: options[k] for k in ("small_study", "influence", "pet_peese", "trim_fill", "selection_model")
+              if options.get(k)}
     if robust and fmt.lower() in ("csv", "markdown"):
-        raise InputError("--small-study, --pet-peese and --influence with --by need --format json or text",
-                         column="--format")
+        raise InputError("--small-study, --pet-peese, --trim-fill, --selection-model and --influence with --by "
+                         "need --format json or text", column="--format")
+    if robust.get("trim_fill"):
+        robust["trim_fill_estimator"] = options.get("trim_fill_estimator", "L0")
+    if robust.get("selection_model"):
+        robust.update(steps=options.get("steps", (0.025,)), benefit=options.get("benefit", "lower"))
     kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if k in options}
     if batch_rows:
         if drop_incomplete or robust:
             raise InputError("--batch-rows streams the basic model only: drop --drop-incomplete, --small-study, "
-                             "--pet-peese and --influence", option="--batch-rows")
+                             "--pet-peese, --trim-fill, --selection-model and --influence", option="--batch-rows")
         return _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows)
     table, measure, failed, keys = api.read_data_by(data_file, measure, by, strict=strict,
                                                     drop_incomplete=drop_incomplete)
