@@ -394,3 +394,19 @@ def test_trim_fill_and_tests_mirror_with_the_effects(seed):
     for t in ("egger", "begg"):
         assert pb.small_study_test(es, t).statistic == pytest.approx(-pb.small_study_test(neg, t).statistic,
                                                                       rel=1e-9, abs=1e-12)
+
+
+def test_trim_fill_with_equal_variances_is_a_one_line_error(write_csv):
+    """Equal variances leave the side-deciding slope undefined (metafor stops on an NA there): one line
+    naming the option and the reason, exit 2, no traceback."""
+    import subprocess
+    import sys
+
+    path = write_csv([["study", "yi", "vi"], ["a", "0.1", "0.04"], ["b", "0.3", "0.04"], ["c", "0.2", "0.04"],
+                      ["d", "0.5", "0.04"]])
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(path), "--measure", "GEN",
+                        "--trim-fill"], capture_output=True, text=True)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == ["error: option '--trim-fill': no side to fill can be chosen: the "
+                                             "studies' variances do not vary, so the slope of the effects on "
+                                             "their standard errors is not defined"]

@@ -291,6 +291,10 @@ def _slope_on_se(y, v, method):
     (metafor's trimfill: rma.uni with mods = sqrt(vi) and the model's method)."""
     from ..fit.metareg import tau2_metareg
 
+    if np.ptp(v) == 0:
+        # The regressor is constant: metafor drops it and then stops on its missing slope.
+        raise InputError("no side to fill can be chosen: the studies' variances do not vary, so the slope of "
+                         "the effects on their standard errors is not defined", column="--trim-fill")
     X = np.column_stack([np.ones(len(y)), np.sqrt(v)])
     tau2 = tau2_metareg(X, y, v, method)
     w = 1 / (v + tau2)
