@@ -276,19 +276,11 @@ def _emit_many(results, fmt, more=None):
 
     out = sys.stdout
     if fmt == "json":
-        if more is None:
-            out.flush()
-            binary = getattr(out, "buffer", None)  # bytes straight to the file (no decode and re-encode)
-            for block in results.json_blocks():
-                binary.write(block) if binary is not None else out.write(block.decode())
-        else:
-            # Each group's tests and influence rows join its JSON object (written by the output policy).
-            import json
-
-            from ..precision import dumps
-
-            out.writelines(dumps({**json.loads(line), **extra}, indent=False) + "\n"
-                           for line, extra in zip(results.json_lines(), more))
+        # Each group's tests and influence rows (``more``) join its JSON object.
+        out.flush()
+        binary = getattr(out, "buffer", None)  # bytes straight to the file (no decode and re-encode)
+        for block in results.json_blocks(more=more):
+            binary.write(block) if binary is not None else out.write(block.decode())
     elif fmt == "csv":
         out.write(to_csv(results))
     else:

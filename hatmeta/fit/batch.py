@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..gc_pause import gc_paused
 from .models import normalise_method, rma, study_results
 from ..io.trial_table import COUNT_COLUMNS
-from ..precision import dump_lines, json_floats as _json_floats, q, quantised
+from ..precision import dump_lines, json_floats as _json_floats, plain, q, quantised
 from ..results import NATURAL_BLOCK, MetaResult
 
 if TYPE_CHECKING:
@@ -96,14 +96,15 @@ class BatchResult(Sequence):
         for block in self.json_blocks():
             yield from block.decode().split("\n")[:-1]
 
-    def json_blocks(self, groups_per_block=20_000):
+    def json_blocks(self, groups_per_block=20_000, more=None):
         """The JSON lines of ``json_lines`` as UTF-8 bytes, each line ending in a newline, a block of
-        up to ``groups_per_block`` groups at a time (memory bounded by one block's dicts)."""
+        up to ``groups_per_block`` groups at a time (memory bounded by one block's dicts). ``more``: a
+        dict per group (tests, influence rows, ...) whose keys join that group's object."""
         for a in range(0, len(self.groups), groups_per_block):
-            yield self._json_block(a, min(a + groups_per_block, len(self.groups)))
+            yield self._json_block(a, min(a + groups_per_block, len(self.groups)), more)
 
     @gc_paused()
-    def _json_block(self, a, b) -> bytes:
+    def _json_block(self, a, b, more=None) -> bytes:
         """JSON lines of groups a..b-1. The objects are made column-wise by ``map(dict, ...)`` and
         encoded by one writer (``precision.dump_lines``): a Python loop per group cost as much as the fit."""
         es, order, starts, counts = self.es, self._order, self._starts, self._counts
@@ -151,6 +152,9 @@ class BatchResult(Sequence):
             for j in range(a, b):
                 natural = quantised(self[j].to_dict()["natural"])
                 objs[j - a] = dict(sorted({**objs[j - a], "natural": dict(sorted(natural.items()))}.items()))
+        if more is not None:  # their floats rounded by the policy; the merged keys sorted by the writer
+            objs = [{**obj, **plain(extra)} for obj, extra in zip(objs, more[a:b])]
+            return dump_lines(objs)
         return dump_lines(objs, keys_sorted=True)
 
 
