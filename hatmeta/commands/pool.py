@@ -282,7 +282,10 @@ def _emit_many(results, fmt, more=None):
             out.writelines(dumps({**json.loads(line), **extra}, indent=False) + "\n"
                            for line, extra in zip(results.json_lines(), more))
     elif fmt == "csv":
-        out.write(to_csv(results))
+        from ..render.batch_csv import batch_csv_chunks, is_batch
+
+        # A BatchResult's CSV in blocks of groups: never the whole text in memory at once.
+        out.writelines(batch_csv_chunks(results)) if is_batch(results) else out.write(to_csv(results))
     else:
         texts = [r.summary() for r in results]
         if more is not None:
@@ -379,9 +382,9 @@ def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
     failed, total, first = [], 0, True
     for part in pool_by_stream(data_file, by, measure, batch_rows=batch_rows, strict=strict, **kw):
         if fmt == "csv" and not first:
-            from ..render.text import to_csv
+            from ..render.batch_csv import batch_csv_chunks
 
-            sys.stdout.write(to_csv(part).split("\n", 1)[1])  # one header for the whole stream
+            sys.stdout.writelines(batch_csv_chunks(part, header=False))  # one header for the whole stream
         elif fmt == "text" and not first:
             sys.stdout.write("\n")
             _emit_many(part, fmt)

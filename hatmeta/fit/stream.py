@@ -104,7 +104,7 @@ def _pool_part(at, path, by, measure, offset, strict, options):
     from ..io.lenient import table_by
 
     try:
-        table = _table(at, path, measure, offset)
+        table = _table(at, path, measure, offset, by)
     except InputError:
         if strict:
             raise
@@ -123,7 +123,7 @@ def _pool_part(at, path, by, measure, offset, strict, options):
     return pool_groups(got.table, by, measure, failed=failed, group_keys=got.keys, **options)
 
 
-def _table(at, path, measure, offset):
+def _table(at, path, measure, offset, by):
     """The validated TrialTable of an Arrow table (rows numbered from offset + 1); None where only
     the exact reader can say what is wrong; an InputError from the range checks."""
     import pyarrow as pa
@@ -142,7 +142,7 @@ def _table(at, path, measure, offset):
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
     return columnar._from_arrow(pa.table(cast), names, wanted, layout, str(path),
-                                lines=range(offset + 1, offset + at.num_rows + 1))
+                                lines=range(offset + 1, offset + at.num_rows + 1), by=by.strip().lower())
 
 
 __all__ = ["pool_by_stream", "BATCH_ROWS"]

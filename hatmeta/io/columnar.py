@@ -114,8 +114,13 @@ def read_csv_fast(path, measure=None):
     return _from_arrow(at, header, wanted, layout, path, lines=range(2, n + 2))
 
 
-def _from_arrow(at, header, wanted, layout, path, lines):
-    """A validated TrialTable from an Arrow table whose columns are the header (lower case)."""
+def _from_arrow(at, header, wanted, layout, path, lines, by=None):
+    """A validated TrialTable from an Arrow table whose columns are the header (lower case).
+
+    ``by`` (a column, lower case): the table is for ``--by``, where study names need to be unique
+    only within a group (a simulation's replicates reuse s1..s5). If they are, the names are kept as
+    they are, which is what ``batch.pool_groups`` would label them group by group; if a name repeats
+    within a group, None (the exact reader labels it and says so)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -137,8 +142,11 @@ def _from_arrow(at, header, wanted, layout, path, lines):
     if not pc.all(pc.equal(trimmed, studies)).as_py():
         return None
     studies = tuple(studies.to_pylist())
-    if "" in studies or len(set(studies)) != len(studies):
-        return None  # the exact reader names the empty or duplicate name and its line
+    if "" in studies:
+        return None  # the exact reader names the empty name and its line
+    repeats = len(set(studies)) != len(studies)
+    if repeats and by is None:
+        return None  # the exact reader labels the repeated names and says so
     extra = {}
     for h in header:
         if h not in wanted and h != "study":
@@ -146,6 +154,8 @@ def _from_arrow(at, header, wanted, layout, path, lines):
             if col.null_count:
                 return None
             extra[h] = tuple(pc.utf8_trim_whitespace(col).to_pylist())
+    if repeats and (by not in extra or len(set(zip(extra[by], studies))) != len(studies)):
+        return None
     table = tt.TrialTable(path=path, layout=layout, studies=studies, columns=columns, extra=extra,
                           lines=tuple(lines))
     tt.check_values(table)  # range checks, with file:line: column on the first bad value
