@@ -123,9 +123,11 @@ def _pool_part(at, path, by, measure, offset, strict, options):
     return pool_groups(got.table, by, measure, failed=failed, group_keys=got.keys, **options)
 
 
-def _table(at, path, measure, offset, by):
+def _table(at, path, measure, offset, by, text_types=None):
     """The validated TrialTable of an Arrow table (rows numbered from offset + 1); None where only
-    the exact reader can say what is wrong; an InputError from the range checks."""
+    the exact reader can say what is wrong; an InputError from the range checks. ``text_types``:
+    Arrow type tests (``pa.types.is_string``, ...) that the columns outside the layout must pass
+    (None where one does not), for callers whose row reader writes other types' text differently."""
     import pyarrow as pa
 
     names = list(at.column_names)
@@ -135,6 +137,9 @@ def _table(at, path, measure, offset, by):
     except InputError:
         return None
     wanted = tt.LAYOUTS[layout]
+    if text_types is not None and not all(any(t(at.column(h).type) for t in text_types)
+                                          for h in names if h not in wanted):
+        return None
     cast = {}
     for h in names:
         try:
