@@ -125,3 +125,26 @@ def is_batch(results) -> bool:
 
 
 __all__ = ["batch_csv", "batch_csv_chunks", "is_batch", "HEADER"]
+
+
+def frame_csv_chunks(frame, rows=100_000):
+    """CSV of a pandas frame of per-group results (``--dask``), in blocks of ``rows`` rows: floats
+    under the output policy (as ``_cells``: 10 significant digits, empty for NaN), whole numbers as
+    integers, text as csv.writer quotes it, None and NaN as empty cells."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([str(c) for c in frame.columns])
+    yield buf.getvalue()
+    for a in range(0, len(frame), rows):
+        part = frame.iloc[a:a + rows]
+        cols = []
+        for c in part.columns:
+            s = part[c]
+            if s.dtype.kind == "f":
+                cols.append(_cells(s.to_numpy()).tolist())
+            elif s.dtype.kind in "iu":
+                cols.append(s.astype(str).tolist())
+            else:
+                cols.append(["" if x is None or x != x else str(x) for x in s.tolist()])
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(zip(*cols))
+        yield buf.getvalue()
