@@ -53,3 +53,20 @@ def test_cli_dask_isolates_a_bad_row(tmp_path):
     assert len(out) == 30 and out["estimate"].notna().sum() == 29
     assert out.loc[out["group"] == "g2", "error"].item() == f"{path}:15: column 'vi': must be greater than 0, got 0"
     assert f"1 of 30 groups failed: g2: {path}:15:" in p.stderr
+
+
+def test_partition_columns_path_equals_the_row_reader(monkeypatch):
+    """The Arrow path of a partition (integer keys, names repeated across groups) gives the row reader's
+    frame; a float key column goes to the row reader (its text would differ)."""
+    from hatmeta.fit import distributed as dist
+
+    pdf = _rows(groups=50)
+    pdf["group"] = np.repeat(np.arange(50, dtype=np.int64), 6)
+    opts = dict(method="REML", ci="hksj", pi="t", level=0.95, cc=0.5)
+    fast = dist._fit_columns(pdf.copy(), "group", "GEN", opts, "<DataFrame>")
+    assert fast is not None and fast["group"].tolist()[:3] == ["0", "1", "2"]
+    monkeypatch.setattr(dist, "_fit_columns", lambda *a: None)
+    slow = dist._fit_partition(pdf.copy(), "group", "GEN", opts)
+    pd.testing.assert_frame_equal(fast.reset_index(drop=True), slow.reset_index(drop=True))
+    monkeypatch.undo()
+    assert dist._fit_columns(pdf.assign(group=pdf["group"] + 0.5), "group", "GEN", opts, "<DataFrame>") is None
