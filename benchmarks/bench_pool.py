@@ -324,8 +324,12 @@ def stream(tmp: Path, rows=1_000_000, k=5, batch_rows=250_000) -> dict:
     return out
 
 
+ROW_GROUP = 100_000  # rows per Parquet row group: pyarrow decodes a whole row group to give a batch
+
+
 def write_simulation(folder: Path, rows: int, k=5, file_rows=1_000_000, seed=6) -> int:
-    """A simulation study as Parquet, one file (one row group) of ``file_rows`` rows at a time, never
+    """A simulation study as Parquet, one file of ``file_rows`` rows at a time (row groups of
+    ``ROW_GROUP`` rows, whole groups as k divides it), never
     the whole table in memory: replicate ``rep`` (int64; whole groups in a file), study s1..s<k>
     (names repeat across replicates, as in a simulation), yi, vi. Returns the number of files."""
     import pyarrow as pa
@@ -344,7 +348,8 @@ def write_simulation(folder: Path, rows: int, k=5, file_rows=1_000_000, seed=6) 
         y = rng.normal(0.2, np.sqrt(v + 0.05))
         study = names.take(pa.array(np.tile(np.arange(k), g1 - g0)))
         pq.write_table(pa.table({"rep": np.repeat(np.arange(g0, g1, dtype=np.int64), k), "study": study,
-                                 "yi": y, "vi": v}), folder / f"part{f:05d}.parquet", row_group_size=file_rows)
+                                 "yi": y, "vi": v}), folder / f"part{f:05d}.parquet",
+                       row_group_size=min(file_rows, ROW_GROUP))
     return n_files
 
 
@@ -411,7 +416,7 @@ def scale(tmp: Path, rows=10_000_000, k=5, batch_rows=250_000, file_rows=1_000_0
     base = [*HATMETA, "pool", "--data", str(folder), "--measure", "GEN", "--by", "rep", "--format", fmt]
     if "bound" in which:
         small = tmp / "sim_bound"
-        write_simulation(small, 1_000_000, k, 250_000)
+        write_simulation(small, 1_000_000, k, 1_000_000)  # one file: a batch may be as large as asked
         pts = []
         for b in (50_000, 100_000, 250_000, 500_000, 1_000_000):
             el, code, tail, peaks = tree_peaks([*HATMETA, "pool", "--data", str(small), "--measure", "GEN", "--by",

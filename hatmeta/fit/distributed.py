@@ -106,6 +106,21 @@ def pool_by_dask(ddf, by, measure, method="REML", ci="wald", pi="t", level=0.95,
     return shuffled.map_partitions(_fit_partition, by, measure, options, path, meta=_meta(ci))
 
 
+def collect(result, dask_client):
+    """The pandas frame of a ``pool_by_dask`` result, gathered from the workers partition by partition
+    (in partition order). Why not ``.compute()``: it first concatenates every partition into one on a
+    single worker; at 2x10^7 groups that worker passed 11.4 GB, its memory budget, and was restarted
+    (benchmarks/README.md, issue 15). Here a worker holds only its own partitions' results."""
+    import pandas as pd
+
+    futures = dask_client.compute(result.to_delayed())
+    parts = []
+    for f in futures:
+        parts.append(f.result())
+        f.release()
+    return pd.concat(parts, ignore_index=True) if parts else result._meta
+
+
 def is_dask(obj) -> bool:
     return type(obj).__module__.split(".")[0] in ("dask", "dask_expr")
 
@@ -129,4 +144,4 @@ def client(spec):
     return Client(spec)
 
 
-__all__ = ["pool_by_dask", "is_dask", "client"]
+__all__ = ["pool_by_dask", "collect", "is_dask", "client"]
