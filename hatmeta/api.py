@@ -228,7 +228,8 @@ def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str 
     ``failed`` and ``group_keys`` come from ``read_data_by``: groups with a bad row are answered with
     its error; ``strict``: an effect that cannot be computed stops the run instead of failing its group.
     Given a ``dask.dataframe.DataFrame``, returns a Dask DataFrame with one row per group (the columns
-    of ``to_frame()``), each group pooled whole in one partition (``hatmeta.fit.distributed``).
+    of ``to_frame()``), each group pooled whole in one partition (``hatmeta.fit.distributed``); with
+    millions of groups fetch it with ``hatmeta.fit.distributed.collect(result, client)``, not ``.compute()``.
     """
     from .fit.batch import pool_groups
     from .io.trial_table import TrialTable

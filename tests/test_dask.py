@@ -36,6 +36,11 @@ def test_dask_partitions_give_the_in_memory_numbers(cluster):
         if want[c].dtype == float:
             np.testing.assert_array_equal(got[c].to_numpy(), want[c].to_numpy(), err_msg=c)  # identical
     assert (got["k"].to_numpy() == want["k"].to_numpy()).all()
+    # collect: the same frame, fetched partition by partition
+    from hatmeta.fit.distributed import collect
+
+    lazy = pool_by(dd.from_pandas(pdf, npartitions=5), "group", "GEN", method="REML", ci="hksj")
+    pd.testing.assert_frame_equal(collect(lazy, cluster).set_index("group").loc[want["group"]].reset_index(), got)
 
 
 def test_cli_dask_isolates_a_bad_row(tmp_path):
