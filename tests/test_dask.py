@@ -75,3 +75,21 @@ def test_partition_columns_path_equals_the_row_reader(monkeypatch):
     pd.testing.assert_frame_equal(fast.reset_index(drop=True), slow.reset_index(drop=True))
     monkeypatch.undo()
     assert dist._fit_columns(pdf.assign(group=pdf["group"] + 0.5), "group", "GEN", opts, "<DataFrame>") is None
+
+
+def test_iter_by_dask_gives_whole_groups_in_key_order(cluster):
+    """Range partitions on the key text: several partitions, each group once, all in key order, and
+    the in-memory numbers."""
+    from hatmeta.fit.distributed import iter_by_dask
+
+    pdf = _rows(groups=300)
+    frames = list(iter_by_dask(dd.from_pandas(pdf, npartitions=6), "group", "GEN", cluster, method="REML",
+                               ci="hksj", every=7))
+    assert sum(len(f) > 0 for f in frames) > 1
+    got = pd.concat(frames, ignore_index=True)
+    assert got["group"].tolist() == sorted(pdf["group"].unique())
+    want = pool_by(table_from_frame(pdf, measure="GEN"), "group", "GEN", method="REML", ci="hksj").to_frame()
+    want = want.set_index("group").loc[got["group"]].reset_index()
+    for c in want.columns:
+        if want[c].dtype == float:
+            np.testing.assert_array_equal(got[c].to_numpy(), want[c].to_numpy(), err_msg=c)

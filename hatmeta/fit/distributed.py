@@ -114,6 +114,50 @@ def pool_by_dask(ddf, by, measure, method="REML", ci="wald", pi="t", level=0.95,
     return shuffled.map_partitions(_fit_partition, by, measure, options, path, meta=_meta(ci))
 
 
+def _part_of(keys, bounds):
+    """The range partition of each key: the number of bounds at or below its text (stripped, as the
+    readers strip group keys)."""
+    import numpy as np
+    import pandas as pd
+
+    text = keys.astype(str).str.strip().to_numpy(dtype=object)
+    return pd.Series(np.searchsorted(bounds, text, side="right"), index=keys.index, dtype="int64")
+
+
+def _fit_sorted(pdf, by, measure, options, path):
+    return _fit_partition(pdf, by, measure, options, path).sort_values("group", kind="stable")
+
+
+def iter_by_dask(ddf, by, measure, dask_client, method="REML", ci="wald", pi="t", level=0.95, cc=0.5,
+                 path="<DataFrame>", every=100, **options):
+    """Per-group results (frames of ``to_frame()`` columns) in the order of the groups' keys as text,
+    one partition at a time, so the client holds one partition's results, never all of them.
+
+    The rows are range-partitioned on the key: every ``every``-th key of each partition is sampled,
+    ``npartitions - 1`` quantiles of the sample bound the ranges, and ``set_index`` on each row's range
+    number (with those divisions, so nothing more is computed to place them) puts every group whole
+    in one partition and the partitions in key order; each partition's groups are sorted within it.
+    Equal-sized partitions as far as the sample tells (rows, not groups)."""
+    import numpy as np
+
+    options = dict(method=method, ci=ci, pi=pi, level=level, cc=cc, **options)
+    col = next((c for c in ddf.columns if str(c).strip().lower() == by.strip().lower()), by)
+    sample = ddf[col].map_partitions(lambda s: s.iloc[::every].astype(str).str.strip(), meta=(col, "object"))
+    keys = np.unique(np.asarray(sample.compute().to_numpy(), dtype=object))
+    n = ddf.npartitions
+    bounds = np.unique(keys[np.linspace(0, len(keys), n + 1)[1:-1].astype(int)]) if n > 1 and len(keys) > 1 \
+        else np.array([], dtype=object)
+    m = len(bounds) + 1
+    ranged = ddf.assign(_part=ddf[col].map_partitions(_part_of, bounds, meta=("_part", "int64")))
+    ranged = ranged.set_index("_part", divisions=list(range(m + 1)))
+    result = ranged.map_partitions(_fit_sorted, by, measure, options, path, meta=_meta(ci))
+    futures = dask_client.compute(result.to_delayed())
+    for f in futures:
+        frame = f.result()
+        f.release()
+        yield frame
+
+
 def collect(result, dask_client):
     """The pandas frame of a ``pool_by_dask`` result, gathered from the workers partition by partition
     (in partition order). Why not ``.compute()``: it first concatenates every partition into one on a
@@ -152,4 +196,4 @@ def client(spec):
     return Client(spec)
 
 
-__all__ = ["pool_by_dask", "collect", "is_dask", "client"]
+__all__ = ["pool_by_dask", "iter_by_dask", "collect", "is_dask", "client"]

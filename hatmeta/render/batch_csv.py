@@ -127,14 +127,15 @@ def is_batch(results) -> bool:
 __all__ = ["batch_csv", "batch_csv_chunks", "is_batch", "HEADER"]
 
 
-def frame_csv_chunks(frame, order=None, rows=100_000):
+def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
     """CSV of a pandas frame of per-group results (``--dask``), in blocks of ``rows`` rows: floats
     under the output policy (as ``_cells``: 10 significant digits, empty for NaN), whole numbers as
     integers, text as csv.writer quotes it, None and NaN as empty cells. ``order``: the rows' order
     (positions), by default as they stand."""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow([str(c) for c in frame.columns])
-    yield buf.getvalue()
+    if header:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([str(c) for c in frame.columns])
+        yield buf.getvalue()
     for a in range(0, len(frame), rows):
         part = frame.iloc[a:a + rows] if order is None else frame.iloc[order[a:a + rows]]
         cols = []
