@@ -452,6 +452,7 @@ def main():
     ap.add_argument("--parts", default="bound,streamed,dask", help="'scale': which of bound, streamed, dask")
     ap.add_argument("--batch-rows", type=int, default=250_000, help="'scale': --batch-rows of the streamed run")
     ap.add_argument("--format", default="csv", choices=["csv", "json"], help="'scale': output format")
+    ap.add_argument("--file-rows", type=int, default=1_000_000, help="'scale': rows per Parquet file (= Dask partition)")
     ap.add_argument("--tmp", default=None, help="'scale': folder for the Parquet files (default: a temporary one)")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--k", type=int, default=1_000_000, help="studies in the 'large' benchmark")
@@ -459,7 +460,7 @@ def main():
     if args.which == "scale":  # no R peer: Python only
         with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
             print(json.dumps(scale(Path(tmp), rows=args.rows or 10_000_000, batch_rows=args.batch_rows,
-                                   fmt=args.format, which=tuple(args.parts.split(","))), indent=2), flush=True)
+                                   file_rows=args.file_rows, fmt=args.format, which=tuple(args.parts.split(","))), indent=2), flush=True)
         return
     if not shutil.which("Rscript"):
         sys.exit("Rscript not found: apt-get install r-base-core r-cran-metafor")
