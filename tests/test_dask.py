@@ -93,3 +93,23 @@ def test_iter_by_dask_gives_whole_groups_in_key_order(cluster):
     for c in want.columns:
         if want[c].dtype == float:
             np.testing.assert_array_equal(got[c].to_numpy(), want[c].to_numpy(), err_msg=c)
+
+
+def test_in_order_yields_frames_in_order_whatever_order_they_finish(cluster):
+    from hatmeta.fit.distributed import _in_order
+
+    def frame(i, wait=0.0):  # defined here: sent to the workers by value
+        import time
+
+        import numpy as np
+        import pandas as pd
+
+        time.sleep(wait)
+        return pd.DataFrame({"group": [f"g{i}"], "k": np.array([i], dtype="int64"), "estimate": [i / 3],
+                             "error": [None if i % 2 else f"bad {i}"]})
+
+    futures = [cluster.submit(frame, i, 0.4 * (4 - i), pure=False) for i in range(4)]  # the first is done last
+    got = list(_in_order(futures))
+    assert len(got) == 4
+    for i, f in enumerate(got):
+        pd.testing.assert_frame_equal(f, frame(i))
