@@ -11,13 +11,13 @@ engine as in memory (``batch.pool_groups``), as independent work on any worker.
 results one partition at a time in key order, so the client holds one partition's results.
 
 Memory (``bench_pool.py scale``, 2 workers, groups of 5): a worker needs ~1.2 GB for a partition of
-10^6 rows (~0.5 GB for 10^5: the shuffled rows, their Arrow and NumPy columns, the fit), plus the
-finished partitions it holds until the client fetches them (at 10^8 rows in 100 partitions the
-workers peaked at 2.8 and 3.0 GB). Keep partitions at or below ~10^6 rows (``dd.read_parquet`` makes
-one per file, or ``repartition``). Fetch a ``pool_by_dask`` result with ``collect(result, client)``,
-not ``result.compute()``, which first gathers every partition into one on a single worker (11.4 GB
-at 2x10^7 groups, and the worker was restarted); ``collect`` still holds every group in the client
-(~0.3 KB each: 6.3 GB at 2x10^7 groups), ``iter_by_dask`` one partition's.
+10^6 rows at 10^7 rows, ~1.8 GB at 10^8 rows (~0.5 GB for partitions of 10^5 rows: the shuffled
+rows, their Arrow and NumPy columns, the fit). Keep partitions at or below ~10^6 rows
+(``dd.read_parquet`` makes one per file, or ``repartition``). Fetch a ``pool_by_dask`` result with
+``collect(result, client)``, not ``result.compute()``, which first gathers every partition into one
+on a single worker (11.4 GB at 2x10^7 groups, and the worker was restarted); ``collect`` still holds
+every group in the client (~0.3 KB each: 6.3 GB at 2x10^7 groups), ``iter_by_dask`` one partition's
+(775 MB at 2x10^7 groups), keeping partitions that finish early in temporary Parquet files.
 
 Numbers equal the in-memory fit's. (One caveat at the last bit: a group of 8 or more studies that
 is alone in its size class within a partition is summed by NumPy's pairwise loop rather than row by
