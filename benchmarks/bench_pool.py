@@ -12,9 +12,11 @@ Budgets (issues 2 and 15), reported as ratios where a peer runs because these ma
               (--k 10000000 for the 10^7 row: <= 15 s); metafor at 10^5 studies for contrast
 
   stream      --by over Parquet, streamed with --batch-rows: peak memory against the in-memory run
+  scale       a simulation study of 10^7 (--rows 100000000: 10^8) rows in Parquet files: streamed and
+              --dask local:2, wall time and peak memory of the process and of each Dask worker
 
-Usage:  python benchmarks/bench_pool.py [end-to-end|pymare|by|sweep|large|stream|all] [--repeat N] [--k K]
-        [--rows N] [--hatmeta PATH]
+Usage:  python benchmarks/bench_pool.py [end-to-end|pymare|by|sweep|large|stream|scale|all] [--repeat N] [--k K]
+        [--rows N] [--hatmeta PATH] [--parts bound,streamed,dask] [--batch-rows B] [--format csv|json] [--tmp DIR]
 Needs Rscript with metafor (apt-get install r-base-core r-cran-metafor), PyMARE (pip install pymare)
 and pyarrow for the large CSV (pip install 'hatmeta[fast]'). Writes nothing to the repo.
 """
@@ -334,10 +336,136 @@ def stream(tmp: Path, rows=1_000_000, k=5, batch_rows=250_000) -> dict:
     return out
 
 
+ROW_GROUP = 100_000  # rows per Parquet row group: pyarrow decodes a whole row group to give a batch
+
+
+def write_simulation(folder: Path, rows: int, k=5, file_rows=1_000_000, seed=6) -> int:
+    """A simulation study as Parquet, one file of ``file_rows`` rows at a time (row groups of
+    ``ROW_GROUP`` rows, whole groups as k divides it), never
+    the whole table in memory: replicate ``rep`` (int64; whole groups in a file), study s1..s<k>
+    (names repeat across replicates, as in a simulation), yi, vi. Returns the number of files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    per_file = file_rows // k  # groups per file
+    names = pa.array([f"s{i + 1}" for i in range(k)])
+    n_files = -(-rows // file_rows)
+    for f in range(n_files):
+        rng = np.random.default_rng([seed, f])  # reproducible file by file
+        g0 = f * per_file
+        g1 = min(g0 + per_file, rows // k)
+        n = (g1 - g0) * k
+        v = rng.uniform(0.01, 0.5, n)
+        y = rng.normal(0.2, np.sqrt(v + 0.05))
+        study = names.take(pa.array(np.tile(np.arange(k), g1 - g0)))
+        pq.write_table(pa.table({"rep": np.repeat(np.arange(g0, g1, dtype=np.int64), k), "study": study,
+                                 "yi": y, "vi": v}), folder / f"part{f:05d}.parquet",
+                       row_group_size=min(file_rows, ROW_GROUP))
+    return n_files
+
+
+def _hwm_kb(pid) -> int:
+    """Peak resident memory (VmHWM, KB) of a live process, 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_peaks(cmd, every=0.25):
+    """Run ``cmd`` (stdout to /dev/null) and poll the peak RSS (VmHWM, the kernel's high-water mark,
+    so short peaks between polls are not missed) of it and of every process below it. Returns
+    (wall s, exit code, stderr tail, {pid: (peak MB, command line)})."""
+    import psutil
+
+    t = time.perf_counter()
+    err = tempfile.TemporaryFile()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    peaks, names = {}, {}
+    root = psutil.Process(p.pid)
+    while p.poll() is None:
+        try:
+            procs = [root] + root.children(recursive=True)
+        except psutil.Error:
+            procs = [root]
+        for proc in procs:
+            kb = _hwm_kb(proc.pid)
+            if kb:
+                peaks[proc.pid] = max(peaks.get(proc.pid, 0), kb)
+                if proc.pid not in names:
+                    try:
+                        names[proc.pid] = " ".join(proc.cmdline())[:120]
+                    except psutil.Error:
+                        names[proc.pid] = "?"
+        time.sleep(every)
+    elapsed = time.perf_counter() - t
+    err.seek(0)
+    tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
+    return elapsed, p.returncode, tail, {pid: (kb / 1024, names.get(pid, "?")) for pid, kb in peaks.items()}
+
+
+def scale(tmp: Path, rows=10_000_000, k=5, batch_rows=250_000, file_rows=1_000_000, fmt="csv",
+          which=("bound", "streamed", "dask")) -> dict:
+    """A simulation study of ``rows`` rows (groups of k; 10^8 rows = 2x10^7 groups) written as Parquet in
+    files of ``file_rows`` rows, then `pool --by rep` streamed (--batch-rows) and on a Dask LocalCluster
+    of 2 workers (--dask local:2; one partition per file), output to /dev/null. Wall time and peak RSS:
+    the streamed process (VmHWM, as GNU time's %M), and for Dask the client process (which also runs
+    the scheduler and the nannies) and each worker process.
+    ``bound``: peak RSS of the streamed run at 10^6 rows for several --batch-rows, and the line fitted
+    through them (peak = a + b x batch_rows), the memory bound stated in benchmarks/README.md."""
+    folder = tmp / f"sim{rows}"
+    t = time.perf_counter()
+    n_files = write_simulation(folder, rows, k, file_rows)
+    out = {"benchmark": f"scale: {rows} rows ({rows // k} groups of {k}), {n_files} Parquet files of "
+                        f"{file_rows} rows, REML, --format {fmt} to /dev/null",
+           "write_s": time.perf_counter() - t,
+           "parquet_mb": sum(f.stat().st_size for f in folder.iterdir()) / 2**20}
+    base = [*HATMETA, "pool", "--data", str(folder), "--measure", "GEN", "--by", "rep", "--format", fmt]
+    if "bound" in which:
+        small = tmp / "sim_bound"
+        write_simulation(small, 1_000_000, k, 1_000_000)  # one file: a batch may be as large as asked
+        pts = []
+        for b in (50_000, 100_000, 250_000, 500_000, 1_000_000):
+            el, code, tail, peaks = tree_peaks([*HATMETA, "pool", "--data", str(small), "--measure", "GEN", "--by",
+                                                "rep", "--format", fmt, "--batch-rows", str(b)])
+            pts.append((b, max(mb for mb, _ in peaks.values()), el, code))
+        x = np.array([b for b, *_ in pts], float)
+        y = np.array([m for _, m, *_ in pts])
+        slope, icept = np.polyfit(x, y, 1)
+        out["bound"] = {"points (batch_rows, peak MB, s, exit)": pts, "intercept_mb": icept,
+                        "mb_per_1000_batch_rows": slope * 1000}
+    if "streamed" in which:
+        el, code, tail, peaks = tree_peaks([*base, "--batch-rows", str(batch_rows)])
+        out["streamed"] = {"batch_rows": batch_rows, "wall_s": el, "exit": code,
+                           "peak_mb": max(mb for mb, _ in peaks.values()), "us_per_group": el / (rows // k) * 1e6,
+                           "stderr": tail}
+    if "dask" in which:
+        el, code, tail, peaks = tree_peaks([*base, "--dask", "local:2"])
+        me = min(peaks)  # the CLI process (lowest pid: started first)
+        workers = {pid: mb for pid, (mb, cmd) in peaks.items() if pid != me and "spawn_main" in cmd}
+        others = {pid: (round(mb), cmd) for pid, (mb, cmd) in peaks.items() if pid != me and pid not in workers}
+        out["dask"] = {"workers": 2, "partitions": n_files, "wall_s": el, "exit": code,
+                       "client_peak_mb": peaks[me][0], "worker_peak_mb": sorted(workers.values()),
+                       "other_processes": others, "us_per_group": el / (rows // k) * 1e6, "stderr": tail}
+    out["pass"] = all(out[w]["exit"] == 0 for w in ("streamed", "dask") if w in out)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="?", default="all", choices=["end-to-end", "pymare", "by", "sweep", "large", "stream", "all"])
-    ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the 'stream' benchmark")
+    ap.add_argument("which", nargs="?", default="all",
+                    choices=["end-to-end", "pymare", "by", "sweep", "large", "stream", "scale", "all"])
+    ap.add_argument("--rows", type=int, default=None, help="rows in 'stream' (10^6) and 'scale' (10^7)")
+    ap.add_argument("--parts", default="bound,streamed,dask", help="'scale': which of bound, streamed, dask")
+    ap.add_argument("--batch-rows", type=int, default=250_000, help="'scale': --batch-rows of the streamed run")
+    ap.add_argument("--format", default="csv", choices=["csv", "json"], help="'scale': output format")
+    ap.add_argument("--file-rows", type=int, default=1_000_000, help="'scale': rows per Parquet file (= Dask partition)")
+    ap.add_argument("--tmp", default=None, help="'scale': folder for the Parquet files (default: a temporary one)")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--k", type=int, default=1_000_000, help="studies in the 'large' benchmark")
     ap.add_argument("--hatmeta", help="the hatmeta command to time, e.g. a clean venv's bin/hatmeta after "
@@ -345,13 +473,18 @@ def main():
     args = ap.parse_args()
     if args.hatmeta:
         HATMETA[:] = [args.hatmeta]
+    if args.which == "scale":  # no R peer: Python only
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+            print(json.dumps(scale(Path(tmp), rows=args.rows or 10_000_000, batch_rows=args.batch_rows,
+                                   file_rows=args.file_rows, fmt=args.format, which=tuple(args.parts.split(","))), indent=2), flush=True)
+        return
     if not shutil.which("Rscript"):
         sys.exit("Rscript not found: apt-get install r-base-core r-cran-metafor")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         runs = {"end-to-end": lambda: end_to_end(tmp, args.repeat), "pymare": lambda: pymare(tmp, args.repeat),
                 "by": lambda: by(tmp, args.repeat), "sweep": lambda: sweep(tmp, args.repeat),
-                "large": lambda: large(tmp, k=args.k), "stream": lambda: stream(tmp, rows=args.rows)}
+                "large": lambda: large(tmp, k=args.k), "stream": lambda: stream(tmp, rows=args.rows or 1_000_000)}
         for name, fn in runs.items():
             if args.which in (name, "all"):
                 print(json.dumps(fn(), indent=2), flush=True)

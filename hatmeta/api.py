@@ -228,7 +228,8 @@ def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str 
     ``failed`` and ``group_keys`` come from ``read_data_by``: groups with a bad row are answered with
     its error; ``strict``: an effect that cannot be computed stops the run instead of failing its group.
     Given a ``dask.dataframe.DataFrame``, returns a Dask DataFrame with one row per group (the columns
-    of ``to_frame()``), each group pooled whole in one partition (``hatmeta.fit.distributed``).
+    of ``to_frame()``), each group pooled whole in one partition (``hatmeta.fit.distributed``); with
+    millions of groups fetch it with ``hatmeta.fit.distributed.collect(result, client)``, not ``.compute()``.
     """
     from .fit.batch import pool_groups
     from .io.trial_table import TrialTable
@@ -452,7 +453,7 @@ def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
     if parquet or (os.path.isfile(path) and os.path.getsize(path) >= columnar.FAST_BYTES):
         # Large input: the fast reader first; only if it finds a bad row, the row-by-row reader.
         try:
-            table = columnar.read_any(path, measure=measure)
+            table = columnar.read_any(path, measure=measure, by=by.strip().lower())
             return table, measure, {}, None
         except InputError as exc:
             if exc.line is None:

@@ -186,3 +186,29 @@ def test_streamed_by_isolates_a_bad_row_and_rejects_scattered_groups(tmp_path):
                              "yi": [0.1, 0.3, 0.2, 0.4], "vi": [0.1, 0.2, 0.1, 0.1]}), tmp_path / "s.parquet")
     with pytest.raises(InputError, match="rows of group 'a' are not together"):
         list(pool_by_stream(tmp_path / "s.parquet", "g", "GEN", batch_rows=2))
+
+
+def test_streamed_by_keeps_names_that_repeat_across_groups(tmp_path):
+    """A simulation reuses s1..s5 in every replicate: the fast path keeps the names (unique within each
+    group), as the exact reader's labels group by group; a name repeated within a group is labelled."""
+    from hatmeta.api import pool_by, read_data_by
+    from hatmeta.fit.stream import pool_by_stream
+
+    rng = np.random.default_rng(2)
+    n = 60
+    v = rng.uniform(0.01, 0.5, n)
+    study = [f"s{i % 5 + 1}" for i in range(n)]
+    study[57] = "s1"  # group r11 has s1 twice
+    pq.write_table(pa.table({"rep": [f"r{i // 5:02d}" for i in range(n)], "study": study,
+                             "yi": rng.normal(0, 0.5, n), "vi": v}), tmp_path / "sim.parquet")
+    table, measure, failed, keys = read_data_by(str(tmp_path / "sim.parquet"), "GEN", "rep")
+    want = list(pool_by(table, "rep", measure, failed=failed, group_keys=keys).json_lines())
+    got = [line for part in pool_by_stream(tmp_path / "sim.parquet", "rep", "GEN", batch_rows=7)
+           for line in part.json_lines()]
+    assert got == want
+    assert '"study":"s1 (1)"' in got[11] and '"study":"s1"' in got[0]
+    at = pa.table({"rep": ["a"] * 2 + ["b"] * 2, "study": ["s1", "s2", "s1", "s2"], "yi": [0.1, 0.2, 0.3, 0.4],
+                   "vi": [0.1] * 4})
+    fast = columnar._from_arrow(at, at.column_names, ("yi", "vi"), "yi_vi", "t", range(1, 5), by="rep")
+    assert fast.studies == ("s1", "s2", "s1", "s2") and not fast.given
+    assert columnar._from_arrow(at, at.column_names, ("yi", "vi"), "yi_vi", "t", range(1, 5)) is None

@@ -42,7 +42,7 @@ def is_parquet(path) -> bool:
     return p.lower().endswith((".parquet", ".pq")) or os.path.isdir(p) or any(ch in p for ch in "*?[")
 
 
-def read_any(path, measure=None, drop_incomplete=False) -> tt.TrialTable:
+def read_any(path, measure=None, drop_incomplete=False, by=None) -> tt.TrialTable:
     """A TrialTable from a CSV file, a Parquet file, a folder of Parquet files or a glob of them
     (anything else ``trial_table.read_table`` takes, such as a DataFrame, goes to it)."""
     if drop_incomplete and isinstance(path, (str, os.PathLike)) and is_parquet(path):
@@ -51,14 +51,14 @@ def read_any(path, measure=None, drop_incomplete=False) -> tt.TrialTable:
     if not isinstance(path, (str, os.PathLike)) or drop_incomplete:
         return tt.read_table(path, measure=measure, drop_incomplete=drop_incomplete)
     if is_parquet(path):
-        return read_parquet(path, measure)
+        return read_parquet(path, measure, by=by)
     p = str(path)
     try:
         size = os.path.getsize(p)
     except OSError:
         size = 0
     if size >= FAST_BYTES and _pyarrow():
-        table = read_csv_fast(p, measure)
+        table = read_csv_fast(p, measure, by=by)
         if table is not None:
             return table
     return tt.read_table(p, measure=measure)
@@ -78,7 +78,7 @@ def _header(path, measure):
     return rows[0], delim, probe.layout
 
 
-def read_csv_fast(path, measure=None):
+def read_csv_fast(path, measure=None, by=None):
     """The table of a large CSV file parsed by pyarrow, or None where only the exact reader can say
     what is wrong (or read it): the caller then uses that reader."""
     import pyarrow as pa
@@ -112,12 +112,18 @@ def read_csv_fast(path, measure=None):
     breaks += 0 if last == b"\n" else 1
     if breaks != n + 1 or n == 0:
         return None
-    return _from_arrow(at, header, wanted, layout, path, lines=range(2, n + 2))
+    return _from_arrow(at, header, wanted, layout, path, lines=range(2, n + 2), by=by)
 
 
 @gc_paused()
-def _from_arrow(at, header, wanted, layout, path, lines):
-    """A validated TrialTable from an Arrow table whose columns are the header (lower case)."""
+def _from_arrow(at, header, wanted, layout, path, lines, by=None):
+    """A validated TrialTable from an Arrow table whose columns are the header (lower case).
+
+    Repeated study names (a simulation's replicates reuse s1..s5) are labelled as the exact reader
+    labels them ("s1 (1)", "s1 (2)", with the original names in ``given`` and a note), unless ``by``
+    (a column, lower case) is given and the names are unique within each of its groups: ``--by`` needs
+    them unique only there, so they are kept as they are (what ``batch.pool_groups`` would label
+    them group by group), without a label per row."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -141,8 +147,7 @@ def _from_arrow(at, header, wanted, layout, path, lines):
     studies = studies.to_pylist()
     if "" in studies:
         return None  # the exact reader names the empty name and its line
-    # Repeated names (a simulation's s1..s5 in every replicate) are told apart as the exact reader does.
-    labels, dup_notes = tt.label_duplicates(studies)
+    repeats = len(set(studies)) != len(studies)
     extra = {}
     for h in header:
         if h not in wanted and h != "study":
@@ -150,7 +155,10 @@ def _from_arrow(at, header, wanted, layout, path, lines):
             if col.null_count:
                 return None
             extra[h] = tuple(pc.utf8_trim_whitespace(col).to_pylist())
-    table = tt.TrialTable(path=path, layout=layout, studies=labels, columns=columns, extra=extra,
+    labels, dup_notes = studies, ()
+    if repeats and (by not in extra or len(set(zip(extra[by], studies))) != len(studies)):
+        labels, dup_notes = tt.label_duplicates(studies)
+    table = tt.TrialTable(path=path, layout=layout, studies=tuple(labels), columns=columns, extra=extra,
                           lines=tt._compact(lines), notes=dup_notes, given=tuple(studies) if dup_notes else ())
     tt.check_values(table)  # range checks, with file:line: column on the first bad value
     return table
@@ -164,7 +172,7 @@ def _float_column(col) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def read_parquet(path, measure=None) -> tt.TrialTable:
+def read_parquet(path, measure=None, by=None) -> tt.TrialTable:
     """A trial table from a Parquet file, a folder of them, or a glob (files in name order).
 
     Parquet has no lines: an error names the row (1 = the first data row, counting across files in
@@ -191,7 +199,7 @@ def read_parquet(path, measure=None) -> tt.TrialTable:
             cast[h] = None
     table = None
     if all(c is not None for c in cast.values()):
-        table = _from_arrow(pa.table(cast), names, wanted, layout, p, lines=range(1, n + 1))
+        table = _from_arrow(pa.table(cast), names, wanted, layout, p, lines=range(1, n + 1), by=by)
     if table is None:
         # Something the exact reader must name: give it the rows as text (row r is "line" r).
         rows = [names] + [[_cell(x) for x in row] for row in zip(*(at.column(h).to_pylist() for h in names))]
