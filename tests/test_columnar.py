@@ -211,4 +211,6 @@ def test_streamed_by_keeps_names_that_repeat_across_groups(tmp_path):
                    "vi": [0.1] * 4})
     fast = columnar._from_arrow(at, at.column_names, ("yi", "vi"), "yi_vi", "t", range(1, 5), by="rep")
     assert fast.studies == ("s1", "s2", "s1", "s2") and not fast.given
-    assert columnar._from_arrow(at, at.column_names, ("yi", "vi"), "yi_vi", "t", range(1, 5)) is None
+    plain = columnar._from_arrow(at, at.column_names, ("yi", "vi"), "yi_vi", "t", range(1, 5))
+    assert plain.studies == ("s1 (1)", "s2 (1)", "s1 (2)", "s2 (2)") and plain.given == ("s1", "s2", "s1", "s2")
+    assert "study names repeat" in plain.notes[0]  # without --by: labelled as the exact reader labels them
