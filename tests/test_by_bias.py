@@ -293,3 +293,18 @@ def test_trim_fill_side_given_equals_the_single_fit(sim_table, side):
         assert (tf["side"], tf["k0"]) == (side, exp["k0"])
         for key in NUMBERS_TF:
             same(tf[key], exp[key], f"{g} {key}")
+
+
+def test_trimming_to_a_single_study_uses_its_own_effect():
+    """k = 3, HE, L0: trimming keeps one study, whose mean is its own effect (HE's tau^2 is 0/0 there);
+    metafor's trimfill gives k0 = 2 and the refit below (tests/fixtures/bias_by/generate.R)."""
+    from hatmeta.io.trial_table import table_from_frame
+
+    case = FIXTURE["single_kept"]
+    table = table_from_frame({"study": ["a", "b", "c"], "yi": case["yi"], "vi": case["vi"], "group": ["g"] * 3})
+    single = pool_table(table, "GEN", method="HE", trim_fill=True, trim_fill_estimator="L0").to_dict()["trim_fill"]
+    by = robustness_by(table, "group", "GEN", trim_fill=True, method="HE", trim_fill_estimator="L0")[0]["trim_fill"]
+    for tf in (single, by):
+        assert (tf["k0"], tf["side"]) == (case["k0"], case["side"])
+        for key in ("estimate", "se", "tau2"):
+            same(tf[key], case[key], key)

@@ -356,9 +356,11 @@ def _kept_means(y, v, g, rank_in, k, k0, active, method):
     remap[idx] = np.arange(len(idx))
     gg, yy, vv = remap[g[sel]], y[sel], v[sel]
     grp = core.Groups(yy, vv, gg, len(idx))
-    # R0 can keep a single study (tau^2 undefined: NaN, then k0 = 0 next round, as the single fit does).
+    # Trimming can keep a single study: its mean is its own effect whatever tau^2 (which some
+    # estimators leave undefined there, e.g. HE's 0/0), as publication_bias._fit_mean and rma.uni give.
     with np.errstate(divide="ignore", invalid="ignore"):
         tau2 = core.estimate_tau2(grp, method)
+        tau2 = np.where(np.bincount(gg, minlength=len(idx)) == 1, 0.0, tau2)
         w = 1 / (vv + tau2[gg])
         return np.bincount(gg, weights=w * yy, minlength=len(idx)) / np.bincount(gg, weights=w, minlength=len(idx))
 

@@ -280,6 +280,8 @@ def _tau2_method(method):
 
 
 def _fit_mean(y, v, method):
+    if len(y) == 1:  # one study left after trimming: its own effect, whatever tau^2 (HE's is 0/0 there)
+        return float(y[0])
     g = core.Groups.single(y, v)
     tau2 = core.estimate_tau2(g, method)
     w = 1 / (v + tau2[0])
