@@ -272,8 +272,7 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
 
 
 def _emit_many(results, fmt, more=None):
-    from ..render.text import to_csv
-
+    """Write a BatchResult (``--by``) as JSON lines, CSV or text; ``more``: a dict per group to add."""
     out = sys.stdout
     if fmt == "json":
         # Each group's tests and influence rows (``more``) join its JSON object.
@@ -282,10 +281,9 @@ def _emit_many(results, fmt, more=None):
         for block in results.json_blocks(more=more):
             binary.write(block) if binary is not None else out.write(block.decode())
     elif fmt == "csv":
-        from ..render.batch_csv import batch_csv_chunks, is_batch
+        from ..render.batch_csv import batch_csv_chunks
 
-        # A BatchResult's CSV in blocks of groups: never the whole text in memory at once.
-        out.writelines(batch_csv_chunks(results)) if is_batch(results) else out.write(to_csv(results))
+        out.writelines(batch_csv_chunks(results))  # in blocks of groups: never the whole text at once
     else:
         texts = [r.summary() for r in results]
         if more is not None:

@@ -20,6 +20,7 @@ from ..errors import InputError
 from ..gc_pause import gc_paused
 from .models import normalise_method, rma, study_results
 from ..io.trial_table import COUNT_COLUMNS
+from ..json_columns import whole_counts
 from ..precision import dump_lines, json_floats as _json_floats, plain, q, quantised
 from ..results import NATURAL_BLOCK, MetaResult
 
@@ -100,27 +101,28 @@ class BatchResult(Sequence):
         """The JSON lines of ``json_lines`` as UTF-8 bytes, each line ending in a newline, a block of
         up to ``groups_per_block`` groups at a time (memory bounded by one block's dicts). ``more``: a
         dict per group (tests, influence rows, ...) whose keys join that group's object."""
+        columns = self.es.table.columns
+        extra_cols = [c for c in columns if c not in ("study", "yi", "vi", "weight")]
+        # Count columns written as whole numbers: decided on the whole column, once (as a single fit's JSON).
+        as_int = whole_counts({c: columns[c] for c in extra_cols}, COUNT_COLUMNS)
         for a in range(0, len(self.groups), groups_per_block):
-            yield self._json_block(a, min(a + groups_per_block, len(self.groups)), more)
+            yield self._json_block(a, min(a + groups_per_block, len(self.groups)), extra_cols, as_int, more)
 
     @gc_paused()
-    def _json_block(self, a, b, more=None) -> bytes:
+    def _json_block(self, a, b, extra_cols, as_int, more=None) -> bytes:
         """JSON lines of groups a..b-1. The objects are made column-wise by ``map(dict, ...)`` and
         encoded by one writer (``precision.dump_lines``): a Python loop per group cost as much as the fit."""
         es, order, starts, counts = self.es, self._order, self._starts, self._counts
         stat_name = "z" if self._df is None else "t"
         head = {"measure": es.measure, "method": self.method, "ci_method": self.ci,
                 "pi_method": self.pi if self.method != "FE" else "none", "scale": es.scale, "level": q(self.level)}
-        extra_cols = [c for c in es.table.columns if c not in ("study", "yi", "vi", "weight")]
         lo, hi = int(starts[a]), int(starts[b - 1] + counts[b - 1])
         rows = order[lo:hi]
         cols = {"study": list(map(es.studies.__getitem__, rows.tolist())), "yi": _json_floats(es.yi[rows]),
                 "vi": _json_floats(es.vi[rows]), "weight": _json_floats(self._weights[rows])}
         for c in extra_cols:
-            column = es.table.columns[c]
-            # A count column is written as whole numbers when all of it is (as a single fit's JSON).
-            whole = c in COUNT_COLUMNS and bool(np.all(column == np.floor(column)))
-            cols[c] = column[rows].astype(np.int64).tolist() if whole else _json_floats(column[rows])
+            column = es.table.columns[c][rows]
+            cols[c] = column.astype(np.int64).tolist() if c in as_int else _json_floats(column)
         # Keys in sorted order (as the writer sorts them), so that it need not sort 10^5 small dicts.
         study_keys = tuple(sorted(cols))
         study_rows = list(map(dict, map(zip, repeat(study_keys), zip(*(cols[c] for c in study_keys)))))

@@ -124,9 +124,6 @@ def is_batch(results) -> bool:
     return hasattr(results, "_order") and hasattr(results, "_arrays") and hasattr(results, "es")
 
 
-__all__ = ["batch_csv", "batch_csv_chunks", "is_batch", "HEADER"]
-
-
 def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
     """CSV of a pandas frame of per-group results (``--dask``), in blocks of ``rows`` rows: floats
     under the output policy (as ``_cells``: 10 significant digits, empty for NaN), whole numbers as
@@ -150,3 +147,6 @@ def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(zip(*cols))
         yield buf.getvalue()
+
+
+__all__ = ["batch_csv", "batch_csv_chunks", "frame_csv_chunks", "is_batch", "HEADER"]

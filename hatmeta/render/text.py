@@ -277,13 +277,13 @@ STUDY_FIELDS = ("study", "yi", "vi", "ci_low", "ci_high", "weight")
 
 def to_csv(results) -> str:
     """Study rows then a pooled row, one block per result (analysis scale)."""
-    from .batch_csv import batch_csv, is_batch
+    from .batch_csv import HEADER, batch_csv, is_batch
 
     if is_batch(results):  # --by: the same bytes, column-wise (render/batch_csv.py)
         return batch_csv(results)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["group", "row", "study", "k", "estimate", "se", "ci_low", "ci_high", "weight", "tau2", "i2", "p"])
+    w.writerow(HEADER)
     for res in results:
         g = "" if res.group is None else res.group
         for s in res.studies:
