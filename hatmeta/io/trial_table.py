@@ -321,7 +321,8 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
 
     # csv yields [] for an empty line; a line of whitespace yields one blank cell. Both are skipped.
     data = rows[1:]
-    if len(header) > 1 and set(map(len, data)) == {len(header)}:  # no blank line (the common case, at C speed)
+    widths = set(map(len, data))
+    if len(header) > 1 and widths == {len(header)}:  # no blank line (the common case, at C speed)
         lines = range(first_line + 1, first_line + 1 + len(data))
     else:
         keep = [r for r, row in enumerate(data) if row and (len(row) > 1 or row[0].strip())]
@@ -329,8 +330,9 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
             raise InputError("no data rows", file=path, line=first_line + 1)
         if len(keep) != len(data):
             data = [data[r] for r in keep]
+            widths = set(map(len, data))
         lines = [first_line + 1 + r for r in keep]
-    if len(set(map(len, data))) != 1 or len(data[0]) != len(header):
+    if widths != {len(header)}:
         r = next(r for r, row in enumerate(data) if len(row) != len(header))
         raise InputError(f"expected {len(header)} fields, found {len(data[r])}", file=path, line=lines[r])
     sources = [c for w in wanted for c in ((w,) if w in pos else DERIVED[w])]
