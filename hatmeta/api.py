@@ -253,8 +253,8 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
     Returns (MetaResult, Analysis).
     """
     from .errors import NotPooled
-    from .evidence import load_analysis
-    from .evidence.appraisal import analysis_extras, refusal_details
+    from .review import load_analysis
+    from .review.appraisal import analysis_extras, refusal_details
 
     try:
         analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
@@ -414,11 +414,11 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
 
 def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None, **options):
     """``result`` beside the same analysis at ``ref`` (a git revision of the data and specs, or a saved
-    result JSON): the ``compare`` JSON of hatmeta.methods.compare (before, after, entered, left, crossed).
+    result JSON): the ``compare`` JSON of hatmeta.review.compare (before, after, entered, left, crossed).
 
     ``analysis``: the analysis name (None for a --data table: then ``ref`` must be a saved JSON);
     ``options``: the pooling options used now, applied to the reference too."""
-    from .methods.compare import compare, reference_result, summary
+    from .review.compare import compare, reference_result, summary
 
     if analysis is None and not str(ref).lower().endswith(".json"):
         raise InputError("with --data, --compare takes a saved result JSON (hatmeta pool ... --format json)",

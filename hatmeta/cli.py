@@ -17,9 +17,9 @@ from .errors import InputError
 # name -> "module:attribute" of a click command; loaded on first use.
 COMMANDS = {
     "pool": "hatmeta.commands.pool:pool",
-    "trials": "hatmeta.commands.evidence:trials",
-    "validate": "hatmeta.commands.evidence:validate",
-    "add-trial": "hatmeta.commands.evidence:add_trial",
+    "trials": "hatmeta.review.commands:trials",
+    "validate": "hatmeta.review.commands:validate",
+    "add-trial": "hatmeta.review.commands:add_trial",
     "forest": "hatmeta.commands.figures:forest",
     "funnel": "hatmeta.commands.figures:funnel",
     "posterior": "hatmeta.commands.figures:posterior",
@@ -64,7 +64,7 @@ def cli(ctx, data_dir, analyses_dir):
     ctx.obj["analyses_dir"] = analyses_dir
     if analyses_dir is None and data_dir is None:
         return  # the bundled specs: nothing to set, and the evidence modules (60 ms) stay unimported
-    from .evidence.spec import analyses_next_to, use_analyses_dir
+    from .review.spec import analyses_next_to, use_analyses_dir
 
     if analyses_dir is not None and not __import__("os").path.isdir(analyses_dir):
         raise InputError(f"folder not found: {analyses_dir}", option="--analyses-dir")
@@ -91,7 +91,7 @@ def main(argv=None):
     except BrokenPipeError:
         sys.exit(0)
     finally:
-        spec = sys.modules.get("hatmeta.evidence.spec")
+        spec = sys.modules.get("hatmeta.review.spec")
         if spec is not None:
             spec.use_analyses_dir(None)  # an in-process caller (tests, notebooks) gets the default back
     sys.exit(0)

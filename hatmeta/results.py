@@ -329,7 +329,7 @@ class MetaResult(_Record):
         return out
 
     def summary(self) -> str:
-        from .render.text import format_result
+        from .summary import format_result
 
         return format_result(self)
 
@@ -367,7 +367,7 @@ class MetaResult(_Record):
         return frame
 
     def _repr_markdown_(self) -> str:
-        from .render.text import to_markdown
+        from .summary import to_markdown
 
         return (f"**{self.measure}, {self.method}, k = {self.k}**: {self.natural(self.estimate):.4g} "
                 f"[{self.natural(self.ci_low):.4g}, {self.natural(self.ci_high):.4g}] ({level_text(self.level)} CI"

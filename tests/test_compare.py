@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from hatmeta.cli import main
-from hatmeta.methods.compare import compare
+from hatmeta.review.compare import compare
 
 from .conftest import ROOT
 from .test_eligibility import new_trial
@@ -107,7 +107,7 @@ def test_report_changes_since_the_previous_report(tmp_path):
     """`hatmeta report` compares the results it overwrites with the new ones (unit level: the report
     build itself is tested in test_report.py)."""
     from hatmeta import api
-    from hatmeta.methods.compare import read_results, report_changes, report_changes_text
+    from hatmeta.review.compare import read_results, report_changes, report_changes_text
 
     data = tmp_path / "extracted"
     shutil.copytree(ROOT / "data" / "extracted", data)

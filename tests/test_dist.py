@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import chdtrc, chdtri, ndtr, ndtri, stdtrit
 
-from hatmeta.fit import _dist
+from hatmeta import dist as _dist
 
 
 def test_normal():

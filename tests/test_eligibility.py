@@ -9,7 +9,7 @@ import pytest
 
 from hatmeta.cli import main
 from hatmeta.errors import InputError
-from hatmeta.evidence import build_analysis, load_extraction, read_spec
+from hatmeta.review import build_analysis, load_extraction, read_spec
 
 from .conftest import ROOT
 

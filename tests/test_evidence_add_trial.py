@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hatmeta.cli import main
-from hatmeta.evidence import load_extraction
+from hatmeta.review import load_extraction
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from hatmeta.errors import InputError
-from hatmeta.evidence import build_analysis, list_analyses, load_analysis, load_extraction, read_spec
-from hatmeta.evidence.spec import spec_path
+from hatmeta.review import build_analysis, list_analyses, load_analysis, load_extraction, read_spec
+from hatmeta.review.spec import spec_path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -229,7 +229,7 @@ def test_outcome_override_and_arm_wording(data, tmp_path):
 
 
 def test_trial_labels():
-    from hatmeta.evidence import Row, trial_label
+    from hatmeta.review import Row, trial_label
 
     def row(**v):
         return Row(file="trials.csv", line=2, values=v)

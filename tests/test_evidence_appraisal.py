@@ -1,4 +1,4 @@
-"""Risk of bias, published reviews and gaps beside the HAT analyses (hatmeta.evidence.appraisal),
+"""Risk of bias, published reviews and gaps beside the HAT analyses (hatmeta.review.appraisal),
 and clean provenance text in everything a reader sees."""
 
 import re
@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from hatmeta.errors import InputError
-from hatmeta.evidence.appraisal import DOMAINS, check_appraisal, gap_rows, load_appraisal
+from hatmeta.review.appraisal import DOMAINS, check_appraisal, gap_rows, load_appraisal
 
 from .conftest import ROOT
 
@@ -76,7 +76,7 @@ def test_committed_files_hold_no_machine_paths_or_process_words(folder):
 def test_validate_checks_the_appraisal_files_with_the_extraction(tmp_path):
     """The appraisal files are part of the extraction: `hatmeta validate` names their problems too,
     and an analysis built on a bad folder is refused."""
-    from hatmeta.evidence import load_extraction, validate_extraction
+    from hatmeta.review import load_extraction, validate_extraction
 
     shutil.copytree(DATA, tmp_path / "d")
     path = tmp_path / "d" / "published.csv"

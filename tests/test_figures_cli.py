@@ -8,7 +8,7 @@ import numpy as np
 
 from hatmeta.api import pool_table
 from hatmeta.io.trial_table import table_from_rows
-from hatmeta.render import numbers
+from hatmeta import numbers
 
 from .conftest import ROOT
 
@@ -34,7 +34,7 @@ def test_numbers_never_print_minus_zero_and_keep_two_significant_digits():
 def test_risk_differences_print_their_digits_in_figure_table_and_text():
     from hatmeta.render.plots import forest
     from hatmeta.render.tables import result_table
-    from hatmeta.render.text import format_result
+    from hatmeta.summary import format_result
 
     rows = [["study", "events_treat", "n_treat", "events_ctrl", "n_ctrl"]] + [
         [f"s{i}", str(a), "1000", str(b), "1000"] for i, (a, b) in enumerate([(3, 4), (2, 5), (1, 1), (6, 3), (4, 4)])]

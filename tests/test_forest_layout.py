@@ -253,7 +253,7 @@ def test_report_shows_the_forest_svg_with_text_at_body_size(tmp_path):
     16 px (the page's body text), nothing below the 0.85 em of the report's footnotes."""
     import re
 
-    from hatmeta.render.report import _inline_svg
+    from hatmeta.review.report import _inline_svg
 
     res = pool_table(table(40, seed=9, label=lambda i: LONG[0]), "RR")
     path = save(forest(res, labels=LONG[1:]), tmp_path / "f.svg")

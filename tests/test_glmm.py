@@ -260,7 +260,7 @@ def test_advice_follows_the_data():
 
 
 def test_analysis_spec_can_ask_for_the_methods_side_by_side(tmp_path):
-    from hatmeta.evidence.spec import read_spec
+    from hatmeta.review.spec import read_spec
 
     text = (Path(__file__).parent.parent / "analyses" / "retention.toml").read_text()
     assert "[model]" in text

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from hatmeta.api import pool_analysis
-from hatmeta.evidence import load_analysis
+from hatmeta.review import load_analysis
 
 from .conftest import FIXTURES, ROOT
 
@@ -60,7 +60,7 @@ def test_retention_by_hand_from_the_raw_counts():
     assert haasen.vi == pytest.approx(1 / 346 - 1 / 515 + 1 / 200 - 1 / 500, rel=1e-12)
     assert res.measure == "RR" and res.method == "REML" and res.ci_method == "hksj"
     # Every trial in the extraction is pooled or listed as omitted, with a reason (eligibility by rule).
-    from hatmeta.evidence import load_extraction
+    from hatmeta.review import load_extraction
 
     named = set(load_extraction().trial_ids())
     omitted = {o["trial"] for o in res.to_dict()["omitted"]}
@@ -86,7 +86,7 @@ def test_text_output_shortens_long_notes_and_json_keeps_them_whole():
     import subprocess
     import sys
 
-    from hatmeta.render.text import NOTE_CHARS
+    from hatmeta.summary import NOTE_CHARS
 
     from .conftest import ROOT
 
@@ -97,7 +97,7 @@ def test_text_output_shortens_long_notes_and_json_keeps_them_whole():
     text, data = run(), json.loads(run("--format", "json"))
     notes = data["notes"]
     # The answer first: `hatmeta pool retention | head -12` shows the estimate, its CI and heterogeneity.
-    from hatmeta.render.numbers import est_ci
+    from hatmeta.numbers import est_ci
     import math
 
     head = "\n".join(text.splitlines()[:12])
@@ -113,7 +113,7 @@ def test_text_output_shortens_long_notes_and_json_keeps_them_whole():
     full = run("-v")
     shown = [ln[4:] for ln in full.splitlines() if ln.startswith("  - ")]
     assert len(shown) == len(notes)
-    from hatmeta.render.text import _relabel
+    from hatmeta.summary import _relabel
 
     labels = {s["study"]: s["label"] for s in data["studies"]}
     for line, note in zip(shown, notes):

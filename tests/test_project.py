@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from hatmeta.project import project_root
+from hatmeta.review.project import project_root
 
 from .conftest import ROOT
 

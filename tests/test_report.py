@@ -12,7 +12,7 @@ import pytest
 
 from hatmeta.api import pool_analysis
 from hatmeta.precision import dumps, q
-from hatmeta.render.report import build_report, read_manifest
+from hatmeta.review.report import build_report, read_manifest
 
 from .conftest import ROOT
 
@@ -173,7 +173,7 @@ def test_reproduce_level_c_names_file_field_and_both_values(small):
 
 
 def test_text_and_json_comparisons():
-    from hatmeta.render.verdict import _json_diffs, _text_diffs
+    from hatmeta.review.verdict import _json_diffs, _text_diffs
 
     assert _json_diffs({"a": [1, 0.25036917509]}, {"a": [1, 0.25036917510]}) == [
         ("a[1]", 0.25036917509, 0.2503691751, "b")]

@@ -269,7 +269,7 @@ def test_api_tsa_analysis_reads_the_spec_and_takes_overrides():
 
 
 def test_render_tsa_for_the_report(tmp_path):
-    from hatmeta.render.report import _figure
+    from hatmeta.review.report import _figure
     from hatmeta.render.tsa import render_tsa
 
     files, section = render_tsa("retention", tmp_path, figure=_figure)

@@ -77,7 +77,7 @@ def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
 
 
 def _risk_of_bias(res):
-    from ..evidence.appraisal import risk_of_bias_of
+    from ..review.appraisal import risk_of_bias_of
 
     return risk_of_bias_of(res)
 
@@ -222,7 +222,7 @@ def sof(ctx, fmt, threshold):
     """Summary-of-findings table: one row per pooled analysis, with the GRADE ratings recorded."""
     from ..render import tables
     from ..api import pool_analysis
-    from ..evidence import list_analyses
+    from ..review import list_analyses
 
     data_dir = (ctx.obj or {}).get("data_dir")
     pooled, refused = [], []
@@ -253,8 +253,8 @@ def _progress(enabled):
 @click.pass_context
 def report(ctx, out):
     """Render every analysis (figures, tables, HTML pages, summary of findings) into OUT."""
-    from ..methods.compare import read_results, report_changes, report_changes_text
-    from ..render.report import build_report
+    from ..review.compare import read_results, report_changes, report_changes_text
+    from ..review.report import build_report
 
     old = read_results(out)  # the report as it was (in a clean tree: the committed one)
     files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"), progress=_progress(True))
@@ -281,12 +281,12 @@ def reproduce(ctx, folder, keep, lock, fmt):
     exit 1  (c) a number differs (file, field and both values are named), or a file is
                 missing, new or edited
     """
-    from ..render.report import reproduce as run
-    from ..render.verdict import TOLERANCE_TEXT
+    from ..review.report import reproduce as run
+    from ..review.verdict import TOLERANCE_TEXT
 
     text = fmt == "text"
     if text:
-        from ..render.report import find_lock
+        from ..review.report import find_lock
 
         from pathlib import Path
 
@@ -342,7 +342,7 @@ def _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgr
         if data_file:
             table = api.read_data(data_file, measure)[0]
         else:
-            from ..evidence import load_analysis
+            from ..review import load_analysis
 
             table = load_analysis(analysis, data_dir=(ctx.obj or {}).get("data_dir")).table
         keys = dict(zip(table.studies, table.column(cumulative)))

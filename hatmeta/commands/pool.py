@@ -224,7 +224,7 @@ def _methods_plot(result, path):
 
 
 def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None, text_opts=None):
-    from ..render.text import bayes_text, to_csv, to_markdown
+    from ..summary import bayes_text, to_csv, to_markdown
 
     if fmt == "json":
         from ..results import StudyRows
@@ -253,8 +253,8 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
     elif fmt == "markdown":
         click.echo(to_markdown(result), nl=False)
     else:
-        from ..render.evidence import gaps_text, reconciliation_text
-        from ..render.text import format_result
+        from ..review.reconciliation import gaps_text, reconciliation_text
+        from ..summary import format_result
 
         click.echo(format_result(result, **(text_opts or {})))
         if posterior is not None:
@@ -266,7 +266,7 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
             if block:
                 click.echo("\n" + block)
     if compared is not None and fmt == "text":
-        from ..methods.compare import compare_text
+        from ..review.compare import compare_text
 
         click.echo("\n" + compare_text(compared, compare_ref, result.measure, result.scale, result.level))
 
@@ -293,7 +293,7 @@ def _emit_many(results, fmt, more=None):
 
 def _by_group_text(extra):
     from ..methods.publication_bias import NAMES
-    from ..render.text import fmt as f, fmt_p
+    from ..summary import fmt as f, fmt_p
 
     lines = []
     for key, t in extra.items():
@@ -317,7 +317,7 @@ def _by_group_text(extra):
 
 def _bias_line(key, t):
     """One text line for a --by group's trim-and-fill or selection model block (analysis scale)."""
-    from ..render.text import fmt as f, fmt_p
+    from ..summary import fmt as f, fmt_p
 
     if t["estimate"] is None:
         name = "Trim-and-fill" if key == "trim_fill" else "Step-function selection model"
@@ -435,7 +435,7 @@ def _study_labels(result, extraction=None) -> dict:
         labels = {s.study: s.label for s in rows if s.label}
     labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
     if extraction is not None and result.extra.get("omitted"):
-        from ..evidence.analysis import trial_labels
+        from ..review.analysis import trial_labels
 
         return {**trial_labels(extraction), **labels}
     return labels

@@ -543,7 +543,7 @@ def qprofile_ci(g: Groups, level=0.95, df=None):
 
 
 def _chi2_targets(df, level):
-    from ._dist import chi2_isf
+    from ..dist import chi2_isf
 
     alpha = 1 - level
     # upper quantile -> lower bound of tau^2; lower quantile -> upper bound of tau^2
@@ -626,7 +626,7 @@ def fit(g: Groups, method="REML", ci="wald", pi="t", level=0.95, tau2=None, q=No
     ``tau2`` fixes tau^2 (array per group) instead of estimating it; ``q`` overrides the Q used for
     heterogeneity statistics (the RevMan preset computes it around the Mantel-Haenszel estimate).
     """
-    from . import _dist
+    from .. import dist as _dist
 
     G = g.G
     k = g.k

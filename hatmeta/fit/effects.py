@@ -346,7 +346,7 @@ def _check_finite(table, yi, vi, measure, cc, column="events_treat"):
 
 def ci_of(yi, vi, level=0.95):
     """Wald interval of each study's effect (analysis scale)."""
-    from ._dist import norm_isf  # no SciPy import for this
+    from ..dist import norm_isf  # no SciPy import for this
 
     z = norm_isf((1 - level) / 2)
     se = np.sqrt(vi)

@@ -785,8 +785,8 @@ def spec_settings(spec):
 def load_for_tsa(analysis, data_dir=None, analyses_dir=None):
     """(table or None, spec, omitted notes) for a bundled analysis; a spec with no contributing trial
     still gives its settings (the required information size needs no data)."""
-    from ..evidence import load_analysis
-    from ..evidence.spec import read_spec, spec_path
+    from ..review import load_analysis
+    from ..review.spec import read_spec, spec_path
 
     try:
         an = load_analysis(analysis, data_dir=data_dir, analyses_dir=analyses_dir)

@@ -6,7 +6,7 @@ import math
 
 
 def robustness_lines(res) -> list:
-    from .text import fmt, fmt_p
+    from ..summary import fmt, fmt_p
 
     x = dict(res.extra or {})
     refused = [(k, v["error"]) for k, v in x.items() if isinstance(v, dict) and "error" in v]

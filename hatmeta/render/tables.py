@@ -12,7 +12,7 @@ import io
 import math
 import statistics
 
-from .numbers import est_ci, fmt_p, interval, p_text, tau2_text
+from ..numbers import est_ci, fmt_p, interval, p_text, tau2_text
 from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text
 
 FORMATS = ("markdown", "csv", "html", "latex")
@@ -359,8 +359,8 @@ def summary_rows(pooled, refused, data_dir=None, analyses_dir=None, threshold=No
     ``pooled``: [(MetaResult, Analysis)]; ``refused``: [(analysis name, reason)].
     """
     from ..errors import InputError
-    from ..evidence.appraisal import load_appraisal, risk_of_bias_of
-    from ..evidence.spec import read_spec, spec_path
+    from ..review.appraisal import load_appraisal, risk_of_bias_of
+    from ..review.spec import read_spec, spec_path
 
     rows = []
     for res, analysis in pooled:

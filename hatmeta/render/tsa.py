@@ -79,7 +79,7 @@ def tsa_text(res, title=None) -> str:
                      f"{_nat(res, res.adjusted_ci_high)}")
     lines.append("")
     lines.append("Conclusion: " + res.sentence)
-    from .text import NOTE_CHARS
+    from ..summary import NOTE_CHARS
 
     for note in res.notes:  # cut in the middle as the pooled output does; JSON keeps them whole
         if len(note) > NOTE_CHARS:
@@ -112,7 +112,7 @@ def render_tsa(name, out, data_dir=None, analyses_dir=None, figure=None):
 
     from ..api import tsa_analysis
     from ..errors import InputError
-    from ..evidence.spec import read_spec, spec_path
+    from ..review.spec import read_spec, spec_path
     from ..precision import dumps
     from .plots.tsa import tsa_plot
 

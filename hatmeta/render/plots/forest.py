@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from . import style
-from ..numbers import est_ci, fmt_p, interval, num, tau2_text
+from ...numbers import est_ci, fmt_p, interval, num, tau2_text
 
 ROW_PT = 14.4  # height of one row at an 8 pt font, points (0.2 inch)
 ROW_IN = ROW_PT / 72  # the same in inches (used by the sensitivity forests, render/plots/sensitivity.py)

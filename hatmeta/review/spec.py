@@ -127,7 +127,7 @@ def default_analyses_dir() -> Path:
     env = os.environ.get("HATMETA_ANALYSES_DIR")
     if env:
         return Path(env)
-    from ..project import project_root
+    from .project import project_root
 
     return project_root() / "analyses"
 

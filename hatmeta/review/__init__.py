@@ -1,6 +1,6 @@
 """The HAT evidence base: extraction files (data/extracted/) and analysis specifications (analyses/).
 
-    from hatmeta.evidence import load_analysis
+    from hatmeta.review import load_analysis
     analysis = load_analysis("retention")   # validated extraction + analyses/retention.toml
     analysis.table                          # hatmeta.io.trial_table.TrialTable, one row per trial
     analysis.omitted, analysis.notes        # what was left out and why; choices made

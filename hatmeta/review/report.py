@@ -66,7 +66,7 @@ def _versions():
 
 
 def _inputs_sentence(res) -> str:
-    from .plots.forest import MEASURE_NAMES
+    from ..render.plots.forest import MEASURE_NAMES
 
     name = MEASURE_NAMES.get(res.measure, res.measure)
     ins = [x.inputs for x in res.studies]
@@ -114,14 +114,14 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
     Everything written is made from the result rounded by the output policy (hatmeta/precision.py):
     JSON, tables, pages and the coordinates figures draw, whose record is written beside each figure
     as ``figures/<figure>.data.json``."""
-    from . import plots, tables
+    from ..render import plots, tables
     from ..api import pool_analysis
     from ..precision import dumps, quantised
 
     try:
         res, analysis = pool_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir, small_study=None)
     except InputError as exc:
-        from ..evidence.spec import read_spec, spec_path
+        from .spec import read_spec, spec_path
 
         try:
             title = read_spec(spec_path(name, analyses_dir)).title
@@ -137,7 +137,7 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
-    from ..evidence.appraisal import risk_of_bias_of
+    from .appraisal import risk_of_bias_of
 
     _figure(plots.forest(res, benefit=spec.benefit, labels=labels, title=spec.title,
                          risk_of_bias=risk_of_bias_of(res)), out, f"{name}-forest", files)
@@ -149,12 +149,12 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
         _figure(plots.funnel(res, quantised(egger(es)), title=spec.title, filled=res.extra.get("trim_fill")),
                 out, f"{name}-funnel", files)
     if "influence" in res.extra and res.k >= 3:
-        from .plots.influence import baujat
+        from ..render.plots.influence import baujat
 
         _figure(baujat(res, title=spec.title), out, f"{name}-baujat", files)
     if res.k >= 3:  # the sensitivity sequences as pictures: cumulative by year and leave-one-out
         from ..api import pool_table
-        from .plots.sensitivity import sensitivity_forest
+        from ..render.plots.sensitivity import sensitivity_forest
 
         seq = quantised(pool_table(analysis.table, res.measure, method=res.method, ci=res.ci_method, pi=res.pi_method,
                                    cumulative="year", leave_one_out=True))
@@ -189,7 +189,7 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
 
 def _tsa(name, out, data_dir, analyses_dir):
     """(files, HTML) of the analysis's trial sequential analysis, or ((), "") when its spec asks for none."""
-    from .tsa import render_tsa
+    from ..render.tsa import render_tsa
 
     done = render_tsa(name, out, data_dir, analyses_dir, figure=_figure)
     return done if done is not None else ((), "")
@@ -197,8 +197,8 @@ def _tsa(name, out, data_dir, analyses_dir):
 
 def _figure(fig, out: Path, stem: str, files: list):
     """Round what ``fig`` draws, save it in every format and write its record (``.data.json``)."""
-    from . import plots
-    from .figdata import drawn
+    from ..render import plots
+    from ..render.figdata import drawn
     from ..precision import dumps
 
     record = drawn(fig)
@@ -211,7 +211,7 @@ def _figure(fig, out: Path, stem: str, files: list):
 
 
 def _close(fig):
-    from .plots.style import pyplot
+    from ..render.plots.style import pyplot
 
     pyplot().close(fig)
 
@@ -219,11 +219,11 @@ def _close(fig):
 def _section(r: Rendered, out: Path) -> str:
     e = html.escape
     if r.refused:
-        from .evidence import gaps_html, reconciliation_html
+        from .reconciliation import gaps_html, reconciliation_html
 
         return (f'<h2 id="{e(r.name)}">{e(r.title)}</h2>\n<p class="refused">Not pooled: {e(r.refused)}</p>\n'
                 + reconciliation_html(None, r.published) + gaps_html(r.gaps) + r.tsa_html)
-    from . import tables
+    from ..render import tables
 
     res, analysis = r.result, r.analysis
     spec = analysis.spec
@@ -248,7 +248,7 @@ def _section(r: Rendered, out: Path) -> str:
                      + _inline_svg(cumulative) + _inline_svg(out / "figures" / f"{r.name}-leave-one-out.svg"))
     if r.posterior is not None:
         parts.append(_bayes_section(r, out))
-    from .evidence import gaps_html, reconciliation_html
+    from .reconciliation import gaps_html, reconciliation_html
 
     parts += [reconciliation_html(res, res.extra.get("published", ())), gaps_html(res.extra.get("gaps", ())),
               r.tsa_html]
@@ -309,8 +309,8 @@ def build_report(out="reports", data_dir=None, analyses_dir=None, progress=None)
     """Render every analysis into ``out`` and write the index, SoF table and manifest; return the files.
 
     ``progress(i, n, name)``, if given, is called before analysis i (1-based) of n is rendered."""
-    from . import tables
-    from ..evidence import list_analyses
+    from ..render import tables
+    from . import list_analyses
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -438,7 +438,7 @@ __all__ = ["build_report", "reproduce", "methods_paragraph", "Verdict"]
 def _robustness_section(r, out: Path) -> str:
     """The analyses the spec's [robustness] asks for (small-study tests, PET-PEESE, trim-and-fill, the
     selection model, influence), as text with their warnings, and the Baujat plot."""
-    from .robustness_text import robustness_lines
+    from ..render.robustness_text import robustness_lines
 
     lines = robustness_lines(r.result)
     if not lines:

@@ -42,7 +42,7 @@ def trial_summary(ex) -> list:
 @click.pass_context
 def trials(ctx, fmt):
     """List the trials: country, randomised N, follow-up and the outcomes each contributes."""
-    from ..evidence import load_extraction
+    from . import load_extraction
 
     rows = trial_summary(load_extraction(_data_dir(ctx)))
     fmt = fmt.lower()
@@ -73,7 +73,7 @@ def trials(ctx, fmt):
 @click.pass_context
 def validate(ctx):
     """Check the extraction: every problem on one line (file:line: column 'x': message); exit 2 on any."""
-    from ..evidence import load_extraction, validate_extraction
+    from . import load_extraction, validate_extraction
 
     data_dir = _data_dir(ctx)
     errors = validate_extraction(data_dir)
@@ -98,8 +98,8 @@ def add_trial(ctx, sources, dry_run):
     """Add a new trial (its trials row, arms and outcomes). Validates the whole would-be extraction first,
     lists every problem, refuses duplicates, appends only the new lines and writes atomically. Then says
     which analyses the trial enters and which not, with the criterion it fails."""
-    from ..evidence.extraction import default_data_dir
-    from ..evidence.write import add_trial as append, check_new_rows, read_new_rows, size_warnings
+    from .extraction import default_data_dir
+    from .write import add_trial as append, check_new_rows, read_new_rows, size_warnings
 
     data_dir = _data_dir(ctx)
     errors: list = []
@@ -132,7 +132,7 @@ def add_trial(ctx, sources, dry_run):
 
 
 def _placement(ctx, new, data_dir):
-    from ..evidence.analysis import placement
+    from .analysis import placement
 
     ids = [r["trial"] for r in new.get("trials.csv", ())]
     return placement(ids, data_dir=data_dir, analyses_dir=(ctx.obj or {}).get("analyses_dir"))
@@ -164,8 +164,8 @@ def _ask(text, default="", choices=None, required=False):
 
 def _prompt_rows() -> dict:
     """Ask for a trials row, its arms and its outcome rows; returns {file name: [Row]}."""
-    from ..evidence.standardise import percent_to_count
-    from ..evidence.write import rows_from_dicts
+    from .standardise import percent_to_count
+    from .write import rows_from_dicts
 
     click.echo("New trial (empty answer = not applicable / not reported).")
     t = {"trial": _ask("trial id (e.g. smith2024)", required=True)}

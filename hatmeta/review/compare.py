@@ -125,8 +125,8 @@ def reference_result(ref: str, name: str, data_dir, pool) -> dict:
             raise InputError("not a saved 'hatmeta pool --format json' result (no k and studies)", file=str(path),
                              option=OPTION)
         return saved
-    from ..evidence.extraction import default_data_dir
-    from ..evidence.spec import spec_path
+    from .extraction import default_data_dir
+    from .spec import spec_path
 
     spec_file = spec_path(name)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()

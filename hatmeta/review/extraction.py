@@ -112,7 +112,7 @@ class Extraction:
     discrepancies: tuple = ()
     headers: dict = field(default_factory=dict)
     paths: dict = field(default_factory=dict)
-    appraisal: object = None  # hatmeta.evidence.appraisal.Appraisal: risk of bias, published reviews, searches
+    appraisal: object = None  # hatmeta.review.appraisal.Appraisal: risk of bias, published reviews, searches
 
     def trial(self, trial_id: str) -> Row | None:
         return next((r for r in self.trials if r["trial"] == trial_id), None)
@@ -132,7 +132,7 @@ def default_data_dir() -> Path:
     """The extraction folder: $HATMETA_DATA_DIR, else the project's data/extracted/ (hatmeta.project)."""
     import os
 
-    from ..project import project_root
+    from .project import project_root
 
     env = os.environ.get("HATMETA_DATA_DIR")
     if env:

@@ -2,7 +2,7 @@
 left out, what is missing, where it was sought) and the reconciliation with published reviews.
 
 Built from the ``gaps`` and ``published`` entries a HAT analysis carries (MetaResult.extra, see
-hatmeta.evidence.appraisal); nothing here computes statistics beyond exponentiating our estimate.
+hatmeta.review.appraisal); nothing here computes statistics beyond exponentiating our estimate.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ NOTE_CHARS = 200  # a note longer than this is cut in text output (full in JSON)
 
 
 def _lv(res) -> str:
-    from ..results import level_text
+    from .results import level_text
 
     return level_text(res.level)
 
@@ -149,7 +149,7 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
         lines += ["", f"Egger's test: intercept {fmt(e.intercept)} (se {fmt(e.se)}), t = {fmt(e.t)}, "
                       f"df = {e.df}, p = {fmt_p(e.p)}"]
     if res.extra:
-        from .robustness_text import robustness_lines
+        from .render.robustness_text import robustness_lines
 
         lines += robustness_lines(res)
     for title, rows, key in (("Leave-one-out (omitted)", res.leave_one_out, "omitted"),
@@ -277,7 +277,7 @@ STUDY_FIELDS = ("study", "yi", "vi", "ci_low", "ci_high", "weight")
 
 def to_csv(results) -> str:
     """Study rows then a pooled row, one block per result (analysis scale)."""
-    from .batch_csv import HEADER, batch_csv, is_batch
+    from .render.batch_csv import HEADER, batch_csv, is_batch
 
     if is_batch(results):  # --by: the same bytes, column-wise (render/batch_csv.py)
         return batch_csv(results)
@@ -296,7 +296,7 @@ def to_csv(results) -> str:
 
 def _c(x):
     """A CSV cell under the output policy: 10 significant digits (hatmeta/precision.py)."""
-    from ..precision import q
+    from .precision import q
 
     return "" if x is None or not math.isfinite(x) else repr(q(x))
 
@@ -370,7 +370,7 @@ def _sparse_lines(res) -> list:
                              f"{u[0]:g}/{u[1]:g} vs {u[2]:g}/{u[3]:g}; {res.measure} {fmt(res.natural(c['yi']), 3)}")
     rows = extra.get("compare_methods")
     if rows:
-        from ..methods.sparse import methods_text
+        from .methods.sparse import methods_text
 
         lines += ["", methods_text(rows, res.measure, res.is_ratio)]
     return lines
