@@ -14,6 +14,7 @@ from .fit.effects import escalc
 from .errors import InputError
 from .fit.models import rma
 from .io.trial_table import read_table
+from .vocabulary import COMMON_EFFECT_METHODS
 
 if TYPE_CHECKING:
     from .fit.batch import BatchResult
@@ -149,7 +150,7 @@ def _robustness(es, res, tests, pet_peese, trim_fill, estimator, selection, step
         if rows is not None:
             het = heterogeneity_ci(es.yi, es.vi, level)
             out.update({k: het[k] for k in ("i2_ci_low", "i2_ci_high", "h2_ci_low", "h2_ci_high")})
-            if res.method in ("FE", "MH", "PETO"):
+            if res.method in COMMON_EFFECT_METHODS:
                 notes += ("influence diagnostics of a common-effect model use inverse-variance weights",)
     if both_models:
         out.update(_both_models(es, res, level))
@@ -160,13 +161,13 @@ def _robustness(es, res, tests, pet_peese, trim_fill, estimator, selection, step
 def _both_models(es, res, level):
     """Common-effect and random-effects summaries side by side (as R's meta prints both): the model
     fitted, and the other one (inverse-variance common effect, or REML random effects)."""
-    common = res if res.method in ("FE", "MH", "PETO") else rma(es, method="FE", level=level)
-    random = res if res.method not in ("FE", "MH", "PETO") else rma(es, method="REML", level=level)
+    common = res if res.method in COMMON_EFFECT_METHODS else rma(es, method="FE", level=level)
+    random = res if res.method not in COMMON_EFFECT_METHODS else rma(es, method="REML", level=level)
 
     def summary(r):
         d = {"method": r.method, "ci_method": r.ci_method, "estimate": r.estimate, "se": r.se,
              "ci_low": r.ci_low, "ci_high": r.ci_high, r.stat_name: r.stat, "p": r.p}
-        if r.method not in ("FE", "MH", "PETO"):
+        if r.method not in COMMON_EFFECT_METHODS:
             d.update(tau2=r.tau2, pi_low=r.pi_low, pi_high=r.pi_high)
         return d
 
@@ -174,7 +175,7 @@ def _both_models(es, res, level):
 
 
 def _check_glmm_options(method, leave_one_out, cumulative, subgroup, moderators):
-    from .fit.models import GLMM_METHODS
+    from .vocabulary import GLMM_METHODS
 
     if str(method).strip().upper() in GLMM_METHODS and (leave_one_out or cumulative or subgroup or moderators):
         raise InputError(f"--leave-one-out, --cumulative, --subgroup and --moderator use the inverse-variance "
@@ -246,43 +247,6 @@ def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str 
     return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc,
                        input_level=input_level, scale=scale, failed=failed, group_keys=group_keys, strict=strict)
 
-
-def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
-    """Pool a bundled analysis (e.g. "retention"): its spec's settings, overridden by ``overrides``.
-
-    Returns (MetaResult, Analysis).
-    """
-    from .errors import NotPooled
-    from .review import load_analysis
-    from .review.appraisal import analysis_extras, refusal_details
-
-    try:
-        analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
-    except NotPooled as exc:
-        refusal_details(exc, exc.spec, exc.extraction)
-        raise
-    spec = analysis.spec
-    options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi, "benefit": spec.benefit, **spec.robustness}
-    if getattr(spec, "compare_methods", False):
-        options["compare_methods"] = True
-    options.update({k: v for k, v in overrides.items() if v is not None})
-    if str(options.get("method", "")).upper().startswith("GLMM") and overrides.get("ci") is None:
-        options["ci"] = "wald"  # the spec's CI belongs to its own method; a GLMM gives a Wald CI
-    # What the spec asks for must not stop the analysis (too few trials becomes a note); what the
-    # caller asks for explicitly still does.
-    options.setdefault("lenient", tuple(k for k in spec.robustness if not overrides.get(k)))
-    measure = options.pop("measure", None) or spec.measure
-    table = analysis.table
-    if table.k < 2 and str(options.get("method", "REML")).upper() not in ("FE", "MH", "PETO"):
-        exc = NotPooled(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
-                        "pooling needs at least 2", omitted=analysis.omitted, file=spec.path)
-        refusal_details(exc, spec, analysis.extraction)
-        raise exc
-    res = pool_table(table, measure, **options)
-    notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
-    return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
-                                                         "omitted": analysis.omitted_dicts(),
-                                                         **analysis_extras(res, analysis)}), analysis
 
 
 def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):
@@ -412,24 +376,6 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
     return out
 
 
-def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None, **options):
-    """``result`` beside the same analysis at ``ref`` (a git revision of the data and specs, or a saved
-    result JSON): the ``compare`` JSON of hatmeta.review.compare (before, after, entered, left, crossed).
-
-    ``analysis``: the analysis name (None for a --data table: then ``ref`` must be a saved JSON);
-    ``options``: the pooling options used now, applied to the reference too."""
-    from .review.compare import compare, reference_result, summary
-
-    if analysis is None and not str(ref).lower().endswith(".json"):
-        raise InputError("with --data, --compare takes a saved result JSON (hatmeta pool ... --format json)",
-                         option="--compare")
-
-    def pool_then(spec_file, data):
-        return pool_analysis(str(spec_file), data_dir=data, measure=measure, **options)[0]
-
-    before = reference_result(ref, analysis, data_dir, pool_then)
-    return compare(summary(before), summary(result.to_dict()), scale=result.scale, benefit=benefit, labels=labels)
-
 
 def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
     """``read_data`` for ``--by``: (TrialTable of the good rows or None, measure, {group: error of its
@@ -472,14 +418,3 @@ def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
     return got.table, measure, failed, got.keys
 
 
-def tsa_analysis(name, data_dir=None, analyses_dir=None, **options):
-    """Trial sequential analysis of a bundled analysis: its spec's [tsa] settings, overridden by
-    ``options`` (``tsa_table``'s keywords, plus ``rri``). Returns (TsaResult, AnalysisSpec, table or
-    None when no trial reports the outcome)."""
-    from .methods.tsa import load_for_tsa, merge_settings, spec_settings, tsa_table
-
-    table, spec, notes = load_for_tsa(name, data_dir=data_dir, analyses_dir=analyses_dir)
-    measure = options.pop("measure", None) or spec.measure
-    benefit = options.pop("benefit", None) or spec.benefit
-    settings = merge_settings(spec_settings(spec), options, benefit, measure, name, table is not None)
-    return tsa_table(table, measure, benefit=benefit, notes=notes, **settings), spec, table

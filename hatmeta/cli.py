@@ -24,9 +24,9 @@ COMMANDS = {
     "funnel": "hatmeta.commands.figures:funnel",
     "posterior": "hatmeta.commands.figures:posterior",
     "table": "hatmeta.commands.figures:table",
-    "sof": "hatmeta.commands.figures:sof",
-    "report": "hatmeta.commands.figures:report",
-    "reproduce": "hatmeta.commands.figures:reproduce",
+    "sof": "hatmeta.review.commands:sof",
+    "report": "hatmeta.review.commands:report",
+    "reproduce": "hatmeta.review.commands:reproduce",
     "tsa": "hatmeta.commands.tsa:tsa",
     "baujat": "hatmeta.commands.influence:baujat",
     "influence": "hatmeta.commands.influence:influence",
@@ -62,8 +62,11 @@ def cli(ctx, data_dir, analyses_dir):
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = data_dir
     ctx.obj["analyses_dir"] = analyses_dir
+    # Named analyses (`hatmeta pool retention`) come from the HAT review, built only when a command asks
+    # for one (hatmeta.commands.named): `--data` runs never import the review.
+    ctx.obj["analyses"] = lambda: _review(ctx.obj)
     if analyses_dir is None and data_dir is None:
-        return  # the bundled specs: nothing to set, and the evidence modules (60 ms) stay unimported
+        return  # the bundled specs: nothing to set, and the review's modules (60 ms) stay unimported
     from .review.spec import analyses_next_to, use_analyses_dir
 
     if analyses_dir is not None and not __import__("os").path.isdir(analyses_dir):
@@ -72,6 +75,12 @@ def cli(ctx, data_dir, analyses_dir):
         analyses_dir = analyses_next_to(data_dir)
     ctx.obj["analyses_dir"] = analyses_dir
     use_analyses_dir(analyses_dir)
+
+
+def _review(obj):
+    from .review.provider import ReviewAnalyses
+
+    return ReviewAnalyses(data_dir=obj.get("data_dir"), analyses_dir=obj.get("analyses_dir"))
 
 
 def main(argv=None):

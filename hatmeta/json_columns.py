@@ -59,15 +59,15 @@ def study_rows_chunks(rows, count_columns, chunk: int = 100_000):
     """The JSON array of a ``results.StudyRows`` as bytes pieces, ``chunk`` rows at a time, so that
     a million studies never exist as Python objects all at once."""
     n = len(rows)
-    as_int = whole_counts(rows._inputs, count_columns)
+    as_int = whole_counts(rows.inputs, count_columns)
     if n == 0:
         yield b"[]"
         return
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
-        cols = study_columns(rows._studies[a:b], None if rows._labels is None else rows._labels[a:b],
-                             {k: np.asarray(v)[a:b] for k, v in rows._arrays.items()},
-                             {k: np.asarray(v)[a:b] for k, v in rows._inputs.items()}, as_int)
+        cols = study_columns(rows.studies[a:b], None if rows.labels is None else rows.labels[a:b],
+                             {k: np.asarray(v)[a:b] for k, v in rows.arrays.items()},
+                             {k: np.asarray(v)[a:b] for k, v in rows.inputs.items()}, as_int)
         body = rows_json(cols)
         # Each chunk is a JSON array: drop its brackets except the first "[" and the last "]".
         yield (body[:-1] if a == 0 else b"," + body[1:-1]) if b < n else (body if a == 0 else b"," + body[1:])

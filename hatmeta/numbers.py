@@ -75,3 +75,8 @@ def tau2_text(t) -> str:
     if t == 0:
         return "0"
     return num(t, 2 if abs(t) >= 0.01 else 1 - math.floor(math.log10(abs(t))))
+
+
+def level_text(level: float) -> str:
+    """A confidence level as a label: 0.95 -> "95%", 0.9 -> "90%", 0.999 -> "99.9%"."""
+    return f"{100 * float(level):.10g}%"

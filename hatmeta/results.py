@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .io.trial_table import COUNT_COLUMNS
+from .numbers import level_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,6 +93,26 @@ class StudyRows(Sequence):
 
     def __repr__(self):
         return f"StudyRows({len(self)} studies)"
+
+    @property
+    def studies(self) -> tuple:
+        """Study ids, in fit order."""
+        return self._studies
+
+    @property
+    def labels(self) -> tuple | None:
+        """Display labels (None where the table had no label column)."""
+        return self._labels
+
+    @property
+    def arrays(self) -> dict:
+        """Per-study arrays: yi, vi (analysis scale), weight (percent), ci_low, ci_high."""
+        return self._arrays
+
+    @property
+    def inputs(self) -> dict:
+        """The input columns as given, one array per column."""
+        return self._inputs
 
     def to_dicts(self) -> list:
         """JSON-ready rows, built column-wise (fast for very large k)."""
@@ -413,10 +434,6 @@ def back_transform(x, scale: str, n_hm: float | None = None):
 
 
 
-def level_text(level: float) -> str:
-    """A confidence level as a label: 0.95 -> "95%", 0.9 -> "90%", 0.999 -> "99.9%"."""
-    return f"{100 * float(level):.10g}%"
-
 
 # ---------------------------------------------------------------- small-study effects and influence
 
@@ -524,3 +541,14 @@ class InfluenceRow(_Record):
     tau2_deleted: float
     q_deleted: float
     influential: bool = False
+
+
+def study_labels(result) -> dict:
+    """study id -> display label of a result's pooled and not-estimable studies (those that have one)."""
+    rows = result.studies
+    if isinstance(rows, StudyRows):  # the label column, not a StudyResult per study (10^6 of them)
+        labels = {} if rows.labels is None else {s: lab for s, lab in zip(rows.studies, rows.labels) if lab}
+    else:
+        labels = {s.study: s.label for s in rows if s.label}
+    labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
+    return labels

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 
-METHOD_NAMES = {
-    "FE": "Common-effect model (inverse variance)",
-    "MH": "Common-effect model (Mantel-Haenszel)",
-    "PETO": "Common-effect model (Peto)",
-    "MH-DL": "Random-effects model (RevMan 5 M-H, Random: DerSimonian-Laird)",
-    "GLMM-FS": "Random-effects GLMM, fixed study intercepts (metafor UM.FS; ML)",
-    "GLMM-RS": "Random-effects GLMM, random study intercepts (metafor UM.RS; ML)",
-    "GLMM-EXACT": "Random-effects conditional GLMM, exact likelihood (metafor CM.EL; ML)",
-}
-MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "MD": "mean difference",
-                 "SMD": "standardised mean difference (Hedges' g)", "IRR": "incidence rate ratio",
-                 "GEN": "generic effect", "PETO": "Peto odds ratio", "HR": "hazard ratio",
-                 "ROM": "ratio of means", "IRD": "incidence rate difference", "PR": "proportion",
-                 "PLO": "log odds of a proportion", "PFT": "Freeman-Tukey double-arcsine proportion",
-                 "COR": "correlation", "ZCOR": "Fisher's z-transformed correlation"}
+from .vocabulary import MEASURE_TEXT, METHOD_TEXT, TEST_NAMES
+
 
 NOTE_CHARS = 200  # a note longer than this is cut in text output (full in JSON)
 
 
 def _lv(res) -> str:
-    from .results import level_text
+    from .numbers import level_text
 
     return level_text(res.level)
 
@@ -77,11 +62,11 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
     print.rma (ratios also on the natural scale), then the notes grouped by kind (every note in
     full with ``verbose``). ``labels``: the (experimental, control) arm names; ``study_labels``:
     study id -> label, for naming studies in the notes as the tables do."""
-    name = METHOD_NAMES.get(res.method, f"Random-effects model (tau^2 estimator: {res.method})")
+    name = METHOD_TEXT.get(res.method, f"Random-effects model (tau^2 estimator: {res.method})")
     lines = []
     if res.group is not None:
         lines.append(f"Group: {res.group}")
-    lines += [f"{name}; k = {res.k}; measure: {res.measure} ({MEASURE_NAMES.get(res.measure, res.measure)})"]
+    lines += [f"{name}; k = {res.k}; measure: {res.measure} ({MEASURE_TEXT.get(res.measure, res.measure)})"]
     lines += headline(res, labels) + [""]
     random = res.method not in ("FE", "MH", "PETO")
     if random:
@@ -149,8 +134,6 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
         lines += ["", f"Egger's test: intercept {fmt(e.intercept)} (se {fmt(e.se)}), t = {fmt(e.t)}, "
                       f"df = {e.df}, p = {fmt_p(e.p)}"]
     if res.extra:
-        from .render.robustness_text import robustness_lines
-
         lines += robustness_lines(res)
     for title, rows, key in (("Leave-one-out (omitted)", res.leave_one_out, "omitted"),
                              ("Cumulative (added)", res.cumulative, "added")):
@@ -167,7 +150,7 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
     return "\n".join(lines)
 
 
-# (kind, pattern): the notes the pooling and the HAT analyses write, by kind. group(1) is the study id.
+# (kind, pattern): the notes the pooling and a review's analyses write, by kind. group(1) is the study id.
 NOTE_KINDS = (
     ("Trials omitted", r"^omitted (\S+): (.*)$"),
     ("Derived figures", r"^(\S+)(?: \S+)?: derived figure: (.*)$"),
@@ -275,31 +258,6 @@ def _p_eq(p):
 STUDY_FIELDS = ("study", "yi", "vi", "ci_low", "ci_high", "weight")
 
 
-def to_csv(results) -> str:
-    """Study rows then a pooled row, one block per result (analysis scale)."""
-    from .render.batch_csv import HEADER, batch_csv, is_batch
-
-    if is_batch(results):  # --by: the same bytes, column-wise (render/batch_csv.py)
-        return batch_csv(results)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(HEADER)
-    for res in results:
-        g = "" if res.group is None else res.group
-        for s in res.studies:
-            w.writerow([g, "study", s.study, 1, _c(s.yi), _c(s.vi ** 0.5), _c(s.ci_low), _c(s.ci_high),
-                        _c(s.weight), "", "", ""])
-        w.writerow([g, "pooled", res.method, res.k, _c(res.estimate), _c(res.se), _c(res.ci_low),
-                    _c(res.ci_high), "100", _c(res.tau2), _c(res.i2), _c(res.p)])
-    return buf.getvalue()
-
-
-def _c(x):
-    """A CSV cell under the output policy: 10 significant digits (hatmeta/precision.py)."""
-    from .precision import q
-
-    return "" if x is None or not math.isfinite(x) else repr(q(x))
-
 
 def to_markdown(res) -> str:
     """Study rows, the pooled row and heterogeneity, with the figures' and tables' number formatter."""
@@ -370,7 +328,95 @@ def _sparse_lines(res) -> list:
                              f"{u[0]:g}/{u[1]:g} vs {u[2]:g}/{u[3]:g}; {res.measure} {fmt(res.natural(c['yi']), 3)}")
     rows = extra.get("compare_methods")
     if rows:
-        from .methods.sparse import methods_text
-
         lines += ["", methods_text(rows, res.measure, res.is_ratio)]
+    return lines
+
+
+def methods_text(rows, measure, is_ratio) -> str:
+    """The comparison as a text table on the natural scale."""
+    import math
+
+    nat = math.exp if is_ratio else (lambda x: x)
+
+    def f(x, d=2):
+        return "NA" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
+
+    def fn(x):
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return "NA"
+        if math.isinf(x):
+            return ("inf" if x > 0 else ("0" if is_ratio else "-inf"))
+        return f(nat(x))
+
+    w = max(len(r.label) for r in rows)
+    lines = [f"Methods compared ({measure}{', natural scale' if is_ratio else ''}):",
+             f"  {'method':<{w}}  {'k':>3}  {measure:>6}  {'95% CI':<17} {'tau^2':>6}  {'p':>7}"]
+    for r in rows:
+        ci = f"[{fn(r.ci_low)}, {fn(r.ci_high)}]"
+        p = "NA" if not math.isfinite(r.p) else ("<.0001" if r.p < 1e-4 else f"{r.p:.4f}")
+        k = "" if r.k is None else str(r.k)
+        lines.append(f"  {r.label:<{w}}  {k:>3}  {fn(r.estimate):>6}  {ci:<17} {f(r.tau2, 3):>6}  {p:>7}"
+                     + (f"  ({r.note})" if r.note else ""))
+    return "\n".join(lines)
+
+
+def robustness_lines(res) -> list:
+
+    x = dict(res.extra or {})
+    refused = [(k, v["error"]) for k, v in x.items() if isinstance(v, dict) and "error" in v]
+    for key, _ in refused:
+        del x[key]
+    n = res.natural
+    nat = " (natural scale)" if res.is_ratio else ""
+    lines = []
+    if "common_effect" in x:
+        lines += ["", "Common-effect and random-effects models" + nat + ":"]
+        for key, label in (("common_effect", "common effect"), ("random_effects", "random effects")):
+            m = x[key]
+            stat = "t" if "t" in m else "z"
+            lines.append(f"  {label + ' (' + m['method'] + ')':28} {fmt(n(m['estimate']))} "
+                         f"[{fmt(n(m['ci_low']))}, {fmt(n(m['ci_high']))}]  {stat} = {fmt(m[stat])}, "
+                         f"p = {fmt_p(m['p'])}")
+    for key in ("peters", "harbord", "begg"):
+        if key in x:
+            t = x[key]
+            stat = (f"Kendall's tau = {fmt(t.statistic)}" if t.df is None else
+                    f"t = {fmt(t.statistic)}, df = {t.df}")
+            lines += ["", f"{TEST_NAMES[key]}: {stat}, p = {fmt_p(t.p)} ({t.description})"]
+    if "pet_peese" in x:
+        pp = x["pet_peese"]
+        lines += ["", "PET-PEESE (limit estimates, t intervals)" + nat + ":"]
+        for key in ("pet", "peese"):
+            e = pp.pet if key == "pet" else pp.peese
+            lines.append(f"  {key.upper():6} {fmt(n(e['estimate']))} [{fmt(n(e['ci_low']))}, "
+                         f"{fmt(n(e['ci_high']))}]  intercept p = {fmt_p(e['p'])}")
+        lines.append(f"  conditional estimate: {pp.chosen.upper()} (PEESE when PET's intercept p < 0.05)")
+    if "trim_fill" in x:
+        tf = x["trim_fill"]
+        lines += ["", f"Trim-and-fill ({tf.estimator}): {tf.k0} stud{'y' if tf.k0 == 1 else 'ies'} filled on the "
+                      f"{tf.side}; adjusted estimate{nat} {fmt(n(tf.estimate))} [{fmt(n(tf.ci_low))}, "
+                      f"{fmt(n(tf.ci_high))}], tau^2 = {fmt(tf.tau2)}"]
+    if "selection_model" in x:
+        s = x["selection_model"]
+        steps = ", ".join(f"{c:g}" for c in s.steps[:-1])
+        lines += ["", f"Step-function selection model (one-sided p cut-points {steps}, "
+                      f"alternative {s.alternative}): estimate{nat} {fmt(n(s.estimate))} "
+                      f"[{fmt(n(s.ci_low))}, {fmt(n(s.ci_high))}], tau^2 = {fmt(s.tau2)}, "
+                      f"delta = {', '.join(fmt(d) for d in s.delta)}; LRT p = {fmt_p(s.lrt_p)}"]
+    if "influence" in x:
+        rows = x["influence"]
+        w = max(10, *(len(r.study) for r in rows))
+        lines += ["", "Influence diagnostics (metafor's influence; * = influential):",
+                  f"  {'study':{w}} {'rstudent':>9} {'dffits':>8} {'cook.d':>8} {'cov.r':>8} {'tau2.del':>9} "
+                  f"{'QE.del':>9} {'hat':>7}"]
+        for r in rows:
+            lines.append(f"  {r.study:{w}} {fmt(r.rstudent):>9} {fmt(r.dffits):>8} {fmt(r.cooks_distance):>8} "
+                         f"{fmt(r.cov_ratio):>8} {fmt(r.tau2_deleted):>9} {fmt(r.q_deleted, 2):>9} "
+                         f"{fmt(r.hat):>7}{' *' if r.influential else ''}")
+        if "i2_ci_low" in x and x["i2_ci_low"] is not None and math.isfinite(x["i2_ci_low"]):
+            lines.append(f"  I^2 {int(round(res.level * 100))}% CI (Q-profile, tau^2-based): "
+                         f"{fmt(x['i2_ci_low'], 2)}% to {fmt(x['i2_ci_high'], 2)}%; H^2: {fmt(x['h2_ci_low'], 2)} to "
+                         f"{fmt(x['h2_ci_high'], 2)}")
+    for key, message in refused:
+        lines += ["", f"{key.replace('_', ' ').capitalize()} not computed: {message}"]
     return lines

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from hatmeta.review.api import pool_analysis
 from hatmeta.cli import main
 from hatmeta.review.compare import compare
 
@@ -111,19 +112,19 @@ def test_report_changes_since_the_previous_report(tmp_path):
 
     data = tmp_path / "extracted"
     shutil.copytree(ROOT / "data" / "extracted", data)
-    old_res = api.pool_analysis("retention", data_dir=data)[0].to_dict()
+    old_res = pool_analysis("retention", data_dir=data)[0].to_dict()
     (tmp_path / "old" / "results").mkdir(parents=True)
     (tmp_path / "old" / "results" / "retention.json").write_text(json.dumps(old_res))
     (tmp_path / "old" / "results" / "retention-bayes.json").write_text("{}")
     (tmp_path / "old" / "results" / "illicit-use-any-route.json").write_text(
-        json.dumps(api.pool_analysis("illicit-use-any-route", data_dir=data)[0].to_dict()))
+        json.dumps(pool_analysis("illicit-use-any-route", data_dir=data)[0].to_dict()))
     old = read_results(tmp_path / "old")
     assert set(old) == {"retention", "illicit-use-any-route"}
     new_folder = new_trial(tmp_path / "new")
     with pytest.raises(SystemExit):
         main(["--data-dir", str(data), "add-trial", "--from", str(new_folder)])
-    new = {"retention": api.pool_analysis("retention", data_dir=data)[0].to_dict(),
-           "illicit-use-any-route": api.pool_analysis("illicit-use-any-route", data_dir=data)[0].to_dict()}
+    new = {"retention": pool_analysis("retention", data_dir=data)[0].to_dict(),
+           "illicit-use-any-route": pool_analysis("illicit-use-any-route", data_dir=data)[0].to_dict()}
     changes = report_changes(old, new)
     assert [name for name, _ in changes] == ["retention"]  # illicit use: the new trial does not report it
     assert changes[0][1]["entered"] == ["fict2024"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hatmeta.review.api import pool_analysis
 from hatmeta.errors import InputError
 from hatmeta.review import build_analysis, list_analyses, load_analysis, load_extraction, read_spec
 from hatmeta.review.spec import spec_path
@@ -68,7 +69,7 @@ def test_retention_against_engine_by_hand():
     np.testing.assert_allclose(es.vi, vi, rtol=1e-12)
     w = [1 / v for v in vi]
     fe = sum(wi * y for wi, y in zip(w, yi)) / sum(w)
-    res, analysis = api.pool_analysis("retention", data_dir=VALID, analyses_dir=SPECS, method="FE", ci="wald")
+    res, analysis = pool_analysis("retention", data_dir=VALID, analyses_dir=SPECS, method="FE", ci="wald")
     assert res.estimate == pytest.approx(fe, rel=1e-10)
     assert res.se == pytest.approx(math.sqrt(1 / sum(w)), rel=1e-10)
     assert [s["study"] for s in res.to_dict()["studies"]] == ["haasen2007", "naomi2009", "riott2010"]

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from hatmeta.api import pool_analysis
+from hatmeta.review.api import pool_analysis
 from hatmeta.review import load_analysis
 
 from .conftest import FIXTURES, ROOT

@@ -53,7 +53,7 @@ def test_dumps_sorts_keys_rounds_and_writes_null_for_nan():
 
 def test_json_floats_and_quantised_results():
     assert json_floats(np.array([1 / 3, np.nan, -np.inf])) == [0.3333333333, None, None]
-    from hatmeta.api import pool_analysis
+    from hatmeta.review.api import pool_analysis
 
     res, _ = pool_analysis("retention")
     r = quantised(res)

@@ -259,7 +259,7 @@ def test_cli_by_json_lines_carry_the_tests():
 def test_analysis_spec_asks_for_robustness_and_the_report_shows_it(tmp_path):
     """[robustness] in an analysis spec: pool_analysis runs the analyses and the report section shows
     them with their warnings, plus a Baujat plot."""
-    from hatmeta.api import pool_analysis
+    from hatmeta.review.api import pool_analysis
     from hatmeta.review.report import _section, render_analysis
 
     specs = FIXTURES / "evidence" / "analyses"

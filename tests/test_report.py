@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hatmeta.api import pool_analysis
+from hatmeta.review.api import pool_analysis
 from hatmeta.precision import dumps, q
 from hatmeta.review.report import build_report, read_manifest
 

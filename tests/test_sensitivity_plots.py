@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from hatmeta.review.api import pool_analysis
 from hatmeta import api
 from hatmeta.cli import main
 from hatmeta.render.plots.forest import ci_text
@@ -23,7 +24,7 @@ def markers(fig, prefix):
 @pytest.mark.parametrize("kind", ["cumulative", "leave_one_out"])
 def test_plot_matches_the_sequence(kind):
     opts = {"cumulative": "year"} if kind == "cumulative" else {"leave_one_out": True}
-    res, an = api.pool_analysis("retention", **opts)
+    res, an = pool_analysis("retention", **opts)
     seq = getattr(res, kind)
     keys = dict(zip(an.table.studies, an.table.column("year")))
     fig = sensitivity_forest(res, kind, benefit="higher", labels=("HAT", "methadone"), order_by="year", keys=keys)

@@ -15,7 +15,8 @@ import pytest
 
 from hatmeta.api import pool_file
 from hatmeta.errors import InputError
-from hatmeta.render.tables import SOF_HEAD, certainty_text, result_table, sof_row, sof_table, suggest
+from hatmeta.render.tables import result_table
+from hatmeta.review.sof import SOF_HEAD, certainty_text, sof_row, sof_table, suggest
 
 from .conftest import FIXTURES, ROOT
 

@@ -256,7 +256,7 @@ def test_cli_plan_next(capsys, write_csv):
 
 
 def test_api_tsa_analysis_reads_the_spec_and_takes_overrides():
-    from hatmeta.api import tsa_analysis
+    from hatmeta.review.api import tsa_analysis
 
     res, spec, table = tsa_analysis("retention")
     assert spec.name == "retention" and table.k == len(res.trials)
@@ -270,7 +270,7 @@ def test_api_tsa_analysis_reads_the_spec_and_takes_overrides():
 
 def test_render_tsa_for_the_report(tmp_path):
     from hatmeta.review.report import _figure
-    from hatmeta.render.tsa import render_tsa
+    from hatmeta.review.report import render_tsa
 
     files, section = render_tsa("retention", tmp_path, figure=_figure)
     assert {p.name for p in files} == {"retention-tsa.png", "retention-tsa.svg", "retention-tsa.pdf",

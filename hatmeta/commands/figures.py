@@ -1,8 +1,6 @@
-"""`hatmeta forest | funnel | table | sof | report | reproduce`: figures, tables and the report."""
+"""`hatmeta forest | funnel | posterior | table`: figures and tables of a named analysis or a --data table."""
 
 from __future__ import annotations
-
-import sys
 
 import click
 
@@ -23,7 +21,7 @@ def _source_opts(omit=()):
                                  help="Which side favours the experimental arm (default: the spec's; 'lower' "
                                       "with --data).")),
         ("labels", click.option("--labels", metavar="EXP,CTRL",
-                                help="Names of the two groups, e.g. 'HAT,Methadone' (long names wrap).")),
+                                help="Names of the two groups, e.g. 'Vaccine,Control' (long names wrap).")),
         ("title", click.option("--title", help="Title of the figure or table (default: the analysis's title, "
                                                "or the file name with --data).")),
     ]
@@ -42,9 +40,9 @@ _source_options = _source_opts()
 def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title=None, **extra):
     """(result, benefit, (exp, ctrl) labels, title, study -> subgroup, table) for a figure or table."""
     from .. import api
+    from .named import analyses, source
 
-    if (analysis is None) == (data_file is None):
-        raise InputError("give either an analysis name (e.g. 'retention') or --data FILE", column="ANALYSIS")
+    source(analysis, data_file)
     given_title = title
     opts = {k: v for k, v in dict(method=method, ci=ci and ci.lower(), pi=pi and pi.lower(), subgroup=subgroup,
                                   **extra).items() if v}
@@ -54,15 +52,16 @@ def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
         names = ("experimental", "control")
         from pathlib import Path
 
-        from ..render.plots.forest import MEASURE_NAMES
+        from ..vocabulary import MEASURE_TITLES
 
-        title = f"{Path(data_file).name}: {MEASURE_NAMES.get(res.measure, res.measure)}"
+        title = f"{Path(data_file).name}: {MEASURE_TITLES.get(res.measure, res.measure)}"
         chosen = benefit or "lower"
+        ctx.meta["hatmeta.risk_of_bias"] = None
     else:
-        res, an = api.pool_analysis(analysis, data_dir=(ctx.obj or {}).get("data_dir"), measure=measure, **opts)
-        table = an.table
-        names = (an.spec.experimental_label, an.spec.control_label)
-        title, chosen = an.spec.title, benefit or an.spec.benefit
+        named = analyses(ctx).pool(analysis, measure=measure, **opts)
+        res, table, names = named.result, named.table, named.labels
+        title, chosen = named.title, benefit or named.benefit
+        ctx.meta["hatmeta.risk_of_bias"] = named.risk_of_bias
     if labels:
         parts = [p.strip() for p in labels.split(",")]
         if len(parts) != 2 or not all(parts):
@@ -76,10 +75,9 @@ def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
     return res, chosen, names, title, groups
 
 
-def _risk_of_bias(res):
-    from ..review.appraisal import risk_of_bias_of
-
-    return risk_of_bias_of(res)
+def _risk_of_bias(ctx):
+    """The risk-of-bias judgements of the named analysis just pooled (None for a --data table)."""
+    return ctx.meta.get("hatmeta.risk_of_bias")
 
 
 def _save(plots, figure_fn, path, fmt, **kwargs):
@@ -145,7 +143,7 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
     post = pool_bayes(res, tau_prior, mu_prior_sd, benefit=chosen, level=res.level)[0].to_dict() if bayes else None
     path, fmt = _out_path(out, f"forest-{analysis or 'data'}", fmt)
     _save(plots, plots.forest, path, fmt, res=res, benefit=chosen, labels=names, title=title, study_groups=groups,
-          bayes=post, sort=sort, years=years, risk_of_bias=_risk_of_bias(res))
+          bayes=post, sort=sort, years=years, risk_of_bias=_risk_of_bias(ctx))
     click.echo(str(path))
 
 
@@ -211,115 +209,6 @@ def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
     click.echo(tables.result_table(res, fmt, names, caption=title), nl=False)
 
 
-@click.command()
-@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html", "latex"]), default="markdown",
-              show_default=True)
-@click.option("--threshold", type=float,
-              help="Smallest important effect, natural scale (e.g. 1.25 for a ratio: 0.8 and 1.25), for the "
-                   "imprecision suggestion.")
-@click.pass_context
-def sof(ctx, fmt, threshold):
-    """Summary-of-findings table: one row per pooled analysis, with the GRADE ratings recorded."""
-    from ..render import tables
-    from ..api import pool_analysis
-    from ..review import list_analyses
-
-    data_dir = (ctx.obj or {}).get("data_dir")
-    pooled, refused = [], []
-    for name in sorted(list_analyses()):
-        try:
-            pooled.append(pool_analysis(name, data_dir=data_dir))
-        except InputError as exc:
-            refused.append((name, exc.message))
-    rows = tables.summary_rows(pooled, refused, data_dir=data_dir, threshold=threshold)
-    click.echo(tables.sof_table(rows, fmt, threshold), nl=False)
-    for name, reason in refused:
-        click.echo(f"not pooled: {name}: {reason.split(' (')[0]}", err=True)
-
-
-def _progress(enabled):
-    """One line per analysis on stderr when it is a terminal (nothing in pipes, logs or JSON mode)."""
-    if not (enabled and sys.stderr.isatty()):
-        return None
-
-    def show(i, n, name):
-        click.echo(f"[{i}/{n}] {name}", err=True)
-
-    return show
-
-
-@click.command()
-@click.option("--out", type=click.Path(file_okay=False), default="reports", show_default=True)
-@click.pass_context
-def report(ctx, out):
-    """Render every analysis (figures, tables, HTML pages, summary of findings) into OUT."""
-    from ..review.compare import read_results, report_changes, report_changes_text
-    from ..review.report import build_report
-
-    old = read_results(out)  # the report as it was (in a clean tree: the committed one)
-    files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"), progress=_progress(True))
-    click.echo(f"{len(files)} files written to {out} (see {out}/index.html)")
-    if old:
-        new = read_results(out)
-        click.echo(report_changes_text(report_changes(old, new), old, new, out))
-
-
-@click.command()
-@click.option("--reports", "folder", type=click.Path(file_okay=False), default="reports", show_default=True)
-@click.option("--keep", type=click.Path(file_okay=False), help="Regenerate into this (new or empty) folder and keep it.")
-@click.option("--lock", type=click.Path(dir_okay=False, exists=True),
-              help="Lock file of the reports' environment (default: requirements-reports.txt beside REPORTS).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.pass_context
-def reproduce(ctx, folder, keep, lock, fmt):
-    """Regenerate every output and compare with REPORTS, in three levels.
-
-    \b
-    exit 0  (a) every file byte-identical
-    exit 3  (b) numbers agree within the output tolerance and differing figures are drawn from
-                the same numbers: the rendering differs (environment differences are named)
-    exit 1  (c) a number differs (file, field and both values are named), or a file is
-                missing, new or edited
-    """
-    from ..review.report import reproduce as run
-    from ..review.verdict import TOLERANCE_TEXT
-
-    text = fmt == "text"
-    if text:
-        from ..review.report import find_lock
-
-        from pathlib import Path
-
-        where = lock or find_lock(Path(folder))
-        if where is None:
-            click.echo("environment: no lock file found (requirements-reports.txt); versions not compared", err=True)
-    verdict = run(folder, data_dir=(ctx.obj or {}).get("data_dir"), keep=keep, lock=lock,
-                  progress=_progress(text))
-    if not text:
-        from ..precision import dumps
-
-        click.echo(dumps(verdict.to_dict()))
-        sys.exit(verdict.exit_code)
-    for line in verdict.environment:
-        click.echo(f"environment: {line}")
-    if verdict.lock and not verdict.environment:
-        click.echo(f"environment: every package at the version of {verdict.lock}")
-    for f in verdict.findings:
-        click.echo(f"{folder}/{f.file}: ({f.level}) {f.message}")
-    kept = f"; regenerated tree kept in {verdict.kept}" if verdict.kept else ""
-    n = len(verdict.findings)
-    if verdict.level == "a":
-        click.echo(f"level (a): every output in {folder} is byte-identical{kept}")
-    elif verdict.level == "b":
-        why = ("explained by the environment differences above" if verdict.environment else
-               "no locked package differs, so the platform's build (FreeType, Agg, compiler) renders differently")
-        click.echo(f"level (b): {n} output(s) differ in their bytes only; every number agrees ({TOLERANCE_TEXT}) and "
-                   f"every differing figure is drawn from the same numbers; {why}{kept}", err=True)
-    else:
-        bad = sum(f.level == "c" for f in verdict.findings)
-        click.echo(f"level (c): {bad} output(s) differ in numbers or content ({n} differ in all){kept}", err=True)
-    sys.exit(verdict.exit_code)
-
 
 def _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes, out,
                         fmt, cumulative, leave_one_out):
@@ -342,9 +231,9 @@ def _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgr
         if data_file:
             table = api.read_data(data_file, measure)[0]
         else:
-            from ..review import load_analysis
+            from .named import analyses
 
-            table = load_analysis(analysis, data_dir=(ctx.obj or {}).get("data_dir")).table
+            table = analyses(ctx).table(analysis)
         keys = dict(zip(table.studies, table.column(cumulative)))
     kind = "cumulative" if cumulative else "leave_one_out"
     suffix = "cumulative" if cumulative else "leave-one-out"

@@ -100,9 +100,9 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     on the natural scale too.
     """
     from .. import api
+    from .named import analyses, source
 
-    if (analysis is None) == (data_file is None):
-        raise InputError("give either an analysis name (e.g. 'retention') or --data FILE", column="ANALYSIS")
+    source(analysis, data_file)
     options = dict(ci=(ci or "").lower() or None, pi=(pi or "").lower() or None, level=level, cc=cc,
                    preset=preset, leave_one_out=leave_one_out, cumulative=cumulative, subgroup=subgroup,
                    moderators=moderators, small_study=small_study)
@@ -158,26 +158,27 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             options["scale"] = scale.lower()
         result = api.pool_table(table, measure, **options)
         benefit = benefit or "lower"
-        text_opts = dict(verbose=verbose, study_labels=_study_labels(result))
+        from ..results import study_labels
+
+        text_opts = dict(verbose=verbose, study_labels=study_labels(result))
+        named = None
     else:
         if by:
             raise InputError("--by works with --data tables", column="--by")
         if drop_incomplete or scale or input_level != 0.95:
             raise InputError("--drop-incomplete, --scale and --input-level apply to --data tables",
                              column="--drop-incomplete" if drop_incomplete else "--scale" if scale else "--input-level")
-        result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
-                                       measure=measure, **options)
-        benefit = benefit or an.spec.benefit
-        text_opts = dict(verbose=verbose, labels=(an.spec.experimental_label, an.spec.control_label),
-                         study_labels=_study_labels(result, an.extraction))
+        named = analyses(ctx).pool(analysis, measure=measure, **options)
+        result = named.result
+        benefit = benefit or named.benefit
+        text_opts = dict(verbose=verbose, labels=named.labels, study_labels=named.study_labels)
     compared = None
     if compare_ref:
         if by:
             raise InputError("--compare works on one pooled result, not with --by", option="--compare")
-        labels = (an.spec.experimental_label, an.spec.control_label) if analysis is not None else None
-        compared = api.compare_with(result, compare_ref, analysis=analysis,
-                                    data_dir=(ctx.obj or {}).get("data_dir"), benefit=benefit, labels=labels,
-                                    measure=measure, **{k: v for k, v in options.items() if v is not None})
+        compared = analyses(ctx).compare(result, compare_ref, analysis, benefit,
+                                         named.labels if named is not None else None, measure,
+                                         **{k: v for k, v in options.items() if v is not None})
     if not bayes and (tau_prior or mu_prior_sd is not None or threshold is not None or prior_sensitivity):
         raise InputError("--tau-prior, --mu-prior-sd, --threshold and --prior-sensitivity need --bayes",
                          column="--bayes")
@@ -207,7 +208,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
                                            prior_sensitivity=prior_sensitivity)
     if methods_plot:
         _methods_plot(result, methods_plot)
-    _emit(result, fmt, posterior, others, compared, compare_ref, text_opts)
+    after = (named.text_blocks(verbose) if named is not None else []) if fmt == "text" else []
+    if compared is not None and fmt == "text":
+        after.append(analyses(ctx).compare_text(compared, compare_ref, result))
+    _emit(result, fmt, posterior, others, compared, text_opts, after)
 
 
 def _methods_plot(result, path):
@@ -223,8 +227,10 @@ def _methods_plot(result, path):
     plots.save(methods_plot(result), path, fmt)
 
 
-def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None, text_opts=None):
-    from ..summary import bayes_text, to_csv, to_markdown
+def _emit(result, fmt, posterior=None, others=(), compared=None, text_opts=None, after=()):
+    """Write one pooled result; ``after``: text blocks printed below it (text format only)."""
+    from ..render.batch_csv import to_csv
+    from ..summary import bayes_text, to_markdown
 
     if fmt == "json":
         from ..results import StudyRows
@@ -253,22 +259,13 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
     elif fmt == "markdown":
         click.echo(to_markdown(result), nl=False)
     else:
-        from ..review.reconciliation import gaps_text, reconciliation_text
         from ..summary import format_result
 
         click.echo(format_result(result, **(text_opts or {})))
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
-        # The gaps repeat the omitted-trial notes with where each figure was sought: shown with -v.
-        verbose = bool((text_opts or {}).get("verbose"))
-        for block in (reconciliation_text(result, result.extra.get("published")),
-                      gaps_text(result.extra.get("gaps"), verbose=True) if verbose else ""):
-            if block:
-                click.echo("\n" + block)
-    if compared is not None and fmt == "text":
-        from ..review.compare import compare_text
-
-        click.echo("\n" + compare_text(compared, compare_ref, result.measure, result.scale, result.level))
+        for block in after:
+            click.echo("\n" + block)
 
 
 def _emit_many(results, fmt, more=None):
@@ -292,7 +289,7 @@ def _emit_many(results, fmt, more=None):
 
 
 def _by_group_text(extra):
-    from ..methods.publication_bias import NAMES
+    from ..vocabulary import TEST_NAMES
     from ..summary import fmt as f, fmt_p
 
     lines = []
@@ -311,7 +308,7 @@ def _by_group_text(extra):
             lines.append(_bias_line(key, t))
             continue
         stat = ("tau" if key == "begg" else "t") + " = " + f(t["statistic"])
-        lines.append(f"{NAMES[key]}: {stat}, p = {fmt_p(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
+        lines.append(f"{TEST_NAMES[key]}: {stat}, p = {fmt_p(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
     return "\n" + "\n".join(lines) if lines else ""
 
 
@@ -423,22 +420,6 @@ def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
         shown = "; ".join(f"{g}: {e}" for g, e in failed[:3])
         more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
         click.echo(f"{len(failed)} of {total} groups failed: {shown}{more}", err=True)
-
-
-def _study_labels(result, extraction=None) -> dict:
-    """study id -> label for the text's notes: the pooled studies' labels, and for a bundled analysis
-    (``extraction`` given) the omitted trials' labels, as `hatmeta trials` names them."""
-    rows = result.studies
-    if hasattr(rows, "_labels"):  # StudyRows: read the label column, not a StudyResult per study (10^6 of them)
-        labels = {} if rows._labels is None else {s: lab for s, lab in zip(rows._studies, rows._labels) if lab}
-    else:
-        labels = {s.study: s.label for s in rows if s.label}
-    labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
-    if extraction is not None and result.extra.get("omitted"):
-        from ..review.analysis import trial_labels
-
-        return {**trial_labels(extraction), **labels}
-    return labels
 
 
 def _pool_by_dask(data_file, measure, by, options, spec, fmt):

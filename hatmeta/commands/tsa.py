@@ -51,10 +51,10 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
     JSON estimates are on the analysis scale (log for RR and OR); information is in participants.
     """
     from .. import api
-    from ..methods.tsa import load_for_tsa, merge_settings, spec_settings, tsa_table
+    from ..methods.tsa import merge_settings, tsa_table
+    from .named import analyses, source
 
-    if (analysis is None) == (data_file is None):
-        raise InputError("give either an analysis name (e.g. 'retention') or --data FILE", column="ANALYSIS")
+    source(analysis, data_file)
     notes, title = [], None
     if data_file is not None:
         if not measure:
@@ -63,11 +63,9 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
         settings = {}
         benefit = benefit or "lower"
     else:
-        table, spec, notes = load_for_tsa(analysis, ctx.obj.get("data_dir") if ctx.obj else None)
-        settings = spec_settings(spec)
-        measure = measure or spec.measure
-        benefit = benefit or spec.benefit
-        title = spec.title
+        named = analyses(ctx).tsa(analysis, measure=measure, benefit=benefit)
+        table, settings, notes = named.table, named.settings, named.notes
+        measure, benefit, title = named.measure, named.benefit, named.title
     given = dict(rrr=rrr, rri=rri, md=md, sd=sd, control_risk=control_risk, alpha=alpha, power=power,
                  sides=int(sides) if sides else None, spending=spending, d2=d2, order=order, method=method,
                  inflate=False if no_inflate else None, futility=True if futility else None)
@@ -100,7 +98,7 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
             out["tsa"]["plan_next"] = plan.to_dict()
         click.echo(json.dumps(out, indent=2, allow_nan=False))
     else:
-        from ..render.tsa import plan_text, tsa_text
+        from ..methods.tsa_text import plan_text, tsa_text
 
         click.echo(tsa_text(res, title=title))
         if plan is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ..vocabulary import COMMON_EFFECT_METHODS
 
 TAU2_METHODS = ("DL", "REML", "ML", "PM", "HE", "SJ", "EB")
 TOL = 1e-12  # relative tolerance on tau^2 (metafor's default threshold is 1e-5; we go further)
@@ -514,7 +515,7 @@ def tau2_iterative(g: Groups, method):
 
 
 def _estimate_tau2(b: _Block, method):
-    if method in ("FE", "MH", "PETO"):
+    if method in COMMON_EFFECT_METHODS:
         return np.zeros(b.G)
     if method == "DL":
         return _dl(b)
@@ -650,7 +651,7 @@ def fit(g: Groups, method="REML", ci="wald", pi="t", level=0.95, tau2=None, q=No
         mu[cols], sw[cols] = m, s
         r = b.Y - m
         wr2[cols] = (w * r * r).sum(0)
-        qb = wr2[cols] if (method in ("FE", "MH", "PETO") or (tau2_given is not None and not tau2_given[cols].any())) \
+        qb = wr2[cols] if (method in COMMON_EFFECT_METHODS or (tau2_given is not None and not tau2_given[cols].any())) \
             else _q(b, 0.0)
         q0[cols] = qb
         if want_ci:

@@ -11,9 +11,9 @@ from . import core
 from .effects import EffectSizes, ci_of
 from ..errors import InputError
 from ..results import MetaResult, StudyRows
+from ..vocabulary import COMMON_EFFECT_METHODS, GLMM_METHODS
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
-GLMM_METHODS = ("GLMM-FS", "GLMM-RS", "GLMM-EXACT")  # binomial/Poisson GLMMs on the arm counts (fit/glmm.py)
 CI_METHODS = ("wald", "hksj")
 PI_METHODS = ("t", "z")
 PRESETS = ("revman",)
@@ -78,7 +78,7 @@ def rma(es: EffectSizes, method: str = "REML", ci: str = "wald", pi: str = "t", 
 def _result(es, f: core.CoreFit, method, ci, pi, level, notes=(), weights=None, **overrides) -> MetaResult:
     """Wrap a single-group CoreFit (G = 1) as a MetaResult."""
     s = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
-    random = method not in ("FE", "MH", "PETO")
+    random = method not in COMMON_EFFECT_METHODS
     values = dict(
         estimate=s(f.estimate), se=s(f.se), ci_low=s(f.ci_low), ci_high=s(f.ci_high),
         pi_low=s(f.pi_low) if random else float("nan"), pi_high=s(f.pi_high) if random else float("nan"),

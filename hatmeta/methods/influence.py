@@ -24,6 +24,7 @@ import numpy as np
 from ..fit import core
 from ..fit.effects import EffectSizes
 from ..results import InfluenceRow
+from ..vocabulary import COMMON_EFFECT_METHODS
 
 
 CHUNK_ROWS = 2_000_000  # leave-one-out rows per vectorised pass: bounds memory for very large k
@@ -83,7 +84,7 @@ def influence_arrays(y, v, sizes, method="REML", ci="wald"):
     inverse-variance weights with tau^2 = 0.
     """
     y, v = np.asarray(y, float), np.asarray(v, float)
-    m = "FE" if method in ("FE", "MH", "PETO") else method
+    m = "FE" if method in COMMON_EFFECT_METHODS else method
     sizes = np.asarray(sizes, dtype=np.intp)
     G = len(sizes)
     grp = np.repeat(np.arange(G), sizes)

@@ -32,6 +32,7 @@ from ..errors import InputError
 from ..fit import core
 from ..fit.effects import EffectSizes
 from ..results import PetPeese, SelectionModel, SmallStudyTest, TrimFill
+from ..vocabulary import COMMON_EFFECT_METHODS, TEST_NAMES
 
 MIN_STUDIES = 10  # Sterne et al. 2011 (BMJ 343:d4002); Cochrane Handbook 13.3.5.4
 TESTS = ("egger", "peters", "harbord", "begg")
@@ -130,8 +131,6 @@ def regression_tests(es: EffectSizes, which, gid=None, G=1):
     return t, df, _t_p(t, df), coef, cse, np.bincount(gid, minlength=G)
 
 
-NAMES = {"egger": "Egger's regression test", "peters": "Peters' test", "harbord": "Harbord's score test",
-         "begg": "Begg's rank correlation test"}
 NOTES = {"egger": "intercept of yi/se on 1/se (Egger et al. 1997)",
          "peters": "slope of log OR on 1/N, weights events x non-events / N (Peters et al. 2006)",
          "harbord": "intercept of Z/sqrt(V) on sqrt(V), efficient score and its variance (Harbord et al. 2006)",
@@ -145,7 +144,7 @@ def small_study_test(es: EffectSizes, which: str) -> SmallStudyTest:
         raise InputError(f"unknown small-study test {which!r}; choose one of {', '.join(TESTS)}",
                          column="--small-study")
     if es.k < 3:
-        raise InputError(f"{NAMES[which]} needs at least 3 studies, found {es.k}", file=es.table.path)
+        raise InputError(f"{TEST_NAMES[which]} needs at least 3 studies, found {es.k}", file=es.table.path)
     notes = ()
     if which == "begg":
         tau, p = rank_test(es.yi, es.vi)
@@ -153,28 +152,28 @@ def small_study_test(es: EffectSizes, which: str) -> SmallStudyTest:
             notes = (f"Begg's test: p from the normal approximation ({es.k} studies; metafor's exact p "
                      f"is not available above {EXACT_MAX})",)
         return SmallStudyTest(method=which, statistic=tau, df=None, p=p, k=es.k, estimate=None, se=None,
-                              description=NOTES[which], warning=few_studies(es.k, NAMES[which]), notes=notes)
+                              description=NOTES[which], warning=few_studies(es.k, TEST_NAMES[which]), notes=notes)
     if which in ("peters", "harbord") and es.measure != "OR":
-        notes = (f"{NAMES[which]} is defined on the log odds ratio: computed on the log OR of each study, "
+        notes = (f"{TEST_NAMES[which]} is defined on the log odds ratio: computed on the log OR of each study, "
                  f"not the analysis's {es.measure}",)
     k_used = es.k
     if which in ("peters", "harbord"):
-        a, n1, c, n2 = (np.asarray(x, float) for x in _binary_counts(es, NAMES[which]))
+        a, n1, c, n2 = (np.asarray(x, float) for x in _binary_counts(es, TEST_NAMES[which]))
         none = (a + c == 0) | (a + c == n1 + n2)
         k_used = int(es.k - none.sum())
         if k_used < 3:
-            raise InputError(f"{NAMES[which]} needs at least 3 studies with events, found {k_used}",
+            raise InputError(f"{TEST_NAMES[which]} needs at least 3 studies with events, found {k_used}",
                              file=es.table.path)
         if none.any():
-            notes += (f"{NAMES[which]} leaves out studies with no events (or only events) in both arms: "
+            notes += (f"{TEST_NAMES[which]} leaves out studies with no events (or only events) in both arms: "
                       + ", ".join(s for s, z in zip(es.studies, none) if z),)
     t, df, p, coef, cse, _ = regression_tests(es, which)
     if not np.isfinite(t[0]):
-        raise InputError(f"{NAMES[which]} cannot be computed: the predictor does not vary across studies",
+        raise InputError(f"{TEST_NAMES[which]} cannot be computed: the predictor does not vary across studies",
                          file=es.table.path, column="--small-study")
     return SmallStudyTest(method=which, statistic=float(t[0]), df=int(df[0]), p=float(p[0]), k=k_used,
                           estimate=float(coef[0]), se=float(cse[0]), description=NOTES[which],
-                          warning=few_studies(k_used, NAMES[which]), notes=notes)
+                          warning=few_studies(k_used, TEST_NAMES[which]), notes=notes)
 
 
 # ---------------------------------------------------------------- Begg's rank correlation
@@ -276,7 +275,7 @@ def pet_peese(es: EffectSizes, level=0.95) -> PetPeese:
 # ---------------------------------------------------------------- trim-and-fill
 
 def _tau2_method(method):
-    return "FE" if method in ("FE", "MH", "PETO") else method
+    return "FE" if method in COMMON_EFFECT_METHODS else method
 
 
 def _fit_mean(y, v, method):
@@ -397,7 +396,7 @@ def selection_model(es: EffectSizes, steps=(0.025,), benefit="lower", method="RE
     nd = len(steps)  # number of free deltas
     y, v = es.yi, es.vi
     k = es.k
-    random = method not in ("FE", "MH", "PETO")
+    random = method not in COMMON_EFFECT_METHODS
     if k < 1 + int(random) + nd + 1:
         raise InputError(f"the selection model needs more than {1 + int(random) + nd} studies, found {k}",
                          file=es.table.path)
@@ -558,7 +557,7 @@ def tests_by_group(es: EffectSizes, gid, G, tests, groups=None):
                 row["df"] = None if small else df[j]
             row.update(p=None if small or not math.isfinite(p[j]) else p[j], k=int(k[j]),
                        warning=(f"only {k[j]} studies: the test needs at least 3" if small
-                                else few_studies(int(k[j]), NAMES[which])))
+                                else few_studies(int(k[j]), TEST_NAMES[which])))
             out[j][which] = row
     return out
 

@@ -10,6 +10,7 @@ from ..fit import core
 from ..fit.effects import EffectSizes
 from ..errors import InputError
 from ..results import SensitivityRow, SubgroupResult, SubgroupTest
+from ..vocabulary import COMMON_EFFECT_METHODS
 
 
 def _rows(f: core.CoreFit, names) -> tuple:
@@ -22,7 +23,7 @@ def _rows(f: core.CoreFit, names) -> tuple:
 
 def _core_method(method):
     # Subgroups of an MH or Peto analysis are pooled with inverse-variance weights.
-    return "FE" if method in ("FE", "MH", "PETO") else method
+    return "FE" if method in COMMON_EFFECT_METHODS else method
 
 
 def _refit_each(es, groups, method, level):

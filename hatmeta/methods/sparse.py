@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ..vocabulary import COMMON_EFFECT_METHODS
 
 FEW_EVENTS = 5  # an arm with fewer events than this makes the data "sparse" for the advice
 UNBALANCED = 3.0  # arm-size ratio beyond 1:3 (or 3:1) counts as unbalanced for Peto
@@ -193,33 +194,7 @@ def compare_methods(es, level=0.95) -> tuple:
         if r.extra.get("glmm", {}).get("separation"):
             note = "ML estimate infinite; profile-likelihood CI"
         rows.append(MethodRow(m, label, r.k, r.estimate, r.se, r.ci_low, r.ci_high,
-                              r.tau2 if m not in ("FE", "MH", "PETO") else 0.0, r.p, note))
+                              r.tau2 if m not in COMMON_EFFECT_METHODS else 0.0, r.p, note))
     return tuple(rows)
 
 
-def methods_text(rows, measure, is_ratio) -> str:
-    """The comparison as a text table on the natural scale."""
-    import math
-
-    nat = math.exp if is_ratio else (lambda x: x)
-
-    def f(x, d=2):
-        return "NA" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
-
-    def fn(x):
-        if x is None or (isinstance(x, float) and math.isnan(x)):
-            return "NA"
-        if math.isinf(x):
-            return ("inf" if x > 0 else ("0" if is_ratio else "-inf"))
-        return f(nat(x))
-
-    w = max(len(r.label) for r in rows)
-    lines = [f"Methods compared ({measure}{', natural scale' if is_ratio else ''}):",
-             f"  {'method':<{w}}  {'k':>3}  {measure:>6}  {'95% CI':<17} {'tau^2':>6}  {'p':>7}"]
-    for r in rows:
-        ci = f"[{fn(r.ci_low)}, {fn(r.ci_high)}]"
-        p = "NA" if not math.isfinite(r.p) else ("<.0001" if r.p < 1e-4 else f"{r.p:.4f}")
-        k = "" if r.k is None else str(r.k)
-        lines.append(f"  {r.label:<{w}}  {k:>3}  {fn(r.estimate):>6}  {ci:<17} {f(r.tau2, 3):>6}  {p:>7}"
-                     + (f"  ({r.note})" if r.note else ""))
-    return "\n".join(lines)

@@ -449,7 +449,7 @@ class TsaResult(_Record):
         return None if x is None else (math.exp(x) if self.scale == "log" else x)
 
     def summary(self) -> str:
-        from ..render.tsa import tsa_text
+        from .tsa_text import tsa_text
 
         return tsa_text(self)
 
@@ -756,49 +756,6 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
 
 
 # --- analysis specs ---------------------------------------------------------------------------------
-
-# [tsa] keys of an analysis spec, and their kinds.
-SPEC_KEYS = {"rrr": float, "rri": float, "md": float, "sd": float, "control_risk": float, "alpha": float,
-             "power": float, "sides": int, "spending": str, "d2": float, "order": str, "method": str,
-             "inflate": bool, "futility": bool, "reason": str}
-
-
-def spec_settings(spec):
-    """The [tsa] table of an analysis spec, checked: unknown keys and wrong types are errors."""
-    raw = spec.raw.get("tsa", {})
-    if not isinstance(raw, dict):
-        raise InputError("must be a table", file=spec.path, column="tsa")
-    out = {}
-    for key, value in raw.items():
-        kind = SPEC_KEYS.get(key)
-        if kind is None:
-            raise InputError(f"unknown key; allowed: {', '.join(sorted(SPEC_KEYS))}", file=spec.path,
-                             column=f"tsa.{key}")
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise InputError(f"must be a {kind.__name__}", file=spec.path, column=f"tsa.{key}")
-        out[key] = value
-    return out
-
-
-def load_for_tsa(analysis, data_dir=None, analyses_dir=None):
-    """(table or None, spec, omitted notes) for a bundled analysis; a spec with no contributing trial
-    still gives its settings (the required information size needs no data)."""
-    from ..review import load_analysis
-    from ..review.spec import read_spec, spec_path
-
-    try:
-        an = load_analysis(analysis, data_dir=data_dir, analyses_dir=analyses_dir)
-    except InputError as exc:
-        if "no trial contributes" not in exc.message:
-            raise
-        spec = getattr(exc, "spec", None) or read_spec(spec_path(analysis, analyses_dir))
-        omitted = tuple(getattr(exc, "omitted", ()))
-        return None, spec, ([f"no trial reports {spec.outcome} by arm ({len(omitted)} trials checked; see "
-                             "hatmeta trials)"] + [f"omitted {t}: {r}" for t, r in omitted])
-    notes = [f"omitted {t}: {r}" for t, r in an.omitted] + list(an.notes)
-    return an.table, an.spec, notes
 
 
 def merge_settings(settings, given, benefit, measure, analysis=None, has_table=True):

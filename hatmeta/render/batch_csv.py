@@ -11,6 +11,7 @@ so that the text of a large batch is never all in memory as Python strings.
 from __future__ import annotations
 
 import csv
+import math
 import io
 from itertools import repeat
 
@@ -150,3 +151,28 @@ def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
 
 
 __all__ = ["batch_csv", "batch_csv_chunks", "frame_csv_chunks", "is_batch", "HEADER"]
+
+
+def to_csv(results) -> str:
+    """Study rows then a pooled row, one block per result (analysis scale)."""
+
+    if is_batch(results):  # --by: the same bytes, column-wise (render/batch_csv.py)
+        return batch_csv(results)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HEADER)
+    for res in results:
+        g = "" if res.group is None else res.group
+        for s in res.studies:
+            w.writerow([g, "study", s.study, 1, _c(s.yi), _c(s.vi ** 0.5), _c(s.ci_low), _c(s.ci_high),
+                        _c(s.weight), "", "", ""])
+        w.writerow([g, "pooled", res.method, res.k, _c(res.estimate), _c(res.se), _c(res.ci_low),
+                    _c(res.ci_high), "100", _c(res.tau2), _c(res.i2), _c(res.p)])
+    return buf.getvalue()
+
+
+def _c(x):
+    """A CSV cell under the output policy: 10 significant digits (hatmeta/precision.py)."""
+    from ..precision import q
+
+    return "" if x is None or not math.isfinite(x) else repr(q(x))

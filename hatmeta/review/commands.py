@@ -1,6 +1,7 @@
-"""`hatmeta trials`, `hatmeta validate`, `hatmeta add-trial`: the extraction in data/extracted/.
+"""The review's own commands: `trials`, `validate`, `add-trial` (the extraction in data/extracted/), and
+`sof`, `report`, `reproduce` (the summary of findings and the committed report).
 
-All three honour the global --data-dir (another copy of the extraction).
+All honour the global --data-dir (another copy of the extraction) and --analyses-dir.
 """
 
 from __future__ import annotations
@@ -233,3 +234,113 @@ def _prompt_rows() -> dict:
     if not click.confirm(f"Write {1 + len(arms) + len(outcomes)} row(s)?", default=True):
         raise click.exceptions.Abort()
     return new
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html", "latex"]), default="markdown",
+              show_default=True)
+@click.option("--threshold", type=float,
+              help="Smallest important effect, natural scale (e.g. 1.25 for a ratio: 0.8 and 1.25), for the "
+                   "imprecision suggestion.")
+@click.pass_context
+def sof(ctx, fmt, threshold):
+    """Summary-of-findings table: one row per pooled analysis, with the GRADE ratings recorded."""
+    from . import list_analyses
+    from .api import pool_analysis
+    from .sof import sof_table, summary_rows
+
+    data_dir = (ctx.obj or {}).get("data_dir")
+    pooled, refused = [], []
+    for name in sorted(list_analyses()):
+        try:
+            pooled.append(pool_analysis(name, data_dir=data_dir))
+        except InputError as exc:
+            refused.append((name, exc.message))
+    rows = summary_rows(pooled, refused, data_dir=data_dir, threshold=threshold)
+    click.echo(sof_table(rows, fmt, threshold), nl=False)
+    for name, reason in refused:
+        click.echo(f"not pooled: {name}: {reason.split(' (')[0]}", err=True)
+
+
+def _progress(enabled):
+    """One line per analysis on stderr when it is a terminal (nothing in pipes, logs or JSON mode)."""
+    if not (enabled and sys.stderr.isatty()):
+        return None
+
+    def show(i, n, name):
+        click.echo(f"[{i}/{n}] {name}", err=True)
+
+    return show
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False), default="reports", show_default=True)
+@click.pass_context
+def report(ctx, out):
+    """Render every analysis (figures, tables, HTML pages, summary of findings) into OUT."""
+    from .compare import read_results, report_changes, report_changes_text
+    from .report import build_report
+
+    old = read_results(out)  # the report as it was (in a clean tree: the committed one)
+    files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"), progress=_progress(True))
+    click.echo(f"{len(files)} files written to {out} (see {out}/index.html)")
+    if old:
+        new = read_results(out)
+        click.echo(report_changes_text(report_changes(old, new), old, new, out))
+
+
+@click.command()
+@click.option("--reports", "folder", type=click.Path(file_okay=False), default="reports", show_default=True)
+@click.option("--keep", type=click.Path(file_okay=False), help="Regenerate into this (new or empty) folder and keep it.")
+@click.option("--lock", type=click.Path(dir_okay=False, exists=True),
+              help="Lock file of the reports' environment (default: requirements-reports.txt beside REPORTS).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def reproduce(ctx, folder, keep, lock, fmt):
+    """Regenerate every output and compare with REPORTS, in three levels.
+
+    \b
+    exit 0  (a) every file byte-identical
+    exit 3  (b) numbers agree within the output tolerance and differing figures are drawn from
+                the same numbers: the rendering differs (environment differences are named)
+    exit 1  (c) a number differs (file, field and both values are named), or a file is
+                missing, new or edited
+    """
+    from .report import reproduce as run
+    from .verdict import TOLERANCE_TEXT
+
+    text = fmt == "text"
+    if text:
+        from .report import find_lock
+
+        from pathlib import Path
+
+        where = lock or find_lock(Path(folder))
+        if where is None:
+            click.echo("environment: no lock file found (requirements-reports.txt); versions not compared", err=True)
+    verdict = run(folder, data_dir=(ctx.obj or {}).get("data_dir"), keep=keep, lock=lock,
+                  progress=_progress(text))
+    if not text:
+        from ..precision import dumps
+
+        click.echo(dumps(verdict.to_dict()))
+        sys.exit(verdict.exit_code)
+    for line in verdict.environment:
+        click.echo(f"environment: {line}")
+    if verdict.lock and not verdict.environment:
+        click.echo(f"environment: every package at the version of {verdict.lock}")
+    for f in verdict.findings:
+        click.echo(f"{folder}/{f.file}: ({f.level}) {f.message}")
+    kept = f"; regenerated tree kept in {verdict.kept}" if verdict.kept else ""
+    n = len(verdict.findings)
+    if verdict.level == "a":
+        click.echo(f"level (a): every output in {folder} is byte-identical{kept}")
+    elif verdict.level == "b":
+        why = ("explained by the environment differences above" if verdict.environment else
+               "no locked package differs, so the platform's build (FreeType, Agg, compiler) renders differently")
+        click.echo(f"level (b): {n} output(s) differ in their bytes only; every number agrees ({TOLERANCE_TEXT}) and "
+                   f"every differing figure is drawn from the same numbers; {why}{kept}", err=True)
+    else:
+        bad = sum(f.level == "c" for f in verdict.findings)
+        click.echo(f"level (c): {bad} output(s) differ in numbers or content ({n} differ in all){kept}", err=True)
+    sys.exit(verdict.exit_code)

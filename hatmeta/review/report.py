@@ -66,9 +66,9 @@ def _versions():
 
 
 def _inputs_sentence(res) -> str:
-    from ..render.plots.forest import MEASURE_NAMES
+    from ..vocabulary import MEASURE_TITLES
 
-    name = MEASURE_NAMES.get(res.measure, res.measure)
+    name = MEASURE_TITLES.get(res.measure, res.measure)
     ins = [x.inputs for x in res.studies]
     if ins and all("events_treat" in i and "n_treat" in i for i in ins):
         return (f"{name}s were computed per trial from the arm counts (0.5 added to every cell of a trial "
@@ -115,7 +115,7 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
     JSON, tables, pages and the coordinates figures draw, whose record is written beside each figure
     as ``figures/<figure>.data.json``."""
     from ..render import plots, tables
-    from ..api import pool_analysis
+    from .api import pool_analysis
     from ..precision import dumps, quantised
 
     try:
@@ -189,8 +189,6 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
 
 def _tsa(name, out, data_dir, analyses_dir):
     """(files, HTML) of the analysis's trial sequential analysis, or ((), "") when its spec asks for none."""
-    from ..render.tsa import render_tsa
-
     done = render_tsa(name, out, data_dir, analyses_dir, figure=_figure)
     return done if done is not None else ((), "")
 
@@ -438,7 +436,7 @@ __all__ = ["build_report", "reproduce", "methods_paragraph", "Verdict"]
 def _robustness_section(r, out: Path) -> str:
     """The analyses the spec's [robustness] asks for (small-study tests, PET-PEESE, trim-and-fill, the
     selection model, influence), as text with their warnings, and the Baujat plot."""
-    from ..render.robustness_text import robustness_lines
+    from ..summary import robustness_lines
 
     lines = robustness_lines(r.result)
     if not lines:
@@ -453,3 +451,44 @@ def _robustness_section(r, out: Path) -> str:
     if baujat.exists():
         html_ += "\n" + _inline_svg(baujat, narrow=True)
     return html_
+
+
+def render_tsa(name, out, data_dir=None, analyses_dir=None, figure=None):
+    """For the report: the TSA of analysis ``name`` if its spec has a [tsa] table, else None.
+
+    Writes figures/<name>-tsa.* (through ``figure(fig, out, stem, files)``, the report's saver, so the
+    output-precision policy and the figure record apply) and results/<name>-tsa.json under ``out``;
+    returns (files, HTML section)."""
+    import html
+    from pathlib import Path
+
+    from ..precision import dumps
+    from ..render.plots.tsa import tsa_plot
+    from .api import tsa_analysis
+    from .spec import read_spec, spec_path
+
+    out = Path(out)
+    if "tsa" not in read_spec(spec_path(name, analyses_dir)).raw:
+        return None
+    try:
+        res, spec, _ = tsa_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    except InputError as exc:
+        return (), f'<p class="refused">Trial sequential analysis not run: {html.escape(exc.message)}</p>\n'
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    files: list = []
+    if figure is not None:
+        figure(tsa_plot(res, title=spec.title), out, f"{name}-tsa", files)
+    path = out / "results" / f"{name}-tsa.json"
+    path.write_text(dumps(res.to_dict()) + "\n")
+    files.append(path)
+    e = html.escape
+    inflated = res.required_information_size_inflated
+    text = (f"<p><b>Trial sequential analysis.</b> Required information size {res.required_information_size:,} "
+            f"participants (D² {100 * res.diversity:.0f}%"
+            + (f"; {inflated:,} for the sequential design" if inflated else "")
+            + f"), accrued {res.accrued_information:,}. {e(res.sentence)}</p>")
+    svg = out / "figures" / f"{name}-tsa.svg"
+    body = svg.read_text() if svg.exists() else ""
+    fig_html = f'<div class="figure">{body[body.index("<svg"):]}</div>' if body else ""
+    return tuple(files), text + "\n" + fig_html + "\n"

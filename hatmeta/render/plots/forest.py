@@ -18,6 +18,7 @@ import math
 
 from . import style
 from ...numbers import est_ci, fmt_p, interval, num, tau2_text
+from ...vocabulary import COMMON_EFFECT_METHODS, DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
 
 ROW_PT = 14.4  # height of one row at an 8 pt font, points (0.2 inch)
 ROW_IN = ROW_PT / 72  # the same in inches (used by the sensitivity forests, render/plots/sensitivity.py)
@@ -29,11 +30,6 @@ MAX_W_IN = 13.0  # beyond this the font steps down (a landscape page with margin
 FONT_STEPS = (8.0, 7.5, 7.0, 6.5)
 PI_NA = "Not estimable (k < 3)"
 NOT_ESTIMABLE = "Not estimable"
-METHOD_NAMES = {"MH": "M-H, Fixed", "PETO": "Peto, Fixed", "FE": "IV, Fixed", "MH-DL": "M-H, Random",
-                "GLMM-FS": "GLMM (UM.FS), Random", "GLMM-RS": "GLMM (UM.RS), Random",
-                "GLMM-EXACT": "GLMM (CM.EL), Random"}
-MEASURE_NAMES = {"RR": "Risk Ratio", "OR": "Odds Ratio", "RD": "Risk Difference", "MD": "Mean Difference",
-                 "SMD": "Std. Mean Difference", "IRR": "Rate Ratio", "GEN": "Effect", "PETO": "Peto Odds Ratio"}
 # RevMan's traffic lights: colour and sign per judgement (RoB 2's 'some concerns' shares 'unclear').
 ROB_LOOK = {"low": ("#2ca02c", "+"), "some concerns": ("#e6b800", "?"), "unclear": ("#e6b800", "?"),
             "high": ("#d62728", "–"), "not assessed": ("#c8c8c8", "")}
@@ -90,7 +86,7 @@ def subgroup_lines(res, group, ins=None, labels=None) -> list:
     from scipy.special import chdtrc
 
     if group.k >= 2:
-        random = res.method not in ("FE", "MH", "PETO")
+        random = res.method not in COMMON_EFFECT_METHODS
         lines = [_het_line(group.q, group.k - 1, float(chdtrc(group.k - 1, group.q)), group.i2,
                            group.tau2 if random else None)]
     else:
@@ -103,7 +99,7 @@ def subgroup_lines(res, group, ins=None, labels=None) -> list:
 def footer_lines(res, labels=None) -> list:
     """RevMan's footer: heterogeneity, test for overall effect (and the test for subgroup differences).
     Total events are a row of the table, under the Events columns."""
-    random = res.method not in ("FE", "MH", "PETO")
+    random = res.method not in COMMON_EFFECT_METHODS
     glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
     if glmm is not None:  # a GLMM has no Q: its heterogeneity test is the likelihood ratio for tau^2 = 0
         lrt = glmm.get("lrt_tau2")
@@ -273,7 +269,7 @@ def _wrap(text, width, measure, size, bold=False):
 # ---------------------------------------------------------------- the figure
 
 @style.styled
-def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_groups=None, bayes=None,
+def forest(res, benefit="lower", labels=DEFAULT_LABELS, title=None, study_groups=None, bayes=None,
            sort=None, years=None, risk_of_bias=None, ax=None):
     """Draw ``res`` (a MetaResult) as a Cochrane-style forest plot; return the Figure.
 
@@ -336,10 +332,10 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
     absent = list(getattr(res, "not_estimable", ()) or ())
     all_ins = [s.inputs for s in studies] + [a.get("inputs", {}) for a in absent]
     kind = _arm_kind([s.inputs for s in studies])
-    name = MEASURE_NAMES.get(res.measure, res.measure)
-    model = f"{METHOD_NAMES.get(res.method, 'IV, Random')}, {100 * res.level:g}% CI"
+    name = MEASURE_TITLES.get(res.measure, res.measure)
+    model = f"{METHOD_TITLES.get(res.method, 'IV, Random')}, {100 * res.level:g}% CI"
     theta = {t["study"]: t for t in (bayes or {}).get("theta", [])}
-    random = res.method not in ("FE", "MH", "PETO")
+    random = res.method not in COMMON_EFFECT_METHODS
 
     # ---- rows: each a dict of cells (column -> (text, bold)), a span text, and what the panel draws
     rows = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import style
+from ...vocabulary import COMMON_EFFECT_METHODS
 
 PANELS = (("rstudent", "rstudent"), ("dffits", "dffits"), ("cooks_distance", "Cook's distance"),
           ("cov_ratio", "covariance ratio"), ("tau2_deleted", "tau^2 (study left out)"),
@@ -48,7 +49,7 @@ def baujat(res, ax=None, title=None):
     for j, (xi, yi, name) in enumerate(zip(x, y, _labels(res))):
         ax.annotate(name if far[j] else str(j + 1), (xi, yi), xytext=(3, 3), textcoords="offset points",
                     fontsize=6, color=style.INK)
-    common = res.method in ("FE", "MH", "PETO")
+    common = res.method in COMMON_EFFECT_METHODS
     ax.set_xlabel("Contribution to overall heterogeneity" if common else "Squared Pearson residual")
     ax.set_ylabel("Influence on overall result")
     ax.grid(True, color="#e0e0e0", lw=0.5)

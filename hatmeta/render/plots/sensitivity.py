@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 
 from . import style
-from .forest import CHAR_IN, GAP_IN, MEASURE_NAMES, METHOD_NAMES, PLOT_IN, ROW_IN, _limits, ci_text
+from ...vocabulary import DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
+from .forest import CHAR_IN, GAP_IN, PLOT_IN, ROW_IN, _limits, ci_text
 
 KINDS = ("cumulative", "leave_one_out")
 
 
 @style.styled
-def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=("HAT", "control"), title=None,
+def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_LABELS, title=None,
                        order_by=None, keys=None):
     """Draw ``res.cumulative`` or ``res.leave_one_out`` (MetaResult, analysis scale) as a forest plot.
 
@@ -38,8 +39,8 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=("HAT", "
     prefix = "+ " if kind == "cumulative" else "Omitting "
     names = [prefix + label_of.get(r.study, r.study) for r in seq]
     key_col = keys is not None and kind == "cumulative"
-    measure = MEASURE_NAMES.get(res.measure, res.measure)
-    model = METHOD_NAMES.get(res.method, "IV, Random")
+    measure = MEASURE_TITLES.get(res.measure, res.measure)
+    model = METHOD_TITLES.get(res.method, "IV, Random")
 
     def tau_text(t):
         return "-" if t is None or not math.isfinite(t) else f"{t:.2f}"

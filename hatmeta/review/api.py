@@ -1,0 +1,128 @@
+"""The HAT review's analyses in Python: a named analysis (``analyses/<name>.toml`` over the extraction in
+``data/extracted/``) pooled, compared with an earlier state, or put through a trial sequential analysis.
+
+    from hatmeta.review.api import pool_analysis
+    result, analysis = pool_analysis("retention")
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..api import pool_table
+from ..errors import InputError
+from ..vocabulary import COMMON_EFFECT_METHODS
+
+
+def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
+    """Pool a bundled analysis (e.g. "retention"): its spec's settings, overridden by ``overrides``.
+
+    Returns (MetaResult, Analysis).
+    """
+    from ..errors import NotPooled
+    from .analysis import load_analysis
+    from .appraisal import analysis_extras, refusal_details
+
+    try:
+        analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    except NotPooled as exc:
+        refusal_details(exc, exc.spec, exc.extraction)
+        raise
+    spec = analysis.spec
+    options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi, "benefit": spec.benefit, **spec.robustness}
+    if getattr(spec, "compare_methods", False):
+        options["compare_methods"] = True
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    if str(options.get("method", "")).upper().startswith("GLMM") and overrides.get("ci") is None:
+        options["ci"] = "wald"  # the spec's CI belongs to its own method; a GLMM gives a Wald CI
+    # What the spec asks for must not stop the analysis (too few trials becomes a note); what the
+    # caller asks for explicitly still does.
+    options.setdefault("lenient", tuple(k for k in spec.robustness if not overrides.get(k)))
+    measure = options.pop("measure", None) or spec.measure
+    table = analysis.table
+    if table.k < 2 and str(options.get("method", "REML")).upper() not in COMMON_EFFECT_METHODS:
+        exc = NotPooled(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
+                        "pooling needs at least 2", omitted=analysis.omitted, file=spec.path)
+        refusal_details(exc, spec, analysis.extraction)
+        raise exc
+    res = pool_table(table, measure, **options)
+    notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
+    return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
+                                                         "omitted": analysis.omitted_dicts(),
+                                                         **analysis_extras(res, analysis)}), analysis
+
+
+def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None, **options):
+    """``result`` beside the same analysis at ``ref`` (a git revision of the data and specs, or a saved
+    result JSON): the ``compare`` JSON of hatmeta.review.compare (before, after, entered, left, crossed).
+
+    ``analysis``: the analysis name (None for a --data table: then ``ref`` must be a saved JSON);
+    ``options``: the pooling options used now, applied to the reference too."""
+    from .compare import compare, reference_result, summary
+
+    if analysis is None and not str(ref).lower().endswith(".json"):
+        raise InputError("with --data, --compare takes a saved result JSON (hatmeta pool ... --format json)",
+                         option="--compare")
+
+    def pool_then(spec_file, data):
+        return pool_analysis(str(spec_file), data_dir=data, measure=measure, **options)[0]
+
+    before = reference_result(ref, analysis, data_dir, pool_then)
+    return compare(summary(before), summary(result.to_dict()), scale=result.scale, benefit=benefit, labels=labels)
+
+
+def tsa_analysis(name, data_dir=None, analyses_dir=None, **options):
+    """Trial sequential analysis of a bundled analysis: its spec's [tsa] settings, overridden by
+    ``options`` (``tsa_table``'s keywords, plus ``rri``). Returns (TsaResult, AnalysisSpec, table or
+    None when no trial reports the outcome)."""
+    from ..methods.tsa import merge_settings, tsa_table
+
+    table, spec, notes = load_for_tsa(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    measure = options.pop("measure", None) or spec.measure
+    benefit = options.pop("benefit", None) or spec.benefit
+    settings = merge_settings(spec_settings(spec), options, benefit, measure, name, table is not None)
+    return tsa_table(table, measure, benefit=benefit, notes=notes, **settings), spec, table
+
+
+# [tsa] keys of an analysis spec, and their kinds.
+SPEC_KEYS = {"rrr": float, "rri": float, "md": float, "sd": float, "control_risk": float, "alpha": float,
+             "power": float, "sides": int, "spending": str, "d2": float, "order": str, "method": str,
+             "inflate": bool, "futility": bool, "reason": str}
+
+
+def spec_settings(spec):
+    """The [tsa] table of an analysis spec, checked: unknown keys and wrong types are errors."""
+    raw = spec.raw.get("tsa", {})
+    if not isinstance(raw, dict):
+        raise InputError("must be a table", file=spec.path, column="tsa")
+    out = {}
+    for key, value in raw.items():
+        kind = SPEC_KEYS.get(key)
+        if kind is None:
+            raise InputError(f"unknown key; allowed: {', '.join(sorted(SPEC_KEYS))}", file=spec.path,
+                             column=f"tsa.{key}")
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise InputError(f"must be a {kind.__name__}", file=spec.path, column=f"tsa.{key}")
+        out[key] = value
+    return out
+
+
+def load_for_tsa(analysis, data_dir=None, analyses_dir=None):
+    """(table or None, spec, omitted notes) for a bundled analysis; a spec with no contributing trial
+    still gives its settings (the required information size needs no data)."""
+    from .analysis import load_analysis
+    from .spec import read_spec, spec_path
+
+    try:
+        an = load_analysis(analysis, data_dir=data_dir, analyses_dir=analyses_dir)
+    except InputError as exc:
+        if "no trial contributes" not in exc.message:
+            raise
+        spec = getattr(exc, "spec", None) or read_spec(spec_path(analysis, analyses_dir))
+        omitted = tuple(getattr(exc, "omitted", ()))
+        return None, spec, ([f"no trial reports {spec.outcome} by arm ({len(omitted)} trials checked; see "
+                             "hatmeta trials)"] + [f"omitted {t}: {r}" for t, r in omitted])
+    notes = [f"omitted {t}: {r}" for t, r in an.omitted] + list(an.notes)
+    return an.table, an.spec, notes
