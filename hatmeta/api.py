@@ -54,16 +54,16 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     if leave_one_out:
         from .methods.sensitivity import leave_one_out as loo
 
-        extra["leave_one_out"] = loo(es, method=method, ci=res.ci_method, level=level)
+        extra["leave_one_out"] = loo(es, method=method, ci=res.ci_method, level=level).rows
     if cumulative:
         from .methods.sensitivity import cumulative as cum
 
-        extra["cumulative"] = cum(es, cumulative, method=method, ci=res.ci_method, level=level)
+        extra["cumulative"] = cum(es, cumulative, method=method, ci=res.ci_method, level=level).rows
     if subgroup:
         from .methods.sensitivity import subgroups
 
-        extra["subgroups"], extra["subgroup_test"] = subgroups(es, subgroup, method=method,
-                                                                ci=res.ci_method, level=level)
+        found = subgroups(es, subgroup, method=method, ci=res.ci_method, level=level)
+        extra["subgroups"], extra["subgroup_test"] = found.groups, found.test
     if moderators:
         from .fit.metareg import meta_regression
 
@@ -76,7 +76,7 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     if small_study:
         tests = [small_study] if isinstance(small_study, str) else list(small_study)
         if any(str(t).lower() == "egger" for t in tests):
-            from .methods.small_study import egger
+            from .methods.publication_bias import egger
 
             extra["egger"] = egger(es)
             if extra["egger"].warning:
@@ -146,7 +146,7 @@ def _robustness(es, res, tests, pet_peese, trim_fill, estimator, selection, step
         from .methods.influence import heterogeneity_ci, influence as infl
 
         rows = attempt("influence", "influence", lambda: infl(
-            es, method=method if res.method != "MH-DL" else "DL", ci=res.ci_method))
+            es, method=method if res.method != "MH-DL" else "DL", ci=res.ci_method).rows)
         if rows is not None:
             het = heterogeneity_ci(es.yi, es.vi, level)
             out.update({k: het[k] for k in ("i2_ci_low", "i2_ci_high", "h2_ci_low", "h2_ci_high")})

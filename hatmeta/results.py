@@ -36,8 +36,36 @@ def _plain(value):
 
 
 class _Record:
+    """Base of every result: ``to_dict()`` (the JSON contract), ``to_frame()``, ``summary()`` and
+    ``_repr_html_`` (a notebook shows the summary). Result types with rows override ``_frame_rows``."""
+
     def to_dict(self) -> dict:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    def _frame_rows(self) -> list:
+        """The rows of ``to_frame()``: one row of the scalar fields unless a result has its own rows."""
+        return [{k: v for k, v in self.to_dict().items() if not isinstance(v, (dict, list))}]
+
+    def to_frame(self) -> "pd.DataFrame":
+        """The result as a pandas DataFrame (analysis scale): one row per study or subgroup where the
+        result has such rows, else one row of its scalar fields."""
+        import pandas as pd
+
+        return pd.DataFrame(self._frame_rows())
+
+    def summary(self) -> str:
+        """Plain-text summary: one line per scalar field (analysis scale)."""
+        from .summary import record_text
+
+        return record_text(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
 
 @dataclass(frozen=True)
@@ -279,6 +307,9 @@ class MetaResult(_Record):
     # events, in both arms for RR/OR/IRR): dicts of study, label, reason and the inputs as given, so
     # that forest plots and tables list them as RevMan's 'Not estimable' rows and count their participants.
     not_estimable: tuple = ()
+    # The effect sizes the model was fitted on, for the post-fit methods (hatmeta.methods: trim_fill(res),
+    # leave_one_out(res), ...); not part of the JSON contract.
+    effects: object = field(default=None, repr=False, compare=False)
 
     @property
     def is_ratio(self) -> bool:
@@ -301,7 +332,7 @@ class MetaResult(_Record):
     def _n_hm(self) -> float | None:
         """Harmonic mean of the studies' n (the Freeman-Tukey back-transform's n)."""
         if isinstance(self.studies, StudyRows):
-            n = self.studies._inputs.get("n")
+            n = self.studies.inputs.get("n")
         else:
             n = [s.inputs.get("n") for s in self.studies]
             n = None if any(x is None for x in n) else n
@@ -398,6 +429,73 @@ class MetaResult(_Record):
         import html
 
         return f"<pre>{html.escape(self.summary())}</pre>"
+
+
+@dataclass(frozen=True)
+class Sensitivity(_Record):
+    """A leave-one-out (``kind="leave_one_out"``: each row omits its ``study``) or cumulative
+    (``kind="cumulative"``: each row adds its ``study``, in the order of ``order_by``) sequence of fits
+    (analysis scale), as metafor's ``leave1out()`` and ``cumul()``."""
+
+    kind: str
+    measure: str
+    scale: str
+    method: str
+    level: float
+    rows: tuple
+    order_by: str | None = None
+
+    def to_dict(self) -> dict:
+        key = "omitted" if self.kind == "leave_one_out" else "added"
+        return {"kind": self.kind, "measure": self.measure, "scale": self.scale, "method": self.method,
+                "level": self.level, "order_by": self.order_by, "rows": [_sens(r, key) for r in self.rows]}
+
+    def _frame_rows(self) -> list:
+        key = "omitted" if self.kind == "leave_one_out" else "added"
+        return [{key: r[key], **{k: v for k, v in r.items() if k != key}} for r in self.to_dict()["rows"]]
+
+    def summary(self) -> str:
+        from .summary import sensitivity_text
+
+        return sensitivity_text(self)
+
+
+@dataclass(frozen=True)
+class Subgroups(_Record):
+    """One model per level of ``by`` (each with its own tau²) and the test for subgroup differences."""
+
+    by: str
+    measure: str
+    scale: str
+    method: str
+    level: float
+    groups: tuple
+    test: SubgroupTest
+
+    def _frame_rows(self) -> list:
+        return [g.to_dict() for g in self.groups]
+
+    def summary(self) -> str:
+        from .summary import subgroups_text
+
+        return subgroups_text(self)
+
+
+@dataclass(frozen=True)
+class Influence(_Record):
+    """metafor's ``influence()`` diagnostics, one row per study."""
+
+    measure: str
+    method: str
+    rows: tuple
+
+    def _frame_rows(self) -> list:
+        return [r.to_dict() for r in self.rows]
+
+    def summary(self) -> str:
+        from .summary import influence_text
+
+        return influence_text(self)
 
 
 def _sens(row: SensitivityRow, key: str) -> dict:

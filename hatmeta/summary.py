@@ -420,3 +420,65 @@ def robustness_lines(res) -> list:
     for key, message in refused:
         lines += ["", f"{key.replace('_', ' ').capitalize()} not computed: {message}"]
     return lines
+
+
+def record_text(rec) -> str:
+    """A result without a layout of its own: its type, then one line per scalar field (analysis scale)."""
+    lines = [type(rec).__name__]
+    for key, value in rec.to_dict().items():
+        if isinstance(value, (dict, list)):
+            value = f"({len(value)} entries; see to_dict())" if value else "none"
+        elif isinstance(value, float):
+            value = fmt(value)
+        lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+def _nat_fmt(scale: str):
+    """Formatter of an analysis-scale value on the natural scale (ratios back from the log)."""
+    if scale == "log":
+        return lambda x: fmt(math.exp(x)) if x is not None and math.isfinite(x) else "NA"
+    return lambda x: fmt(x) if x is not None and math.isfinite(x) else "NA"
+
+
+def _table(head, rows) -> list:
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    return ["  " + "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                             for i, (c, w) in enumerate(zip(r, widths))) for r in [head, *rows]]
+
+
+def sensitivity_text(res) -> str:
+    """A leave-one-out or cumulative sequence (hatmeta.results.Sensitivity), natural scale for ratios."""
+    from .numbers import level_text
+
+    n = _nat_fmt(res.scale)
+    what = ("Leave-one-out analysis (each row omits one study)" if res.kind == "leave_one_out" else
+            f"Cumulative meta-analysis (studies added in the order of {res.order_by!r})")
+    nat = ", natural scale" if res.scale == "log" else ""
+    head = ("omitted" if res.kind == "leave_one_out" else "added", "k", res.measure + nat,
+            f"{level_text(res.level)} CI", "tau^2", "I^2", "p")
+    rows = [(r.study, r.k, n(r.estimate), f"[{n(r.ci_low)}, {n(r.ci_high)}]", fmt(r.tau2, 3),
+             f"{r.i2:.1f}%" if math.isfinite(r.i2) else "NA", fmt_p(r.p)) for r in res.rows]
+    return "\n".join([f"{what}; {res.method}"] + _table(head, rows))
+
+
+def subgroups_text(res) -> str:
+    """Subgroup analysis (hatmeta.results.Subgroups) and the test for subgroup differences."""
+    from .numbers import level_text
+
+    n = _nat_fmt(res.scale)
+    nat = ", natural scale" if res.scale == "log" else ""
+    head = (res.by, "k", res.measure + nat, f"{level_text(res.level)} CI", "tau^2", "I^2")
+    rows = [(g.group, g.k, n(g.estimate), f"[{n(g.ci_low)}, {n(g.ci_high)}]", fmt(g.tau2, 3),
+             f"{g.i2:.1f}%" if math.isfinite(g.i2) else "NA") for g in res.groups]
+    t = res.test
+    return "\n".join([f"Subgroups by {res.by!r}; {res.method}, a tau^2 per subgroup"] + _table(head, rows)
+                     + [f"Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {fmt_p(t.p)}"])
+
+
+def influence_text(res) -> str:
+    """Influence diagnostics (hatmeta.results.Influence); '*' marks an influential study (metafor's rule)."""
+    head = ("study", "rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat", "inf")
+    rows = [(r.study, fmt(r.rstudent), fmt(r.dffits), fmt(r.cooks_distance), fmt(r.cov_ratio),
+             fmt(r.tau2_deleted), fmt(r.q_deleted), fmt(r.hat), "*" if r.influential else "") for r in res.rows]
+    return "\n".join([f"Influence diagnostics; {res.method}"] + _table(head, rows))

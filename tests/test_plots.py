@@ -124,7 +124,7 @@ def test_saved_figures_are_byte_identical_across_runs(tmp_path, fmt):
 
 def test_funnel_draws_every_study_and_eggers_line():
     from hatmeta.fit.effects import escalc
-    from hatmeta.methods.small_study import egger
+    from hatmeta.methods.publication_bias import egger
 
     table = binary_table(12, seed=5)
     res = pool_table(table, "RR", small_study="egger")

@@ -211,7 +211,7 @@ def test_committed_reports_match_the_data_and_engine(rebuilt):
 
 def test_progress_only_on_a_terminal(monkeypatch):
     """One line per analysis on a terminal; nothing when stderr is a pipe or in JSON mode."""
-    from hatmeta.commands.figures import _progress
+    from hatmeta.review.commands import _progress
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     assert _progress(True) is None

@@ -55,7 +55,7 @@ def test_csv_has_one_row_per_study_then_the_pooled_rows(bcg):
 def test_continuous_tables_show_mean_sd_and_n_on_the_natural_scale():
     res = pool_file(NORMAND, "MD", method="REML")
     rows = list(csv.reader(io.StringIO(result_table(res, "csv"))))
-    assert rows[0][1] == "HAT mean (SD), n"
+    assert rows[0][1] == "experimental mean (SD), n"  # the engine names no review's arms
     first = res.studies[0]
     assert rows[1][1] == f"{first.inputs['mean_treat']:g} ({first.inputs['sd_treat']:g}), {first.inputs['n_treat']:g}"
     # MD is not a ratio: no back-transformation.
@@ -268,3 +268,15 @@ def test_two_trials_have_no_prediction_interval_and_the_table_says_so(write_csv)
     assert rows[-1][0] == "Prediction interval" and rows[-1][3] == "Not estimable (k < 3)"
     fixed = pool_file(path, "RR", method="FE")
     assert list(csv.reader(io.StringIO(result_table(fixed, "csv"))))[-1][0].startswith("Total")
+
+
+def test_engine_tables_and_figures_default_to_experimental_and_control():
+    """A notebook user pooling any trials gets neutral arm names, never the HAT review's."""
+    import inspect
+
+    from hatmeta.render.plots.forest import forest
+    from hatmeta.render.plots.sensitivity import sensitivity_forest
+    from hatmeta.render.tables import result_rows
+
+    for fn in (forest, sensitivity_forest, result_rows, result_table):
+        assert inspect.signature(fn).parameters["labels"].default == ("experimental", "control")

@@ -91,7 +91,7 @@ def _result(es, f: core.CoreFit, method, ci, pi, level, notes=(), weights=None, 
     return MetaResult(
         measure=es.measure, method=method, ci_method=ci, pi_method=pi if random else "none", scale=es.scale,
         k=es.k, tau=float(np.sqrt(values["tau2"])), studies=study_results(es, weights, level), level=level,
-        notes=tuple(es.notes) + tuple(notes) + _pi_note(es.k, pi, random), **values)
+        notes=tuple(es.notes) + tuple(notes) + _pi_note(es.k, pi, random), effects=es, **values)
 
 
 def _pi_note(k, pi, random):

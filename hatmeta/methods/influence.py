@@ -125,8 +125,31 @@ def influence_arrays(y, v, sizes, method="REML", ci="wald"):
 FIELDS = ("rstudent", "dffits", "cooks_distance", "hat", "cov_ratio", "tau2_deleted", "q_deleted")
 
 
-def influence(es: EffectSizes, method="REML", ci="wald") -> tuple:
-    """One InfluenceRow per study of ``es`` (needs at least 3 studies)."""
+def influence(res, method: str | None = None, ci: str | None = None):
+    """metafor's ``influence()``: per study the externally studentised residual, DFFITS, Cook's distance,
+    hat value, covariance ratio, and tau² and Q with the study left out (needs at least 3 studies).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    method, ci : optional
+        Override the fit's tau² estimator and CI method (common-effect fits use inverse-variance weights).
+
+    Returns
+    -------
+    Influence
+        One ``InfluenceRow`` per study.
+    """
+    from ..results import Influence
+    from .fitted import fitted
+
+    f = fitted(res, method, ci)
+    m = "FE" if f.method in COMMON_EFFECT_METHODS else f.method
+    return Influence(f.es.measure, m, _influence(f.es, m, f.ci))
+
+
+def _influence(es: EffectSizes, method, ci) -> tuple:
     from ..errors import InputError
 
     if es.k < 3:

@@ -31,8 +31,9 @@ import numpy as np
 from ..errors import InputError
 from ..fit import core
 from ..fit.effects import EffectSizes
-from ..results import PetPeese, SelectionModel, SmallStudyTest, TrimFill
+from ..results import EggerTest, PetPeese, SelectionModel, SmallStudyTest, TrimFill
 from ..vocabulary import COMMON_EFFECT_METHODS, TEST_NAMES
+from .fitted import fitted
 
 MIN_STUDIES = 10  # Sterne et al. 2011 (BMJ 343:d4002); Cochrane Handbook 13.3.5.4
 TESTS = ("egger", "peters", "harbord", "begg")
@@ -137,8 +138,43 @@ NOTES = {"egger": "intercept of yi/se on 1/se (Egger et al. 1997)",
          "begg": "Kendall's tau between standardised effects and variances (Begg & Mazumdar 1994)"}
 
 
-def small_study_test(es: EffectSizes, which: str) -> SmallStudyTest:
-    """One small-study test on one meta-analysis (``which``: egger, peters, harbord or begg)."""
+def egger(res) -> EggerTest:
+    """The classical Egger test (Egger et al. 1997, BMJ 315:629): yi/se on 1/se, whose intercept measures
+    asymmetry (t on k - 2 df); warns below 10 studies (Cochrane Handbook 13.3.5.4: too little power).
+
+    The same regression as ``small_study_test(res, "egger")`` (metafor's ``regtest(model="lm",
+    predictor="sei")``) written the classical way: its intercept is the weighted form's slope on sei and
+    its slope the weighted form's intercept. ``res``: a MetaResult (or its EffectSizes).
+    """
+    es = fitted(res).es
+    k = es.k
+    if k < 3:
+        raise InputError(f"Egger's test needs at least 3 studies, found {k}", file=es.table.path)
+    b0, se0, b1, se1, df = (float(np.asarray(a)[0]) for a in
+                            wls_groups(es.yi, np.sqrt(es.vi), 1 / es.vi, np.zeros(k, dtype=np.intp), 1))
+    t = b1 / se1
+    warning = (f"only {k} studies: Egger's test has little power below 10 (Cochrane Handbook 13.3.5.4)"
+               if k < 10 else None)
+    return EggerTest(intercept=b1, se=se1, t=t, df=int(df), p=float(_t_p(t, df)), slope=b0, warning=warning)
+
+
+def small_study_test(res, which: str = "egger") -> SmallStudyTest:
+    """One test for small-study effects (metafor's ``regtest`` and ``ranktest``).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    which : {"egger", "peters", "harbord", "begg"}
+        Egger's weighted regression (yi on sei; Egger et al. 1997), Peters' (log OR on 1/N; Peters et al.
+        2006), Harbord's score test (Harbord et al. 2006) or Begg's rank correlation (Begg & Mazumdar 1994).
+
+    Returns
+    -------
+    SmallStudyTest
+        The statistic (t, or Kendall's tau for Begg's), df, p and the tested coefficient (analysis scale).
+    """
+    es = fitted(res).es
     which = str(which).lower()
     if which not in TESTS:
         raise InputError(f"unknown small-study test {which!r}; choose one of {', '.join(TESTS)}",
@@ -248,12 +284,16 @@ def _kendall_cdf(n):
 
 # ---------------------------------------------------------------- PET-PEESE
 
-def pet_peese(es: EffectSizes, level=0.95) -> PetPeese:
+def pet_peese(res, level: float | None = None) -> PetPeese:
     """PET (yi on sei) and PEESE (yi on vi), weights 1/vi: their intercepts estimate the effect of a
     study with no sampling error (t intervals on k - 2 df; metafor regtest's limit estimate). The
     conditional PET-PEESE estimate is PEESE when PET's intercept differs from 0 at the 5% level
-    (two-sided), else PET (Stanley & Doucouliagos 2014)."""
+    (two-sided), else PET (Stanley & Doucouliagos 2014). ``res``: a MetaResult (or its EffectSizes);
+    estimates on the analysis scale."""
     from scipy.special import stdtrit
+
+    f = fitted(res, level=level)
+    es, level = f.es, f.level
 
     if es.k < 3:
         raise InputError(f"PET-PEESE needs at least 3 studies, found {es.k}", file=es.table.path)
@@ -303,12 +343,17 @@ def _slope_on_se(y, v, method):
     return float(np.linalg.solve(xtw @ X, xtw @ y)[1])
 
 
-def trim_fill(es: EffectSizes, method="REML", estimator="L0", side=None, level=0.95, maxiter=100) -> TrimFill:
+def trim_fill(res, method: str | None = None, estimator="L0", side=None, level: float | None = None,
+              maxiter=100) -> TrimFill:
     """Duval & Tweedie's trim-and-fill as metafor's trimfill(): the side with missing studies is the
     one opposite the sign of the slope of yi on sei (unless given); k0 by the L0 or R0 estimator,
     iterated until it stops changing; the filled studies mirror the k0 most extreme ones about the
-    trimmed estimate; the model is refitted (same tau^2 estimator, Wald interval) on all studies."""
+    trimmed estimate; the model is refitted (same tau^2 estimator, Wald interval) on all studies.
+    ``res``: a MetaResult (or its EffectSizes); ``method`` and ``level`` default to the fit's."""
     from scipy.special import ndtr, ndtri
+
+    f = fitted(res, method=method, level=level)
+    es, method, level = f.es, f.method, f.level
 
     estimator = str(estimator).upper()
     if estimator not in ("L0", "R0"):
@@ -377,16 +422,21 @@ def _side_of(benefit):
     return "less" if str(benefit).lower() == "lower" else "greater"
 
 
-def selection_model(es: EffectSizes, steps=(0.025,), benefit="lower", method="REML", level=0.95) -> SelectionModel:
+def selection_model(res, steps=(0.025,), benefit="lower", method: str | None = None,
+                    level: float | None = None) -> SelectionModel:
     """Vevea & Hedges (1995) step-function selection model, fitted by maximum likelihood as metafor's
     selmodel(type="stepfun"): one-sided p-values in the benefit direction (``benefit="lower"``:
     small p for effects below 0, metafor's alternative="less"), relative likelihood of publication 1
     for p <= steps[0] and delta_j for the later intervals (bounded to [0, 100] as metafor). Random
     effects (ML tau^2) unless the method is a common-effect one. SEs from the Hessian on the
     natural scale (mu, tau^2, delta); the LRT compares with the ML model without selection (df = the
-    number of deltas)."""
-    from scipy.special import chdtrc, ndtr, ndtri
+    number of deltas). ``res``: a MetaResult (or its EffectSizes); ``method`` and ``level`` default to
+    the fit's; estimates on the analysis scale."""
     from scipy.optimize import minimize
+    from scipy.special import chdtrc, ndtr, ndtri
+
+    f = fitted(res, method=method, level=level)
+    es, method, level = f.es, f.method, f.level
 
     steps = np.asarray(sorted(float(s) for s in steps), float)
     if steps.size == 0 or (steps <= 0).any() or (steps >= 1).any():

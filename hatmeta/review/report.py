@@ -143,7 +143,7 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
                          risk_of_bias=risk_of_bias_of(res)), out, f"{name}-forest", files)
     if res.k >= 3:
         from ..fit.effects import escalc
-        from ..methods.small_study import egger
+        from ..methods.publication_bias import egger
 
         es = escalc(analysis.table, res.measure)
         _figure(plots.funnel(res, quantised(egger(es)), title=spec.title, filled=res.extra.get("trim_fill")),
@@ -307,8 +307,8 @@ def build_report(out="reports", data_dir=None, analyses_dir=None, progress=None)
     """Render every analysis into ``out`` and write the index, SoF table and manifest; return the files.
 
     ``progress(i, n, name)``, if given, is called before analysis i (1-based) of n is rendered."""
-    from ..render import tables
     from . import list_analyses
+    from .sof import sof_table, summary_rows
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -321,12 +321,12 @@ def build_report(out="reports", data_dir=None, analyses_dir=None, progress=None)
             progress(i, len(names), n)
         rendered.append(render_analysis(n, out, data_dir, analyses_dir))
     files = [p for r in rendered for p in r.files]
-    sof_rows = tables.summary_rows([(r.result, r.analysis) for r in rendered if r.result is not None],
+    sof_rows = summary_rows([(r.result, r.analysis) for r in rendered if r.result is not None],
                                    [(r.name, r.refused) for r in rendered if r.result is None],
                                    data_dir=data_dir, analyses_dir=analyses_dir)
     for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("html", "html")):
         path = out / f"sof.{ext}"
-        path.write_text(tables.sof_table(sof_rows, fmt))
+        path.write_text(sof_table(sof_rows, fmt))
         files.append(path)
     sections = {r.name: _section(r, out) for r in rendered}
     for r in rendered:
@@ -338,7 +338,7 @@ def build_report(out="reports", data_dir=None, analyses_dir=None, progress=None)
     index = ("<h1>hatmeta: heroin-assisted treatment, randomised trials</h1>\n"
              "<p>Every analysis in <code>analyses/</code>, pooled from the extraction in <code>data/extracted/</code>. "
              "Regenerate with <code>hatmeta report</code>; check with <code>hatmeta reproduce</code>.</p>\n"
-             f"<ul>{toc}</ul>\n<h2>Summary of findings</h2>\n{tables.sof_table(sof_rows, 'html')}"
+             f"<ul>{toc}</ul>\n<h2>Summary of findings</h2>\n{sof_table(sof_rows, 'html')}"
              + "".join(sections[n] for n in names))
     path = out / "index.html"
     path.write_text(_page("hatmeta report", index))
