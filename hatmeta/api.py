@@ -203,10 +203,8 @@ def _sparse_data(table, es, res, compare, level):
 def read_data(path, measure, drop_incomplete=False):
     """(TrialTable, measure) for ``--data PATH --measure M``: the measure is required and checked first,
     so the table is read in the layout it needs."""
-    from .fit.effects import MEASURES, normalise_measure
+    from .fit.effects import normalise_measure
 
-    if not measure:
-        raise InputError(f"--measure is required with --data ({', '.join(MEASURES)})", column="--measure")
     measure = normalise_measure(measure)
     from .io.columnar import read_any  # large CSV files through pyarrow, Parquet files and folders
 
@@ -381,14 +379,12 @@ def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
     """``read_data`` for ``--by``: (TrialTable of the good rows or None, measure, {group: error of its
     first bad row}, key of every row read). With ``strict`` the first bad row stops the run
     (InputError), as without ``--by``."""
-    from .fit.effects import MEASURES, normalise_measure
+    from .fit.effects import normalise_measure
     from .io.lenient import read_table_by
 
     if strict or drop_incomplete:  # (rows left out by --drop-incomplete are named by the exact reader)
         table, measure = read_data(path, measure, drop_incomplete=drop_incomplete)
         return table, measure, {}, None
-    if not measure:
-        raise InputError(f"--measure is required with --data ({', '.join(MEASURES)})", column="--measure")
     measure = normalise_measure(measure)
     import os
 

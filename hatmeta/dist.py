@@ -76,6 +76,21 @@ def norm_sf(x):
     return (0.5 * _erfc(x / _SQRT2)).astype(float)
 
 
+def norm_cdf(x):
+    """P(Z <= x), elementwise (a 0-d input gives a Python float)."""
+    x = np.asarray(x, float)
+    if not x.ndim:
+        return 0.5 * math.erfc(-float(x) / _SQRT2)
+    return 0.5 * _erfc(-x / _SQRT2).astype(float)
+
+
+def norm_ppf(p):
+    """x with P(Z <= x) = p, for a scalar p in (0, 1) (Wichura's AS241 through statistics.NormalDist)."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(float(p))
+
+
 def norm_isf(p):
     """x with P(Z > x) = p."""
     from statistics import NormalDist

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from .numbers import p_bare
 from .vocabulary import MEASURE_TEXT, METHOD_TEXT, TEST_NAMES
 
 
@@ -22,14 +23,6 @@ def fmt(x, digits=4):
     return f"{x:.{digits}f}"
 
 
-def fmt_p(p):
-    """P as the figures and tables print it (numbers.p_text: RevMan's digits), without 'P ='."""
-    from .numbers import p_text
-
-    if p is None or not math.isfinite(p):
-        return "NA"
-    text = p_text(p)
-    return text[2:] if text.startswith("= ") else text.replace(" ", "")
 
 
 def headline(res, labels=None) -> list:
@@ -96,7 +89,7 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
     lines.append(f"Model Results ({ci_label}; {_lv(res)} CI; analysis scale: {res.scale}):")
     lines.append("")
     lines.append(f"{'estimate':>10} {'se':>8} {stat + 'val':>8} {'pval':>8} {'ci.lb':>8} {'ci.ub':>8}")
-    lines.append(f"{fmt(res.estimate):>10} {fmt(res.se):>8} {fmt(res.stat):>8} {fmt_p(res.p):>8} "
+    lines.append(f"{fmt(res.estimate):>10} {fmt(res.se):>8} {fmt(res.stat):>8} {p_bare(res.p):>8} "
                  f"{fmt(res.ci_low):>8} {fmt(res.ci_high):>8}")
     if res.df is not None:
         lines.append(f"(t on {fmt(res.df, 0)} df)")
@@ -116,7 +109,7 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
             lines.append(f"  {s.group}: k = {s.k}, estimate {est_ci(n(s.estimate), n(s.ci_low), n(s.ci_high))}, "
                          f"tau^2 = {tau2_text(s.tau2)}")
         t = res.subgroup_test
-        lines.append(f"  Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {fmt_p(t.p)}")
+        lines.append(f"  Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {p_bare(t.p)}")
     if res.meta_regression is not None:
         m = res.meta_regression
         lines += ["", f"Meta-regression ({m.method}): tau^2 = {fmt(m.tau2)}, R^2 = {fmt(m.r2, 2)}%",
@@ -127,12 +120,12 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
         w = max(12, *(len(c.name) for c in m.coefficients))
         lines.append(f"  {'':{w}} {'estimate':>9} {'se':>8} {m.test + 'val':>8} {'pval':>8}")
         for c in m.coefficients:
-            lines.append(f"  {c.name:{w}} {fmt(c.estimate):>9} {fmt(c.se):>8} {fmt(c.stat):>8} {fmt_p(c.p):>8}")
+            lines.append(f"  {c.name:{w}} {fmt(c.estimate):>9} {fmt(c.se):>8} {fmt(c.stat):>8} {p_bare(c.p):>8}")
         lines += [f"  Note: {n}" for n in m.notes]
     if res.egger is not None:
         e = res.egger
         lines += ["", f"Egger's test: intercept {fmt(e.intercept)} (se {fmt(e.se)}), t = {fmt(e.t)}, "
-                      f"df = {e.df}, p = {fmt_p(e.p)}"]
+                      f"df = {e.df}, p = {p_bare(e.p)}"]
     if res.extra:
         lines += robustness_lines(res)
     for title, rows, key in (("Leave-one-out (omitted)", res.leave_one_out, "omitted"),
@@ -376,20 +369,20 @@ def robustness_lines(res) -> list:
             stat = "t" if "t" in m else "z"
             lines.append(f"  {label + ' (' + m['method'] + ')':28} {fmt(n(m['estimate']))} "
                          f"[{fmt(n(m['ci_low']))}, {fmt(n(m['ci_high']))}]  {stat} = {fmt(m[stat])}, "
-                         f"p = {fmt_p(m['p'])}")
+                         f"p = {p_bare(m['p'])}")
     for key in ("peters", "harbord", "begg"):
         if key in x:
             t = x[key]
             stat = (f"Kendall's tau = {fmt(t.statistic)}" if t.df is None else
                     f"t = {fmt(t.statistic)}, df = {t.df}")
-            lines += ["", f"{TEST_NAMES[key]}: {stat}, p = {fmt_p(t.p)} ({t.description})"]
+            lines += ["", f"{TEST_NAMES[key]}: {stat}, p = {p_bare(t.p)} ({t.description})"]
     if "pet_peese" in x:
         pp = x["pet_peese"]
         lines += ["", "PET-PEESE (limit estimates, t intervals)" + nat + ":"]
         for key in ("pet", "peese"):
             e = pp.pet if key == "pet" else pp.peese
             lines.append(f"  {key.upper():6} {fmt(n(e['estimate']))} [{fmt(n(e['ci_low']))}, "
-                         f"{fmt(n(e['ci_high']))}]  intercept p = {fmt_p(e['p'])}")
+                         f"{fmt(n(e['ci_high']))}]  intercept p = {p_bare(e['p'])}")
         lines.append(f"  conditional estimate: {pp.chosen.upper()} (PEESE when PET's intercept p < 0.05)")
     if "trim_fill" in x:
         tf = x["trim_fill"]
@@ -402,7 +395,7 @@ def robustness_lines(res) -> list:
         lines += ["", f"Step-function selection model (one-sided p cut-points {steps}, "
                       f"alternative {s.alternative}): estimate{nat} {fmt(n(s.estimate))} "
                       f"[{fmt(n(s.ci_low))}, {fmt(n(s.ci_high))}], tau^2 = {fmt(s.tau2)}, "
-                      f"delta = {', '.join(fmt(d) for d in s.delta)}; LRT p = {fmt_p(s.lrt_p)}"]
+                      f"delta = {', '.join(fmt(d) for d in s.delta)}; LRT p = {p_bare(s.lrt_p)}"]
     if "influence" in x:
         rows = x["influence"]
         w = max(10, *(len(r.study) for r in rows))
@@ -458,7 +451,7 @@ def sensitivity_text(res) -> str:
     head = ("omitted" if res.kind == "leave_one_out" else "added", "k", res.measure + nat,
             f"{level_text(res.level)} CI", "tau^2", "I^2", "p")
     rows = [(r.study, r.k, n(r.estimate), f"[{n(r.ci_low)}, {n(r.ci_high)}]", fmt(r.tau2, 3),
-             f"{r.i2:.1f}%" if math.isfinite(r.i2) else "NA", fmt_p(r.p)) for r in res.rows]
+             f"{r.i2:.1f}%" if math.isfinite(r.i2) else "NA", p_bare(r.p)) for r in res.rows]
     return "\n".join([f"{what}; {res.method}"] + _table(head, rows))
 
 
@@ -473,7 +466,7 @@ def subgroups_text(res) -> str:
              f"{g.i2:.1f}%" if math.isfinite(g.i2) else "NA") for g in res.groups]
     t = res.test
     return "\n".join([f"Subgroups by {res.by!r}; {res.method}, a tau^2 per subgroup"] + _table(head, rows)
-                     + [f"Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {fmt_p(t.p)}"])
+                     + [f"Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {p_bare(t.p)}"])
 
 
 def influence_text(res) -> str:

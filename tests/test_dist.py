@@ -50,3 +50,12 @@ def test_t_tail(df):
     x = np.array([-40.0, -3.0, -0.2, 0.0, 1e-4, 0.3, 1.0, 1.7, 2.5, 4.0, 9.0, 30.0, 1e3, 1e6])
     got = _dist.t_sf(np.full(x.shape, df), x)
     np.testing.assert_allclose(got, stdtr(df, -x), rtol=1e-12, atol=1e-300)
+
+
+def test_normal_cdf_and_quantile_agree_with_scipy():
+    """The TSA's normal CDF and quantile (hatmeta.dist.norm_cdf / norm_ppf) are SciPy's ndtr / ndtri."""
+    x = np.linspace(-9, 9, 181)
+    np.testing.assert_allclose(_dist.norm_cdf(x), ndtr(x), rtol=1e-12, atol=0)
+    assert _dist.norm_cdf(np.float64(1.3)) == pytest.approx(float(ndtr(1.3)), rel=1e-15)
+    for p in (1e-12, 0.001, 0.025, 0.5, 0.8, 0.975, 1 - 1e-9):
+        assert _dist.norm_ppf(p) == pytest.approx(float(ndtri(p)), rel=1e-14)

@@ -290,7 +290,8 @@ def _emit_many(results, fmt, more=None):
 
 def _by_group_text(extra):
     from ..vocabulary import TEST_NAMES
-    from ..summary import fmt as f, fmt_p
+    from ..numbers import p_bare
+    from ..summary import fmt as f
 
     lines = []
     for key, t in extra.items():
@@ -308,13 +309,14 @@ def _by_group_text(extra):
             lines.append(_bias_line(key, t))
             continue
         stat = ("tau" if key == "begg" else "t") + " = " + f(t["statistic"])
-        lines.append(f"{TEST_NAMES[key]}: {stat}, p = {fmt_p(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
+        lines.append(f"{TEST_NAMES[key]}: {stat}, p = {p_bare(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
     return "\n" + "\n".join(lines) if lines else ""
 
 
 def _bias_line(key, t):
     """One text line for a --by group's trim-and-fill or selection model block (analysis scale)."""
-    from ..summary import fmt as f, fmt_p
+    from ..numbers import p_bare
+    from ..summary import fmt as f
 
     if t["estimate"] is None:
         name = "Trim-and-fill" if key == "trim_fill" else "Step-function selection model"
@@ -326,7 +328,7 @@ def _bias_line(key, t):
     else:
         line = (f"Step-function selection model (cut-points {', '.join(f'{c:g}' for c in t['steps'][:-1])}, "
                 f"alternative {t['alternative']}): estimate {interval}, tau^2 = {f(t['tau2'])}, delta = "
-                f"{', '.join(f(d) for d in t['delta'])}; LRT p = {fmt_p(t['lrt_p'])}")
+                f"{', '.join(f(d) for d in t['delta'])}; LRT p = {p_bare(t['lrt_p'])}")
     return line + (f" ({t['warning']})" if t["warning"] else "")
 
 
@@ -398,8 +400,6 @@ def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
     if not is_parquet(data_file):
         raise InputError("--batch-rows streams Parquet input (a .parquet file, a folder or a glob)",
                          column="--batch-rows")
-    if not measure:
-        raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)", column="--measure")
     measure = normalise_measure(measure)
     failed, total, first = [], 0, True
     for part in pool_by_stream(data_file, by, measure, batch_rows=batch_rows, strict=strict, **kw):
@@ -434,8 +434,6 @@ def _pool_by_dask(data_file, measure, by, options, spec, fmt):
     from ..fit.effects import normalise_measure
     from ..io.columnar import is_parquet
 
-    if not measure:
-        raise InputError("--measure is required with --data", option="--measure")
     measure = normalise_measure(measure)
     kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if options.get(k)}
     with client(spec) as dask_client:

@@ -57,8 +57,11 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
     source(analysis, data_file)
     notes, title = [], None
     if data_file is not None:
+        from ..fit.effects import normalise_measure
+        from ..methods.tsa import SUPPORTED
+
         if not measure:
-            raise InputError("--measure is required with --data (RR, OR, RD, MD or SMD)", column="--measure")
+            normalise_measure(measure, SUPPORTED)  # the --measure error, listing the measures a TSA takes
         table, measure = api.read_data(data_file, measure)
         settings = {}
         benefit = benefit or "lower"

@@ -60,7 +60,11 @@ class EffectSizes:
                            self.cc, self.notes)
 
 
-def normalise_measure(measure: str) -> str:
+def normalise_measure(measure: str | None, allowed: tuple = MEASURES) -> str:
+    """The measure in upper case, checked against ``allowed``; a missing one is the --measure error that
+    every --data command gives (one wording, listing what can be chosen)."""
+    if not measure:
+        raise InputError(f"--measure is required with --data ({', '.join(allowed)})", column="--measure")
     m = str(measure).strip().upper()
     if m not in MEASURES:
         raise InputError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}",

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..dist import norm_cdf, norm_ppf
 from ..errors import InputError
 from ..results import _Record, _plain
 
@@ -52,28 +53,6 @@ ZINF = 20.0  # RTSA's stand-in for an infinite boundary (no alpha spent yet)
 TOL = 1e-9  # spending below this counts as none (RTSA's tol)
 STEP = 0.01  # a look needs more than 1% of the RIS more information than the last (RTSA)
 GRID_R = 18
-_ERFC = np.frompyfunc(math.erfc, 1, 1)
-_SQRT2 = math.sqrt(2.0)
-
-
-# The normal distribution from the standard library (no SciPy import at start-up: importing
-# scipy.special costs about as much as the whole analysis). math.erfc is correctly rounded to
-# within an ulp or so; NormalDist.inv_cdf is Wichura's AS241 (about 1e-16 relative).
-def ndtr(x):
-    """Standard normal CDF, elementwise."""
-    x = np.asarray(x, float)
-    if not x.ndim:
-        return 0.5 * math.erfc(-float(x) / _SQRT2)
-    return 0.5 * _ERFC(-x / _SQRT2).astype(float)
-
-
-def ndtri(p):
-    """Standard normal quantile of a probability in (0, 1) (scalar)."""
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(float(p))
-
-
 # --- spending functions (one-sided level a, information fraction t in [0, 1]) -------------------
 
 def spend(a, t, kind="obf"):
@@ -81,7 +60,7 @@ def spend(a, t, kind="obf"):
     t = np.asarray(t, float)
     if kind == "obf":
         with np.errstate(divide="ignore"):
-            return 2.0 * (1.0 - ndtr(ndtri(1.0 - a / 2.0) / np.sqrt(t)))
+            return 2.0 * (1.0 - norm_cdf(norm_ppf(1.0 - a / 2.0) / np.sqrt(t)))
     if kind == "pocock":
         return a * np.log1p((math.e - 1.0) * t)
     raise InputError(f"unknown spending function {kind!r}; choose obf or pocock", column="--spending")
@@ -131,7 +110,7 @@ class _Process:
     def first_cross(self, b):
         """P(Z_1 > b)."""
 
-        return float(ndtr(self.theta * self.proc[0] - b))
+        return float(norm_cdf(self.theta * self.proc[0] - b))
 
     def advance(self, lo, hi):
         """Move to the next look's continuation region (lo, hi) of Z (the look self.k)."""
@@ -152,7 +131,7 @@ class _Process:
         k = self.k
         s = self.incr[k]
         u = (b * self.proc[k] - self.z * self.proc[k - 1]) / s - self.theta * s
-        return float(self.dens @ (ndtr(u) if lower else ndtr(-u)))
+        return float(self.dens @ (norm_cdf(u) if lower else norm_cdf(-u)))
 
 
 def alpha_bounds(spend_t, info, alpha1, sides, kind="obf"):
@@ -169,7 +148,7 @@ def alpha_bounds(spend_t, info, alpha1, sides, kind="obf"):
     for i in range(n):
         a = min(max(inc[i], 0.0), 1.0)
         if i == 0:
-            zb[0] = ZINF if a < TOL else -ndtri(a)
+            zb[0] = ZINF if a < TOL else -norm_ppf(a)
         elif a < TOL:
             zb[i] = ZINF
         else:
@@ -277,7 +256,7 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
     proc = _Process(org, theta)
     za = np.empty(nn)
     a = min(max(inc[0], 0.0), beta)
-    za[0] = -ZINF if a == 0 else 0.0 if a == beta else proc.proc[0] * theta + ndtri(a)
+    za[0] = -ZINF if a == 0 else 0.0 if a == beta else proc.proc[0] * theta + norm_ppf(a)
     for i in range(1, nn):
         proc.advance(za[i - 1], zb[i - 1])
         a = min(max(inc[i], 0.0), 1.0)
@@ -322,7 +301,7 @@ def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, r
     Binary: ``control_risk`` and ``rrr`` (relative risk reduction; negative for an increase).
     Mean difference: ``md`` and ``sd`` (the SD of the outcome in each arm)."""
 
-    zz = (ndtri(1 - alpha / sides) + ndtri(1 - beta)) ** 2
+    zz = (norm_ppf(1 - alpha / sides) + norm_ppf(1 - beta)) ** 2
     if md is None:
         pc = control_risk
         if not 0 < pc < 1:
@@ -519,7 +498,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
         div, div_source = float(d2), "stated"
     effect = md if md is not None else rrr
     nf, ris = required_information(alpha, beta, sides, div, control_risk=control_risk, rrr=rrr, md=md, sd=sd)
-    theta = abs(ndtri(alpha / sides) + ndtri(beta))  # drift at the (inflated) RIS
+    theta = abs(norm_ppf(alpha / sides) + norm_ppf(beta))  # drift at the (inflated) RIS
     a1 = alpha / sides
     cum_n = np.cumsum(n)
     accrued = int(round(cum_n[-1])) if k else 0
@@ -615,7 +594,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
     # TSA-adjusted CI at the last trial.
     adj_lo = adj_hi = ci_lo = ci_hi = None
     if k:
-        zc = float(ndtri(1 - alpha / 2))
+        zc = float(norm_ppf(1 - alpha / 2))
         ci_lo, ci_hi = est[-1] - zc * se[-1], est[-1] + zc * se[-1]
         last_b = None
         for row in reversed(rows):

@@ -80,7 +80,7 @@ def _dl(y, v):
 def simulate(yi, vi, measure, *, control_risk=None, sd=None, sizes=DEFAULT_SIZES, draws=10000, seed=1,
              alpha=0.05, benefit="lower", cc=0.5):
     """(power per size, 2.5% and 97.5% quantiles of the new trial's effect per size, analysis scale)."""
-    from .tsa import ndtri
+    from ..dist import norm_ppf
 
     yi = np.asarray(yi, float)
     vi = np.asarray(vi, float)
@@ -131,7 +131,7 @@ def simulate(yi, vi, measure, *, control_risk=None, sd=None, sizes=DEFAULT_SIZES
     with np.errstate(divide="ignore", invalid="ignore"):
         est, se_new = _dl(y_all, v_all)
     z = est / se_new
-    crit = ndtri(1 - alpha / 2)
+    crit = norm_ppf(1 - alpha / 2)
     win = (-z if benefit == "lower" else z) > crit
     power = win.mean(0)
     y_ok = np.where(useless, np.nan, y_new)
@@ -174,10 +174,10 @@ def plan_next_trial(table, measure, res, *, control_risk=None, sd=None, target_p
     power, lo, hi = simulate(es.yi, es.vi, measure, control_risk=control_risk, sd=sd, sizes=sizes, draws=draws,
                              seed=seed, alpha=res.alpha if res.sides == 2 else 2 * res.alpha, benefit=res.benefit,
                              cc=cc)
-    from .tsa import ndtri
+    from ..dist import norm_ppf
 
     z_now = res.estimate / res.se
-    if (-z_now if res.benefit == "lower" else z_now) > ndtri(1 - res.alpha / 2):
+    if (-z_now if res.benefit == "lower" else z_now) > norm_ppf(1 - res.alpha / 2):
         notes.append("the current meta-analysis is already significant by the conventional test: the power "
                      "is the chance that it stays so after the new trial (the TSA boundaries decide firmness)")
     nat = np.exp if res.scale == "log" else (lambda x: x)
