@@ -67,14 +67,13 @@ def cli(ctx, data_dir, analyses_dir):
     ctx.obj["analyses"] = lambda: _review(ctx.obj)
     if analyses_dir is None and data_dir is None:
         return  # the bundled specs: nothing to set, and the review's modules (60 ms) stay unimported
-    from .review.spec import analyses_next_to, use_analyses_dir
+    from .review.spec import analyses_next_to
 
     if analyses_dir is not None and not __import__("os").path.isdir(analyses_dir):
         raise InputError(f"folder not found: {analyses_dir}", option="--analyses-dir")
     if analyses_dir is None and data_dir is not None:
         analyses_dir = analyses_next_to(data_dir)
     ctx.obj["analyses_dir"] = analyses_dir
-    use_analyses_dir(analyses_dir)
 
 
 def _review(obj):
@@ -99,10 +98,6 @@ def main(argv=None):
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
-    finally:
-        spec = sys.modules.get("hatmeta.review.spec")
-        if spec is not None:
-            spec.use_analyses_dir(None)  # an in-process caller (tests, notebooks) gets the default back
     sys.exit(0)
 
 

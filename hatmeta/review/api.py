@@ -52,7 +52,8 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
                                                          **analysis_extras(res, analysis)}), analysis
 
 
-def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None, **options):
+def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None,
+                 analyses_dir=None, **options):
     """``result`` beside the same analysis at ``ref`` (a git revision of the data and specs, or a saved
     result JSON): the ``compare`` JSON of hatmeta.review.compare (before, after, entered, left, crossed).
 
@@ -67,7 +68,7 @@ def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", lab
     def pool_then(spec_file, data):
         return pool_analysis(str(spec_file), data_dir=data, measure=measure, **options)[0]
 
-    before = reference_result(ref, analysis, data_dir, pool_then)
+    before = reference_result(ref, analysis, data_dir, pool_then, analyses_dir)
     return compare(summary(before), summary(result.to_dict()), scale=result.scale, benefit=benefit, labels=labels)
 
 

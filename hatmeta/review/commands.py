@@ -251,12 +251,13 @@ def sof(ctx, fmt, threshold):
 
     data_dir = (ctx.obj or {}).get("data_dir")
     pooled, refused = [], []
-    for name in sorted(list_analyses()):
+    analyses_dir = (ctx.obj or {}).get("analyses_dir")
+    for name in sorted(list_analyses(analyses_dir)):
         try:
-            pooled.append(pool_analysis(name, data_dir=data_dir))
+            pooled.append(pool_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir))
         except InputError as exc:
             refused.append((name, exc.message))
-    rows = summary_rows(pooled, refused, data_dir=data_dir, threshold=threshold)
+    rows = summary_rows(pooled, refused, data_dir=data_dir, analyses_dir=analyses_dir, threshold=threshold)
     click.echo(sof_table(rows, fmt, threshold), nl=False)
     for name, reason in refused:
         click.echo(f"not pooled: {name}: {reason.split(' (')[0]}", err=True)
@@ -282,7 +283,8 @@ def report(ctx, out):
     from .report import build_report
 
     old = read_results(out)  # the report as it was (in a clean tree: the committed one)
-    files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"), progress=_progress(True))
+    files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"), analyses_dir=(ctx.obj or {}).get("analyses_dir"),
+                         progress=_progress(True))
     click.echo(f"{len(files)} files written to {out} (see {out}/index.html)")
     if old:
         new = read_results(out)
@@ -318,7 +320,8 @@ def reproduce(ctx, folder, keep, lock, fmt):
         where = lock or find_lock(Path(folder))
         if where is None:
             click.echo("environment: no lock file found (requirements-reports.txt); versions not compared", err=True)
-    verdict = run(folder, data_dir=(ctx.obj or {}).get("data_dir"), keep=keep, lock=lock,
+    verdict = run(folder, data_dir=(ctx.obj or {}).get("data_dir"), analyses_dir=(ctx.obj or {}).get("analyses_dir"),
+                  keep=keep, lock=lock,
                   progress=_progress(text))
     if not text:
         from ..precision import dumps

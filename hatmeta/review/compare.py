@@ -110,7 +110,7 @@ def materialise(ref: str, data_dir: Path, spec_file: Path, dest: Path) -> tuple:
     return out_data, out_spec
 
 
-def reference_result(ref: str, name: str, data_dir, pool) -> dict:
+def reference_result(ref: str, name: str, data_dir, pool, analyses_dir=None) -> dict:
     """The reference's result JSON: a saved ``pool --format json`` file, or the analysis pooled at git
     revision ``ref`` (``pool(spec_path, data_dir)`` -> MetaResult pools it with today's options)."""
     path = Path(ref)
@@ -128,7 +128,7 @@ def reference_result(ref: str, name: str, data_dir, pool) -> dict:
     from .extraction import default_data_dir
     from .spec import spec_path
 
-    spec_file = spec_path(name)
+    spec_file = spec_path(name, analyses_dir)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     with tempfile.TemporaryDirectory(prefix="hatmeta-compare-") as tmp:
         old_data, old_spec = materialise(ref, data_dir, spec_file, Path(tmp))

@@ -60,7 +60,7 @@ class ReviewAnalyses:
         from .api import compare_with
 
         return compare_with(result, ref, analysis=name, data_dir=self.data_dir, benefit=benefit, labels=labels,
-                            measure=measure, **options)
+                            measure=measure, analyses_dir=self.analyses_dir, **options)
 
     def compare_text(self, compared: dict[str, Any], ref: str, result) -> str:
         from .compare import compare_text

@@ -102,14 +102,6 @@ class AnalysisSpec:
         return dict(self.raw)
 
 
-_ANALYSES_DIR = [None]  # set by the command line's --analyses-dir for the run (use_analyses_dir)
-
-
-def use_analyses_dir(folder) -> None:
-    """Make ``folder`` the analyses folder of this run (None: back to the default)."""
-    _ANALYSES_DIR[0] = Path(folder) if folder is not None else None
-
-
 def analyses_next_to(data_dir) -> Path | None:
     """An analyses/ folder holding *.toml next to an extraction folder: inside it, beside it, or at
     the root of a project copy (<root>/data/extracted -> <root>/analyses)."""
@@ -121,9 +113,8 @@ def analyses_next_to(data_dir) -> Path | None:
 
 
 def default_analyses_dir() -> Path:
-    """--analyses-dir, else $HATMETA_ANALYSES_DIR, else the project's analyses/ folder (hatmeta.project)."""
-    if _ANALYSES_DIR[0] is not None:
-        return _ANALYSES_DIR[0]
+    """$HATMETA_ANALYSES_DIR, else the project's analyses/ folder (hatmeta.review.project). The command
+    line's --analyses-dir is passed down explicitly as ``analyses_dir``."""
     env = os.environ.get("HATMETA_ANALYSES_DIR")
     if env:
         return Path(env)
