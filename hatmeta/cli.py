@@ -20,6 +20,7 @@ COMMANDS = {
     "trials": "hatmeta.review.commands:trials",
     "validate": "hatmeta.review.commands:validate",
     "add-trial": "hatmeta.review.commands:add_trial",
+    "init": "hatmeta.review.commands:init",
     "forest": "hatmeta.commands.figures:forest",
     "funnel": "hatmeta.commands.figures:funnel",
     "posterior": "hatmeta.commands.figures:posterior",

@@ -347,3 +347,64 @@ def reproduce(ctx, folder, keep, lock, fmt):
         bad = sum(f.level == "c" for f in verdict.findings)
         click.echo(f"level (c): {bad} output(s) differ in numbers or content ({n} differ in all){kept}", err=True)
     sys.exit(verdict.exit_code)
+
+
+INIT_README = """# A working copy of the HAT review
+
+Made by `hatmeta init` from hatmeta {version}. `hatmeta` commands run in this folder (or below it) use
+these files instead of the copy bundled with the package:
+
+- `data/extracted/`: the extraction (trials, arms, outcomes with their sources; see its README.md).
+  Add a trial with `hatmeta add-trial --from new/`; check it with `hatmeta validate`.
+- `analyses/`: one specification per analysis (`hatmeta pool <name>`); see analyses/README.md.
+
+Keep this folder under version control (`git init && git add . && git commit -m "start"`) so that
+`hatmeta pool retention --compare HEAD~1` shows what a new trial changed.
+"""
+
+
+@click.command()
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.pass_context
+def init(ctx, folder):
+    """Write a working copy of the review into FOLDER: data/extracted/, analyses/ and a README.
+
+    FOLDER must be new or empty. The copy is taken from --data-dir / --analyses-dir if given, else from
+    the project found from here (a clone), else from the copy bundled with the package.
+    """
+    import shutil
+
+    from .. import __version__
+    from .extraction import default_data_dir
+    from .spec import default_analyses_dir
+
+    out = Path(folder)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("folder exists and is not empty: choose a new folder", file=str(out))
+    data_dir = Path(_data_dir(ctx) or default_data_dir())
+    analyses_dir = Path((ctx.obj or {}).get("analyses_dir") or default_analyses_dir())
+    for src, what in ((data_dir, "extraction"), (analyses_dir, "analysis specs")):
+        if not src.is_dir():
+            raise InputError(f"no {what} found to copy", file=str(src))
+    tmp = out.with_name(f".{out.name}.init-tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        (tmp / "data").mkdir(parents=True)
+        for src, dst, patterns in ((data_dir, tmp / "data" / "extracted", ("*.csv", "README.md")),
+                                   (analyses_dir, tmp / "analyses", ("*.toml", "README.md"))):
+            dst.mkdir()
+            for pattern in patterns:
+                for path in sorted(src.glob(pattern)):
+                    shutil.copyfile(path, dst / path.name)
+        (tmp / "README.md").write_text(INIT_README.format(version=__version__), encoding="utf-8")
+        if out.exists():
+            out.rmdir()  # empty: replaced whole by the finished copy
+        tmp.rename(out)  # the copy appears complete or not at all
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(f"cannot write the working copy: {exc.strerror or exc}", file=str(out)) from None
+    n_data = len(list((out / "data" / "extracted").iterdir()))
+    n_specs = len(list((out / "analyses").glob("*.toml")))
+    click.echo(f"wrote {out}: data/extracted/ ({n_data} files), analyses/ ({n_specs} specs), README.md")
+    click.echo(f"next: cd {out} && hatmeta pool retention")

@@ -1,14 +1,18 @@
-"""Where the project's folders are: data/extracted/, analyses/, reports/.
+"""Where the review's folders are: data/extracted/, analyses/, reports/.
 
-The extraction and the analysis specifications live in the repository, not in the installed
-package, so that a reviewer who edits them sees the edit used. They are found like git finds its
-repository: the current folder or the nearest parent holding both ``data/extracted`` and
-``analyses``; failing that, the source tree the package was installed from in editable mode.
+The extraction and the analysis specifications live in the repository, so that a reviewer who edits
+them sees the edit used. They are found like git finds its repository: the current folder or the
+nearest parent holding both ``data/extracted`` and ``analyses`` (a clone, or a working copy made by
+``hatmeta init DIR``); failing that, the source tree of an editable install; failing that, the copy
+bundled in the installed package (``hatmeta/review/bundled/``, written by setup.py's build step), so
+that ``pip install .`` then ``hatmeta pool retention`` works in any folder.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+BUNDLED = Path(__file__).resolve().parent / "bundled"
 
 
 def _is_root(path: Path) -> bool:
@@ -21,5 +25,12 @@ def project_root() -> Path:
     for folder in (cwd, *cwd.parents):
         if _is_root(folder):
             return folder
-    source = Path(__file__).resolve().parents[1]
-    return source if _is_root(source) else cwd
+    source = Path(__file__).resolve().parents[2]  # <source>/hatmeta/review/project.py
+    if _is_root(source):
+        return source
+    return BUNDLED if _is_root(BUNDLED) else cwd
+
+
+def is_bundled(root: Path) -> bool:
+    """True when ``root`` is the read-only copy inside the installed package."""
+    return root.resolve() == BUNDLED
