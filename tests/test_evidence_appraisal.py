@@ -1,6 +1,7 @@
 """Risk of bias, published reviews and gaps beside the HAT analyses (hatmeta.review.appraisal),
 and clean provenance text in everything a reader sees."""
 
+import math
 import re
 import shutil
 
@@ -86,3 +87,43 @@ def test_validate_checks_the_appraisal_files_with_the_extraction(tmp_path):
     with pytest.raises(InputError):
         load_extraction(tmp_path / "d")
     assert load_extraction(DATA).appraisal.judgements("perneger1998")["allocation concealment"] == "low"
+
+
+def test_published_results_are_matched_on_the_comparison_not_only_the_outcome():
+    """SALOME (diacetylmorphine vs hydromorphone) is not set beside the heroin-vs-methadone reviews."""
+    from hatmeta.review.api import pool_analysis
+
+    from hatmeta.errors import NotPooled
+
+    with pytest.raises(NotPooled) as refused:  # SALOME's per-arm retention is not reported
+        pool_analysis("salome-retention")
+    assert refused.value.published == [] and "published" not in refused.value.details
+    res, _ = pool_analysis("retention")
+    assert {p["label"] for p in res.extra["published"]} == {"Ferri 2011, Cochrane CD003410.pub4",
+                                                            "Ferri 2010, Cochrane CD003410.pub3"}
+    assert all(p["same_event"] for p in res.extra["published"])
+
+
+def test_a_review_counting_the_opposite_event_gets_ours_for_its_event():
+    """Ferri 2010 counts use of illicit substances (lower favours heroin); the analysis counts not using
+    street heroin (higher favours heroin): the reconciliation shows our RR for the review's event, the
+    complementary counts refitted with the same model, and says which side counts which."""
+    from hatmeta.api import pool_table
+    from hatmeta.review.api import pool_analysis
+    from hatmeta.review.reconciliation import reconciliation_text
+
+    res, an = pool_analysis("illicit-use-any-route")
+    (p,) = res.extra["published"]
+    assert not p["same_event"] and p["direction"] == "lower favours heroin"
+    assert p["our_direction"].startswith("higher favours")
+    other = p["ours_for_review_event"]
+    assert other["estimate"] < 1 < res.natural(res.estimate)
+    t = an.table
+    flipped = {"study": list(t.studies), "n_treat": list(t.column("n_treat")), "n_ctrl": list(t.column("n_ctrl")),
+               "events_treat": [float(n) - float(e) for n, e in zip(t.column("n_treat"), t.column("events_treat"))],
+               "events_ctrl": [float(n) - float(e) for n, e in zip(t.column("n_ctrl"), t.column("events_ctrl"))]}
+    direct = pool_table(flipped, "RR", method=res.method, ci=res.ci_method, pi=res.pi_method)
+    assert other["estimate"] == pytest.approx(math.exp(direct.estimate), rel=1e-12)
+    text = reconciliation_text(res, res.extra["published"])
+    assert "the review's event" in text and "lower favours heroin" in text
+    assert max(len(line) for line in text.splitlines()) <= 80

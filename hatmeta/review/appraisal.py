@@ -13,6 +13,7 @@ column like any other. Only the standard library is used (the command line start
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ SCHEMA = {
                          Column("judgement", True, "choice", JUDGEMENTS), Column("support"),
                          Column("assessed_by"), Column("source")),
     "published.csv": (Column("source", True, "id"), Column("citation", True), Column("locator", True),
-                      Column("comparison", True), Column("outcome", True, "id"),
+                      Column("comparison", True), Column("control_arms", True), Column("outcome", True, "id"),
                       Column("trials", True, "int", minimum=1), Column("participants", False, "int", minimum=1),
                       Column("measure", True, "choice", ("RR", "OR", "RD", "MD", "SMD", "HR")),
                       Column("estimate", True, "number"), Column("ci_low", False, "number"),
@@ -45,6 +46,7 @@ class Published:
     citation: str
     locator: str
     comparison: str
+    control_arms: tuple  # arms.csv codes of the review's control, e.g. ("mmt",) for "vs oral methadone"
     outcome: str
     trials: int
     participants: int | None
@@ -84,8 +86,12 @@ class Appraisal:
         given = self.risk_of_bias.get(trial, {})
         return {d: given[d][0] if d in given else "not assessed" for d in DOMAINS}
 
-    def published_for(self, outcome: str) -> tuple:
-        return tuple(p for p in self.published if p.outcome == outcome)
+    def published_for(self, outcome: str, control_arms=None) -> tuple:
+        """The published results for ``outcome`` whose comparison has one of ``control_arms`` (arms.csv
+        codes of the analysis's control; None: any) as its control: a review of heroin against oral
+        methadone is not set beside an analysis against hydromorphone."""
+        return tuple(p for p in self.published if p.outcome == outcome
+                     and (control_arms is None or set(p.control_arms) & set(control_arms)))
 
 
 def _read(path: Path, name: str, errors: list) -> list:
@@ -132,6 +138,7 @@ def check_appraisal(data_dir=None, trial_ids=None) -> tuple:
     for row in _read(folder / "published.csv", "published.csv", errors):
         try:
             published.append(Published(row["source"], row["citation"], row["locator"], row["comparison"],
+                                       tuple(a.strip() for a in row["control_arms"].split(";") if a.strip()),
                                        row["outcome"], int(row["trials"]),
                                        int(row["participants"]) if row["participants"] else None, row["measure"],
                                        float(row["estimate"]), _num(row, "ci_low"), _num(row, "ci_high"),
@@ -192,7 +199,7 @@ def refusal_details(exc, spec, extraction) -> None:
 
     appraisal, labels = extraction.appraisal, trial_labels(extraction)
     exc.gaps = gap_rows(exc.omitted, spec.outcome, appraisal, labels)
-    exc.published = [p.to_dict() for p in appraisal.published_for(spec.outcome)]
+    exc.published = [p.to_dict() for p in appraisal.published_for(spec.outcome, spec.control_arms)]
     lines = []
     for g in exc.gaps:
         lines.append(f"  {_short_list(g['trials'])}: {g['missing']}")
@@ -225,9 +232,46 @@ def analysis_extras(result, analysis) -> dict:
     appraisal, outcome = analysis.extraction.appraisal, analysis.spec.outcome
     return {
         "study_annotations": {s.study: {"risk_of_bias": appraisal.judgements(s.study)} for s in result.studies},
-        "published": [p.to_dict() for p in appraisal.published_for(outcome)],
+        "published": [_beside(p, result, analysis) for p in appraisal.published_for(outcome, analysis.spec.control_arms)],
         "gaps": gap_rows(analysis.omitted, outcome, appraisal, trial_labels(analysis.extraction)),
     }
+
+
+def _benefit_of(direction: str) -> str | None:
+    """'higher' or 'lower' from a published result's direction ('higher favours heroin'), else None."""
+    first = direction.strip().split(" ")[0].lower() if direction else ""
+    return first if first in ("higher", "lower") else None
+
+
+def _beside(published: Published, result, analysis) -> dict:
+    """A published result as it is shown beside ours: with the direction each side counts, and where the
+    review counts the opposite event (retained vs not retained, using vs not using), our result for the
+    review's event: exact for binary counts (OR and RD by symmetry, RR refitted on the complementary
+    counts with the same model), so that the two can be read side by side."""
+    out = published.to_dict()
+    theirs, ours = _benefit_of(published.direction), analysis.spec.benefit
+    out["direction"] = published.direction
+    out["our_direction"] = f"{ours} favours {analysis.spec.experimental_label}"
+    out["same_event"] = theirs is None or theirs == ours
+    if out["same_event"] or published.measure != result.measure or result.measure not in ("RR", "OR", "RD"):
+        return out
+    if result.measure == "RR":
+        from ..api import pool_table
+
+        cols = {c: [float(s.inputs[c]) for s in result.studies] for c in ("events_treat", "n_treat", "events_ctrl", "n_ctrl")}
+        cols = {"study": [s.study for s in result.studies], "n_treat": cols["n_treat"], "n_ctrl": cols["n_ctrl"],
+                "events_treat": [n - e for n, e in zip(cols["n_treat"], cols["events_treat"])],
+                "events_ctrl": [n - e for n, e in zip(cols["n_ctrl"], cols["events_ctrl"])]}
+        other = pool_table(cols, "RR", method=result.method, ci=result.ci_method,
+                           pi=result.pi_method if result.pi_method != "none" else "t", level=result.level)
+        est, lo, hi = (math.exp(x) for x in (other.estimate, other.ci_low, other.ci_high))
+    elif result.measure == "OR":  # the complement's log OR is minus ours, study by study and pooled
+        est, lo, hi = (math.exp(-x) for x in (result.estimate, result.ci_high, result.ci_low))
+    else:
+        est, lo, hi = -result.estimate, -result.ci_high, -result.ci_low
+    out["ours_for_review_event"] = {"measure": result.measure, "estimate": est, "ci_low": lo, "ci_high": hi,
+                                    "k": result.k}
+    return out
 
 
 def risk_of_bias_of(result):

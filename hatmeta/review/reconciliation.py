@@ -36,19 +36,29 @@ def _ours(result):
 
 
 def reconciliation_rows(result, published) -> list:
-    """[source, comparison, trials, participants, estimate (95% CI)] rows: the published results first,
-    then ours, on the natural scale."""
+    """[source, comparison, direction, trials, participants, estimate (95% CI)] rows: the published results
+    first, then ours, on the natural scale; where a review counts the opposite event, ours for its event
+    too (hatmeta.review.appraisal._beside)."""
     rows = []
     for p in published:
         ci = (f" ({p['ci_low']:.2f} to {p['ci_high']:.2f})" if p["ci_low"] is not None and p["ci_high"] is not None
               else " (CI not available)")
-        rows.append([p["label"], p["comparison"], str(p["trials"]),
+        rows.append([p["label"], p["comparison"], p.get("direction", ""), str(p["trials"]),
                      str(p["participants"] or ""), f"{p['measure']} {p['estimate']:.2f}{ci}"])
     if result is not None:
         est, lo, hi = _ours(result)
         participants = _participants(result)
-        rows.append(["hatmeta (this analysis)", "as specified in the analysis", str(result.k),
+        ours = next((p["our_direction"] for p in published if p.get("our_direction")), "")
+        rows.append(["hatmeta (this analysis)", "as specified in the analysis", ours, str(result.k),
                      str(participants or ""), f"{result.measure} {est:.2f} ({lo:.2f} to {hi:.2f})"])
+        for p in published:
+            other = p.get("ours_for_review_event")
+            if other and not p.get("same_event", True):
+                rows.append(["hatmeta, the review's event", f"the complement of ours, to read beside {p['label']}",
+                             p["direction"], str(other["k"]), str(participants or ""),
+                             f"{other['measure']} {other['estimate']:.2f} ({other['ci_low']:.2f} to "
+                             f"{other['ci_high']:.2f})"])
+                break
     return rows
 
 
@@ -59,22 +69,30 @@ def _participants(result):
     return None
 
 
-RECONCILE_HEAD = ["Source", "Comparison", "Trials", "Participants", "Pooled estimate (95% CI)"]
+RECONCILE_HEAD = ["Source", "Comparison", "Direction", "Trials", "Participants", "Pooled estimate (95% CI)"]
 RECONCILE_NOTE = ("Published estimates are read from the reviews' abstracts, not reproduced. They differ from "
                   "hatmeta's where the comparison differs (route, control), where a trial's per-arm figures could "
                   "not be opened here (see 'Not included'), or by model (the reviews used fixed or "
-                  "DerSimonian-Laird random effects; hatmeta uses the model its spec states).")
+                  "DerSimonian-Laird random effects; hatmeta uses the model its spec states). 'Direction' says "
+                  "which values favour heroin on each side: where a review counts the opposite event (e.g. use of "
+                  "illicit drugs where this analysis counts response or abstinence), hatmeta's estimate for the "
+                  "review's event is shown as well (exact for binary counts).")
 
 
-def reconciliation_text(result, published) -> str:
+def reconciliation_text(result, published, width: int = 80) -> str:
+    """The reconciliation for a terminal: one short block per source (estimate, trials and participants;
+    then comparison and direction), wrapped to ``width`` columns."""
+    import textwrap
+
     if not published:
         return ""
-    rows = reconciliation_rows(result, published)
-    widths = [max(len(r[i]) for r in rows + [RECONCILE_HEAD]) for i in range(len(RECONCILE_HEAD))]
-    widths[1] = min(widths[1], 48)
-    fmt = lambda r: "  ".join(_cut(c, w).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join(["Published reviews and this analysis:", "  " + fmt(RECONCILE_HEAD)]
-                     + ["  " + fmt(r) for r in rows])
+    lines = ["Published reviews and this analysis (natural scale):"]
+    for source, comparison, direction, trials, participants, estimate in reconciliation_rows(result, published):
+        size = f"{trials} trials" + (f", n = {participants}" if participants else "")
+        lines += textwrap.wrap(f"{source}: {estimate}; {size}", width, initial_indent="  ", subsequent_indent="    ")
+        lines += textwrap.wrap("; ".join(x for x in (comparison, direction) if x), width, initial_indent="    ",
+                               subsequent_indent="    ")
+    return "\n".join(lines)
 
 
 def gaps_html(gaps) -> str:

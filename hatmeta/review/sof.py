@@ -221,7 +221,7 @@ def summary_rows(pooled, refused, data_dir=None, analyses_dir=None, threshold=No
             spec = read_spec(spec_path(name, analyses_dir))
         except InputError:
             continue
-        for published in appraisal.published_for(spec.outcome)[:1]:
+        for published in appraisal.published_for(spec.outcome, spec.control_arms)[:1]:
             if spec.outcome not in done:
                 rows.append((name, published_sof_row(sof_outcome(spec), published, _short_reason(reason))))
                 done.add(spec.outcome)
