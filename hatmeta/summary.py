@@ -43,7 +43,19 @@ def headline(res, labels=None) -> list:
     het = f"Heterogeneity: I² = {res.i2:.0f}%"
     if random:
         het += f"; tau² = {tau2_text(res.tau2)}"
-    het += f"; Q = {res.q:.2f}, df = {res.q_df} ({fmt_p(res.q_p)})" if res.q_df > 0 else " (one study)"
+    glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
+    if glmm is not None:
+        # A GLMM has no Cochran's Q (no inverse-variance weights): its heterogeneity test is the likelihood
+        # ratio for tau² = 0, as on the forest plot's footer.
+        lrt = glmm.get("lrt_tau2")
+        het += (f"; LR test of tau² = 0: {lrt:.2f} ({fmt_p(glmm.get('lrt_tau2_p'))})" if lrt is not None
+                else "; no Q for a GLMM")
+    elif res.q_df > 0 and math.isfinite(res.q):
+        het += f"; Q = {res.q:.2f}, df = {res.q_df} ({fmt_p(res.q_p)})"
+    elif res.q_df > 0:
+        het += "; Q not computed for this model"
+    else:
+        het += " (one study)"
     out.append(het)
     if labels:
         out.append(f"Comparison: {labels[0]} vs {labels[1]}")

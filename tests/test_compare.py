@@ -132,3 +132,15 @@ def test_report_changes_since_the_previous_report(tmp_path):
     assert text.startswith("Changes since the report in reports:\n\nretention:\n")
     assert "before (previous report)" in text and "Trials entered: fict2024" in text
     assert report_changes_text([], old, old, "reports") == "No pooled result changed since the report in reports."
+
+
+def test_the_report_change_summary_reads_pooled_results_only():
+    """results/ also holds <name>-tsa.json and <name>-bayes.json: they are not pooled results, and read as
+    such they printed 'k (trials) None None' after add-trial."""
+    from hatmeta.review.compare import read_results
+
+    got = read_results(ROOT / "reports")
+    files = {p.stem for p in (ROOT / "reports" / "results").glob("*.json")}
+    assert any(f.endswith("-tsa") for f in files)
+    assert set(got) == {f for f in files if not f.endswith(("-tsa", "-bayes"))}
+    assert all(isinstance(r["k"], int) for r in got.values())

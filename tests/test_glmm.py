@@ -296,3 +296,17 @@ def test_forest_footer_names_the_glmm_heterogeneity_test():
     lines = footer_lines(r)
     assert any("LR test of Tau² = 0: 3.46" in line for line in lines), lines
     assert not any("nan" in line for line in lines)
+
+
+@pytest.mark.parametrize("method", ["GLMM-EXACT", "GLMM-FS", "GLMM-RS"])
+def test_glmm_text_gives_the_likelihood_ratio_test_not_a_nan_q(method):
+    """A GLMM has no Cochran's Q: the text names its heterogeneity test (LR for tau² = 0), as the forest
+    plot's footer does, instead of 'Q = nan, df = 16 (P = NA)'."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = Path(__file__).parent / "fixtures" / "data" / "nielweise2007.csv"
+    out = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(data), "--measure", "OR",
+                          "--method", method], capture_output=True, text=True, check=True).stdout
+    assert "nan" not in out and "LR test of tau² = 0:" in out

@@ -176,16 +176,20 @@ def compare_text(cmp: dict, ref: str, measure: str, scale: str, level: float = 0
 
 
 def read_results(folder) -> dict:
-    """{analysis name: result JSON} of a report's results/<name>.json (Bayesian files left out)."""
+    """{analysis name: pooled result JSON} of a report's results/<name>.json. The Bayesian (-bayes) and
+    trial sequential (-tsa) files beside them are other results, not pooled ones: left out (a TSA file read
+    as a pooled result printed 'k (trials) None None' and 'Trials entered: none')."""
     folder = Path(folder) / "results"
     out = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        if path.stem.endswith("-bayes"):
+        if path.stem.endswith(("-bayes", "-tsa")):
             continue
         try:
-            out[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+            result = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError):
             continue  # a damaged old file: nothing to compare with
+        if isinstance(result, dict) and "k" in result and "studies" in result:
+            out[path.stem] = result
     return out
 
 
