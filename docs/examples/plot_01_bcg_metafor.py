@@ -24,7 +24,9 @@ from pathlib import Path
 
 import hatmeta
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository: docs/examples/ is two levels down
+# The repository: the nearest folder above the working directory holding the hatmeta package
+# (sphinx-gallery runs each example from docs/examples/).
+ROOT = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "hatmeta" / "__init__.py").is_file())
 bcg = hatmeta.read_table(ROOT / "tests" / "fixtures" / "data" / "bcg.csv")
 res = hatmeta.rma(hatmeta.escalc(bcg, measure="RR"), method="REML")
 print(res.summary())

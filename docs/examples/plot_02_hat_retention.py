@@ -24,7 +24,9 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 
-ROOT = Path(__file__).resolve().parents[2]
+# The repository: the nearest folder above the working directory holding the hatmeta package
+# (sphinx-gallery runs each example from docs/examples/).
+ROOT = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "hatmeta" / "__init__.py").is_file())
 
 
 def run(*args: str) -> str:

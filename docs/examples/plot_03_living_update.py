@@ -26,7 +26,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+# The repository: the nearest folder above the working directory holding the hatmeta package
+# (sphinx-gallery runs each example from docs/examples/).
+ROOT = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "hatmeta" / "__init__.py").is_file())
 work = Path(tempfile.mkdtemp(prefix="hatmeta-living-"))
 shutil.copytree(ROOT / "data" / "extracted", work / "data" / "extracted")
 shutil.copytree(ROOT / "analyses", work / "analyses")
