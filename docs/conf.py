@@ -76,9 +76,11 @@ sphinx_gallery_conf = {
 # --- HTML ---------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"hatmeta {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["hatmeta.css"]
 html_theme_options = {
     "navigation_depth": 2,
+    "header_links_before_dropdown": 4,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
