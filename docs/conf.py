@@ -82,7 +82,9 @@ html_theme_options = {
     "navigation_depth": 2,
     "header_links_before_dropdown": 4,
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc"],
+    # gallery pages print wide text tables: no right-hand sidebar there
+    "secondary_sidebar_items": {"index": ["page-toc"], "guide/*": ["page-toc"], "api/**": ["page-toc"],
+                                "changelog": ["page-toc"], "contributing": ["page-toc"], "auto_examples/*": []},
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
