@@ -20,6 +20,7 @@ extraction is never touched.
 # --------------------------------
 # ``--data-dir`` points every command at the copy; the analysis specs are found beside it
 # (``<copy>/analyses``).
+import json
 import shutil
 import subprocess
 import sys
@@ -86,9 +87,11 @@ print(run("add-trial", "--from", str(new)))
 # %%
 # What changed
 # ------------
-# The saved result against today's: the new trial enters, k goes from 3 to 4, and the table says
+# The saved result against today's: the new trial enters, k grows by one, and the table says
 # whether any conclusion crossed a line (significance, the direction, the prediction interval).
 print(run("pool", "retention", "--compare", before.name))  # a path relative to the copy
+after = json.loads(run("pool", "retention", "--format", "json"))
+assert after["k"] == json.loads(before.read_text())["k"] + 1  # the page fails to build otherwise
 
 # %%
 # The cumulative meta-analysis by year shows the same history trial by trial.
