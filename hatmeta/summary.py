@@ -487,3 +487,20 @@ def influence_text(res) -> str:
     rows = [(r.study, fmt(r.rstudent), fmt(r.dffits), fmt(r.cooks_distance), fmt(r.cov_ratio),
              fmt(r.tau2_deleted), fmt(r.q_deleted), fmt(r.hat), "*" if r.influential else "") for r in res.rows]
     return "\n".join([f"Influence diagnostics; {res.method}"] + _table(head, rows))
+
+
+def batch_text(batch, shown: int = 10) -> str:
+    """A --by result (hatmeta.fit.batch.BatchResult): counts, then the first ``shown`` groups (analysis
+    scale: estimate, CI, tau², k) and the failed groups' reasons."""
+    head = ("group", "k", "estimate", "CI (analysis scale)", "tau^2")
+    a = batch._arrays
+    rows = [(str(batch.groups[j]), int(batch._counts[j]), fmt(float(a["estimate"][j])),
+             f"[{fmt(float(a['ci_low'][j]))}, {fmt(float(a['ci_high'][j]))}]", fmt(float(a["tau2"][j]), 3))
+            for j in range(min(shown, len(batch)))]
+    failed = batch.failed
+    lines = [f"{len(batch)} meta-analyses ({batch.es.measure}, {batch.method}), {len(failed)} failed"]
+    lines += _table(head, rows)
+    if len(batch) > shown:
+        lines.append(f"  ... and {len(batch) - shown} more (to_frame() has every group)")
+    lines += [f"  failed {g}: {e}" for g, e in failed[:shown]]
+    return "\n".join(lines)

@@ -187,3 +187,25 @@ def test_rows_of_a_quote_free_file_are_the_csv_modules(tmp_path, text):
     path.write_bytes(text.encode("utf-8"))
     body = text.lstrip("\ufeff")
     assert read_rows(path) == list(csv.reader(io.StringIO(body), delimiter=_delimiter(body)))
+
+
+def test_a_dict_of_numpy_arrays_reads_like_lists():
+    """np.float64 is a Python float whose repr under NumPy 2 is 'np.float64(1.05)': read as a number."""
+    import numpy as np
+
+    from hatmeta.io.trial_table import read_table
+
+    arrays = read_table({"study": ["a", "b"], "yi": np.array([1.05, 2.0]), "vi": np.array([0.1, 0.2])}, measure="GEN")
+    lists = read_table({"study": ["a", "b"], "yi": [1.05, 2.0], "vi": [0.1, 0.2]}, measure="GEN")
+    assert list(arrays.column("yi")) == list(lists.column("yi")) == ["1.05", "2"]  # cells as text, as a CSV gives them
+
+
+def test_a_batch_result_has_the_four_methods_of_every_result():
+    import hatmeta
+
+    batch = hatmeta.pool_by(str(FIXTURES / "data" / "by_groups.csv"), "group", "GEN")
+    groups = batch.to_dict()["groups"]
+    assert len(groups) == len(batch) and groups[0]["group"] == str(batch.groups[0])
+    assert groups[0]["estimate"] == pytest.approx(batch[0].estimate, rel=1e-9)
+    assert f"{len(batch)} meta-analyses" in batch.summary() and len(batch.to_frame()) == len(batch)
+    assert batch._repr_html_().startswith("<")

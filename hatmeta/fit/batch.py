@@ -92,6 +92,22 @@ class BatchResult(Sequence):
     def _repr_html_(self) -> str:
         return self.to_frame()._repr_html_()
 
+    def to_dict(self) -> dict:
+        """The JSON contract of a batch: ``groups``, one object per group exactly as ``--by --format json``
+        writes each line (the group's pooled result with its studies, analysis scale)."""
+        import orjson
+
+        return {"groups": [orjson.loads(line) for block in self.json_blocks() for line in block.splitlines()]}
+
+    def summary(self) -> str:
+        """Text: how many groups were pooled and failed, then the first groups' pooled estimates."""
+        from ..summary import batch_text
+
+        return batch_text(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def json_lines(self):
         """One compact JSON object per group (the CLI's --by output), built from the arrays; str lines."""
         for block in self.json_blocks():

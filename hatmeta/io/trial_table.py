@@ -236,8 +236,8 @@ def table_from_frame(frame, measure=None, drop_incomplete=False, path="<DataFram
 def _cell_text(x) -> str:
     if x is None:
         return ""
-    if isinstance(x, float):
-        return "" if x != x else repr(x)
+    if isinstance(x, float):  # np.float64 is a float too: its repr under NumPy 2 is 'np.float64(1.0)'
+        return "" if x != x else repr(float(x))
     if hasattr(x, "item") and not isinstance(x, str):  # NumPy scalar
         return _cell_text(x.item())
     return str(x)
