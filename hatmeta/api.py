@@ -28,7 +28,7 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
                moderators: Sequence[str] = (), small_study=None, input_level: float = 0.95,
                scale: str | None = None, pet_peese=False, trim_fill=False, trim_fill_estimator="L0",
                selection_model=None, steps=(0.025,), benefit="lower", influence=False, both_models=False,
-               lenient=(), compare_methods: bool = False) -> MetaResult:
+               lenient=(), compare_methods: bool = False, drop_incomplete: bool = False) -> MetaResult:
     """Pool a TrialTable (or a pandas DataFrame, a dict of columns or a CSV path, read first);
     returns a MetaResult (analysis scale). ``input_level``: level of CIs given in the table;
     ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale).
@@ -41,12 +41,19 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     ``lenient``: names of those options whose failure (e.g. too few studies) becomes a note instead of
     an error (an analysis spec's [robustness] requests, so that the report still pools the analysis).
     ``compare_methods``: also pool with every method that suits the layout (JSON ``compare_methods``).
+    ``drop_incomplete``: rows with a missing value in a column the layout needs are left out and named in
+    the notes (the command line's ``--drop-incomplete``), instead of stopping with the first.
     Sparse binary data (a zero cell or an arm with < 5 events) get the advice of
     ``methods.sparse.advise`` as a note and under JSON ``sparse_data``.
     """
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
     _check_glmm_options(method, leave_one_out, cumulative, subgroup, moderators)
+    if drop_incomplete and not hasattr(table, "layout"):  # a frame, dict or path: read leaving such rows out
+        table = read_table(table, measure=measure, drop_incomplete=True)
+    elif drop_incomplete:
+        raise InputError("drop_incomplete applies when the table is read here: pass the DataFrame, dict or path, "
+                         "or read_table(..., drop_incomplete=True)")
     es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     res = rma(es, method=method, ci=ci, pi=pi, level=level, preset=preset)
     method = "DL" if preset else res.method  # the preset's sequences use its DL random effects
@@ -338,6 +345,11 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
     all_keys = table.column(by)
     groups = list(dict.fromkeys(all_keys))
     lookup = {x: j for j, x in enumerate(groups)}
+    if drop_incomplete and not hasattr(table, "layout"):  # a frame, dict or path: read leaving such rows out
+        table = read_table(table, measure=measure, drop_incomplete=True)
+    elif drop_incomplete:
+        raise InputError("drop_incomplete applies when the table is read here: pass the DataFrame, dict or path, "
+                         "or read_table(..., drop_incomplete=True)")
     es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     gid = np.fromiter((lookup[x] for x in es.table.column(by)), dtype=np.intp, count=es.k)
     out = [dict() for _ in groups]

@@ -24,7 +24,11 @@ class InputError(Exception):
         where = ""
         if self.file is not None:
             where = str(self.file)
-            if self.line is not None:
+            if where in IN_MEMORY:
+                # In-memory tables have rows, not lines: "<DataFrame>: row 2" is the frame's row index
+                # (the header, row -1, is named by its column alone).
+                where += f": row {self.line}" if self.line is not None and self.line >= 0 else ""
+            elif self.line is not None:
                 where += f":{self.line}"
             where += ": "
         if self.option is not None:
@@ -42,6 +46,7 @@ def _is_option(name) -> bool:
 
 
 ARGUMENTS = ("ANALYSIS", "FILE", "REF", "NAME")  # click's metavars of positional arguments
+IN_MEMORY = ("<DataFrame>", "<dict>")  # the "file" of a table given as a pandas DataFrame or a dict of columns
 
 
 class NotPooled(InputError):

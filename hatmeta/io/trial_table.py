@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import IN_MEMORY, InputError
 from ..gc_pause import gc_paused
 
 LAYOUTS = {
@@ -221,6 +221,9 @@ def table_from_frame(frame, measure=None, drop_incomplete=False, path="<DataFram
         if "study" not in [str(c).strip().lower() for c in frame.columns] and frame.index.name == "study":
             frame = frame.reset_index()
         names = [str(c) for c in frame.columns]
+        if names and names[0] == "Unnamed: 0":
+            # pandas' name for the empty first header of an R export (its row names): read as that file is.
+            names[0] = ""
         columns = [frame[c].tolist() for c in frame.columns]
     else:
         path = "<dict>" if path == "<DataFrame>" else path
@@ -230,7 +233,8 @@ def table_from_frame(frame, measure=None, drop_incomplete=False, path="<DataFram
             raise InputError("columns of different lengths: " + ", ".join(f"{n} ({len(c)})" for n, c in
                                                                            zip(names, columns)), file=path)
     rows = [names] + [[_cell_text(x) for x in row] for row in zip(*columns)]
-    return table_from_rows(rows, path=path, measure=measure, drop_incomplete=drop_incomplete)
+    # first_line=-1: a bad cell is named by its row (0 = the first row, as the frame's index counts).
+    return table_from_rows(rows, path=path, measure=measure, drop_incomplete=drop_incomplete, first_line=-1)
 
 
 def _cell_text(x) -> str:
@@ -295,9 +299,17 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise InputError("empty file: expected a header row", file=path, line=first_line)
     header = [h.strip().lower() for h in rows[0]]
+    by_author = "study" not in header and "author" in header and "year" in header
     if header[0] == "" and any(header[1:]):
         # R's write.csv writes row names under an empty header: they name the studies if nothing else does.
-        header[0] = "study" if "study" not in header else "_rownames"
+        header[0] = "study" if "study" not in header and not by_author else "_rownames"
+    if by_author:
+        # No study column: "author, year" names each study, as metafor's examples label dat.bcg
+        # (slab = paste(author, year, sep = ", ")); said in the notes.
+        a, y, width = header.index("author"), header.index("year"), len(header)
+        header = header + ["study"]
+        rows = [rows[0]] + [row + [f"{row[a].strip()}, {row[y].strip()}"] if len(row) == width else row
+                            for row in rows[1:]]
     seen = set()
     for j, h in enumerate(header):
         if not h:
@@ -336,7 +348,8 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
         r = next(r for r, row in enumerate(data) if len(row) != len(header))
         raise InputError(f"expected {len(header)} fields, found {len(data[r])}", file=path, line=lines[r])
     sources = [c for w in wanted for c in ((w,) if w in pos else DERIVED[w])]
-    notes: tuple = ()
+    notes: tuple = ("studies named by their author and year columns (the table has no study column)",) \
+        if by_author else ()
     dropped: tuple = ()
     if drop_incomplete:
         gone = [r for r, row in enumerate(data) if any(row[pos[c]].strip().lower() in MISSING for c in sources)]
@@ -349,8 +362,9 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
                              "missing " + ", ".join(given.get(c, c) for c in sources
                                                     if data[r][pos[c]].strip().lower() in MISSING),
                              {h: data[r][pos[h]].strip() for h in extra_cols}) for r in gone)
-            notes += (f"{len(gone)} incomplete row{'s' if len(gone) > 1 else ''} left out (--drop-incomplete): "
-                      + "; ".join(f"{s or '(unnamed)'} (line {ln}): {why}" for s, ln, why, _ in dropped),)
+            where = "row" if path in IN_MEMORY else "line"
+            notes += (f"{len(gone)} incomplete row{'s' if len(gone) > 1 else ''} left out ({_drop_flag(path)}): "
+                      + "; ".join(f"{s or '(unnamed)'} ({where} {ln}): {why}" for s, ln, why, _ in dropped),)
             out = set(gone)
             data = [row for r, row in enumerate(data) if r not in out]
             lines = [ln for r, ln in enumerate(lines) if r not in out]
@@ -400,10 +414,15 @@ def _parse_column(cells, path, lines, column) -> np.ndarray:
     raise AssertionError("unreachable: a column that failed to parse has a bad cell")
 
 
+def _drop_flag(path) -> str:
+    """How the caller asks to leave incomplete rows out: the command line's flag, or read_table's keyword."""
+    return "drop_incomplete=True" if path in IN_MEMORY else "--drop-incomplete"
+
+
 def _parse_number(text, path, line, column) -> float:
     s = text.strip()
     if s.lower() in MISSING:
-        raise InputError(f"missing value{' (' + s + ')' if s else ''}; --drop-incomplete leaves such rows out",
+        raise InputError(f"missing value{' (' + s + ')' if s else ''}; {_drop_flag(path)} leaves such rows out",
                          file=path, line=line, column=column)
     try:
         x = float(s)
