@@ -109,7 +109,7 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
         lines += ["", f"{res.measure} (natural scale): {fmt(res.natural(res.estimate))} "
                       f"[{fmt(res.natural(res.ci_low))}, {fmt(res.natural(res.ci_high))}]"]
     if random and math.isfinite(res.pi_low):
-        df_txt = f"t, {res.k - 2} df" if res.pi_method == "t" else "z"
+        df_txt = pi_convention(res)
         lines.append(f"Prediction interval ({_lv(res)}, {df_txt}): {fmt(res.natural(res.pi_low))} to "
                      f"{fmt(res.natural(res.pi_high))}{' (natural scale)' if res.scale != 'identity' else ''}")
     if res.subgroups is not None:
@@ -504,3 +504,13 @@ def batch_text(batch, shown: int = 10) -> str:
         lines.append(f"  ... and {len(batch) - shown} more (to_frame() has every group)")
     lines += [f"  failed {g}: {e}" for g, e in failed[:shown]]
     return "\n".join(lines)
+
+
+def pi_convention(res) -> str:
+    """How the prediction interval was formed: 't, k - 2 df' (Higgins et al. 2009), 'z', or metafor's
+    predict.rma ('t, k - 1 df, as metafor' after Knapp-Hartung; z after a Wald test)."""
+    if res.pi_method == "t":
+        return f"t, {res.k - 2} df"
+    if res.pi_method == "metafor" and res.ci_method == "hksj":
+        return f"t, {res.k - 1} df, as metafor's predict()"
+    return "z, as metafor's predict()" if res.pi_method == "metafor" else "z"

@@ -15,7 +15,8 @@ def _source_opts(omit=()):
         ("measure", click.option("--measure", help="RR, OR, RD, MD, SMD, IRR or GEN (with --data).")),
         ("method", click.option("--method", help="Estimator (default: the spec's, or REML).")),
         ("ci", click.option("--ci", type=click.Choice(["wald", "hksj"], case_sensitive=False))),
-        ("pi", click.option("--pi", type=click.Choice(["t", "z"], case_sensitive=False))),
+        ("pi", click.option("--pi", type=click.Choice(["t", "z", "metafor"], case_sensitive=False),
+                            help="Prediction interval: t on k-2 df (default), z, or metafor's predict().")),
         ("subgroup", click.option("--subgroup", metavar="COL", help="Draw subgroup blocks by COL.")),
         ("benefit", click.option("--benefit", type=click.Choice(["lower", "higher"]),
                                  help="Which side favours the experimental arm (default: the spec's; 'lower' "

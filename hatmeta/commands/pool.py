@@ -24,7 +24,9 @@ def _choice(values):
 @click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB, or a GLMM on the counts: "
               "GLMM-FS, GLMM-RS, GLMM-EXACT (metafor UM.FS, UM.RS, CM.EL).")
 @click.option("--ci", "ci", type=_choice(["wald", "hksj"]), help="CI for the mean: wald (default) or hksj.")
-@click.option("--pi", "pi", type=_choice(["t", "z"]), help="Prediction interval: t on k-2 df (default) or z.")
+@click.option("--pi", "pi", type=_choice(["t", "z", "metafor"]),
+              help="Prediction interval: t on k-2 df (default; Higgins et al. 2009), z, or metafor's predict() "
+                   "(z after a Wald test, t on k-1 df after HKSJ).")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
 @click.option("--cc", type=float, default=0.5, show_default=True, help="Zero-cell increment.")
 @click.option("--preset", type=_choice(["revman"]), help="revman: RevMan 5 'M-H, Random'.")

@@ -692,10 +692,13 @@ def fit(g: Groups, method="REML", ci="wald", pi="t", level=0.95, tau2=None, q=No
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # a tiny Q gives -inf, then 0
             i2 = np.where(q > 0, 100 * np.maximum(0.0, (q - q_df) / q), 0.0)
         h2 = np.where(q_df > 0, q / q_df, np.nan)
-        # Prediction interval: t on k - 2 df (Higgins, Thompson & Spiegelhalter 2009) or the normal
-        # quantile (metafor's predict default); both use the mean's SE from the chosen CI method.
+        # Prediction interval: t on k - 2 df (Higgins, Thompson & Spiegelhalter 2009), the normal quantile,
+        # or metafor's predict.rma ("metafor": z after a Wald test, t on k - p df after Knapp-Hartung, p = 1
+        # here); all use the mean's SE from the chosen CI method.
         if pi == "t":
             pcrit = np.where(k >= 3, _dist.t_isf(np.maximum(k - 2, 1), alpha / 2), np.nan)
+        elif pi == "metafor" and ci == "hksj":
+            pcrit = np.where(k >= 2, _dist.t_isf(np.maximum(k - 1, 1), alpha / 2), np.nan)
         else:
             pcrit = _dist.norm_isf(alpha / 2)
         half_pi = pcrit * np.sqrt(se**2 + tau2)

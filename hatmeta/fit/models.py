@@ -15,7 +15,7 @@ from ..vocabulary import COMMON_EFFECT_METHODS, GLMM_METHODS
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
 CI_METHODS = ("wald", "hksj")
-PI_METHODS = ("t", "z")
+PI_METHODS = ("t", "z", "metafor")
 PRESETS = ("revman",)
 
 

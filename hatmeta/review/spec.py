@@ -292,8 +292,8 @@ def read_spec(path) -> AnalysisSpec:
     if ci not in ("wald", "hksj"):
         fail("must be 'wald' or 'hksj'", "ci", "model")
     pi = get("pi", "model", default="t").lower()
-    if pi not in ("t", "z"):
-        fail("must be 't' or 'z'", "pi", "model")
+    if pi not in ("t", "z", "metafor"):
+        fail("must be 't', 'z' or 'metafor'", "pi", "model")
 
     sub = raw.get("subgroups", {})
     variables = tuple(sub) if isinstance(sub, list) else get("variables", "subgroups", default=(), kind=list)
