@@ -58,6 +58,7 @@ class NotPooled(InputError):
     def __init__(self, message, omitted=(), file=None, **kw):
         super().__init__(message, file=file, **kw)
         self.omitted = tuple(omitted)
-        self.details = ""
+        self.details = ""  # a few short lines, grouped by kind
+        self.details_full = ""  # one line per trial's note (-v)
         self.gaps = []
         self.published = []

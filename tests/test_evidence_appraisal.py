@@ -127,3 +127,25 @@ def test_a_review_counting_the_opposite_event_gets_ours_for_its_event():
     text = reconciliation_text(res, res.extra["published"])
     assert "the review's event" in text and "lower favours heroin" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("name", ["crime", "illicit-use", "mortality", "sae"])
+def test_a_refused_analysis_is_short_and_grouped_by_kind(name):
+    """At most 10 lines and 1,200 characters at 80 columns, the trials grouped by the criterion they fail;
+    -v lists each trial's note (issue 26, item 15)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    def run(*extra):
+        p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", name, *extra], cwd=ROOT,
+                           capture_output=True, text=True)
+        assert p.returncode == 2 and "Traceback" not in p.stderr
+        return p.stderr
+
+    short = run()
+    shown = [w for line in short.splitlines() for w in (textwrap.wrap(line, 80) or [""])]
+    assert len(shown) <= 10 and len(short) <= 1200, short
+    assert "not reported by arm in any source opened:" in short
+    verbose = run("-v")  # each trial's own note, e.g. why its arms do not fit
+    assert "no control arm" in verbose and "no control arm" not in short

@@ -170,7 +170,12 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
         if drop_incomplete or scale or input_level != 0.95:
             raise InputError("--drop-incomplete, --scale and --input-level apply to --data tables",
                              column="--drop-incomplete" if drop_incomplete else "--scale" if scale else "--input-level")
-        named = analyses(ctx).pool(analysis, measure=measure, **options)
+        try:
+            named = analyses(ctx).pool(analysis, measure=measure, **options)
+        except InputError as exc:  # a refused analysis: -v lists each trial's note instead of the groups
+            if verbose and getattr(exc, "details_full", ""):
+                exc.details = exc.details_full
+            raise
         result = named.result
         benefit = benefit or named.benefit
         text_opts = dict(verbose=verbose, labels=named.labels, study_labels=named.study_labels)

@@ -200,15 +200,40 @@ def refusal_details(exc, spec, extraction) -> None:
     appraisal, labels = extraction.appraisal, trial_labels(extraction)
     exc.gaps = gap_rows(exc.omitted, spec.outcome, appraisal, labels)
     exc.published = [p.to_dict() for p in appraisal.published_for(spec.outcome, spec.control_arms)]
-    lines = []
-    for g in exc.gaps:
-        lines.append(f"  {_short_list(g['trials'])}: {g['missing']}")
+    published = []
     for p in exc.published:
         ci = f" ({p['ci_low']:.2f} to {p['ci_high']:.2f})" if p["ci_low"] is not None else ""
-        lines.append(f"  published: {p['measure']} {p['estimate']:.2f}{ci}, {p['label']} ({p['trials']} trials"
-                     + (f", {p['participants']} participants" if p["participants"] else "")
-                     + "), not reproduced here")
-    exc.details = "\n".join(lines + ["  (--format json or the report lists where each figure was sought)"])
+        published.append(f"published: {p['measure']} {p['estimate']:.2f}{ci}, {p['label']} ({p['trials']} trials"
+                         + (f", {p['participants']} participants" if p["participants"] else "")
+                         + "), not reproduced here")
+    full = [f"  {_short_list(g['trials'])}: {g['missing']}" for g in exc.gaps] + [f"  {x}" for x in published]
+    exc.details_full = "\n".join(full + ["  (--format json or the report lists where each figure was sought)"])
+    exc.details = "\n".join(_grouped(exc.gaps) + _wrapped(published) + [
+        "  (-v: each trial's note; --format json or the report: where each was sought)"])
+
+
+def _kind(missing: str) -> str:
+    """What a gap is, for the short refusal: the eligibility criterion it fails ('[arms] control'), an
+    exclusion the analysis makes, or a figure not reported by arm."""
+    if missing.startswith("[") and "]" in missing:
+        return missing.split(":", 1)[0]
+    if missing.startswith("excluded"):
+        return "excluded by the analysis"
+    return "not reported by arm in any source opened"
+
+
+def _grouped(gaps, width: int = 80) -> list:
+    """One wrapped entry per kind of gap, its trials listed (at most four, then how many more)."""
+    kinds: dict = {}
+    for g in gaps:
+        kinds.setdefault(_kind(g["missing"]), []).extend(g["trials"])
+    return _wrapped([f"{kind}: {_short_list(trials, most=3)}" for kind, trials in kinds.items()], width)
+
+
+def _wrapped(entries, width: int = 80) -> list:
+    import textwrap
+
+    return [line for e in entries for line in textwrap.wrap(e, width, initial_indent="  ", subsequent_indent="    ")]
 
 
 def _short_list(items, most=4) -> str:
