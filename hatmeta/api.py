@@ -69,8 +69,13 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     if subgroup:
         from .methods.sensitivity import subgroups
 
-        found = subgroups(es, subgroup, method=method, ci=res.ci_method, level=level)
-        extra["subgroups"], extra["subgroup_test"] = found.groups, found.test
+        if preset and str(preset).lower() in ("revman5", "revman"):  # RevMan 5's subgroups (fit/revman5.py)
+            from .fit.revman5 import subgroups_extra
+
+            extra.update(subgroups_extra(es, res, subgroup, level))
+        else:
+            found = subgroups(es, subgroup, method=method, ci=res.ci_method, level=level)
+            extra["subgroups"], extra["subgroup_test"] = found.groups, found.test
     if moderators:
         from .fit.metareg import meta_regression
 

@@ -31,6 +31,7 @@ COMMANDS = {
     "tsa": "hatmeta.commands.tsa:tsa",
     "baujat": "hatmeta.commands.influence:baujat",
     "influence": "hatmeta.commands.influence:influence",
+    "revman": "hatmeta.commands.revman:revman",
 }
 
 

@@ -16,7 +16,7 @@ from ..vocabulary import COMMON_EFFECT_METHODS, GLMM_METHODS
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
 CI_METHODS = ("wald", "hksj")
 PI_METHODS = ("t", "z")
-PRESETS = ("revman",)
+PRESETS = ("revman5", "revman", "revman-web")  # revman: alias of revman5
 
 
 def normalise_method(method: str) -> str:
@@ -48,17 +48,18 @@ def rma(es: EffectSizes, method: str = "REML", ci: str = "wald", pi: str = "t", 
 
     ``method``: FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB. ``ci``: "wald" (normal) or
     "hksj" (Hartung-Knapp-Sidik-Jonkman, t on k - 1 df). ``pi``: "t" (k - 2 df) or "z".
-    ``preset="revman"``: RevMan 5's "M-H, Random" (DL tau^2 from Q around the MH estimate).
+    ``preset``: "revman5" (alias "revman"): RevMan 5 exactly (fit/revman5.py; ``method`` then picks
+    RevMan's analysis); "revman-web": RevMan Web's current default (REML, HKSJ, Q-profile, prediction interval).
     """
     if not isinstance(es, EffectSizes):
         raise TypeError(f"rma expects the EffectSizes of escalc(table, measure), got {type(es).__name__}; "
                         "hatmeta.pool_table(table, measure) runs both")
+    if preset is not None:  # RevMan's analyses (fit/revman5.py, fit/revman_web.py)
+        from .revman5 import preset_fit
+
+        return preset_fit(es, preset, method, ci, pi, level)
     method = normalise_method(method)
     ci, pi = str(ci).lower(), str(pi).lower()
-    if preset is not None:
-        if str(preset).lower() != "revman":
-            raise InputError(f"unknown preset {preset!r}; choose revman", column="--preset")
-        return revman_random(es, ci=ci, pi=pi, level=level)
     if method in GLMM_METHODS:
         if ci != "wald":
             raise InputError(f"method {method} gives a Wald CI (as metafor's rma.glmm); drop --ci {ci}", column="--ci")
