@@ -151,6 +151,13 @@ def mh_estimate(es: EffectSizes, corrected=False):
                              file=es.table.path)
         var = np.sum((n1 * n2 * (a + c) - a * c * n) / n**2) / (R * S)
         return float(np.log(R / S)), float(np.sqrt(var))
+    if not corrected and (not np.any((a > 0) | (c > 0)) or not np.any((b > 0) | (d > 0))):
+        # Every table without events (or with only events): the Sato variance is 0 and z is 0/0.
+        # RevMan 5 adds 0.5 to the cells of such tables (--preset revman5).
+        what = "no events" if not np.any((a > 0) | (c > 0)) else "only events"
+        raise InputError(f"Mantel-Haenszel RD is undefined: {what} in any arm of any study (variance 0); "
+                         "--preset revman5 pools it as RevMan 5 does (0.5 added to zero-cell tables)",
+                         file=es.table.path, column="--method")
     wsum = np.sum(n1 * n2 / n)
     est = np.sum((a * n2 - c * n1) / n) / wsum
     var = (est * np.sum(c * (n1 / n) ** 2 - a * (n2 / n) ** 2 + (n1 / n) * (n2 / n) * (n2 - n1) / 2)

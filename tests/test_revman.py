@@ -1,0 +1,229 @@
+"""RevMan 5 exactly (--preset revman5), RevMan Web's defaults (--preset revman-web), and RevMan 5 files.
+
+References: tests/fixtures/revman/revman5.json (R meta 8.2-1 with settings.meta("RevMan5"), and the
+RevMan 5 MH risk-difference formula where meta parts from RevMan; generate.R beside it), RevMan's own
+stored totals in R meta's Fleiss1993.rm5 / Fleiss1993_CR.csv / Fleiss1993.zip, and
+tests/fixtures/revman/revman_web.json (metafor 3.8 rma(method="REML", test="knha"), generate_web.R).
+"""
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from hatmeta.api import pool_table
+from hatmeta.errors import InputError
+from hatmeta.io.revman import outcome_table, read_rm5
+from hatmeta.io.trial_table import read_table
+
+from .conftest import FIXTURES, ROOT
+
+RM = FIXTURES / "revman"
+FLEISS = RM / "Fleiss1993.rm5"
+REL = 1e-9
+
+
+def _data(name):
+    return FIXTURES / name if name.startswith("revman/") else FIXTURES / "data" / name
+
+
+def _cases(name):
+    return [pytest.param(c, id=c["id"]) for c in json.loads((RM / name).read_text())["cases"]]
+
+
+def approx(x, rel=REL, abs_=1e-12):
+    return pytest.approx(x, rel=rel, abs=abs_)
+
+
+@pytest.mark.parametrize("case", _cases("revman5.json"))
+def test_revman5_preset_equals_meta_revman5_settings(case):
+    """Overall, per subgroup and the test for subgroup differences, every data type, measure, method
+    and model: R meta's RevMan 5 reproduction (or the RevMan MH RD formula) to 1e-9 relative."""
+    table = read_table(_data(case["data"]), measure=case["measure"])
+    res = pool_table(table, case["measure"], method=case["method"], preset="revman5", subgroup=case["subgroup"])
+    exp = case["expected"]
+    for key in ("estimate", "se", "ci_low", "ci_high", "p", "q", "q_p", "i2", "tau2"):
+        assert getattr(res, key) == approx(exp[key]), key
+    assert res.stat == approx(exp["z"])
+    assert res.q_df == exp["q_df"]
+    kept = [i for i, v in enumerate(exp["vi"]) if v is not None and math.isfinite(v)]
+    ys = [s.yi for s in res.studies]
+    assert ys == approx([exp["yi"][i] for i in kept])
+    assert [s.vi for s in res.studies] == approx([exp["vi"][i] for i in kept])
+    assert [s.weight for s in res.studies] == approx([exp["weights"][i] for i in kept])
+    if case["subgroup"]:
+        got = {g.group: g for g in res.subgroups}
+        for e in exp["subgroups"]:
+            g = got[e["group"]]
+            assert g.k == e["k"]
+            for key in ("estimate", "se", "q", "i2", "tau2"):
+                assert getattr(g, key) == approx(e[key]), (e["group"], key)
+        assert res.subgroup_test.q == approx(exp["subgroup_test"]["q"])
+        assert res.subgroup_test.df == exp["subgroup_test"]["df"]
+        assert res.subgroup_test.p == approx(exp["subgroup_test"]["p"])
+
+
+def test_revman_is_an_alias_of_revman5():
+    table = read_table(FIXTURES / "data" / "bcg.csv", measure="RR")
+    a = pool_table(table, "RR", preset="revman").to_dict()
+    b = pool_table(table, "RR", preset="revman5").to_dict()
+    assert a["method"] == b["method"] == "MH-DL"
+    assert {k: a[k] for k in ("estimate", "se", "tau2", "q", "i2")} == {k: b[k] for k in ("estimate", "se", "tau2", "q", "i2")}
+    assert any("alias of revman5" in n for n in a["notes"])
+
+
+def test_mh_risk_difference_without_events_is_an_error_not_a_traceback(write_csv):
+    path = write_csv([["study", "events_treat", "n_treat", "events_ctrl", "n_ctrl"], ["A", 0, 10, 0, 12],
+                      ["B", 0, 20, 0, 19]])
+    with pytest.raises(InputError, match="no events"):
+        pool_table(read_table(path, measure="RD"), "RD", method="MH")
+    proc = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(path), "--measure", "RD",
+                           "--method", "MH"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    # RevMan 5 pools it: RD 0 with the variance of the 0.5-corrected cells
+    res = pool_table(read_table(path, measure="RD"), "RD", method="MH", preset="revman5")
+    assert res.estimate == 0.0 and res.se > 0
+
+
+def test_revman5_refuses_what_revman_5_cannot_do():
+    table = read_table(FIXTURES / "data" / "bcg.csv", measure="RR")
+    with pytest.raises(InputError, match="Wald"):
+        pool_table(table, "RR", preset="revman5", ci="hksj")
+    with pytest.raises(InputError, match="--method"):
+        pool_table(table, "RR", preset="revman5", method="REML-X")
+    with pytest.raises(InputError, match="Peto"):
+        pool_table(table, "RR", preset="revman5", method="PETO")
+
+
+# ---------------------------------------------------------------- RevMan 5 files
+
+
+def test_revman_lists_the_outcomes_of_fleiss1993():
+    info = read_rm5(FLEISS).describe()
+    (comp,) = info["comparisons"]
+    assert comp["id"] == "CMP-001" and comp["name"] == "Examples from Fleiss (1993)"
+    o1, o2 = comp["outcomes"]
+    assert (o1["id"], o1["data_type"], o1["measure"], o1["method"], o1["model"], o1["k"], o1["subgroups"]) == \
+        ("CMP-001.01", "dichotomous", "OR", "MH", "fixed", 7, [])
+    assert (o2["id"], o2["data_type"], o2["measure"], o2["k"], o2["pooled_by_revman"]) == \
+        ("CMP-001.02", "continuous", "SMD", 5, False)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "hatmeta.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cli_revman_json_and_pool_outcome_reproduce_revman_stored_totals():
+    proc = _cli("revman", str(FLEISS), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert [o["id"] for o in json.loads(proc.stdout)["comparisons"][0]["outcomes"]] == ["CMP-001.01", "CMP-001.02"]
+    proc = _cli("pool", "--data", str(FLEISS), "--outcome", "CMP-001.01", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["method"] == "MH" and d["k"] == 7 and d["revman"]["agrees"] is True
+    # RevMan's stored doubles (Fleiss1993.rm5, CMP-001.01), against hatmeta's unrounded numbers below
+    res = _pool_fleiss("CMP-001.01")
+    assert math.exp(res.estimate) == approx(0.8968655609130709, rel=1e-12)
+    assert math.exp(res.ci_low) == approx(0.8405144008917793, rel=1e-12)
+    assert math.exp(res.ci_high) == approx(0.9569947088336491, rel=1e-12)
+    assert abs(res.stat) == approx(3.287633061337987, rel=1e-12)
+    assert res.p == approx(0.0010103343130005407, rel=1e-10)
+    assert res.q == approx(9.946055983220074, rel=1e-12)
+    # RevMan's chi-square P is its own approximation, good to about 6 digits (Q itself to 16)
+    assert res.q_p == approx(0.1269422521561745, rel=1e-6)
+    assert res.i2 == approx(39.67458045558399, rel=1e-12)
+    assert res.tau2 == 0.0
+    assert [s.weight for s in res.studies][:2] == approx([3.176490004091248, 3.1016891143394365], rel=1e-12)
+
+
+def _pool_fleiss(oid, measure=None, method=None):
+    from hatmeta.commands.revman import pool_rm5
+
+    if measure is None:
+        return pool_rm5(str(FLEISS), oid, None, {})
+    review = read_rm5(FLEISS)
+    table, _, _ = outcome_table(review, review.outcome(oid))
+    return pool_table(table, measure, method=method, preset="revman5")
+
+
+def test_fleiss1993_csv_export_reproduced_to_its_8_digits():
+    """RevMan's CSV export holds outcome 1 (OR, M-H, Fixed) and outcome 2 as MD (IV, Fixed), to 8 significant
+    digits or 8 decimals."""
+    rows = list(csv.DictReader(io.StringIO((RM / "Fleiss1993_CR.csv").read_text(encoding="utf-8"))))
+    totals = {r["Outcome Number"]: r for r in rows if r["Data Type"]}
+    for oid, res in (("1", _pool_fleiss("CMP-001.01")), ("2", _pool_fleiss("CMP-001.02", "MD", "FE"))):
+        t = totals[oid]
+        nat = math.exp if oid == "1" else (lambda x: x)
+        for key, col in (("estimate", "Effect Estimate"), ("ci_low", "CI Start"), ("ci_high", "CI End")):
+            assert nat(getattr(res, key)) == approx(float(t[col]), rel=5e-8, abs_=5e-9), (oid, key)
+        assert res.q == approx(float(t["Q"]), rel=5e-8, abs_=5e-9)
+        assert res.q_p == approx(float(t["P(Q)"]), rel=1e-6)  # RevMan's chi-square P: ~6 digits
+        assert res.i2 == approx(float(t["I²(Q)"]), rel=5e-8, abs_=5e-9)
+        assert abs(res.stat) == approx(float(t["Z"]), rel=5e-8, abs_=5e-9)
+        assert res.p == approx(float(t["P(Z)"]), rel=5e-8, abs_=5e-9)  # 8 decimals
+        studies = {r["Name"]: r for r in rows if r["Outcome Number"] == oid and not r["Data Type"] and r["Year of study"]}
+        for s in res.studies:
+            r = studies[s.study]
+            assert s.weight == approx(float(r["Weight"]), rel=5e-8, abs_=5e-9)
+            assert nat(s.yi) == approx(float(r["Effect Estimate"]), rel=5e-8, abs_=5e-9)
+            assert math.sqrt(s.vi) == approx(float(r["SE"]), rel=5e-8, abs_=5e-9)
+
+
+def test_fleiss1993_data_package_reproduced_to_its_6_digits():
+    with zipfile.ZipFile(RM / "Fleiss1993.zip") as z:
+        inner = [n for n in z.namelist() if n.endswith("-data.zip")][0]
+        with zipfile.ZipFile(io.BytesIO(z.read(inner))) as data:
+            name = [n for n in data.namelist() if n.endswith("overall-estimates-and-settings.csv")][0]
+            overall = list(csv.DictReader(io.StringIO(data.read(name).decode("utf-8-sig"))))[0]
+            name = [n for n in data.namelist() if n.endswith("data-rows.csv")][0]
+            rows = [r for r in csv.DictReader(io.StringIO(data.read(name).decode("utf-8-sig")))
+                    if r["Analysis number"] == "1"]
+    res = _pool_fleiss("CMP-001.01")
+    assert overall["Statistical method"] == "MH" and overall["Effect measure"] == "Odds Ratio"
+    for key, col in (("estimate", "Mean"), ("ci_low", "CI start"), ("ci_high", "CI end")):
+        assert math.exp(getattr(res, key)) == approx(float(overall[col]), rel=1e-6)
+    assert res.q == approx(float(overall["Heterogeneity Chi²"]), rel=1e-6)
+    assert res.i2 == approx(float(overall["Heterogeneity I²"]), rel=1e-6)
+    assert abs(res.stat) == approx(float(overall["Effect Z"]), rel=1e-6)
+    w = {s.study: s.weight for s in res.studies}
+    for r in rows:
+        assert w[r["Study"]] == approx(float(r["Weight"]), rel=1e-6)
+
+
+def test_outcome_revman_did_not_pool_is_named():
+    res = _pool_fleiss("CMP-001.02")
+    assert res.extra["revman"]["agrees"] is None
+    assert any("stored no totals" in n for n in res.notes)
+    assert res.measure == "SMD" and res.k == 5
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "not a RevMan 5 file"),
+    ("<COCHRANE_REVIEW><ANALYSES_AND_DATA>", "truncated"),
+    ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><COCHRANE_REVIEW/>', "entit"),
+    ("<OTHER/>", "COCHRANE_REVIEW"),
+])
+def test_bad_rm5_files_give_one_line_exit_2(tmp_path, text, message):
+    path = tmp_path / "bad.rm5"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_rm5(path)
+    proc = _cli("revman", str(path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_truncated_fleiss_file_exits_2(tmp_path):
+    path = tmp_path / "cut.rm5"
+    path.write_bytes(FLEISS.read_bytes()[:9000])
+    proc = _cli("pool", "--data", str(path), "--outcome", "CMP-001.01")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "truncated" in proc.stderr
+
+
+def test_unknown_outcome_is_named(tmp_path):
+    proc = _cli("pool", "--data", str(FLEISS), "--outcome", "CMP-009.01")
+    assert proc.returncode == 2 and "CMP-001.01, CMP-001.02" in proc.stderr
