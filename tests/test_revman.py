@@ -227,3 +227,60 @@ def test_truncated_fleiss_file_exits_2(tmp_path):
 def test_unknown_outcome_is_named(tmp_path):
     proc = _cli("pool", "--data", str(FLEISS), "--outcome", "CMP-009.01")
     assert proc.returncode == 2 and "CMP-001.01, CMP-001.02" in proc.stderr
+
+
+EDGE = RM / "edge_cases.rm5"
+
+
+def test_edge_case_file_subgroups_reproduce_stored_totals_with_names_kept():
+    """Subgroups, footnotes, non-ASCII names (ISO-8859-1 file), a study RevMan marked not estimable:
+    the stored totals (R meta's RevMan 5 numbers, make_edge_cases.py) are reproduced."""
+    from hatmeta.commands.revman import pool_rm5
+
+    res = pool_rm5(str(EDGE), "CMP-001.01", None, {})
+    block = res.extra["revman"]
+    assert block["agrees"] is True
+    assert [t["total"] for t in block["totals"]] == ["overall", "before 2000", "2000 on"]
+    assert block["subgroup_test"]["agrees"] is True
+    assert res.method == "MH-DL" and res.k == 17
+    assert "Bäch" in res.studies[0].study and res.studies[0].label == "Bäch 1996"
+    assert any("footnote (George-Ødegård 1997)" in n and "½" in n for n in res.notes)
+    assert [a["study"] for a in res.not_estimable] == ["Zero", "Yucel"]
+    info = read_rm5(EDGE).describe()
+    assert info["title"].endswith("(Ünïcode title)")
+    assert info["comparisons"][0]["name"] == "Catheters versus standard care"  # markup inside the name
+
+
+def test_edge_case_outcomes_without_data_or_totals_are_named():
+    from hatmeta.commands.revman import pool_rm5
+
+    with pytest.raises(InputError, match="CMP-001.02.*no study data"):
+        pool_rm5(str(EDGE), "CMP-001.02", None, {})
+    res = pool_rm5(str(EDGE), "CMP-001.03", None, {})
+    assert res.extra["revman"]["agrees"] is None and res.method == "FE" and res.measure == "MD"
+    hr = pool_rm5(str(EDGE), "CMP-001.04", None, {})
+    assert hr.measure == "HR" and hr.method == "DL" and [s.yi for s in hr.studies] == approx([-0.3, -0.1, -0.5])
+    oe = pool_rm5(str(EDGE), "CMP-001.05", None, {})
+    # Peto's total sum(O - E) / sum(V) and SE 1 / sqrt(sum V)
+    assert oe.estimate == approx((-2.1 - 0.8) / 6.5) and oe.se == approx(1 / math.sqrt(6.5))
+    with pytest.raises(InputError, match="stored settings"):
+        pool_rm5(str(EDGE), "CMP-001.01", None, {"moderators": ("x",)})
+    with pytest.raises(InputError, match="choose one with --outcome"):
+        pool_rm5(str(EDGE), None, None, {})
+
+
+def test_reading_is_fast_for_a_200_study_review(tmp_path):
+    """Reading and pooling every outcome of a 200-study review: timed in benchmarks, here only that it
+    works and gives one row per study (no timing in unit tests)."""
+    rows = "".join(f'<DICH_DATA EVENTS_1="{i % 7}" TOTAL_1="{50 + i}" EVENTS_2="{(i + 3) % 9}" TOTAL_2="{60 + i}" '
+                   f'STUDY_ID="STD-{i}"/>' for i in range(200))
+    studies = "".join(f'<STUDY ID="STD-{i}" NAME="Study {i}" YEAR="{1990 + i % 30}"/>' for i in range(200))
+    text = (f'<COCHRANE_REVIEW><STUDIES>{studies}</STUDIES><ANALYSES_AND_DATA><COMPARISON ID="CMP-001"><NAME>c</NAME>'
+            f'<DICH_OUTCOME ID="CMP-001.01" EFFECT_MEASURE="RR" METHOD="MH" RANDOM="YES"><NAME>o</NAME>{rows}'
+            '</DICH_OUTCOME></COMPARISON></ANALYSES_AND_DATA></COCHRANE_REVIEW>')
+    path = tmp_path / "big.rm5"
+    path.write_text(text)
+    from hatmeta.commands.revman import pool_rm5
+
+    res = pool_rm5(str(path), "CMP-001.01", None, {})
+    assert len(res.studies) + len(res.not_estimable) == 200

@@ -73,7 +73,13 @@ def pool_rm5(data_file, outcome_id, measure, options):
         notes += (f"study CIs at {o.ci_study:g}% (RevMan's CI_STUDY), the totals at {o.ci_total:g}%",)
     block = compare_stored(o, result) if preset in ("revman5", "revman") else {
         "outcome": o.id, "agrees": None, "note": f"preset {preset} is not RevMan 5's analysis: not compared"}
+    if block.get("agrees") is True:
+        block["note"] = (f"RevMan's stored results for {o.id} reproduced ({len(block['totals'])} total(s), "
+                         f"{len(block['studies'])} studies; to 1e-8 relative)")
     notes += (block["note"],) if block.get("note") else ()
+    if o.kind == "IPD":
+        notes += ("O-E and variance rows pooled as (O - E) / V with SE 1 / sqrt(V): the inverse-variance total "
+                  "is Peto's",)
     return replace(result, notes=tuple(result.notes) + tuple(notes),
                    extra={**result.extra, "revman": block, "revman_outcome": o.describe()})
 
@@ -92,7 +98,7 @@ def _scale(o, x):
 def _agree(ours, theirs):
     if theirs is None or ours is None or (isinstance(ours, float) and not math.isfinite(ours)):
         return None
-    return abs(ours - theirs) <= max(ABS_TOL, REL_TOL * abs(theirs))
+    return bool(abs(float(ours) - theirs) <= max(ABS_TOL, REL_TOL * abs(theirs)))
 
 
 def _pairs(o, stored, res_like):

@@ -287,7 +287,7 @@ def outcome_table(review: Review, o: Outcome):
         notes.append(f"outcome {o.id}: RevMan's SWAP_EVENTS: non-events analysed as the events")
     for r in o.rows:
         for f in r.footnotes:
-            notes.append(f"footnote ({r.name}): {f}")
+            notes.append(f"footnote ({f'{r.name} {r.year}'.strip()}): {f}")
     table = table_from_rows(table_rows, path=f"{review.path}#{o.id}", measure=measure, drop_incomplete=True)
     return table, measure, tuple(notes)
 
