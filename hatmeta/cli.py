@@ -32,6 +32,7 @@ COMMANDS = {
     "baujat": "hatmeta.commands.influence:baujat",
     "influence": "hatmeta.commands.influence:influence",
     "revman": "hatmeta.commands.revman:revman",
+    "convert": "hatmeta.commands.convert:convert",
 }
 
 
