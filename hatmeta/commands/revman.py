@@ -40,18 +40,18 @@ def revman(file, fmt):
 
 
 def pool_rm5(data_file, outcome_id, measure, options):
-    """Pool outcome ``outcome_id`` of a RevMan 5 file with its stored settings (the revman5 preset);
+    """Pool outcome ``outcome_id`` of a RevMan 5 file (a path, or a ``Review`` from ``read_rm5``) with its
+    stored settings (the revman5 preset);
     the result's ``extra["revman"]`` holds RevMan's stored totals beside ours and ``agrees``."""
     from dataclasses import replace
 
     from .. import api
     from ..io.revman import outcome_table, preset_method, read_rm5
 
+    review = data_file if hasattr(data_file, "outcomes") else read_rm5(data_file)  # a path or a Review read once
     if not outcome_id:
-        review = read_rm5(data_file)
         ids = ", ".join(o.id for o in review.outcomes) or "none"
         raise InputError(f"a RevMan file holds many outcomes: choose one with --outcome ({ids})", option="--outcome")
-    review = read_rm5(data_file)
     o = review.outcome(outcome_id)
     table, rm_measure, notes = outcome_table(review, o)
     if measure and measure.upper() != rm_measure:

@@ -141,6 +141,9 @@ ROW_ATTRS = ("EVENTS_1", "TOTAL_1", "EVENTS_2", "TOTAL_2", "MEAN_1", "SD_1", "ME
              "SE", "O_E", "VAR", "CI_START", "CI_END", "WEIGHT")
 
 
+_ROW_SET = frozenset(ROW_ATTRS)
+
+
 def _stored(el) -> dict:
     return {k: _number(el.get(a)) for k, a in STORED.items()}
 
@@ -234,7 +237,9 @@ def _row(el, subgroup, studies) -> StudyRow:
     sid = el.get("STUDY_ID") or ""
     name, year = studies.get(sid, (sid.removeprefix("STD-"), ""))
     notes = tuple(_text(f) for f in el.iter("FOOTNOTE") if _text(f))
-    return StudyRow(study_id=sid, name=name, year=year, values={a: _number(el.get(a)) for a in ROW_ATTRS},
+    # only the attributes given (RevMan leaves many empty): a dict of numbers, None where not a number
+    return StudyRow(study_id=sid, name=name, year=year,
+                    values={a: _number(v) for a, v in el.attrib.items() if v and a in _ROW_SET},
                     subgroup=subgroup, estimable=(el.get("ESTIMABLE") or "YES") != "NO", footnotes=notes)
 
 
@@ -268,14 +273,14 @@ def outcome_table(review: Review, o: Outcome):
     for r in o.rows:
         v = r.values
         if keys is not None:
-            vals = [v[k] for k in keys]
+            vals = [v.get(k) for k in keys]
             if o.kind == "DICH" and o.swap_events and None not in vals:
                 vals = [vals[1] - vals[0], vals[1], vals[3] - vals[2], vals[3]]
         elif o.kind == "IPD":
-            oe, var = v["O_E"], v["VAR"]
+            oe, var = v.get("O_E"), v.get("VAR")
             vals = [None, None] if oe is None or not var else [oe / var, 1 / math.sqrt(var)]
         else:
-            es, se = v["EFFECT_SIZE"], v["SE"]
+            es, se = v.get("EFFECT_SIZE"), v.get("SE")
             if es is not None and o.measure in RATIO and o.log_data:
                 # R meta's read.rm5: LOG_DATA="YES" stores the ratio itself; analysed on the log scale
                 es = math.log(es) if es > 0 else None
