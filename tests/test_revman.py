@@ -126,6 +126,7 @@ def test_cli_revman_json_and_pool_outcome_reproduce_revman_stored_totals():
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     assert d["method"] == "MH" and d["k"] == 7 and d["revman"]["agrees"] is True
+    assert d["studies"][0]["study"] == "MRC-1" and d["studies"][0]["revman_id"] == "STD-MRC_x002d_1"
     # RevMan's stored doubles (Fleiss1993.rm5, CMP-001.01), against hatmeta's unrounded numbers below
     res = _pool_fleiss("CMP-001.01")
     assert math.exp(res.estimate) == approx(0.8968655609130709, rel=1e-12)
@@ -227,6 +228,8 @@ def test_truncated_fleiss_file_exits_2(tmp_path):
 def test_unknown_outcome_is_named(tmp_path):
     proc = _cli("pool", "--data", str(FLEISS), "--outcome", "CMP-009.01")
     assert proc.returncode == 2 and "CMP-001.01, CMP-001.02" in proc.stderr
+    proc = _cli("pool", "retention", "--outcome", "CMP-001.01")
+    assert proc.returncode == 2 and "--outcome" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 EDGE = RM / "edge_cases.rm5"

@@ -154,6 +154,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, o
             options["scale"] = scale.lower()
         return _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows,
                         drop_incomplete)
+    if outcome and data_file is None:
+        raise InputError("--outcome picks an outcome of a RevMan file given with --data FILE.rm5", option="--outcome")
     if data_file is not None and (outcome or str(data_file).lower().endswith(".rm5")):  # a RevMan 5 review
         from .revman import pool_rm5
 

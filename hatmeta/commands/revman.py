@@ -80,8 +80,13 @@ def pool_rm5(data_file, outcome_id, measure, options):
     if o.kind == "IPD":
         notes += ("O-E and variance rows pooled as (O - E) / V with SE 1 / sqrt(V): the inverse-variance total "
                   "is Peto's",)
+    # each study keeps its RevMan id (and subgroup) in the JSON rows
+    ids = dict(zip(table.studies, table.extra.get("revman_id", ())))
+    groups = dict(zip(table.studies, table.extra.get("subgroup", ()))) if o.subgroups else {}
+    annotations = {s: {"revman_id": i, **({"subgroup": groups[s]} if s in groups else {})} for s, i in ids.items()}
     return replace(result, notes=tuple(result.notes) + tuple(notes),
-                   extra={**result.extra, "revman": block, "revman_outcome": o.describe()})
+                   extra={**result.extra, "revman": block, "revman_outcome": o.describe(),
+                          "study_annotations": annotations})
 
 
 def _scale(o, x):
