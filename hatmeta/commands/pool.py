@@ -159,8 +159,11 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, o
     if data_file is not None and (outcome or str(data_file).lower().endswith(".rm5")):  # a RevMan 5 review
         from .revman import pool_rm5
 
+        from ..results import study_labels
+
         result = pool_rm5(data_file, outcome, measure, options)
-        benefit, text_opts = benefit or "lower", dict(verbose=verbose, study_labels=_study_labels(result))
+        benefit, named = benefit or "lower", None
+        text_opts = dict(verbose=verbose, study_labels=study_labels(result))
     elif data_file is not None:
         table, measure = api.read_data(data_file, measure, drop_incomplete=drop_incomplete)
         options = {k: v for k, v in options.items() if v is not None}

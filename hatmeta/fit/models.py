@@ -238,26 +238,3 @@ def peto(es: EffectSizes, level=0.95) -> MetaResult:
     f = core.fit(g, method="FE", level=level, tau2_ci=False)
     return _result(shown, f, "PETO", "wald", "none", level, weights=weights, **_wald(est, se, level),
                    **_het(q, q_df, chdtrc))
-
-
-def revman_random(es: EffectSizes, ci="wald", pi="t", level=0.95) -> MetaResult:
-    """RevMan 5 "M-H, Random": DerSimonian-Laird with Q around the Mantel-Haenszel estimate.
-
-    Deeks & Higgins, "Statistical algorithms in Review Manager 5" (2010), section on M-H random
-    effects: Q = sum w_i (y_i - theta_MH)^2 with inverse-variance weights w_i = 1/v_i,
-    tau^2 = max(0, (Q - (k-1)) / (sum w - sum w^2 / sum w)), then inverse-variance pooling with
-    weights 1/(v_i + tau^2); I^2 from that Q. Zero cells get 0.5 in every cell; double zeros are out.
-    """
-    if es.measure not in ("RR", "OR", "RD") or es.table.layout != "binary":
-        raise InputError("the revman preset pools binary counts as RR, OR or RD", column="--preset")
-    _check_options(es, "DL", ci, pi)
-    mh, _ = mh_estimate(es, corrected=True)
-    q, _ = _q_around(es, mh)
-    w = 1 / es.vi
-    tau2 = max(0.0, (q - (es.k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
-    g = core.Groups.single(es.yi, es.vi)
-    f = core.fit(g, method="DL", ci=ci, pi=pi, level=level, tau2=np.array([tau2]), q=np.array([q]))
-    res = _result(es, f, "DL", ci, pi, level, notes=("preset revman: RevMan 5 M-H, Random",))
-    from dataclasses import replace
-
-    return replace(res, method="MH-DL", extra={"preset": "revman"})

@@ -31,7 +31,8 @@ def revman_web(es: EffectSizes, method: str | None = None, level: float = 0.95) 
 
     Returns a MetaResult on the analysis scale with ``extra["preset"] == "revman-web"``.
     """
-    from . import _dist, core
+    from .. import dist as _dist
+    from . import core
     from .revman5 import revman5, study_effects
 
     m = "REML" if method is None else str(method).strip().upper()
