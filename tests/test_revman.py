@@ -316,3 +316,42 @@ def test_cli_revman_web_on_bcg():
     d = json.loads(proc.stdout)
     exp = json.loads((RM / "revman_web.json").read_text())["cases"][0]["expected"]
     assert d["method"] == "REML" and d["pi_low"] == approx(exp["pi_low"], rel=1e-8)
+
+
+@pytest.mark.parametrize("name, precision", [("Fleiss1993.zip", "6 decimals"), ("Fleiss1993_CR.csv", "8 decimals")])
+def test_data_package_and_csv_export_pool_and_agree_with_their_stored_totals(name, precision):
+    """The version 1 data package (a zip in a zip) and RevMan 5's analyses CSV give the same outcomes
+    as the .rm5; pooled, every stored total and study value agrees to the precision the source keeps."""
+    for oid in ("CMP-001.01", "CMP-001.02"):
+        proc = _cli("pool", "--data", str(RM / name), "--outcome", oid, "--format", "json")
+        assert proc.returncode == 0, proc.stderr
+        d = json.loads(proc.stdout)
+        block = d["revman"]
+        assert block["stored_precision"] == precision
+        if oid == "CMP-001.02" and name.endswith(".zip"):
+            assert block["agrees"] is None and d["measure"] == "SMD"  # RevMan wrote zeros: not pooled
+            continue
+        assert block["agrees"] is True, block.get("note")
+        assert len(block["studies"]) == d["k"]
+    res = _pool_fleiss("CMP-001.01")
+    from hatmeta.commands.revman import pool_rm5
+
+    other = pool_rm5(str(RM / name), "CMP-001.01", None, {})
+    # the same rows (in another order: sums differ in the last bit), the same numbers
+    assert other.estimate == approx(res.estimate, rel=1e-13) and other.q == approx(res.q, rel=1e-13)
+
+
+def test_data_package_keeps_risk_of_bias_and_reads_a_folder(tmp_path):
+    with zipfile.ZipFile(RM / "Fleiss1993.zip") as z:
+        inner = [n for n in z.namelist() if n.endswith("-data.zip")][0]
+        with zipfile.ZipFile(io.BytesIO(z.read(inner))) as data:
+            data.extractall(tmp_path / "pkg")
+    proc = _cli("pool", "--data", str(tmp_path / "pkg"), "--outcome", "CMP-001.01", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["revman"]["agrees"] is True
+    assert d["studies"][0]["risk_of_bias"] == {"Allocation concealment?": "Not applicable"}
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    proc = _cli("revman", str(bad))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

@@ -20,9 +20,9 @@ REL_TOL, ABS_TOL = 1e-8, 1e-10
 def revman(file, fmt):
     """List the comparisons and outcomes of a RevMan 5 review (.rm5): id, names, data type, measure,
     method, model, number of studies and subgroups. Pool one with `hatmeta pool --data FILE --outcome ID`."""
-    from ..io.revman import read_rm5
+    from ..io.revman_package import read_any_review
 
-    review = read_rm5(file)
+    review = read_any_review(file)
     info = review.describe()
     if fmt.lower() == "json":
         from ..precision import dumps
@@ -46,9 +46,10 @@ def pool_rm5(data_file, outcome_id, measure, options):
     from dataclasses import replace
 
     from .. import api
-    from ..io.revman import outcome_table, preset_method, read_rm5
+    from ..io.revman import outcome_table, preset_method
+    from ..io.revman_package import read_any_review
 
-    review = data_file if hasattr(data_file, "outcomes") else read_rm5(data_file)  # a path or a Review read once
+    review = data_file if hasattr(data_file, "outcomes") else read_any_review(data_file)  # a path or a Review
     if not outcome_id:
         ids = ", ".join(o.id for o in review.outcomes) or "none"
         raise InputError(f"a RevMan file holds many outcomes: choose one with --outcome ({ids})", option="--outcome")
@@ -71,11 +72,11 @@ def pool_rm5(data_file, outcome_id, measure, options):
                             cumulative=options.get("cumulative"))
     if o.ci_study != o.ci_total:
         notes += (f"study CIs at {o.ci_study:g}% (RevMan's CI_STUDY), the totals at {o.ci_total:g}%",)
-    block = compare_stored(o, result) if preset in ("revman5", "revman") else {
+    block = compare_stored(o, result, review.precision) if preset in ("revman5", "revman") else {
         "outcome": o.id, "agrees": None, "note": f"preset {preset} is not RevMan 5's analysis: not compared"}
     if block.get("agrees") is True:
         block["note"] = (f"RevMan's stored results for {o.id} reproduced ({len(block['totals'])} total(s), "
-                         f"{len(block['studies'])} studies; to 1e-8 relative)")
+                         f"{len(block['studies'])} studies; to {_tol_text(review.precision)})")
     notes += (block["note"],) if block.get("note") else ()
     if o.kind == "IPD":
         notes += ("O-E and variance rows pooled as (O - E) / V with SE 1 / sqrt(V): the inverse-variance total "
@@ -83,10 +84,16 @@ def pool_rm5(data_file, outcome_id, measure, options):
     # each study keeps its RevMan id (and subgroup) in the JSON rows
     ids = dict(zip(table.studies, table.extra.get("revman_id", ())))
     groups = dict(zip(table.studies, table.extra.get("subgroup", ()))) if o.subgroups else {}
-    annotations = {s: {"revman_id": i, **({"subgroup": groups[s]} if s in groups else {})} for s, i in ids.items()}
+    rob = review.risk_of_bias
+    annotations = {s: {"revman_id": i, **({"subgroup": groups[s]} if s in groups else {}),
+                       **({"risk_of_bias": rob[s]} if s in rob else {})} for s, i in ids.items()}
     return replace(result, notes=tuple(result.notes) + tuple(notes),
                    extra={**result.extra, "revman": block, "revman_outcome": o.describe(),
                           "study_annotations": annotations})
+
+
+def _tol_text(precision):
+    return "1e-8 relative" if precision == "full" else f"RevMan's {precision}"
 
 
 def _scale(o, x):
@@ -100,17 +107,40 @@ def _scale(o, x):
     return x
 
 
-def _agree(ours, theirs):
+# Tolerance by the stored precision: (relative, absolute), on the scale RevMan stores (natural for ratios).
+TOLERANCE = {"full": (REL_TOL, ABS_TOL), "8 decimals": (1e-12, 5.1e-9), "6 decimals": (1e-12, 5.1e-7)}
+
+
+def _agree(ours, theirs, precision="full"):
     if theirs is None or ours is None or (isinstance(ours, float) and not math.isfinite(ours)):
         return None
-    return bool(abs(float(ours) - theirs) <= max(ABS_TOL, REL_TOL * abs(theirs)))
+    rel, abs_ = TOLERANCE.get(precision, TOLERANCE["full"])
+    return bool(abs(float(ours) - theirs) <= max(abs_, rel * abs(theirs)))
+
+
+EFFECT_KEYS = ("estimate", "ci_low", "ci_high", "yi")
+
+
+def _check(o, key, ours, raw, precision):
+    """(hatmeta, RevMan, agrees) of one value: both on hatmeta's analysis scale for the output; the
+    agreement judged on the scale and precision RevMan stored (ratios: natural scale)."""
+    from ..io.revman import RATIO
+
+    if raw is None:
+        return ours, None, None
+    if key in EFFECT_KEYS and o.measure in RATIO:
+        theirs = _scale(o, raw)
+        if precision == "full":
+            return ours, theirs, _agree(ours, theirs, precision)
+        return ours, theirs, _agree(None if ours is None else math.exp(ours), raw, precision)
+    return ours, raw, _agree(ours, raw, precision)
 
 
 def _pairs(o, stored, res_like):
     """[(name, ours, RevMan's)] of one total (overall or a subgroup)."""
-    return [("estimate", res_like["estimate"], _scale(o, stored["effect_size"])),
-            ("ci_low", res_like["ci_low"], _scale(o, stored["ci_start"])),
-            ("ci_high", res_like["ci_high"], _scale(o, stored["ci_end"])),
+    return [("estimate", res_like["estimate"], stored["effect_size"]),
+            ("ci_low", res_like["ci_low"], stored["ci_start"]),
+            ("ci_high", res_like["ci_high"], stored["ci_end"]),
             ("z", abs(res_like["z"]) if res_like["z"] is not None else None, stored["z"]),
             ("p", res_like["p"], stored["p_z"]),
             ("q", res_like["q"], stored["chi2"]),
@@ -118,7 +148,7 @@ def _pairs(o, stored, res_like):
             ("tau2", res_like["tau2"], stored["tau2"])]
 
 
-def compare_stored(o, res) -> dict:
+def compare_stored(o, res, precision="full") -> dict:
     """RevMan's stored totals beside ours (analysis scale), per total and per study, with ``agrees``:
     True when every stored value is reproduced to 1e-8 relative (RevMan stores 16-17 digits),
     None when RevMan stored no totals for this outcome."""
@@ -137,19 +167,19 @@ def compare_stored(o, res) -> dict:
                     "p": float(2 * ndtr(-abs(z))) if z is not None else None, "q": sg.q, "i2": sg.i2,
                     "tau2": sg.tau2}
             totals.append((sg.group, stored, ours))
-    out = {"outcome": o.id, "method": f"{o.method}, {'Random' if o.random else 'Fixed'}", "totals": [],
-           "studies": []}
+    out = {"outcome": o.id, "method": f"{o.method}, {'Random' if o.random else 'Fixed'}",
+           "stored_precision": precision, "totals": [], "studies": []}
     checks = []
     for name, stored, ours in totals:
         rows = []
-        for key, a, b in _pairs(o, stored, ours):
-            ok = _agree(a, b)
+        for key, a, raw in _pairs(o, stored, ours):
+            a, b, ok = _check(o, key, a, raw, precision)
             if b is not None:
                 checks.append(ok)
             rows.append({"value": key, "hatmeta": a, "revman": b, "agrees": ok})
         out["totals"].append({"total": name, "values": rows})
     if res.subgroup_test is not None and o.stored.get("q") is not None and o.subgroups:
-        ok = _agree(res.subgroup_test.q, o.stored["q"])
+        ok = _agree(res.subgroup_test.q, o.stored["q"], precision)
         checks.append(ok)
         out["subgroup_test"] = {"hatmeta": res.subgroup_test.q, "revman": o.stored["q"],
                                 "p_hatmeta": res.subgroup_test.p, "p_revman": o.stored.get("p_q"), "agrees": ok}
@@ -161,12 +191,15 @@ def compare_stored(o, res) -> dict:
         es = r.values.get("EFFECT_SIZE")
         if s is None or es is None:
             continue
-        pairs = [("yi", s.yi, _scale(o, es)), ("weight", s.weight, r.values.get("WEIGHT")),
-                 ("ci_low", s.ci_low, _scale(o, r.values.get("CI_START"))),
-                 ("ci_high", s.ci_high, _scale(o, r.values.get("CI_END")))]
+        pairs = [("yi", s.yi, es), ("weight", s.weight, r.values.get("WEIGHT")),
+                 ("ci_low", s.ci_low, r.values.get("CI_START")), ("ci_high", s.ci_high, r.values.get("CI_END"))]
         if o.subgroups:  # weights: percent of which total differs between RevMan's layouts; not compared
             pairs = [p for p in pairs if p[0] != "weight"]
-        vals = {k: {"hatmeta": a, "revman": b, "agrees": _agree(a, b)} for k, a, b in pairs if b is not None}
+        vals = {}
+        for k, a, raw in pairs:
+            a, b, ok = _check(o, k, a, raw, precision)
+            if b is not None:
+                vals[k] = {"hatmeta": a, "revman": b, "agrees": ok}
         checks += [v["agrees"] for v in vals.values()]
         out["studies"].append({"study": r.name, "revman_id": r.study_id, **vals})
     if not checks:

@@ -95,6 +95,9 @@ class Review:
     revman_version: str
     studies: dict  # STUDY_ID -> (name, year)
     outcomes: tuple
+    notes: tuple = ()  # what reading left out (unknown columns), named
+    risk_of_bias: dict = field(default_factory=dict)  # study -> {domain: judgement} (data packages)
+    precision: str = "full"  # of the stored totals: "full" (.rm5 doubles), "8 decimals", "6 decimals"
 
     def outcome(self, oid: str) -> Outcome:
         for o in self.outcomes:
@@ -109,7 +112,8 @@ class Review:
             c = comps.setdefault(o.comparison_id, {"id": o.comparison_id, "name": o.comparison, "outcomes": []})
             c["outcomes"].append(o.describe())
         return {"file": os.path.basename(self.path), "title": self.title, "revman_version": self.revman_version,
-                "studies": len(self.studies), "comparisons": list(comps.values())}
+                "studies": len(self.studies), "stored_precision": self.precision, "notes": list(self.notes),
+                "comparisons": list(comps.values())}
 
 
 def is_rm5(path) -> bool:
