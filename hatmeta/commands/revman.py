@@ -152,6 +152,8 @@ def compare_stored(o, res, precision="full") -> dict:
     """RevMan's stored totals beside ours (analysis scale), per total and per study, with ``agrees``:
     True when every stored value is reproduced to 1e-8 relative (RevMan stores 16-17 digits),
     None when RevMan stored no totals for this outcome."""
+    from ..io.revman import RATIO
+
     totals = []
     if o.totals != "SUB" and o.pooled_by_revman:
         ours = {"estimate": res.estimate, "ci_low": res.ci_low, "ci_high": res.ci_high, "z": res.stat, "p": res.p,
@@ -188,7 +190,10 @@ def compare_stored(o, res, precision="full") -> dict:
         by_name.setdefault(s.study, s)
     for r in o.rows:
         s = by_name.get(r.name)
-        es = r.values.get("EFFECT_SIZE")
+        es = r.values.get("SHOWN_ES", r.values.get("EFFECT_SIZE"))  # the effect RevMan shows for the study
+        if (es is not None and o.kind == "IV" and "SHOWN_ES" not in r.values and not o.log_data
+                and o.measure in RATIO):
+            es = math.exp(es)  # an .rm5 generic estimate entered on the log scale: compared as the ratio
         if s is None or es is None:
             continue
         pairs = [("yi", s.yi, es), ("weight", s.weight, r.values.get("WEIGHT")),
@@ -213,3 +218,26 @@ def compare_stored(o, res, precision="full") -> dict:
                     if isinstance(v, dict) and v.get("agrees") is False]
             out["note"] = f"differs from RevMan's stored results: {', '.join(bad[:8])}"
     return out
+
+
+@click.command("revman-export")
+@click.option("--data", "data_file", required=True, type=click.Path(), help="A trial table (CSV): binary counts, "
+              "means and SDs, or yi with se.")
+@click.option("--measure", required=True, help="RR, OR, RD, MD, SMD, HR or GEN.")
+@click.option("--method", help="RevMan's analysis (as --preset revman5): MH, MH-DL, FE, IV-DL, PETO; default DL.")
+@click.option("--subgroup", metavar="COL", help="Subgroups by COL.")
+@click.option("--name", default="Analysis 1", show_default=True, help="The analysis's name.")
+@click.option("--level", type=float, default=0.95, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The data package to write (.zip).")
+def revman_export(data_file, measure, method, subgroup, name, level, output):
+    """Write a trial table as a Cochrane version 1 data package (zip: analysis-data/ CSVs with RevMan 5's
+    totals), which `hatmeta revman` and `pool --data OUT.zip --outcome CMP-001.01` read back."""
+    from .. import api
+    from ..io.revman_package import package_analysis, write_package
+
+    if not str(output).lower().endswith(".zip"):
+        raise InputError("the data package is a .zip file", option="--output")
+    table, measure = api.read_data(data_file, measure)
+    res = api.pool_table(table, measure, method=method or "DL", preset="revman5", subgroup=subgroup, level=level)
+    write_package(output, [package_analysis(table, res, name, subgroup=subgroup)])
+    click.echo(f"wrote {output}: 1 analysis, {table.k} studies ({res.extra.get('revman5')})")

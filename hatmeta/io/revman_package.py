@@ -155,12 +155,14 @@ def read_package(path) -> Review:
                  "EVENTS_2": _number(r.get("Control cases")), "TOTAL_2": _number(r.get("Control N")),
                  "MEAN_1": _number(r.get("Experimental mean")), "SD_1": _number(r.get("Experimental SD")),
                  "MEAN_2": _number(r.get("Control mean")), "SD_2": _number(r.get("Control SD")),
-                 "EFFECT_SIZE": _number(r.get("GIV Mean")) if kind == "IV" else _number(r.get("Mean")),
+                 "EFFECT_SIZE": _number(r.get("Mean")),
                  "SE": _number(r.get("GIV SE")), "O_E": _number(r.get("O-E")), "VAR": _number(r.get("Variance")),
                  "CI_START": _number(r.get("CI start")), "CI_END": _number(r.get("CI end")),
                  "WEIGHT": _number(r.get("Weight"))}
-            if kind != "IV" and v["EFFECT_SIZE"] == v["CI_START"] == v["CI_END"]:
+            if v["EFFECT_SIZE"] == v["CI_START"] == v["CI_END"]:
                 v.update(EFFECT_SIZE=None, CI_START=None, CI_END=None, WEIGHT=None)  # not computed by RevMan
+            if kind == "IV":  # the data: GIV Mean and SE on the analysis scale; "Mean" is RevMan's result shown
+                v["SHOWN_ES"], v["EFFECT_SIZE"] = v["EFFECT_SIZE"], _number(r.get("GIV Mean"))
             foot = tuple(x for x in [r.get("Footnotes", "").strip()] if x)
             rows.append(StudyRow(study_id=r.get("Study", ""), name=r.get("Study", ""), year=r.get("Study year", ""),
                                  values=v, subgroup=r.get("Subgroup") or None, footnotes=foot))
@@ -174,13 +176,17 @@ def read_package(path) -> Review:
             random=o.get("Analysis model", "").lower().startswith("random"), ci_study=level(o.get("Study CI", "95")),
             ci_total=level(o.get("Estimate CI", "95")),
             totals="YES" if _true(o.get("Overall estimates", "true")) else "SUB",
-            swap_events=_true(o.get("Swap event and non-event", "false")), log_data=_true(o.get("Log-scale data")),
+            # GIV Mean is on the analysis scale already (R meta's read.cdir logs only the CIs)
+            swap_events=_true(o.get("Swap event and non-event", "false")), log_data=False,
             rows=tuple(rows), stored=_stored_pkg(o), subgroups=sg,
             labels={"GROUP_LABEL_1": o.get("Experimental group label", ""),
                     "GROUP_LABEL_2": o.get("Control group label", "")}))
     return Review(path=path, title=os.path.basename(path), revman_version="data package v1",
                   studies={s: (s, "") for s in rob} or {r.name: (r.name, r.year) for o in outcomes for r in o.rows},
-                  outcomes=tuple(outcomes), notes=tuple(notes), risk_of_bias=rob, precision="6 decimals")
+                  outcomes=tuple(outcomes), notes=tuple(notes), risk_of_bias=rob,
+                  # hatmeta's own packages (revman-export) keep 17 digits; RevMan's, 6 decimals
+                  precision="full" if overall and all(o.get("ID", "").startswith("analysis:hatmeta-")
+                                                      for o in overall) else "6 decimals")
 
 
 def read_csv_export(path) -> Review:
@@ -254,3 +260,134 @@ def read_any_review(path) -> Review:
     if p.lower().endswith(".csv") and is_csv_export(p):
         return read_csv_export(p)
     return read_rm5(p)
+
+
+# ---------------------------------------------------------------- writing a data package
+
+DATA_ROWS = ["Analysis group", "Analysis number", "Analysis name", "Subgroup", "Applicability", "Study", "Study year",
+             "GIV Mean", "GIV SE", "Experimental mean", "Experimental SD", "Experimental cases", "Experimental N",
+             "Control mean", "Control SD", "Control cases", "Control N", "O-E", "Variance", "Weight", "Mean",
+             "CI start", "CI end", "Footnotes"]
+OVERALL = ["Analysis group", "Analysis number", "Analysis name", "Analysis group name", "Data source",
+           "Data source eligibility", "Data type", "Log-scale data", "Outcome", "Intervention grouping",
+           "Experimental intervention", "Control intervention", "Subgroup by", "Filter criteria",
+           "Experimental group label", "Control group label", "Statistical method", "Effect measure",
+           "Unit of effect measure", "Analysis model", "Subgroup estimates", "Overall estimates",
+           "Test for subgroup differences", "Swap event and non-event", "Study CI", "Estimate CI",
+           "Experimental cases", "Experimental N", "Control cases", "Control N", "Mean", "CI start", "CI end",
+           "Heterogeneity Tau²", "Heterogeneity Chi²", "Heterogeneity df", "Heterogeneity P", "Heterogeneity I²",
+           "Effect Z", "Effect P", "Subgroup Chi²", "Subgroup df", "Subgroup P", "Subgroup I²", "ID"]
+SUBGROUPS = ["Analysis group", "Analysis number", "Subgroup", "Subgroup number", "Experimental cases",
+             "Experimental N", "Control cases", "Control N", "Weight", "Mean", "CI start", "CI end",
+             "Heterogeneity Tau²", "Heterogeneity Chi²", "Heterogeneity df", "Heterogeneity P", "Heterogeneity I²",
+             "Effect Z", "Effect P", "ID"]
+LONG_MEASURE = {"OR": "Odds Ratio", "RR": "Risk Ratio", "RD": "Risk Difference", "MD": "Mean Difference",
+                "SMD": "Standardized Mean Difference", "HR": "Hazard Ratio", "PETO": "Peto Odds Ratio",
+                "ROM": "Ratio of Means", "GEN": "Generic"}
+LONG_KIND = {"binary": "Dichotomous", "continuous": "Continuous", "yi_se": "Generic inverse variance",
+             "yi_vi": "Generic inverse variance", "estimate_ci": "Generic inverse variance"}
+
+
+def _csv_text(header, rows) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow(["" if r.get(h) is None else r[h] for h in header])
+    return buf.getvalue()
+
+
+def _fmt(x):
+    """Full precision for a round trip (17 significant digits; RevMan writes 6 decimals)."""
+    if x is None or (isinstance(x, float) and not x == x):
+        return None
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, float):
+        return repr(x)
+    return x
+
+
+def package_analysis(table, result, name: str, group: int = 1, number: int = 1, group_name: str = "",
+                     subgroup: str | None = None, labels=("Experimental", "Control")) -> dict:
+    """The CSV rows of one analysis (a TrialTable pooled by the revman5 preset into ``result``) in the
+    version 1 data package layout: {"overall": {...}, "rows": [...], "subgroups": [...]}."""
+    import math
+
+    ratio = result.scale == "log"
+    nat = (lambda x: None if x is None or not math.isfinite(x) else math.exp(x)) if ratio else (lambda x: x)  # noqa: E731
+    layout = table.layout
+    method, random = {"MH": ("MH", False), "MH-DL": ("MH", True), "FE": ("IV", False), "DL": ("IV", True),
+                      "PETO": ("Peto", False)}.get(result.method, ("IV", True))
+    c = table.columns
+    subs = table.column(subgroup) if subgroup else None
+    weights = {s.study: s for s in result.studies}
+    rows = []
+    for i, st in enumerate(table.studies):
+        r = {"Analysis group": group, "Analysis number": number, "Analysis name": name,
+             "Subgroup": subs[i] if subs else "", "Applicability": "SUBGROUP_AND_OVERALL", "Study": st,
+             "Study year": (table.extra.get("year") or [""] * table.k)[i]}
+        if layout == "binary":
+            r.update({"Experimental cases": int(c["events_treat"][i]), "Experimental N": int(c["n_treat"][i]),
+                      "Control cases": int(c["events_ctrl"][i]), "Control N": int(c["n_ctrl"][i])})
+        elif layout == "continuous":
+            r.update({"Experimental mean": _fmt(float(c["mean_treat"][i])), "Experimental SD": _fmt(float(c["sd_treat"][i])),
+                      "Experimental N": int(c["n_treat"][i]), "Control mean": _fmt(float(c["mean_ctrl"][i])),
+                      "Control SD": _fmt(float(c["sd_ctrl"][i])), "Control N": int(c["n_ctrl"][i])})
+        else:
+            from .trial_table import LAYOUTS  # noqa: F401  (generic: the estimate and SE on the analysis scale)
+
+            se = float(c["se"][i]) if "se" in c else math.sqrt(float(c["vi"][i])) if "vi" in c else None
+            yi = float(c["yi"][i]) if "yi" in c else None
+            r.update({"GIV Mean": _fmt(yi), "GIV SE": _fmt(se)})
+        s = weights.get(st)
+        if s is not None:
+            r.update({"Weight": _fmt(s.weight), "Mean": _fmt(nat(s.yi)), "CI start": _fmt(nat(s.ci_low)),
+                      "CI end": _fmt(nat(s.ci_high))})
+        rows.append(r)
+    tot = {"Mean": _fmt(nat(result.estimate)), "CI start": _fmt(nat(result.ci_low)), "CI end": _fmt(nat(result.ci_high)),
+           "Heterogeneity Tau²": _fmt(result.tau2) if random else None, "Heterogeneity Chi²": _fmt(result.q),
+           "Heterogeneity df": result.q_df, "Heterogeneity P": _fmt(result.q_p), "Heterogeneity I²": _fmt(result.i2),
+           "Effect Z": _fmt(abs(result.stat)), "Effect P": _fmt(result.p)}
+    if result.subgroup_test is not None:
+        t = result.subgroup_test
+        tot.update({"Subgroup Chi²": _fmt(t.q), "Subgroup df": t.df, "Subgroup P": _fmt(t.p),
+                    "Subgroup I²": _fmt(result.extra.get("subgroup_test_i2"))})
+    overall = {"Analysis group": group, "Analysis number": number, "Analysis name": name,
+               "Analysis group name": group_name, "Data source": "Custom input", "Data type": LONG_KIND.get(layout, ""),
+               "Log-scale data": _fmt(ratio and layout not in ("binary", "continuous")),
+               "Experimental group label": labels[0], "Control group label": labels[1], "Statistical method": method,
+               "Effect measure": LONG_MEASURE.get(result.measure, result.measure),
+               "Analysis model": "Random effects" if random else "Fixed effect",
+               "Subgroup estimates": _fmt(bool(subgroup)), "Overall estimates": "true",
+               "Test for subgroup differences": _fmt(bool(subgroup)), "Swap event and non-event": "false",
+               "Study CI": f"{100 * result.level:g}%", "Estimate CI": f"{100 * result.level:g}%",
+               "ID": f"analysis:hatmeta-{group}.{number}", **tot}
+    subgroups = []
+    for j, g in enumerate(result.subgroups or (), start=1):
+        z = g.estimate / g.se
+        from scipy.special import ndtr
+
+        subgroups.append({"Analysis group": group, "Analysis number": number, "Subgroup": g.group, "Subgroup number": j,
+                          "Mean": _fmt(nat(g.estimate)), "CI start": _fmt(nat(g.ci_low)), "CI end": _fmt(nat(g.ci_high)),
+                          "Heterogeneity Tau²": _fmt(g.tau2) if random else None, "Heterogeneity Chi²": _fmt(g.q),
+                          "Heterogeneity df": g.k - 1, "Heterogeneity I²": _fmt(g.i2), "Effect Z": _fmt(abs(z)),
+                          "Effect P": _fmt(float(2 * ndtr(-abs(z)))), "ID": f"subgroup:hatmeta-{group}.{number}.{j}"})
+    return {"overall": overall, "rows": rows, "subgroups": subgroups}
+
+
+def write_package(path, analyses, review_id: str = "hatmeta") -> None:
+    """Write a version 1 data package (a zip) of ``analyses`` (``package_analysis`` dicts): the same
+    bytes for the same inputs (fixed timestamps, sorted entries)."""
+    files = {
+        f"{review_id}-analysis-data/{review_id}-overall-estimates-and-settings.csv":
+            _csv_text(OVERALL, [a["overall"] for a in analyses]),
+        f"{review_id}-analysis-data/{review_id}-data-rows.csv": _csv_text(DATA_ROWS, [r for a in analyses for r in a["rows"]]),
+        f"{review_id}-analysis-data/{review_id}-subgroup-estimates.csv":
+            _csv_text(SUBGROUPS, [s for a in analyses for s in a["subgroups"]]),
+    }
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=(2024, 9, 23, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, ("\ufeff" + files[name]).encode("utf-8"))  # RevMan writes a byte-order mark
