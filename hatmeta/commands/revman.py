@@ -162,11 +162,11 @@ def compare_stored(o, res, precision="full") -> dict:
     for sg in res.subgroups or ():
         stored = dict(o.subgroups).get(sg.group)
         if stored and stored.get("effect_size") is not None:
-            from scipy.special import ndtr
+            from ..fit.revman5 import two_sided_p
 
             z = sg.estimate / sg.se if sg.se > 0 else None
             ours = {"estimate": sg.estimate, "ci_low": sg.ci_low, "ci_high": sg.ci_high, "z": z,
-                    "p": float(2 * ndtr(-abs(z))) if z is not None else None, "q": sg.q, "i2": sg.i2,
+                    "p": two_sided_p(z) if z is not None else None, "q": sg.q, "i2": sg.i2,
                     "tau2": sg.tau2}
             totals.append((sg.group, stored, ours))
     out = {"outcome": o.id, "method": f"{o.method}, {'Random' if o.random else 'Fixed'}",

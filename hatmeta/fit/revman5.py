@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import dist as _dist  # no SciPy import (600 ms at start-up) for these quantiles
 from ..errors import InputError
 from ..results import MetaResult, StudyRows, SubgroupResult, SubgroupTest
 from .effects import EffectSizes, ci_of
@@ -155,6 +156,13 @@ def _mh(rows: Rows, measure: str):
     return float(est), float(np.sqrt(var)), w
 
 
+def two_sided_p(z: float) -> float:
+    """2 P(Z > |z|); NaN for an undefined z."""
+    if not np.isfinite(z):
+        return float("nan")
+    return float(2 * _dist.norm_sf(np.array([abs(z)]))[0])
+
+
 @dataclass(frozen=True)
 class Pooled:
     """One RevMan total (overall or a subgroup's), analysis scale; weights in percent."""
@@ -176,8 +184,6 @@ class Pooled:
 
 def pool_rows(rows: Rows, stat: str, random: bool, measure: str, level: float = 0.95) -> Pooled:
     """RevMan 5's total of ``rows`` under (``stat``, ``random``); see the module docstring."""
-    from scipy.special import chdtrc, ndtr, ndtri
-
     k = len(rows.yi)
     if k == 0:
         raise InputError("no estimable study: RevMan shows this total as 'Not estimable'")
@@ -198,25 +204,23 @@ def pool_rows(rows: Rows, stat: str, random: bool, measure: str, level: float = 
         tau2 = max(0.0, (q - df) / denom) if df > 0 else 0.0
         wt = 1 / (v + tau2)
         est, se = float(np.sum(wt * y) / wt.sum()), float(1 / np.sqrt(wt.sum()))
-    crit = float(ndtri(0.5 + level / 2))
+    crit = float(_dist.norm_isf((1 - level) / 2))
     z = est / se if se > 0 else float("nan")
-    p = float(2 * ndtr(-abs(z))) if se > 0 else float("nan")
+    p = two_sided_p(z)
     i2 = 100 * max(0.0, (q - df) / q) if q > 0 and df > 0 else 0.0
     return Pooled(k=k, estimate=est, se=se, ci_low=est - crit * se, ci_high=est + crit * se, z=z, p=p, q=q,
-                  df=df, q_p=float(chdtrc(df, q)) if df > 0 else float("nan"), i2=i2, tau2=tau2,
+                  df=df, q_p=float(_dist.chi2_sf(df, q)) if df > 0 else float("nan"), i2=i2, tau2=tau2,
                   weights=100 * np.asarray(wt, float) / np.sum(wt))
 
 
 def subgroup_test(totals: list[Pooled]):
     """Q between subgroup totals (weights 1 / SE_j^2), df = J - 1, p and I^2 (percent)."""
-    from scipy.special import chdtrc
-
     est = np.array([t.estimate for t in totals])
     w = 1 / np.array([t.se for t in totals]) ** 2
     mu = np.sum(w * est) / w.sum()
     q = float(np.sum(w * (est - mu) ** 2))
     df = len(totals) - 1
-    return q, df, float(chdtrc(df, q)) if df > 0 else float("nan"), (100 * max(0.0, (q - df) / q) if q > 0 else 0.0)
+    return q, df, float(_dist.chi2_sf(df, q)) if df > 0 else float("nan"), (100 * max(0.0, (q - df) / q) if q > 0 else 0.0)
 
 
 def revman5(es: EffectSizes, method: str | None = None, level: float = 0.95, preset: str = "revman5",

@@ -366,13 +366,13 @@ def package_analysis(table, result, name: str, group: int = 1, number: int = 1, 
     subgroups = []
     for j, g in enumerate(result.subgroups or (), start=1):
         z = g.estimate / g.se
-        from scipy.special import ndtr
+        from ..dist import norm_sf
 
         subgroups.append({"Analysis group": group, "Analysis number": number, "Subgroup": g.group, "Subgroup number": j,
                           "Mean": _fmt(nat(g.estimate)), "CI start": _fmt(nat(g.ci_low)), "CI end": _fmt(nat(g.ci_high)),
                           "Heterogeneity Tau²": _fmt(g.tau2) if random else None, "Heterogeneity Chi²": _fmt(g.q),
                           "Heterogeneity df": g.k - 1, "Heterogeneity I²": _fmt(g.i2), "Effect Z": _fmt(abs(z)),
-                          "Effect P": _fmt(float(2 * ndtr(-abs(z)))), "ID": f"subgroup:hatmeta-{group}.{number}.{j}"})
+                          "Effect P": _fmt(float(2 * norm_sf([abs(z)])[0])), "ID": f"subgroup:hatmeta-{group}.{number}.{j}"})
     return {"overall": overall, "rows": rows, "subgroups": subgroups}
 
 
