@@ -98,6 +98,10 @@ def test_revman5_refuses_what_revman_5_cannot_do():
         pool_table(table, "RR", preset="revman5", method="REML-X")
     with pytest.raises(InputError, match="Peto"):
         pool_table(table, "RR", preset="revman5", method="PETO")
+    with pytest.raises(InputError, match="--cc"):
+        pool_table(table, "RR", preset="revman5", cc=0.25)
+    help_text = _cli("pool", "--help").stdout
+    assert "alias of revman5" in " ".join(help_text.split())
 
 
 # ---------------------------------------------------------------- RevMan 5 files

@@ -243,6 +243,8 @@ def revman5(es: EffectSizes, method: str | None = None, level: float = 0.95, pre
         Analysis scale; ``extra["revman5"]`` names RevMan's analysis (e.g. "M-H, Random").
     """
     stat, random = resolve_method(method, es.table.layout, es.measure)
+    if es.table.layout == "binary" and es.cc != CC:
+        raise InputError(f"RevMan 5 adds {CC:g} to the cells of a zero-cell study; drop --cc {es.cc:g}", column="--cc")
     rows = study_effects(es, stat)
     notes = [n for n in es.notes if not (stat == "PETO" and "added to every cell" in n)]
     bad = ~(np.isfinite(rows.yi) & np.isfinite(rows.vi) & (rows.vi > 0))
