@@ -75,12 +75,15 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
     lines += headline(res, labels) + [""]
     random = res.method not in ("FE", "MH", "PETO")
     if random:
-        tau2_ci = ("" if math.isnan(res.tau2_ci_low) and math.isnan(res.tau2_ci_high) and "glmm" in res.extra
-                   else f" ({_lv(res)} CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
+        tau2_ci = ("" if math.isnan(res.tau2_ci_low) and math.isnan(res.tau2_ci_high)
+                   and ("glmm" in res.extra or "revman5" in res.extra) else f" ({_lv(res)} CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
         lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)}{tau2_ci}")
         lines.append(f"tau (square root of estimated tau^2 value):      {fmt(res.tau)}")
     glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
-    if glmm is None:
+    if glmm is None and "i2_definition" in res.extra:  # RevMan Web's I^2 from tau^2 (fit/revman_web.py)
+        lines.append(f"I^2 (tau^2 / (tau^2 + typical vi)):              {fmt(res.i2, 2)}%")
+        lines.append(f"H^2 (1 / (1 - I^2)):                             {fmt(res.h2, 2)}")
+    elif glmm is None:
         lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
         lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
     else:  # metafor's rma.glmm: tau^2 against the typical within-study variance
@@ -109,7 +112,7 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
         lines += ["", f"{res.measure} (natural scale): {fmt(res.natural(res.estimate))} "
                       f"[{fmt(res.natural(res.ci_low))}, {fmt(res.natural(res.ci_high))}]"]
     if random and math.isfinite(res.pi_low):
-        df_txt = f"t, {res.k - 2} df" if res.pi_method == "t" else "z"
+        df_txt = f"t, {res.extra.get('pi_df', res.k - 2)} df" if res.pi_method == "t" else "z"
         lines.append(f"Prediction interval ({_lv(res)}, {df_txt}): {fmt(res.natural(res.pi_low))} to "
                      f"{fmt(res.natural(res.pi_high))}{' (natural scale)' if res.scale != 'identity' else ''}")
     if res.subgroups is not None:

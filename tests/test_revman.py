@@ -320,6 +320,8 @@ def test_cli_revman_web_on_bcg():
     d = json.loads(proc.stdout)
     exp = json.loads((RM / "revman_web.json").read_text())["cases"][0]["expected"]
     assert d["method"] == "REML" and d["pi_low"] == approx(exp["pi_low"], rel=1e-8)
+    text = _cli("pool", "--data", str(FIXTURES / "data" / "bcg.csv"), "--measure", "RR", "--preset", "revman-web").stdout
+    assert "Prediction interval (95%, t, 12 df)" in text and "I^2 (tau^2 / (tau^2 + typical vi))" in text
 
 
 @pytest.mark.parametrize("name, precision", [("Fleiss1993.zip", "6 decimals"), ("Fleiss1993_CR.csv", "8 decimals")])
