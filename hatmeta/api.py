@@ -69,8 +69,13 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     if subgroup:
         from .methods.sensitivity import subgroups
 
-        found = subgroups(es, subgroup, method=method, ci=res.ci_method, level=level)
-        extra["subgroups"], extra["subgroup_test"] = found.groups, found.test
+        if preset and str(preset).lower() in ("revman5", "revman"):  # RevMan 5's subgroups (fit/revman5.py)
+            from .fit.revman5 import subgroups_extra
+
+            extra.update(subgroups_extra(es, res, subgroup, level))
+        else:
+            found = subgroups(es, subgroup, method=method, ci=res.ci_method, level=level)
+            extra["subgroups"], extra["subgroup_test"] = found.groups, found.test
     if moderators:
         from .fit.metareg import meta_regression
 
@@ -345,11 +350,6 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
     all_keys = table.column(by)
     groups = list(dict.fromkeys(all_keys))
     lookup = {x: j for j, x in enumerate(groups)}
-    if drop_incomplete and not hasattr(table, "layout"):  # a frame, dict or path: read leaving such rows out
-        table = read_table(table, measure=measure, drop_incomplete=True)
-    elif drop_incomplete:
-        raise InputError("drop_incomplete applies when the table is read here: pass the DataFrame, dict or path, "
-                         "or read_table(..., drop_incomplete=True)")
     es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     gid = np.fromiter((lookup[x] for x in es.table.column(by)), dtype=np.intp, count=es.k)
     out = [dict() for _ in groups]

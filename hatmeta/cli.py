@@ -31,6 +31,9 @@ COMMANDS = {
     "tsa": "hatmeta.commands.tsa:tsa",
     "baujat": "hatmeta.commands.influence:baujat",
     "influence": "hatmeta.commands.influence:influence",
+    "revman": "hatmeta.commands.revman:revman",
+    "revman-export": "hatmeta.commands.revman:revman_export",
+    "convert": "hatmeta.commands.convert:convert",
 }
 
 

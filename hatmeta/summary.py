@@ -75,12 +75,15 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
     lines += headline(res, labels) + [""]
     random = res.method not in ("FE", "MH", "PETO")
     if random:
-        tau2_ci = ("" if math.isnan(res.tau2_ci_low) and math.isnan(res.tau2_ci_high) and "glmm" in res.extra
-                   else f" ({_lv(res)} CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
+        tau2_ci = ("" if math.isnan(res.tau2_ci_low) and math.isnan(res.tau2_ci_high)
+                   and ("glmm" in res.extra or "revman5" in res.extra) else f" ({_lv(res)} CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
         lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)}{tau2_ci}")
         lines.append(f"tau (square root of estimated tau^2 value):      {fmt(res.tau)}")
     glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
-    if glmm is None:
+    if glmm is None and "i2_definition" in res.extra:  # RevMan Web's I^2 from tau^2 (fit/revman_web.py)
+        lines.append(f"I^2 (tau^2 / (tau^2 + typical vi)):              {fmt(res.i2, 2)}%")
+        lines.append(f"H^2 (1 / (1 - I^2)):                             {fmt(res.h2, 2)}")
+    elif glmm is None:
         lines.append(f"I^2 (Q-based, (Q - df)/Q):                       {fmt(res.i2, 2)}%")
         lines.append(f"H^2 (Q/df):                                      {fmt(res.h2, 2)}")
     else:  # metafor's rma.glmm: tau^2 against the typical within-study variance
@@ -509,8 +512,8 @@ def batch_text(batch, shown: int = 10) -> str:
 def pi_convention(res) -> str:
     """How the prediction interval was formed: 't, k - 2 df' (Higgins et al. 2009), 'z', or metafor's
     predict.rma ('t, k - 1 df, as metafor' after Knapp-Hartung; z after a Wald test)."""
-    if res.pi_method == "t":
-        return f"t, {res.k - 2} df"
+    if res.pi_method == "t":  # revman-web's interval: t on k - 1 df (res.extra["pi_df"])
+        return f"t, {res.extra.get('pi_df', res.k - 2) if isinstance(res.extra, dict) else res.k - 2} df"
     if res.pi_method == "metafor" and res.ci_method == "hksj":
         return f"t, {res.k - 1} df, as metafor's predict()"
     return "z, as metafor's predict()" if res.pi_method == "metafor" else "z"

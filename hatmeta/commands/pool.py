@@ -29,7 +29,12 @@ def _choice(values):
                    "(z after a Wald test, t on k-1 df after HKSJ).")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
 @click.option("--cc", type=float, default=0.5, show_default=True, help="Zero-cell increment.")
-@click.option("--preset", type=_choice(["revman"]), help="revman: RevMan 5 'M-H, Random'.")
+@click.option("--preset", type=_choice(["revman5", "revman", "revman-web"]),
+              help="revman5: RevMan 5 exactly (--method MH, MH-DL, FE, IV-DL, PETO; default DL: M-H, Random for "
+              "counts, IV, Random otherwise); revman: alias of revman5; revman-web: RevMan Web's REML, HKSJ, "
+              "Q-profile CI for tau^2, prediction interval and I^2 from tau^2.")
+@click.option("--outcome", metavar="ID", help="With --data FILE.rm5: the RevMan outcome to pool (e.g. CMP-001.01; "
+              "`hatmeta revman FILE` lists them), with the review's stored settings.")
 @click.option("--leave-one-out", is_flag=True, help="Refit omitting each study in turn.")
 @click.option("--cumulative", metavar="COL", help="Cumulative meta-analysis ordered by COL (e.g. year).")
 @click.option("--subgroup", metavar="COL", help="Subgroup analysis by COL, with the test for differences.")
@@ -89,7 +94,7 @@ def _choice(values):
 @click.option("--methods-plot", type=click.Path(dir_okay=False),
               help="With --compare-methods: write the methods side by side as a figure (.png, .svg or .pdf).")
 @click.pass_context
-def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
+def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, outcome, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
          input_level=0.95, scale=None, drop_incomplete=False, verbose=False,
@@ -151,7 +156,17 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             options["scale"] = scale.lower()
         return _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows,
                         drop_incomplete)
-    if data_file is not None:
+    if outcome and data_file is None:
+        raise InputError("--outcome picks an outcome of a RevMan file given with --data FILE.rm5", option="--outcome")
+    if data_file is not None and (outcome or str(data_file).lower().endswith(".rm5")):  # a RevMan 5 review
+        from .revman import pool_rm5
+
+        from ..results import study_labels
+
+        result = pool_rm5(data_file, outcome, measure, options)
+        benefit, named = benefit or "lower", None
+        text_opts = dict(verbose=verbose, study_labels=study_labels(result))
+    elif data_file is not None:
         table, measure = api.read_data(data_file, measure, drop_incomplete=drop_incomplete)
         options = {k: v for k, v in options.items() if v is not None}
         if input_level != 0.95:

@@ -16,7 +16,7 @@ from ..vocabulary import COMMON_EFFECT_METHODS, GLMM_METHODS
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
 CI_METHODS = ("wald", "hksj")
 PI_METHODS = ("t", "z", "metafor")
-PRESETS = ("revman",)
+PRESETS = ("revman5", "revman", "revman-web")  # revman: alias of revman5
 
 
 def normalise_method(method: str) -> str:
@@ -48,17 +48,18 @@ def rma(es: EffectSizes, method: str = "REML", ci: str = "wald", pi: str = "t", 
 
     ``method``: FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB. ``ci``: "wald" (normal) or
     "hksj" (Hartung-Knapp-Sidik-Jonkman, t on k - 1 df). ``pi``: "t" (k - 2 df) or "z".
-    ``preset="revman"``: RevMan 5's "M-H, Random" (DL tau^2 from Q around the MH estimate).
+    ``preset``: "revman5" (alias "revman"): RevMan 5 exactly (fit/revman5.py; ``method`` then picks
+    RevMan's analysis); "revman-web": RevMan Web's current default (REML, HKSJ, Q-profile, prediction interval).
     """
     if not isinstance(es, EffectSizes):
         raise TypeError(f"rma expects the EffectSizes of escalc(table, measure), got {type(es).__name__}; "
                         "hatmeta.pool_table(table, measure) runs both")
+    if preset is not None:  # RevMan's analyses (fit/revman5.py, fit/revman_web.py)
+        from .revman5 import preset_fit
+
+        return preset_fit(es, preset, method, ci, pi, level)
     method = normalise_method(method)
     ci, pi = str(ci).lower(), str(pi).lower()
-    if preset is not None:
-        if str(preset).lower() != "revman":
-            raise InputError(f"unknown preset {preset!r}; choose revman", column="--preset")
-        return revman_random(es, ci=ci, pi=pi, level=level)
     if method in GLMM_METHODS:
         if ci != "wald":
             raise InputError(f"method {method} gives a Wald CI (as metafor's rma.glmm); drop --ci {ci}", column="--ci")
@@ -150,6 +151,13 @@ def mh_estimate(es: EffectSizes, corrected=False):
                              file=es.table.path)
         var = np.sum((n1 * n2 * (a + c) - a * c * n) / n**2) / (R * S)
         return float(np.log(R / S)), float(np.sqrt(var))
+    if not corrected and (not np.any((a > 0) | (c > 0)) or not np.any((b > 0) | (d > 0))):
+        # Every table without events (or with only events): the Sato variance is 0 and z is 0/0.
+        # RevMan 5 adds 0.5 to the cells of such tables (--preset revman5).
+        what = "no events" if not np.any((a > 0) | (c > 0)) else "only events"
+        raise InputError(f"Mantel-Haenszel RD is undefined: {what} in any arm of any study (variance 0); "
+                         "--preset revman5 pools it as RevMan 5 does (0.5 added to zero-cell tables)",
+                         file=es.table.path, column="--method")
     wsum = np.sum(n1 * n2 / n)
     est = np.sum((a * n2 - c * n1) / n) / wsum
     var = (est * np.sum(c * (n1 / n) ** 2 - a * (n2 / n) ** 2 + (n1 / n) * (n2 / n) * (n2 - n1) / 2)
@@ -230,26 +238,3 @@ def peto(es: EffectSizes, level=0.95) -> MetaResult:
     f = core.fit(g, method="FE", level=level, tau2_ci=False)
     return _result(shown, f, "PETO", "wald", "none", level, weights=weights, **_wald(est, se, level),
                    **_het(q, q_df, chdtrc))
-
-
-def revman_random(es: EffectSizes, ci="wald", pi="t", level=0.95) -> MetaResult:
-    """RevMan 5 "M-H, Random": DerSimonian-Laird with Q around the Mantel-Haenszel estimate.
-
-    Deeks & Higgins, "Statistical algorithms in Review Manager 5" (2010), section on M-H random
-    effects: Q = sum w_i (y_i - theta_MH)^2 with inverse-variance weights w_i = 1/v_i,
-    tau^2 = max(0, (Q - (k-1)) / (sum w - sum w^2 / sum w)), then inverse-variance pooling with
-    weights 1/(v_i + tau^2); I^2 from that Q. Zero cells get 0.5 in every cell; double zeros are out.
-    """
-    if es.measure not in ("RR", "OR", "RD") or es.table.layout != "binary":
-        raise InputError("the revman preset pools binary counts as RR, OR or RD", column="--preset")
-    _check_options(es, "DL", ci, pi)
-    mh, _ = mh_estimate(es, corrected=True)
-    q, _ = _q_around(es, mh)
-    w = 1 / es.vi
-    tau2 = max(0.0, (q - (es.k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
-    g = core.Groups.single(es.yi, es.vi)
-    f = core.fit(g, method="DL", ci=ci, pi=pi, level=level, tau2=np.array([tau2]), q=np.array([q]))
-    res = _result(es, f, "DL", ci, pi, level, notes=("preset revman: RevMan 5 M-H, Random",))
-    from dataclasses import replace
-
-    return replace(res, method="MH-DL", extra={"preset": "revman"})
