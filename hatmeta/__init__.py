@@ -34,6 +34,7 @@ _LAZY = {
     "pool_by": "hatmeta.api",
     "BatchResult": "hatmeta.fit.batch",
     "forest": "hatmeta.render.plots",
+    "nma": "hatmeta.methods.network",
 }
 _SUBMODULES = ("api", "results", "errors", "io", "fit", "methods", "render", "bayes", "evidence", "cli")
 

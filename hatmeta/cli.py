@@ -30,6 +30,7 @@ COMMANDS = {
     "tsa": "hatmeta.commands.tsa:tsa",
     "baujat": "hatmeta.commands.influence:baujat",
     "influence": "hatmeta.commands.influence:influence",
+    "nma": "hatmeta.commands.nma:nma",
 }
 
 

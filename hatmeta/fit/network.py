@@ -285,9 +285,16 @@ class Network:
         return tuple(":".join(self.treatments[t] for t in a) for a in self.arms)
 
 
+def r_order(name: str):
+    """Sort key of treatment names as R's ``sort()`` orders them in a UTF-8 locale (ICU collation:
+    letters compared without case first, lower case before upper case on a tie), so that the
+    treatment order, and netmeta's comparison labels built from it, are netmeta's."""
+    return (name.casefold(), name.swapcase())
+
+
 def build_network(comp: Comparisons) -> Network:
     """Orient and index the comparisons; refuse a disconnected network, naming its parts."""
-    treatments = tuple(sorted(set(comp.treat1) | set(comp.treat2)))
+    treatments = tuple(sorted(set(comp.treat1) | set(comp.treat2), key=r_order))
     pos = {t: i for i, t in enumerate(treatments)}
     a = np.array([pos[t] for t in comp.treat1])
     b = np.array([pos[t] for t in comp.treat2])
