@@ -259,3 +259,29 @@ def test_cli_bad_reference_exits_2(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "option '--reference'" in err and "A, B, C, D" in err
+
+
+def test_network_graph_draws_every_comparison_with_width_by_studies():
+    from hatmeta.render.plots.network import network_graph
+
+    res = nma(FIX / "dong2013_fit.csv", "OR", "Placebo")
+    fig = network_graph(res)
+    ax = fig.axes[0]
+    edges = {ln.get_gid(): ln.get_linewidth() for ln in ax.lines if (ln.get_gid() or "").startswith("edge ")}
+    assert len(edges) == len(res.comparisons)
+    k = {f"edge {c['treat1']} vs {c['treat2']}": c["studies"] for c in res.comparisons}
+    most, fewest = max(k, key=k.get), min(k, key=k.get)
+    assert edges[most] > edges[fewest]
+    sizes = ax.collections[0].get_sizes()
+    trts = list(res.treatments)
+    assert sizes[trts.index("Placebo")] == sizes.max()  # most participants
+    assert any(t.get_text() == str(k[most]) for t in ax.texts)
+
+
+def test_network_forest_one_row_per_treatment_on_log_axis():
+    from hatmeta.render.plots.network import network_forest
+
+    res = nma(FIX / "smokingcessation.csv", "OR", "A")
+    ax = network_forest(res).axes[0]
+    assert ax.get_xscale() == "log"
+    assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["B", "C", "D"]

@@ -24,7 +24,11 @@ def _choice(values):
               help="Increment added to every cell of a study with a zero cell.")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
 @click.option("--format", "fmt", type=_choice(["text", "json"]), default="text", show_default=True)
-def nma(data_file, measure, reference, common, method, benefit, cc, level, fmt):
+@click.option("--graph", "graph_file", type=click.Path(dir_okay=False),
+              help="Also draw the network graph to this file (.png, .svg or .pdf).")
+@click.option("--forest", "forest_file", type=click.Path(dir_okay=False),
+              help="Also draw the forest plot against the reference to this file (.png, .svg or .pdf).")
+def nma(data_file, measure, reference, common, method, benefit, cc, level, fmt, graph_file, forest_file):
     """Network meta-analysis (frequentist, graph-theoretical; netmeta 3.3's conventions)."""
     from ..methods.network import nma as run
 
@@ -36,3 +40,10 @@ def nma(data_file, measure, reference, common, method, benefit, cc, level, fmt):
         click.echo(dumps(res.to_dict()))
     else:
         click.echo(res.summary())
+    for path, kind in ((graph_file, "graph"), (forest_file, "forest")):
+        if path:
+            from ..render.plots import save
+            from ..render.plots.network import network_forest, network_graph
+
+            save((network_graph if kind == "graph" else network_forest)(res), path)
+            click.echo(f"wrote {path}", err=True)

@@ -118,12 +118,13 @@ def decomp_design(fit: NetworkFit) -> dict:
     def p(q, d):
         return float(chi2_sf(d, q)) if d > 0 else math.nan
 
+    q_inc = 0.0 if df_inc == 0 else q_net - q_het  # no between-design degrees of freedom: 0 up to rounding
     out = {"Q": q_net, "Q_df": df, "Q_p": p(q_net, df),
            "Q_within": q_het, "Q_within_df": df_het, "Q_within_p": p(q_het, df_het),
-           "Q_between": q_net - q_het, "Q_between_df": df_inc, "Q_between_p": p(q_net - q_het, df_inc),
+           "Q_between": q_inc, "Q_between_df": df_inc, "Q_between_p": p(q_inc, df_inc),
            "designs": [{"design": d[0], "studies": len(d[3]), "Q": d[1], "df": d[2],
                         "p": p(d[1], d[2])} for d in designs]}
-    if net.n <= 2:
+    if net.n <= 2 or df_inc == 0:  # netmeta: no decomposition with two treatments; nothing to test without df
         out["design_by_treatment"] = None
         return out
     # tau^2 of the design-by-treatment interaction model: (Q_het - df_het) / (tr(W V0) - tr(C X'W V0 W X)),
@@ -238,7 +239,7 @@ class NMAResult:
     n_comparisons: int
     studies: tuple
     participants: dict
-    studies_per_comparison: dict
+    comparisons: tuple  # dicts of treat1, treat2, studies: the edges of the network graph
     dropped: tuple = ()
     notes: tuple = ()
     fit: NetworkFit | None = field(default=None, repr=False, compare=False)
@@ -270,7 +271,7 @@ class NMAResult:
             "league": self.league, "league_se": self.league_se,
             "netsplit": [dict(r) for r in self.netsplit],
             "studies": list(self.studies), "participants": self.participants,
-            "studies_per_comparison": self.studies_per_comparison,
+            "comparisons": [dict(c) for c in self.comparisons],
             "dropped": [{"study": s, "reason": r} for s, r in self.dropped],
             "notes": list(self.notes),
         })
@@ -373,8 +374,8 @@ def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lowe
     comp = net.comparisons
     per_comp: dict = {}
     for a, b in zip(net.t1.tolist(), net.t2.tolist()):
-        key = f"{trts[a]}:{trts[b]}"
-        per_comp[key] = per_comp.get(key, 0) + 1
+        per_comp[(a, b)] = per_comp.get((a, b), 0) + 1
+    per_comp = tuple({"treat1": trts[a], "treat2": trts[b], "studies": k} for (a, b), k in sorted(per_comp.items()))
     notes = list(fit.notes)
     if fit.method == "REML":
         notes.append("tau^2 by REML solved to convergence (a root of the restricted score); netmeta's rma.mv "
@@ -391,7 +392,7 @@ def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lowe
         p_scores=p_sc, sucra=dict(p_sc), netsplit=tuple(netsplit(fit, model)),
         k=len(net.studies), n_comparisons=net.m, studies=net.studies,
         participants={t: comp.participants[t] for t in trts if t in comp.participants},
-        studies_per_comparison=per_comp, dropped=comp.dropped, notes=tuple(notes), fit=fit)
+        comparisons=per_comp, dropped=comp.dropped, notes=tuple(notes), fit=fit)
 
 
 __all__ = ["nma", "NMAResult", "result_from_fit", "p_scores", "decomp_design", "netsplit"]

@@ -84,7 +84,9 @@ def format_nma(res) -> str:
             e = est[t]
             lines.append(f"  {t.ljust(w)}  {_cell(res, e['estimate'], e['se']):>24}  {_f(res.p_scores[t], 3)}")
     lines.append("")
-    if res.model == "random":
+    if res.tau2 is None or not math.isfinite(res.tau2):
+        lines.append("Heterogeneity: not estimable (no degrees of freedom: every comparison is estimated once)")
+    elif res.model == "random":
         tau = math.sqrt(res.tau2) if res.tau2 is not None and math.isfinite(res.tau2) else float("nan")
         lines.append(f"Heterogeneity: tau^2 = {_f(res.tau2, 4)} ({METHOD_NAMES.get(res.method, res.method)}); "
                      f"tau = {_f(tau, 4)}; I^2 = {_f(res.I2, 1)}% [{_f(res.I2_low, 1)}%; {_f(res.I2_high, 1)}%]")
