@@ -308,3 +308,20 @@ def test_network_forest_one_row_per_treatment_on_log_axis():
     ax = network_forest(res).axes[0]
     assert ax.get_xscale() == "log"
     assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["B", "C", "D"]
+
+
+def test_reml_contrast_level_multiarm_uses_the_models_covariance():
+    """Senn2013 (contrast-level, one three-arm study): REML agrees with rma.mv given the multi-arm
+    covariance the graph-theoretical model uses; netmeta's own REML call gives those contrasts a
+    diagonal V, and its tau^2 has the lower likelihood under the model that is fitted."""
+    r = ref("senn2013_reml")
+    fit = fit_network(pairwise(read_network(FIX / r["csv"]), "MD"), "plac", method="REML")
+    _, model = tau2_reml(fit.network, fit.common.w, fit.treatments.index("plac"))
+    assert close(fit.tau2, r["tau2"])
+    assert abs(fit.tau2 - r["tau2_netmeta"]) > 1e-4
+    assert model.reml_loglik(fit.tau2) >= model.reml_loglik(r["tau2"]) - 1e-12
+    assert model.reml_loglik(fit.tau2) > model.reml_loglik(r["tau2_netmeta"]) + 1e-4
+    res = nma(FIX / r["csv"], "MD", "plac", method="REML")
+    want = {e["treatment"]: e for e in r["random"]["estimates"]}
+    for e in res.estimates:
+        assert close(e["estimate"], want[e["treatment"]]["estimate"]) and close(e["se"], want[e["treatment"]]["se"])
