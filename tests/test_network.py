@@ -325,3 +325,38 @@ def test_reml_contrast_level_multiarm_uses_the_models_covariance():
     want = {e["treatment"]: e for e in r["random"]["estimates"]}
     for e in res.estimates:
         assert close(e["estimate"], want[e["treatment"]]["estimate"]) and close(e["se"], want[e["treatment"]]["se"])
+
+
+def test_multiarm_weights_equal_the_arm_level_covariance():
+    """For a study whose comparison variances come from arm variances a_i (v_ij = a_i + a_j), netmeta's
+    multiarm() weights are the exact GLS weights: w_ij = a_k / (a_1 a_2 + a_1 a_3 + a_2 a_3) for three arms."""
+    import numpy as np
+
+    from hatmeta.fit.network import multiarm_weights
+
+    a = np.array([0.3, 0.5, 0.9])
+    i, j = np.array([0, 0, 1]), np.array([1, 2, 2])
+    w = multiarm_weights(a[i] + a[j], i, j, 3)
+    s = a[0] * a[1] + a[0] * a[2] + a[1] * a[2]
+    assert np.allclose(w, [a[2] / s, a[1] / s, a[0] / s], rtol=1e-13)
+
+
+def test_small_negative_multiarm_weights_are_zeroed_and_named():
+    # Four arms whose comparison variances are far from any set of arm variances: netmeta's multiarm()
+    # gives one edge a tiny negative weight and sets it to 0; hatmeta does the same and says so.
+    import numpy as np
+
+    from hatmeta.fit.network import multiarm_weights
+
+    i, j = np.array([0, 0, 0, 1, 1, 2]), np.array([1, 2, 3, 2, 3, 3])
+    r = np.array([0.2, 0.2, 0.2, 0.2, 0.2, 0.4002])
+    hit = []
+    w = multiarm_weights(r, i, j, 4, zeroed=hit)
+    raw = multiarm_weights(r, i, j, 4, zero_small=False)
+    assert raw[0] < 0 and w[0] == 0 and hit == [1]  # -0.005 of a total of ~25: under 0.1%, set to 0
+    assert w[5] == raw[5] < 0  # a large negative weight is kept, as netmeta keeps it
+    pairs = ["AB", "AC", "AD", "BC", "BD", "CD"]
+    data = {"study": ["four"] * 6 + ["two"], "treat1": [p[0] for p in pairs] + ["A"],
+            "treat2": [p[1] for p in pairs] + ["B"], "yi": [0.0] * 6 + [0.1], "se": list(np.sqrt(r)) + [0.3]}
+    res = nma(data, "GEN", "A")
+    assert any("set to 0" in n and "four" in n for n in res.notes)

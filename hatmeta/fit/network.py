@@ -129,7 +129,7 @@ def pairwise(table: NetworkTable, measure: str, cc: float = 0.5) -> Comparisons:
             inc = cc if bool(np.any((e == 0) | (e == n))) else 0.0
             if inc > 0:
                 corrected.append(s)
-        sd = c["sd"] if table.layout == "arm_continuous" else None
+        sd = c["sd"] if table.layout == "arm_continuous" else np.empty(0)
         if measure == "SMD" and len(idx) > 2:
             # pairwise(): a multi-arm study's SMDs share one SD, pooled over all its arms.
             nn, ss = c["n"][idx], c["sd"][idx]
@@ -350,7 +350,8 @@ def _study_edges(net: Network):
     return out
 
 
-def multiarm_weights(r: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, zero_small: bool = True) -> np.ndarray:
+def multiarm_weights(r: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, zero_small: bool = True,
+                     zeroed: list | None = None) -> np.ndarray:
     """Edge weights of one k-arm study from its comparisons' variances ``r`` (edges i-j, local arm
     positions): netmeta's ``multiarm()``. The resistance matrix R is doubly centred,
     Lt = -1/2 C R C with C = I - J/k, L = Lt^+ is the study's Laplacian and -L_ij the weight of
@@ -368,17 +369,25 @@ def multiarm_weights(r: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, zero_s
     if zero_small:
         low = np.tril_indices(k, -1)
         total = np.abs(W[low]).sum()
-        W[(W < 0) & (np.abs(W) / total < 0.001)] = 0.0
+        small = (W < 0) & (np.abs(W) / total < 0.001)
+        if zeroed is not None and small[i, j].any():
+            zeroed.append(int(small[i, j].sum()))
+        W[small] = 0.0
     return W[i, j]
 
 
-def edge_weights(net: Network, tau2: float = 0.0, zero_small: bool = True, edges=None) -> np.ndarray:
-    """Every edge's weight with ``tau2`` added to the comparison variances (netmeta's ``prepare()``)."""
+def edge_weights(net: Network, tau2: float = 0.0, zero_small: bool = True, edges=None,
+                 zeroed: list | None = None) -> np.ndarray:
+    """Every edge's weight with ``tau2`` added to the comparison variances (netmeta's ``prepare()``).
+    ``zeroed``: if given, collects the names of multi-arm studies whose small negative weights were set to 0."""
     edges = _study_edges(net) if edges is None else edges
     r = net.se**2 + tau2
     w = np.empty(net.m)
-    for e, i, j, k in edges:
-        w[e] = multiarm_weights(r[e], i, j, k, zero_small)
+    for s, (e, i, j, k) in enumerate(edges):
+        hit: list = []
+        w[e] = multiarm_weights(r[e], i, j, k, zero_small, hit)
+        if hit and zeroed is not None:
+            zeroed.append(net.studies[s])
     return w
 
 
@@ -606,7 +615,8 @@ def fit_network(comp: Comparisons, reference: str | None = None, method: str = "
         raise InputError(f"treatment {reference!r} is not in the network; treatments are: "
                          + ", ".join(net.treatments), option="--reference")
     edges = _study_edges(net)
-    w0 = edge_weights(net, 0.0, edges=edges)
+    zeroed: list = []
+    w0 = edge_weights(net, 0.0, edges=edges, zeroed=zeroed)
     common = fit_graph(net, w0)
     df = net.df
     loglik = None
@@ -622,7 +632,11 @@ def fit_network(comp: Comparisons, reference: str | None = None, method: str = "
     if df <= 0:
         notes.append("no degrees of freedom for heterogeneity (every comparison is estimated once): tau^2, I^2 "
                      "and Q's test are not available; the random-effects model equals the common-effect model")
-    random = fit_graph(net, edge_weights(net, 0.0 if math.isnan(t2) else t2, edges=edges))
+    random = fit_graph(net, edge_weights(net, 0.0 if math.isnan(t2) else t2, edges=edges, zeroed=zeroed))
+    if zeroed:
+        names = ", ".join(dict.fromkeys(zeroed))
+        notes.append(f"small negative weights (under 0.1% of the study's total) of multi-arm studies set to 0, as "
+                     f"netmeta's multiarm() does (their comparisons' variances are not those of one set of arms): {names}")
     I2, lo, hi = i2_interval(common.Q, df)
     return NetworkFit(net, reference, method, common, random, t2, common.Q, df, I2, lo, hi,
                       reml_loglik=loglik, notes=tuple(comp.notes) + tuple(notes))

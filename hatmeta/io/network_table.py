@@ -73,21 +73,29 @@ def read_network(source: NetworkSource) -> NetworkTable:
     import os
 
     if _is_frame(source) or isinstance(source, dict):
-        if _is_frame(source):
-            names = [str(c) for c in source.columns]
-            cols = [source[c].tolist() for c in source.columns]
+        src: Any = source
+        if _is_frame(src):
+            names = [str(c) for c in src.columns]
+            cols = [src[c].tolist() for c in src.columns]
             path = "<DataFrame>"
         else:
-            names = [str(c) for c in source]
-            cols = [list(v) for v in source.values()]
+            names = [str(c) for c in src]
+            cols = [list(v) for v in src.values()]
             path = "<dict>"
-        rows = [names] + [[_cell_text(x) for x in row] for row in zip(*cols)]
+        rows = [names] + [[_cell(x) for x in row] for row in zip(*cols)]
         return network_from_rows(rows, path)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"read_network expects a CSV path, a pandas DataFrame or a dict of columns, "
                         f"got {type(source).__name__}")
     path = str(source)
     return network_from_rows(read_rows(path), path)
+
+
+def _cell(x) -> str:
+    # NumPy scalars first: np.float64 is a float whose repr is "np.float64(...)" under NumPy 2.
+    if isinstance(x, np.generic):
+        x = x.item()
+    return _cell_text(x)
 
 
 def network_from_rows(rows, path: str = "<table>") -> NetworkTable:

@@ -377,7 +377,7 @@ def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lowe
     per_comp: dict = {}
     for a, b in zip(net.t1.tolist(), net.t2.tolist()):
         per_comp[(a, b)] = per_comp.get((a, b), 0) + 1
-    per_comp = tuple({"treat1": trts[a], "treat2": trts[b], "studies": k} for (a, b), k in sorted(per_comp.items()))
+    edges = tuple({"treat1": trts[a], "treat2": trts[b], "studies": k} for (a, b), k in sorted(per_comp.items()))
     notes = list(fit.notes)
     if fit.method == "REML":
         notes.append("tau^2 by REML solved to convergence (a root of the restricted score); netmeta's rma.mv "
@@ -394,7 +394,7 @@ def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lowe
         p_scores=p_sc, sucra=dict(p_sc), netsplit=tuple(netsplit(fit, model)),
         k=len(net.studies), n_comparisons=net.m, studies=net.studies,
         participants={t: comp.participants[t] for t in trts if t in comp.participants},
-        comparisons=per_comp, dropped=comp.dropped, notes=tuple(notes), fit=fit)
+        comparisons=edges, dropped=comp.dropped, notes=tuple(notes), fit=fit)
 
 
 __all__ = ["nma", "NMAResult", "result_from_fit", "p_scores", "decomp_design", "netsplit"]
