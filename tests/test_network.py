@@ -20,7 +20,7 @@ from hatmeta.methods.network import nma
 
 FIX = Path(__file__).parent / "fixtures" / "netmeta"
 CASES = ["smokingcessation", "smokingcessation_rr", "senn2013", "woods2010", "woods2010_rd", "stowe2010",
-         "stowe2010_smd", "dong2013"]
+         "stowe2010_smd", "dong2013", "dong2013_rr", "dong2013_rd"]
 TOL = 1e-6
 TOL_SPLIT = 1e-5
 
@@ -199,6 +199,7 @@ def test_disconnected_network_names_its_parts():
 
 @pytest.mark.parametrize("text, where", [
     ("study,treatment,events,n\ns1,A,3,20\ns1,B,x,20\n", ":3: column 'events': not a number"),
+    ("study,treatment,events,n\ns1,A,3,20\ns1,B,NA,20\n", ":3: column 'events': missing value (NA): every row"),
     ("study,treatment,events,n\ns1,A,3,20\ns1,B,30,20\n", ":3: column 'events': events (30) exceed n (20)"),
     ("study,treatment,events,n\ns1,A,3,20\ns1,A,4,20\n", ":3: column 'treatment': study 's1' has treatment 'A' twice"),
     ("study,treatment,events,n\ns1,A,3,20\ns2,B,4,20\ns2,A,4,20\n", ":2: column 'treatment': study 's1' has one arm"),

@@ -147,6 +147,10 @@ def network_from_rows(rows, path: str = "<table>") -> NetworkTable:
             except ValueError:
                 ok = False
             if not ok:
+                for t, ln in zip(cells, lines):
+                    if t.lower() in MISSING:  # an arm or comparison without its number: say so, drop nothing
+                        raise InputError(f"missing value{' (' + t + ')' if t else ''}: every row needs its {c}; "
+                                         f"leave the row out of the table or fill it in", file=path, line=ln, column=c)
                 values = np.array([_parse_number(t, path, ln, c) for t, ln in zip(cells, lines)])
             columns[c] = values
         else:

@@ -60,10 +60,17 @@ def league_lines(res) -> list:
     return lines
 
 
-def format_nma(res) -> str:
+def _rounded(res):
+    """The result rounded by the output policy (without the fit's internals, which nothing here draws)."""
+    import dataclasses
+
     from ..precision import quantised
 
-    res = quantised(res)
+    return quantised(dataclasses.replace(res, fit=None))
+
+
+def format_nma(res) -> str:
+    res = _rounded(res)
     lines = []
     name = MEASURE_NAMES.get(res.measure, res.measure)
     model = "Random-effects" if res.model == "random" else "Common-effect"
@@ -126,9 +133,7 @@ def format_nma(res) -> str:
 
 def nma_html(res) -> str:
     """The summary as HTML: headline text and the league table as a real table (row vs column)."""
-    from ..precision import quantised
-
-    res = quantised(res)
+    res = _rounded(res)
     trts = list(res.treatments)
     head = "".join(f"<th>{html.escape(t)}</th>" for t in trts)
     rows = []
