@@ -361,3 +361,28 @@ def test_small_negative_multiarm_weights_are_zeroed_and_named():
             "treat2": [p[1] for p in pairs] + ["B"], "yi": [0.0] * 6 + [0.1], "se": list(np.sqrt(r)) + [0.3]}
     res = nma(data, "GEN", "A")
     assert any("set to 0" in n and "four" in n for n in res.notes)
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("model", ["common", "random"])
+def test_comparison_adjusted_funnel_data_match_netmeta(name, model):
+    from hatmeta.methods.network import comparison_adjusted
+
+    r, res = run(name, model)
+    rows = comparison_adjusted(res.fit, list(reversed(res.treatments)), model)
+    want = r["funnel"][model]
+    assert [(x["study"], x["treat1"], x["treat2"]) for x in rows] == [(x["study"], x["treat1"], x["treat2"]) for x in want]
+    for got, w in zip(rows, want):
+        for key in ("te", "te_direct", "te_adj", "se"):
+            assert close(got[key], w[key]), (w["study"], key)
+
+
+def test_comparison_adjusted_funnel_plot_and_order_check():
+    from hatmeta.render.plots.network import comparison_adjusted_funnel
+
+    res = nma(FIX / "smokingcessation.csv", "OR", "A")
+    ax = comparison_adjusted_funnel(res, ["D", "C", "B", "A"]).axes[0]
+    points = [ln for ln in ax.lines if (ln.get_gid() or "").startswith("comparison ")]
+    assert sum(len(ln.get_xdata()) for ln in points) == res.n_comparisons
+    with pytest.raises(InputError, match="every treatment once"):
+        comparison_adjusted_funnel(res, ["D", "C", "B"])

@@ -28,9 +28,20 @@ def _choice(values):
               help="Also draw the network graph to this file (.png, .svg or .pdf).")
 @click.option("--forest", "forest_file", type=click.Path(dir_okay=False),
               help="Also draw the forest plot against the reference to this file (.png, .svg or .pdf).")
-def nma(data_file, measure, reference, common, method, benefit, cc, level, fmt, graph_file, forest_file):
+@click.option("--funnel", "funnel_file", type=click.Path(dir_okay=False),
+              help="Also draw the comparison-adjusted funnel plot to this file (needs --funnel-order).")
+@click.option("--funnel-order", multiple=True, metavar="TRT",
+              help="With --funnel: every treatment once, in the order that orients the comparisons "
+                   "(e.g. newest first); repeat the option for each treatment.")
+def nma(data_file, measure, reference, common, method, benefit, cc, level, fmt, graph_file, forest_file,
+        funnel_file, funnel_order):
     """Network meta-analysis (frequentist, graph-theoretical; netmeta 3.3's conventions)."""
+    from ..errors import InputError
     from ..methods.network import nma as run
+
+    if funnel_file and not funnel_order:
+        raise InputError("the comparison-adjusted funnel plot needs the treatments' order: give --funnel-order "
+                         "once per treatment", option="--funnel")
 
     res = run(data_file, measure, reference=reference, common=common, method=method.upper(),
               benefit=benefit.lower(), cc=cc, level=level)
@@ -47,3 +58,9 @@ def nma(data_file, measure, reference, common, method, benefit, cc, level, fmt, 
 
             save((network_graph if kind == "graph" else network_forest)(res), path)
             click.echo(f"wrote {path}", err=True)
+    if funnel_file:
+        from ..render.plots import save
+        from ..render.plots.network import comparison_adjusted_funnel
+
+        save(comparison_adjusted_funnel(res, funnel_order), funnel_file)
+        click.echo(f"wrote {funnel_file}", err=True)

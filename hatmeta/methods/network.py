@@ -197,6 +197,38 @@ def _none(x):
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+# ------------------------------------------------------------------------------------- funnel data
+
+def comparison_adjusted(fit: NetworkFit, order, model: str = "random") -> list:
+    """Rows of the comparison-adjusted funnel plot (Chaimani & Salanti 2012; netmeta's
+    ``funnel.netmeta``): every comparison of every study, oriented so that its first treatment comes
+    earlier in ``order`` (e.g. newer before older treatments), its effect minus the direct estimate of
+    that comparison (pooled from the comparison's own rows, plus tau^2 under random effects, as in
+    ``netsplit``), and its standard error. ``order`` must name every treatment once."""
+    net = fit.network
+    order = list(order)
+    if sorted(order, key=str) != sorted(net.treatments, key=str):
+        raise InputError("the funnel order must name every treatment once: " + ", ".join(net.treatments),
+                         option="--funnel-order")
+    rank = {t: i for i, t in enumerate(order)}
+    tau2 = 0.0 if model == "common" or math.isnan(fit.tau2) else fit.tau2
+    direct: dict = {}
+    for a, b in set(zip(net.t1.tolist(), net.t2.tolist())):
+        e = np.flatnonzero((net.t1 == a) & (net.t2 == b))
+        w = 1.0 / (net.se[e] ** 2 + tau2)
+        direct[(a, b)] = float(np.sum(w * net.te[e]) / np.sum(w))
+    rows = []
+    for s, a, b, te, se in zip(net.sid.tolist(), net.t1.tolist(), net.t2.tolist(), net.te.tolist(), net.se.tolist()):
+        d = direct[(a, b)]
+        ta, tb = net.treatments[a], net.treatments[b]
+        if rank[ta] > rank[tb]:
+            ta, tb, te, d = tb, ta, -te, -d
+        rows.append({"study": net.studies[s], "treat1": ta, "treat2": tb, "te": te, "te_direct": d,
+                     "te_adj": te - d, "se": se})
+    rows.sort(key=lambda r: (rank[r["treat1"]], rank[r["treat2"]]))
+    return rows
+
+
 # ------------------------------------------------------------------------------------- the result
 
 @dataclass(frozen=True)
@@ -397,4 +429,4 @@ def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lowe
         comparisons=edges, dropped=comp.dropped, notes=tuple(notes), fit=fit)
 
 
-__all__ = ["nma", "NMAResult", "result_from_fit", "p_scores", "decomp_design", "netsplit"]
+__all__ = ["nma", "NMAResult", "result_from_fit", "p_scores", "decomp_design", "netsplit", "comparison_adjusted"]

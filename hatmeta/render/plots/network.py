@@ -118,4 +118,38 @@ def network_forest(res, ax=None, title=None):
     return fig
 
 
-__all__ = ["network_graph", "network_forest"]
+@style.styled
+def comparison_adjusted_funnel(res, order, ax=None, title=None):
+    """Comparison-adjusted funnel plot (Chaimani & Salanti 2012; netmeta's ``funnel.netmeta``): every
+    study's comparison, oriented by ``order``, centred at that comparison's direct estimate, against
+    its standard error (inverted axis), with the 95% pseudo-confidence region around 0. Analysis scale."""
+    from ...methods.network import comparison_adjusted
+
+    plt = style.pyplot()
+    rows = comparison_adjusted(res.fit, order, res.model)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    else:
+        fig = ax.figure
+    comps = list(dict.fromkeys((r["treat1"], r["treat2"]) for r in rows))
+    markers = "osD^v<>phX*"
+    cmap = plt.get_cmap("tab10")
+    for c, (a, b) in enumerate(comps):
+        pts = [r for r in rows if (r["treat1"], r["treat2"]) == (a, b)]
+        ax.plot([r["te_adj"] for r in pts], [r["se"] for r in pts], markers[c % len(markers)], ms=4,
+                color=cmap(c % 10), label=f"{a} vs {b}", gid=f"comparison {a} vs {b}")
+    top = max(r["se"] for r in rows) * 1.05
+    ax.plot([-1.959963984540054 * top, 0, 1.959963984540054 * top], [top, 0, top], color="#888888", lw=0.6, ls="--")
+    ax.axvline(0, color="#888888", lw=0.6)
+    ax.set_ylim(top, 0)
+    ax.set_ylabel("Standard error")
+    name = f"log {res.measure}" if res.is_ratio else res.measure
+    ax.set_xlabel(f"{name} centred at the comparison's direct estimate ({res.model} effects)")
+    ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["network_graph", "network_forest", "comparison_adjusted_funnel"]
