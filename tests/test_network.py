@@ -386,3 +386,15 @@ def test_comparison_adjusted_funnel_plot_and_order_check():
     assert sum(len(ln.get_xdata()) for ln in points) == res.n_comparisons
     with pytest.raises(InputError, match="every treatment once"):
         comparison_adjusted_funnel(res, ["D", "C", "B"])
+
+
+@pytest.mark.parametrize("model", ["common", "random"])
+def test_league_direct_is_netmeta_direct_estimate(model):
+    # netsplit's direct estimate, where netmeta reports one, is the direct league cell (row vs column).
+    r, res = run("smokingcessation", model)
+    for s in r[model]["netsplit"]:
+        a, b = s["comparison"].split(":")
+        if s["k"] == 0:
+            assert res.league_direct[a][b] is None
+        elif s["direct"] is not None:
+            assert close(res.league_direct[a][b], s["direct"]) and close(res.league_direct[b][a], -s["direct"])

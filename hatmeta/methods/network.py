@@ -251,6 +251,7 @@ class NMAResult:
     estimates: tuple
     league: dict
     league_se: dict
+    league_direct: dict  # {row: {column: direct estimate or None}}: the comparison's own studies only
     tau2: float
     I2: float
     I2_low: float
@@ -302,7 +303,7 @@ class NMAResult:
             "design_by_treatment": self.design_by_treatment,
             "designs": [dict(d) for d in self.designs],
             "p_scores": dict(self.p_scores), "sucra": dict(self.sucra),
-            "league": self.league, "league_se": self.league_se,
+            "league": self.league, "league_se": self.league_se, "league_direct": self.league_direct,
             "netsplit": [dict(r) for r in self.netsplit],
             "studies": list(self.studies), "participants": self.participants,
             "comparisons": [dict(c) for c in self.comparisons],
@@ -402,6 +403,15 @@ def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lowe
                       for i, t in enumerate(trts) if i != r)
     league = {a: {b: float(g.te[i, j]) for j, b in enumerate(trts)} for i, a in enumerate(trts)}
     league_se = {a: {b: float(g.se[i, j]) for j, b in enumerate(trts)} for i, a in enumerate(trts)}
+    # Direct evidence only: each comparison's own rows pooled (inverse variance, plus tau^2 under random
+    # effects; netmeta's TE.direct), None where no study compares the pair.
+    t2 = 0.0 if model == "common" or math.isnan(fit.tau2) else fit.tau2
+    league_direct: dict = {a: {b: None for b in trts} for a in trts}
+    for (a, b) in set(zip(net.t1.tolist(), net.t2.tolist())):
+        e = np.flatnonzero((net.t1 == a) & (net.t2 == b))
+        w = 1.0 / (net.se[e] ** 2 + t2)
+        d = float(np.sum(w * net.te[e]) / np.sum(w))
+        league_direct[trts[a]][trts[b]], league_direct[trts[b]][trts[a]] = d, -d
     ps = p_scores(g.te, g.se, benefit)
     p_sc = {t: float(ps[i]) for i, t in enumerate(trts)}
     dd = decomp_design(fit)
@@ -417,7 +427,7 @@ def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lowe
     return NMAResult(
         measure=comp.measure, scale="log" if comp.measure in LOG_MEASURES else "identity", model=model,
         method=fit.method, reference=fit.reference, treatments=trts, benefit=benefit, level=level,
-        estimates=estimates, league=league, league_se=league_se,
+        estimates=estimates, league=league, league_se=league_se, league_direct=league_direct,
         tau2=fit.tau2, I2=fit.I2, I2_low=fit.I2_low, I2_high=fit.I2_high,
         Q=fit.Q, Q_df=fit.df, Q_p=float(chi2_sf(fit.df, fit.Q)) if fit.df > 0 else math.nan,
         Q_within=dd["Q_within"], Q_within_df=dd["Q_within_df"], Q_within_p=dd["Q_within_p"],
