@@ -180,6 +180,17 @@ def test_dong2013_studies_without_events_are_named():
     out = res.to_dict()
     assert {d["study"] for d in out["dropped"]} == {"id 5", "id 25"}
     assert any("id 5" in n for n in out["notes"]) and any("added to every cell" in n for n in out["notes"])
+    # Participants per treatment count the studies analysed only; the increment note names none left out.
+    import csv
+
+    rows = list(csv.DictReader(open(FIX / r["csv"])))
+    want: dict = {}
+    for row in rows:
+        if row["study"] not in ("id 5", "id 25"):
+            want[row["treatment"]] = want.get(row["treatment"], 0) + int(row["n"])
+    assert res.participants == want
+    increment = next(n for n in out["notes"] if "added to every cell" in n)
+    assert "id 5," not in increment and "id 25" not in increment
 
 
 def test_dong2013_multiarm_study_with_two_empty_arms_is_refused_like_netmeta():

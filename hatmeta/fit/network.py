@@ -113,9 +113,6 @@ def pairwise(table: NetworkTable, measure: str, cc: float = 0.5) -> Comparisons:
     groups = _groups(table.text["study"])
     trt = table.text["treatment"]
     c = table.columns
-    part: dict = {}
-    for i, t in enumerate(trt):
-        part[t] = part.get(t, 0.0) + float(c["n"][i])
     rows_s, rows_t1, rows_t2, te_l, se_l = [], [], [], [], []
     dropped, corrected, refused = [], [], []
     line = {}
@@ -172,6 +169,12 @@ def pairwise(table: NetworkTable, measure: str, cc: float = 0.5) -> Comparisons:
                          f"its remaining comparisons do not make a complete study (netmeta refuses it too): leave "
                          f"the study out or combine the arms without events", file=table.path, line=line[s],
                          column="events")
+    kept = set(rows_s)
+    corrected = [s for s in corrected if s in kept]
+    part: dict = {}  # participants per treatment, over the studies analysed
+    for i, (s, t) in enumerate(zip(table.text["study"], trt)):
+        if s in kept:
+            part[t] = part.get(t, 0.0) + float(c["n"][i])
     notes = []
     if corrected:
         notes.append(f"{cc:g} added to every cell of {len(corrected)} stud{'y' if len(corrected) == 1 else 'ies'}"
