@@ -409,3 +409,59 @@ def test_league_direct_is_netmeta_direct_estimate(model):
             assert res.league_direct[a][b] is None
         elif s["direct"] is not None:
             assert close(res.league_direct[a][b], s["direct"]) and close(res.league_direct[b][a], -s["direct"])
+
+
+@pytest.mark.parametrize("method", ["DL", "REML"])
+def test_two_treatment_network_is_the_pairwise_meta_analysis(method):
+    """With two treatments and two-arm studies the network model is the pairwise random-effects model:
+    the same estimate, SE and tau^2 as hatmeta's (metafor-validated) rma on the same studies."""
+    import csv
+
+    import hatmeta
+
+    rows = [r for r in csv.DictReader(open(FIX / "dong2013.csv"))]
+    by: dict = {}
+    for r in rows:
+        by.setdefault(r["study"], {})[r["treatment"]] = (int(r["events"]), int(r["n"]))
+    keep = {s: a for s, a in by.items() if set(a) == {"TIO-HH", "Placebo"}}
+    arms = {"study": [], "treatment": [], "events": [], "n": []}
+    pairs = {"study": [], "events_treat": [], "n_treat": [], "events_ctrl": [], "n_ctrl": []}
+    for s, a in keep.items():
+        for t in ("TIO-HH", "Placebo"):
+            arms["study"].append(s)
+            arms["treatment"].append(t)
+            arms["events"].append(a[t][0])
+            arms["n"].append(a[t][1])
+        pairs["study"].append(s)
+        pairs["events_treat"].append(a["TIO-HH"][0])
+        pairs["n_treat"].append(a["TIO-HH"][1])
+        pairs["events_ctrl"].append(a["Placebo"][0])
+        pairs["n_ctrl"].append(a["Placebo"][1])
+    net = nma(arms, "OR", "Placebo", method=method)
+    pw = hatmeta.rma(hatmeta.escalc(pairs, "OR"), method=method)
+    e = net.estimates[0]
+    assert abs(e["estimate"] - pw.estimate) < 1e-9 and abs(e["se"] - pw.se) < 1e-9
+    assert abs(net.tau2 - pw.tau2) < 1e-9 and abs(net.Q - pw.q) < 1e-9
+    assert {s for s, _ in net.dropped} == {s for s, _ in hatmeta.escalc(pairs, "OR").dropped}
+
+
+def test_row_order_and_reference_do_not_change_the_network():
+    import random
+
+    r = ref("smokingcessation")
+    rows = list(open(FIX / r["csv"]).read().splitlines())
+    head, body = rows[0], rows[1:]
+    random.Random(3).shuffle(body)
+    data_a = nma(FIX / r["csv"], "OR", "A")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "shuffled.csv"
+        f.write_text("\n".join([head] + body) + "\n")
+        data_b = nma(f, "OR", "C")
+    for a in data_a.treatments:
+        for b in data_a.treatments:
+            assert abs(data_a.league[a][b] - data_b.league[a][b]) < 1e-12
+            assert abs(data_a.league_se[a][b] - data_b.league_se[a][b]) < 1e-12
+    assert abs(data_a.tau2 - data_b.tau2) < 1e-12 and abs(data_a.Q_between - data_b.Q_between) < 1e-9
+    assert data_a.p_scores == pytest.approx(data_b.p_scores, abs=1e-12)
