@@ -76,8 +76,12 @@ def format_nma(res) -> str:
     model = "Random-effects" if res.model == "random" else "Common-effect"
     lines.append(f"Network meta-analysis ({res.measure}, {name}): {model} model, frequentist graph-theoretical "
                  f"approach (netmeta)")
-    lines.append(f"{res.k} studies, {res.n_comparisons} pairwise comparisons, {len(res.treatments)} treatments, "
-                 f"{len(res.designs)} designs; reference: {res.reference}")
+    def count(n, one, many):
+        return f"{n} {one if n == 1 else many}"
+
+    lines.append(f"{count(res.k, 'study', 'studies')}, {count(res.n_comparisons, 'pairwise comparison', 'pairwise comparisons')}"
+                 f", {len(res.treatments)} treatments, {count(len(res.designs), 'design', 'designs')}; "
+                 f"reference: {res.reference}")
     lines.append("")
     head = f"Effects against {res.reference} ({res.measure} [{100 * res.level:g}% CI]"
     head += ", natural scale)" if res.is_ratio else ")"
