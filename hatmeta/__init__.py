@@ -47,6 +47,8 @@ _LAZY = {
     "small_study_test": "hatmeta.methods.publication_bias",
     "egger": "hatmeta.methods.publication_bias",
     "pet_peese": "hatmeta.methods.publication_bias",
+    # network meta-analysis
+    "nma": "hatmeta.methods.network",
 }
 _SUBMODULES = ("api", "results", "errors", "io", "fit", "methods", "render", "bayes", "review", "cli")
 

@@ -34,6 +34,7 @@ COMMANDS = {
     "revman": "hatmeta.commands.revman:revman",
     "revman-export": "hatmeta.commands.revman:revman_export",
     "convert": "hatmeta.commands.convert:convert",
+    "nma": "hatmeta.commands.nma:nma",
 }
 
 
