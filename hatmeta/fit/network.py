@@ -584,7 +584,7 @@ def i2_interval(Q: float, df: int, level: float = 0.95):
     """I^2 (percent) and its interval from H (Higgins & Thompson 2002; meta's ``isquared``/``calcH``)."""
     if df < 1:
         return math.nan, math.nan, math.nan
-    from ._dist import norm_isf
+    from ..dist import norm_isf
 
     k = df + 1
     H = math.sqrt(Q / df)

@@ -48,7 +48,7 @@ _SQRT_EPS = math.sqrt(np.finfo(float).eps)
 
 
 def _norm_sf(x):
-    from ..fit._dist import norm_sf
+    from ..dist import norm_sf
 
     return np.asarray(norm_sf(np.atleast_1d(np.asarray(x, float))), float).reshape(np.shape(x))
 
@@ -106,7 +106,7 @@ def decomp_design(fit: NetworkFit) -> dict:
     """netmeta's ``decomp.design``: Q total, within designs, between designs (with df and p), the
     within-design Q of each design, and the design-by-treatment interaction test (Q between designs
     under the random-effects design-by-treatment interaction model, with its tau^2)."""
-    from ..fit._dist import chi2_sf
+    from ..dist import chi2_sf
 
     net = fit.network
     w0 = edge_weights(net, 0.0, zero_small=False)
@@ -332,7 +332,7 @@ class NMAResult:
         return frame
 
     def summary(self) -> str:
-        from ..render.network import format_nma
+        from .network_text import format_nma
 
         return format_nma(self)
 
@@ -340,7 +340,7 @@ class NMAResult:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        from ..render.network import nma_html
+        from .network_text import nma_html
 
         return nma_html(self)
 
@@ -391,7 +391,7 @@ def nma(data: "NetworkSource", measure: str, reference: str | None = None, commo
 def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lower",
                     level: float = 0.95) -> NMAResult:
     """Assemble the NMAResult of one model of a fit."""
-    from ..fit._dist import chi2_sf, norm_isf
+    from ..dist import chi2_sf, norm_isf
 
     net = fit.network
     g = fit.model(model)

@@ -30,7 +30,7 @@ def _p(p):
 
 def _cell(res, est, se, digits=2):
     """Natural-scale estimate [CI] of one effect (exp for OR and RR)."""
-    from ..fit._dist import norm_isf
+    from ..dist import norm_isf
 
     z = float(norm_isf((1 - res.level) / 2))
     lo, hi = est - z * se, est + z * se
