@@ -280,3 +280,26 @@ def test_engine_tables_and_figures_default_to_experimental_and_control():
 
     for fn in (forest, sensitivity_forest, result_rows, result_table):
         assert inspect.signature(fn).parameters["labels"].default == ("experimental", "control")
+
+
+def test_summary_of_findings_order_title_and_terminal_width():
+    """Critical outcomes in clinical order (retention, illicit use, mortality, crime, SAE), a title that
+    covers the secondary-comparison rows, and text that fits 80 columns (issue 26, item 10)."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "sof"], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    heads = [line.split(":")[0].split(" (")[0] for before, line in zip(lines, lines[1:])  # each block's first line
+             if not before and line and not line.startswith(" ")]
+    order = ["Retention in treatment", "Illicit drug use", "Mortality", "Crime", "Serious adverse events"]
+    firsts = [next(i for i, h in enumerate(heads) if h.startswith(o)) for o in order]
+    assert firsts == sorted(firsts), heads
+    assert "any route vs any other treatment" in p.stdout
+    md = subprocess.run([sys.executable, "-m", "hatmeta.cli", "sof", "--format", "markdown"], cwd=ROOT,
+                        capture_output=True, text=True).stdout
+    assert md.startswith("**Summary of findings") and "| Outcome |" in md

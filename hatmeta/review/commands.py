@@ -237,8 +237,8 @@ def _prompt_rows() -> dict:
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html", "latex"]), default="markdown",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv", "html", "latex"]), default="text",
+              show_default=True, help="text: one block per outcome, wrapped at 80 columns; markdown: the table.")
 @click.option("--threshold", type=float,
               help="Smallest important effect, natural scale (e.g. 1.25 for a ratio: 0.8 and 1.25), for the "
                    "imprecision suggestion.")
@@ -247,7 +247,7 @@ def sof(ctx, fmt, threshold):
     """Summary-of-findings table: one row per pooled analysis, with the GRADE ratings recorded."""
     from . import list_analyses
     from .api import pool_analysis
-    from .sof import sof_table, summary_rows
+    from .sof import sof_table, sof_text, summary_rows
 
     data_dir = (ctx.obj or {}).get("data_dir")
     pooled, refused = [], []
@@ -258,7 +258,7 @@ def sof(ctx, fmt, threshold):
         except InputError as exc:
             refused.append((name, exc.message))
     rows = summary_rows(pooled, refused, data_dir=data_dir, analyses_dir=analyses_dir, threshold=threshold)
-    click.echo(sof_table(rows, fmt, threshold), nl=False)
+    click.echo(sof_text(rows, threshold) if fmt == "text" else sof_table(rows, fmt, threshold), nl=False)
     for name, reason in refused:
         click.echo(f"not pooled: {name}: {reason.split(' (')[0]}", err=True)
 

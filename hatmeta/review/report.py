@@ -326,7 +326,10 @@ def build_report(out="reports", data_dir=None, analyses_dir=None, progress=None)
                                    data_dir=data_dir, analyses_dir=analyses_dir)
     for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("html", "html")):
         path = out / f"sof.{ext}"
-        path.write_text(sof_table(sof_rows, fmt))
+        table = sof_table(sof_rows, fmt)
+        # sof.html is a page of its own (styled, with a way back), not a fragment of the index.
+        path.write_text(_page("Summary of findings", f'<p><a href="index.html">All analyses</a></p>\n{table}')
+                        if fmt == "html" else table)
         files.append(path)
     sections = {r.name: _section(r, out) for r in rendered}
     for r in rendered:

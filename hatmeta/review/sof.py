@@ -183,19 +183,60 @@ def sof_table(rows, fmt="markdown", threshold=None) -> str:
     body = [[r["outcome"], r["participants"], r["relative_effect"], r["assumed_risk"], r["corresponding_risk"],
              r.get("absolute_difference", ""), r["heterogeneity"], r["certainty_text"],
              "; ".join(f"{k}: {v}" for k, v in r["suggestions"].items())] for r in rows]
-    note = ("Certainty is the reviewer's GRADE rating recorded in the analysis spec ('not rated' until "
+    return render(SOF_HEAD, body, fmt, caption=SOF_TITLE, footnote=_note(threshold))
+
+
+SOF_TITLE = ("Summary of findings: heroin-assisted treatment for opioid dependence (supervised injected heroin vs "
+             "oral methadone; rows marked 'secondary comparison': heroin by any route vs any other treatment)")
+
+
+def _note(threshold) -> str:
+    return ("Certainty is the reviewer's GRADE rating recorded in the analysis spec ('not rated' until "
             "then); the last column is what the numbers alone suggest, for the reviewer to judge. Assumed risk: "
             "median control-arm risk of the included trials; absolute difference = corresponding minus assumed "
             "risk. A row marked published shows a published review's pooled estimate for a critical outcome "
             "that no extracted trial reports by arm: it is not reproduced here. "
             + (f"Smallest important effect used for imprecision: {threshold:g}." if threshold is not None
                else "No threshold of an important effect was given (hatmeta sof --threshold)."))
-    return render(SOF_HEAD, body, fmt, caption="Summary of findings: heroin-assisted treatment vs methadone",
-                  footnote=note)
+
+
+def sof_text(rows, threshold=None, width: int = 80) -> str:
+    """The summary of findings for a terminal: one block per outcome, wrapped to ``width`` columns
+    (``--format markdown`` gives the table)."""
+    import textwrap
+
+    def wrap(text, first="  ", rest="    "):
+        return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest)
+
+    lines = textwrap.wrap(SOF_TITLE, width)
+    for r in rows:
+        lines += [""] + wrap(f"{r['outcome']}: {r['participants']}", "", "  ")
+        lines += wrap(f"Relative effect: {r['relative_effect']}")
+        if r["assumed_risk"]:
+            lines += wrap(f"Risk: {r['assumed_risk']} (control), {r['corresponding_risk']} (HAT); "
+                          f"{r.get('absolute_difference', '')}")
+        if r["heterogeneity"]:
+            lines += wrap(f"Heterogeneity: {r['heterogeneity']}")
+        lines += wrap(f"Certainty (GRADE): {r['certainty_text']}")
+        lines += wrap("Suggested by the numbers: " + "; ".join(f"{k}: {v}" for k, v in r["suggestions"].items()))
+    return "\n".join(lines + [""] + textwrap.wrap(_note(threshold), width)) + "\n"
+
+
+# Critical outcomes in clinical order (retention first: the outcome the trials were powered for), then
+# any other; within an outcome the primary comparison before the secondary and the sensitivity analyses.
+OUTCOME_ORDER = ("retention", "illicit_use", "mortality", "crime", "sae")
+
+
+def _order(spec) -> tuple:
+    outcome = spec.outcome
+    rank = OUTCOME_ORDER.index(outcome) if outcome in OUTCOME_ORDER else len(OUTCOME_ORDER)
+    title = (getattr(spec, "title", "") or "").lower()
+    kind = 2 if "sensitivity" in title else 1 if "secondary" in title else 0
+    return rank, outcome, kind, spec.name
 
 
 def summary_rows(pooled, refused, data_dir=None, analyses_dir=None, threshold=None) -> list:
-    """Every summary-of-findings row, in analysis-name order: pooled RR/OR analyses (with what their
+    """Every summary-of-findings row, critical outcomes in clinical order (``OUTCOME_ORDER``): pooled RR/OR analyses (with what their
     trials' risk-of-bias judgements suggest), and each refused analysis whose outcome a published
     review has pooled (that review's estimate, labelled as published, with the refusal's reason).
 
@@ -211,7 +252,7 @@ def summary_rows(pooled, refused, data_dir=None, analyses_dir=None, threshold=No
             continue
         rob = risk_of_bias_of(res) or {}  # the judgements the HAT result carries, by trial label
         judgements = {s.label or s.study: rob[s.study] for s in res.studies if s.study in rob}
-        rows.append((analysis.spec.name, sof_row(res, analysis, threshold, rob_suggestion(judgements))))
+        rows.append((_order(analysis.spec), sof_row(res, analysis, threshold, rob_suggestion(judgements))))
     appraisal = load_appraisal(data_dir) if refused else None
     # A published row stands in only for an outcome that no analysis could pool (not for a refused
     # sensitivity analysis of an outcome that is pooled elsewhere).
@@ -223,7 +264,7 @@ def summary_rows(pooled, refused, data_dir=None, analyses_dir=None, threshold=No
             continue
         for published in appraisal.published_for(spec.outcome, spec.control_arms)[:1]:
             if spec.outcome not in done:
-                rows.append((name, published_sof_row(sof_outcome(spec), published, _short_reason(reason))))
+                rows.append((_order(spec), published_sof_row(sof_outcome(spec), published, _short_reason(reason))))
                 done.add(spec.outcome)
     return [r for _, r in sorted(rows, key=lambda nr: nr[0])]
 
