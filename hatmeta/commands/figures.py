@@ -120,21 +120,27 @@ def _bayes_options(f):
 @click.option("--level", type=float, help="Confidence level of the intervals (default 0.95).")
 @click.option("--cumulative", metavar="COL", help="Draw the cumulative meta-analysis ordered by COL (e.g. year).")
 @click.option("--leave-one-out", is_flag=True, help="Draw the leave-one-out analysis.")
+@click.option("--preset", type=click.Choice(["revman5", "revman", "revman-web"], case_sensitive=False),
+              help="Pool as RevMan does (as hatmeta pool --preset): revman5 (alias revman) or revman-web.")
 @click.pass_context
 def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, bayes, tau_prior,
-           mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False):
+           mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False, preset=None):
     """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout; with --cumulative COL or
     --leave-one-out, the sequence of refits as a forest plot."""
     from ..render import plots
     from ..api import pool_bayes
 
+    if (cumulative or leave_one_out) and preset:
+        raise InputError("--preset draws the pooled forest plot, not the cumulative or leave-one-out one",
+                         option="--preset")
     if cumulative or leave_one_out:
         _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes,
                             out, fmt, cumulative, leave_one_out)
         return
 
     res, chosen, names, title, groups = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup,
-                                              benefit, labels, title, level=level)
+                                              benefit, labels, title, level=level,
+                                              preset=preset.lower() if preset else None)
     years = None
     if sort == "year":
         table = ctx.meta["hatmeta.table"]

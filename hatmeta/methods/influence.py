@@ -153,7 +153,7 @@ def _influence(es: EffectSizes, method, ci) -> tuple:
     from ..errors import InputError
 
     if es.k < 3:
-        raise InputError(f"influence diagnostics need at least 3 studies, found {es.k}", file=es.table.path)
+        raise InputError(f"influence diagnostics need at least 3 studies, found {es.k}", option="--influence")
     a = influence_arrays(es.yi, es.vi, [es.k], method=method, ci=ci)
     cols = {name: a[name].tolist() for name in FIELDS}
     flags = a["influential"].tolist()

@@ -149,7 +149,7 @@ def egger(res) -> EggerTest:
     es = fitted(res).es
     k = es.k
     if k < 3:
-        raise InputError(f"Egger's test needs at least 3 studies, found {k}", file=es.table.path)
+        raise InputError(f"Egger's test needs at least 3 studies, found {k}", option="--small-study")
     b0, se0, b1, se1, df = (float(np.asarray(a)[0]) for a in
                             wls_groups(es.yi, np.sqrt(es.vi), 1 / es.vi, np.zeros(k, dtype=np.intp), 1))
     t = b1 / se1
@@ -180,7 +180,7 @@ def small_study_test(res, which: str = "egger") -> SmallStudyTest:
         raise InputError(f"unknown small-study test {which!r}; choose one of {', '.join(TESTS)}",
                          column="--small-study")
     if es.k < 3:
-        raise InputError(f"{TEST_NAMES[which]} needs at least 3 studies, found {es.k}", file=es.table.path)
+        raise InputError(f"{TEST_NAMES[which]} needs at least 3 studies, found {es.k}", option="--small-study")
     notes = ()
     if which == "begg":
         tau, p = rank_test(es.yi, es.vi)
@@ -296,7 +296,7 @@ def pet_peese(res, level: float | None = None) -> PetPeese:
     es, level = f.es, f.level
 
     if es.k < 3:
-        raise InputError(f"PET-PEESE needs at least 3 studies, found {es.k}", file=es.table.path)
+        raise InputError(f"PET-PEESE needs at least 3 studies, found {es.k}", option="--pet-peese")
     gid = np.zeros(es.k, dtype=np.intp)
     out = {}
     for name, x in (("pet", np.sqrt(es.vi)), ("peese", es.vi)):
@@ -361,7 +361,7 @@ def trim_fill(res, method: str | None = None, estimator="L0", side=None, level: 
                          column="--trim-fill-estimator")
     k = es.k
     if k < 3:
-        raise InputError(f"trim-and-fill needs at least 3 studies, found {k}", file=es.table.path)
+        raise InputError(f"trim-and-fill needs at least 3 studies, found {k}", option="--trim-fill")
     m = _tau2_method(method)
     notes = ()
     if m != method:
@@ -449,7 +449,7 @@ def selection_model(res, steps=(0.025,), benefit="lower", method: str | None = N
     random = method not in COMMON_EFFECT_METHODS
     if k < 1 + int(random) + nd + 1:
         raise InputError(f"the selection model needs more than {1 + int(random) + nd} studies, found {k}",
-                         file=es.table.path)
+                         option="--selection-model")
     alternative = _side_of(benefit)
     sei = np.sqrt(v)
     zi = y / sei

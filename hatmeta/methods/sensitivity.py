@@ -62,7 +62,7 @@ def leave_one_out(res, method: str | None = None, ci: str | None = None, level: 
 def _leave_one_out(es: EffectSizes, method, ci, level) -> tuple:
     k = es.k
     if k < 3:
-        raise InputError(f"leave-one-out needs at least 3 studies, found {k}", file=es.table.path)
+        raise InputError(f"leave-one-out needs at least 3 studies, found {k}", option="--leave-one-out")
     if method in ("MH", "PETO"):
         return _refit_each(es, [(es.studies[j], [i for i in range(k) if i != j]) for j in range(k)],
                            method, level)
