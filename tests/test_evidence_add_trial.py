@@ -203,3 +203,29 @@ def test_guided_prompts(data, capsys, monkeypatch):
         "18", "36", "derived", "50% of 36 = 18.0, rounded to 18")
     assert [a["role"] for a in ex.arms_of("demaret2015")] == ["experimental", "control"]
     assert ex.arms_of("demaret2015")[0]["source"] == "Demaret 2015 abstract"
+
+
+def test_a_decimal_comma_in_a_new_trial_gets_the_hint_pool_gives(data, tmp_path, capsys):
+    """add-trial names '52,0' as a decimal comma, as pool --data does (issue 26, item 14)."""
+    from .test_eligibility import new_trial
+
+    folder = new_trial(tmp_path / "new", sep=";")
+    text = (folder / "outcomes.csv").read_text().replace(";dam;52;50;40;", ";dam;52;50,0;40;")
+    (folder / "outcomes.csv").write_text(text)
+    code, _, err = run(["--data-dir", str(data), "add-trial", "--from", str(folder)], capsys)
+    assert code == 2 and "not a number: '50,0' (a decimal comma? write 0.5, not 0,5)" in err
+
+
+def test_identical_rows_in_a_data_table_are_warned_about(tmp_path):
+    """A row pasted twice is pooled as two studies (named in the notes) and warned about on stderr."""
+    import subprocess
+    import sys
+
+    lines = (Path(__file__).parent / "fixtures" / "data" / "bcg.csv").read_text().splitlines()
+    path = tmp_path / "dup.csv"
+    path.write_text("\n".join(lines[:4] + [lines[2]]) + "\n")
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(path), "--measure", "RR"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0
+    assert p.stderr == (f"warning: {path}: lines 3 and 5 are identical in every column (pasted twice?); "
+                        "both are pooled\n")

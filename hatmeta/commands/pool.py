@@ -168,6 +168,9 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, o
         text_opts = dict(verbose=verbose, study_labels=study_labels(result))
     elif data_file is not None:
         table, measure = api.read_data(data_file, measure, drop_incomplete=drop_incomplete)
+        for a, b in table.identical_rows():  # pooled as two studies (named in the notes): say it aloud
+            click.echo(f"warning: {data_file}: lines {a} and {b} are identical in every column (pasted twice?); "
+                       "both are pooled", err=True)
         options = {k: v for k, v in options.items() if v is not None}
         if input_level != 0.95:
             options["input_level"] = input_level

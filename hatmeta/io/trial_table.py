@@ -122,6 +122,22 @@ class TrialTable:
     def line_of(self, i: int):
         return self.lines[i] if self.lines else None
 
+    def identical_rows(self) -> list:
+        """[(line, line)] of rows identical in every column (a row pasted twice, most likely), found only
+        among rows that share a study name as given (cheap: no table of a million rows is compared)."""
+        names = self.given or self.studies
+        if len(set(names)) == len(names):
+            return []
+        first: dict = {}
+        pairs = []
+        for i, name in enumerate(names):
+            key = (name, *(float(v[i]) for v in self.columns.values()), *(v[i] for v in self.extra.values()))
+            if key in first:
+                pairs.append((self.line_of(first[key]), self.line_of(i)))
+            else:
+                first[key] = i
+        return pairs
+
 
 def _format_number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
@@ -414,6 +430,11 @@ def _parse_column(cells, path, lines, column) -> np.ndarray:
     raise AssertionError("unreachable: a column that failed to parse has a bad cell")
 
 
+def decimal_comma_hint(text: str) -> str:
+    """' (a decimal comma? ...)' for a cell like '100,0' (a spreadsheet in a European locale), else ''."""
+    return " (a decimal comma? write 0.5, not 0,5)" if re.fullmatch(r"[+-]?\d+,\d+", text.strip()) else ""
+
+
 def _drop_flag(path) -> str:
     """How the caller asks to leave incomplete rows out: the command line's flag, or read_table's keyword."""
     return "drop_incomplete=True" if path in IN_MEMORY else "--drop-incomplete"
@@ -427,8 +448,7 @@ def _parse_number(text, path, line, column) -> float:
     try:
         x = float(s)
     except ValueError:
-        hint = " (a decimal comma? write 0.5, not 0,5)" if re.fullmatch(r"[+-]?\d+,\d+", s) else ""
-        raise InputError(f"not a number: {s!r}{hint}", file=path, line=line, column=column) from None
+        raise InputError(f"not a number: {s!r}{decimal_comma_hint(s)}", file=path, line=line, column=column) from None
     if not math.isfinite(x):
         raise InputError(f"not a finite number: {s!r}", file=path, line=line, column=column)
     return x

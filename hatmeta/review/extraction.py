@@ -246,7 +246,9 @@ def _check_cell(row: Row, col: Column, errors: list) -> None:
         try:
             x = float(text)
         except ValueError:
-            err(f"not a number: {text!r}")
+            from ..io.trial_table import decimal_comma_hint
+
+            err(f"not a number: {text!r}{decimal_comma_hint(text)}")
             return
         if not math.isfinite(x):
             err(f"not a finite number: {text!r}")
