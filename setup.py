@@ -12,7 +12,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-BUNDLE = {"data/extracted": ("*.csv", "README.md"), "analyses": ("*.toml", "README.md")}
+BUNDLE = {"data/extracted": ("*.csv", "README.md"), "analyses": ("*.toml", "README.md"),
+          "analyses/networks": ("*.toml",)}
 
 
 class BuildWithReview(build_py):

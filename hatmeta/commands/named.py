@@ -52,6 +52,16 @@ class NamedTsa:
     notes: list[str]
 
 
+@dataclass(frozen=True)
+class NamedNetwork:
+    """A named network analysis pooled for ``hatmeta nma NAME``: the NMAResult, the review's text shown
+    after it (trials in and out, transitivity assumptions) and the keys it adds to the JSON."""
+
+    result: Any
+    text: str
+    json: dict[str, Any]
+
+
 class Analyses(Protocol):
     """What a provider of named analyses offers the commands."""
 
@@ -65,6 +75,8 @@ class Analyses(Protocol):
                 labels: tuple[str, str] | None, measure: str | None, **options: Any) -> dict[str, Any]: ...
 
     def compare_text(self, compared: dict[str, Any], ref: str, result: MetaResult) -> str: ...
+
+    def network(self, name: str, **options: Any) -> NamedNetwork: ...
 
 
 def analyses(ctx: click.Context | None) -> Analyses:

@@ -392,7 +392,10 @@ def init(ctx, folder):
     try:
         (tmp / "data").mkdir(parents=True)
         for src, dst, patterns in ((data_dir, tmp / "data" / "extracted", ("*.csv", "README.md")),
-                                   (analyses_dir, tmp / "analyses", ("*.toml", "README.md"))):
+                                   (analyses_dir, tmp / "analyses", ("*.toml", "README.md")),
+                                   (analyses_dir / "networks", tmp / "analyses" / "networks", ("*.toml",))):
+            if not src.is_dir():
+                continue  # no network specs to copy
             dst.mkdir()
             for pattern in patterns:
                 for path in sorted(src.glob(pattern)):

@@ -182,7 +182,7 @@ def read_results(folder) -> dict:
     folder = Path(folder) / "results"
     out = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        if path.stem.endswith(("-bayes", "-tsa")):
+        if path.stem.endswith(("-bayes", "-tsa", "-nma")):
             continue
         try:
             result = json.loads(path.read_text(encoding="utf-8"))

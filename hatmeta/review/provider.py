@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..commands.named import Named, NamedTsa
+from ..commands.named import Named, NamedNetwork, NamedTsa
 
 
 class ReviewAnalyses:
@@ -61,6 +61,15 @@ class ReviewAnalyses:
 
         return compare_with(result, ref, analysis=name, data_dir=self.data_dir, benefit=benefit, labels=labels,
                             measure=measure, analyses_dir=self.analyses_dir, **options)
+
+    def network(self, name: str, **options: Any) -> NamedNetwork:
+        from .network import network_text, pool_network
+
+        result, an = pool_network(name, data_dir=self.data_dir, analyses_dir=self.analyses_dir, **options)
+        return NamedNetwork(result=result, text=network_text(an), json={
+            "analysis": an.spec.name, "title": an.spec.title, "trials": list(an.notes),
+            "omitted": [{"trial": t, "reason": r} for t, r in an.omitted],
+            "transitivity": " ".join(an.spec.transitivity.split())})
 
     def compare_text(self, compared: dict[str, Any], ref: str, result) -> str:
         from .compare import compare_text

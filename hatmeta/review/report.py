@@ -338,6 +338,10 @@ def build_report(out="reports", data_dir=None, analyses_dir=None, progress=None)
         files.append(path)
     toc = "".join(f'<li><a href="#{html.escape(r.name)}">{html.escape(r.title)}</a>'
                   f'{" (not pooled)" if r.refused else ""}</li>' for r in rendered)
+    networks = render_networks(out, data_dir, analyses_dir)  # analyses/networks/*.toml, a page each
+    for name, title, page_files in networks:
+        files += page_files
+        toc += f'<li><a href="{html.escape(name)}.html">{html.escape(title)}</a> (network)</li>'
     index = ("<h1>hatmeta: heroin-assisted treatment, randomised trials</h1>\n"
              "<p>Every analysis in <code>analyses/</code>, pooled from the extraction in <code>data/extracted/</code>. "
              "Regenerate with <code>hatmeta report</code>; check with <code>hatmeta reproduce</code>.</p>\n"
@@ -454,6 +458,49 @@ def _robustness_section(r, out: Path) -> str:
     if baujat.exists():
         html_ += "\n" + _inline_svg(baujat, narrow=True)
     return html_
+
+
+def render_networks(out: Path, data_dir=None, analyses_dir=None) -> list:
+    """A page per network spec (analyses/networks/*.toml): the network graph, the forest plot against the
+    reference, the league table and rankings, inconsistency, the trials in and out and the transitivity
+    assumptions. Returns [(name, title, files)]; results/<name>-nma.json holds the numbers."""
+    from ..precision import dumps
+    from ..render.plots.network import network_forest, network_graph
+    from .network import list_networks, network_text, pool_network
+
+    done = []
+    for name in list_networks(analyses_dir):
+        files: list = []
+        try:
+            res, an = pool_network(name, data_dir=data_dir, analyses_dir=analyses_dir)
+        except InputError as exc:
+            body = f'<p class="refused">Not pooled: {html.escape(exc.message)}</p>'
+            title = name
+        else:
+            title = an.spec.title
+            (out / "figures").mkdir(parents=True, exist_ok=True)
+            (out / "results").mkdir(parents=True, exist_ok=True)
+            _figure(network_graph(res, title=None), out, f"{name}-graph", files)
+            _figure(network_forest(res, title=None), out, f"{name}-forest", files)
+            path = out / "results" / f"{name}-nma.json"
+            path.write_text(dumps(res.to_dict()) + "\n")
+            files.append(path)
+            e = html.escape
+            body = (f"<p>{e(' '.join(an.spec.description.split()))}</p>\n"
+                    + _inline_svg(out / "figures" / f"{name}-graph.svg", narrow=True) + "\n"
+                    + _inline_svg(out / "figures" / f"{name}-forest.svg") + "\n"
+                    + res._repr_html_() + "\n"
+                    + f"<pre>{e(network_text(an))}</pre>\n"
+                    + "<p>What the network adds to the pairwise primary analysis (<a href=\"retention.html\">"
+                      "retention</a>): the arms that multi-arm trials randomised beside heroin and methadone enter "
+                      "with their own information, and each comparison is estimated from direct and indirect "
+                      "evidence (the node-splitting table above).</p>\n")
+        page = out / f"{name}.html"
+        page.write_text(_page(title, f'<p><a href="index.html">All analyses</a></p>\n<h2>{html.escape(title)}</h2>\n'
+                                     + body))
+        files.append(page)
+        done.append((name, title, files))
+    return done
 
 
 def render_tsa(name, out, data_dir=None, analyses_dir=None, figure=None):

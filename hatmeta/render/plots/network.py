@@ -71,7 +71,7 @@ def network_graph(res, ax=None, title=None):
 @style.styled
 def network_forest(res, ax=None, title=None):
     """Forest plot of every treatment against the reference (natural scale), with P-scores."""
-    from ...fit._dist import norm_isf
+    from ...dist import norm_isf
 
     plt = style.pyplot()
     est = [e for e in res.estimates]
