@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import zipfile
 
@@ -169,7 +170,7 @@ def read_package(path) -> Review:
         sg = tuple((s["Subgroup"], _stored_pkg(s)) for s in subgroup_rows)
         if not sg and any(r.subgroup for r in rows):
             sg = tuple((name, {}) for name in dict.fromkeys(r.subgroup for r in rows if r.subgroup))
-        level = lambda x: _number(str(x).rstrip("%")) or 95.0  # noqa: E731
+        level = lambda x: _number(str(x).rstrip("%")) or 95.0
         outcomes.append(Outcome(
             id=_cid(*key), name=o.get("Analysis name", ""), comparison_id=_cid(key[0]),
             comparison=o.get("Analysis group name", ""), kind=kind or "?", measure=measure, method=method,
@@ -307,7 +308,7 @@ def _res(x):
 
 def _fmt(x):
     """An input value as given, in full (17 significant digits) so the round trip is exact."""
-    if x is None or (isinstance(x, float) and not x == x):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
         return None
     if isinstance(x, bool):
         return "true" if x else "false"
@@ -320,10 +321,9 @@ def package_analysis(table, result, name: str, group: int = 1, number: int = 1, 
                      subgroup: str | None = None, labels=("Experimental", "Control")) -> dict:
     """The CSV rows of one analysis (a TrialTable pooled by the revman5 preset into ``result``) in the
     version 1 data package layout: {"overall": {...}, "rows": [...], "subgroups": [...]}."""
-    import math
 
     ratio = result.scale == "log"
-    nat = (lambda x: None if x is None or not math.isfinite(x) else math.exp(x)) if ratio else (lambda x: x)  # noqa: E731
+    nat = (lambda x: None if x is None or not math.isfinite(x) else math.exp(x)) if ratio else (lambda x: x)
     layout = table.layout
     method, random = {"MH": ("MH", False), "MH-DL": ("MH", True), "FE": ("IV", False), "DL": ("IV", True),
                       "PETO": ("Peto", False)}.get(result.method, ("IV", True))
