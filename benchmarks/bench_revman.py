@@ -50,7 +50,7 @@ def review(k=200, seed=1) -> str:
         lines.append("<GROUP_LABEL_2>Ctrl</GROUP_LABEL_2>")
         lines.append("<GRAPH_LABEL_1>Favours exp</GRAPH_LABEL_1>")
         lines.append("<GRAPH_LABEL_2>Favours ctrl</GRAPH_LABEL_2>")
-        groups = [range(0, k // 2), range(k // 2, k)] if subs else [range(k)]
+        groups = [range(k // 2), range(k // 2, k)] if subs else [range(k)]
         for g, idx in enumerate(groups, start=1):
             if subs:
                 lines.append(f'<{kind}_SUBGROUP CHI2="" CI_END="" CI_START="" DF="" EFFECT_SIZE="" ESTIMABLE="YES" '

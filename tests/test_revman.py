@@ -368,8 +368,8 @@ def test_data_package_keeps_risk_of_bias_and_reads_a_folder(tmp_path):
     ("revman/normand1999_groups.csv", "SMD", "FE", "group"), ("bcg_yi_se.csv", "RR", "IV-DL", None),
     ("revman/nielweise2007_groups.csv", "OR", "PETO", None)])
 def test_revman_export_round_trip_gives_identical_numbers(tmp_path, data, measure, method, subgroup):
-    """Write a data package (revman-export), read it back and pool: the same numbers, and the stored
-    totals it wrote are reproduced to full precision; the same bytes twice."""
+    """Write a data package (revman-export), read it back and pool: the same numbers (inputs written in
+    full), and the totals it wrote (10 significant digits) are reproduced; the same bytes twice."""
     out = tmp_path / "pkg.zip"
     args = ["revman-export", "--data", str(_data(data)), "--measure", measure, "-o", str(out)]
     args += ["--method", method] if method else []
@@ -383,7 +383,9 @@ def test_revman_export_round_trip_gives_identical_numbers(tmp_path, data, measur
     back = pool_rm5(str(out), "CMP-001.01", None, {})
     direct = pool_table(read_table(_data(data), measure=measure), measure, method=method, preset="revman5",
                         subgroup=subgroup)
-    assert back.extra["revman"]["agrees"] is True and back.extra["revman"]["stored_precision"] == "full"
+    block = back.extra["revman"]
+    assert block["agrees"] is True, block.get("note")
+    assert block["stored_precision"] == "10 significant digits"  # results written through hatmeta.precision
     for key in ("estimate", "se", "ci_low", "ci_high", "q", "i2", "tau2", "p"):
         assert getattr(back, key) == approx(getattr(direct, key), rel=1e-13), key
     assert back.method == direct.method and back.k == direct.k

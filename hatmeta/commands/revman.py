@@ -108,7 +108,8 @@ def _scale(o, x):
 
 
 # Tolerance by the stored precision: (relative, absolute), on the scale RevMan stores (natural for ratios).
-TOLERANCE = {"full": (REL_TOL, ABS_TOL), "8 decimals": (1e-12, 5.1e-9), "6 decimals": (1e-12, 5.1e-7)}
+TOLERANCE = {"full": (REL_TOL, ABS_TOL), "10 significant digits": (2e-9, 1e-13), "8 decimals": (1e-12, 5.1e-9),
+             "6 decimals": (1e-12, 5.1e-7)}
 
 
 def _agree(ours, theirs, precision="full"):

@@ -84,8 +84,8 @@ class Rows:
     raw: tuple | None = None
     cor: tuple | None = None
 
-    def take(self, idx) -> "Rows":
-        t = lambda cells: None if cells is None else tuple(x[idx] for x in cells)  # noqa: E731
+    def take(self, idx) -> Rows:
+        t = lambda cells: None if cells is None else tuple(x[idx] for x in cells)
         return Rows(self.yi[idx], self.vi[idx], t(self.raw), t(self.cor))
 
 
@@ -314,8 +314,7 @@ def preset_fit(es: EffectSizes, preset: str, method: str | None = None, ci: str 
 def subgroups_extra(es: EffectSizes, res: MetaResult, column: str, level: float = 0.95) -> dict:
     """``subgroups`` and ``subgroup_test`` of a revman5 fit ``res``, for ``MetaResult`` (the test's
     I^2 under ``extra["subgroup_test_i2"]``)."""
-    method = {v: k for k, v in RESULT_METHOD.items()}[res.method]
-    stat, random = method
+    method = {v: k for k, v in RESULT_METHOD.items()}[res.method]  # (statistical method, random)
     name = {("MH", False): "MH", ("MH", True): "MH-DL", ("IV", False): "FE", ("IV", True): "IV-DL",
             ("PETO", False): "PETO"}[method]
     groups, test, i2 = subgroups(es, column, method=name, level=level)

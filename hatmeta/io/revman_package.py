@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import zipfile
 
@@ -169,7 +170,7 @@ def read_package(path) -> Review:
         sg = tuple((s["Subgroup"], _stored_pkg(s)) for s in subgroup_rows)
         if not sg and any(r.subgroup for r in rows):
             sg = tuple((name, {}) for name in dict.fromkeys(r.subgroup for r in rows if r.subgroup))
-        level = lambda x: _number(str(x).rstrip("%")) or 95.0  # noqa: E731
+        level = lambda x: _number(str(x).rstrip("%")) or 95.0
         outcomes.append(Outcome(
             id=_cid(*key), name=o.get("Analysis name", ""), comparison_id=_cid(key[0]),
             comparison=o.get("Analysis group name", ""), kind=kind or "?", measure=measure, method=method,
@@ -184,8 +185,8 @@ def read_package(path) -> Review:
     return Review(path=path, title=os.path.basename(path), revman_version="data package v1",
                   studies={s: (s, "") for s in rob} or {r.name: (r.name, r.year) for o in outcomes for r in o.rows},
                   outcomes=tuple(outcomes), notes=tuple(notes), risk_of_bias=rob,
-                  # hatmeta's own packages (revman-export) keep 17 digits; RevMan's, 6 decimals
-                  precision="full" if overall and all(o.get("ID", "").startswith("analysis:hatmeta-")
+                  # hatmeta's own packages (revman-export): 10 significant digits; RevMan's, 6 decimals
+                  precision="10 significant digits" if overall and all(o.get("ID", "").startswith("analysis:hatmeta-")
                                                       for o in overall) else "6 decimals")
 
 
@@ -297,9 +298,17 @@ def _csv_text(header, rows) -> str:
     return buf.getvalue()
 
 
+def _res(x):
+    """A computed number as hatmeta writes every result: 10 significant digits (hatmeta.precision)."""
+    from ..precision import q
+
+    v = q(x)
+    return None if v is None else repr(v)
+
+
 def _fmt(x):
-    """Full precision for a round trip (17 significant digits; RevMan writes 6 decimals)."""
-    if x is None or (isinstance(x, float) and not x == x):
+    """An input value as given, in full (17 significant digits) so the round trip is exact."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
         return None
     if isinstance(x, bool):
         return "true" if x else "false"
@@ -312,10 +321,9 @@ def package_analysis(table, result, name: str, group: int = 1, number: int = 1, 
                      subgroup: str | None = None, labels=("Experimental", "Control")) -> dict:
     """The CSV rows of one analysis (a TrialTable pooled by the revman5 preset into ``result``) in the
     version 1 data package layout: {"overall": {...}, "rows": [...], "subgroups": [...]}."""
-    import math
 
     ratio = result.scale == "log"
-    nat = (lambda x: None if x is None or not math.isfinite(x) else math.exp(x)) if ratio else (lambda x: x)  # noqa: E731
+    nat = (lambda x: None if x is None or not math.isfinite(x) else math.exp(x)) if ratio else (lambda x: x)
     layout = table.layout
     method, random = {"MH": ("MH", False), "MH-DL": ("MH", True), "FE": ("IV", False), "DL": ("IV", True),
                       "PETO": ("Peto", False)}.get(result.method, ("IV", True))
@@ -342,17 +350,17 @@ def package_analysis(table, result, name: str, group: int = 1, number: int = 1, 
             r.update({"GIV Mean": _fmt(yi), "GIV SE": _fmt(se)})
         s = weights.get(st)
         if s is not None:
-            r.update({"Weight": _fmt(s.weight), "Mean": _fmt(nat(s.yi)), "CI start": _fmt(nat(s.ci_low)),
-                      "CI end": _fmt(nat(s.ci_high))})
+            r.update({"Weight": _res(s.weight), "Mean": _res(nat(s.yi)), "CI start": _res(nat(s.ci_low)),
+                      "CI end": _res(nat(s.ci_high))})
         rows.append(r)
-    tot = {"Mean": _fmt(nat(result.estimate)), "CI start": _fmt(nat(result.ci_low)), "CI end": _fmt(nat(result.ci_high)),
-           "Heterogeneity Tau²": _fmt(result.tau2) if random else None, "Heterogeneity Chi²": _fmt(result.q),
-           "Heterogeneity df": result.q_df, "Heterogeneity P": _fmt(result.q_p), "Heterogeneity I²": _fmt(result.i2),
-           "Effect Z": _fmt(abs(result.stat)), "Effect P": _fmt(result.p)}
+    tot = {"Mean": _res(nat(result.estimate)), "CI start": _res(nat(result.ci_low)), "CI end": _res(nat(result.ci_high)),
+           "Heterogeneity Tau²": _res(result.tau2) if random else None, "Heterogeneity Chi²": _res(result.q),
+           "Heterogeneity df": result.q_df, "Heterogeneity P": _res(result.q_p), "Heterogeneity I²": _res(result.i2),
+           "Effect Z": _res(abs(result.stat)), "Effect P": _res(result.p)}
     if result.subgroup_test is not None:
         t = result.subgroup_test
-        tot.update({"Subgroup Chi²": _fmt(t.q), "Subgroup df": t.df, "Subgroup P": _fmt(t.p),
-                    "Subgroup I²": _fmt(result.extra.get("subgroup_test_i2"))})
+        tot.update({"Subgroup Chi²": _res(t.q), "Subgroup df": t.df, "Subgroup P": _res(t.p),
+                    "Subgroup I²": _res(result.extra.get("subgroup_test_i2"))})
     overall = {"Analysis group": group, "Analysis number": number, "Analysis name": name,
                "Analysis group name": group_name, "Data source": "Custom input", "Data type": LONG_KIND.get(layout, ""),
                "Log-scale data": _fmt(ratio and layout not in ("binary", "continuous")),
@@ -369,10 +377,10 @@ def package_analysis(table, result, name: str, group: int = 1, number: int = 1, 
         from ..dist import norm_sf
 
         subgroups.append({"Analysis group": group, "Analysis number": number, "Subgroup": g.group, "Subgroup number": j,
-                          "Mean": _fmt(nat(g.estimate)), "CI start": _fmt(nat(g.ci_low)), "CI end": _fmt(nat(g.ci_high)),
-                          "Heterogeneity Tau²": _fmt(g.tau2) if random else None, "Heterogeneity Chi²": _fmt(g.q),
-                          "Heterogeneity df": g.k - 1, "Heterogeneity I²": _fmt(g.i2), "Effect Z": _fmt(abs(z)),
-                          "Effect P": _fmt(float(2 * norm_sf([abs(z)])[0])), "ID": f"subgroup:hatmeta-{group}.{number}.{j}"})
+                          "Mean": _res(nat(g.estimate)), "CI start": _res(nat(g.ci_low)), "CI end": _res(nat(g.ci_high)),
+                          "Heterogeneity Tau²": _res(g.tau2) if random else None, "Heterogeneity Chi²": _res(g.q),
+                          "Heterogeneity df": g.k - 1, "Heterogeneity I²": _res(g.i2), "Effect Z": _res(abs(z)),
+                          "Effect P": _res(float(2 * norm_sf([abs(z)])[0])), "ID": f"subgroup:hatmeta-{group}.{number}.{j}"})
     return {"overall": overall, "rows": rows, "subgroups": subgroups}
 
 
