@@ -71,8 +71,10 @@ def _per_df(fn, df, p):
 # ---------------------------------------------------------------- normal
 
 def norm_sf(x):
-    """P(Z > x)."""
+    """P(Z > x), elementwise (a scalar gives a NumPy float)."""
     x = _f(x)
+    if not x.ndim:  # frompyfunc on a 0-d array returns a Python float, which has no astype
+        return np.float64(0.5 * math.erfc(float(x) / _SQRT2))
     return (0.5 * _erfc(x / _SQRT2)).astype(float)
 
 

@@ -59,3 +59,9 @@ def test_normal_cdf_and_quantile_agree_with_scipy():
     assert _dist.norm_cdf(np.float64(1.3)) == pytest.approx(float(ndtr(1.3)), rel=1e-15)
     for p in (1e-12, 0.001, 0.025, 0.5, 0.8, 0.975, 1 - 1e-9):
         assert _dist.norm_ppf(p) == pytest.approx(float(ndtri(p)), rel=1e-14)
+
+
+def test_scalars_work_as_arrays_do():
+    """norm_sf on a scalar failed (frompyfunc gives a Python float for 0-d input): found by the RevMan work."""
+    assert float(_dist.norm_sf(1.0)) == pytest.approx(float(ndtr(-1.0)), rel=1e-15)
+    assert float(_dist.norm_sf(np.float64(2.5))) == float(_dist.norm_sf(np.array([2.5]))[0])
