@@ -391,15 +391,15 @@ def _table(spec, ex, comparisons):
     return replace(table, lines=tuple(c.rows[0].line for c in comparisons))
 
 
-def placement(trial_ids, data_dir=None, analyses_dir=None) -> list:
+def placement(trial_ids, data_dir=None, analyses_dir=None, extraction=None) -> list:
     """Where trials go: for each analysis and each trial, (analysis, trial, entered, reason).
 
     ``entered`` is True when the trial gives a comparison (reason then says which arms, time point
     and definition), else the reason names the criterion it fails. Read on the extraction as it is
-    on disk, so call it after the trial was appended."""
+    on disk, so call it after the trial was appended, or on ``extraction`` (a dry run's would-be one)."""
     from .spec import list_analyses
 
-    ex = load_extraction(data_dir)
+    ex = extraction if extraction is not None else load_extraction(data_dir)
     out = []
     for name in list_analyses(analyses_dir):
         try:

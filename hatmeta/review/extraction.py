@@ -427,6 +427,9 @@ def _number_key(text):
 
 
 def _read_dir(data_dir: Path, errors: list):
+    from .transaction import settle
+
+    settle(data_dir, FILES)  # complete or clean up a write that was killed, before reading
     tables, headers, paths = {}, {}, {}
     for name in FILES:
         path = data_dir / name
