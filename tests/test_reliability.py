@@ -211,3 +211,66 @@ def test_hostile_journal_cannot_move_other_files(data, tmp_path):
     r = cli("--data-dir", str(data), "validate")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "journal" in r.stderr
     assert victim.read_text() == "keep me"
+
+
+# ---------------------------------------------------------------- report replaced whole
+
+
+def tree(folder: Path) -> dict:
+    """Every entry under ``folder``: file bytes' digest, or the target of a symbolic link."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        key = p.relative_to(folder).as_posix()
+        if p.is_symlink():
+            out[key] = "-> " + os.readlink(p)
+        elif p.is_file():
+            out[key] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def small_analyses(tmp_path):
+    folder = tmp_path / "analyses"
+    folder.mkdir()
+    shutil.copy(ROOT / "analyses" / "mortality.toml", folder)  # refused (no data): a report in seconds
+    return folder
+
+
+def test_failed_report_leaves_the_old_one_untouched(tmp_path, small_analyses):
+    out = tmp_path / "reports"
+    assert cli("--analyses-dir", str(small_analyses), "report", "--out", str(out)).returncode == 0
+    (out / "README.md").write_text("kept by hand\n")
+    before = tree(out)
+    (small_analyses / "zz-broken.toml").write_text("[analysis\ntitle = 'x'\n")
+    r = cli("--analyses-dir", str(small_analyses), "report", "--out", str(out))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert tree(out) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+    (small_analyses / "zz-broken.toml").unlink()
+    assert cli("--analyses-dir", str(small_analyses), "report", "--out", str(out)).returncode == 0
+    assert (out / "README.md").read_text() == "kept by hand\n"  # not an output: carried over
+
+
+def test_report_never_follows_a_symlink_in_out(tmp_path, small_analyses):
+    out = tmp_path / "reports"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (out / "index.html").symlink_to(victim)
+    (out / "figures").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir()
+    r = cli("--analyses-dir", str(small_analyses), "report", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert victim.read_text() == "keep me" and list((tmp_path / "elsewhere").iterdir()) == []
+    assert not (out / "index.html").is_symlink() and (out / "index.html").read_text().startswith("<!DOCTYPE")
+    assert not (out / "figures").is_symlink()
+
+
+def test_report_refuses_an_out_that_is_a_symlink(tmp_path, small_analyses):
+    target = tmp_path / "home"
+    target.mkdir()
+    (target / "precious").write_text("x")
+    (tmp_path / "reports").symlink_to(target, target_is_directory=True)
+    r = cli("--analyses-dir", str(small_analyses), "report", "--out", str(tmp_path / "reports"))
+    assert r.returncode == 2 and "symbolic link" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert [p.name for p in target.iterdir()] == ["precious"]

@@ -303,3 +303,88 @@ def _complete(folder: Path, journal: Path, names) -> None:
                              file=str(journal))
     _apply(folder, entries)
     _note(f"completed an interrupted write in {folder}: {', '.join(e['file'] for e in entries)} now hold its rows")
+
+
+# ---------------------------------------------------------------- folders replaced whole (hatmeta report)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    import errno
+
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP if hasattr(errno, "ENOTSUP") else errno.EINVAL):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def staging_folder(out: Path) -> Path:
+    """A fresh, empty folder beside ``out`` to build its replacement in (same file system: renames are atomic).
+
+    ``out`` must not be a symbolic link (a cloned repository's reports/ could point anywhere)."""
+    import shutil
+    import tempfile
+
+    out = Path(out)
+    if out.is_symlink():
+        raise InputError("is a symbolic link; the report is written only into a real folder", file=str(out))
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", file=str(out))
+    parent = out.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    for stale in parent.glob(f".{out.name}.*{TMP_SUFFIX}"):  # left by a killed run
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=TMP_SUFFIX, dir=parent))
+
+
+def carry_over(old: Path, new: Path, generated: set) -> None:
+    """Copy into ``new`` what ``old`` holds that is not an output of the report (a README, .gitattributes):
+    entries not in ``generated`` (old manifest's names) and not already in ``new``. Symbolic links are
+    copied as links, never followed."""
+    import shutil
+
+    if not old.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(old, followlinks=False):
+        rel = Path(dirpath).relative_to(old)
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            r = (rel / name).as_posix()
+            src, dst = Path(dirpath) / name, new / rel / name
+            if r in generated or dst.exists() or dst.is_symlink():
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_symlink():
+                os.symlink(os.readlink(src), dst)
+            else:
+                shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def swap_in(stage: Path, out: Path) -> None:
+    """Put the finished ``stage`` at ``out`` in one step; the old folder is removed afterwards."""
+    import shutil
+
+    out = Path(out)
+    _fsync_dir(stage)
+    if not out.exists():
+        os.rename(stage, out)
+    elif _exchange(stage, out):
+        shutil.rmtree(stage)  # now the old folder
+    else:
+        old = stage.with_name(stage.name.replace(TMP_SUFFIX, ".old" + TMP_SUFFIX))
+        os.rename(out, old)
+        os.rename(stage, out)
+        shutil.rmtree(old)
+    _fsync_dir(out.absolute().parent)

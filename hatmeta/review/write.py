@@ -85,10 +85,8 @@ def check_new_rows(data_dir, new: dict) -> tuple:
     existing = {r["trial"] for r in tables["trials.csv"]}
     new_ids = {r["trial"] for r in new["trials.csv"]}
     for name in FILES:
-        if name == "trials.csv":
-            continue
         header = headers.get(name)
-        for row in new.get(name, ()):
+        for row in new.get(name, ()) if name != "trials.csv" else ():
             if row["trial"] in existing and row["trial"] not in new_ids:
                 errors.append(InputError(f"trial {row['trial']!r} already exists: add-trial only adds rows of "
                                          "new trials", file=row.file, line=row.line, column="trial"))
