@@ -274,3 +274,64 @@ def test_report_refuses_an_out_that_is_a_symlink(tmp_path, small_analyses):
     r = cli("--analyses-dir", str(small_analyses), "report", "--out", str(tmp_path / "reports"))
     assert r.returncode == 2 and "symbolic link" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert [p.name for p in target.iterdir()] == ["precious"]
+
+
+# ---------------------------------------------------------------- hostile cells
+
+
+HOSTILE = ('study,yi,vi,group\n'
+           '"=HYPERLINK(""http://x"",""y"")",0.1,0.04,=g\n'
+           '@SUM(A1),-0.5,0.05,=g\n'
+           '"-2+3",0.3,0.02,=g\n'
+           '"+A1",-0.2,0.03,-1\n'
+           '"\tTab",0.1,0.04,-1\n'
+           '"Plain",0.2,0.05,-1\n')
+
+
+def _cells(text: str) -> list:
+    import csv
+    import io
+
+    return [c for row in csv.reader(io.StringIO(text)) for c in row]
+
+
+def _formula(c: str) -> bool:
+    from hatmeta.csvsafe import _NUMBER
+
+    return c[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.match(c)
+
+
+@pytest.mark.parametrize("args", [["pool", "--format", "csv"], ["pool", "--format", "csv", "--by", "group"],
+                                  ["table", "--format", "csv"]], ids=["pool", "pool-by", "table"])
+def test_formula_cells_are_neutralised_in_every_csv(tmp_path, capsys, args):
+    data = tmp_path / "hostile.csv"
+    data.write_text(HOSTILE)
+    code, out, err = run([*args, "--data", str(data), "--measure", "GEN"], capsys)
+    assert code == 0, err
+    cells = _cells(out)
+    assert not [c for c in cells if _formula(c)], out
+    assert any(c.startswith("'=HYPERLINK") for c in cells) and any(c == "'@SUM(A1)" for c in cells)
+    negative = [c for c in cells if c.startswith("-")]
+    assert args[0] == "table" or negative and all(_formula(c) is False for c in negative)  # -0.5 and the like stay numbers
+
+
+def test_csvsafe_rule():
+    from hatmeta.csvsafe import cell
+
+    assert [cell(v) for v in ["-0.5", "+3", "-1.2e-05", ".5", "Plain", ""]] == ["-0.5", "+3", "-1.2e-05", ".5",
+                                                                                  "Plain", ""]
+    assert [cell(v) for v in ["=1+2", "-1+2", "-inf", "@x", "\tx", "\rx", "+A1", "-"]] == [
+        "'=1+2", "'-1+2", "'-inf", "'@x", "'\tx", "'\rx", "'+A1", "'-"]
+
+
+def test_text_output_escapes_controls_and_bidi(tmp_path, capsys):
+    data = tmp_path / "names.csv"
+    data.write_text('study,yi,vi\n"Forged\nk = 99  estimate 5.0",0.1,0.04\n"Evil\u202eabc",0.2,0.05\n'
+                    '"Esc\x1b[31m",0.3,0.06\n')
+    code, out, err = run(["pool", "--data", str(data), "--measure", "GEN"], capsys)
+    assert code == 0, err
+    assert "Forged\\nk = 99" in out and "\nk = 99" not in out
+    assert "Evil\\u202eabc" in out and "\u202e" not in out
+    assert "Esc\\x1b[31m" in out and "\x1b" not in out
+    code, out, err = run(["pool", "--data", str(data), "--measure", "GEN", "--format", "markdown"], capsys)
+    assert "\u202e" not in out and "\x1b" not in out and "Forged\\nk" in out

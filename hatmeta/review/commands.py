@@ -58,9 +58,15 @@ def trials(ctx, fmt):
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["trial", "country", "n_randomised", "followup_weeks", "outcomes"])
-        writer.writerows(cells)
+        from ..csvsafe import rows as safe_rows  # spreadsheet formulas neutralised (hatmeta/csvsafe.py)
+
+        writer.writerows(safe_rows(cells))
         click.echo(buf.getvalue(), nl=False)
-    elif fmt == "markdown":
+        return
+    from ..printable import printable  # a label's control characters and bidi overrides, escaped
+
+    cells = [[printable(c) for c in row] for row in cells]
+    if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
         click.echo("\n".join(lines))
