@@ -393,7 +393,7 @@ def _parse_column(cells, path, lines, column) -> np.ndarray:
         values = np.asarray(cells, dtype=float)
     except ValueError:
         values = None
-    if values is not None and np.isfinite(values).all():
+    if values is not None and np.isfinite(values).all() and not _odd_text(cells, values).any():
         return values
     for line, text in zip(lines, cells):
         _parse_number(text, path, line, column)
@@ -406,13 +406,51 @@ def _parse_number(text, path, line, column) -> float:
         raise InputError(f"missing value{' (' + s + ')' if s else ''}; --drop-incomplete leaves such rows out",
                          file=path, line=line, column=column)
     try:
+        if "_" in s:  # float() reads "1_5" as 15; no spreadsheet or R does
+            raise ValueError
         x = float(s)
     except ValueError:
         hint = " (a decimal comma? write 0.5, not 0,5)" if re.fullmatch(r"[+-]?\d+,\d+", s) else ""
         raise InputError(f"not a number: {s!r}{hint}", file=path, line=line, column=column) from None
     if not math.isfinite(x):
         raise InputError(f"not a finite number: {s!r}", file=path, line=line, column=column)
+    if x == 0 and _NONZERO.search(s):
+        raise InputError(f"too small to compute with: {s!r} underflows to 0", file=path, line=line, column=column)
     return x
+
+
+_NONZERO = re.compile(r"^[^eE]*[1-9]")  # a non-zero digit before any exponent: the number is not 0
+
+
+def _odd_text(cells, values) -> np.ndarray:
+    """Cells that parsed but must be looked at one by one: an underscore (float() reads "1_5" as 15) or
+    a non-zero number that underflowed to 0 ("1e-400"). Tested on the joined text first (C speed)."""
+    odd = np.zeros(len(values), dtype=bool)
+    if "_" in "".join(cells):
+        odd |= np.fromiter(("_" in c for c in cells), dtype=bool, count=len(values))
+    for i in np.flatnonzero(values == 0):
+        odd[i] = bool(_NONZERO.search(cells[i].strip()))
+    return odd
+
+
+# Magnitudes the estimators compute with exactly: beyond them squares and weights overflow (tau² = 0 with a
+# confident estimate, or a null result), so such cells are refused, named, rather than computed wrongly.
+LIMIT, TINY = 1e100, 1e-100  # any numeric column
+EFFECT_COLUMNS = {"yi", "vi", "se", "estimate", "ci_low", "ci_high"}
+EFFECT_LIMIT, EFFECT_TINY = 1e40, 1e-40  # effects and their variances: weights squared twice in REML's score
+MAX_COUNT = 2 ** 53  # the largest count a float64 holds exactly
+
+
+def magnitude_checks(c, v) -> list:
+    """(column, bad mask, message) of the magnitude checks of column ``c`` (shared with io.lenient)."""
+    hi, lo = (EFFECT_LIMIT, EFFECT_TINY) if c in EFFECT_COLUMNS else (LIMIT, TINY)
+    a = np.abs(v)
+    h, l = (f"{b:.0e}".replace("e+", "e") for b in (hi, lo))
+    out = [(c, a > hi, f"too large to compute with: {{x:g}} (magnitudes up to {h}; rescale the column)"),
+           (c, (a < lo) & (v != 0), f"too small to compute with: {{x:g}} (magnitudes from {l}; rescale the column)")]
+    if c in COUNT_COLUMNS:
+        out.append((c, v > MAX_COUNT, "a count above 2^53 cannot be held exactly, got {x:g}"))
+    return out
 
 
 def check_values(table: TrialTable) -> None:
@@ -424,6 +462,7 @@ def check_values(table: TrialTable) -> None:
 
     checks = []  # (column, bad mask, message for value x)
     for c, v in cols.items():
+        checks += magnitude_checks(c, v)
         if c in COUNT_COLUMNS:
             checks.append((c, v != np.floor(v), "must be a whole number, got {x:g}"))
         if c.startswith("n_") or c == "n":

@@ -244,12 +244,18 @@ def _check_cell(row: Row, col: Column, errors: list) -> None:
         err(f"{text!r} is not one of: {', '.join(col.choices)}")
     elif col.kind in ("int", "number"):
         try:
+            if "_" in text:  # float() reads "1_5" as 15
+                raise ValueError
             x = float(text)
         except ValueError:
             err(f"not a number: {text!r}")
             return
         if not math.isfinite(x):
             err(f"not a finite number: {text!r}")
+        elif abs(x) > 1e100 or (x == 0 and re.search(r"^[^eE]*[1-9]", text)) or 0 < abs(x) < 1e-100:
+            err(f"outside the magnitudes hatmeta computes with (1e-100 to 1e100): {text}")
+        elif col.kind == "int" and abs(x) > 2 ** 53:
+            err(f"a whole number above 2^53 cannot be held exactly, got {text}")
         elif col.kind == "int" and not x.is_integer():
             err(f"must be a whole number, got {text}")
         elif col.minimum is not None and x < col.minimum:
