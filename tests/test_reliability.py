@@ -7,6 +7,7 @@ Runs the command line in subprocesses where a kill or a second process is the po
 from __future__ import annotations
 
 import hashlib
+import re
 import os
 import shutil
 import signal
@@ -335,3 +336,204 @@ def test_text_output_escapes_controls_and_bidi(tmp_path, capsys):
     assert "Esc\\x1b[31m" in out and "\x1b" not in out
     code, out, err = run(["pool", "--data", str(data), "--measure", "GEN", "--format", "markdown"], capsys)
     assert "\u202e" not in out and "\x1b" not in out and "Forged\\nk" in out
+
+
+# ---------------------------------------------------------------- numbers
+
+
+@pytest.mark.parametrize("rows, column, words", [
+    ("a,1e200,0.1\nb,-1e200,0.2\nc,0.3,0.1\n", "yi", "too large to compute with"),
+    ("a,1e308,0.1\nb,0.1,0.2\nc,0.3,0.1\n", "yi", "too large to compute with"),
+    ("a,0.2,1e-320\nb,0.1,0.2\nc,0.3,0.1\n", "vi", "too small to compute with"),
+    ("a,1e-400,0.1\nb,0.1,0.2\n", "yi", "too small to compute with: '1e-400' underflows to 0"),
+    ("a,1_5,0.1\nb,0.1,0.2\n", "yi", "not a number: '1_5'"),
+], ids=["1e200", "1e308", "vi-1e-320", "underflow", "underscore"])
+def test_numbers_out_of_range_are_refused_with_the_cell(tmp_path, capsys, rows, column, words):
+    data = tmp_path / "t.csv"
+    data.write_text("study,yi,vi\n" + rows)
+    code, out, err = run(["pool", "--data", str(data), "--measure", "GEN"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"t.csv:2: column '{column}': {words}" in err and "Warning" not in err
+
+
+def test_counts_above_2_to_53_are_refused(tmp_path, capsys):
+    data = tmp_path / "t.csv"
+    data.write_text("study,events_treat,n_treat,events_ctrl,n_ctrl\na,5,100000000000000000000,10,100\n"
+                    "b,5,100,10,100\n")
+    code, out, err = run(["pool", "--data", str(data), "--measure", "OR"], capsys)
+    assert code == 2 and "t.csv:2: column 'n_treat': a count above 2^53" in err
+
+
+def test_by_counts_an_overflowing_group_as_failed(tmp_path, capsys):
+    data = tmp_path / "t.csv"
+    data.write_text("study,yi,vi,g\na,0.1,0.1,1\nb,0.1,0.2,1\nc,1e308,0.1,2\nd,0.1,0.2,2\n")
+    code, out, err = run(["pool", "--data", str(data), "--measure", "GEN", "--by", "g", "--format", "csv"], capsys)
+    assert "1 of 2 groups failed" in err and "t.csv:4: column 'yi': too large" in err and "Warning" not in err
+
+
+def test_runtime_warnings_reach_the_user_as_one_clean_line(tmp_path):
+    data = tmp_path / "t.csv"  # within each cell's range, but extreme enough together to overflow
+    data.write_text("study,mean_treat,sd_treat,n_treat,mean_ctrl,sd_ctrl,n_ctrl\na,1e99,1e-99,10,0,1e-99,10\n"
+                    "b,1,1,10,0,1,10\nc,2,1,10,0,1,10\n")
+    r = cli("pool", "--data", str(data), "--measure", "MD")
+    assert "RuntimeWarning" not in r.stderr and "site-packages" not in r.stderr and ".py:" not in r.stderr
+    assert all(line.startswith("warning: numerical problem") for line in r.stderr.strip().splitlines())
+
+
+def test_by_stays_linear_in_bad_one_arm_rows(tmp_path, monkeypatch):
+    """Bad (events, n) rows are found by the pre-check, not by one re-read of the table per bad row."""
+    from hatmeta.io import lenient, trial_table
+
+    rows = [["study", "events", "n", "g"]] + [[f"s{i}", "5" if i % 2 else "50", "10", str(i // 4)]
+                                              for i in range(400)]
+    calls = {"n": 0}
+    real = trial_table.table_from_rows
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(trial_table, "table_from_rows", counting)
+    by = lenient.table_by(rows, "g", path="t.csv", measure="PLO")
+    assert len(by.errors) == 200 and all("exceed n" in e for e in by.errors.values())
+    assert calls["n"] <= 200 + 3  # one confirmation per bad row plus a few whole-table reads, not 200 re-reads
+
+
+# ---------------------------------------------------------------- one line, exit 2
+
+
+def _spec(folder: Path, name: str, edit) -> str:
+    text = (ROOT / "analyses" / "retention.toml").read_text()
+    (folder / f"{name}.toml").write_bytes(edit(text) if callable(edit) else edit)
+    return name
+
+
+def _one_line(r) -> None:
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+SPEC_CASES = {
+    "utf16": lambda t: t.encode("utf-16"),
+    "bad-utf8": lambda t: b'title = "\xff\xfe"\n' + t.encode(),
+    "deep": lambda t: ("a = " + "[" * 100_000 + "]" * 100_000 + "\n").encode(),
+    "soon": lambda t: (t + '\n[trial.naomi2009]\ntimepoint_weeks = "soon"\n').encode(),
+    "reason-table": lambda t: (t.split("[model]\n", 1)[0] + "[model]\n" + re.sub(
+        r'(?s)reason = """.*?"""', "reason = {a = 1}", t.split("[model]\n", 1)[1], count=1)).encode(),
+    "label-5": lambda t: t.replace('experimental = "HAT"', "experimental = 5").encode(),
+    "outcome-list": lambda t: re.sub(r'(?m)^outcome = .*$', 'outcome = ["a", "b"]', t, count=1).encode(),
+    "max-nan": lambda t: re.sub(r'(?m)^max_weeks = .*$', "max_weeks = nan", t, count=1).encode(),
+}
+
+
+@pytest.fixture
+def spec_dir(tmp_path):
+    folder = tmp_path / "analyses"
+    folder.mkdir()
+    return folder
+
+
+@pytest.mark.parametrize("case", list(SPEC_CASES))
+def test_bad_specs_give_one_line(spec_dir, case):
+    name = _spec(spec_dir, case, SPEC_CASES[case])
+    r = cli("--analyses-dir", str(spec_dir), "--data-dir", str(ROOT / "data" / "extracted"), "pool", name)
+    _one_line(r)
+    assert f"{case}.toml" in r.stderr
+
+
+def test_bad_spec_in_report_gives_one_line(spec_dir, tmp_path):
+    _spec(spec_dir, "reason-table", SPEC_CASES["reason-table"])
+    _one_line(cli("--analyses-dir", str(spec_dir), "--data-dir", str(ROOT / "data" / "extracted"), "report",
+                  "--out", str(tmp_path / "reports")))
+
+
+def test_spec_names_stay_inside_the_analyses_folder(spec_dir, tmp_path):
+    shutil.copy(ROOT / "analyses" / "retention.toml", tmp_path / "outside.toml")
+    r = cli("--analyses-dir", str(spec_dir), "pool", "../outside")
+    _one_line(r)
+    assert "not an analysis name" in r.stderr
+    (spec_dir / "mine.toml").mkdir()
+    r = cli("--analyses-dir", str(spec_dir), "pool", "mine")
+    _one_line(r)
+    assert "is a folder" in r.stderr and "did you mean" not in r.stderr
+
+
+def test_unreadable_trials_csv_gives_one_line(data, capsys, monkeypatch):
+    real = Path.read_bytes
+
+    def deny(self):
+        if self.name == "trials.csv":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", deny)
+    code, out, err = run(["--data-dir", str(data), "validate"], capsys)
+    assert code == 2 and "trials.csv: cannot read the file (Permission denied)" in err
+
+
+def test_report_on_an_unwritable_or_full_disk_gives_one_line(tmp_path, small_analyses, capsys, monkeypatch):
+    _one_line(cli("--analyses-dir", str(small_analyses), "report", "--out", "/proc/hatmeta-nowhere/reports"))
+    from hatmeta.review import report
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device", str(tmp_path / "reports" / "index.html"))
+
+    monkeypatch.setattr(report, "_build_report", full)
+    code, out, err = run(["--analyses-dir", str(small_analyses), "report", "--out", str(tmp_path / "reports")],
+                         capsys)
+    assert code == 2 and "No space left on device (the disk is full)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "reports").exists() and [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("case", ["loop", "long-name", "dev-zero", "compare-bad", "draws", "cc-nan", "rri"])
+def test_bad_options_and_paths_give_one_line(tmp_path, case):
+    bcg = str(FIXTURES / "data" / "bcg.csv")
+    if case == "loop":
+        (tmp_path / "loop").symlink_to(tmp_path / "loop")
+        args = ["pool", "--data", str(tmp_path / "loop"), "--measure", "RR"]
+    elif case == "long-name":
+        args = ["pool", "--data", str(tmp_path / ("a" * 300 + ".csv")), "--measure", "RR"]
+    elif case == "dev-zero":
+        args = ["pool", "--data", "/dev/zero", "--measure", "RR"]
+    elif case == "compare-bad":
+        (tmp_path / "old.json").write_text('{"studies": [1, 2]}')
+        args = ["pool", "--data", bcg, "--measure", "RR", "--compare", str(tmp_path / "old.json")]
+    elif case == "draws":
+        args = ["tsa", "--data", bcg, "--measure", "RR", "--rrr", "0.2", "--plan-next", "--draws", "1000000000"]
+    elif case == "cc-nan":
+        args = ["pool", "--data", bcg, "--measure", "RR", "--cc", "nan"]
+    else:
+        args = ["tsa", "--data", bcg, "--measure", "RR", "--benefit", "higher", "--rri", "-1"]
+    r = cli(*args, timeout=60)
+    _one_line(r)
+    if case in ("cc-nan", "rri", "draws"):
+        assert f"option '--{case.split('-')[0]}'" in r.stderr
+
+
+def test_unreachable_dask_scheduler_gives_one_line(tmp_path):
+    pytest.importorskip("distributed")
+    r = cli("pool", "--data", str(FIXTURES / "data" / "by_groups.csv"), "--measure", "GEN", "--by", "group",
+            "--dask", "tcp://127.0.0.1:9", DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s")
+    _one_line(r)
+    assert "option '--dask'" in r.stderr
+
+
+def test_messages_name_the_line(tmp_path, capsys):
+    (tmp_path / "cr.csv").write_bytes(b"study,yi,vi\ra,0.1,0.1\rb,0.2\r")
+    code, _, err = run(["pool", "--data", str(tmp_path / "cr.csv"), "--measure", "GEN"], capsys)
+    assert code == 2 and "cr.csv:3:" in err
+    (tmp_path / "bad.csv").write_bytes(b"study,yi,vi\na,0.1,0.1\nb\xff,0.2,0.1\n")
+    code, _, err = run(["pool", "--data", str(tmp_path / "bad.csv"), "--measure", "GEN"], capsys)
+    assert code == 2 and "bad.csv:3: not a UTF-8 text file" in err
+
+
+def test_a_bug_gets_a_traceback_and_a_request_to_report(capsys, monkeypatch):
+    from hatmeta.commands import pool as pool_cmd
+
+    def broken(*a, **k):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(pool_cmd, "_emit", broken, raising=False)
+    monkeypatch.setattr("hatmeta.api.read_data", broken)
+    code, out, err = run(["pool", "--data", str(FIXTURES / "data" / "bcg.csv"), "--measure", "RR"], capsys)
+    assert code == 1 and "Traceback" in err and "this is a bug in hatmeta" in err and "please report it" in err

@@ -190,8 +190,15 @@ def read_rows(path) -> list:
     with one-line errors naming the file."""
     path = str(path)
     try:
+        import os
+        import stat
+
+        if stat.S_ISCHR(os.stat(path).st_mode) or stat.S_ISBLK(os.stat(path).st_mode):
+            raise InputError("is a device, not a CSV file", file=path)  # /dev/zero would be read forever
         with open(path, newline="", encoding="utf-8-sig") as fh:
             text = fh.read()
+        if "\r" in text and "\n" not in text:  # a CR-only file (classic Mac Excel): lines end at each CR
+            text = text.replace("\r", "\n")
         delimiter = _delimiter(text)
         if not any(ch in text for ch in _CSV_SPECIAL):
             # Without quotes, carriage returns or NULs the csv module's rows are the lines split at the
@@ -203,10 +210,16 @@ def read_rows(path) -> list:
         return list(csv.reader(io.StringIO(text), delimiter=delimiter))
     except FileNotFoundError:
         raise InputError("file not found", file=path) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", file=path) from None
+    except UnicodeDecodeError as exc:
+        with open(path, "rb") as fh:  # the line of the first bad byte (the BOM, if any, counts as none)
+            line = fh.read(exc.start + 3).count(b"\n") + 1
+        raise InputError("not a UTF-8 text file", file=path, line=line) from None
     except csv.Error as exc:
         raise InputError(f"not a readable CSV file ({exc})", file=path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a CSV file", file=path) from None
+    except OSError as exc:  # unreadable, a symbolic-link loop, a name too long
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", file=path) from None
 
 
 def _is_frame(obj) -> bool:

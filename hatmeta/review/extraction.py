@@ -161,6 +161,9 @@ def read_csv_rows(path, errors: list, label=None, sniff=False):
     except IsADirectoryError:
         errors.append(InputError("is a folder, expected a CSV file", file=name))
         return None, []
+    except OSError as exc:  # unreadable (permissions), a symbolic-link loop, a name too long
+        errors.append(InputError(f"cannot read the file ({exc.strerror or exc})", file=name))
+        return None, []
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         errors.append(InputError("not UTF-8 text", file=name, line=line))
