@@ -537,3 +537,24 @@ def test_a_bug_gets_a_traceback_and_a_request_to_report(capsys, monkeypatch):
     monkeypatch.setattr("hatmeta.api.read_data", broken)
     code, out, err = run(["pool", "--data", str(FIXTURES / "data" / "bcg.csv"), "--measure", "RR"], capsys)
     assert code == 1 and "Traceback" in err and "this is a bug in hatmeta" in err and "please report it" in err
+
+
+def test_add_trial_says_a_double_zero_trial_does_not_enter(data, tmp_path):
+    src = new_trial(tmp_path / "n", "theta")
+    (src / "outcomes.csv").write_text(HEADER_O + "theta,retention,retained,dam,52,36,0,,,,,src,reported,,\n"
+                                      "theta,retention,retained,mmt,52,38,0,,,,,src,reported,,\n")
+    r = cli("--data-dir", str(data), "add-trial", "--dry-run", "--from", str(src))
+    assert r.returncode == 0, r.stderr
+    retention = [line for line in r.stdout.splitlines() if line.strip().split(" ", 2)[-1].startswith("retention:")
+                 or " retention:" in line]
+    assert retention and all("not in" in line and "not estimable" in line for line in retention), r.stdout
+
+
+def test_extra_column_in_new_trials_csv_is_refused(data, tmp_path):
+    src = new_trial(tmp_path / "n", "iota")
+    text = (src / "trials.csv").read_text().splitlines()
+    (src / "trials.csv").write_text(text[0] + ",extra\n" + text[1] + ",x\n")
+    before = snapshot(data)
+    r = cli("--data-dir", str(data), "add-trial", "--from", str(src))
+    assert r.returncode == 2 and "column 'extra': column not in" in r.stderr
+    assert snapshot(data) == before

@@ -411,6 +411,11 @@ def placement(trial_ids, data_dir=None, analyses_dir=None, extraction=None) -> l
             result = check_trial(spec, ex, trial, [])
             if isinstance(result, Skip):
                 out.append((name, trial, False, result.reason))
+            elif (spec.measure in ("RR", "OR", "IRR") and result.values.get("events_treat") == 0
+                  and result.values.get("events_ctrl") == 0):
+                # Double-zero: pool leaves it out as not estimable (no ratio of 0 to 0), so it does not enter.
+                out.append((name, trial, False, f"not estimable: no events in either arm, so the {spec.measure} "
+                            "leaves it out (it counts in a risk difference)"))
             else:
                 out.append((name, trial, True, f"{'+'.join(result.experimental_arms)} vs "
                             f"{'+'.join(result.control_arms)}, {result.timepoint_weeks:g} weeks, "

@@ -436,9 +436,17 @@ def _number_key(text):
 
 
 def _read_dir(data_dir: Path, errors: list):
-    from .transaction import settle
+    from .transaction import locked, settle
 
-    settle(data_dir, FILES)  # complete or clean up a write that was killed, before reading
+    if not data_dir.is_dir():
+        return _read_files(data_dir, errors)
+    # Under the folder's lock, so that no add-trial renames a file between two reads.
+    with locked(data_dir, optional=True):
+        settle(data_dir, FILES)  # complete or clean up a write that was killed, before reading
+        return _read_files(data_dir, errors)
+
+
+def _read_files(data_dir: Path, errors: list):
     tables, headers, paths = {}, {}, {}
     for name in FILES:
         path = data_dir / name

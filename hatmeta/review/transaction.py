@@ -56,8 +56,11 @@ def _key(folder) -> str:
 
 
 @contextmanager
-def locked(folder, timeout: float | None = None):
-    """Hold the extraction's exclusive lock (re-entrant within one process)."""
+def locked(folder, timeout: float | None = None, optional: bool = False):
+    """Hold the extraction's exclusive lock (re-entrant within one process).
+
+    ``optional``: for readers; where the lock file cannot be made (a read-only folder, where no one
+    writes either) read without it."""
     import fcntl
 
     key = _key(folder)
@@ -71,6 +74,9 @@ def locked(folder, timeout: float | None = None):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as exc:
+            if optional and not Path(folder).joinpath(JOURNAL).exists():
+                yield
+                return
             raise InputError(f"cannot open the lock file ({exc.strerror})", file=str(path)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
