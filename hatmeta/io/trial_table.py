@@ -448,19 +448,25 @@ def _odd_text(cells, values) -> np.ndarray:
 
 # Magnitudes the estimators compute with exactly: beyond them squares and weights overflow (tau² = 0 with a
 # confident estimate, or a null result), so such cells are refused, named, rather than computed wrongly.
-LIMIT, TINY = 1e100, 1e-100  # any numeric column
+# A tiny effect is harmless (it is as good as 0); a tiny variance, SE or SD is a huge weight, so the lower
+# bound applies only to those divisors.
+LIMIT = 1e100  # any numeric column
 EFFECT_COLUMNS = {"yi", "vi", "se", "estimate", "ci_low", "ci_high"}
-EFFECT_LIMIT, EFFECT_TINY = 1e40, 1e-40  # effects and their variances: weights squared twice in REML's score
+EFFECT_LIMIT = 1e40  # effects and their variances: weights squared twice in REML's score
+TINY = {"vi": 1e-40, "se": 1e-20, "sd_treat": 1e-20, "sd_ctrl": 1e-20}  # weights up to 1e40
 MAX_COUNT = 2 ** 53  # the largest count a float64 holds exactly
 
 
 def magnitude_checks(c, v) -> list:
     """(column, bad mask, message) of the magnitude checks of column ``c`` (shared with io.lenient)."""
-    hi, lo = (EFFECT_LIMIT, EFFECT_TINY) if c in EFFECT_COLUMNS else (LIMIT, TINY)
+    hi = EFFECT_LIMIT if c in EFFECT_COLUMNS else LIMIT
     a = np.abs(v)
-    h, l = (f"{b:.0e}".replace("e+", "e") for b in (hi, lo))
-    out = [(c, a > hi, f"too large to compute with: {{x:g}} (magnitudes up to {h}; rescale the column)"),
-           (c, (a < lo) & (v != 0), f"too small to compute with: {{x:g}} (magnitudes from {l}; rescale the column)")]
+    h = f"{hi:.0e}".replace("e+", "e")
+    out = [(c, a > hi, f"too large to compute with: {{x:g}} (magnitudes up to {h}; rescale the column)")]
+    if c in TINY:
+        l = f"{TINY[c]:.0e}"
+        out.append((c, (a < TINY[c]) & (v != 0),
+                    f"too small to compute with: {{x:g}} (from {l}: a weight beyond 1e40; rescale the column)"))
     if c in COUNT_COLUMNS:
         out.append((c, v > MAX_COUNT, "a count above 2^53 cannot be held exactly, got {x:g}"))
     return out
