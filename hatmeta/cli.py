@@ -1,7 +1,9 @@
 """The `hatmeta` command line: a thin layer over the Python API.
 
 Subcommands are imported only when called, so `hatmeta --help` and each command start fast.
-User mistakes (InputError) are printed as one line on stderr with exit code 2, never a traceback.
+User mistakes (InputError) are printed as one line on stderr with exit code 2, never a traceback; so are
+the other expected failures (an unreadable or full disk, text that is not UTF-8, input nested too deeply,
+out of memory: hatmeta/failures.py). A traceback is printed only for a bug, with a request to report it.
 """
 
 from __future__ import annotations
@@ -88,22 +90,58 @@ def _review(obj):
 
 
 def main(argv=None):
-    try:
-        cli.main(args=argv, prog_name="hatmeta", standalone_mode=False)
-    except InputError as exc:
-        click.echo(f"error: {exc}", err=True)
-        if getattr(exc, "details", ""):  # a refused analysis: what is missing, a few short lines
-            click.echo(exc.details, err=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except BrokenPipeError:
-        sys.exit(0)
+    import warnings
+
+    with warnings.catch_warnings():  # restores the warning printer for in-process callers
+        original = warnings.showwarning
+        warnings.showwarning = lambda *a, **k: _show_warning(original, *a, **k)
+        try:
+            cli.main(args=argv, prog_name="hatmeta", standalone_mode=False)
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            if getattr(exc, "details", ""):  # a refused analysis: what is missing, a few short lines
+                click.echo(exc.details, err=True)
+            sys.exit(2)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            sys.exit(0)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - sorted into expected failures and bugs below
+            from .failures import describe
+
+            text = describe(exc)
+            if text is None:  # a genuine bug: the traceback, and a request to report it
+                import traceback
+
+                traceback.print_exc()
+                click.echo("error: this is a bug in hatmeta, not a mistake in your input; please report it with the "
+                           "command you ran and the traceback above", err=True)
+                sys.exit(1)
+            click.echo(f"error: {text}", err=True)
+            sys.exit(2)
     sys.exit(0)
+
+
+_shown: set = set()
+
+
+def _show_warning(original, message, category, filename, lineno, file=None, line=None):
+    """NumPy's RuntimeWarnings (overflow, invalid value) as one line without install paths, once each."""
+    if issubclass(category, RuntimeWarning):
+        text = str(message)
+        if text not in _shown:
+            _shown.add(text)
+            click.echo(f"warning: numerical problem while computing ({text}); check the magnitudes of the input",
+                       err=True)
+        return
+    original(message, category, filename, lineno, file, line)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from .numbers import p_bare
+from .printable import join_lines, printable
 from .vocabulary import MEASURE_TEXT, METHOD_TEXT, TEST_NAMES
 
 
@@ -155,7 +156,7 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
         sparse = res.extra.get("sparse_data") if isinstance(res.extra, dict) else None
         notes = tuple(n for n in res.notes if sparse is None or n != sparse.advice)  # the advice is shown whole above
         lines += [""] + (notes_full(notes, study_labels) if verbose else notes_grouped(notes, study_labels))
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 # (kind, pattern): the notes the pooling and a review's analyses write, by kind. group(1) is the study id.
@@ -274,9 +275,9 @@ def to_markdown(res) -> str:
     n = res.natural
     nat = "natural scale" if res.scale != "identity" else "identity scale"
     head = f"| study | {res.measure} [{_lv(res)} CI] ({nat}) | weight % |\n|---|---|---|\n"
-    rows = "".join(f"| {s.label or s.study} | {est_ci(n(s.yi), n(s.ci_low), n(s.ci_high))} | {fmt(s.weight, 1)} |\n"
+    rows = "".join(f"| {printable(s.label or s.study).replace('|', chr(92) + '|')} | {est_ci(n(s.yi), n(s.ci_low), n(s.ci_high))} | {fmt(s.weight, 1)} |\n"
                    for s in res.studies)
-    rows += "".join(f"| {a.get('label') or a['study']} | Not estimable | |\n"
+    rows += "".join(f"| {printable(a.get('label') or a['study']).replace('|', chr(92) + '|')} | Not estimable | |\n"
                     for a in getattr(res, "not_estimable", ()) or ())
     pooled_ci = est_ci(n(res.estimate), n(res.ci_low), n(res.ci_high))
     pooled = f"| **pooled ({res.method}, {res.ci_method})** | **{pooled_ci}** | 100 |\n"
@@ -315,7 +316,7 @@ def bayes_text(res, post, others=()):
             lines.append(f"  {o.prior['tau_prior']:24} {fmt(res.natural(m.median))} [{fmt(res.natural(m.low))}, "
                          f"{fmt(res.natural(m.high))}]  tau {fmt(o.tau.median)}  "
                          f"P(favours) {o.probabilities['p_favours_treatment']:.3f}")
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 def _sparse_lines(res) -> list:
@@ -365,7 +366,7 @@ def methods_text(rows, measure, is_ratio) -> str:
         k = "" if r.k is None else str(r.k)
         lines.append(f"  {r.label:<{w}}  {k:>3}  {fn(r.estimate):>6}  {ci:<17} {f(r.tau2, 3):>6}  {p:>7}"
                      + (f"  ({r.note})" if r.note else ""))
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 def robustness_lines(res) -> list:
@@ -439,7 +440,7 @@ def record_text(rec) -> str:
         elif isinstance(value, float):
             value = fmt(value)
         lines.append(f"  {key}: {value}")
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 def _nat_fmt(scale: str):
@@ -467,7 +468,7 @@ def sensitivity_text(res) -> str:
             f"{level_text(res.level)} CI", "tau^2", "I^2", "p")
     rows = [(r.study, r.k, n(r.estimate), f"[{n(r.ci_low)}, {n(r.ci_high)}]", fmt(r.tau2, 3),
              f"{r.i2:.1f}%" if math.isfinite(r.i2) else "NA", p_bare(r.p)) for r in res.rows]
-    return "\n".join([f"{what}; {res.method}"] + _table(head, rows))
+    return join_lines([f"{what}; {res.method}"] + _table(head, rows))
 
 
 def subgroups_text(res) -> str:
@@ -480,7 +481,7 @@ def subgroups_text(res) -> str:
     rows = [(g.group, g.k, n(g.estimate), f"[{n(g.ci_low)}, {n(g.ci_high)}]", fmt(g.tau2, 3),
              f"{g.i2:.1f}%" if math.isfinite(g.i2) else "NA") for g in res.groups]
     t = res.test
-    return "\n".join([f"Subgroups by {res.by!r}; {res.method}, a tau^2 per subgroup"] + _table(head, rows)
+    return join_lines([f"Subgroups by {res.by!r}; {res.method}, a tau^2 per subgroup"] + _table(head, rows)
                      + [f"Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {p_bare(t.p)}"])
 
 
@@ -489,7 +490,7 @@ def influence_text(res) -> str:
     head = ("study", "rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat", "inf")
     rows = [(r.study, fmt(r.rstudent), fmt(r.dffits), fmt(r.cooks_distance), fmt(r.cov_ratio),
              fmt(r.tau2_deleted), fmt(r.q_deleted), fmt(r.hat), "*" if r.influential else "") for r in res.rows]
-    return "\n".join([f"Influence diagnostics; {res.method}"] + _table(head, rows))
+    return join_lines([f"Influence diagnostics; {res.method}"] + _table(head, rows))
 
 
 def batch_text(batch, shown: int = 10) -> str:

@@ -110,6 +110,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, o
     from .named import analyses, source
 
     source(analysis, data_file)
+    if cc is not None and not (cc == cc and 0 <= cc < float("inf")):  # NaN would be blamed on a data cell
+        raise InputError(f"must be a finite number of at least 0, got {cc}", option="--cc")
     options = dict(ci=(ci or "").lower() or None, pi=(pi or "").lower() or None, level=level, cc=cc,
                    preset=preset, leave_one_out=leave_one_out, cumulative=cumulative, subgroup=subgroup,
                    moderators=moderators, small_study=small_study)

@@ -8,6 +8,8 @@ import click
 
 from ..errors import InputError
 
+MAX_DRAWS = 1_000_000  # --plan-next simulates draws x sizes trials at once
+
 
 @click.command()
 @click.argument("analysis", required=False)
@@ -69,6 +71,8 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
         named = analyses(ctx).tsa(analysis, measure=measure, benefit=benefit)
         table, settings, notes = named.table, named.settings, named.notes
         measure, benefit, title = named.measure, named.benefit, named.title
+    if draws is not None and not 1 <= draws <= MAX_DRAWS:  # draws x sizes arrays: 10^9 would exhaust memory
+        raise InputError(f"must be between 1 and {MAX_DRAWS:,}, got {draws:,}", option="--draws")
     given = dict(rrr=rrr, rri=rri, md=md, sd=sd, control_risk=control_risk, alpha=alpha, power=power,
                  sides=int(sides) if sides else None, spending=spending, d2=d2, order=order, method=method,
                  inflate=False if no_inflate else None, futility=True if futility else None)

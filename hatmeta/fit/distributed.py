@@ -225,7 +225,11 @@ def client(spec):
         if n < 1:
             raise InputError(f"local:N needs a whole number of workers, got {spec!r}", option="--dask")
         return Client(LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None))
-    return Client(spec)
+    try:
+        return Client(spec)
+    except (OSError, ValueError) as exc:  # no scheduler there (after distributed's connect timeout), a bad address
+        raise InputError(f"cannot reach a Dask scheduler at {spec!r} ({str(exc).splitlines()[0] if str(exc) else exc})",
+                         option="--dask") from None
 
 
 __all__ = ["pool_by_dask", "iter_by_dask", "collect", "is_dask", "client"]

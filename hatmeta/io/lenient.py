@@ -101,6 +101,7 @@ def _prepass(data, lines, rows, cols, layout, errors, path, measure):
             ok = np.isfinite(arr)
         except ValueError:
             arr, ok = np.empty(len(good)), np.zeros(len(good), dtype=bool)
+        ok &= ~tt._odd_text(cells, arr)  # "1_5", "1e-400": named by the cell parser
         for pos in np.flatnonzero(~ok):
             i = good[pos]
             try:
@@ -130,14 +131,22 @@ def _suspects(layout, v, n):
     bad = np.zeros(n, dtype=bool)
     for c, x in v.items():
         bad |= ~np.isfinite(x)
+        for _, mask, _ in tt.magnitude_checks(c, x):
+            bad |= mask
         if c in tt.COUNT_COLUMNS:
             bad |= x != np.floor(x)
-        if c.startswith(("n_", "sd_", "time_")) or c in ("vi", "se"):
+        # One-arm layouts too (events, n; r, n): a check missed here sends each bad row through the exact
+        # reader again (a re-read of the table per bad row: quadratic).
+        if c.startswith(("n_", "sd_", "time_")) or c in ("vi", "se", "n"):
             bad |= x <= 0
-        if c.startswith("events_"):
+        if c.startswith("events"):
             bad |= x < 0
+        if c == "r":
+            bad |= np.abs(x) > 1
     if layout == "binary":
         bad |= (v["events_treat"] > v["n_treat"]) | (v["events_ctrl"] > v["n_ctrl"])
+    if layout == "proportion":
+        bad |= v["events"] > v["n"]
     if layout == "estimate_ci":
         bad |= ~((v["ci_low"] < v["ci_high"]) & (v["ci_low"] <= v["estimate"]) & (v["estimate"] <= v["ci_high"]))
     return bad

@@ -206,8 +206,15 @@ def read_rows(path) -> list:
     with one-line errors naming the file."""
     path = str(path)
     try:
+        import os
+        import stat
+
+        if stat.S_ISCHR(os.stat(path).st_mode) or stat.S_ISBLK(os.stat(path).st_mode):
+            raise InputError("is a device, not a CSV file", file=path)  # /dev/zero would be read forever
         with open(path, newline="", encoding="utf-8-sig") as fh:
             text = fh.read()
+        if "\r" in text and "\n" not in text:  # a CR-only file (classic Mac Excel): lines end at each CR
+            text = text.replace("\r", "\n")
         delimiter = _delimiter(text)
         if not any(ch in text for ch in _CSV_SPECIAL):
             # Without quotes, carriage returns or NULs the csv module's rows are the lines split at the
@@ -219,10 +226,16 @@ def read_rows(path) -> list:
         return list(csv.reader(io.StringIO(text), delimiter=delimiter))
     except FileNotFoundError:
         raise InputError("file not found", file=path) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", file=path) from None
+    except UnicodeDecodeError as exc:
+        with open(path, "rb") as fh:  # the line of the first bad byte (the BOM, if any, counts as none)
+            line = fh.read(exc.start + 3).count(b"\n") + 1
+        raise InputError("not a UTF-8 text file", file=path, line=line) from None
     except csv.Error as exc:
         raise InputError(f"not a readable CSV file ({exc})", file=path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a CSV file", file=path) from None
+    except OSError as exc:  # unreadable, a symbolic-link loop, a name too long
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", file=path) from None
 
 
 def _is_frame(obj) -> bool:
@@ -423,7 +436,7 @@ def _parse_column(cells, path, lines, column) -> np.ndarray:
         values = np.asarray(cells, dtype=float)
     except ValueError:
         values = None
-    if values is not None and np.isfinite(values).all():
+    if values is not None and np.isfinite(values).all() and not _odd_text(cells, values).any():
         return values
     for line, text in zip(lines, cells):
         _parse_number(text, path, line, column)
@@ -446,12 +459,56 @@ def _parse_number(text, path, line, column) -> float:
         raise InputError(f"missing value{' (' + s + ')' if s else ''}; {_drop_flag(path)} leaves such rows out",
                          file=path, line=line, column=column)
     try:
+        if "_" in s:  # float() reads "1_5" as 15; no spreadsheet or R does
+            raise ValueError
         x = float(s)
     except ValueError:
         raise InputError(f"not a number: {s!r}{decimal_comma_hint(s)}", file=path, line=line, column=column) from None
     if not math.isfinite(x):
         raise InputError(f"not a finite number: {s!r}", file=path, line=line, column=column)
+    if x == 0 and _NONZERO.search(s):
+        raise InputError(f"too small to compute with: {s!r} underflows to 0", file=path, line=line, column=column)
     return x
+
+
+_NONZERO = re.compile(r"^[^eE]*[1-9]")  # a non-zero digit before any exponent: the number is not 0
+
+
+def _odd_text(cells, values) -> np.ndarray:
+    """Cells that parsed but must be looked at one by one: an underscore (float() reads "1_5" as 15) or
+    a non-zero number that underflowed to 0 ("1e-400"). Tested on the joined text first (C speed)."""
+    odd = np.zeros(len(values), dtype=bool)
+    if "_" in "".join(cells):
+        odd |= np.fromiter(("_" in c for c in cells), dtype=bool, count=len(values))
+    for i in np.flatnonzero(values == 0):
+        odd[i] = bool(_NONZERO.search(cells[i].strip()))
+    return odd
+
+
+# Magnitudes the estimators compute with exactly: beyond them squares and weights overflow (tau² = 0 with a
+# confident estimate, or a null result), so such cells are refused, named, rather than computed wrongly.
+# A tiny effect is harmless (it is as good as 0); a tiny variance, SE or SD is a huge weight, so the lower
+# bound applies only to those divisors.
+LIMIT = 1e100  # any numeric column
+EFFECT_COLUMNS = {"yi", "vi", "se", "estimate", "ci_low", "ci_high"}
+EFFECT_LIMIT = 1e40  # effects and their variances: weights squared twice in REML's score
+TINY = {"vi": 1e-40, "se": 1e-20, "sd_treat": 1e-20, "sd_ctrl": 1e-20}  # weights up to 1e40
+MAX_COUNT = 2 ** 53  # the largest count a float64 holds exactly
+
+
+def magnitude_checks(c, v) -> list:
+    """(column, bad mask, message) of the magnitude checks of column ``c`` (shared with io.lenient)."""
+    hi = EFFECT_LIMIT if c in EFFECT_COLUMNS else LIMIT
+    a = np.abs(v)
+    h = f"{hi:.0e}".replace("e+", "e")
+    out = [(c, a > hi, f"too large to compute with: {{x:g}} (magnitudes up to {h}; rescale the column)")]
+    if c in TINY:
+        l = f"{TINY[c]:.0e}"
+        out.append((c, (a < TINY[c]) & (v != 0),
+                    f"too small to compute with: {{x:g}} (from {l}: a weight beyond 1e40; rescale the column)"))
+    if c in COUNT_COLUMNS:
+        out.append((c, v > MAX_COUNT, "a count above 2^53 cannot be held exactly, got {x:g}"))
+    return out
 
 
 def check_values(table: TrialTable) -> None:
@@ -463,6 +520,7 @@ def check_values(table: TrialTable) -> None:
 
     checks = []  # (column, bad mask, message for value x)
     for c, v in cols.items():
+        checks += magnitude_checks(c, v)
         if c in COUNT_COLUMNS:
             checks.append((c, v != np.floor(v), "must be a whole number, got {x:g}"))
         if c.startswith("n_") or c == "n":

@@ -751,6 +751,9 @@ def merge_settings(settings, given, benefit, measure, analysis=None, has_table=T
     settings.pop("reason", None)
     effect = settings.pop("rri", None)
     if effect is not None:
+        if not (math.isfinite(effect) and effect > 0):
+            raise InputError(f"must be a relative risk increase above 0 (0.2 for 20%), got {effect:g}",
+                             column="--rri")
         if benefit != "higher":
             raise InputError("--rri is for outcomes where higher favours the intervention; use --rrr",
                              column="--rri")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ..printable import join_lines
+
 SPENDING = {"obf": "Lan-DeMets O'Brien-Fleming", "pocock": "Lan-DeMets Pocock"}
 
 
@@ -85,7 +87,7 @@ def tsa_text(res, title=None) -> str:
         if len(note) > NOTE_CHARS:
             note = note[:NOTE_CHARS - 75].rsplit(" ", 1)[0] + " ... " + note[-70:].split(" ", 1)[-1]
         lines.append(f"Note: {note}")
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 def plan_text(plan) -> str:
@@ -98,6 +100,6 @@ def plan_text(plan) -> str:
         lines.append(f"  {n:>7,}  {p:5.1%}   {lo:.4g} to {hi:.4g}")
     lines.append("  " + plan.sentence)
     lines.extend(f"  Note: {n}" for n in plan.notes)
-    return "\n".join(lines)
+    return join_lines(lines)
 
 

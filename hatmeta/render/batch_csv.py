@@ -6,6 +6,8 @@ float at a time (cProfile, 10^6 rows); at 10^8 rows that is an hour. Here each c
 by the output policy at once (``precision.quantise``, the same numbers as ``q``), turned to text at
 C speed, and the rows go to ``csv.writer.writerows`` (the same quoting), ``CHUNK`` groups at a time
 so that the text of a large batch is never all in memory as Python strings.
+
+Every text cell (group, study) is neutralised against spreadsheet formulas (hatmeta/csvsafe.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import io
 from itertools import repeat
 
 import numpy as np
+
+from ..csvsafe import any_trigger, cell
 
 HEADER = ["group", "row", "study", "k", "estimate", "se", "ci_low", "ci_high", "weight", "tau2", "i2", "p"]
 CHUNK = 20_000  # groups per block of text (~120,000 CSV rows for groups of 5, ~10 MB)
@@ -90,6 +94,9 @@ def _block(batch, a, b, r0, r1):
     studies = np.empty(n, dtype=object)
     names = es.studies
     studies[:] = [names[i] for i in order.tolist()]
+    if any_trigger("\x00".join(groups.tolist()) + "\x00" + "\x00".join(studies.tolist())):
+        groups[:] = [cell(g) for g in groups.tolist()]  # spreadsheet formulas neutralised (csvsafe.py)
+        studies[:] = [cell(x) for x in studies.tolist()]
     method = np.empty(G, dtype=object)
     method[:] = [batch.method] * G
     cols = [
@@ -144,7 +151,7 @@ def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
             elif s.dtype.kind in "iu":
                 cols.append(s.astype(str).tolist())
             else:
-                cols.append(["" if x is None or x != x else str(x) for x in s.tolist()])
+                cols.append(["" if x is None or x != x else cell(str(x)) for x in s.tolist()])
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(zip(*cols))
         yield buf.getvalue()
@@ -162,9 +169,9 @@ def to_csv(results) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(HEADER)
     for res in results:
-        g = "" if res.group is None else res.group
+        g = "" if res.group is None else cell(str(res.group))
         for s in res.studies:
-            w.writerow([g, "study", s.study, 1, _c(s.yi), _c(s.vi ** 0.5), _c(s.ci_low), _c(s.ci_high),
+            w.writerow([g, "study", cell(s.study), 1, _c(s.yi), _c(s.vi ** 0.5), _c(s.ci_low), _c(s.ci_high),
                         _c(s.weight), "", "", ""])
         w.writerow([g, "pooled", res.method, res.k, _c(res.estimate), _c(res.se), _c(res.ci_low),
                     _c(res.ci_high), "100", _c(res.tau2), _c(res.i2), _c(res.p)])

@@ -93,8 +93,10 @@ def render(head, rows, fmt, caption=None, footnote=None) -> str:
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(head)
-        w.writerows(rows)
+        from ..csvsafe import row as safe, rows as safe_rows  # spreadsheet formulas neutralised (csvsafe.py)
+
+        w.writerow(safe(head))
+        w.writerows(safe_rows(rows))
         return buf.getvalue()
     if fmt == "markdown":
         def md(x):  # a pipe inside a cell would end the cell

@@ -391,15 +391,15 @@ def _table(spec, ex, comparisons):
     return replace(table, lines=tuple(c.rows[0].line for c in comparisons))
 
 
-def placement(trial_ids, data_dir=None, analyses_dir=None) -> list:
+def placement(trial_ids, data_dir=None, analyses_dir=None, extraction=None) -> list:
     """Where trials go: for each analysis and each trial, (analysis, trial, entered, reason).
 
     ``entered`` is True when the trial gives a comparison (reason then says which arms, time point
     and definition), else the reason names the criterion it fails. Read on the extraction as it is
-    on disk, so call it after the trial was appended."""
+    on disk, so call it after the trial was appended, or on ``extraction`` (a dry run's would-be one)."""
     from .spec import list_analyses
 
-    ex = load_extraction(data_dir)
+    ex = extraction if extraction is not None else load_extraction(data_dir)
     out = []
     for name in list_analyses(analyses_dir):
         try:
@@ -411,6 +411,11 @@ def placement(trial_ids, data_dir=None, analyses_dir=None) -> list:
             result = check_trial(spec, ex, trial, [])
             if isinstance(result, Skip):
                 out.append((name, trial, False, result.reason))
+            elif (spec.measure in ("RR", "OR", "IRR") and result.values.get("events_treat") == 0
+                  and result.values.get("events_ctrl") == 0):
+                # Double-zero: pool leaves it out as not estimable (no ratio of 0 to 0), so it does not enter.
+                out.append((name, trial, False, f"not estimable: no events in either arm, so the {spec.measure} "
+                            "leaves it out (it counts in a risk difference)"))
             else:
                 out.append((name, trial, True, f"{'+'.join(result.experimental_arms)} vs "
                             f"{'+'.join(result.control_arms)}, {result.timepoint_weeks:g} weeks, "

@@ -58,9 +58,15 @@ def trials(ctx, fmt):
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["trial", "country", "n_randomised", "followup_weeks", "outcomes"])
-        writer.writerows(cells)
+        from ..csvsafe import rows as safe_rows  # spreadsheet formulas neutralised (hatmeta/csvsafe.py)
+
+        writer.writerows(safe_rows(cells))
         click.echo(buf.getvalue(), nl=False)
-    elif fmt == "markdown":
+        return
+    from ..printable import printable  # a label's control characters and bidi overrides, escaped
+
+    cells = [[printable(c) for c in row] for row in cells]
+    if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
         click.echo("\n".join(lines))
@@ -113,15 +119,11 @@ def add_trial(ctx, sources, dry_run):
         click.echo(f"{len(errors)} problem(s) found; nothing written", err=True)
         sys.exit(2)
     if dry_run:
-        import shutil
-        import tempfile
+        from .write import would_be_extraction
 
-        # Place the trial on a scratch copy, so the dry run can say where it would go.
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / "extracted"
-            shutil.copytree(data_dir if data_dir is not None else default_data_dir(), copy)
-            added = append(new, data_dir=copy)
-            places = _placement(ctx, new, copy)
+        # Place the trial on the would-be extraction in memory: a killed dry run leaves no copy behind.
+        added = append(new, data_dir=data_dir, dry_run=True)
+        places = _placement(ctx, new, data_dir, would_be_extraction(new, data_dir))
     else:
         added = append(new, data_dir=data_dir)
         places = _placement(ctx, new, data_dir)
@@ -132,11 +134,11 @@ def add_trial(ctx, sources, dry_run):
     _echo_placement(places)
 
 
-def _placement(ctx, new, data_dir):
+def _placement(ctx, new, data_dir, extraction=None):
     from .analysis import placement
 
     ids = [r["trial"] for r in new.get("trials.csv", ())]
-    return placement(ids, data_dir=data_dir, analyses_dir=(ctx.obj or {}).get("analyses_dir"))
+    return placement(ids, data_dir=data_dir, analyses_dir=(ctx.obj or {}).get("analyses_dir"), extraction=extraction)
 
 
 def _echo_placement(places):

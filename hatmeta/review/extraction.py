@@ -161,6 +161,9 @@ def read_csv_rows(path, errors: list, label=None, sniff=False):
     except IsADirectoryError:
         errors.append(InputError("is a folder, expected a CSV file", file=name))
         return None, []
+    except OSError as exc:  # unreadable (permissions), a symbolic-link loop, a name too long
+        errors.append(InputError(f"cannot read the file ({exc.strerror or exc})", file=name))
+        return None, []
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         errors.append(InputError("not UTF-8 text", file=name, line=line))
@@ -244,6 +247,8 @@ def _check_cell(row: Row, col: Column, errors: list) -> None:
         err(f"{text!r} is not one of: {', '.join(col.choices)}")
     elif col.kind in ("int", "number"):
         try:
+            if "_" in text:  # float() reads "1_5" as 15
+                raise ValueError
             x = float(text)
         except ValueError:
             from ..io.trial_table import decimal_comma_hint
@@ -252,6 +257,10 @@ def _check_cell(row: Row, col: Column, errors: list) -> None:
             return
         if not math.isfinite(x):
             err(f"not a finite number: {text!r}")
+        elif abs(x) > 1e100 or (x == 0 and re.search(r"^[^eE]*[1-9]", text)) or 0 < abs(x) < 1e-100:
+            err(f"outside the magnitudes hatmeta computes with (1e-100 to 1e100): {text}")
+        elif col.kind == "int" and abs(x) > 2 ** 53:
+            err(f"a whole number above 2^53 cannot be held exactly, got {text}")
         elif col.kind == "int" and not x.is_integer():
             err(f"must be a whole number, got {text}")
         elif col.minimum is not None and x < col.minimum:
@@ -429,6 +438,17 @@ def _number_key(text):
 
 
 def _read_dir(data_dir: Path, errors: list):
+    from .transaction import locked, settle
+
+    if not data_dir.is_dir():
+        return _read_files(data_dir, errors)
+    # Under the folder's lock, so that no add-trial renames a file between two reads.
+    with locked(data_dir, optional=True):
+        settle(data_dir, FILES)  # complete or clean up a write that was killed, before reading
+        return _read_files(data_dir, errors)
+
+
+def _read_files(data_dir: Path, errors: list):
     tables, headers, paths = {}, {}, {}
     for name in FILES:
         path = data_dir / name

@@ -307,11 +307,30 @@ def build_report(out="reports", data_dir=None, analyses_dir=None, progress=None)
     """Render every analysis into ``out`` and write the index, SoF table and manifest; return the files.
 
     ``progress(i, n, name)``, if given, is called before analysis i (1-based) of n is rendered."""
+    from .transaction import carry_over, staging_folder, swap_in
+
+    # Built in a fresh folder beside ``out`` and swapped in whole: a failure midway leaves ``out`` as it was,
+    # and nothing is written through a symbolic link a cloned ``out`` may hold.
+    final = Path(out)
+    out = staging_folder(final)
+    try:
+        files = _build_report(out, data_dir, analyses_dir, progress)
+        try:
+            generated = set(read_manifest(final)) if final.is_dir() else set()
+        except InputError:
+            generated = set()
+        carry_over(final, out, generated)
+        swap_in(out, final)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return [final / Path(p).relative_to(out) for p in files]
+
+
+def _build_report(out: Path, data_dir, analyses_dir, progress) -> list:
     from . import list_analyses
     from .sof import sof_table, summary_rows
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     names = sorted(list_analyses(analyses_dir))
     if not names:
         raise InputError("no analyses to report", file=str(analyses_dir or "analyses"))

@@ -11,6 +11,7 @@ be ignored silently), named with the file, the line where the key appears, and t
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -126,7 +127,7 @@ def default_analyses_dir() -> Path:
 def list_analyses(analyses_dir=None) -> list:
     """Names of the analyses (file stems of analyses/*.toml), sorted."""
     folder = Path(analyses_dir) if analyses_dir is not None else default_analyses_dir()
-    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+    return sorted(p.stem for p in folder.glob("*.toml") if p.is_file()) if folder.is_dir() else []
 
 
 def spec_path(name: str, analyses_dir=None) -> Path:
@@ -137,7 +138,15 @@ def spec_path(name: str, analyses_dir=None) -> Path:
             raise InputError("analysis file not found", file=str(path))
         return path
     folder = Path(analyses_dir) if analyses_dir is not None else default_analyses_dir()
+    name = str(name)
+    # A name resolves only inside the analyses folder ('../../outside' must not load a spec elsewhere);
+    # a spec outside it is named by its path, ending in .toml.
+    if not name or "/" in name or "\\" in name or name.startswith(".") or "\x00" in name:
+        raise InputError(f"not an analysis name: {name!r} (a name is a file stem in {folder}; give a path "
+                         "ending in .toml for a spec elsewhere)", option="ANALYSIS")
     path = folder / f"{name}.toml"
+    if path.exists() and not path.is_file():
+        raise InputError("is a folder, not an analysis spec", file=str(path))
     if not path.is_file():
         known = ", ".join(list_analyses(folder))
         if not known:
@@ -173,12 +182,22 @@ def read_spec(path) -> AnalysisSpec:
 
     path = Path(path)
     file = str(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the analysis spec ({exc.strerror or exc})", file=file) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        hint = " (UTF-16? save it as UTF-8)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise InputError(f"not UTF-8 text{hint}", file=file, line=data[:exc.start].count(b"\n") + 1) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise InputError(f"not valid TOML ({exc})", file=file, line=int(m.group(1)) if m else None) from None
+    except RecursionError:
+        raise InputError("not readable TOML: nested too deeply", file=file) from None
 
     def fail(message, key, section=None):
         raise InputError(message, file=file, line=_line_of(text, key, section) or None,
@@ -212,7 +231,17 @@ def read_spec(path) -> AnalysisSpec:
             return tuple(value)
         if not isinstance(value, kind) or isinstance(value, bool):
             fail(f"must be a {'number' if kind is float else 'string'}", key, section)
+        if kind is float and not (math.isfinite(value) and value >= 0):
+            fail(f"must be a finite number of at least 0, got {value}", key, section)
         return value
+
+    # Free-text keys must be strings wherever they appear (a table there would print as "{'a': 1}").
+    for key in ("title", "description", "name"):
+        get(key)
+    for section in SECTION_KEYS:
+        for key in ("reason", "rule", "note"):
+            if isinstance(raw.get(section), dict) and key in raw[section]:
+                get(key, section)
 
     name = get("name", default=path.stem)
     outcome = get("outcome", required=True)
@@ -305,6 +334,8 @@ def read_spec(path) -> AnalysisSpec:
 
     grade = raw.get("grade", {})
     for key, value in grade.items():
+        if not isinstance(value, str):
+            fail("must be a string", key, "grade")
         allowed = CERTAINTY if key == "certainty" else GRADE_RATINGS if key in GRADE_DOMAINS else None
         if allowed and value not in allowed:
             fail(f"must be one of: {', '.join(allowed)}", key, "grade")
@@ -320,9 +351,21 @@ def read_spec(path) -> AnalysisSpec:
         for key in table:
             if key not in TRIAL_KEYS:
                 fail(f"unknown key; allowed: {', '.join(sorted(TRIAL_KEYS))}", key, f"trial.{trial}")
+        for key, value in table.items():  # the overrides' types, as the spec's own keys are checked
+            if key == "timepoint_weeks":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                        or value < 0:
+                    fail("must be a finite number of weeks", key, f"trial.{trial}")
+            elif key in ("experimental", "control"):
+                if not (isinstance(value, str) or (isinstance(value, list) and value
+                                                   and all(isinstance(v, str) for v in value))):
+                    fail("must be an arm code or a list of arm codes", key, f"trial.{trial}")
+            elif not isinstance(value, str):
+                fail("must be a string", key, f"trial.{trial}")
 
     robustness = _robustness(raw.get("robustness", {}), fail)
-    labels = raw.get("labels", {})
+    labels = {k: get(k, "labels", default=k) for k in ("experimental", "control")}
+    model_reason = get("reason", "model", default="")
     return AnalysisSpec(
         name=name, title=get("title", default=name), outcome=outcome, measure=measure, method=method, ci=ci,
         pi=pi, benefit=benefit, trials=trials, exclude=dict(exclude), experimental_arms=experimental,
@@ -331,7 +374,7 @@ def read_spec(path) -> AnalysisSpec:
         definition_prefer=get("prefer", "definition", default=(), kind=list),
         trial_overrides={t: dict(v) for t, v in overrides.items()}, subgroups=variables,
         followup_cut_weeks=cut, experimental_label=labels.get("experimental", "experimental"),
-        control_label=labels.get("control", "control"), model_reason=model.get("reason", ""),
+        control_label=labels.get("control", "control"), model_reason=model_reason,
         grade=dict(grade), path=file, raw=raw, eligibility=eligibility, min_year=years["min_year"],
         max_year=years["max_year"], eligibility_rule=get("rule", "eligibility", default=""),
         experimental_roles=experimental_roles, control_roles=control_roles,

@@ -1,17 +1,16 @@
 """Append a new trial's rows to the extraction: validate first, then write atomically.
 
 Existing rows are never rewritten: each file's new content is its old bytes followed by the new
-lines (in the file's own column order and line ending). All files are written to temporary files
-in the same folder and moved into place with os.replace; if a move fails, the files already moved
-are put back, so an interrupted write leaves the extraction as it was.
+lines (in the file's own column order and line ending). The folder's lock is held from the
+read that validates to the last rename, and the files are replaced through a journal
+(hatmeta.review.transaction), so a killed write leaves the old or the new extraction once the next
+command has run.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import InputError
@@ -86,10 +85,8 @@ def check_new_rows(data_dir, new: dict) -> tuple:
     existing = {r["trial"] for r in tables["trials.csv"]}
     new_ids = {r["trial"] for r in new["trials.csv"]}
     for name in FILES:
-        if name == "trials.csv":
-            continue
         header = headers.get(name)
-        for row in new.get(name, ()):
+        for row in new.get(name, ()) if name != "trials.csv" else ():
             if row["trial"] in existing and row["trial"] not in new_ids:
                 errors.append(InputError(f"trial {row['trial']!r} already exists: add-trial only adds rows of "
                                          "new trials", file=row.file, line=row.line, column="trial"))
@@ -128,48 +125,13 @@ def render_append(path: Path, header, rows) -> bytes:
 
 
 def write_atomically(contents: dict) -> None:
-    """Replace several files ({Path: bytes}) so that either all change or none does."""
-    temps, originals, moved = {}, {}, []
-    try:
-        for path, data in contents.items():
-            originals[path] = path.read_bytes() if path.exists() else None
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if path.exists():
-                os.chmod(tmp, path.stat().st_mode & 0o7777)
-            else:
-                os.chmod(tmp, 0o644)
-            temps[path] = tmp
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
-            moved.append(path)
-    except BaseException as exc:
-        for path in moved:
-            _restore(path, originals[path])
-        if isinstance(exc, OSError):
-            raise InputError(f"could not write the extraction ({exc}); no file was changed",
-                             file=str(Path(next(iter(contents))).parent)) from None
-        raise
-    finally:
-        for tmp in temps.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    """Replace several files ({Path: bytes}) so that either all change or none does (under the folder's
+    lock, through a journal: hatmeta.review.transaction)."""
+    from .transaction import commit, locked
 
-
-def _restore(path: Path, original: bytes | None) -> None:
-    if original is None:
-        path.unlink(missing_ok=True)
-        return
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".restore")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(original)
-        os.replace(tmp, path)
-    except OSError:
-        path.write_bytes(original)  # last resort: the rename itself is what failed
+    folder = Path(next(iter(contents))).parent
+    with locked(folder):
+        commit(folder, contents)
 
 
 def add_trial(new: dict, data_dir=None, dry_run: bool = False) -> dict:
@@ -178,6 +140,15 @@ def add_trial(new: dict, data_dir=None, dry_run: bool = False) -> dict:
     Raises the first InputError (all of them are in ``check_new_rows``) and then writes nothing.
     """
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    if dry_run:
+        return _add_trial(new, data_dir, True)
+    from .transaction import locked
+
+    with locked(data_dir):  # from the read that validates to the last rename: no other writer in between
+        return _add_trial(new, data_dir, False)
+
+
+def _add_trial(new: dict, data_dir: Path, dry_run: bool) -> dict:
     errors, headers, paths = check_new_rows(data_dir, new)
     if errors:
         first = errors[0]
@@ -192,8 +163,23 @@ def add_trial(new: dict, data_dir=None, dry_run: bool = False) -> dict:
             header = headers.get(name) or [c.name for c in SCHEMA[name]]
             contents[paths[name]] = render_append(paths[name], header, rows)
     if not dry_run:
-        write_atomically(contents)
+        from .transaction import commit
+
+        commit(data_dir, contents)
     return {name: len(new[name]) for name in FILES if new.get(name)}
+
+
+def would_be_extraction(new: dict, data_dir=None):
+    """The extraction as it would be with ``new`` appended, in memory (a dry run writes nothing, not even
+    a scratch copy that a killed run would leave behind)."""
+    from dataclasses import replace
+
+    from .extraction import load_extraction
+
+    ex = load_extraction(data_dir)
+    return replace(ex, trials=ex.trials + tuple(new.get("trials.csv", ())), arms=ex.arms + tuple(new.get("arms.csv", ())),
+                   outcomes=ex.outcomes + tuple(new.get("outcomes.csv", ())),
+                   discrepancies=ex.discrepancies + tuple(new.get("discrepancies.csv", ())))
 
 
 def rows_from_dicts(name: str, records, label: str = "<prompt>") -> list:
