@@ -87,7 +87,7 @@ def test_p_scores_match_netrank_both_directions(name, model):
     for t in r["treatments"]:
         assert close(low.p_scores[t], r[model]["p_scores"][t]), t
         assert close(high.p_scores[t], r[model]["p_scores_higher"][t]), t
-    # P-scores of the two directions are complements. netmeta's rankogram SUCRA (100,000 draws) samples
+    # P-scores of the two directions are complements. netmeta's rankogram SUCRA (20,000 draws) samples
     # treatments independently with variances fitted to the comparisons' (samples_netmeta), an
     # approximation of the joint distribution: it lands near the exact SUCRA, not on it.
     for t in r["treatments"]:
