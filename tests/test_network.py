@@ -253,6 +253,8 @@ def test_result_python_surface():
     frame = res.to_frame()
     assert list(frame["treatment"]) == ["A", "B", "C", "D"]
     assert math.isclose(frame.set_index("treatment").loc["D", "estimate_natural"], math.exp(d["league"]["D"]["A"]))
+    league = res.league_frame().set_index(["row", "column"])
+    assert len(league) == 12 and math.isclose(league.loc[("B", "C"), "estimate"], d["league"]["B"]["C"])
     text = res.summary()
     assert "ROW treatment versus the COLUMN treatment" in text and "row vs column" in text
     assert "OR below 1 favours the row treatment" in text

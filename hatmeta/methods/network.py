@@ -331,6 +331,22 @@ class NMAResult:
                 frame[c + "_natural"] = np.exp(frame[c])
         return frame
 
+    def league_frame(self) -> "pd.DataFrame":
+        """The league table in long form (pandas): one row per ordered pair, the effect of ``row``
+        against ``column`` (analysis scale) with its SE and CI, and the direct estimate where studies
+        compare the pair."""
+        import pandas as pd
+
+        from ..fit._dist import norm_isf
+
+        z = float(norm_isf((1 - self.level) / 2))
+        rows = [{"row": a, "column": b, "estimate": self.league[a][b], "se": self.league_se[a][b],
+                 "ci_low": self.league[a][b] - z * self.league_se[a][b],
+                 "ci_high": self.league[a][b] + z * self.league_se[a][b],
+                 "direct": self.league_direct[a][b]}
+                for a in self.treatments for b in self.treatments if a != b]
+        return pd.DataFrame(rows)
+
     def summary(self) -> str:
         from ..render.network import format_nma
 
