@@ -417,6 +417,17 @@ def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lowe
     estimates = tuple({"treatment": t, "estimate": float(g.te[i, r]), "se": float(g.se[i, r]),
                        "ci_low": float(g.te[i, r] - z * g.se[i, r]), "ci_high": float(g.te[i, r] + z * g.se[i, r])}
                       for i, t in enumerate(trts) if i != r)
+    if model == "random":
+        # Prediction interval of a new study's effect (netmeta: t on the Q df, SE sqrt(se^2 + tau^2);
+        # not available below 2 df).
+        from ..fit._dist import t_isf
+
+        tau2 = 0.0 if math.isnan(fit.tau2) else fit.tau2
+        tq = float(t_isf(fit.df, (1 - level) / 2)) if fit.df >= 2 else math.nan
+        for e in estimates:
+            sp = math.sqrt(e["se"] ** 2 + tau2)
+            e["pi_low"] = e["estimate"] - tq * sp
+            e["pi_high"] = e["estimate"] + tq * sp
     league = {a: {b: float(g.te[i, j]) for j, b in enumerate(trts)} for i, a in enumerate(trts)}
     league_se = {a: {b: float(g.se[i, j]) for j, b in enumerate(trts)} for i, a in enumerate(trts)}
     # Direct evidence only: each comparison's own rows pooled (inverse variance, plus tau^2 under random
