@@ -105,7 +105,11 @@ def _design_q(fit: NetworkFit, w: np.ndarray):
 def decomp_design(fit: NetworkFit) -> dict:
     """netmeta's ``decomp.design``: Q total, within designs, between designs (with df and p), the
     within-design Q of each design, and the design-by-treatment interaction test (Q between designs
-    under the random-effects design-by-treatment interaction model, with its tau^2)."""
+    under the random-effects design-by-treatment interaction model, with its tau^2).
+
+    Weights are the comparisons' own covariance (Krahn et al. 2013's model), without netmeta's
+    zeroing of small negative multi-arm weights, as ``decomp.design`` computes them; the two agree
+    unless a multi-arm study's variances were zeroed (named in the fit's notes)."""
     from ..fit._dist import chi2_sf
 
     net = fit.network
