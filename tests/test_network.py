@@ -50,7 +50,7 @@ def test_estimates_and_league_match_netmeta(name, model):
     got = {e["treatment"]: e for e in res.estimates}
     assert set(got) == set(want)
     for t, e in want.items():
-        for key in ("estimate", "se", "ci_low", "ci_high"):
+        for key in ("estimate", "se", "ci_low", "ci_high") + (("pi_low", "pi_high") if model == "random" else ()):
             assert close(got[t][key], e[key]), (t, key, got[t][key], e[key])
     for a in r["treatments"]:
         for b in r["treatments"]:
@@ -87,7 +87,7 @@ def test_p_scores_match_netrank_both_directions(name, model):
     for t in r["treatments"]:
         assert close(low.p_scores[t], r[model]["p_scores"][t]), t
         assert close(high.p_scores[t], r[model]["p_scores_higher"][t]), t
-    # P-scores of the two directions are complements. netmeta's rankogram SUCRA (100,000 draws) samples
+    # P-scores of the two directions are complements. netmeta's rankogram SUCRA (20,000 draws) samples
     # treatments independently with variances fitted to the comparisons' (samples_netmeta), an
     # approximation of the joint distribution: it lands near the exact SUCRA, not on it.
     for t in r["treatments"]:
@@ -253,6 +253,8 @@ def test_result_python_surface():
     frame = res.to_frame()
     assert list(frame["treatment"]) == ["A", "B", "C", "D"]
     assert math.isclose(frame.set_index("treatment").loc["D", "estimate_natural"], math.exp(d["league"]["D"]["A"]))
+    league = res.league_frame().set_index(["row", "column"])
+    assert len(league) == 12 and math.isclose(league.loc[("B", "C"), "estimate"], d["league"]["B"]["C"])
     text = res.summary()
     assert "ROW treatment versus the COLUMN treatment" in text and "row vs column" in text
     assert "OR below 1 favours the row treatment" in text

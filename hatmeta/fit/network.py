@@ -479,12 +479,15 @@ def tau2_dl(net: Network, fit: GraphFit, edges=None) -> float:
 class _Contrasts:
     """The model in contrast form for likelihoods: per study its contrasts against its first arm,
     their covariance (the inverse of the study's reduced Laplacian) and design rows; the reference
-    treatment's column is dropped (estimable parameters are the n - 1 effects against it)."""
+    treatment's column is dropped (estimable parameters are the n - 1 effects against it).
+
+    Studies are stacked by number of arms, so that every likelihood evaluation is a few batched
+    (studies x m x m) operations on the block-diagonal covariance, never an N x N matrix."""
 
     def __init__(self, net: Network, w0: np.ndarray, reference: int):
-        ys, Xs, Ss, Ds = [], [], [], []
         keep = [t for t in range(net.n) if t != reference]
         col = {t: c for c, t in enumerate(keep)}
+        groups: dict = {}
         for arms, Ls, g in study_laplacians(net, w0):
             k = len(arms)
             red = Ls[1:, 1:]
@@ -496,40 +499,55 @@ class _Contrasts:
                     X[a - 1, col[arms[a]]] += 1.0
                 if arms[0] != reference:
                     X[a - 1, col[arms[0]]] -= 1.0
-            ys.append(y)
-            Xs.append(X)
-            Ss.append(S)
-            Ds.append(0.5 * (np.eye(k - 1) + 1.0))
-        self.y = np.concatenate(ys)
-        self.X = np.vstack(Xs)
-        N = len(self.y)
-        self.S = np.zeros((N, N))
-        self.D = np.zeros((N, N))
-        o = 0
-        for S, D in zip(Ss, Ds):
-            m = S.shape[0]
-            self.S[o:o + m, o:o + m] = S
-            self.D[o:o + m, o:o + m] = D
-            o += m
+            groups.setdefault(k - 1, []).append((y, X, S))
+        # per size m: y (s, m), X (s, m, p), S (s, m, m), D (m, m) = (I + J) / 2
+        self.blocks = [(np.array([b[0] for b in bl]), np.array([b[1] for b in bl]), np.array([b[2] for b in bl]),
+                        0.5 * (np.eye(m) + 1.0)) for m, bl in sorted(groups.items())]
+        self.p = net.n - 1
 
     def _parts(self, tau2):
-        V = self.S + tau2 * self.D
-        cf = np.linalg.cholesky(V)
-        Vi = np.linalg.inv(V)
-        XtVi = self.X.T @ Vi
-        A = XtVi @ self.X
-        P = Vi - XtVi.T @ np.linalg.solve(A, XtVi)
-        return cf, A, P
+        """Sums over studies at tau2: log|V|, A = X'V^-1 X, b = X'V^-1 y, tr(V^-1 D), M = X'V^-1 D V^-1 X,
+        and the per-block V^-1."""
+        p = self.p
+        logdet, tr1 = 0.0, 0.0
+        A, b, M = np.zeros((p, p)), np.zeros(p), np.zeros((p, p))
+        inv = []
+        for y, X, S, D in self.blocks:
+            V = S + tau2 * D
+            Vi = np.linalg.inv(V)
+            logdet += float(np.linalg.slogdet(V)[1].sum())
+            ViX = Vi @ X
+            A += np.einsum("sij,sik->jk", X, ViX)
+            b += np.einsum("sij,si->j", ViX, y)
+            tr1 += float(np.einsum("sij,ji->", Vi, D))
+            M += np.einsum("sij,ik,skl->jl", ViX, D, ViX)
+            inv.append(Vi)
+        return logdet, A, b, tr1, M, inv
+
+    def _resid(self, A, b, inv):
+        beta = np.linalg.solve(A, b)
+        out = []
+        for (y, X, _, _), Vi in zip(self.blocks, inv):
+            r = y - X @ beta
+            out.append((r, np.einsum("sij,sj->si", Vi, r)))  # r and V^-1 r (= P y) per study
+        return out
 
     def reml_loglik(self, tau2: float) -> float:
-        """Restricted log-likelihood up to a constant (Harville 1977): -1/2 (log|V| + log|X'V^-1 X| + y'Py)."""
-        cf, A, P = self._parts(tau2)
-        return float(-0.5 * (2 * np.log(np.diag(cf)).sum() + np.linalg.slogdet(A)[1] + self.y @ P @ self.y))
+        """Restricted log-likelihood up to a constant (Harville 1977): -1/2 (log|V| + log|X'V^-1 X| + r'V^-1 r)."""
+        logdet, A, b, _, _, inv = self._parts(tau2)
+        quad = sum(float(np.sum(r * Pr)) for r, Pr in self._resid(A, b, inv))
+        return -0.5 * (logdet + float(np.linalg.slogdet(A)[1]) + quad)
 
     def reml_score(self, tau2: float) -> float:
-        _, _, P = self._parts(tau2)
-        Py = P @ self.y
-        return float(-0.5 * (np.sum(P * self.D) - Py @ self.D @ Py))
+        """d loglik / d tau^2 = -1/2 (tr(P D) - y'P D P y), tr(P D) = tr(V^-1 D) - tr(A^-1 M)."""
+        _, A, b, tr1, M, inv = self._parts(tau2)
+        trPD = tr1 - float(np.trace(np.linalg.solve(A, M)))
+        q = sum(float(np.einsum("si,ij,sj->", Pr, D, Pr))
+                for (Pr, (_, _, _, D)) in zip((Pr for _, Pr in self._resid(A, b, inv)), self.blocks))
+        return -0.5 * (trPD - q)
+
+    def mean_variance(self) -> float:
+        return float(np.mean(np.concatenate([np.einsum("sii->si", S).ravel() for _, _, S, _ in self.blocks])))
 
 
 def tau2_reml(net: Network, w0: np.ndarray, reference: int = 0) -> tuple[float, "_Contrasts"]:
@@ -539,7 +557,7 @@ def tau2_reml(net: Network, w0: np.ndarray, reference: int = 0) -> tuple[float, 
     model = _Contrasts(net, w0, reference)
     if model.reml_score(0.0) <= 0:
         return 0.0, model
-    hi = max(float(np.mean(np.diag(model.S))), 1e-8)
+    hi = max(model.mean_variance(), 1e-8)
     while model.reml_score(hi) > 0:
         hi *= 4
         if hi > 1e12:

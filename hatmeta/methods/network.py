@@ -105,7 +105,11 @@ def _design_q(fit: NetworkFit, w: np.ndarray):
 def decomp_design(fit: NetworkFit) -> dict:
     """netmeta's ``decomp.design``: Q total, within designs, between designs (with df and p), the
     within-design Q of each design, and the design-by-treatment interaction test (Q between designs
-    under the random-effects design-by-treatment interaction model, with its tau^2)."""
+    under the random-effects design-by-treatment interaction model, with its tau^2).
+
+    Weights are the comparisons' own covariance (Krahn et al. 2013's model), without netmeta's
+    zeroing of small negative multi-arm weights, as ``decomp.design`` computes them; the two agree
+    unless a multi-arm study's variances were zeroed (named in the fit's notes)."""
     from ..dist import chi2_sf
 
     net = fit.network
@@ -331,6 +335,22 @@ class NMAResult:
                 frame[c + "_natural"] = np.exp(frame[c])
         return frame
 
+    def league_frame(self) -> "pd.DataFrame":
+        """The league table in long form (pandas): one row per ordered pair, the effect of ``row``
+        against ``column`` (analysis scale) with its SE and CI, and the direct estimate where studies
+        compare the pair."""
+        import pandas as pd
+
+        from ..dist import norm_isf
+
+        z = float(norm_isf((1 - self.level) / 2))
+        rows = [{"row": a, "column": b, "estimate": self.league[a][b], "se": self.league_se[a][b],
+                 "ci_low": self.league[a][b] - z * self.league_se[a][b],
+                 "ci_high": self.league[a][b] + z * self.league_se[a][b],
+                 "direct": self.league_direct[a][b]}
+                for a in self.treatments for b in self.treatments if a != b]
+        return pd.DataFrame(rows)
+
     def summary(self) -> str:
         from .network_text import format_nma
 
@@ -401,6 +421,17 @@ def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lowe
     estimates = tuple({"treatment": t, "estimate": float(g.te[i, r]), "se": float(g.se[i, r]),
                        "ci_low": float(g.te[i, r] - z * g.se[i, r]), "ci_high": float(g.te[i, r] + z * g.se[i, r])}
                       for i, t in enumerate(trts) if i != r)
+    if model == "random":
+        # Prediction interval of a new study's effect (netmeta: t on the Q df, SE sqrt(se^2 + tau^2);
+        # not available below 2 df).
+        from ..dist import t_isf
+
+        tau2 = 0.0 if math.isnan(fit.tau2) else fit.tau2
+        tq = float(t_isf(fit.df, (1 - level) / 2)) if fit.df >= 2 else math.nan
+        for e in estimates:
+            sp = math.sqrt(e["se"] ** 2 + tau2)
+            e["pi_low"] = e["estimate"] - tq * sp
+            e["pi_high"] = e["estimate"] + tq * sp
     league = {a: {b: float(g.te[i, j]) for j, b in enumerate(trts)} for i, a in enumerate(trts)}
     league_se = {a: {b: float(g.se[i, j]) for j, b in enumerate(trts)} for i, a in enumerate(trts)}
     # Direct evidence only: each comparison's own rows pooled (inverse variance, plus tau^2 under random

@@ -83,17 +83,24 @@ def format_nma(res) -> str:
                  f", {len(res.treatments)} treatments, {count(len(res.designs), 'design', 'designs')}; "
                  f"reference: {res.reference}")
     lines.append("")
-    head = f"Effects against {res.reference} ({res.measure} [{100 * res.level:g}% CI]"
-    head += ", natural scale)" if res.is_ratio else ")"
-    lines.append(head + f"; P-score ({res.benefit} is better)")
+    lv = f"{100 * res.level:g}%"
+    pi = res.model == "random" and any(e.get("pi_low") is not None and math.isfinite(e["pi_low"])
+                                       for e in res.estimates)
+    head = f"Effects against {res.reference} ({res.measure} [{lv} CI]" + (", natural scale)" if res.is_ratio else ")")
+    lines.append(head + (f"; {lv} prediction interval" if pi else "") + f"; P-score ({res.benefit} is better)")
     est = {e["treatment"]: e for e in res.estimates}
     w = max(len(t) for t in res.treatments)
+    n = res.natural
     for t in res.treatments:
         if t == res.reference:
-            lines.append(f"  {t.ljust(w)}  {'(reference)':>24}  {_f(res.p_scores[t], 3)}")
-        else:
-            e = est[t]
-            lines.append(f"  {t.ljust(w)}  {_cell(res, e['estimate'], e['se']):>24}  {_f(res.p_scores[t], 3)}")
+            lines.append(f"  {t.ljust(w)}  {'(reference)':>24}  {'':>18}  {_f(res.p_scores[t], 3)}" if pi else
+                         f"  {t.ljust(w)}  {'(reference)':>24}  {_f(res.p_scores[t], 3)}")
+            continue
+        e = est[t]
+        cell = f"  {t.ljust(w)}  {_cell(res, e['estimate'], e['se']):>24}"
+        if pi:
+            cell += f"  {'[' + _f(n(e['pi_low'])) + ', ' + _f(n(e['pi_high'])) + ']':>18}"
+        lines.append(cell + f"  {_f(res.p_scores[t], 3)}")
     lines.append("")
     if res.tau2 is None or not math.isfinite(res.tau2):
         lines.append("Heterogeneity: not estimable (no degrees of freedom: every comparison is estimated once)")
