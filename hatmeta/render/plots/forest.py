@@ -282,8 +282,11 @@ def forest(res, benefit="lower", labels=DEFAULT_LABELS, title=None, study_groups
     (oldest first, from ``years``: study -> year); default, as given. ``risk_of_bias``: study ->
     {domain: 'low' | 'some concerns' | 'unclear' | 'high' | 'not assessed'}, drawn as RevMan's
     traffic-light columns with a legend naming the domains. ``ax``: an Axes to use as the plot panel
-    (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned.
+    (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned. The
+    table needs the whole figure, so an Axes that shares its figure with others is refused (InputError).
     """
+    if ax is not None:
+        _own_figure(ax)
     plt = style.pyplot()
     fig = plt.figure(figsize=(8, 4)) if ax is None else ax.figure
     fig.patch.set_facecolor("white")
@@ -294,6 +297,18 @@ def forest(res, benefit="lower", labels=DEFAULT_LABELS, title=None, study_groups
             break
     _draw(fig, res, plan, bayes, ax)
     return fig
+
+
+def _own_figure(ax):
+    """Refuse an Axes that is one panel of several: the forest plot sizes its figure to the table, and its
+    columns of text would be drawn over the other panels."""
+    others = [a for a in ax.figure.axes if a is not ax and a.get_visible()]
+    if others:
+        from ...errors import InputError
+
+        raise InputError(f"forest needs its own figure: the Axes given is one of {len(others) + 1} in its figure, "
+                         "and the plot's table would be drawn over the others; call forest(res) (it makes a figure "
+                         "sized to the table) or pass the Axes of a one-panel figure", column="ax")
 
 
 def _order(res, idx, sort, years):

@@ -37,7 +37,8 @@ def baujat(res, ax=None, title=None):
     """Baujat plot of ``res`` (a MetaResult with at least 3 studies); draws on ``ax`` if given."""
     plt = style.pyplot()
     a = _arrays(res)
-    if ax is None:
+    given = ax is not None
+    if not given:
         fig, ax = plt.subplots(figsize=(5.2, 4.4))
     else:
         fig = ax.figure
@@ -57,8 +58,9 @@ def baujat(res, ax=None, title=None):
     if title:
         import textwrap
 
-        ax.set_title(textwrap.fill(title, 70), fontsize=8)
-    fig.tight_layout()
+        ax.set_title(textwrap.fill(title, style.title_width(ax, given)), fontsize=8)
+    if not given:  # a given Axes keeps its place in the caller's figure
+        fig.tight_layout()
     return fig
 
 
