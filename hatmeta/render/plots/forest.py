@@ -48,6 +48,19 @@ def ci_text(nat, est, lo, hi) -> str:
     return est_ci(nat(est), nat(lo), nat(hi))
 
 
+def input_order(res, idx, absent):
+    """[("study", i) | ("absent", row)]: studies ``idx`` of ``res`` and not-estimable rows ``absent`` merged
+    in the order of the input table (each row's ``order``; RevMan keeps a 'Not estimable' study where it
+    was entered). Rows without an ``order`` (a result from an older JSON) follow the studies."""
+    everything = list(getattr(res, "not_estimable", ()) or ())
+    if not all("order" in a for a in everything):
+        return [("study", i) for i in idx] + [("absent", a) for a in absent]
+    taken = {a["order"] for a in everything}
+    free = [p for p in range(len(res.studies) + len(everything)) if p not in taken]
+    keyed = [(free[i], ("study", i)) for i in idx] + [(a["order"], ("absent", a)) for a in absent]
+    return [item for _, item in sorted(keyed, key=lambda t: t[0])]
+
+
 def _binary(ins) -> bool:
     return bool(ins) and all("events_treat" in i and "n_treat" in i for i in ins)
 
@@ -370,18 +383,24 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
 
     def study_rows(idx, absent_sub):
         out = []
-        for i in _order(res, idx, sort, years):
+        order = (input_order(res, idx, absent_sub) if not sort else
+                 [("study", i) for i in _order(res, idx, sort, years)] + [("absent", a) for a in absent_sub])
+        for what, i in order:
+            if what == "absent":
+                out.append(absent_row(i))
+                continue
             s = studies[i]
             cells = {0: (s.label or s.study, False), 5: (f"{s.weight:.1f}%", False),
                      6: (ci_text(nat, s.yi, s.ci_low, s.ci_high), False)}
             cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(s.inputs, kind))})
             out.append({"cells": cells, "kind": "study", "study": s})
-        for a in absent_sub:  # RevMan: listed, counted in the totals, 'Not estimable', no weight
-            cells = {0: (a.get("label") or a["study"], False), 6: (NOT_ESTIMABLE, False)}
-            if kind == "binary":
-                cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(a["inputs"], kind))})
-            out.append({"cells": cells, "kind": "absent", "study_id": a["study"]})
         return out
+
+    def absent_row(a):  # RevMan: listed, counted in the totals, 'Not estimable', no weight
+        cells = {0: (a.get("label") or a["study"], False), 6: (NOT_ESTIMABLE, False)}
+        if kind == "binary":
+            cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(a["inputs"], kind))})
+        return {"cells": cells, "kind": "absent", "study_id": a["study"]}
 
     groups = None
     if study_groups and res.subgroups:
