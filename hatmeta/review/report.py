@@ -34,7 +34,7 @@ line-height:1.45;padding:0 1em}h1{font-size:1.5em}h2{font-size:1.2em;border-bott
 padding-bottom:.2em;margin-top:2em}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f2f2f2}
 caption{text-align:left;font-weight:bold;padding:.3em 0}.figure{margin:1em 0;max-width:100%}
-.figure svg{display:block;max-width:100%;height:auto}.figure .full{font-size:.85em;color:#444;margin:.2em 0 0}
+.figure svg{display:block;max-width:100%;height:auto}.figure.narrow svg{max-width:min(100%,720px)}.figure .full{font-size:.85em;color:#444;margin:.2em 0 0}
 .note{color:#444;font-size:.9em}.refused{background:#fff4e5;border-left:4px solid #e69500;padding:.5em 1em}
 .footnote{font-size:.85em;color:#444}"""
 
@@ -235,8 +235,8 @@ def _section(r: Rendered, out: Path) -> str:
         caution = (f" With {res.k} trials the funnel plot and Egger's test have little power to detect "
                    "small-study effects (the Cochrane Handbook, 13.3.5.4, asks for at least 10)."
                    if res.k < 10 else "")
-        parts.append(f"<p><b>Small-study effects.</b> Contour-enhanced funnel plot with Egger's regression line."
-                     f"{e(caution)}</p>\n" + _inline_svg(funnel, narrow=True))
+        parts.append(f"<p><b>Small-study effects.</b> {e(funnel_caption(res.k))}{e(caution)}</p>\n"
+                     + _inline_svg(funnel, narrow=True))
     robust = _robustness_section(r, out)
     if robust:
         parts.append(robust)
@@ -259,6 +259,15 @@ def _section(r: Rendered, out: Path) -> str:
     links = " · ".join(f'<a href="{e(str(p.relative_to(out)))}">{e(p.name)}</a>' for p in r.files)
     parts.append(f'<p class="note">Files: {links}</p>')
     return "\n".join(parts) + "\n"
+
+
+def funnel_caption(k: int) -> str:
+    """What the funnel figure shows: Egger's line is named only when drawn (render/plots/funnel.py)."""
+    from ..render.plots.funnel import MIN_K_LINE
+
+    if k >= MIN_K_LINE:
+        return "Contour-enhanced funnel plot with Egger's regression line."
+    return f"Contour-enhanced funnel plot (Egger's regression line is drawn from {MIN_K_LINE} trials on: not drawn)."
 
 
 def _bayes_section(r: Rendered, out: Path) -> str:

@@ -59,6 +59,9 @@ def funnel(res, egger=None, title=None, line=None, ax=None, filled=None):
         ax.plot(egger.slope + egger.intercept * grid, grid, color=style.BAYES, lw=1.0,
                 label=f"Egger: intercept {egger.intercept:.2f} ({fmt_p(egger.p)})", gid="egger")
     ax.plot(y, se, "o", color=style.STUDY, ms=4, gid="studies")
+    if filled is not None and not filled.k0:  # asked for and nothing to fill: say so where it would be drawn
+        ax.plot([], [], "o", mfc="white", mec=style.STUDY, ms=4,
+                label=f"trim-and-fill ({filled.estimator}): no studies filled")
     if filled is not None and filled.k0:
         # Trim-and-fill: the imputed studies, open, and the adjusted estimate (Duval & Tweedie 2000).
         fy, fse = np.asarray(filled.filled_yi), np.sqrt(filled.filled_vi)
