@@ -47,3 +47,16 @@ def test_a_trim_and_fill_that_fills_nothing_says_so_on_the_funnel():
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any("no studies filled" in t for t in legend), legend
     plt.close(fig)
+
+
+def test_funnel_trim_fill_on_the_command_line_says_it_filled_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from hatmeta.cli import cli
+
+    data = tmp_path / "symmetric.csv"
+    data.write_text("study,yi,vi\n" + "".join(f"s{i},{y},{v}\n" for i, (y, v) in enumerate(SYMMETRIC)))
+    out = CliRunner().invoke(cli, ["funnel", "--data", str(data), "--measure", "GEN", "--trim-fill",
+                                    "--out", str(tmp_path / "f.png")])
+    assert out.exit_code == 0, out.output
+    assert "filled no studies" in out.output
