@@ -34,7 +34,8 @@ line-height:1.45;padding:0 1em}h1{font-size:1.5em}h2{font-size:1.2em;border-bott
 padding-bottom:.2em;margin-top:2em}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f2f2f2}
 caption{text-align:left;font-weight:bold;padding:.3em 0}.figure{margin:1em 0;max-width:100%}
-.figure svg{display:block;max-width:100%;height:auto}.figure.narrow svg{max-width:min(100%,720px)}.figure .full{font-size:.85em;color:#444;margin:.2em 0 0}
+.figure svg{display:block;max-width:100%;height:auto}.figure.narrow svg{max-width:min(100%,720px)}
+.figure .full{font-size:.85em;color:#444;margin:.2em 0 0}
 .note{color:#444;font-size:.9em}.refused{background:#fff4e5;border-left:4px solid #e69500;padding:.5em 1em}
 .footnote{font-size:.85em;color:#444}"""
 

@@ -92,7 +92,8 @@ def funnel(res, egger=None, title=None, line=None, ax=None, filled=None):
     if title:  # wrapped: the figure is narrower than a long analysis title
         import textwrap
 
-        ax.set_title(textwrap.fill(title, style.title_width(ax, given)), fontsize=8, family=style.families(title), parse_math=False)
+        ax.set_title(textwrap.fill(title, style.title_width(ax, given)), fontsize=8, family=style.families(title),
+                     parse_math=False)
     if not given:
         fig.tight_layout()
     return fig

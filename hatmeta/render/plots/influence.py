@@ -158,8 +158,10 @@ def influence_plot(res, axes=None, title=None):
 
     handles = [Line2D([], [], marker="o", ls="", color=style.STUDY, ms=3, label="not influential"),
                Line2D([], [], marker="o", ls="", color="#c0392b", ms=3.5,
-                      label="influential (metafor: |DFFITS| > 3√(1/(k−1)), Cook's P > 0.5, hat > 3/k or |DFBETAS| > 1)"),
-               Line2D([], [], ls="--", color=style.INK, lw=0.6, label="dashed: with all studies (tau², Q), or 1/k (hat, weight)")]
+                      label="influential (metafor: |DFFITS| > 3√(1/(k−1)), Cook's P > 0.5, hat > 3/k "
+                            "or |DFBETAS| > 1)"),
+               Line2D([], [], ls="--", color=style.INK, lw=0.6,
+                      label="dashed: with all studies (tau², Q), or 1/k (hat, weight)")]
     fig.legend(handles=handles, loc="lower center", ncol=1, fontsize=6.5, frameon=False)
     if title:
         import textwrap
