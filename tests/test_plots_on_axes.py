@@ -94,3 +94,19 @@ def test_plots_that_take_ax_stay_inside_it(plot):
         assert methods_plot(r, ax=a0, title=title) is fig
     fig.canvas.draw()
     assert_inside_left_panel(fig, a0, a1, before)
+
+
+def test_the_influence_plot_on_given_axes_leaves_the_rest_of_the_figure_alone():
+    from hatmeta.render.plots.influence import influence_plot
+    from hatmeta.render.plots.style import pyplot
+
+    fig, grid = pyplot().subplots(4, 3, figsize=(10, 8))
+    fig.canvas.draw()
+    spare = [row[2] for row in grid]
+    before = [b for a in fig.axes for b in a.get_position().bounds]
+    res = pool_table(table(6), "RR")
+    assert influence_plot(res, axes=[a for row in grid for a in row[:2]], title="A long title " * 6) is fig
+    assert tuple(fig.get_size_inches()) == pytest.approx((10, 8))
+    assert [b for a in fig.axes for b in a.get_position().bounds] == pytest.approx(before)  # no re-layout
+    assert not fig.legends and all(not a.lines for a in spare)
+    assert grid[0][0].get_legend() is not None  # the colours are still explained

@@ -122,6 +122,7 @@ def influence_plot(res, axes=None, title=None):
     """
     plt = style.pyplot()
     a = _arrays(res)
+    given = axes is not None
     if axes is None:
         fig, grid = plt.subplots(4, 2, figsize=(6.4, 7.2), sharex=True)
         axes = grid.ravel()
@@ -162,6 +163,13 @@ def influence_plot(res, axes=None, title=None):
                             "or |DFBETAS| > 1)"),
                Line2D([], [], ls="--", color=style.INK, lw=0.6,
                       label="dashed: with all studies (tau², Q), or 1/k (hat, weight)")]
+    if given:  # the caller's figure keeps its layout: the key goes on the first panel given
+        axes[0].legend(handles=handles, fontsize=5, frameon=False, loc="best")
+        if title:
+            import textwrap
+
+            axes[0].set_title(f"{textwrap.fill(title, style.title_width(axes[0], True))}\n{PANELS[0][1]}", fontsize=7)
+        return fig
     fig.legend(handles=handles, loc="lower center", ncol=1, fontsize=6.5, frameon=False)
     if title:
         import textwrap
