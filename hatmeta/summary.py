@@ -155,7 +155,8 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
     if res.notes:
         sparse = res.extra.get("sparse_data") if isinstance(res.extra, dict) else None
         notes = tuple(n for n in res.notes if sparse is None or n != sparse.advice)  # the advice is shown whole above
-        lines += [""] + (notes_full(notes, study_labels) if verbose else notes_grouped(notes, study_labels))
+        if notes:  # no header over nothing when the advice was the only note
+            lines += [""] + (notes_full(notes, study_labels) if verbose else notes_grouped(notes, study_labels))
     return join_lines(lines)
 
 

@@ -193,6 +193,9 @@ def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, e
         what = "drawn as asked (--egger-line)" if egger_line else "not drawn (--egger-line draws it)"
         click.echo(f"warning: {res.k} studies: funnel plot asymmetry tests have too little power below "
                    f"{MIN_K_LINE} studies (Cochrane Handbook 13.3.5.4); Egger's line {what}", err=True)
+    filled = res.extra.get("trim_fill")
+    if trim_fill and filled is not None and not filled.k0:
+        click.echo(f"note: trim-and-fill ({filled.estimator}) filled no studies; the legend says so", err=True)
     path, fmt = _out_path(out, f"funnel-{analysis or 'data'}", fmt)
     _save(plots, plots.funnel, path, fmt, res=res, egger=res.egger, title=title, line=egger_line or None,
           filled=res.extra.get("trim_fill"))

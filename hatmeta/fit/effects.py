@@ -373,6 +373,7 @@ def not_estimable_rows(table: TrialTable, es: EffectSizes) -> tuple:
         if labels is not None and labels[i]:
             row["label"] = labels[i]
         row["reason"] = reason
+        row["order"] = i  # its place among the table's studies: RevMan lists it where it was entered
         row["inputs"] = {c: _as_given(c, v[i]) for c, v in table.columns.items()}
         out.append(row)
     return tuple(out)

@@ -12,7 +12,7 @@ import io
 import math
 
 from ..numbers import fmt_p, interval, p_text, tau2_text
-from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text
+from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text, input_order
 from ..vocabulary import COMMON_EFFECT_METHODS, DEFAULT_LABELS
 
 FORMATS = ("markdown", "csv", "html", "latex")
@@ -61,10 +61,14 @@ def result_rows(res, labels=DEFAULT_LABELS):
     from ..numbers import level_text
 
     head = ["Study"] + arm_head + [f"{res.measure} [{level_text(res.level)} CI]", "Weight %"]
-    rows = [[s.label or s.study] + cells(s.inputs) + [_ci(res, s.yi, s.ci_low, s.ci_high), f"{s.weight:.1f}"]
-            for s in res.studies]
-    for a in getattr(res, "not_estimable", ()) or ():  # RevMan: listed, counted, no weight
-        rows.append([a.get("label") or a["study"]] + (cells(a["inputs"]) if arm_head else []) + [NOT_ESTIMABLE, ""])
+    rows = []
+    for what, x in input_order(res, range(len(res.studies)), getattr(res, "not_estimable", ()) or ()):
+        if what == "absent":  # RevMan: listed where entered, counted, no weight
+            rows.append([x.get("label") or x["study"]] + (cells(x["inputs"]) if arm_head else []) + [NOT_ESTIMABLE, ""])
+        else:
+            s = res.studies[x]
+            rows.append([s.label or s.study] + cells(s.inputs) + [_ci(res, s.yi, s.ci_low, s.ci_high),
+                                                                 f"{s.weight:.1f}"])
     rows.append([f"Total ({res.method}, {res.ci_method.upper()})"] + total
                 + [_ci(res, res.estimate, res.ci_low, res.ci_high), "100.0"])
     if math.isfinite(res.pi_low):

@@ -33,7 +33,9 @@ CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin
 line-height:1.45;padding:0 1em}h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;
 padding-bottom:.2em;margin-top:2em}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f2f2f2}
-caption{text-align:left;font-weight:bold;padding:.3em 0}.figure{overflow-x:auto}.figure svg{height:auto}
+caption{text-align:left;font-weight:bold;padding:.3em 0}.figure{margin:1em 0;max-width:100%}
+.figure svg{display:block;max-width:100%;height:auto}.figure.narrow svg{max-width:min(100%,720px)}
+.figure .full{font-size:.85em;color:#444;margin:.2em 0 0}
 .note{color:#444;font-size:.9em}.refused{background:#fff4e5;border-left:4px solid #e69500;padding:.5em 1em}
 .footnote{font-size:.85em;color:#444}"""
 
@@ -234,8 +236,8 @@ def _section(r: Rendered, out: Path) -> str:
         caution = (f" With {res.k} trials the funnel plot and Egger's test have little power to detect "
                    "small-study effects (the Cochrane Handbook, 13.3.5.4, asks for at least 10)."
                    if res.k < 10 else "")
-        parts.append(f"<p><b>Small-study effects.</b> Contour-enhanced funnel plot with Egger's regression line."
-                     f"{e(caution)}</p>\n" + _inline_svg(funnel, narrow=True))
+        parts.append(f"<p><b>Small-study effects.</b> {e(funnel_caption(res.k))}{e(caution)}</p>\n"
+                     + _inline_svg(funnel, narrow=True))
     robust = _robustness_section(r, out)
     if robust:
         parts.append(robust)
@@ -258,6 +260,15 @@ def _section(r: Rendered, out: Path) -> str:
     links = " · ".join(f'<a href="{e(str(p.relative_to(out)))}">{e(p.name)}</a>' for p in r.files)
     parts.append(f'<p class="note">Files: {links}</p>')
     return "\n".join(parts) + "\n"
+
+
+def funnel_caption(k: int) -> str:
+    """What the funnel figure shows: Egger's line is named only when drawn (render/plots/funnel.py)."""
+    from ..render.plots.funnel import MIN_K_LINE
+
+    if k >= MIN_K_LINE:
+        return "Contour-enhanced funnel plot with Egger's regression line."
+    return f"Contour-enhanced funnel plot (Egger's regression line is drawn from {MIN_K_LINE} trials on: not drawn)."
 
 
 def _bayes_section(r: Rendered, out: Path) -> str:
@@ -288,13 +299,17 @@ def _inline_svg(path: Path, narrow=False) -> str:
     svg = path.read_text()
     svg = svg[svg.index("<svg"):]
     # Figures' text is 7 to 8 pt: shown at twice its size in points as pixels (8 pt -> 16 px, the body
-    # text's size); a figure wider than the page scrolls rather than shrinking its text.
+    # text's size). A figure wider than the column shrinks to it (CSS max-width, the viewBox keeps it
+    # sharp: SVG is drawn as vectors at any size), with links to the full-size files under it.
     m = re.match(r'<svg[^>]*? width="([\d.]+)pt" height="([\d.]+)pt"', svg)
     if m:
         w, h = (float(v) for v in m.groups())
         svg = svg.replace(m.group(0), m.group(0).replace(f'width="{m.group(1)}pt" height="{m.group(2)}pt"',
                                                          f'width="{2 * w:.2f}px" height="{2 * h:.2f}px"'), 1)
-    return f'<div class="figure{" narrow" if narrow else ""}">{svg}</div>'
+    full = " · ".join(f'<a href="figures/{html.escape(f.name)}">{f.suffix[1:].upper()}</a>'
+                      for f in (path, path.with_suffix(".png"), path.with_suffix(".pdf")) if f.exists())
+    full = f'<p class="full">Full size: {full}</p>' if full else ""
+    return f'<div class="figure{" narrow" if narrow else ""}">{svg}{full}</div>'
 
 
 def _page(title, body) -> str:
@@ -559,5 +574,5 @@ def render_tsa(name, out, data_dir=None, analyses_dir=None, figure=None):
             + f"), accrued {res.accrued_information:,}. {e(res.sentence)}</p>")
     svg = out / "figures" / f"{name}-tsa.svg"
     body = svg.read_text() if svg.exists() else ""
-    fig_html = f'<div class="figure">{body[body.index("<svg"):]}</div>' if body else ""
+    fig_html = _inline_svg(svg) if body else ""
     return tuple(files), text + "\n" + fig_html + "\n"

@@ -34,6 +34,8 @@ NOT_ESTIMABLE = "Not estimable"
 ROB_LOOK = {"low": ("#2ca02c", "+"), "some concerns": ("#e6b800", "?"), "unclear": ("#e6b800", "?"),
             "high": ("#d62728", "–"), "not assessed": ("#c8c8c8", "")}
 ROB_COL_IN = 0.2
+ROB_WORDS = {"low": "Low risk", "some concerns": "Some concerns", "unclear": "Unclear risk", "high": "High risk",
+             "not assessed": "Not assessed"}
 
 __all__ = ["forest", "fmt_p", "ci_text", "footer_lines", "subgroup_lines"]
 
@@ -46,6 +48,19 @@ def ci_text(nat, est, lo, hi) -> str:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return f"{num(nat(est))} [CI not estimable]"
     return est_ci(nat(est), nat(lo), nat(hi))
+
+
+def input_order(res, idx, absent):
+    """[("study", i) | ("absent", row)]: studies ``idx`` of ``res`` and not-estimable rows ``absent`` merged
+    in the order of the input table (each row's ``order``; RevMan keeps a 'Not estimable' study where it
+    was entered). Rows without an ``order`` (a result from an older JSON) follow the studies."""
+    everything = list(getattr(res, "not_estimable", ()) or ())
+    if not all("order" in a for a in everything):
+        return [("study", i) for i in idx] + [("absent", a) for a in absent]
+    taken = {a["order"] for a in everything}
+    free = [p for p in range(len(res.studies) + len(everything)) if p not in taken]
+    keyed = [(free[i], ("study", i)) for i in idx] + [(a["order"], ("absent", a)) for a in absent]
+    return [item for _, item in sorted(keyed, key=lambda t: t[0])]
 
 
 def _binary(ins) -> bool:
@@ -282,8 +297,11 @@ def forest(res, benefit="lower", labels=DEFAULT_LABELS, title=None, study_groups
     (oldest first, from ``years``: study -> year); default, as given. ``risk_of_bias``: study ->
     {domain: 'low' | 'some concerns' | 'unclear' | 'high' | 'not assessed'}, drawn as RevMan's
     traffic-light columns with a legend naming the domains. ``ax``: an Axes to use as the plot panel
-    (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned.
+    (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned. The
+    table needs the whole figure, so an Axes that shares its figure with others is refused (InputError).
     """
+    if ax is not None:
+        _own_figure(ax)
     plt = style.pyplot()
     fig = plt.figure(figsize=(8, 4)) if ax is None else ax.figure
     fig.patch.set_facecolor("white")
@@ -294,6 +312,43 @@ def forest(res, benefit="lower", labels=DEFAULT_LABELS, title=None, study_groups
             break
     _draw(fig, res, plan, bayes, ax)
     return fig
+
+
+def _own_figure(ax):
+    """Refuse an Axes that is one panel of several: the forest plot sizes its figure to the table, and its
+    columns of text would be drawn over the other panels."""
+    others = [a for a in ax.figure.axes if a is not ax and a.get_visible()]
+    if others:
+        from ...errors import InputError
+
+        raise InputError(f"forest needs its own figure: the Axes given is one of {len(others) + 1} in its figure, "
+                         "and the plot's table would be drawn over the others; call forest(res) (it makes a figure "
+                         "sized to the table) or pass the Axes of a one-panel figure", column="ax")
+
+
+ROB_KEY_IN = 0.16  # a light in the legend's key, inches
+
+
+def _rob_legend(rob, domains, letters, text_w, measure, small):
+    """RevMan's risk-of-bias legend, compact: a first line naming the judgements drawn, each with its
+    light ('Not assessed' in grey too), then the domains by letter in as many columns as fit the width
+    (read down, then across). Returns (rows of cells, width needed in inches); cells are ('head', x, text),
+    ('key', x, judgement, words) or ('text', x, text), x from the left margin."""
+    if not domains:
+        return [], 0.0
+    used = [j for j in ROB_LOOK if any(j in judged.values() for judged in rob.values())]
+    head = "Risk of bias legend"
+    first, x = [("head", 0.0, head)], measure(head, small, True) + 0.2
+    for j in used:
+        first.append(("key", x, j, ROB_WORDS[j]))
+        x += ROB_KEY_IN + 0.04 + measure(ROB_WORDS[j], small) + 0.2
+    entries = [f"({letter}) {d}" for letter, d in zip(letters, domains)]
+    col_w = max(measure(t, small) for t in entries) + 0.3
+    ncol = max(1, min(3, len(entries), int((max(text_w, x) + 0.3) // col_w)))
+    nrow = -(-len(entries) // ncol)
+    rows = [first] + [[("text", c * col_w, entries[c * nrow + r]) for c in range(ncol) if c * nrow + r < len(entries)]
+                      for r in range(nrow)]
+    return rows, max(x - 0.2, ncol * col_w - 0.3)
 
 
 def _order(res, idx, sort, years):
@@ -355,18 +410,24 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
 
     def study_rows(idx, absent_sub):
         out = []
-        for i in _order(res, idx, sort, years):
+        order = (input_order(res, idx, absent_sub) if not sort else
+                 [("study", i) for i in _order(res, idx, sort, years)] + [("absent", a) for a in absent_sub])
+        for what, i in order:
+            if what == "absent":
+                out.append(absent_row(i))
+                continue
             s = studies[i]
             cells = {0: (s.label or s.study, False), 5: (f"{s.weight:.1f}%", False),
                      6: (ci_text(nat, s.yi, s.ci_low, s.ci_high), False)}
             cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(s.inputs, kind))})
             out.append({"cells": cells, "kind": "study", "study": s})
-        for a in absent_sub:  # RevMan: listed, counted in the totals, 'Not estimable', no weight
-            cells = {0: (a.get("label") or a["study"], False), 6: (NOT_ESTIMABLE, False)}
-            if kind == "binary":
-                cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(a["inputs"], kind))})
-            out.append({"cells": cells, "kind": "absent", "study_id": a["study"]})
         return out
+
+    def absent_row(a):  # RevMan: listed, counted in the totals, 'Not estimable', no weight
+        cells = {0: (a.get("label") or a["study"], False), 6: (NOT_ESTIMABLE, False)}
+        if kind == "binary":
+            cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(a["inputs"], kind))})
+        return {"cells": cells, "kind": "absent", "study_id": a["study"]}
 
     groups = None
     if study_groups and res.subgroups:
@@ -492,13 +553,10 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
         foot.append(f"Bayesian (orange): shrunken study estimates; posterior of the mean (median, {crl} CrI), "
                     f"whiskers the {crl} predictive interval")
         foot.append(f"Priors: tau ~ {pr['tau_prior']}; mu ~ N({pr['mu_prior_mean']:g}, {pr['mu_prior_sd']:g}²)")
-    legend = []
-    if domains:
-        legend = ["Risk of bias legend"] + [f"({letter}) {d}" for letter, d in zip(letters, domains)]
     text_w = content_w - 2 * MARGIN_IN
     foot_lines = [ln for line in foot for ln in _wrap(line, text_w, measure, small)]
-    legend_lines = [ln for line in legend for ln in _wrap(line, text_w, measure, small)]
-    longest = max([measure(ln, small) for ln in foot_lines + legend_lines] + [0.0])
+    legend_rows, legend_w = _rob_legend(rob, domains, letters, text_w, measure, small)
+    longest = max([measure(ln, small) for ln in foot_lines] + [legend_w, 0.0])
     title_lines = _wrap(str(title), text_w, measure, fs + 1, True) if title else []
     longest = max([longest] + [measure(ln, fs + 1, True) for ln in title_lines])
     fig_w = max(content_w, longest + 2 * MARGIN_IN)
@@ -507,12 +565,12 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
     body_rows = len(rows)
     below = 1.2 + fav_lines * 0.85  # tick labels, then the favours labels, in rows
     fig_h = (title_h + (n_head + body_rows + below) * row_in + 0.15
-             + (len(foot_lines) + len(legend_lines)) * 1.05 * row_in * small / fs + 0.1)
+             + (len(foot_lines) + len(legend_rows)) * 1.05 * row_in * small / fs + 0.1)
     return dict(fs=fs, small=small, row_in=row_in, gap=gap, rows=rows, head_bottom=head_bottom, arm_heads=arm_heads,
                 n_head=n_head, head_lines=head_lines, name=name, model=model, width=width, x=x, kind=kind,
                 plot_x0=plot_x0, plot_x1=plot_x1, plot_w=plot_w, lim=(lo_lim, hi_lim), ticks=ticks, favours=favours,
                 fav_lines=fav_lines, domains=domains, letters=letters, rob=rob or {}, rob_x0=rob_x0, rob_w=rob_w,
-                rob_col=rob_col, foot_lines=foot_lines, legend_lines=legend_lines, title_lines=title_lines,
+                rob_col=rob_col, foot_lines=foot_lines, legend_rows=legend_rows, title_lines=title_lines,
                 title_h=title_h, fig_w=fig_w, fig_h=fig_h, theta=theta, below=below)
 
 
@@ -678,11 +736,25 @@ def _draw(fig, res, p, bayes, ax=None):
     # ---- footer and the risk-of-bias legend
     y0 = top - (body_bottom + p["below"]) * row_in - 0.1
     step = 1.05 * row_in * small / fs
-    for j, line in enumerate(p["foot_lines"] + p["legend_lines"]):
-        is_foot = j < len(p["foot_lines"])
-        put(MARGIN_IN, (y0 - (j + 0.5) * step) / fig_h, line, fontsize=small,
-            gid=f"footer-{j}" if is_foot else f"rob-legend-{j - len(p['foot_lines'])}",
-            bold=not is_foot and j == len(p["foot_lines"]))
+    for j, line in enumerate(p["foot_lines"]):
+        put(MARGIN_IN, (y0 - (j + 0.5) * step) / fig_h, line, fontsize=small, gid=f"footer-{j}")
+    from matplotlib.lines import Line2D
+
+    for i, row in enumerate(p["legend_rows"]):
+        yf = (y0 - (len(p["foot_lines"]) + i + 0.5) * step) / fig_h
+        for kind, dx, *rest in row:
+            if kind == "key":  # a light as the columns draw it, then its word
+                j, words = rest
+                colour, sign = ROB_LOOK[j]
+                cx = MARGIN_IN + dx + ROB_KEY_IN / 2
+                fig.add_artist(Line2D([cx / fig_w], [yf], marker="o", ms=small * 1.35, color=colour, lw=0,
+                                      transform=fig.transFigure, gid=f"rob-key-{j}"))
+                if sign:
+                    fig.text(cx / fig_w, yf, sign, ha="center", va="center_baseline", fontsize=small - 1.5,
+                             weight="bold", color="white", parse_math=False)
+                put(MARGIN_IN + dx + ROB_KEY_IN + 0.04, yf, words, fontsize=small, gid=f"rob-legend-key-{j}")
+            else:
+                put(MARGIN_IN + dx, yf, rest[0], fontsize=small, bold=kind == "head", gid=f"rob-legend-{i}-{dx:.2f}")
     fig._hatmeta_axes = ax  # the plot panel, for callers that inspect the drawing
     fig._hatmeta_rob_axes = rob_ax
     return fig

@@ -29,6 +29,7 @@ def methods_plot(result, ax=None, title=None):
     ratio = result.is_ratio
     nat = math.exp if ratio else (lambda x: x)
     n = len(rows)
+    given = ax is not None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.8, 0.9 + 0.3 * n))
     else:
@@ -79,8 +80,12 @@ def methods_plot(result, ax=None, title=None):
         ax.set_xticks([math.log(t) for t in ticks])
         ax.set_xticklabels([f"{t:g}" for t in ticks])
     ax.set_xlabel(f"{result.measure}{' (log scale)' if ratio else ''}; {int(round(100 * result.level))}% CI")
-    ax.set_title(title or f"{result.measure} by pooling method (k = {result.k})", fontsize=8)
+    import textwrap
+
+    title = title or f"{result.measure} by pooling method (k = {result.k})"
+    ax.set_title(textwrap.fill(title, style.title_width(ax, given, 10**6)), fontsize=8)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.tight_layout()
+    if not given:  # a given Axes keeps its place in the caller's figure
+        fig.tight_layout()
     return fig

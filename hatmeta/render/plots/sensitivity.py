@@ -11,6 +11,7 @@ the forest plot's helpers (style, CI text, axis limits) so both read alike.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from . import style
 from ...vocabulary import DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
@@ -48,8 +49,15 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_L
     def i2_text(v):
         return "-" if v is None or not math.isfinite(v) else f"{v:.0f}%"
 
-    body = [[n, *([str(keys.get(r.study, ""))] if key_col else []), str(r.k), tau_text(r.tau2), i2_text(r.i2),
-             ci_text(nat, r.estimate, r.ci_low, r.ci_high)] for n, r in zip(names, seq)]
+    # A fit of one trial is that trial (RevMan): its own CI (the HKSJ interval has no df, and a model's
+    # tau² and I² from one trial mean nothing), heterogeneity 'not applicable' (the footer says so).
+    own = {s.study: s for s in res.studies}
+    single = [r.k == 1 and r.study in own for r in seq]
+    seq = [replace(r, estimate=own[r.study].yi, ci_low=own[r.study].ci_low, ci_high=own[r.study].ci_high)
+           if one else r for r, one in zip(seq, single)]
+    body = [[n, *([str(keys.get(r.study, ""))] if key_col else []), str(r.k),
+             "n/a" if one else tau_text(r.tau2), "n/a" if one else i2_text(r.i2),
+             ci_text(nat, r.estimate, r.ci_low, r.ci_high)] for n, r, one in zip(names, seq, single)]
     total = ["All studies (95% CI)", *([""] if key_col else []), str(res.k), tau_text(res.tau2), i2_text(res.i2),
              ci_text(nat, res.estimate, res.ci_low, res.ci_high)]
     first = "Study added" if kind == "cumulative" else "Study left out"
@@ -58,6 +66,8 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_L
             + (f"with the studies up to and including it, ordered by {order_by or 'the given column'}"
                if kind == "cumulative" else "without that study"),
             "Dashed line: the estimate with all studies"]
+    if any(single):
+        foot.append("k = 1: the trial's own estimate and 95% CI; heterogeneity (tau², I²) not applicable")
 
     ncol = len(head)
     widths = [max(len(row[j]) for row in [head, *body, total]) * CHAR_IN * (1.1 if j == ncol - 1 else 1) + GAP_IN

@@ -56,6 +56,15 @@ def styled(draw):
     return wrapper
 
 
+def title_width(ax, given, default=70) -> int:
+    """Characters per line of a title over ``ax``: ``default`` on a figure of the plot's own, else as many
+    as fit the width of the given Axes at 8 pt (a notebook's panel is narrower than the plot's figure)."""
+    if not given:
+        return default
+    inches = ax.get_position().width * ax.figure.get_size_inches()[0]
+    return max(20, min(default, int(inches / 0.075)))
+
+
 def pyplot():
     """matplotlib.pyplot with a non-interactive backend, imported lazily."""
     import matplotlib

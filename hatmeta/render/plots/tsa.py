@@ -34,6 +34,7 @@ def _boundary_points(res, attr):
 def tsa_plot(res, title=None, ax=None):
     """Draw the TSA plot of ``res`` (a TsaResult); on ``ax`` if given. Returns the Figure."""
     plt = style.pyplot()
+    given = ax is not None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.8))
     else:
@@ -84,10 +85,15 @@ def tsa_plot(res, title=None, ax=None):
     ax.set_xlabel("Accrued information (participants)")
     ax.set_ylabel(f"Cumulative z ({res.measure}, {res.method} random effects)")
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    legend = ax.legend(loc="upper center", fontsize=6.5, frameon=False, bbox_to_anchor=(0.5, -0.12), ncol=3,
+    legend = ax.legend(loc="upper center", fontsize=6.5, frameon=False, bbox_to_anchor=(0.5, -0.12),
+                       ncol=1 if given else 3,  # a notebook's panel is narrower than the plot's own figure
                        title=f"conclusion: {res.conclusion}", title_fontsize=7)
     legend.set_gid("legend")
     if title:
-        ax.set_title(title, fontsize=8, wrap=True)
-    fig.tight_layout()
+        import textwrap
+
+        ax.set_title(textwrap.fill(title, style.title_width(ax, given)) if given else title, fontsize=8,
+                     wrap=not given)
+    if not given:  # a given Axes keeps its place in the caller's figure
+        fig.tight_layout()
     return fig
