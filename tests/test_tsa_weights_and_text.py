@@ -7,6 +7,7 @@ import json
 import pytest
 
 from hatmeta.cli import main
+from hatmeta.errors import InputError
 
 from .test_tsa import CASES, _run
 
@@ -89,6 +90,10 @@ def test_spec_key_weights(tmp_path):
     settings = spec_settings(Spec)
     assert settings["weights"] == "MH"
     assert merge_settings(settings, {"weights": "IV"}, "higher", "RR")["weights"] == "IV"
+    Spec.raw = {"tsa": {"rri": 0.2, "weights": "GLS"}}
+    with pytest.raises(InputError) as e:
+        spec_settings(Spec)
+    assert e.value.column == "tsa.weights" and "IV or MH" in e.value.message
 
 
 def test_json_keys_are_kept_and_added(capsys):

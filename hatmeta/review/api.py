@@ -127,6 +127,8 @@ def spec_settings(spec):
             value = float(value)
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             raise InputError(f"must be a {kind.__name__}", file=spec.path, column=f"tsa.{key}")
+        if key == "weights" and value.upper() not in ("IV", "MH"):
+            raise InputError(f"must be IV or MH, got {value!r}", file=spec.path, column="tsa.weights")
         out[key] = value
     return out
 
