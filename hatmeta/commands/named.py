@@ -42,7 +42,8 @@ class Named:
 @dataclass(frozen=True)
 class NamedTsa:
     """Inputs of a named trial sequential analysis: the table (None when no trial reports the outcome),
-    the spec's settings, measure, benefit direction, title and the notes on omitted trials."""
+    the spec's settings, measure, benefit direction, title and the notes on omitted trials; the arms'
+    names, study id -> display name, and the model `pool` fits to the same trials (in words)."""
 
     table: TrialTable | None
     settings: dict[str, Any]
@@ -50,6 +51,9 @@ class NamedTsa:
     benefit: str
     title: str
     notes: list[str]
+    labels: tuple[str, str] = ("experimental", "control")
+    study_labels: dict[str, str] = field(default_factory=dict)
+    pool_model: str | None = None
 
 
 @dataclass(frozen=True)

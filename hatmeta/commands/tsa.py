@@ -32,6 +32,9 @@ MAX_DRAWS = 1_000_000  # --plan-next simulates draws x sizes trials at once
 @click.option("--order", metavar="COL", help="Order trials by COL (default: year where present, else as listed).")
 @click.option("--method", help="Random-effects estimator of the z-curve and D2: DL (default, as the TSA program and "
               "RTSA), REML, PM, ...")
+@click.option("--weights", type=click.Choice(["IV", "MH"], case_sensitive=False),
+              help="Common-effect weights at looks where tau2 = 0: IV (inverse variance, default, the DL model's "
+              "own, as the TSA program) or MH (Mantel-Haenszel, RTSA's default; binary measures).")
 @click.option("--no-inflate", is_flag=True,
               help="Spend alpha over the un-inflated RIS (the TSA program's convention) instead of RTSA's default.")
 @click.option("--futility", is_flag=True,
@@ -46,7 +49,7 @@ MAX_DRAWS = 1_000_000  # --plan-next simulates draws x sizes trials at once
               show_default=True)
 @click.pass_context
 def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_risk, alpha, power, sides, spending,
-        d2, order, method, no_inflate, futility, plot_file, plan_next, target_power, sizes, draws, seed, fmt):
+        d2, order, method, weights, no_inflate, futility, plot_file, plan_next, target_power, sizes, draws, seed, fmt):
     """Trial sequential analysis: required information size, monitoring boundaries, conclusion.
 
     Settings come from the analysis spec's [tsa] table; options override them. z values and
@@ -54,10 +57,14 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
     """
     from .. import api
     from ..methods.tsa import merge_settings, tsa_table
+    from ..methods.tsa_text import model_text
+    from ..vocabulary import DEFAULT_LABELS
     from .named import analyses, source
 
     source(analysis, data_file)
     notes, title = [], None
+    # arms and trials named as `hatmeta pool` names them; its model, to say why its estimate differs
+    arms, study_labels, pool_model = DEFAULT_LABELS, {}, f"{model_text('REML', 'wald')} by default"
     if data_file is not None:
         from ..fit.effects import normalise_measure
         from ..methods.tsa import SUPPORTED
@@ -71,13 +78,15 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
         named = analyses(ctx).tsa(analysis, measure=measure, benefit=benefit)
         table, settings, notes = named.table, named.settings, named.notes
         measure, benefit, title = named.measure, named.benefit, named.title
+        arms, study_labels, pool_model = named.labels, named.study_labels, named.pool_model
     if draws is not None and not 1 <= draws <= MAX_DRAWS:  # draws x sizes arrays: 10^9 would exhaust memory
         raise InputError(f"must be between 1 and {MAX_DRAWS:,}, got {draws:,}", option="--draws")
     given = dict(rrr=rrr, rri=rri, md=md, sd=sd, control_risk=control_risk, alpha=alpha, power=power,
                  sides=int(sides) if sides else None, spending=spending, d2=d2, order=order, method=method,
-                 inflate=False if no_inflate else None, futility=True if futility else None)
+                 weights=weights, inflate=False if no_inflate else None, futility=True if futility else None)
     settings = merge_settings(settings, given, benefit, measure, analysis, table is not None)
-    res = tsa_table(table, measure, benefit=benefit, notes=notes, **settings)
+    res = tsa_table(table, measure, benefit=benefit, notes=notes, arms=arms, study_labels=study_labels,
+                    pool_model=pool_model, **settings)
     plan = None
     if plan_next:
         from ..methods.tsa_plan import plan_next_trial

@@ -16,7 +16,9 @@ CRAN 0.2.2) computes it, so that the numbers can be checked against it (tests/fi
 - Optional non-binding futility boundaries by O'Brien-Fleming-type beta spending (RTSA's
   ``futility = "non-binding"``; its analysis step always spends beta O'Brien-Fleming-wise).
 - Cumulative z: the random-effects (Wald) z after each trial in order; with tau^2 = 0 it is the
-  inverse-variance common-effect z. TSA-adjusted CI: estimate +/- |boundary at the last look| x SE.
+  common-effect z, inverse-variance by default (``weights="IV"``) or Mantel-Haenszel
+  (``weights="MH"``, RTSA's default, binary measures). TSA-adjusted CI: estimate +/- |boundary at
+  the last look| x SE.
 
 Conventions where RTSA and the TSA program's manual differ (README, "Trial sequential analysis"):
 
@@ -34,6 +36,13 @@ Conventions where RTSA and the TSA program's manual differ (README, "Trial seque
    current estimate (RTSA reports the last look's own CI).
 5. Trials with no events in either arm are left out and named (RTSA, metafor); the TSA program can
    keep them with a continuity correction.
+6. Common-effect looks (tau^2 = 0) use inverse-variance weights by default: the DerSimonian-Laird
+   random-effects model the TSA program monitors reduces to the inverse-variance one at tau^2 = 0,
+   so the z-curve is one model throughout. RTSA's default ``weights = "MH"`` (``weights="MH"``
+   here) takes the Mantel-Haenszel z (Greenland-Robins variance for RR, Robins-Breslow-Greenland
+   for OR) at every look where the DL tau^2 is 0 and the DL z elsewhere (RTSA's ``synthesize``);
+   tau^2, D^2 and the random-effects looks stay inverse-variance in both. RTSA adds 0.5 to every
+   cell of a trial with a zero-event arm for MH too; so does hatmeta (the escalc correction).
 
 Estimates are on the analysis scale (log for RR and OR). Information is in participants.
 """
@@ -48,6 +57,7 @@ import numpy as np
 from ..dist import norm_cdf, norm_ppf
 from ..errors import InputError
 from ..results import _Record, _plain
+from ..vocabulary import DEFAULT_LABELS
 
 ZINF = 20.0  # RTSA's stand-in for an infinite boundary (no alpha spent yet)
 TOL = 1e-9  # spending below this counts as none (RTSA's tol)
@@ -414,6 +424,10 @@ class TsaResult(_Record):
     final_boundary: float | None = None
     futility: bool = False
     notes: tuple = ()
+    weights: str = "IV"  # common-effect weights at looks where tau^2 = 0: IV or MH (RTSA's default)
+    arms: tuple = DEFAULT_LABELS  # names of the (experimental, control) arms
+    study_labels: dict = field(default_factory=dict)  # study id -> display name (named analyses)
+    pool_model: str | None = None  # the model `hatmeta pool` uses for the same trials (for the text)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -426,6 +440,10 @@ class TsaResult(_Record):
 
     def natural(self, x):
         return None if x is None else (math.exp(x) if self.scale == "log" else x)
+
+    def label(self, study):
+        """The display name of ``study`` (its id where no label is known)."""
+        return self.study_labels.get(study, study)
 
     def summary(self) -> str:
         from .tsa_text import tsa_text
@@ -462,11 +480,14 @@ def _looks(timing, cap, keep_over):
 
 def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha=0.05, beta=0.2, sides=2,
         spending="obf", rrr=None, md=None, sd=None, control_risk=None, control_risk_source=None,
-        d2=None, inflate=True, notes=(), cumulative=None, method="DL", futility=False):
+        d2=None, inflate=True, notes=(), cumulative=None, method="DL", futility=False, weights="IV",
+        arms=None, study_labels=None, pool_model=None):
     """Trial sequential analysis of studies in order (``yi``, ``vi`` on the analysis scale,
     ``participants`` per trial). ``rrr`` (binary) or ``md`` (+ ``sd``) is the anticipated effect,
     always given as a benefit (positive); ``d2`` a stated diversity (default: D^2 of the DL model).
-    Returns a TsaResult."""
+    ``cumulative``: (estimates, SEs, tau^2) after each trial where not DL's; ``weights`` names the
+    common-effect weights they used at tau^2 = 0. ``arms`` (experimental, control) and
+    ``study_labels`` (id -> name) are for the text and plot. Returns a TsaResult."""
 
     if sides not in (1, 2):
         raise InputError(f"sides must be 1 or 2, got {sides}", column="--sides")
@@ -483,6 +504,8 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
     k = yi.size
     notes = list(notes)
     sign = -1.0 if benefit == "lower" else 1.0  # z in the benefit direction = sign * z
+    study_labels = {str(sid): str(name) for sid, name in (study_labels or {}).items()}
+    arms = tuple(a or d for a, d in zip(arms or (None, None), DEFAULT_LABELS))  # an unnamed arm: the neutral name
 
     if k:
         est, se, tau2 = cumulative_dl(yi, vi) if cumulative is None else map(np.asarray, cumulative)
@@ -611,10 +634,10 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
     what = "benefit" if conclusion == "benefit" else "harm"
     if conclusion == "futility" and crossed is not None:
         sentence = (f"Futility: the cumulative z-curve crosses the futility boundary at {crossed_n:,} participants "
-                    f"({crossed}); an effect of the anticipated size is unlikely.")
+                    f"({study_labels.get(crossed, crossed)}); an effect of the anticipated size is unlikely.")
     elif conclusion in ("benefit", "harm"):
         sentence = (f"Firm evidence of {what}: the cumulative z-curve crosses the monitoring boundary for "
-                    f"{what} at {crossed_n:,} participants ({crossed}).")
+                    f"{what} at {crossed_n:,} participants ({study_labels.get(crossed, crossed)}).")
     elif conclusion == "futility":
         sentence = (f"Futility: the required information size ({target:,}) is reached ({accrued:,} participants) "
                     f"without the z-curve crossing a boundary for benefit or harm; an effect of the anticipated "
@@ -637,7 +660,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
         tau2=float(tau2[-1]) if k else None, ci_low=ci_lo, ci_high=ci_hi,
         adjusted_ci_low=adj_lo, adjusted_ci_high=adj_hi, conclusion=conclusion, crossed_at=crossed,
         more_needed=int(more), sentence=sentence, final_boundary=final_b, futility=bool(futility),
-        notes=tuple(notes))
+        notes=tuple(notes), weights=weights, arms=arms, study_labels=study_labels, pool_model=pool_model)
 
 
 # --- from a trial table ------------------------------------------------------------------------------
@@ -668,14 +691,19 @@ def _order(table, order):
 
 def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, control_risk=None, d2=None,
               alpha=0.05, power=0.8, sides=2, spending="obf", inflate=True, order=None, method="DL", cc=0.5,
-              notes=(), futility=False):
+              notes=(), futility=False, weights="IV", arms=None, study_labels=None, pool_model=None):
     """TSA of a TrialTable (binary or continuous arm data) in trial order.
 
     ``rrr``: anticipated relative risk reduction in the benefit direction (for ``benefit='higher'`` a
     relative risk increase, e.g. 0.2 for RR 1.2); ``md``: anticipated mean difference (its size is
     used) with ``sd`` the outcome SD per arm (default: the pooled SD of the trials' arms).
     ``control_risk`` defaults to the pooled control-arm proportion of the included trials. ``method``
-    is the random-effects tau^2 estimator of the z-curve and D^2 (DL as the TSA program and RTSA)."""
+    is the random-effects tau^2 estimator of the z-curve and D^2 (DL as the TSA program and RTSA).
+    ``weights``: the common-effect weights at looks where tau^2 = 0, "IV" (inverse variance, the
+    default: the DL model's own at tau^2 = 0, as the TSA program) or "MH" (Mantel-Haenszel, RTSA's
+    default; binary measures, RR and OR validated against RTSA 0.2.2). ``arms``: names of the
+    (experimental, control) arms (default "experimental", "control"); ``study_labels``: study id ->
+    display name; ``pool_model``: how `hatmeta pool` models the same trials (named in the text)."""
     from ..fit.effects import escalc, normalise_measure
 
     measure = normalise_measure(measure)
@@ -687,6 +715,14 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
                          file=table.path, column="--data")
     notes = list(notes)
     binary = measure in BINARY
+    weights = str(weights).upper()
+    if weights not in ("IV", "MH"):
+        raise InputError(f"unknown weights {weights!r}; choose IV (inverse variance) or MH (Mantel-Haenszel)",
+                         column="--weights")
+    if weights == "MH" and not binary:
+        notes.append(f"Mantel-Haenszel weights are for binary outcomes: the {measure} z-curve uses "
+                     "inverse-variance weights (as RTSA)")
+        weights = "IV"
     if binary and rrr is None:
         raise InputError("state the anticipated effect: --rrr (relative risk reduction, or for an outcome where "
                          "higher favours the intervention --rri, relative risk increase)", column="--rrr")
@@ -720,6 +756,8 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
 
             fits = [rma(es.subset(np.arange(j)), method="FE" if j == 1 else method) for j in range(1, len(studies) + 1)]
             cum = ([f.estimate for f in fits], [f.se for f in fits], [f.tau2 if j else 0.0 for j, f in enumerate(fits)])
+        if weights == "MH" and len(studies):
+            cum = _mh_where_common(es, *(cum if cum is not None else cumulative_dl(yi, vi)))
     if measure == "SMD":
         sd = 1.0  # the SMD is in SD units
     if binary and control_risk is None:
@@ -731,7 +769,21 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
                sides=sides, spending=spending, rrr=rrr if binary else None, md=None if binary else abs(md),
                sd=None if binary else sd, control_risk=control_risk if binary else None,
                control_risk_source=source if binary else None, d2=d2, inflate=inflate, notes=notes,
-               cumulative=cum, method=method.upper(), futility=futility)
+               cumulative=cum, method=method.upper(), futility=futility, weights=weights, arms=arms,
+               study_labels=study_labels, pool_model=pool_model)
+
+
+def _mh_where_common(es, est, se, tau2):
+    """Cumulative (estimates, SEs, tau^2) with the Mantel-Haenszel estimate and SE at each look whose
+    random-effects tau^2 is 0 (the first trial included), as RTSA's ``synthesize`` with
+    ``weights = "MH"``: its z_random falls back to the MH z_fixed when tau^2 = 0. The zero-cell
+    increment escalc added is kept (RTSA's metaPrepare adds 0.5 to such trials before MH too)."""
+    from ..fit.models import mh_estimate
+
+    est, se, tau2 = (np.array(x, dtype=float) for x in (est, se, tau2))
+    for j in np.flatnonzero(tau2 <= 0):
+        est[j], se[j] = mh_estimate(es.subset(np.arange(j + 1)), corrected=True)
+    return est, se, tau2
 
 
 # --- analysis specs ---------------------------------------------------------------------------------

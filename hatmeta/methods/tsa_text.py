@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 from ..printable import join_lines
 
 SPENDING = {"obf": "Lan-DeMets O'Brien-Fleming", "pocock": "Lan-DeMets Pocock"}
+ESTIMATORS = {"DL": "DerSimonian-Laird", "REML": "REML", "ML": "ML", "PM": "Paule-Mandel", "HE": "Hedges",
+              "SJ": "Sidik-Jonkman", "EB": "empirical Bayes", "HS": "Hunter-Schmidt", "GENQ": "generalised Q"}
+CI_TEXT = {"wald": "a Wald (normal) CI", "hksj": "a Hartung-Knapp-Sidik-Jonkman (t) CI"}
+
+
+def model_text(method, ci="wald") -> str:
+    """'REML random effects with a Hartung-Knapp-Sidik-Jonkman (t) CI': a pooling model in words, to
+    say beside the TSA's own model which one `hatmeta pool` uses."""
+    from ..vocabulary import METHOD_TEXT
+
+    m = str(method).upper()
+    if m in METHOD_TEXT:
+        what = METHOD_TEXT[m][0].lower() + METHOD_TEXT[m][1:]
+    else:
+        what = f"{ESTIMATORS.get(m, m)} random effects"
+    ci = str(ci or "wald").lower()
+    return f"{what} with {CI_TEXT.get(ci, f'a {ci} CI')}"
+
+
+def tsa_model_text(res) -> str:
+    """The TSA's own model of the pooled estimate and z-curve in words."""
+    common = " (Mantel-Haenszel where tau2 = 0)" if res.weights == "MH" else ""
+    return f"{ESTIMATORS.get(res.method, res.method)} random effects{common} with a Wald (normal) CI"
 
 
 def _pct(x):
@@ -28,7 +52,9 @@ def tsa_text(res, title=None) -> str:
     lines = []
     side = "two-sided" if res.sides == 2 else "one-sided"
     lines.append(f"Trial sequential analysis{': ' + title if title else ''}")
-    lines.append(f"measure {res.measure}; {res.benefit} values favour the intervention; random effects: {res.method}")
+    common = "Mantel-Haenszel" if res.weights == "MH" else "inverse variance"
+    lines.append(f"measure {res.measure}; {res.benefit} values favour {res.arms[0]} (vs {res.arms[1]}); "
+                 f"random effects: {res.method}; common-effect looks (tau2 = 0): {common}")
     lines.append("")
     lines.append("Assumptions")
     lines.append(f"  type I error (alpha):      {_pct(res.alpha)} ({side})")
@@ -62,8 +88,8 @@ def tsa_text(res, title=None) -> str:
     if res.trials:
         lines.append("")
         head = ("trial", "participants", "cumulative z", "benefit boundary", "harm boundary")
-        rows = [(t.study, f"{t.information:,}", f"{t.z:+.3f}", _z(t.boundary_benefit), _z(t.boundary_harm))
-                for t in res.trials]
+        rows = [(res.label(t.study), f"{t.information:,}", f"{t.z:+.3f}", _z(t.boundary_benefit),
+                 _z(t.boundary_harm)) for t in res.trials]
         if res.futility:
             head += ("futility",)
             rows = [r + (_z(t.futility),) for r, t in zip(rows, res.trials)]
@@ -79,11 +105,16 @@ def tsa_text(res, title=None) -> str:
         lines.append(f"Pooled {res.measure}{scale}: {_nat(res, res.estimate)}, 95% CI {_nat(res, res.ci_low)} to "
                      f"{_nat(res, res.ci_high)}; TSA-adjusted CI {_nat(res, res.adjusted_ci_low)} to "
                      f"{_nat(res, res.adjusted_ci_high)}")
+        # The TSA's estimate is the TSA program's model, not necessarily the one `hatmeta pool` reports.
+        why = f"The TSA pools by {tsa_model_text(res)}, as the TSA program does" + (
+            f"; hatmeta pool uses {res.pool_model}, so its estimate and CI differ." if res.pool_model else ".")
+        lines.extend(textwrap.wrap(why, 96, initial_indent="  ", subsequent_indent="  "))
     lines.append("")
     lines.append("Conclusion: " + res.sentence)
-    from ..summary import NOTE_CHARS
+    from ..summary import NOTE_CHARS, _relabel
 
     for note in res.notes:  # cut in the middle as the pooled output does; JSON keeps them whole
+        note = _relabel(note, res.study_labels)  # trials by name, as `hatmeta pool` names them
         if len(note) > NOTE_CHARS:
             note = note[:NOTE_CHARS - 75].rsplit(" ", 1)[0] + " ... " + note[-70:].split(" ", 1)[-1]
         lines.append(f"Note: {note}")

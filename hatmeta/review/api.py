@@ -78,17 +78,38 @@ def tsa_analysis(name, data_dir=None, analyses_dir=None, **options):
     None when no trial reports the outcome)."""
     from ..methods.tsa import merge_settings, tsa_table
 
-    table, spec, notes = load_for_tsa(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    table, spec, notes, extra = tsa_inputs(name, data_dir=data_dir, analyses_dir=analyses_dir)
     measure = options.pop("measure", None) or spec.measure
     benefit = options.pop("benefit", None) or spec.benefit
-    settings = merge_settings(spec_settings(spec), options, benefit, measure, name, table is not None)
-    return tsa_table(table, measure, benefit=benefit, notes=notes, **settings), spec, table
+    settings = merge_settings(extra.pop("settings"), options, benefit, measure, name, table is not None)
+    return tsa_table(table, measure, benefit=benefit, notes=notes, arms=extra["labels"],
+                     study_labels=extra["study_labels"], pool_model=extra["pool_model"], **settings), spec, table
+
+
+def tsa_inputs(name, data_dir=None, analyses_dir=None):
+    """(table or None, spec, notes, extra) of a bundled analysis for a TSA: ``extra`` has the spec's
+    [tsa] ``settings``, the arms' ``labels`` (experimental, control), ``study_labels`` (trial id ->
+    name, omitted trials included, as `hatmeta pool` names them) and ``pool_model``, the model
+    `hatmeta pool` fits to the same trials, in words (the TSA text says why the two estimates differ)."""
+    from ..methods.tsa_text import model_text
+    from .analysis import trial_labels
+
+    table, spec, notes, extraction = _load_for_tsa(name, data_dir=data_dir, analyses_dir=analyses_dir)
+    labels = trial_labels(extraction) if extraction is not None else {}
+    if table is not None and "label" in table.extra:
+        labels.update({str(s): str(lab) for s, lab in zip(table.studies, table.extra["label"]) if lab})
+    method, ci = spec.method, spec.ci
+    if str(method).upper().startswith("GLMM"):
+        ci = "wald"  # pool_analysis: a GLMM gives a Wald CI whatever the spec's CI
+    return table, spec, notes, {"settings": spec_settings(spec),
+                                "labels": (spec.experimental_label, spec.control_label),
+                                "study_labels": labels, "pool_model": model_text(method, ci)}
 
 
 # [tsa] keys of an analysis spec, and their kinds.
 SPEC_KEYS = {"rrr": float, "rri": float, "md": float, "sd": float, "control_risk": float, "alpha": float,
              "power": float, "sides": int, "spending": str, "d2": float, "order": str, "method": str,
-             "inflate": bool, "futility": bool, "reason": str}
+             "weights": str, "inflate": bool, "futility": bool, "reason": str}
 
 
 def spec_settings(spec):
@@ -106,6 +127,8 @@ def spec_settings(spec):
             value = float(value)
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             raise InputError(f"must be a {kind.__name__}", file=spec.path, column=f"tsa.{key}")
+        if key == "weights" and value.upper() not in ("IV", "MH"):
+            raise InputError(f"must be IV or MH, got {value!r}", file=spec.path, column="tsa.weights")
         out[key] = value
     return out
 
@@ -113,6 +136,11 @@ def spec_settings(spec):
 def load_for_tsa(analysis, data_dir=None, analyses_dir=None):
     """(table or None, spec, omitted notes) for a bundled analysis; a spec with no contributing trial
     still gives its settings (the required information size needs no data)."""
+    return _load_for_tsa(analysis, data_dir=data_dir, analyses_dir=analyses_dir)[:3]
+
+
+def _load_for_tsa(analysis, data_dir=None, analyses_dir=None):
+    """load_for_tsa's (table or None, spec, notes) and the extraction (None where unknown)."""
     from .analysis import load_analysis
     from .spec import read_spec, spec_path
 
@@ -124,6 +152,7 @@ def load_for_tsa(analysis, data_dir=None, analyses_dir=None):
         spec = getattr(exc, "spec", None) or read_spec(spec_path(analysis, analyses_dir))
         omitted = tuple(getattr(exc, "omitted", ()))
         return None, spec, ([f"no trial reports {spec.outcome} by arm ({len(omitted)} trials checked; see "
-                             "hatmeta trials)"] + [f"omitted {t}: {r}" for t, r in omitted])
+                             "hatmeta trials)"] + [f"omitted {t}: {r}" for t, r in omitted]), \
+            getattr(exc, "extraction", None)
     notes = [f"omitted {t}: {r}" for t, r in an.omitted] + list(an.notes)
-    return an.table, an.spec, notes
+    return an.table, an.spec, notes, an.extraction

@@ -49,11 +49,11 @@ class ReviewAnalyses:
         return load_analysis(name, data_dir=self.data_dir, analyses_dir=self.analyses_dir).table
 
     def tsa(self, name: str, measure: str | None = None, benefit: str | None = None) -> NamedTsa:
-        from .api import load_for_tsa, spec_settings
+        from .api import tsa_inputs
 
-        table, spec, notes = load_for_tsa(name, data_dir=self.data_dir, analyses_dir=self.analyses_dir)
-        return NamedTsa(table=table, settings=spec_settings(spec), measure=measure or spec.measure,
-                        benefit=benefit or spec.benefit, title=spec.title, notes=list(notes))
+        table, spec, notes, extra = tsa_inputs(name, data_dir=self.data_dir, analyses_dir=self.analyses_dir)
+        return NamedTsa(table=table, settings=extra.pop("settings"), measure=measure or spec.measure,
+                        benefit=benefit or spec.benefit, title=spec.title, notes=list(notes), **extra)
 
     def compare(self, result, ref: str, name: str | None, benefit: str, labels, measure: str | None,
                 **options: Any) -> dict[str, Any]:

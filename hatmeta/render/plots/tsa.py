@@ -76,7 +76,9 @@ def tsa_plot(res, title=None, ax=None):
         ax.plot(xs, ys, color=style.STUDY, lw=1.4, marker="s", ms=3.5, gid="z-curve", label="cumulative z-curve")
     else:
         ax.text(xmax / 2, 0.5, "no information accrued", ha="center", va="bottom", color=CONVENTIONAL)
-    up, down = ("intervention", "control") if res.benefit == "higher" else ("control", "intervention")
+    # the arms as the spec names them (RevMan's "Favours [experimental]"), "experimental"/"control" by default
+    exp, ctl = res.arms
+    up, down = (exp, ctl) if res.benefit == "higher" else (ctl, exp)
     ax.text(0.01, 0.99, f"favours {up}", transform=ax.transAxes, va="top", ha="left", fontsize=7, style="italic")
     ax.text(0.01, 0.01, f"favours {down}", transform=ax.transAxes, va="bottom", ha="left", fontsize=7,
             style="italic")
