@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .fit.effects import escalc
 from .errors import InputError
+from .fit.effects import escalc
 from .fit.models import rma
 from .io.trial_table import read_table
 from .vocabulary import COMMON_EFFECT_METHODS
@@ -233,9 +233,8 @@ def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str 
     millions of groups fetch it with ``hatmeta.fit.distributed.collect(result, client)``, not ``.compute()``.
     """
     from .fit.batch import pool_groups
-    from .io.trial_table import TrialTable
-
     from .fit.distributed import is_dask
+    from .io.trial_table import TrialTable
 
     if is_dask(table):  # a dask.dataframe.DataFrame: a Dask DataFrame of per-group results (lazy)
         from .fit.distributed import pool_by_dask

@@ -47,7 +47,7 @@ _POW10 = 10.0 ** np.arange(-22, 23)  # exactly representable for 0..22; nearest 
 
 def q(x):
     """One number rounded to DIGITS significant digits (None for NaN and infinities)."""
-    if x is None or isinstance(x, (bool, int)) and not isinstance(x, np.floating):
+    if x is None or (isinstance(x, (bool, int)) and not isinstance(x, np.floating)):
         return x
     x = float(x)
     if not math.isfinite(x):

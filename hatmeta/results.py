@@ -46,7 +46,7 @@ class _Record:
         """The rows of ``to_frame()``: one row of the scalar fields unless a result has its own rows."""
         return [{k: v for k, v in self.to_dict().items() if not isinstance(v, (dict, list))}]
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """The result as a pandas DataFrame (analysis scale): one row per study or subgroup where the
         result has such rows, else one row of its scalar fields."""
         import pandas as pd
@@ -388,7 +388,7 @@ class MetaResult(_Record):
     def __str__(self) -> str:
         return self.summary()
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per study (pandas): study, yi, vi (analysis scale), weight (percent), ci_low,
         ci_high (analysis scale, at ``level``), then the inputs as given."""
         import pandas as pd
@@ -398,7 +398,7 @@ class MetaResult(_Record):
         frame = pd.DataFrame(rows, columns=None if rows else cols)
         return frame[[c for c in cols if c in frame] + [c for c in frame if c not in cols]]
 
-    def summary_frame(self) -> "pd.DataFrame":
+    def summary_frame(self) -> pd.DataFrame:
         """One row per pooled estimate (pandas): the overall one, then each subgroup; analysis scale,
         with ``*_natural`` columns back-transformed (ratios, proportions, correlations)."""
         import pandas as pd

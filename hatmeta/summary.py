@@ -6,7 +6,6 @@ import math
 
 from .vocabulary import MEASURE_TEXT, METHOD_TEXT, TEST_NAMES
 
-
 NOTE_CHARS = 200  # a note longer than this is cut in text output (full in JSON)
 
 
@@ -135,7 +134,7 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
                       f"df = {e.df}, p = {fmt_p(e.p)}"]
     if res.extra:
         lines += robustness_lines(res)
-    for title, rows, key in (("Leave-one-out (omitted)", res.leave_one_out, "omitted"),
+    for title, rows, _key in (("Leave-one-out (omitted)", res.leave_one_out, "omitted"),
                              ("Cumulative (added)", res.cumulative, "added")):
         if rows is not None:
             lines += ["", f"{title}:"]
@@ -299,7 +298,8 @@ def bayes_text(res, post, others=()):
         n = res.natural
         lines += ["", f"{res.measure} (natural scale): posterior median {fmt(n(post.mu.median))} "
                       f"[{_lv(res)} CrI {fmt(n(post.mu.low))}, {fmt(n(post.mu.high))}]; predicted new trial "
-                      f"{fmt(n(post.prediction.median))} [{fmt(n(post.prediction.low))}, {fmt(n(post.prediction.high))}]"]
+                      f"{fmt(n(post.prediction.median))} "
+                      f"[{fmt(n(post.prediction.low))}, {fmt(n(post.prediction.high))}]"]
     if others:
         lines += ["", f"Prior sensitivity (mu: median [{_lv(res)} CrI]; tau: median):"]
         for o in (post, *others):

@@ -124,8 +124,8 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
            mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False):
     """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout; with --cumulative COL or
     --leave-one-out, the sequence of refits as a forest plot."""
-    from ..render import plots
     from ..api import pool_bayes
+    from ..render import plots
 
     if cumulative or leave_one_out:
         _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes,
@@ -156,8 +156,8 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
 def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, tau_prior,
               mu_prior_sd, out, fmt):
     """Posterior densities of mu and tau against their priors (exact Bayesian engine)."""
-    from ..render import plots
     from ..api import pool_bayes
+    from ..render import plots
 
     res, chosen, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels,
                                      title)

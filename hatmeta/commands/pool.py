@@ -135,7 +135,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             raise InputError("--dask pools --by groups of a --data table (--data FILE --by COL)", option="--dask")
         if asked or small_study:  # the cluster path pools the basic model only: say so, never drop them
             raise InputError("--dask pools each group with the basic model only: drop --small-study, --pet-peese, "
-                             "--trim-fill, --selection-model, --influence and --both-models (or run --by without --dask)",
+                             "--trim-fill, --selection-model, --influence and --both-models "
+                             "(or run --by without --dask)",
                              option="--dask")
         return _pool_by_dask(data_file, measure, by, options, dask_spec, fmt)
     if batch_rows and not (data_file is not None and by):
@@ -289,8 +290,8 @@ def _emit_many(results, fmt, more=None):
 
 
 def _by_group_text(extra):
-    from ..vocabulary import TEST_NAMES
     from ..summary import fmt as f, fmt_p
+    from ..vocabulary import TEST_NAMES
 
     lines = []
     for key, t in extra.items():

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import core
-from .effects import escalc
 from ..errors import InputError
 from ..gc_pause import gc_paused
-from .models import normalise_method, rma, study_results
 from ..io.trial_table import COUNT_COLUMNS
 from ..json_columns import whole_counts
 from ..precision import dump_lines, json_floats as _json_floats, plain, q, quantised
 from ..results import NATURAL_BLOCK, MetaResult
+from . import core
+from .effects import escalc
+from .models import normalise_method, rma, study_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,12 +70,13 @@ class BatchResult(Sequence):
         random = self.method != "FE"
         return MetaResult(
             measure=self.es.measure, method=self.method, ci_method=self.ci, pi_method=self.pi if random else "none",
-            scale=self.es.scale, k=int(self._counts[j]), tau=float(np.sqrt(a["tau2"])), q_df=max(int(self._counts[j]) - 1, 0),
+            scale=self.es.scale, k=int(self._counts[j]), tau=float(np.sqrt(a["tau2"])),
+            q_df=max(int(self._counts[j]) - 1, 0),
             df=None if self._df is None or not np.isfinite(self._df[j]) else float(self._df[j]),
             studies=study_results(sub, self._weights[idx], self.level), level=self.level, group=str(self.groups[j]),
             notes=self._notes.get(j, ()), extra={} if self.errors[j] is None else {"error": self.errors[j]}, **a)
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per group (pandas): group, k, the pooled numbers (analysis scale) and the notes."""
         import pandas as pd
 
@@ -254,13 +255,13 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     if f.df is not None:
         df = np.full(G, np.nan)
         df[okg] = f.df
-    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()}, df,
-                       errors)
+    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()},
+                       df, errors)
 
 
 def escalc_empty(table, measure, cc):
     """Effect sizes of no rows (every group failed), in the measure asked for."""
-    from .effects import EffectSizes, LOG_MEASURES, normalise_measure
+    from .effects import LOG_MEASURES, EffectSizes, normalise_measure
 
     m = normalise_measure(measure)
     return EffectSizes(m, "log" if m in LOG_MEASURES else "identity", np.zeros(0), np.zeros(0), table, cc=cc)
@@ -355,5 +356,5 @@ def _fit_each(es, method, ci, pi, level, groups, gid, notes, need, errors):
             arrays[name][j] = getattr(r, name)
         by_study = {s.study: s.weight for s in r.studies}  # Peto may leave out studies with V = 0
         weights[idx] = [by_study.get(es.studies[i], np.nan) for i in idx]
-    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()}, None,
-                       errors)
+    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()},
+                       None, errors)

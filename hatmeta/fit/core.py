@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from ..vocabulary import COMMON_EFFECT_METHODS
 
 TAU2_METHODS = ("DL", "REML", "ML", "PM", "HE", "SJ", "EB")
@@ -44,7 +45,7 @@ class _Block:
     (None: the rows are ``Y`` flattened in order, the single-group case).
     """
 
-    __slots__ = ("Y", "V", "M", "k", "cols", "rows", "sumv", "G")
+    __slots__ = ("G", "M", "V", "Y", "cols", "k", "rows", "sumv")
 
     def __init__(self, Y, V, M, k, cols, rows, sumv=None):
         self.Y, self.V, self.M, self.k, self.cols, self.rows = Y, V, M, k, cols, rows

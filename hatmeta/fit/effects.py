@@ -52,7 +52,7 @@ class EffectSizes:
     def k(self) -> int:
         return len(self.yi)
 
-    def subset(self, index) -> "EffectSizes":
+    def subset(self, index) -> EffectSizes:
         index = np.asarray(index, dtype=int)
         return EffectSizes(self.measure, self.scale, self.yi[index], self.vi[index],
                            self.table.subset(index), self.dropped,

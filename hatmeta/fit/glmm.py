@@ -649,7 +649,8 @@ def glmm_rma(es, method, level=0.95, pi="z"):
     res = MetaResult(
         measure=es.measure, method=method, ci_method="wald", pi_method="z" if f.separation is None else "none",
         scale=es.scale, k=es.k, estimate=est, se=se, ci_low=lo, ci_high=hi, pi_low=pi_lo, pi_high=pi_hi,
-        tau2=tau2, tau2_ci_low=float("nan"), tau2_ci_high=float("nan"), tau=math.sqrt(tau2) if math.isfinite(tau2) else float("nan"),
+        tau2=tau2, tau2_ci_low=float("nan"), tau2_ci_high=float("nan"),
+        tau=math.sqrt(tau2) if math.isfinite(tau2) else float("nan"),
         q=float("nan"), q_df=es.k - 1, q_p=float("nan"), i2=i2, h2=h2, stat=stat, p=p, df=None,
         studies=study_results(es, 100 * weights / weights.sum(), level), level=level, notes=tuple(notes),
         effects=es)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import core
-from .effects import EffectSizes
 from ..errors import InputError
 from ..results import Coefficient, MetaRegression
+from . import core
+from .effects import EffectSizes
 
 METAREG_METHODS = ("FE",) + core.TAU2_METHODS
 

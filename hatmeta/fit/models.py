@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import core
-from .effects import EffectSizes, ci_of
 from ..errors import InputError
 from ..results import MetaResult, StudyRows
 from ..vocabulary import COMMON_EFFECT_METHODS, GLMM_METHODS
+from . import core
+from .effects import EffectSizes, ci_of
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
 CI_METHODS = ("wald", "hksj")

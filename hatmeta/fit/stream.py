@@ -21,8 +21,7 @@ import os
 from collections.abc import Iterator
 
 from ..errors import InputError
-from ..io import columnar
-from ..io import trial_table as tt
+from ..io import columnar, trial_table as tt
 from .batch import pool_groups
 
 BATCH_ROWS = 1_000_000

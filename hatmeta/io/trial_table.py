@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -89,7 +89,7 @@ class TrialTable:
     def k(self) -> int:
         return len(self.studies)
 
-    def subset(self, index) -> "TrialTable":
+    def subset(self, index) -> TrialTable:
         """The rows at ``index`` (a sequence of positions), in that order."""
         index = np.asarray(index, dtype=int)
         return TrialTable(
@@ -160,7 +160,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    TableSource = Union[str, "os.PathLike[str]", pd.DataFrame, Mapping[str, Sequence[Any]]]
+    TableSource = str | os.PathLike[str] | pd.DataFrame | Mapping[str, Sequence[Any]]
 
 
 def read_table(path: TableSource, measure: str | None = None, drop_incomplete: bool = False) -> TrialTable:

@@ -26,7 +26,6 @@ from ..fit.effects import EffectSizes
 from ..results import InfluenceRow
 from ..vocabulary import COMMON_EFFECT_METHODS
 
-
 CHUNK_ROWS = 2_000_000  # leave-one-out rows per vectorised pass: bounds memory for very large k
 
 

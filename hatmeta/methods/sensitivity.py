@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..errors import InputError
 from ..fit import core
 from ..fit.effects import EffectSizes
-from ..errors import InputError
 from ..results import Sensitivity, SensitivityRow, SubgroupResult, Subgroups, SubgroupTest
 from ..vocabulary import COMMON_EFFECT_METHODS
 from .fitted import fitted

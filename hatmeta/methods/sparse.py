@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from ..vocabulary import COMMON_EFFECT_METHODS
 
 FEW_EVENTS = 5  # an arm with fewer events than this makes the data "sparse" for the advice

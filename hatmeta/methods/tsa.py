@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..results import _Record, _plain
+from ..results import _plain, _Record
 
 ZINF = 20.0  # RTSA's stand-in for an infinite boundary (no alpha spent yet)
 TOL = 1e-9  # spending below this counts as none (RTSA's tol)
@@ -286,7 +286,7 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
         elif a == beta:
             za[i] = 0.0
         else:
-            f = lambda b: proc.cross(b, lower=True) - a  # noqa: E731  (increasing in b)
+            f = lambda b, a=a: proc.cross(b, lower=True) - a  # noqa: E731  (increasing in b)
             hi = zb[i]
             for _ in range(40):
                 if f(hi) >= 0:
@@ -592,7 +592,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
 
     # Conclusion: the first look (or trial past the RIS) where z crosses a boundary.
     conclusion, crossed, crossed_n = "inconclusive", None, None
-    for i, row in enumerate(rows):
+    for row in rows:
         zb_dir = sign * row.z
         if row.boundary_benefit is not None:
             b = abs(row.boundary_benefit)

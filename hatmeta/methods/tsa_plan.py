@@ -147,7 +147,8 @@ def plan_next_trial(table, measure, res, *, control_risk=None, sd=None, target_p
 
     if table is None or not res.trials:
         raise InputError("planning the next trial needs the current meta-analysis: no trial reports this outcome "
-                         "yet, so the first trial's size follows from the required information size", column="--plan-next")
+                         "yet, so the first trial's size follows from the required information size",
+                         column="--plan-next")
     if draws < 100:
         raise InputError(f"--draws must be at least 100, got {draws}", column="--draws")
     sizes = tuple(sorted(set(sizes))) if sizes else DEFAULT_SIZES

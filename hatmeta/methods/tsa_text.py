@@ -66,7 +66,8 @@ def tsa_text(res, title=None) -> str:
             head += ("futility",)
             rows = [r + (_z(t.futility),) for r, t in zip(rows, res.trials)]
         widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-        lines.append("  " + "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))))
+        lines.append("  " + "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
+                                      for i, (h, w) in enumerate(zip(head, widths))))
         for r, t in zip(rows, res.trials):
             cells = "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
             lines.append("  " + cells + (f"  ({t.note})" if t.note else ""))

@@ -11,8 +11,8 @@ so that the text of a large batch is never all in memory as Python strings.
 from __future__ import annotations
 
 import csv
-import math
 import io
+import math
 from itertools import repeat
 
 import numpy as np

@@ -12,8 +12,8 @@ import io
 import math
 
 from ..numbers import fmt_p, interval, p_text, tau2_text
-from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text
 from ..vocabulary import COMMON_EFFECT_METHODS, DEFAULT_LABELS
+from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text
 
 FORMATS = ("markdown", "csv", "html", "latex")
 LATEX_WRAP = 40  # characters: a LaTeX column with a longer cell wraps

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 
-from . import style
 from ...numbers import est_ci, fmt_p, interval, num, tau2_text
 from ...vocabulary import COMMON_EFFECT_METHODS, DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
+from . import style
 
 ROW_PT = 14.4  # height of one row at an 8 pt font, points (0.2 inch)
 ROW_IN = ROW_PT / 72  # the same in inches (used by the sensitivity forests, render/plots/sensitivity.py)
@@ -171,7 +171,7 @@ def _limits(res, values):
         return (math.log(0.001), math.log(1000)), (0.001, 0.1, 1, 10, 1000)
     reach = max([abs(v) for v in finite] + [1e-9])
     exp = 10 ** math.floor(math.log10(reach))
-    for m, step in ((1, 0.5), (2, 1), (4, 2), (5, 2.5), (10, 5)):
+    for m, step in ((1, 0.5), (2, 1), (4, 2), (5, 2.5), (10, 5)):  # noqa: B007  (step is read after the loop)
         if m * exp >= reach * (1 - 1e-12):
             top = m * exp
             break

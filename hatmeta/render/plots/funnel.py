@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from . import style
 from ...numbers import fmt_p
+from . import style
 
 # (alpha, colour, legend): each band is painted from its contour outwards, narrowest alpha last,
 # so the band between two contours keeps the colour of the outer one.

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import style
 from ...vocabulary import COMMON_EFFECT_METHODS
+from . import style
 
 PANELS = (("rstudent", "rstudent"), ("dffits", "dffits"), ("cooks_distance", "Cook's distance"),
           ("cov_ratio", "covariance ratio"), ("tau2_deleted", "tau^2 (study left out)"),

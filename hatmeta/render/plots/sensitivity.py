@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 
-from . import style
 from ...vocabulary import DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
+from . import style
 from .forest import CHAR_IN, GAP_IN, PLOT_IN, ROW_IN, _limits, ci_text
 
 KINDS = ("cumulative", "leave_one_out")
