@@ -38,7 +38,7 @@ class LazyGroup(click.Group):
         return sorted(name for name in COMMANDS if self._available(name))
 
     @staticmethod
-    def _available(name):
+    def _available(name) -> bool:
         module = COMMANDS[name].split(":")[0]
         return importlib.util.find_spec(module) is not None
 
@@ -83,13 +83,14 @@ def _review(obj):
     return ReviewAnalyses(data_dir=obj.get("data_dir"), analyses_dir=obj.get("analyses_dir"))
 
 
-def main(argv=None):
+def main(argv=None) -> None:
     try:
         cli.main(args=argv, prog_name="hatmeta", standalone_mode=False)
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
-        if getattr(exc, "details", ""):  # a refused analysis: what is missing, a few short lines
-            click.echo(exc.details, err=True)
+        details = getattr(exc, "details", "")
+        if details:  # a refused analysis: what is missing, a few short lines
+            click.echo(details, err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

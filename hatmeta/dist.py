@@ -31,7 +31,7 @@ _lgamma = np.frompyfunc(math.lgamma, 1, 1)
 _preload = None
 
 
-def preload_scipy():
+def preload_scipy() -> None:
     """Start importing ``scipy.special`` in a background thread (once). A fit of thousands of studies
     needs it for its chi-square quantiles (more than SERIES_DF df), and the import (0.2-0.4 s) then
     overlaps the likelihood scan, whose NumPy loops release the GIL. Importing changes no number."""
@@ -39,7 +39,7 @@ def preload_scipy():
     if _preload is None:
         import threading
 
-        def load():
+        def load() -> None:
             try:
                 import scipy.special  # noqa: F401
             except Exception:  # noqa: BLE001 - the caller's own import raises it where it is needed

@@ -9,7 +9,7 @@ class InputError(Exception):
     ('--measure', 'ANALYSIS'), printed as "option '--measure': ..." (or "argument 'ANALYSIS': ...").
     """
 
-    def __init__(self, message, file=None, line=None, column=None, option=None):
+    def __init__(self, message, file=None, line=None, column=None, option=None) -> None:
         super().__init__(message)
         self.message = message
         self.file = file
@@ -20,7 +20,7 @@ class InputError(Exception):
             option = column
         self.option = option
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = ""
         if self.file is not None:
             where = str(self.file)
@@ -50,9 +50,9 @@ class NotPooled(InputError):
     ``omitted``: [(trial, reason)]; ``details``: extra lines the command line prints under the
     one-line error (the gaps, de-duplicated), filled in by the API, which knows the evidence."""
 
-    def __init__(self, message, omitted=(), file=None, **kw):
+    def __init__(self, message, omitted=(), file=None, **kw) -> None:
         super().__init__(message, file=file, **kw)
         self.omitted = tuple(omitted)
         self.details = ""
-        self.gaps = []
-        self.published = []
+        self.gaps: list[object] = []
+        self.published: list[object] = []

@@ -54,10 +54,10 @@ def num(x, digits=2) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
-def est_ci(est, lo, hi, sep=", ", brackets="[]") -> str:
+def est_ci(est, lo, hi, sep: str = ", ", brackets: str = "[]") -> str:
     """'1.29 [0.73, 2.26]' with decimals chosen from the magnitude of the three values (natural scale)."""
     d = decimals(est, lo, hi)
-    a, b = brackets
+    a, b = tuple(brackets)
     return f"{num(est, d)} {a}{num(lo, d)}{sep}{num(hi, d)}{b}"
 
 

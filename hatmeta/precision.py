@@ -47,7 +47,7 @@ _POW10 = 10.0 ** np.arange(-22, 23)  # exactly representable for 0..22; nearest 
 
 def q(x):
     """One number rounded to DIGITS significant digits (None for NaN and infinities)."""
-    if x is None or (isinstance(x, (bool, int)) and not isinstance(x, np.floating)):
+    if x is None or isinstance(x, (bool, int)):  # (NumPy floats are not ints: they are rounded below)
         return x
     x = float(x)
     if not math.isfinite(x):
@@ -68,7 +68,7 @@ def quantise(a) -> np.ndarray:
     fast = (ax >= 1e-13) & (ax < 1e22)
     every = bool(fast.all())
     idx = None if every else np.flatnonzero(fast)
-    if every or idx.size:
+    if every or (idx is not None and idx.size):
         x = flat if every else flat[idx]
         axi = ax if every else ax[idx]
         e = np.floor(np.log10(axi)).astype(np.int64)
@@ -128,7 +128,7 @@ def plain(value):
     return value
 
 
-def dumps(obj, indent=True, rounded=False, as_bytes=False):
+def dumps(obj, indent: bool = True, rounded: bool = False, as_bytes: bool = False):
     """The one JSON writer for results: keys sorted, floats rounded by the policy, NaN as null,
     two-space indent (or compact, one line, with ``indent=False``), no trailing newline.
 
@@ -144,7 +144,7 @@ def dumps(obj, indent=True, rounded=False, as_bytes=False):
     return out if as_bytes else out.decode()
 
 
-def dump_lines(objs, keys_sorted=False) -> bytes:
+def dump_lines(objs, keys_sorted: bool = False) -> bytes:
     """Many objects as JSON lines (UTF-8 bytes): each line is ``dumps(obj, indent=False, rounded=True)``
     and ends in a newline. Every float in ``objs`` must already be rounded by the policy.
 
@@ -189,7 +189,7 @@ def quantised(obj):
     return obj
 
 
-def agree(a: float, b: float) -> bool:
+def agree(a: float | None, b: float | None) -> bool:
     """Whether two numbers agree within the stated tolerance (None/NaN agree only with each other)."""
     if a is None or b is None:
         return a is b

@@ -15,7 +15,7 @@ def _lv(res) -> str:
     return level_text(res.level)
 
 
-def fmt(x, digits=4):
+def fmt(x, digits=4) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "NA"
     return f"{x:.{digits}f}"
@@ -56,7 +56,7 @@ def headline(res, labels=None) -> list:
     return out
 
 
-def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
+def format_result(res, labels=None, verbose: bool = False, study_labels=None) -> str:
     """A readable summary: the answer first (``headline``), then the detail in the style of metafor's
     print.rma (ratios also on the natural scale), then the notes grouped by kind (every note in
     full with ``verbose``). ``labels``: the (experimental, control) arm names; ``study_labels``:
@@ -183,7 +183,8 @@ def notes_grouped(notes, study_labels=None) -> list:
     the reason's gist. The JSON, the report and ``--verbose`` keep every note whole."""
     import re
 
-    groups, other = {}, []
+    groups: dict[str, list[re.Match[str]]] = {}
+    other: list[str] = []
     for note in notes:
         for kind, pattern in NOTE_KINDS:
             m = re.match(pattern, note)
@@ -217,7 +218,7 @@ def notes_full(notes, study_labels=None) -> list:
     return [f"Notes ({len(notes)}):"] + [f"  - {_relabel(n, study_labels)}" for n in notes]
 
 
-def _arm_text(inputs):
+def _arm_text(inputs) -> str:
     """The study's figures as given: events/n, mean (SD) n, or events/time per arm."""
     if "events_treat" in inputs and "n_treat" in inputs:
         return f"{inputs['events_treat']}/{inputs['n_treat']} vs {inputs['events_ctrl']}/{inputs['n_ctrl']}"

@@ -97,7 +97,7 @@ def _pct(x: float) -> str:
 class _Mixture:
     """A weighted mixture of normals N(means, sds^2) with weights summing to 1."""
 
-    def __init__(self, w, means, sds):
+    def __init__(self, w, means, sds) -> None:
         keep = w > 1e-18 * np.max(w)  # the dropped mass is below 1e-14: far under the accuracy sought
         self.w, self.m, self.s = w[keep] / np.sum(w[keep]), means[keep], sds[keep]
 
@@ -121,7 +121,7 @@ class _Mixture:
         mean = self.mean()
         return float(math.sqrt(max(np.sum(self.w * (self.s**2 + self.m**2)) - mean**2, 0.0)))
 
-    def quantiles(self, ps, with_density=False):
+    def quantiles(self, ps, with_density: bool = False):
         """Quantiles for an array of probabilities: Newton on the mixture CDF, all at once, kept
         inside a bracket that shrinks each step (bisection when a step would leave it).
         ``with_density``: also return the density at each quantile."""
@@ -195,7 +195,7 @@ def _log_marginal(yi, vi, tau, m0, s0):
 
 
 def bayes_exact(yi, vi, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_mean=0.0, threshold=None,
-                benefit="lower", level=0.95) -> BayesResult:
+                benefit: str = "lower", level=0.95) -> BayesResult:
     """Posterior of the normal-normal model by numerical integration over tau.
 
     ``tau_prior``: a TauPrior or its text (default half-normal(0.5)). ``mu_prior_sd``: SD of the

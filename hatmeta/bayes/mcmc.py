@@ -48,7 +48,7 @@ def _summary(x, level):
                    float(np.quantile(x, 1 - a)), float(low), float(high))
 
 
-def _add_theta(idata, y, v, rng, labels=None):
+def _add_theta(idata, y, v, rng, labels=None) -> None:
     """Add study effects theta_i to a marginal fit's posterior: given (mu, tau), theta_i is normal
     with mean mu + (1 - B_i)(y_i - mu) and variance (1 - B_i) v_i, B_i = v_i / (v_i + tau^2)
     (the usual normal-normal shrinkage; e.g. Roever 2020, eq. 9). One draw per posterior draw."""
@@ -63,7 +63,7 @@ def _add_theta(idata, y, v, rng, labels=None):
     idata.posterior["theta"] = xr.DataArray(theta, dims=("chain", "draw", "study"), coords=coords)
 
 
-def _arm_likelihood(pm, likelihood, theta, a):
+def _arm_likelihood(pm, likelihood, theta, a) -> None:
     """Arm-level likelihood given study effects theta (log OR or log IRR), with a study-specific
     baseline alpha_i ~ N(0, BASELINE_SD^2) on the log-odds or log-rate scale."""
     alpha = pm.Normal("alpha", 0.0, BASELINE_SD, dims="study")
@@ -77,9 +77,9 @@ def _arm_likelihood(pm, likelihood, theta, a):
 
 
 def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_mean=0.0,
-               likelihood="normal", arms=None, seed=1, draws=1500, tune=1000, chains=2, save_trace=None,
-               progressbar=False, threshold=None, benefit="lower", level=0.95,
-               parameterisation="marginal") -> BayesResult:
+               likelihood: str = "normal", arms=None, seed=1, draws=1500, tune=1000, chains=2, save_trace=None,
+               progressbar: bool = False, threshold=None, benefit: str = "lower", level=0.95,
+               parameterisation: str = "marginal") -> BayesResult:
     """Posterior by NUTS. ``likelihood``: "normal" (yi, vi), "binomial" (``arms`` with events_treat,
     n_treat, events_ctrl, n_ctrl; log odds ratio) or "poisson" (``arms`` with events_treat, time_treat,
     events_ctrl, time_ctrl; log rate ratio). ``parameterisation`` ("marginal" or "noncentred")

@@ -80,7 +80,7 @@ def _risk_of_bias(ctx):
     return ctx.meta.get("hatmeta.risk_of_bias")
 
 
-def _save(plots, figure_fn, path, fmt, **kwargs):
+def _save(plots, figure_fn, path, fmt, **kwargs) -> None:
     """Draw and save a figure; warnings (a label no installed font draws) print as one 'warning:' line each."""
     import warnings
 
@@ -121,7 +121,7 @@ def _bayes_options(f):
 @click.option("--leave-one-out", is_flag=True, help="Draw the leave-one-out analysis.")
 @click.pass_context
 def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, bayes, tau_prior,
-           mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False):
+           mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out: bool = False):
     """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout; with --cumulative COL or
     --leave-one-out, the sequence of refits as a forest plot."""
     from ..api import pool_bayes
@@ -154,7 +154,7 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]))
 @click.pass_context
 def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, tau_prior,
-              mu_prior_sd, out, fmt):
+              mu_prior_sd, out, fmt) -> None:
     """Posterior densities of mu and tau against their priors (exact Bayesian engine)."""
     from ..api import pool_bayes
     from ..render import plots
@@ -175,7 +175,8 @@ def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benef
               help="Draw Egger's regression line even with fewer than 10 studies (drawn from 10 on).")
 @click.option("--trim-fill", is_flag=True, help="Draw the studies filled by trim-and-fill (L0) as open circles.")
 @click.pass_context
-def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, egger_line, trim_fill=False):
+def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, egger_line,
+           trim_fill: bool = False) -> None:
     """Contour-enhanced funnel plot; Egger's line from 10 studies (needs at least 3 studies)."""
     from ..render import plots
     from ..render.plots.funnel import MIN_K_LINE
@@ -198,7 +199,7 @@ def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, e
               show_default=True)
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level of the intervals.")
 @click.pass_context
-def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, fmt, level=0.95):
+def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, fmt, level=0.95) -> None:
     """Study-level and pooled results of ANALYSIS as a table."""
     from ..render import tables
 

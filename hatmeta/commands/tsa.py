@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..io.trial_table import TrialTable
 
 
 @click.command()
@@ -61,6 +65,7 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
     if data_file is not None:
         if not measure:
             raise InputError("--measure is required with --data (RR, OR, RD, MD or SMD)", column="--measure")
+        table: TrialTable | None
         table, measure = api.read_data(data_file, measure)
         settings = {}
         benefit = benefit or "lower"

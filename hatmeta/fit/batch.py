@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from itertools import repeat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from .models import normalise_method, rma, study_results
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..io.trial_table import TrialTable
+
 SCALARS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high",
            "q", "q_p", "i2", "h2", "stat", "p")
 
@@ -34,7 +36,7 @@ SCALARS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "
 class BatchResult(Sequence):
     """Results of many meta-analyses, one per group, in order of the groups' first appearance."""
 
-    def __init__(self, es, method, ci, pi, level, groups, gid, arrays, weights, notes, df, errors=None):
+    def __init__(self, es, method, ci, pi, level, groups, gid, arrays, weights, notes, df, errors=None) -> None:
         self.es, self.method, self.ci, self.pi, self.level = es, method, ci, pi, level
         self.groups = groups
         self._order = np.argsort(gid, kind="stable")
@@ -53,7 +55,7 @@ class BatchResult(Sequence):
         """(group, error) of every failed group, in group order."""
         return [(g, e) for g, e in zip(self.groups, self.errors) if e is not None]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.groups)
 
     def _rows(self, j):
@@ -66,7 +68,7 @@ class BatchResult(Sequence):
             j += len(self)
         idx = self._rows(j)
         sub = self.es.subset(idx)
-        a = {name: float(arr[j]) for name, arr in self._arrays.items()}
+        a: dict[str, Any] = {name: float(arr[j]) for name, arr in self._arrays.items()}
         random = self.method != "FE"
         return MetaResult(
             measure=self.es.measure, method=self.method, ci_method=self.ci, pi_method=self.pi if random else "none",
@@ -91,7 +93,7 @@ class BatchResult(Sequence):
         return frame
 
     def _repr_html_(self) -> str:
-        return self.to_frame()._repr_html_()
+        return self.to_frame()._repr_html_()  # type: ignore[operator]  # pandas-stubs omit _repr_html_
 
     def json_lines(self):
         """One compact JSON object per group (the CLI's --by output), built from the arrays; str lines."""
@@ -161,8 +163,10 @@ class BatchResult(Sequence):
         return dump_lines(objs, keys_sorted=True)
 
 
-def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, input_level=0.95,
-                scale=None, failed=None, group_keys=None, strict=False) -> BatchResult:
+def pool_groups(table: TrialTable | None, by: str, measure: str, method: str = "REML", ci: str = "wald", pi: str = "t",
+                level: float = 0.95, cc: float = 0.5, input_level: float = 0.95, scale: str | None = None,
+                failed: dict[Any, Any] | None = None, group_keys: Sequence[Any] | None = None,
+                strict: bool = False) -> BatchResult:
     """Pool every group of rows (values of column ``by``) separately.
 
     Groups too small for the method are answered with NaN (null in JSON) and a note, never dropped.
@@ -221,6 +225,7 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     if failed and lookup is None:
         lookup = {x: j for j, x in enumerate(groups)}
     for key, message in failed.items():
+        assert lookup is not None  # built above whenever there are failed groups
         j = lookup[key]
         errors[j] = message
         notes[j].append(message)
@@ -309,7 +314,7 @@ def _group_notes(table, es, all_keys, keys, groups, gid):
             notes[lookup[all_keys[pos]]].append(f"dropped {study}: {reason}")
             pos += 1
     if es.corrected:
-        hit = {}
+        hit: dict[int, list[str]] = {}
         for i in np.flatnonzero(es.corrected):
             hit.setdefault(int(gid[i]), []).append(es.studies[i])
         for j, names in hit.items():

@@ -21,6 +21,7 @@ library solves thousands of such equations at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class _Block:
 
     __slots__ = ("G", "M", "V", "Y", "cols", "k", "rows", "sumv")
 
-    def __init__(self, Y, V, M, k, cols, rows, sumv=None):
+    def __init__(self, Y, V, M, k, cols, rows, sumv=None) -> None:
         self.Y, self.V, self.M, self.k, self.cols, self.rows = Y, V, M, k, cols, rows
         self.G = Y.shape[1]
         self.sumv = (V if M is None else V * M).sum(0) if sumv is None else sumv
@@ -91,8 +92,10 @@ class Groups:
     v: np.ndarray
     gid: np.ndarray
     G: int
+    if TYPE_CHECKING:  # set in __init__, not a dataclass field
+        _cache: dict[str, Any]
 
-    def __init__(self, y, v, gid, G):
+    def __init__(self, y, v, gid, G) -> None:
         object.__setattr__(self, "y", np.asarray(y, float))
         object.__setattr__(self, "v", np.asarray(v, float))
         object.__setattr__(self, "gid", np.asarray(gid, dtype=np.intp))
@@ -452,7 +455,7 @@ def _tau2_iterative(b: _Block, method):
     ranked[best, cols] = -np.inf
     second = _argmax0(ranked)
     has_second = np.isfinite(ranked[second, cols])
-    pts = [COARSE[:, None] * hi]
+    pts: Any = [COARSE[:, None] * hi]  # candidates per pass, then one array
     lls = [ll]
     for centre, which in ((best, None), (second, np.flatnonzero(has_second))):
         if which is not None and not len(which):
@@ -622,7 +625,8 @@ class CoreFit:
     weights: np.ndarray  # per row, percent of its group's total
 
 
-def fit(g: Groups, method="REML", ci="wald", pi="t", level=0.95, tau2=None, q=None, tau2_ci=True) -> CoreFit:
+def fit(g: Groups, method: str = "REML", ci: str = "wald", pi: str = "t", level: float = 0.95, tau2: Any = None,
+        q: Any = None, tau2_ci: bool = True) -> CoreFit:
     """Inverse-variance fit with weights 1 / (v + tau^2) per group.
 
     ``tau2`` fixes tau^2 (array per group) instead of estimating it; ``q`` overrides the Q used for

@@ -226,7 +226,7 @@ def _continuous(table, measure, scale):
     return EffectSizes(measure, scale, g, vi, table)
 
 
-def _rates(table, cc, scale, measure="IRR"):
+def _rates(table, cc, scale, measure: str = "IRR"):
     c = table.columns
     x1, t1, x2, t2 = c["events_treat"], c["time_treat"], c["events_ctrl"], c["time_ctrl"]
     if measure == "IRD":
@@ -237,7 +237,7 @@ def _rates(table, cc, scale, measure="IRR"):
         r1, r2 = (x1 + inc) / t1, (x2 + inc) / t2
         yi, vi = r1 - r2, r1 / t1 + r2 / t2
         _check_finite(table, yi, vi, "IRD", cc)
-        notes = ()
+        notes: tuple[str, ...] = ()
         if zero.any():
             notes = (f"{cc:g} added to the event counts of studies with a zero count: "
                      + ", ".join(s for s, z in zip(table.studies, zero) if z),)
@@ -257,13 +257,13 @@ def _rates(table, cc, scale, measure="IRR"):
         yi = np.log(x1 / t1) - np.log(x2 / t2)
         vi = 1 / x1 + 1 / x2
     _check_finite(table, yi, vi, "IRR", cc)
-    notes = []
+    irr_notes = []
     if dropped:
-        notes.append("dropped: " + "; ".join(f"{s}: {r}" for s, r in dropped))
+        irr_notes.append("dropped: " + "; ".join(f"{s}: {r}" for s, r in dropped))
     if zero.any():
-        notes.append(f"{cc:g} added to the event counts of studies with a zero count: "
-                     + ", ".join(s for s, z in zip(table.studies, zero) if z))
-    return EffectSizes("IRR", scale, yi, vi, table, tuple(dropped), tuple(bool(z) for z in zero), cc, tuple(notes))
+        irr_notes.append(f"{cc:g} added to the event counts of studies with a zero count: "
+                         + ", ".join(s for s, z in zip(table.studies, zero) if z))
+    return EffectSizes("IRR", scale, yi, vi, table, tuple(dropped), tuple(bool(z) for z in zero), cc, tuple(irr_notes))
 
 
 def _proportion(table, measure, cc, scale):
@@ -285,7 +285,7 @@ def _proportion(table, measure, cc, scale):
         else:  # PLO: log odds, vi = 1/x + 1/(n - x)
             yi, vi = np.log(xa / ma), 1 / xa + 1 / ma
     _check_finite(table, yi, vi, measure, cc, column="events")
-    notes = ()
+    notes: tuple[str, ...] = ()
     if zero.any():
         notes = (f"{cc:g} added to the events and non-events of studies with 0 or n events: "
                  + ", ".join(s for s, z in zip(table.studies, zero) if z),)
@@ -335,7 +335,7 @@ def _precomputed(table, measure, ratio=None, input_level=0.95):
     return est.copy(), se**2
 
 
-def _check_finite(table, yi, vi, measure, cc, column="events_treat"):
+def _check_finite(table, yi, vi, measure, cc, column: str = "events_treat"):
     bad = np.flatnonzero(~(np.isfinite(yi) & np.isfinite(vi)) | (vi <= 0))
     if bad.size:
         i = bad[0]

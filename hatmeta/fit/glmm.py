@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class _Hyper:
     """Fisher's non-central hypergeometric log likelihood of the observed treatment events in the
     log odds ratio psi, summed over the support exactly (padded to a common length)."""
 
-    def __init__(self, x, n1, n2, m):
+    def __init__(self, x, n1, n2, m) -> None:
         from scipy.special import gammaln
 
         lo = np.maximum(0, m - n2)
@@ -131,10 +132,10 @@ def _nodes(d, n):
 class _Quad:
     """Adaptive Gauss-Hermite integration of prod_arms f(eta) over the study's N(0, I_d) effects."""
 
-    def __init__(self, arms, d, k, n_nodes):
+    def __init__(self, arms, d, k, n_nodes) -> None:
         self.arms, self.d, self.k = arms, d, k
         self.base = n_nodes
-        self.rules = {}
+        self.rules: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.z0 = np.zeros((k, d))
 
     def rule(self, q):
@@ -203,7 +204,7 @@ class _Quad:
         self.z0 = z.copy()  # warm start for the next call
         return z, chol
 
-    def loglik(self, q, deriv=True):
+    def loglik(self, q, deriv: bool = True):
         """Per-study log marginal likelihood (k,), and (if ``deriv``) gradient (k, P) and
         Hessian (k, P, P) with respect to the local parameter vector q."""
         zhat, L = self.mode(q)
@@ -238,7 +239,7 @@ class _Problem:
     """log L(shared s, local a_i) = sum_i l_i(q_i), q_i = (s, a_i): ``n_shared`` parameters common to
     every study and ``n_local`` (0 or 1) per study. ``fixed`` masks shared parameters held constant."""
 
-    def __init__(self, quad, n_shared, n_local, k):
+    def __init__(self, quad, n_shared, n_local, k) -> None:
         self.quad, self.ns, self.nl, self.k = quad, n_shared, n_local, k
         self.bounded = (1, 3) if n_shared == 4 else (1,)  # tau (and sigma under UM.RS)
 
@@ -391,7 +392,7 @@ def _arms(model, measure, a, n1, c, n2):
     if model == "CM.EL":
         if measure == "OR":
             m = a + c
-            kern = _Hyper(a, n1, n2, m)
+            kern: Any = _Hyper(a, n1, n2, m)  # a kernel: the exact conditional or a binomial/Poisson one
             arm = _Arm(kern, a, n1, z.copy(), mat(one, z), mat(z, one)[None])
             return [arm], 1, 2, 0, 0.0
         m = a + c  # IRR: a | a + c ~ Bin(m, expit(theta + u + log(t1/t2)))
@@ -520,7 +521,7 @@ def fit_glmm(model, measure, a, n1, c, n2, level=0.95):
     boundary = s1[1] == 0.0
     _, cov = prob.shared_cov(s1, a1, free_fe if boundary else free)
     se = float(np.sqrt(cov[0, 0])) if cov[0, 0] > 0 else float("nan")
-    extra = dict(sigma2=float(s1[3] ** 2), beta0=float(s1[2])) if model == "UM.RS" else {}
+    extra: dict[str, Any] = dict(sigma2=float(s1[3] ** 2), beta0=float(s1[2])) if model == "UM.RS" else {}
     return GlmmFit(model=model, theta=float(s1[0]), se=se, tau2=float(s1[1] ** 2), loglik=ll1 + const,
                    loglik_fe=ll_fe + const, theta_fe=float(s_fe[0]), se_fe=se_fe,
                    converged=bool(ok), boundary=bool(boundary), k=len(a), **extra)
@@ -573,7 +574,7 @@ def arm_counts(es):
     return cols["events_treat"], cols["time_treat"], cols["events_ctrl"], cols["time_ctrl"]
 
 
-def glmm_rma(es, method, level=0.95, pi="z"):
+def glmm_rma(es, method, level=0.95, pi: str = "z"):
     """Fit the GLMM named by ``method`` (GLMM-FS, GLMM-RS, GLMM-EXACT) to the arm counts behind ``es``
     and wrap it as a MetaResult (log scale). Wald CI and z test as metafor's rma.glmm; the prediction
     interval is theta +/- z sqrt(se^2 + tau^2) (metafor's predict for rma.glmm)."""

@@ -171,7 +171,7 @@ def tau2_metareg(X, y, v, method: str = "REML") -> float:
     return max(candidates, key=lambda t: _loglik(X, y, v, t, method))
 
 
-def meta_regression(es: EffectSizes, moderators, ci="wald", level=0.95, method="REML") -> MetaRegression:
+def meta_regression(es: EffectSizes, moderators, ci: str = "wald", level=0.95, method: str = "REML") -> MetaRegression:
     """Meta-regression with tau^2 from ``method`` (FE, DL, HE, SJ, PM, EB, ML, REML): Wald z tests and
     a chi-square omnibus QM, or with ``ci="hksj"`` the Knapp-Hartung adjustment (covariance times the
     weighted residual variance, t on k - p df, QM as an F on (m, k - p) df; metafor's test="knha").
@@ -202,6 +202,7 @@ def meta_regression(es: EffectSizes, moderators, ci="wald", level=0.95, method="
         p = 2 * stdtr(df, -np.abs(stat))
         crit = stdtrit(df, 0.5 + level / 2)
         qm = float(b1 @ np.linalg.solve(cov[1:, 1:], b1)) / m
+        qm_df: int | list[int]
         qm_df, qm_p, test = [m, df], float(fdtrc(m, df, qm)), "t"
     else:
         df = None

@@ -5,6 +5,8 @@ All estimates are on the analysis scale (log for RR, OR, IRR, PETO).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import InputError
@@ -79,7 +81,7 @@ def _result(es, f: core.CoreFit, method, ci, pi, level, notes=(), weights=None, 
     """Wrap a single-group CoreFit (G = 1) as a MetaResult."""
     s = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
     random = method not in COMMON_EFFECT_METHODS
-    values = dict(
+    values: dict[str, Any] = dict(
         estimate=s(f.estimate), se=s(f.se), ci_low=s(f.ci_low), ci_high=s(f.ci_high),
         pi_low=s(f.pi_low) if random else float("nan"), pi_high=s(f.pi_high) if random else float("nan"),
         tau2=s(f.tau2), tau2_ci_low=s(f.tau2_ci_low), tau2_ci_high=s(f.tau2_ci_high),
@@ -109,7 +111,7 @@ def study_results(es: EffectSizes, weights, level=0.95):
 
 # ---------------------------------------------------------------- Mantel-Haenszel and Peto
 
-def _cells(es: EffectSizes, corrected=False):
+def _cells(es: EffectSizes, corrected: bool = False):
     """2x2 cells of the rows kept; ``corrected`` adds the zero-cell increment as escalc did."""
     c = es.table.columns
     a, n1, cc, n2 = c["events_treat"], c["n_treat"], c["events_ctrl"], c["n_ctrl"]
@@ -125,7 +127,7 @@ def _double_zero(es: EffectSizes):
     return ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
 
 
-def mh_estimate(es: EffectSizes, corrected=False):
+def mh_estimate(es: EffectSizes, corrected: bool = False):
     """Mantel-Haenszel pooled estimate and its SE (analysis scale), as metafor's rma.mh.
 
     The tables are used as given (MH needs no zero-cell correction; metafor's default), or with
@@ -232,7 +234,7 @@ def peto(es: EffectSizes, level=0.95) -> MetaResult:
                    **_het(q, q_df, chdtrc))
 
 
-def revman_random(es: EffectSizes, ci="wald", pi="t", level=0.95) -> MetaResult:
+def revman_random(es: EffectSizes, ci: str = "wald", pi: str = "t", level=0.95) -> MetaResult:
     """RevMan 5 "M-H, Random": DerSimonian-Laird with Q around the Mantel-Haenszel estimate.
 
     Deeks & Higgins, "Statistical algorithms in Review Manager 5" (2010), section on M-H random

@@ -29,7 +29,7 @@ from . import trial_table as tt
 FAST_BYTES = 8 << 20
 
 
-def _pyarrow():
+def _pyarrow() -> bool:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
@@ -42,7 +42,7 @@ def is_parquet(path) -> bool:
     return p.lower().endswith((".parquet", ".pq")) or os.path.isdir(p) or any(ch in p for ch in "*?[")
 
 
-def read_any(path, measure=None, drop_incomplete=False, by=None) -> tt.TrialTable:
+def read_any(path, measure=None, drop_incomplete: bool = False, by=None) -> tt.TrialTable:
     """A TrialTable from a CSV file, a Parquet file, a folder of Parquet files or a glob of them
     (anything else ``trial_table.read_table`` takes, such as a DataFrame, goes to it)."""
     if drop_incomplete and isinstance(path, (str, os.PathLike)) and is_parquet(path):

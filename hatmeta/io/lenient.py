@@ -33,7 +33,7 @@ read_rows = tt.read_rows  # the exact reader's file-level errors (missing, not U
 
 
 @gc_paused()
-def table_by(rows, by, path="<table>", measure=None, first_line=1, try_exact=True) -> ByTable:
+def table_by(rows, by, path: str = "<table>", measure=None, first_line=1, try_exact: bool = True) -> ByTable:
     """Split CSV ``rows`` (header first) into good rows and bad rows, each bad row with its error.
 
     Errors of the header (or of the whole file) are raised: they leave nothing to pool. The exact
@@ -88,7 +88,7 @@ def table_by(rows, by, path="<table>", measure=None, first_line=1, try_exact=Tru
         return ByTable(table, tuple(keys), errors)
 
 
-def _prepass(data, lines, rows, cols, layout, errors, path, measure):
+def _prepass(data, lines, rows, cols, layout, errors, path, measure) -> None:
     """Find bad rows at C speed where the layout's columns are named as such: each column parsed at
     once, the cells that fail parsed one by one, and the rows the range checks may reject confirmed
     one by one by the exact reader."""
@@ -143,7 +143,7 @@ def _suspects(layout, v, n):
     return bad
 
 
-def read_table_by(path, by, measure=None, try_exact=True) -> ByTable:
+def read_table_by(path, by, measure=None, try_exact: bool = True) -> ByTable:
     """``table_by`` on a CSV file."""
     return table_by(read_rows(path), by, path=str(path), measure=measure, try_exact=try_exact)
 

@@ -214,7 +214,7 @@ def _is_frame(obj) -> bool:
     return type(obj).__name__ == "DataFrame" and type(obj).__module__.split(".")[0] == "pandas"
 
 
-def table_from_frame(frame, measure=None, drop_incomplete=False, path="<DataFrame>") -> TrialTable:
+def table_from_frame(frame, measure=None, drop_incomplete: bool = False, path: str = "<DataFrame>") -> TrialTable:
     """A TrialTable from a pandas DataFrame or a dict of columns (values as numbers or text;
     NaN and None are missing). A DataFrame index named ``study`` serves as the study column."""
     if _is_frame(frame):
@@ -289,7 +289,8 @@ def label_duplicates(names) -> tuple[tuple, tuple]:
 
 
 @gc_paused()
-def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incomplete=False) -> TrialTable:
+def table_from_rows(rows: Sequence[Sequence[str]], path: str = "<table>", measure: str | None = None,
+                    first_line: int = 1, drop_incomplete: bool = False) -> TrialTable:
     """Build a TrialTable from CSV rows (header first). ``first_line`` is the header's line number."""
     measure = measure.upper() if measure else None
     if not rows or not any(cell.strip() for cell in rows[0]):
@@ -308,7 +309,7 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
     if "study" not in header:
         raise InputError("missing column 'study'", file=path, line=first_line, column="study")
     # metafor's names stand in for hatmeta's when those are absent (given name kept for messages).
-    given = {}
+    given: dict[str, str] = {}
     for j, h in enumerate(header):
         target = ALIASES.get(h)
         if target and target not in seen and target not in given.values():
@@ -323,7 +324,7 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
     data = rows[1:]
     widths = set(map(len, data))
     if len(header) > 1 and widths == {len(header)}:  # no blank line (the common case, at C speed)
-        lines = range(first_line + 1, first_line + 1 + len(data))
+        lines: Sequence[int] = range(first_line + 1, first_line + 1 + len(data))
     else:
         keep = [r for r, row in enumerate(data) if row and (len(row) > 1 or row[0].strip())]
         if not keep:
@@ -442,11 +443,11 @@ def check_values(table: TrialTable) -> None:
     if table.layout == "binary":
         for arm in ("treat", "ctrl"):
             e, n = cols[f"events_{arm}"], cols[f"n_{arm}"]
-            for i in np.flatnonzero(e > n):
+            for i in np.flatnonzero(e > n).tolist():
                 fail(i, f"events_{arm}", f"events ({e[i]:g}) exceed n_{arm} ({n[i]:g})")
     if table.layout == "proportion":
         e, n = cols["events"], cols["n"]
-        for i in np.flatnonzero(e > n):
+        for i in np.flatnonzero(e > n).tolist():
             fail(i, "events", f"events ({e[i]:g}) exceed n ({n[i]:g})")
     if table.layout == "estimate_ci":
         lo, est, hi = cols["ci_low"], cols["estimate"], cols["ci_high"]

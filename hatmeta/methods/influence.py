@@ -75,7 +75,7 @@ def _deleted_fits(y, v, sizes, m, hksj):
     return out
 
 
-def influence_arrays(y, v, sizes, method="REML", ci="wald"):
+def influence_arrays(y, v, sizes, method: str = "REML", ci: str = "wald"):
     """Influence statistics for rows grouped contiguously in meta-analyses of ``sizes`` studies.
 
     Returns a dict of per-row arrays (rstudent, dffits, cooks_distance, hat, cov_ratio, tau2_deleted,
@@ -181,7 +181,7 @@ def heterogeneity_ci(yi, vi, level=0.95):
             "h2_ci_low": h2(lo), "h2_ci_high": h2(hi)}
 
 
-def influence_by_group(es: EffectSizes, gid, G, method="REML", ci="wald"):
+def influence_by_group(es: EffectSizes, gid, G, method: str = "REML", ci: str = "wald"):
     """Influence rows (JSON-ready dicts) for every group of rows of ``es``, all groups in one vectorised
     fit; groups with fewer than 3 studies get an empty list (and are named by the caller)."""
     gid = np.asarray(gid, dtype=np.intp)
@@ -189,7 +189,7 @@ def influence_by_group(es: EffectSizes, gid, G, method="REML", ci="wald"):
     ok = k >= 3
     order = np.argsort(gid, kind="stable")
     order = order[ok[gid[order]]]
-    out = [[] for _ in range(G)]
+    out: list[list[dict[str, object]]] = [[] for _ in range(G)]
     if order.size == 0:
         return out
     a = influence_arrays(es.yi[order], es.vi[order], k[ok], method=method, ci=ci)

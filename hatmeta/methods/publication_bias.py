@@ -25,6 +25,7 @@ funnel) have too little power to tell chance from asymmetry with fewer (Sterne e
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -181,7 +182,7 @@ def small_study_test(res, which: str = "egger") -> SmallStudyTest:
                          column="--small-study")
     if es.k < 3:
         raise InputError(f"{TEST_NAMES[which]} needs at least 3 studies, found {es.k}", file=es.table.path)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if which == "begg":
         tau, p = rank_test(es.yi, es.vi)
         if es.k > EXACT_MAX:
@@ -228,7 +229,7 @@ def rank_test(yi, vi):
 EXACT_MAX = 170  # R's exact Kendall distribution divides by n!, which overflows above n = 170 (p = NaN)
 
 
-def kendall(x, y, exact=True):
+def kendall(x, y, exact: bool = True):
     """(tau-b, two-sided p) as R's cor.test(x, y, method="kendall", exact=TRUE, continuity=FALSE): the
     exact null distribution without ties (up to EXACT_MAX values, where R's stops working), else the
     normal approximation with the tie-corrected variance of S."""
@@ -343,7 +344,7 @@ def _slope_on_se(y, v, method):
     return float(np.linalg.solve(xtw @ X, xtw @ y)[1])
 
 
-def trim_fill(res, method: str | None = None, estimator="L0", side=None, level: float | None = None,
+def trim_fill(res, method: str | None = None, estimator: str = "L0", side=None, level: float | None = None,
               maxiter=100) -> TrimFill:
     """Duval & Tweedie's trim-and-fill as metafor's trimfill(): the side with missing studies is the
     one opposite the sign of the slope of yi on sei (unless given); k0 by the L0 or R0 estimator,
@@ -363,7 +364,7 @@ def trim_fill(res, method: str | None = None, estimator="L0", side=None, level: 
     if k < 3:
         raise InputError(f"trim-and-fill needs at least 3 studies, found {k}", file=es.table.path)
     m = _tau2_method(method)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if m != method:
         notes = (f"trim-and-fill refits inverse-variance common-effect models (method {method} has no such refit)",)
     if side is None:
@@ -396,9 +397,9 @@ def trim_fill(res, method: str | None = None, estimator="L0", side=None, level: 
     filled_v = v[k - k0:] if k0 else np.empty(0)
     yy, vv = np.concatenate([es.yi, filled_y]), np.concatenate([es.vi, filled_v])
     g = core.Groups.single(yy, vv)
-    f = core.fit(g, method=m, ci="wald", level=level, tau2_ci=False)
+    refit = core.fit(g, method=m, ci="wald", level=level, tau2_ci=False)
     z = ndtri(0.5 + level / 2)
-    est, se = float(f.estimate[0]), float(f.se[0])
+    est, se = float(refit.estimate[0]), float(refit.se[0])
     p_k0 = None
     if estimator == "R0":
         mm = np.arange(-1, k0)
@@ -406,7 +407,7 @@ def trim_fill(res, method: str | None = None, estimator="L0", side=None, level: 
 
         p_k0 = float(1 - np.sum(comb(mm + 1, mm + 1) * 0.5 ** (mm + 2)))
     return TrimFill(k0=k0, side=side, estimator=estimator, estimate=est, se=se, ci_low=est - z * se,
-                    ci_high=est + z * se, p=float(2 * ndtr(-abs(est / se))), tau2=float(f.tau2[0]),
+                    ci_high=est + z * se, p=float(2 * ndtr(-abs(est / se))), tau2=float(refit.tau2[0]),
                     filled_yi=tuple(float(x) for x in filled_y), filled_vi=tuple(float(x) for x in filled_v),
                     k=k, method=m, p_k0=p_k0, warning=few_studies(k, "trim-and-fill"), notes=notes)
 
@@ -422,7 +423,7 @@ def _side_of(benefit):
     return "less" if str(benefit).lower() == "lower" else "greater"
 
 
-def selection_model(res, steps=(0.025,), benefit="lower", method: str | None = None,
+def selection_model(res, steps=(0.025,), benefit: str = "lower", method: str | None = None,
                     level: float | None = None) -> SelectionModel:
     """Vevea & Hedges (1995) step-function selection model, fitted by maximum likelihood as metafor's
     selmodel(type="stepfun"): one-sided p-values in the benefit direction (``benefit="lower"``:
@@ -489,7 +490,7 @@ def selection_model(res, steps=(0.025,), benefit="lower", method: str | None = N
     start = [mu_ml] + ([math.log(max(tau2_ml, 0.01))] if random else []) + [math.log(1 / 99)] * nd
     # BFGS (as metafor's default optimiser), restarted once from its answer; Nelder-Mead only when
     # BFGS reports failure (its line search can stall on the flat stretches near delta's bounds).
-    best = None
+    best: Any = None  # the scipy OptimizeResult with the lowest objective so far
     for method_ in ("BFGS", "BFGS", "Nelder-Mead"):
         if method_ == "Nelder-Mead" and best.success:
             break
@@ -544,7 +545,7 @@ def selection_model(res, steps=(0.025,), benefit="lower", method: str | None = N
                           warning=few_studies(k, "the selection model"), notes=tuple(notes))
 
 
-def _interval(cuts, j):
+def _interval(cuts, j) -> str:
     lo = 0.0 if j == 0 else cuts[j - 1]
     return f"{lo:g} < p <= {cuts[j]:g}"
 
@@ -586,7 +587,7 @@ def tests_by_group(es: EffectSizes, gid, G, tests, groups=None):
     warning saying so."""
     gid = np.asarray(gid, dtype=np.intp)
     k = np.bincount(gid, minlength=G)
-    out = [dict() for _ in range(G)]
+    out: list[dict[str, object]] = [dict() for _ in range(G)]
     for which in tests:
         which = str(which).lower()
         if which not in TESTS:
@@ -595,6 +596,7 @@ def tests_by_group(es: EffectSizes, gid, G, tests, groups=None):
         if which == "begg":
             cols = [rank_test(es.yi[gid == j], es.vi[gid == j]) if k[j] >= 3 else (float("nan"), float("nan"))
                     for j in range(G)]
+            df: list[int | None]
             stat, p, df = [c[0] for c in cols], [c[1] for c in cols], [None] * G
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -627,7 +629,7 @@ def pet_peese_by_group(es: EffectSizes, gid, G, level=0.95):
             t = b0 / se0
             fits[name] = dict(estimate=b0, se=se0, ci_low=b0 - crit * se0, ci_high=b0 + crit * se0, t=t, df=df,
                               p=_t_p(t, df))
-    out = []
+    out: list[dict[str, object]] = []
     for j in range(G):
         if k[j] < 3:
             out.append({"pet": None, "peese": None, "chosen": None, "estimate": None, "ci_low": None,

@@ -66,7 +66,7 @@ def is_sparse(table) -> bool:
     return bool((cells == 0).any() or (np.minimum(a, cc) < FEW_EVENTS).any())
 
 
-def advise(table, es, compared=False) -> SparseAdvice:
+def advise(table, es, compared: bool = False) -> SparseAdvice:
     """Advice for the binary ``table`` (all rows, double zeros included) pooled as ``es``."""
     c = table.columns
     a, n1, cc, n2 = c["events_treat"], c["n_treat"], c["events_ctrl"], c["n_ctrl"]

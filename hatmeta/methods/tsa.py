@@ -41,12 +41,17 @@ Estimates are on the analysis scale (log for RR and OR). Information is in parti
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from ..errors import InputError
 from ..results import _plain, _Record
+
+if TYPE_CHECKING:
+    from ..io.trial_table import TrialTable
 
 ZINF = 20.0  # RTSA's stand-in for an infinite boundary (no alpha spent yet)
 TOL = 1e-9  # spending below this counts as none (RTSA's tol)
@@ -76,7 +81,7 @@ def ndtri(p):
 
 # --- spending functions (one-sided level a, information fraction t in [0, 1]) -------------------
 
-def spend(a, t, kind="obf"):
+def spend(a, t, kind: str = "obf"):
     """Cumulative alpha (or beta) spent by fraction ``t``: Lan-DeMets O'Brien-Fleming or Pocock type."""
     t = np.asarray(t, float)
     if kind == "obf":
@@ -121,19 +126,20 @@ class _Process:
     """Z statistics at looks with information ``info`` (any scale), drift ``theta`` per sqrt(info):
     E[Z_k] = theta sqrt(info_k). Carries the sub-density of Z_k on the continuation region."""
 
-    def __init__(self, info, theta):
+    def __init__(self, info, theta) -> None:
         self.proc = np.sqrt(np.asarray(info, float))
         self.incr = np.sqrt(np.diff(np.concatenate([[0.0], np.asarray(info, float)])))
         self.theta = theta
         self.k = 0
-        self.z = self.dens = None
+        self.z: Any = None  # grid and density of the current look (arrays once advanced)
+        self.dens: Any = None
 
     def first_cross(self, b):
         """P(Z_1 > b)."""
 
         return float(ndtr(self.theta * self.proc[0] - b))
 
-    def advance(self, lo, hi):
+    def advance(self, lo, hi) -> None:
         """Move to the next look's continuation region (lo, hi) of Z (the look self.k)."""
         k = self.k
         z, w = _grid(self.theta * self.incr[k], lo, hi)
@@ -146,7 +152,7 @@ class _Process:
         self.z, self.dens = z, dens
         self.k = k + 1
 
-    def cross(self, b, lower=False):
+    def cross(self, b, lower: bool = False):
         """P(continue to look self.k - 1, then cross ``b`` at look self.k): above b, or below if ``lower``."""
 
         k = self.k
@@ -155,7 +161,7 @@ class _Process:
         return float(self.dens @ (ndtr(u) if lower else ndtr(-u)))
 
 
-def alpha_bounds(spend_t, info, alpha1, sides, kind="obf"):
+def alpha_bounds(spend_t, info, alpha1, sides, kind: str = "obf"):
     """Upper z boundaries at looks with spending fractions ``spend_t`` (cumulative, in (0, 1]) and
     information ``info`` (any scale); one-sided level ``alpha1``. Two-sided designs are symmetric.
     A look where less than 1e-9 is spent gets ZINF (RTSA's convention)."""
@@ -481,9 +487,9 @@ def _looks(timing, cap, keep_over):
     return t, idx
 
 
-def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha=0.05, beta=0.2, sides=2,
-        spending="obf", rrr=None, md=None, sd=None, control_risk=None, control_risk_source=None,
-        d2=None, inflate=True, notes=(), cumulative=None, method="DL", futility=False):
+def tsa(studies, yi, vi, participants, *, measure, scale, benefit: str = "lower", alpha=0.05, beta=0.2, sides=2,
+        spending: str = "obf", rrr=None, md=None, sd=None, control_risk=None, control_risk_source=None,
+        d2=None, inflate: bool = True, notes=(), cumulative=None, method: str = "DL", futility: bool = False):
     """Trial sequential analysis of studies in order (``yi``, ``vi`` on the analysis scale,
     ``participants`` per trial). ``rrr`` (binary) or ``md`` (+ ``sd``) is the anticipated effect,
     always given as a benefit (positive); ``d2`` a stated diversity (default: D^2 of the DL model).
@@ -687,9 +693,11 @@ def _order(table, order):
     return np.array(sorted(range(table.k), key=key), dtype=int), f"by {col}"
 
 
-def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, control_risk=None, d2=None,
-              alpha=0.05, power=0.8, sides=2, spending="obf", inflate=True, order=None, method="DL", cc=0.5,
-              notes=(), futility=False):
+def tsa_table(table: TrialTable | None, measure: str, *, benefit: str = "lower", rrr: float | None = None,
+              md: float | None = None, sd: float | None = None, control_risk: float | None = None,
+              d2: float | None = None, alpha: float = 0.05, power: float = 0.8, sides: int = 2, spending: str = "obf",
+              inflate: bool = True, order: str | None = None, method: str = "DL", cc: float = 0.5,
+              notes: Sequence[str] = (), futility: bool = False) -> TsaResult:
     """TSA of a TrialTable (binary or continuous arm data) in trial order.
 
     ``rrr``: anticipated relative risk reduction in the benefit direction (for ``benefit='higher'`` a
@@ -714,7 +722,9 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
     if not binary and md is None:
         raise InputError("state the anticipated effect: --md (mean difference)", column="--md")
     if binary and benefit == "higher":
+        assert rrr is not None  # required above for binary data
         rrr = -rrr  # an increase: intervention risk = control risk x (1 + rri)
+    studies: Sequence[str]
     studies, yi, vi, n, cum = (), np.empty(0), np.empty(0), np.empty(0), None
     source = None
     if table is not None and table.k:
@@ -749,7 +759,7 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
         source = "stated"
     scale = "log" if measure in ("RR", "OR") else "identity"
     return tsa(studies, yi, vi, n, measure=measure, scale=scale, benefit=benefit, alpha=alpha, beta=1 - power,
-               sides=sides, spending=spending, rrr=rrr if binary else None, md=None if binary else abs(md),
+               sides=sides, spending=spending, rrr=rrr if binary else None, md=None if binary else abs(cast(float, md)),
                sd=None if binary else sd, control_risk=control_risk if binary else None,
                control_risk_source=source if binary else None, d2=d2, inflate=inflate, notes=notes,
                cumulative=cum, method=method.upper(), futility=futility)
@@ -758,7 +768,7 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
 # --- analysis specs ---------------------------------------------------------------------------------
 
 
-def merge_settings(settings, given, benefit, measure, analysis=None, has_table=True):
+def merge_settings(settings, given, benefit, measure, analysis=None, has_table: bool = True):
     """The spec's [tsa] settings overridden by ``given`` (None = not given), as keyword arguments of
     ``tsa_table``: a relative risk increase (``rri``) becomes a negative-direction ``rrr``."""
     settings = dict(settings)

@@ -54,11 +54,11 @@ class NextTrialPlan(_Record):
     notes: tuple = ()
 
     @property
-    def interval_label(self):
+    def interval_label(self) -> bool:
         return True
 
     @property
-    def control_risk_text(self):
+    def control_risk_text(self) -> str:
         if self.control_risk is None:
             return f"n/a (mean difference, SD {self.sd:.4g})"
         return f"{100 * self.control_risk:.1f}% ({self.control_risk_source})"
@@ -78,7 +78,7 @@ def _dl(y, v):
 
 
 def simulate(yi, vi, measure, *, control_risk=None, sd=None, sizes=DEFAULT_SIZES, draws=10000, seed=1,
-             alpha=0.05, benefit="lower", cc=0.5):
+             alpha=0.05, benefit: str = "lower", cc=0.5):
     """(power per size, 2.5% and 97.5% quantiles of the new trial's effect per size, analysis scale)."""
     from .tsa import ndtri
 
@@ -141,7 +141,7 @@ def simulate(yi, vi, measure, *, control_risk=None, sd=None, sizes=DEFAULT_SIZES
 
 
 def plan_next_trial(table, measure, res, *, control_risk=None, sd=None, target_power=None, sizes=None,
-                    draws=10000, seed=1, method="DL", order=None, cc=0.5):
+                    draws=10000, seed=1, method: str = "DL", order=None, cc=0.5):
     """Plan the next trial after the TSA ``res`` of ``table`` (see the module docstring)."""
     from ..fit.effects import escalc
 

@@ -7,7 +7,7 @@ import math
 SPENDING = {"obf": "Lan-DeMets O'Brien-Fleming", "pocock": "Lan-DeMets Pocock"}
 
 
-def _pct(x):
+def _pct(x) -> str:
     return f"{100 * x:.1f}%"
 
 
@@ -59,9 +59,10 @@ def tsa_text(res, title=None) -> str:
         lines.append("  accrued information:  none (no trial reports this outcome by arm)")
     if res.trials:
         lines.append("")
-        head = ("trial", "participants", "cumulative z", "benefit boundary", "harm boundary")
-        rows = [(t.study, f"{t.information:,}", f"{t.z:+.3f}", _z(t.boundary_benefit), _z(t.boundary_harm))
-                for t in res.trials]
+        head: tuple[str, ...] = ("trial", "participants", "cumulative z", "benefit boundary", "harm boundary")
+        rows: list[tuple[str, ...]] = [
+            (t.study, f"{t.information:,}", f"{t.z:+.3f}", _z(t.boundary_benefit), _z(t.boundary_harm))
+            for t in res.trials]
         if res.futility:
             head += ("futility",)
             rows = [r + (_z(t.futility),) for r, t in zip(rows, res.trials)]

@@ -44,7 +44,7 @@ def _cells(values) -> np.ndarray:
     return out
 
 
-def batch_csv_chunks(batch, header=True):
+def batch_csv_chunks(batch, header: bool = True):
     """``text.to_csv(batch)`` for a ``BatchResult``, in blocks of text: per group its study rows (in
     the group's order) then its pooled row; analysis scale."""
     if header:
@@ -58,7 +58,7 @@ def batch_csv_chunks(batch, header=True):
         yield _block(batch, a, b, int(bounds[a]), int(bounds[b]))
 
 
-def batch_csv(batch, header=True) -> str:
+def batch_csv(batch, header: bool = True) -> str:
     return "".join(batch_csv_chunks(batch, header))
 
 
@@ -125,7 +125,7 @@ def is_batch(results) -> bool:
     return hasattr(results, "_order") and hasattr(results, "_arrays") and hasattr(results, "es")
 
 
-def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
+def frame_csv_chunks(frame, order=None, rows=100_000, header: bool = True):
     """CSV of a pandas frame of per-group results (``--dask``), in blocks of ``rows`` rows: floats
     under the output policy (as ``_cells``: 10 significant digits, empty for NaN), whole numbers as
     integers, text as csv.writer quotes it, None and NaN as empty cells. ``order``: the rows' order

@@ -57,7 +57,7 @@ def _patch(patch) -> dict:
 
 
 def _collection(coll) -> dict:
-    rec = {"kind": "collection"}
+    rec: dict[str, object] = {"kind": "collection"}
     paths = coll.get_paths()
     if paths:
         for path in paths:

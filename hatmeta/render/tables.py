@@ -156,7 +156,7 @@ def _wrapped_columns(head, rows, line_chars=100) -> str:
     return "".join(f">{{\\hsize={len(width) * x / sum(width):.2f}\\hsize}}X" for x in width)
 
 
-def result_table(res, fmt="markdown", labels=DEFAULT_LABELS, caption=None) -> str:
+def result_table(res, fmt: str = "markdown", labels=DEFAULT_LABELS, caption=None) -> str:
     head, rows = result_rows(res, labels)
     note = heterogeneity_line(res)
     if res.subgroup_test is not None:

@@ -15,6 +15,7 @@ wide for two lines widens its column, and only a table wider than MAX_W_IN steps
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ...numbers import est_ci, fmt_p, interval, num, tau2_text
 from ...vocabulary import COMMON_EFFECT_METHODS, DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
@@ -153,7 +154,7 @@ ARM_HEADS = {"binary": ("Events", "Total"), "continuous": ("Mean (SD)", "Total")
 
 
 def _sum(ins, key):
-    total = sum(float(i[key]) for i in ins)
+    total = float(sum(float(i[key]) for i in ins))
     return f"{total:g}" if not total.is_integer() else str(int(total))
 
 
@@ -161,6 +162,7 @@ def _limits(res, values):
     """Axis limits and ticks, symmetric around the null. Ratios: RevMan's round ranges; differences:
     'nice' ticks (1, 2 or 5 times a power of ten), never 1.25 or 2.5 steps."""
     finite = [v for v in values if math.isfinite(v)]
+    ticks: tuple[float, ...]
     if res.is_ratio:
         # 10% beyond the farthest study, so that no square sits on the edge of the axis
         reach = max([1.1 * abs(v) for v in finite] + [math.log(1.5)])
@@ -187,7 +189,7 @@ def tick_text(t) -> str:
     return f"{t:g}"
 
 
-def rob_judgement(value, study="", domain="") -> str:
+def rob_judgement(value, study: str = "", domain: str = "") -> str:
     """A risk-of-bias judgement in ROB_LOOK's words: 'Low risk', 'low', 'Some concerns', 'unclear risk',
     'High' and 'not assessed' are accepted in any case; anything else is an input error naming it."""
     j = " ".join(str(value).strip().lower().replace("_", " ").split())
@@ -212,13 +214,13 @@ class _Measure:
     each glyph's advance to whole pixels, so one string's width differs by several per cent from one
     resolution to another; the layout must hold at all of them."""
 
-    def __init__(self, fig):
+    def __init__(self, fig) -> None:
         from matplotlib.backends.backend_agg import RendererAgg
 
         self.renderers = [(fig.canvas.get_renderer(), fig.dpi)] + [(RendererAgg(8, 8, d), d) for d in MEASURE_DPIS]
-        self.cache = {}
+        self.cache: dict[tuple[str, float, bool], float] = {}
 
-    def __call__(self, text, size, bold=False) -> float:
+    def __call__(self, text, size, bold: bool = False) -> float:
         key = (text, size, bold)
         if key not in self.cache:
             from matplotlib.font_manager import FontProperties
@@ -236,7 +238,7 @@ class _Measure:
         return self.cache[key]
 
 
-def _two_lines(text, width, measure, size, bold=False):
+def _two_lines(text, width, measure, size, bold: bool = False):
     """``text`` on one line if it fits ``width``, else on two lines split at the space that makes the
     longer line shortest. Returns (text with a newline or not, width it needs)."""
     one = measure(text, size, bold)
@@ -252,7 +254,7 @@ def _two_lines(text, width, measure, size, bold=False):
     return best
 
 
-def _wrap(text, width, measure, size, bold=False):
+def _wrap(text, width, measure, size, bold: bool = False):
     """Greedy word wrap of ``text`` to ``width`` inches (a word longer than the width stays whole)."""
     lines, cur = [], ""
     for word in text.split(" "):
@@ -269,7 +271,7 @@ def _wrap(text, width, measure, size, bold=False):
 # ---------------------------------------------------------------- the figure
 
 @style.styled
-def forest(res, benefit="lower", labels=DEFAULT_LABELS, title=None, study_groups=None, bayes=None,
+def forest(res, benefit: str = "lower", labels=DEFAULT_LABELS, title=None, study_groups=None, bayes=None,
            sort=None, years=None, risk_of_bias=None, ax=None):
     """Draw ``res`` (a MetaResult) as a Cochrane-style forest plot; return the Figure.
 
@@ -338,7 +340,7 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
     random = res.method not in COMMON_EFFECT_METHODS
 
     # ---- rows: each a dict of cells (column -> (text, bold)), a span text, and what the panel draws
-    rows = []
+    rows: list[dict[str, Any]] = []
 
     def totals_row(ins_sub, est_cell, weight_cell, label):
         cells = {0: (label, True)}
@@ -529,7 +531,7 @@ def _draw(fig, res, p, bayes, ax=None):
     def y_of(row):  # figure fraction of the centre of table row ``row`` (0 = first header row)
         return (top - (row + 0.5) * row_in) / fig_h
 
-    def put(x_in, y_frac, text, ha="left", fontsize=None, bold=False, **kw):
+    def put(x_in, y_frac, text, ha: str = "left", fontsize=None, bold: bool = False, **kw):
         return fig.text(x_in / fig_w, y_frac, text, ha=ha, va="center", fontsize=fontsize or fs,
                         weight="bold" if bold else "normal", family=style.families(text), parse_math=False, **kw)
 
@@ -584,7 +586,7 @@ def _draw(fig, res, p, bayes, ax=None):
     # row with the shrunken estimate, so it is capped to its half.
     side_max = row_pt * (0.62 if theta else 0.9)
 
-    def whisker(y, lo, hi, color, lw=0.8):
+    def whisker(y, lo, hi, color, lw=0.8) -> None:
         a, b = max(lo, lo_lim), min(hi, hi_lim)
         if b > a:
             ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt")
@@ -616,7 +618,7 @@ def _draw(fig, res, p, bayes, ax=None):
         for letter, cx in zip(p["letters"], centres):
             put(p["rob_x0"] + cx, y_of(n_head - 1), letter, ha="center", bold=True)
 
-    def traffic_lights(row, study):
+    def traffic_lights(row, study) -> None:
         judged = p["rob"].get(study)
         if rob_ax is None or not judged:
             return

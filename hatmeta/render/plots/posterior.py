@@ -10,7 +10,7 @@ from . import style
 
 
 @style.styled
-def posterior(post, measure="RR", scale="log", title=None):
+def posterior(post, measure: str = "RR", scale: str = "log", title=None):
     """Two panels: mu's posterior (with its N(m0, s0^2) prior) and tau's (with its prior).
 
     ``post`` is a BayesResult of the exact engine (it carries the densities on grids)."""

@@ -20,7 +20,7 @@ KINDS = ("cumulative", "leave_one_out")
 
 
 @style.styled
-def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_LABELS, title=None,
+def sensitivity_forest(res, kind: str = "cumulative", benefit: str = "lower", labels=DEFAULT_LABELS, title=None,
                        order_by=None, keys=None):
     """Draw ``res.cumulative`` or ``res.leave_one_out`` (MetaResult, analysis scale) as a forest plot.
 
@@ -80,10 +80,10 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_L
     def y_of(row):
         return (top - (row + 0.5) * ROW_IN) / fig_h
 
-    def put(x_in, row, text, ha="left", **kw):
+    def put(x_in, row, text, ha: str = "left", **kw):
         return fig.text(x_in / fig_w, y_of(row), text, ha=ha, va="center", fontsize=8, **kw)
 
-    def put_row(row, cells, **kw):
+    def put_row(row, cells, **kw) -> None:
         for j, cell in enumerate(cells):
             if j == 0 or j == ncol - 1:
                 put(x_left[j], row, cell, **kw)
@@ -117,7 +117,7 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_L
     ax.spines["bottom"].set_linewidth(0.6)
     ax.patch.set_alpha(0)
 
-    def whisker(y, lo, hi, color):
+    def whisker(y, lo, hi, color) -> None:
         if not (math.isfinite(lo) and math.isfinite(hi)):
             return
         a, b = max(lo, lo_lim), min(hi, hi_lim)
@@ -129,7 +129,7 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_L
                 ax.annotate("", xy=(edge, y), xytext=(edge - sign * 0.06 * (hi_lim - lo_lim), y),
                             arrowprops=dict(arrowstyle="-|>", color=color, lw=0.8, mutation_scale=6))
 
-    def diamond(y, lo, mid, hi, color, gid, half=0.38):
+    def diamond(y, lo, mid, hi, color, gid, half=0.38) -> None:
         if not all(math.isfinite(v) for v in (lo, mid, hi)):
             return
         lo, hi = max(lo, lo_lim), min(hi, hi_lim)

@@ -14,11 +14,13 @@ same with or without Noto; a character no font has is drawn as a box, with one w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 300
-STYLE = {
+STYLE: dict[str, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 8,
     "svg.hashsalt": "hatmeta",
@@ -37,23 +39,26 @@ POOLED = "#1a1a1a"  # the pooled diamond
 BAYES = "#b3541e"  # Bayesian overlay
 
 
-def styled(draw):
+_Draw = TypeVar("_Draw", bound=Callable[..., Any])
+
+
+def styled(draw: _Draw) -> _Draw:
     """Run a figure function under matplotlib's defaults plus STYLE, whatever the user's
     matplotlibrc says: fonts, sizes and line widths are fixed when the artists are created, so a
     local style must not leak into figures that ``hatmeta reproduce`` compares byte for byte."""
     import functools
 
     @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         import matplotlib
 
         pyplot()
         with matplotlib.rc_context(), _no_glyph_warnings():
             matplotlib.rcdefaults()
-            matplotlib.rcParams.update(STYLE)
+            matplotlib.rcParams.update(STYLE)  # type: ignore[arg-type]  # rc names, checked by matplotlib
             return draw(*args, **kwargs)
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]  # same signature, by functools.wraps
 
 
 def pyplot():
@@ -83,7 +88,7 @@ def save(fig, path, fmt=None) -> Path:
         drawn(fig)
     with matplotlib.rc_context(), _no_glyph_warnings():
         matplotlib.rcdefaults()
-        matplotlib.rcParams.update(STYLE)
+        matplotlib.rcParams.update(STYLE)  # type: ignore[arg-type]  # rc names, checked by matplotlib
         fig.savefig(path, format=fmt, dpi=DPI, metadata=METADATA[fmt], facecolor="white")
     return path
 
@@ -96,13 +101,17 @@ NOTO_FILES = ("NotoSansCJK-Regular.ttc", "NotoSans-Regular.ttf", "NotoSansArabic
               "NotoSansHebrew-Regular.ttf", "NotoSansDevanagari-Regular.ttf", "NotoSansBengali-Regular.ttf",
               "NotoSansTamil-Regular.ttf", "NotoSansThai-Regular.ttf", "NotoSansGeorgian-Regular.ttf",
               "NotoSansArmenian-Regular.ttf", "NotoSansEthiopic-Regular.ttf")
-_missing_warned = set()
+_missing_warned: set[str] = set()
 
 
 def _charmap(path):
     from matplotlib import ft2font
 
     return frozenset(ft2font.FT2Font(str(path)).get_charmap())
+
+
+_FALLBACKS: list[tuple[str, frozenset[int]]]  # set on first use (a NameError until then)
+_DEJAVU: frozenset[int]
 
 
 def _fallbacks():

@@ -47,6 +47,8 @@ def tsa_plot(res, title=None, ax=None):
     for z in (1.959964, -1.959964):
         ax.axhline(z, color=CONVENTIONAL, lw=0.8, ls="--", gid="conventional")
     ax.plot([], [], color=CONVENTIONAL, lw=0.8, ls="--", label="conventional boundary (z = \u00b11.96)")
+    xs: tuple[float, ...] | list[float]
+    ys: tuple[float, ...] | list[float]
     for attr in ("boundary_benefit", "boundary_harm"):
         pts = _boundary_points(res, attr)
         if pts:
