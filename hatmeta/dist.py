@@ -17,8 +17,12 @@ Anything else (fractional or large df) uses SciPy, imported only then. tests/tes
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 SERIES_DF = 400  # above this the series get long; large df mean a large fit, where SciPy's import is noise
 # t tails: the remainder series converges like c^2 = df / (df + t^2), slowly for many df near t ~ 1
@@ -49,7 +53,7 @@ def preload_scipy() -> None:
         _preload.start()
 
 
-def _f(x):
+def _f(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
@@ -70,13 +74,13 @@ def _per_df(fn, df, p):
 
 # ---------------------------------------------------------------- normal
 
-def norm_sf(x):
+def norm_sf(x: ArrayLike) -> Any:
     """P(Z > x)."""
     x = _f(x)
-    return (0.5 * _erfc(x / _SQRT2)).astype(float)
+    return (0.5 * _erfc(x / _SQRT2)).astype(float)  # type: ignore[union-attr]  # an object array of floats
 
 
-def norm_isf(p):
+def norm_isf(p: ArrayLike) -> Any:
     """x with P(Z > x) = p."""
     from statistics import NormalDist
 
@@ -130,7 +134,7 @@ def _chi2_logpdf(df, x):
     return (k - 1) * math.log(x) - 0.5 * x - k * math.log(2) - math.lgamma(k)
 
 
-def chi2_sf(df, x):
+def chi2_sf(df: ArrayLike, x: ArrayLike) -> Any:
     """P(X > x) for X ~ chi-square(df)."""
     if _whole(df):
         return _chi2_sf_series(df, x)
@@ -163,7 +167,7 @@ def _chi2_isf_one(df, p):
     return x
 
 
-def chi2_isf(df, p):
+def chi2_isf(df: ArrayLike, p: ArrayLike) -> Any:
     """x with P(X > x) = p for X ~ chi-square(df)."""
     if _whole(df):
         return _per_df(lambda d, q: _map(lambda a: _chi2_isf_one(int(a), float(q)), d), df, p)
@@ -181,7 +185,7 @@ def _map(fn, d):
 
 # ---------------------------------------------------------------- t
 
-def t_sf(df, x):
+def t_sf(df: ArrayLike, x: ArrayLike) -> Any:
     """P(T > x) for T ~ t(df)."""
     if _whole(df) and np.all(_f(df) <= T_SERIES_DF):
         return _t_sf_series(df, x)
@@ -304,7 +308,7 @@ def _t_isf_one(df, p):
     return t
 
 
-def t_isf(df, p):
+def t_isf(df: ArrayLike, p: ArrayLike) -> Any:
     """t with P(T > t) = p for T ~ t(df)."""
     if _whole(df):
         return _per_df(lambda d, q: _map(lambda a: _t_isf_one(int(a), float(q)), d), df, p)
