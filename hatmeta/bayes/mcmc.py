@@ -15,6 +15,7 @@ PyMC and ArviZ are imported only here, only when this engine is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +77,12 @@ def _arm_likelihood(pm, likelihood, theta, a) -> None:
         pm.Poisson("treat", mu=a["time_treat"] * pm.math.exp(alpha + theta), observed=a["events_treat"].astype(int))
 
 
-def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_mean=0.0,
-               likelihood: str = "normal", arms=None, seed=1, draws=1500, tune=1000, chains=2, save_trace=None,
-               progressbar: bool = False, threshold=None, benefit: str = "lower", level=0.95,
+def bayes_pymc(yi: Sequence[float] | np.ndarray | None = None, vi: Sequence[float] | np.ndarray | None = None,
+               studies: Sequence[str] | None = None,
+               tau_prior: TauPrior | str | None = None, mu_prior_sd: float = 4.0, mu_prior_mean: float = 0.0,
+               likelihood: str = "normal", arms: Mapping[str, Sequence[float] | np.ndarray] | None = None,
+               seed: int = 1, draws: int = 1500, tune: int = 1000, chains: int = 2, save_trace: str | None = None,
+               progressbar: bool = False, threshold: float | None = None, benefit: str = "lower", level: float = 0.95,
                parameterisation: str = "marginal") -> BayesResult:
     """Posterior by NUTS. ``likelihood``: "normal" (yi, vi), "binomial" (``arms`` with events_treat,
     n_treat, events_ctrl, n_ctrl; log odds ratio) or "poisson" (``arms`` with events_treat, time_treat,
@@ -92,7 +96,7 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
         raise InputError(f"unknown likelihood {likelihood!r}; choose normal, binomial or poisson",
                          column="--likelihood")
     if likelihood == "normal":
-        k = len(yi)
+        k = len(yi)  # type: ignore[arg-type]  # yi and vi are required with the normal likelihood
     else:
         need = ("events_treat", "n_treat", "events_ctrl", "n_ctrl") if likelihood == "binomial" else (
             "events_treat", "time_treat", "events_ctrl", "time_ctrl")
@@ -139,7 +143,7 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
                 if likelihood == "normal":
                     pm.Normal("y", mu=theta, sigma=np.sqrt(np.asarray(vi, float)), observed=np.asarray(yi, float))
                 else:
-                    _arm_likelihood(pm, likelihood, theta, {c: np.asarray(arms[c], float) for c in arms})
+                    _arm_likelihood(pm, likelihood, theta, {c: np.asarray(v, float) for c, v in (arms or {}).items()})
             # PyTensor's Numba backend: its compiled functions are cached on disk, and a first run compiles
             # in about half the time of the C backend (benchmarks/README.md).
             idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,

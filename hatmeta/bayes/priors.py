@@ -17,10 +17,14 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 DEFAULT = "halfnormal:0.5"
 
@@ -34,7 +38,7 @@ class TauPrior:
     text: str
     source: str = ""
 
-    def logpdf(self, tau):
+    def logpdf(self, tau: ArrayLike) -> np.ndarray:
         """Log density of tau (vectorised; -inf outside the support)."""
         tau = np.asarray(tau, float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -55,7 +59,7 @@ class TauPrior:
                 out = np.where(tau > 0, out, -np.inf)
         return np.where(tau >= 0, out, -np.inf)
 
-    def pdf(self, tau):
+    def pdf(self, tau: ArrayLike) -> np.ndarray:
         return np.exp(self.logpdf(tau))
 
     def upper(self) -> float:
@@ -95,7 +99,7 @@ def turner_names() -> list:
     return ["marginal"] + sorted(f"{_slug(r['outcome'])}/{_slug(r['comparison'])}" for r in _turner()["rows"])
 
 
-def parse_tau_prior(text: str) -> TauPrior:
+def parse_tau_prior(text: str | None) -> TauPrior:
     """A TauPrior from its text form; InputError naming --tau-prior on a mistake."""
     text = str(text or DEFAULT).strip()
     kind, _, rest = text.partition(":")

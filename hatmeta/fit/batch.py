@@ -8,7 +8,7 @@ to neither fit nor print.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..io.trial_table import TrialTable
+    from .effects import EffectSizes
 
 SCALARS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high",
            "q", "q_p", "i2", "h2", "stat", "p")
@@ -36,7 +37,9 @@ SCALARS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "
 class BatchResult(Sequence):
     """Results of many meta-analyses, one per group, in order of the groups' first appearance."""
 
-    def __init__(self, es, method, ci, pi, level, groups, gid, arrays, weights, notes, df, errors=None) -> None:
+    def __init__(self, es: EffectSizes, method: str, ci: str, pi: str, level: float, groups: Sequence[Any],
+                 gid: np.ndarray, arrays: dict[str, np.ndarray], weights: np.ndarray, notes: dict[int, tuple[str, ...]],
+                 df: np.ndarray | None, errors: Sequence[str | None] | None = None) -> None:
         self.es, self.method, self.ci, self.pi, self.level = es, method, ci, pi, level
         self.groups = groups
         self._order = np.argsort(gid, kind="stable")
@@ -51,7 +54,7 @@ class BatchResult(Sequence):
         self.errors = list(errors) if errors is not None else [None] * len(groups)
 
     @property
-    def failed(self):
+    def failed(self) -> list[tuple[Any, str]]:
         """(group, error) of every failed group, in group order."""
         return [(g, e) for g, e in zip(self.groups, self.errors) if e is not None]
 
@@ -95,12 +98,13 @@ class BatchResult(Sequence):
     def _repr_html_(self) -> str:
         return self.to_frame()._repr_html_()  # type: ignore[operator]  # pandas-stubs omit _repr_html_
 
-    def json_lines(self):
+    def json_lines(self) -> Iterator[str]:
         """One compact JSON object per group (the CLI's --by output), built from the arrays; str lines."""
         for block in self.json_blocks():
             yield from block.decode().split("\n")[:-1]
 
-    def json_blocks(self, groups_per_block=20_000, more=None):
+    def json_blocks(self, groups_per_block: int = 20_000, more: Sequence[Mapping[str, Any]] | None = None,
+                    ) -> Iterator[bytes]:
         """The JSON lines of ``json_lines`` as UTF-8 bytes, each line ending in a newline, a block of
         up to ``groups_per_block`` groups at a time (memory bounded by one block's dicts). ``more``: a
         dict per group (tests, influence rows, ...) whose keys join that group's object."""
@@ -264,7 +268,7 @@ def pool_groups(table: TrialTable | None, by: str, measure: str, method: str = "
                        df, errors)
 
 
-def escalc_empty(table, measure, cc):
+def escalc_empty(table: TrialTable, measure: str, cc: float) -> EffectSizes:
     """Effect sizes of no rows (every group failed), in the measure asked for."""
     from .effects import LOG_MEASURES, EffectSizes, normalise_measure
 
@@ -322,7 +326,7 @@ def _group_notes(table, es, all_keys, keys, groups, gid):
     return notes
 
 
-def factorize(keys):
+def factorize(keys: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
     """(distinct keys in order of first appearance, index of each key among them).
 
     Rows of a group usually come together: the runs of equal keys are found at C speed and only

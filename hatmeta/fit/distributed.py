@@ -27,9 +27,12 @@ row; the two roundings can differ by ~1e-16 relative.)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .batch import SCALARS, pool_groups
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _columns(ci):
@@ -194,7 +197,7 @@ def _in_order(futures):
                 nxt += 1
 
 
-def collect(result, dask_client):
+def collect(result: Any, dask_client: Any) -> pd.DataFrame:
     """The pandas frame of a ``pool_by_dask`` result, gathered from the workers partition by partition
     (in partition order). Why not ``.compute()``: it first concatenates every partition into one on a
     single worker; at 2x10^7 groups that worker passed 11.4 GB, its memory budget, and was restarted
@@ -209,11 +212,11 @@ def collect(result, dask_client):
     return pd.concat(parts, ignore_index=True) if parts else result._meta
 
 
-def is_dask(obj) -> bool:
+def is_dask(obj: object) -> bool:
     return type(obj).__module__.split(".")[0] in ("dask", "dask_expr")
 
 
-def client(spec):
+def client(spec: str) -> Any:
     """A Dask client for ``--dask``: ``local:N`` (a LocalCluster of N worker processes, one thread
     each) or a scheduler address."""
     from distributed import Client, LocalCluster

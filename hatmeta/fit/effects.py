@@ -16,6 +16,8 @@ from ..errors import InputError
 from ..io.trial_table import LAYOUTS, MEASURE_LAYOUTS, TrialTable
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from ..io.trial_table import TableSource
 
 MEASURES = ("RR", "OR", "RD", "MD", "SMD", "IRR", "GEN", "HR", "ROM", "IRD", "PR", "PLO", "PFT", "COR", "ZCOR")
@@ -52,7 +54,7 @@ class EffectSizes:
     def k(self) -> int:
         return len(self.yi)
 
-    def subset(self, index) -> EffectSizes:
+    def subset(self, index: ArrayLike) -> EffectSizes:
         index = np.asarray(index, dtype=int)
         return EffectSizes(self.measure, self.scale, self.yi[index], self.vi[index],
                            self.table.subset(index), self.dropped,
@@ -70,15 +72,39 @@ def normalise_measure(measure: str) -> str:
 
 def escalc(table: TrialTable | TableSource, measure: str, cc: float = 0.5, drop00: bool | None = None,
            input_level: float = 0.95, scale: str | None = None) -> EffectSizes:
-    """Compute yi, vi for every study of ``table`` (a TrialTable, a pandas DataFrame, a dict of columns
-    or a CSV path; the latter three are read with ``read_table`` first).
+    """Effect sizes ``yi`` and sampling variances ``vi`` of every study (metafor's ``escalc``).
 
     Zero cells: ``cc`` is added to every cell of a study with a zero cell (metafor's
     ``add=1/2, to="only0"``; for PR and PLO to the events and non-events of a study with 0 or n
     events; none for PFT). Studies with no events (or only events) in both arms are dropped
     for RR and OR (their ratio is undefined; metafor's ``drop00=TRUE``) and named in ``dropped``.
-    ``input_level``: the level of CIs given as ``estimate, ci_low, ci_high`` (0.95 by default).
-    ``scale``: "log" makes GEN a ratio given on the natural scale (logged, pooled on the log scale).
+
+    Parameters
+    ----------
+    table : TrialTable, pandas.DataFrame, mapping of columns or path
+        The trials; anything but a TrialTable is read with ``read_table`` first.
+    measure : str
+        One of ``MEASURES``: RR, OR, IRR, HR, ROM (log scale), RD, MD, SMD (Hedges' g), IRD, GEN,
+        PR, PLO (logit), PFT (Freeman-Tukey), COR, ZCOR (Fisher's z).
+    cc : float
+        Zero-cell increment (events), 0.5 by default.
+    drop00 : bool, optional
+        Drop double-zero studies (default: True for RR and OR, as metafor).
+    input_level : float
+        Level of confidence intervals given as ``estimate, ci_low, ci_high`` (0.95).
+    scale : {None, "log"}
+        "log" makes GEN a ratio given on the natural scale (logged, pooled on the log scale).
+
+    Returns
+    -------
+    EffectSizes
+        ``yi`` and ``vi`` on the analysis scale (``scale``: "log" for ratio measures, "logit",
+        "freeman-tukey" or "fisher-z" for those measures, else "identity", in the units of the data),
+        the rows kept, and the studies ``dropped`` and ``corrected`` with the reason in ``notes``.
+
+    References
+    ----------
+    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw 36(3).
     """
     from ..io.trial_table import read_table
 
@@ -344,7 +370,7 @@ def _check_finite(table, yi, vi, measure, cc, column: str = "events_treat"):
                          column=column)
 
 
-def ci_of(yi, vi, level=0.95):
+def ci_of(yi: ArrayLike, vi: ArrayLike, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Wald interval of each study's effect (analysis scale)."""
     from ..dist import norm_isf  # no SciPy import for this
 

@@ -35,11 +35,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..results import MetaResult
+    from .effects import EffectSizes
 
 MODELS = {"GLMM-FS": "UM.FS", "GLMM-RS": "UM.RS", "GLMM-EXACT": "CM.EL"}
 NODES = 24  # Gauss-Hermite nodes per dimension (1-D models); 2-D models use NODES_2D^2
@@ -499,7 +503,8 @@ def _setup(model, measure, a, n1, c, n2):
     return prob, s, a_loc, const
 
 
-def fit_glmm(model, measure, a, n1, c, n2, level=0.95):
+def fit_glmm(model: str, measure: str, a: np.ndarray, n1: np.ndarray, c: np.ndarray, n2: np.ndarray,
+             level: float = 0.95) -> GlmmFit:
     """Maximum-likelihood fit of ``model`` (UM.FS, UM.RS, CM.EL) for ``measure`` (OR: events and
     arm sizes; IRR: events and person-time) on studies already cleared of double zeros.
 
@@ -566,7 +571,7 @@ def _fit_separated(model, prob, s, a_loc, const, sep, level):
 
 # ------------------------------------------------------------------ MetaResult for the pooling chain
 
-def arm_counts(es):
+def arm_counts(es: EffectSizes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(a, n1, c, n2) of the studies kept by escalc (events and sizes, or events and person-time)."""
     cols = es.table.columns
     if es.table.layout == "binary":
@@ -574,7 +579,7 @@ def arm_counts(es):
     return cols["events_treat"], cols["time_treat"], cols["events_ctrl"], cols["time_ctrl"]
 
 
-def glmm_rma(es, method, level=0.95, pi: str = "z"):
+def glmm_rma(es: EffectSizes, method: str, level: float = 0.95, pi: str = "z") -> MetaResult:
     """Fit the GLMM named by ``method`` (GLMM-FS, GLMM-RS, GLMM-EXACT) to the arm counts behind ``es``
     and wrap it as a MetaResult (log scale). Wald CI and z test as metafor's rma.glmm; the prediction
     interval is theta +/- z sqrt(se^2 + tau^2) (metafor's predict for rma.glmm)."""
@@ -631,8 +636,9 @@ def glmm_rma(es, method, level=0.95, pi: str = "z"):
             notes.append(f"{method}: tau^2 estimated at 0 (boundary of the parameter space)")
     else:
         est, se, stat = f.theta, float("nan"), float("nan")
-        p = f.lrt_p
-        lo, hi = (-math.inf, f.ci_bound) if f.separation == "-" else (f.ci_bound, math.inf)
+        p = cast(float, f.lrt_p)  # set, with the bound, when the data are separated
+        bound = cast(float, f.ci_bound)
+        lo, hi = (-math.inf, bound) if f.separation == "-" else (bound, math.inf)
         pi_lo = pi_hi = float("nan")
         arm = "treatment" if f.separation == "-" else "control"
         ratio = "OR" if es.measure == "OR" else "IRR"

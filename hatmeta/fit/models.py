@@ -5,7 +5,7 @@ All estimates are on the analysis scale (log for RR, OR, IRR, PETO).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from ..results import MetaResult, StudyRows
 from ..vocabulary import COMMON_EFFECT_METHODS, GLMM_METHODS
 from . import core
 from .effects import EffectSizes, ci_of
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
 CI_METHODS = ("wald", "hksj")
@@ -46,11 +49,40 @@ def _check_options(es, method, ci, pi):
 
 def rma(es: EffectSizes, method: str = "REML", ci: str = "wald", pi: str = "t", level: float = 0.95,
         preset: str | None = None) -> MetaResult:
-    """Fit a common-effect (FE, MH, PETO) or random-effects model to ``es``.
+    """Fit a common-effect (FE, MH, PETO) or random-effects model to ``es`` (metafor's ``rma``,
+    ``rma.mh`` and ``rma.peto``).
 
-    ``method``: FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB. ``ci``: "wald" (normal) or
-    "hksj" (Hartung-Knapp-Sidik-Jonkman, t on k - 1 df). ``pi``: "t" (k - 2 df) or "z".
-    ``preset="revman"``: RevMan 5's "M-H, Random" (DL tau^2 from Q around the MH estimate).
+    Parameters
+    ----------
+    es : EffectSizes
+        From ``escalc``.
+    method : str
+        FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB, or GLMM-FS, GLMM-RS, GLMM-EXACT
+        (metafor's ``rma.glmm`` models UM.FS, UM.RS and CM.EL on the arm counts).
+    ci : {"wald", "hksj"}
+        Normal (Wald) interval or Hartung-Knapp-Sidik-Jonkman (t on k - 1 df).
+    pi : {"t", "z"}
+        Prediction interval on t with k - 2 df (Higgins, Thompson & Spiegelhalter 2009) or normal.
+    level : float
+        Confidence level of the intervals (0.95).
+    preset : {None, "revman"}
+        "revman": RevMan 5's "M-H, Random" (DerSimonian-Laird tau² from Q around the MH estimate).
+
+    Returns
+    -------
+    MetaResult
+        Estimate, SE and intervals on the analysis scale (``res.scale``; ``res.natural(x)``
+        back-transforms), tau² in squared analysis-scale units, Q, I² (percent), H², the test
+        statistic and p, the studies with their weights in percent.
+
+    References
+    ----------
+    DerSimonian R, Laird N (1986). Meta-analysis in clinical trials. Control Clin Trials 7:177-188.
+    Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the
+    random-effects model. J Educ Behav Stat 30:261-293.
+    IntHout J, Ioannidis JPA, Borm GF (2014). The Hartung-Knapp-Sidik-Jonkman method for random
+    effects meta-analysis is straightforward and considerably outperforms the standard
+    DerSimonian-Laird method. BMC Med Res Methodol 14:25.
     """
     if not isinstance(es, EffectSizes):
         raise TypeError(f"rma expects the EffectSizes of escalc(table, measure), got {type(es).__name__}; "
@@ -102,7 +134,7 @@ def _pi_note(k, pi, random):
     return ()
 
 
-def study_results(es: EffectSizes, weights, level=0.95):
+def study_results(es: EffectSizes, weights: ArrayLike, level: float = 0.95) -> StudyRows:
     """The studies of a fit (lazy StudyRows): effects, Wald CIs, weights in percent, inputs as given."""
     lo, hi = ci_of(es.yi, es.vi, level)
     return StudyRows(es.studies, es.yi, es.vi, np.asarray(weights, float), lo, hi,
@@ -127,7 +159,7 @@ def _double_zero(es: EffectSizes):
     return ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
 
 
-def mh_estimate(es: EffectSizes, corrected: bool = False):
+def mh_estimate(es: EffectSizes, corrected: bool = False) -> tuple[float, float]:
     """Mantel-Haenszel pooled estimate and its SE (analysis scale), as metafor's rma.mh.
 
     The tables are used as given (MH needs no zero-cell correction; metafor's default), or with
@@ -167,7 +199,7 @@ def _q_around(es: EffectSizes, est):
     return float(np.sum((y - est) ** 2 / v)), int(keep.sum()) - 1
 
 
-def mantel_haenszel(es: EffectSizes, level=0.95) -> MetaResult:
+def mantel_haenszel(es: EffectSizes, level: float = 0.95) -> MetaResult:
     from scipy.special import chdtrc
 
     est, se = mh_estimate(es)
@@ -198,7 +230,7 @@ def _het(q, q_df, chdtrc):
                 i2=100 * max(0.0, (q - q_df) / q) if q > 0 else 0.0, h2=q / q_df if q_df > 0 else float("nan"))
 
 
-def peto(es: EffectSizes, level=0.95) -> MetaResult:
+def peto(es: EffectSizes, level: float = 0.95) -> MetaResult:
     """Peto's one-step OR (Yusuf et al. 1985): sum(O - E) / sum(V) on the raw tables, log scale.
 
     Study effects shown are escalc's "PETO" values (zero-cell increment added), as metafor's rma.peto.
@@ -234,7 +266,7 @@ def peto(es: EffectSizes, level=0.95) -> MetaResult:
                    **_het(q, q_df, chdtrc))
 
 
-def revman_random(es: EffectSizes, ci: str = "wald", pi: str = "t", level=0.95) -> MetaResult:
+def revman_random(es: EffectSizes, ci: str = "wald", pi: str = "t", level: float = 0.95) -> MetaResult:
     """RevMan 5 "M-H, Random": DerSimonian-Laird with Q around the Mantel-Haenszel estimate.
 
     Deeks & Higgins, "Statistical algorithms in Review Manager 5" (2010), section on M-H random

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..io import columnar, trial_table as tt
 from .batch import pool_groups
+
+if TYPE_CHECKING:
+    from .batch import BatchResult
 
 BATCH_ROWS = 1_000_000
 
@@ -54,7 +58,8 @@ def _batches(path, batch_rows):
         yield from pf.iter_batches(batch_size=batch_rows)
 
 
-def pool_by_stream(path, by, measure, batch_rows=BATCH_ROWS, strict: bool = False, **options) -> Iterator:
+def pool_by_stream(path: str | os.PathLike[str], by: str, measure: str, batch_rows: int = BATCH_ROWS,
+                   strict: bool = False, **options: Any) -> Iterator[BatchResult]:
     """Pool every group of Parquet input batch by batch; yields one BatchResult per batch (groups in
     order, each group whole). ``options``: method, ci, pi, level, cc as for ``pool_by``. A bad row fails
     its group (or, with ``strict``, stops the run); rows are numbered from 1 across files."""

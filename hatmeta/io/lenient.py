@@ -10,6 +10,8 @@ names the next bad row (so a new check in ``trial_table`` is honoured here witho
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,7 +35,8 @@ read_rows = tt.read_rows  # the exact reader's file-level errors (missing, not U
 
 
 @gc_paused()
-def table_by(rows, by, path: str = "<table>", measure=None, first_line=1, try_exact: bool = True) -> ByTable:
+def table_by(rows: Sequence[Sequence[str]], by: str, path: str = "<table>", measure: str | None = None,
+             first_line: int = 1, try_exact: bool = True) -> ByTable:
     """Split CSV ``rows`` (header first) into good rows and bad rows, each bad row with its error.
 
     Errors of the header (or of the whole file) are raised: they leave nothing to pool. The exact
@@ -120,7 +123,7 @@ def _prepass(data, lines, rows, cols, layout, errors, path, measure) -> None:
             errors[i] = str(exc)
 
 
-def replace_line(exc: InputError, line) -> InputError:
+def replace_line(exc: InputError, line: int | None) -> InputError:
     return InputError(exc.message, file=exc.file, line=line, column=exc.column)
 
 
@@ -143,7 +146,7 @@ def _suspects(layout, v, n):
     return bad
 
 
-def read_table_by(path, by, measure=None, try_exact: bool = True) -> ByTable:
+def read_table_by(path: str | os.PathLike[str], by: str, measure: str | None = None, try_exact: bool = True) -> ByTable:
     """``table_by`` on a CSV file."""
     return table_by(read_rows(path), by, path=str(path), measure=measure, try_exact=try_exact)
 
