@@ -41,7 +41,7 @@ Estimates are on the analysis scale (log for RR and OR). Information is in parti
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -51,6 +51,8 @@ from ..errors import InputError
 from ..results import _plain, _Record
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from ..io.trial_table import TrialTable
 
 ZINF = 20.0  # RTSA's stand-in for an infinite boundary (no alpha spent yet)
@@ -64,15 +66,15 @@ _SQRT2 = math.sqrt(2.0)
 # The normal distribution from the standard library (no SciPy import at start-up: importing
 # scipy.special costs about as much as the whole analysis). math.erfc is correctly rounded to
 # within an ulp or so; NormalDist.inv_cdf is Wichura's AS241 (about 1e-16 relative).
-def ndtr(x):
+def ndtr(x: ArrayLike) -> Any:
     """Standard normal CDF, elementwise."""
     x = np.asarray(x, float)
     if not x.ndim:
         return 0.5 * math.erfc(-float(x) / _SQRT2)
-    return 0.5 * _ERFC(-x / _SQRT2).astype(float)
+    return 0.5 * _ERFC(-x / _SQRT2).astype(float)  # type: ignore[union-attr]  # an object array of floats
 
 
-def ndtri(p):
+def ndtri(p: float) -> float:
     """Standard normal quantile of a probability in (0, 1) (scalar)."""
     from statistics import NormalDist
 
@@ -81,7 +83,7 @@ def ndtri(p):
 
 # --- spending functions (one-sided level a, information fraction t in [0, 1]) -------------------
 
-def spend(a, t, kind: str = "obf"):
+def spend(a: float, t: ArrayLike, kind: str = "obf") -> Any:
     """Cumulative alpha (or beta) spent by fraction ``t``: Lan-DeMets O'Brien-Fleming or Pocock type."""
     t = np.asarray(t, float)
     if kind == "obf":
@@ -161,7 +163,8 @@ class _Process:
         return float(self.dens @ (ndtr(u) if lower else ndtr(-u)))
 
 
-def alpha_bounds(spend_t, info, alpha1, sides, kind: str = "obf"):
+def alpha_bounds(spend_t: Sequence[float] | np.ndarray, info: ArrayLike, alpha1: float, sides: int,
+                 kind: str = "obf") -> np.ndarray:
     """Upper z boundaries at looks with spending fractions ``spend_t`` (cumulative, in (0, 1]) and
     information ``info`` (any scale); one-sided level ``alpha1``. Two-sided designs are symmetric.
     A look where less than 1e-9 is spent gets ZINF (RTSA's convention)."""
@@ -214,7 +217,7 @@ def _search(proc, a, previous, maxnn=50):
     return upper / sp
 
 
-def power(zb, za, info, theta):
+def power(zb: np.ndarray, za: np.ndarray, info: ArrayLike, theta: float) -> float:
     """P(cross an upper boundary ``zb`` before leaving below ``za``) with drift ``theta``."""
     proc = _Process(info, theta)
     total = proc.first_cross(zb[0])
@@ -248,7 +251,7 @@ def _root(f, lo, hi, tol=1e-13):
     return x
 
 
-def inflation(timing, zb, za, theta, beta):
+def inflation(timing: ArrayLike, zb: np.ndarray, za: np.ndarray, theta: float, beta: float) -> float:
     """RTSA's design root R: information R x RIS gives power 1 - beta with looks at ``timing`` x R."""
     timing = np.asarray(timing, float)
     g = lambda x: power(zb, za, timing * x, theta) - (1 - beta)  # noqa: E731
@@ -258,7 +261,8 @@ def inflation(timing, zb, za, theta, beta):
     return _root(g, lo, hi)
 
 
-def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=None):
+def beta_bounds(inf_frac: ArrayLike, beta: float, zb: np.ndarray, theta: float, rm_bs: int = 0,
+                design_R: float | None = None, warp_root: float | None = None) -> np.ndarray:
     """Non-binding futility boundaries by O'Brien-Fleming-type beta spending (RTSA's
     ``beta_boundary``): at each look the lower z boundary below which the probability of stopping,
     under the anticipated effect (drift ``theta`` at the RIS), is the beta spent there; the process
@@ -303,7 +307,7 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
     return za
 
 
-def futility_root(t, zb, theta, beta, rm_bs=0):
+def futility_root(t: ArrayLike, zb: np.ndarray, theta: float, beta: float, rm_bs: int = 0) -> float | None:
     """Design inflation with futility: R where the last futility boundary meets the last alpha one."""
     g = lambda x: beta_bounds(t, beta, zb, theta, rm_bs=rm_bs, warp_root=x)[-1] - zb[-1]  # noqa: E731
     # Windows upwards from 0.9 as RTSA's uniroot calls do (far-off x can make the boundaries cross).
@@ -322,7 +326,9 @@ def futility_root(t, zb, theta, beta, rm_bs=0):
 
 # --- required information size ---------------------------------------------------------------------
 
-def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, rrr=None, md=None, sd=None):
+def required_information(alpha: float, beta: float, sides: int, diversity: float = 0.0,
+                         control_risk: float | None = None, rrr: float | None = None, md: float | None = None,
+                         sd: float | None = None) -> tuple[int, int]:
     """(fixed-design RIS, heterogeneity-adjusted RIS) in participants, both rounded up as RTSA does.
 
     Binary: ``control_risk`` and ``rrr`` (relative risk reduction; negative for an increase).
@@ -330,7 +336,7 @@ def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, r
 
     zz = (ndtri(1 - alpha / sides) + ndtri(1 - beta)) ** 2
     if md is None:
-        pc = control_risk
+        pc, rrr = cast(float, control_risk), cast(float, rrr)  # both given for binary data (tsa_table)
         if not 0 < pc < 1:
             raise InputError(f"control event proportion must lie in (0, 1), got {pc:g}", column="--control-risk")
         pi = pc * (1 - rrr)
@@ -351,7 +357,7 @@ def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, r
 
 # --- cumulative random-effects z --------------------------------------------------------------------
 
-def cumulative_dl(yi, vi):
+def cumulative_dl(yi: ArrayLike, vi: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """DerSimonian-Laird pooled estimate, SE and tau^2 after each of the first 1..k studies."""
     yi = np.asarray(yi, float)
     vi = np.asarray(vi, float)
@@ -375,7 +381,7 @@ def cumulative_dl(yi, vi):
     return est, se, tau2
 
 
-def diversity(vi, tau2):
+def diversity(vi: ArrayLike, tau2: float) -> float:
     """D^2 = 1 - V_F / V_R (Wetterslev et al. 2009): variances of the common- and random-effects means."""
     vi = np.asarray(vi, float)
     if vi.size < 2 or tau2 <= 0:
@@ -451,7 +457,7 @@ class TsaResult(_Record):
         out.update(_plain(self.extra))
         return out
 
-    def natural(self, x):
+    def natural(self, x: float | None) -> float | None:
         return None if x is None else (math.exp(x) if self.scale == "log" else x)
 
     def summary(self) -> str:
@@ -487,9 +493,11 @@ def _looks(timing, cap, keep_over):
     return t, idx
 
 
-def tsa(studies, yi, vi, participants, *, measure, scale, benefit: str = "lower", alpha=0.05, beta=0.2, sides=2,
-        spending: str = "obf", rrr=None, md=None, sd=None, control_risk=None, control_risk_source=None,
-        d2=None, inflate: bool = True, notes=(), cumulative=None, method: str = "DL", futility: bool = False):
+def tsa(studies: Sequence[str], yi: ArrayLike, vi: ArrayLike, participants: ArrayLike, *, measure: str, scale: str,
+        benefit: str = "lower", alpha: float = 0.05, beta: float = 0.2, sides: int = 2, spending: str = "obf",
+        rrr: float | None = None, md: float | None = None, sd: float | None = None, control_risk: float | None = None,
+        control_risk_source: str | None = None, d2: float | None = None, inflate: bool = True,
+        notes: Sequence[str] = (), cumulative: Any = None, method: str = "DL", futility: bool = False) -> TsaResult:
     """Trial sequential analysis of studies in order (``yi``, ``vi`` on the analysis scale,
     ``participants`` per trial). ``rrr`` (binary) or ``md`` (+ ``sd``) is the anticipated effect,
     always given as a benefit (positive); ``d2`` a stated diversity (default: D^2 of the DL model).
@@ -654,7 +662,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit: str = "lower"
                     f"{more:,} more needed.")
     return TsaResult(
         measure=measure, scale=scale, method=method, benefit=benefit, sides=sides, alpha=alpha, beta=beta,
-        power=1 - beta, spending=spending, inflate=inflate, anticipated_effect=float(effect),
+        power=1 - beta, spending=spending, inflate=inflate, anticipated_effect=float(cast(float, effect)),
         control_risk=None if control_risk is None else float(control_risk), control_risk_source=control_risk_source,
         sd=None if sd is None else float(sd), diversity=float(div), diversity_source=div_source,
         required_information_size_fixed=int(nf), required_information_size=int(ris),
@@ -768,7 +776,8 @@ def tsa_table(table: TrialTable | None, measure: str, *, benefit: str = "lower",
 # --- analysis specs ---------------------------------------------------------------------------------
 
 
-def merge_settings(settings, given, benefit, measure, analysis=None, has_table: bool = True):
+def merge_settings(settings: Mapping[str, Any], given: Mapping[str, Any], benefit: str | None, measure: str,
+                   analysis: str | None = None, has_table: bool = True) -> dict[str, Any]:
     """The spec's [tsa] settings overridden by ``given`` (None = not given), as keyword arguments of
     ``tsa_table``: a relative risk increase (``rri``) becomes a negative-direction ``rrr``."""
     settings = dict(settings)

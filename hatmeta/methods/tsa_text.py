@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .tsa import TsaResult
+    from .tsa_plan import NextTrialPlan
 
 SPENDING = {"obf": "Lan-DeMets O'Brien-Fleming", "pocock": "Lan-DeMets Pocock"}
 
@@ -21,7 +26,7 @@ def _nat(res, x):
     return f"{res.natural(x):.4g}"
 
 
-def tsa_text(res, title=None) -> str:
+def tsa_text(res: TsaResult, title: str | None = None) -> str:
     """Summary of a TsaResult (numbers on the natural scale for ratios; z on the analysis scale)."""
     lines = []
     side = "two-sided" if res.sides == 2 else "one-sided"
@@ -90,7 +95,7 @@ def tsa_text(res, title=None) -> str:
     return "\n".join(lines)
 
 
-def plan_text(plan) -> str:
+def plan_text(plan: NextTrialPlan) -> str:
     """Summary of a NextTrialPlan."""
     lines = ["", "Planning the next trial (conditional power of the updated random-effects meta-analysis)"]
     lines.append(f"  control risk of the new trial: {plan.control_risk_text}; target power {_pct(plan.target_power)}; "
