@@ -16,9 +16,14 @@ matplotlib versions build the same rectangle or band with its corners in differe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..precision import q, quantise
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _xy(values) -> list:
@@ -83,23 +88,23 @@ def _text(text) -> dict:
     return rec
 
 
-def drawn(fig) -> dict:
+def drawn(fig: Figure) -> dict[str, Any]:
     """Round what ``fig`` draws (in place) and return it: per panel its lines, areas, collections
     and texts (with title, axis labels and legend entries), then the figure's own texts."""
     panels = []
     for ax in fig.axes:
         items = [_line(a) for a in ax.lines] + [_patch(a) for a in ax.patches]
         items += [_collection(a) for a in ax.collections] + [_text(a) for a in ax.texts]
-        labels = {"title": ax.get_title(), "x": ax.get_xlabel(), "y": ax.get_ylabel()}
+        labels: dict[str, Any] = {"title": ax.get_title(), "x": ax.get_xlabel(), "y": ax.get_ylabel()}
         legend = ax.get_legend()
         if legend is not None:
             labels["legend"] = [t.get_text() for t in legend.get_texts()]
         panels.append({"labels": labels, "drawn": items})
     texts = [_text(t) for t in fig.texts]
     if getattr(fig, "_suptitle", None) is not None:
-        texts.append({"kind": "text", "text": fig._suptitle.get_text()})
-    fig._hatmeta_drawn = {"panels": panels, "texts": texts}
-    return fig._hatmeta_drawn
+        texts.append({"kind": "text", "text": fig._suptitle.get_text()})  # type: ignore[attr-defined]
+    fig._hatmeta_drawn = {"panels": panels, "texts": texts}  # type: ignore[attr-defined]  # read by the tests
+    return fig._hatmeta_drawn  # type: ignore[attr-defined]
 
 
 __all__ = ["drawn"]

@@ -15,11 +15,18 @@ wide for two lines widens its column, and only a table wider than MAX_W_IN steps
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from ...numbers import est_ci, fmt_p, interval, num, tau2_text
 from ...vocabulary import COMMON_EFFECT_METHODS, DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
 from . import style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...results import MetaResult, SubgroupResult
 
 ROW_PT = 14.4  # height of one row at an 8 pt font, points (0.2 inch)
 ROW_IN = ROW_PT / 72  # the same in inches (used by the sensitivity forests, render/plots/sensitivity.py)
@@ -39,7 +46,7 @@ ROB_COL_IN = 0.2
 __all__ = ["forest", "fmt_p", "ci_text", "footer_lines", "subgroup_lines"]
 
 
-def ci_text(nat, est, lo, hi) -> str:
+def ci_text(nat: Callable[[float], float], est: float, lo: float, hi: float) -> str:
     """'1.29 [0.73, 2.26]' on the natural scale, decimals from the magnitude (numbers.est_ci); an
     interval that could not be estimated says so (as RevMan's 'Not estimable') rather than 'nan'."""
     if not math.isfinite(est):
@@ -64,7 +71,7 @@ def _overall_line(stat, p, df=None) -> str:
     return f"Test for overall effect: t = {abs(stat):.2f}, df = {df:.0f} ({fmt_p(p)})"
 
 
-def subgroup_test_of_effect(res, group):
+def subgroup_test_of_effect(res: MetaResult, group: SubgroupResult) -> tuple[float, float, int | None] | None:
     """(statistic, p, df) of a subgroup's test for overall effect, as its CI was computed: z (Wald),
     or t on k - 1 df with HKSJ (a one-trial subgroup keeps its Wald interval, hence z)."""
     from scipy.special import ndtr, stdtr
@@ -78,7 +85,8 @@ def subgroup_test_of_effect(res, group):
     return stat, float(2 * ndtr(-abs(stat))), None
 
 
-def subgroup_lines(res, group, ins=None, labels=None) -> list:
+def subgroup_lines(res: MetaResult, group: SubgroupResult, ins: Sequence[Mapping[str, Any]] | None = None,
+                   labels: tuple[str, str] | None = None) -> list[str]:
     """RevMan's lines under a subgroup's subtotal: heterogeneity and its test for overall effect.
 
     P of Q: chi-square on k - 1 df, as for the whole analysis (Cochrane Handbook 10.10.2). The
@@ -97,7 +105,7 @@ def subgroup_lines(res, group, ins=None, labels=None) -> list:
     return lines
 
 
-def footer_lines(res, labels=None) -> list:
+def footer_lines(res: MetaResult, labels: tuple[str, str] | None = None) -> list[str]:
     """RevMan's footer: heterogeneity, test for overall effect (and the test for subgroup differences).
     Total events are a row of the table, under the Events columns."""
     random = res.method not in COMMON_EFFECT_METHODS
@@ -185,11 +193,11 @@ def _limits(res, values):
     return (-top, top), ticks
 
 
-def tick_text(t) -> str:
+def tick_text(t: float) -> str:
     return f"{t:g}"
 
 
-def rob_judgement(value, study: str = "", domain: str = "") -> str:
+def rob_judgement(value: str, study: str = "", domain: str = "") -> str:
     """A risk-of-bias judgement in ROB_LOOK's words: 'Low risk', 'low', 'Some concerns', 'unclear risk',
     'High' and 'not assessed' are accepted in any case; anything else is an input error naming it."""
     j = " ".join(str(value).strip().lower().replace("_", " ").split())
@@ -271,23 +279,45 @@ def _wrap(text, width, measure, size, bold: bool = False):
 # ---------------------------------------------------------------- the figure
 
 @style.styled
-def forest(res, benefit: str = "lower", labels=DEFAULT_LABELS, title=None, study_groups=None, bayes=None,
-           sort=None, years=None, risk_of_bias=None, ax=None):
-    """Draw ``res`` (a MetaResult) as a Cochrane-style forest plot; return the Figure.
+def forest(res: MetaResult, benefit: str = "lower", labels: tuple[str, str] = DEFAULT_LABELS,
+           title: str | None = None, study_groups: Mapping[str, str] | None = None,
+           bayes: Mapping[str, Any] | None = None, sort: str | None = None, years: Mapping[str, Any] | None = None,
+           risk_of_bias: Mapping[str, Mapping[str, str]] | None = None, ax: Axes | None = None) -> Figure:
+    """Draw ``res`` as a Cochrane-style (RevMan) forest plot.
 
-    ``benefit``: which direction of the measure favours the experimental arm ("lower" or
-    "higher"; for ratio measures of a harm, lower). ``labels``: names of the experimental and
-    control groups. ``study_groups``: study -> subgroup name, to draw subgroup blocks (with
-    ``res.subgroups``). ``bayes``: a Bayesian result's dict (``posterior``, ``theta``) to overlay
-    shrunken estimates, the posterior diamond and the predictive interval. ``sort``: order of the
-    studies within each block, "weight" (largest first), "effect" (smallest first) or "year"
-    (oldest first, from ``years``: study -> year); default, as given. ``risk_of_bias``: study ->
-    {domain: 'low' | 'some concerns' | 'unclear' | 'high' | 'not assessed'}, drawn as RevMan's
-    traffic-light columns with a legend naming the domains. ``ax``: an Axes to use as the plot panel
-    (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned.
+    Parameters
+    ----------
+    res : MetaResult
+        The fit; studies, pooled estimate and intervals are drawn on the natural scale (ratios on a
+        log axis).
+    benefit : {"lower", "higher"}
+        Which direction of the measure favours the experimental arm (for a ratio of a harm, lower).
+    labels : (str, str)
+        Names of the experimental and control groups ("Favours ...").
+    title : str, optional
+        Title above the plot.
+    study_groups : mapping, optional
+        Study -> subgroup name, to draw subgroup blocks (with ``res.subgroups``).
+    bayes : mapping, optional
+        A Bayesian result's dict (``posterior``, ``theta``) to overlay shrunken estimates, the
+        posterior diamond and the predictive interval.
+    sort : {None, "weight", "effect", "year"}
+        Order of the studies within each block: largest weight first, smallest effect first, or
+        oldest first (from ``years``: study -> year); default, as given.
+    risk_of_bias : mapping, optional
+        Study -> {domain: 'low' | 'some concerns' | 'unclear' | 'high' | 'not assessed'}, drawn as
+        RevMan's traffic-light columns with a legend naming the domains.
+    ax : matplotlib.axes.Axes, optional
+        The plot panel to use (a notebook's ``fig, ax = plt.subplots()``); its figure is resized to the
+        layout.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (sizes in inches, fonts in points).
     """
     plt = style.pyplot()
-    fig = plt.figure(figsize=(8, 4)) if ax is None else ax.figure
+    fig = plt.figure(figsize=(8, 4)) if ax is None else cast("Figure", ax.figure)  # (not a SubFigure)
     fig.patch.set_facecolor("white")
     measure = _Measure(fig)
     for fs in FONT_STEPS:

@@ -7,10 +7,19 @@ Pearson residual (y_i - mu)^2 / (v_i + tau^2), against its influence on the pool
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ...vocabulary import COMMON_EFFECT_METHODS
 from . import style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...results import MetaResult
 
 PANELS = (("rstudent", "rstudent"), ("dffits", "dffits"), ("cooks_distance", "Cook's distance"),
           ("cov_ratio", "covariance ratio"), ("tau2_deleted", "tau^2 (study left out)"),
@@ -33,8 +42,28 @@ def _labels(res):
 
 
 @style.styled
-def baujat(res, ax=None, title=None):
-    """Baujat plot of ``res`` (a MetaResult with at least 3 studies); draws on ``ax`` if given."""
+def baujat(res: MetaResult, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Baujat plot of ``res``: each study's contribution to Cochran's Q against its influence on the
+    pooled estimate (metafor's ``baujat``).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit with at least 3 studies.
+    ax : matplotlib.axes.Axes, optional
+        Draw on this Axes.
+    title : str, optional
+        Title above the plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    References
+    ----------
+    Baujat B, Mahe C, Pignon JP, Hill C (2002). A graphical method for exploring heterogeneity in
+    meta-analyses. Stat Med 21:2641-2652.
+    """
     plt = style.pyplot()
     a = _arrays(res)
     if ax is None:
@@ -63,10 +92,27 @@ def baujat(res, ax=None, title=None):
 
 
 @style.styled
-def influence_plot(res, axes=None, title=None):
-    """Eight panels, one per diagnostic, studies in order; influential studies (metafor's rule) in red.
+def influence_plot(res: MetaResult, axes: Sequence[Axes] | None = None, title: str | None = None) -> Figure:
+    """Eight panels, one per diagnostic of metafor's ``influence()``, studies in order; influential
+    studies (metafor's rule) in red.
 
-    ``axes``: eight matplotlib axes to draw on (default: a new 4 x 2 figure). Returns the Figure.
+    Parameters
+    ----------
+    res : MetaResult
+        A fit with at least 3 studies.
+    axes : sequence of matplotlib.axes.Axes, optional
+        Eight axes to draw on (default: a new 4 x 2 figure).
+    title : str, optional
+        Title above the panels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    References
+    ----------
+    Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for meta-analysis. Res Synth
+    Methods 1:112-125.
     """
     plt = style.pyplot()
     a = _arrays(res)

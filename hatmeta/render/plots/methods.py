@@ -8,8 +8,15 @@ infinite (separated data under a GLMM) is drawn as an arrow at the axis edge wit
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from . import style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...results import MetaResult
 
 
 def _rows(rows):
@@ -17,9 +24,23 @@ def _rows(rows):
 
 
 @style.styled
-def methods_plot(result, ax=None, title=None):
-    """Draw ``result.extra["compare_methods"]`` (rows of ``methods.sparse.MethodRow``) for the MetaResult
-    ``result``; on ``ax`` if given, else on a new figure sized to the rows. Returns the Figure."""
+def methods_plot(result: MetaResult, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """The pooled estimate and interval of every method that suits the data, one row each (natural
+    scale; from ``pool_table(..., compare_methods=True)``).
+
+    Parameters
+    ----------
+    result : MetaResult
+        A fit whose ``extra["compare_methods"]`` holds the rows (``methods.sparse.MethodRow``).
+    ax : matplotlib.axes.Axes, optional
+        Draw on this Axes (default: a new figure sized to the rows).
+    title : str, optional
+        Title above the plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = style.pyplot()
     rows = _rows(result.extra.get("compare_methods") or ())
     if not rows:

@@ -11,21 +11,49 @@ the forest plot's helpers (style, CI text, axis limits) so both read alike.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ...vocabulary import DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
 from . import style
 from .forest import CHAR_IN, GAP_IN, PLOT_IN, ROW_IN, _limits, ci_text
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ...results import MetaResult
+
 KINDS = ("cumulative", "leave_one_out")
 
 
 @style.styled
-def sensitivity_forest(res, kind: str = "cumulative", benefit: str = "lower", labels=DEFAULT_LABELS, title=None,
-                       order_by=None, keys=None):
-    """Draw ``res.cumulative`` or ``res.leave_one_out`` (MetaResult, analysis scale) as a forest plot.
+def sensitivity_forest(res: MetaResult, kind: str = "cumulative", benefit: str = "lower",
+                       labels: tuple[str, str] = DEFAULT_LABELS, title: str | None = None,
+                       order_by: str | None = None, keys: Mapping[str, Any] | None = None) -> Figure:
+    """Draw ``res.cumulative`` or ``res.leave_one_out`` as a forest plot, one row per refit (natural
+    scale, ratios on a log axis).
 
-    ``order_by``: the column the cumulative sequence is ordered by (shown in the header);
-    ``keys``: study -> that column's value, shown beside each study. Returns the Figure."""
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``pool_table`` with ``cumulative=...`` or ``leave_one_out=True``.
+    kind : {"cumulative", "leave_one_out"}
+        Which sequence to draw.
+    benefit : {"lower", "higher"}
+        Which direction favours the experimental arm.
+    labels : (str, str)
+        Names of the experimental and control groups.
+    title : str, optional
+        Title above the plot.
+    order_by : str, optional
+        The column the cumulative sequence is ordered by (shown in the header).
+    keys : mapping, optional
+        Study -> that column's value, shown beside each study.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from matplotlib.patches import Polygon
 
     plt = style.pyplot()
@@ -48,7 +76,7 @@ def sensitivity_forest(res, kind: str = "cumulative", benefit: str = "lower", la
     def i2_text(v):
         return "-" if v is None or not math.isfinite(v) else f"{v:.0f}%"
 
-    body = [[n, *([str(keys.get(r.study, ""))] if key_col else []), str(r.k), tau_text(r.tau2), i2_text(r.i2),
+    body = [[n, *([str((keys or {}).get(r.study, ""))] if key_col else []), str(r.k), tau_text(r.tau2), i2_text(r.i2),
              ci_text(nat, r.estimate, r.ci_low, r.ci_high)] for n, r in zip(names, seq)]
     total = ["All studies (95% CI)", *([""] if key_col else []), str(res.k), tau_text(res.tau2), i2_text(res.i2),
              ci_text(nat, res.estimate, res.ci_low, res.ci_high)]

@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import os
+
+    from matplotlib.figure import Figure
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 300
@@ -61,7 +66,7 @@ def styled(draw: _Draw) -> _Draw:
     return wrapper  # type: ignore[return-value]  # same signature, by functools.wraps
 
 
-def pyplot():
+def pyplot() -> Any:
     """matplotlib.pyplot with a non-interactive backend, imported lazily."""
     import matplotlib
 
@@ -71,7 +76,7 @@ def pyplot():
     return plt
 
 
-def save(fig, path, fmt=None) -> Path:
+def save(fig: Figure, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
     """Write ``fig`` as PNG (300 dpi), SVG or PDF, chosen by ``fmt`` or the file's suffix."""
     import matplotlib
 
@@ -155,7 +160,7 @@ def _dejavu():
         return _DEJAVU
 
 
-def families(text):
+def families(text: str) -> list[str]:
     """Font families for ``text``: ["DejaVu Sans"] when it covers every character, else DejaVu then the
     Noto fonts that cover the rest. Characters no font has are named in one warning per text."""
     need = {ord(c) for c in str(text) if not c.isspace()} - _dejavu()

@@ -9,7 +9,15 @@ vertical line. Boundaries beyond |z| = 8 are not drawn (nothing meaningful is sp
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...methods.tsa import TsaResult
 
 ZMAX = 8.0
 BOUNDARY = "#b3241e"
@@ -31,8 +39,28 @@ def _boundary_points(res, attr):
 
 
 @style.styled
-def tsa_plot(res, title=None, ax=None):
-    """Draw the TSA plot of ``res`` (a TsaResult); on ``ax`` if given. Returns the Figure."""
+def tsa_plot(res: TsaResult, title: str | None = None, ax: Axes | None = None) -> Figure:
+    """Trial sequential analysis plot: the cumulative z-curve against the information (participants),
+    the monitoring (alpha-spending) and futility boundaries and the required information size.
+
+    Parameters
+    ----------
+    res : TsaResult
+        From ``hatmeta.methods.tsa``.
+    title : str, optional
+        Title above the plot.
+    ax : matplotlib.axes.Axes, optional
+        Draw on this Axes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    References
+    ----------
+    Wetterslev J, Thorlund K, Brok J, Gluud C (2008). Trial sequential analysis may establish when firm
+    evidence is reached in cumulative meta-analysis. J Clin Epidemiol 61:64-75.
+    """
     plt = style.pyplot()
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.8))
