@@ -33,20 +33,45 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
                trim_fill_estimator: str = "L0", selection_model: str | None = None,
                steps: Sequence[float] = (0.025,), benefit: str = "lower", influence: bool = False,
                both_models: bool = False, lenient: Collection[str] = (), compare_methods: bool = False) -> MetaResult:
-    """Pool a TrialTable (or a pandas DataFrame, a dict of columns or a CSV path, read first);
-    returns a MetaResult (analysis scale). ``input_level``: level of CIs given in the table;
-    ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale).
+    """The whole chain on one table: ``escalc``, ``rma`` and the optional analyses, in one MetaResult.
 
-    Robustness options (issue 13; JSON keys in brackets): ``small_study`` one or more of egger, peters,
-    harbord, begg [each under its name]; ``pet_peese`` [pet_peese]; ``trim_fill`` with
-    ``trim_fill_estimator`` L0 or R0 [trim_fill]; ``selection_model="step"`` with ``steps`` (one-sided
-    p cut-points, selection in the ``benefit`` direction) [selection_model]; ``influence``
-    [influence, and i2_ci_low/high, h2_ci_low/high]; ``both_models`` [common_effect, random_effects].
-    ``lenient``: names of those options whose failure (e.g. too few studies) becomes a note instead of
-    an error (an analysis spec's [robustness] requests, so that the report still pools the analysis).
-    ``compare_methods``: also pool with every method that suits the layout (JSON ``compare_methods``).
-    Sparse binary data (a zero cell or an arm with < 5 events) get the advice of
-    ``methods.sparse.advise`` as a note and under JSON ``sparse_data``.
+    Parameters
+    ----------
+    table : TrialTable, pandas.DataFrame, mapping of columns or path
+        The trials (anything but a TrialTable is read with ``read_table`` first).
+    measure : str
+        Effect measure (see ``escalc``).
+    method, ci, pi, level, preset
+        As ``rma``: tau² estimator or common-effect method, CI method, prediction interval, level.
+    cc : float
+        Zero-cell increment (``escalc``).
+    leave_one_out, cumulative, subgroup, moderators
+        Sequences and subgroups (``hatmeta.methods.sensitivity``; ``cumulative`` and ``subgroup`` name a
+        column) and a meta-regression on the ``moderators`` columns (``hatmeta.fit.metareg``).
+    small_study : str or sequence of str, optional
+        One or more of egger, peters, harbord, begg (JSON: each under its name).
+    input_level : float
+        Level of the CIs given in the table; ``scale="log"``: a GEN estimate given as a ratio.
+    pet_peese, trim_fill, trim_fill_estimator, selection_model, steps, benefit
+        PET-PEESE; trim-and-fill (L0 or R0); ``selection_model="step"`` with one-sided p cut-points
+        ``steps``, selection in the ``benefit`` direction (JSON keys pet_peese, trim_fill,
+        selection_model).
+    influence : bool
+        metafor's influence diagnostics, and CIs of I² and H² (JSON influence, i2_ci_low/high, ...).
+    both_models : bool
+        Common-effect and random-effects summaries side by side (JSON common_effect, random_effects).
+    lenient : collection of str
+        Names of those options whose failure (e.g. too few studies) becomes a note instead of an error
+        (an analysis spec's [robustness] requests, so that the report still pools the analysis).
+    compare_methods : bool
+        Also pool with every method that suits the layout (JSON ``compare_methods``).
+
+    Returns
+    -------
+    MetaResult
+        On the analysis scale (log for ratio measures; ``res.natural`` back-transforms). Sparse binary
+        data (a zero cell or an arm with < 5 events) get the advice of ``methods.sparse.advise`` as a
+        note and under JSON ``sparse_data``; studies the measure cannot use are in ``not_estimable``.
     """
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
@@ -222,7 +247,24 @@ def read_data(path: TableSource, measure: str | None, drop_incomplete: bool = Fa
 
 
 def pool_file(path: TableSource, measure: str, drop_incomplete: bool = False, **options: Any) -> MetaResult:
-    """Read a trial table CSV and pool it (see ``pool_table`` for the options)."""
+    """Read a trial table CSV and pool it.
+
+    Parameters
+    ----------
+    path : str, os.PathLike, pandas.DataFrame or mapping
+        As ``read_table``.
+    measure : str
+        Effect measure (see ``escalc``).
+    drop_incomplete : bool
+        Leave out rows with a missing value, naming them (``read_table``).
+    **options
+        The options of ``pool_table``.
+
+    Returns
+    -------
+    MetaResult
+        As ``pool_table`` (analysis scale).
+    """
     return pool_table(read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure, **options)
 
 
@@ -232,14 +274,30 @@ def pool_by(table: TrialTable | TableSource | None, by: str, measure: str, metho
             group_keys: Sequence[Any] | None = None, strict: bool = False) -> BatchResult:
     """Pool every group of rows (column ``by``) separately, all groups in one vectorised fit.
 
-    Returns a BatchResult (a sequence of MetaResults in the order groups first appear; ``to_frame()``
-    gives one row per group). Groups too small for the method get a result whose notes say why (with
-    NaN numbers) rather than stopping the run. Study names need to be unique only within a group.
-    ``failed`` and ``group_keys`` come from ``read_data_by``: groups with a bad row are answered with
-    its error; ``strict``: an effect that cannot be computed stops the run instead of failing its group.
-    Given a ``dask.dataframe.DataFrame``, returns a Dask DataFrame with one row per group (the columns
-    of ``to_frame()``), each group pooled whole in one partition (``hatmeta.fit.distributed``); with
-    millions of groups fetch it with ``hatmeta.fit.distributed.collect(result, client)``, not ``.compute()``.
+    Groups too small for the method get a result whose notes say why (with NaN numbers) rather than
+    stopping the run. Study names need to be unique only within a group.
+
+    Parameters
+    ----------
+    table : TrialTable, pandas.DataFrame, mapping, path or dask.dataframe.DataFrame
+        The rows of every group.
+    by : str
+        The column that names each row's group.
+    measure, method, ci, pi, level, cc, input_level, scale
+        As ``pool_table``.
+    failed, group_keys : optional
+        From ``read_data_by``: groups with a bad row are answered with its error.
+    strict : bool
+        An effect that cannot be computed stops the run instead of failing its group.
+
+    Returns
+    -------
+    BatchResult
+        A sequence of MetaResults (analysis scale) in the order groups first appear; ``to_frame()``
+        gives one row per group. Given a Dask DataFrame, a Dask DataFrame with one row per group (the
+        columns of ``to_frame()``), each group pooled whole in one partition
+        (``hatmeta.fit.distributed``); with millions of groups fetch it with
+        ``hatmeta.fit.distributed.collect(result, client)``, not ``.compute()``.
     """
     from .fit.batch import pool_groups
     from .fit.distributed import is_dask
