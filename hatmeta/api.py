@@ -270,7 +270,7 @@ def pool_file(path: TableSource, measure: str, drop_incomplete: bool = False, **
 
 def pool_by(table: TrialTable | TableSource | None, by: str, measure: str, method: str = "REML", ci: str = "wald",
             pi: str = "t", level: float = 0.95, cc: float = 0.5, input_level: float = 0.95,
-            scale: str | None = None, failed: dict[Any, InputError] | None = None,
+            scale: str | None = None, failed: dict[Any, str] | None = None,
             group_keys: Sequence[Any] | None = None, strict: bool = False) -> BatchResult:
     """Pool every group of rows (column ``by``) separately, all groups in one vectorised fit.
 
@@ -450,7 +450,7 @@ def robustness_by(table: TrialTable, by: str, measure: str, small_study: str | S
 
 def read_data_by(path: str | os.PathLike[str], measure: str | None, by: str, strict: bool = False,
                  drop_incomplete: bool = False,
-                 ) -> tuple[TrialTable | None, str, dict[Any, InputError], Sequence[Any] | None]:
+                 ) -> tuple[TrialTable | None, str, dict[Any, str], Sequence[Any] | None]:
     """``read_data`` for ``--by``: (TrialTable of the good rows or None, measure, {group: error of its
     first bad row}, key of every row read). With ``strict`` the first bad row stops the run
     (InputError), as without ``--by``."""
@@ -485,7 +485,7 @@ def read_data_by(path: str | os.PathLike[str], measure: str | None, by: str, str
                        try_exact=not known_bad)
     else:
         got = read_table_by(path, by, measure=measure, try_exact=not known_bad)
-    failed: dict[Any, InputError] = {}
+    failed: dict[Any, str] = {}
     for i in sorted(got.errors):
         failed.setdefault(got.keys[i], got.errors[i])
     return got.table, measure, failed, got.keys

@@ -50,7 +50,7 @@ def study_columns(studies: Sequence[str], labels: Sequence[str | None] | None, a
     return cols
 
 
-def rows_json(cols: dict) -> bytes:
+def rows_json(cols: dict[str, list[Any]]) -> bytes:
     """``[{...}, ...]``: one compact object per row of ``cols`` (key -> list of JSON-ready values,
     all of one length), keys sorted."""
     keys = sorted(cols)  # built in sorted order, so orjson need not sort them (see precision.dump_lines)

@@ -111,7 +111,8 @@ def json_floats(arr: ArrayLike) -> list[float | None]:
     """A float array as a JSON-ready list: rounded by the policy, NaN and infinities as None."""
     arr = quantise(arr)
     if np.isfinite(arr).all():
-        return arr.tolist()
+        out: list[float | None] = arr.tolist()
+        return out
     return [x if math.isfinite(x) else None for x in arr.tolist()]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,8 @@ class ByTable:
     (one line: file:line: column: problem) of each bad row, keyed by its position among the data rows."""
 
     table: tt.TrialTable | None
-    keys: tuple
-    errors: dict
+    keys: tuple[str, ...]
+    errors: dict[int, str]
 
 
 read_rows = tt.read_rows  # the exact reader's file-level errors (missing, not UTF-8, not CSV)
@@ -59,7 +60,7 @@ def table_by(rows: Sequence[Sequence[str]], by: str, path: str = "<table>", meas
         if row and (len(row) > 1 or row[0].strip()):  # blank lines are skipped, as the exact reader does
             data.append(row)
             lines.append(first_line + 1 + r)
-    errors = {}
+    errors: dict[int, str] = {}
     width = len(header)
     keys = []
     for i, row in enumerate(data):
@@ -91,7 +92,8 @@ def table_by(rows: Sequence[Sequence[str]], by: str, path: str = "<table>", meas
         return ByTable(table, tuple(keys), errors)
 
 
-def _prepass(data, lines, rows, cols, layout, errors, path, measure) -> None:
+def _prepass(data: list[Sequence[str]], lines: list[int], rows: Sequence[Sequence[str]], cols: dict[str, int],
+             layout: str, errors: dict[int, str], path: str, measure: str | None) -> None:
     """Find bad rows at C speed where the layout's columns are named as such: each column parsed at
     once, the cells that fail parsed one by one, and the rows the range checks may reject confirmed
     one by one by the exact reader."""
@@ -127,7 +129,7 @@ def replace_line(exc: InputError, line: int | None) -> InputError:
     return InputError(exc.message, file=exc.file, line=line, column=exc.column)
 
 
-def _suspects(layout, v, n):
+def _suspects(layout: str, v: dict[str, Any], n: int) -> np.ndarray:
     """Rows that may fail the exact reader's range checks (a superset: non-finite, zero, negative,
     fractional counts, events above n, an estimate outside its CI)."""
     bad = np.zeros(n, dtype=bool)

@@ -19,6 +19,7 @@ h > 3/k, or |dfbetas| > 1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 CHUNK_ROWS = 2_000_000  # leave-one-out rows per vectorised pass: bounds memory for very large k
 
 
-def _loo_index(sizes, rows=None):
+def _loo_index(sizes: np.ndarray, rows: range | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For rows grouped contiguously with ``sizes``: (row of each leave-one-out member, its fit id),
     fit r holding every row of r's group except r; only the fits of ``rows`` (a range) if given,
     numbered from 0."""
@@ -53,7 +54,7 @@ def _loo_index(sizes, rows=None):
     return member, fit_id, grp
 
 
-def _deleted_fits(y, v, sizes, m, hksj):
+def _deleted_fits(y: np.ndarray, v: np.ndarray, sizes: np.ndarray, m: str, hksj: bool) -> dict[str, np.ndarray]:
     """tau^2, mean, sum of weights, s2w and Cochran's Q of every leave-one-out fit (per row), in
     passes of at most CHUNK_ROWS rows."""
     n = len(y)
@@ -162,7 +163,7 @@ def influence(res: MetaResult | EffectSizes, method: str | None = None, ci: str 
     return Influence(f.es.measure, m, _influence(f.es, m, f.ci))
 
 
-def _influence(es: EffectSizes, method, ci) -> tuple:
+def _influence(es: EffectSizes, method: str, ci: str) -> tuple[InfluenceRow, ...]:
     from ..errors import InputError
 
     if es.k < 3:
@@ -188,8 +189,8 @@ def heterogeneity_ci(yi: ArrayLike, vi: ArrayLike, level: float = 0.95) -> dict[
     w = 1 / vi
     k = len(yi)
     s2 = (k - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum())
-    i2 = lambda t: 100 * t / (t + s2)  # noqa: E731
-    h2 = lambda t: (t + s2) / s2  # noqa: E731
+    i2: Callable[[float], float] = lambda t: 100 * t / (t + s2)  # noqa: E731
+    h2: Callable[[float], float] = lambda t: (t + s2) / s2  # noqa: E731
     lo, hi = float(lo_g[0]), float(hi_g[0])
     return {"tau2_ci_low": lo, "tau2_ci_high": hi, "i2_ci_low": i2(lo), "i2_ci_high": i2(hi),
             "h2_ci_low": h2(lo), "h2_ci_high": h2(hi)}

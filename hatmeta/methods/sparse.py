@@ -50,12 +50,12 @@ class SparseAdvice:
     arm_ratio_min: float
     arm_ratio_max: float
     unbalanced: int
-    suits: tuple
-    avoid: tuple
+    suits: tuple[str, ...]
+    avoid: tuple[str, ...]
     advice: str
-    continuity: tuple
+    continuity: tuple[dict[str, Any], ...]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         from ..results import _plain
 
         return {k: _plain(getattr(self, k)) for k in self.__dataclass_fields__}
@@ -155,7 +155,7 @@ class MethodRow:
     p: float
     note: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         from ..results import _plain
 
         return {k: _plain(getattr(self, k)) for k in self.__dataclass_fields__}

@@ -53,13 +53,13 @@ class NextTrialPlan(_Record):
     target_power: float
     draws: int
     seed: int
-    sizes: tuple
-    power: tuple
-    effect_low: tuple  # 2.5% quantile of the new trial's observed effect (natural scale)
-    effect_high: tuple  # 97.5% quantile
+    sizes: tuple[int, ...]
+    power: tuple[float, ...]
+    effect_low: tuple[float, ...]  # 2.5% quantile of the new trial's observed effect (natural scale)
+    effect_high: tuple[float, ...]  # 97.5% quantile
     smallest_size: int | None
     sentence: str
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def interval_label(self) -> bool:
@@ -72,7 +72,7 @@ class NextTrialPlan(_Record):
         return f"{100 * self.control_risk:.1f}% ({self.control_risk_source})"
 
 
-def _dl(y, v):
+def _dl(y: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """DerSimonian-Laird pooled estimate and SE along the last axis (vectorised)."""
     w = 1.0 / v
     sw = w.sum(-1)

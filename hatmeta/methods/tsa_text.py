@@ -12,15 +12,15 @@ if TYPE_CHECKING:
 SPENDING = {"obf": "Lan-DeMets O'Brien-Fleming", "pocock": "Lan-DeMets Pocock"}
 
 
-def _pct(x) -> str:
+def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _z(x):
+def _z(x: float | None) -> str:
     return "" if x is None else f"{x:+.3f}"
 
 
-def _nat(res, x):
+def _nat(res: TsaResult, x: float | None) -> str:
     if x is None or not math.isfinite(x):
         return "unbounded" if x is not None else "-"
     return f"{res.natural(x):.4g}"

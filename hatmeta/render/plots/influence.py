@@ -8,7 +8,7 @@ Pearson residual (y_i - mu)^2 / (v_i + tau^2), against its influence on the pool
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -26,7 +26,7 @@ PANELS = (("rstudent", "rstudent"), ("dffits", "dffits"), ("cooks_distance", "Co
           ("q_deleted", "Q (study left out)"), ("hat", "hat value"), ("weight", "weight (%)"))
 
 
-def _arrays(res):
+def _arrays(res: MetaResult) -> dict[str, np.ndarray]:
     from ...methods.influence import influence_arrays
 
     yi = np.array([s.yi for s in res.studies])
@@ -37,7 +37,7 @@ def _arrays(res):
     return a
 
 
-def _labels(res):
+def _labels(res: MetaResult) -> list[str]:
     return [s.label or s.study for s in res.studies]
 
 
@@ -66,10 +66,11 @@ def baujat(res: MetaResult, ax: Axes | None = None, title: str | None = None) ->
     """
     plt = style.pyplot()
     a = _arrays(res)
+    fig: Figure
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.2, 4.4))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)  # (not a SubFigure)
     x, y = a["baujat_x"], a["baujat_y"]
     ax.plot(x, y, "o", color=style.STUDY, ms=4, gid="studies")
     # Names for the studies away from the crowd near the origin, study numbers (forest order) inside it,
@@ -116,12 +117,13 @@ def influence_plot(res: MetaResult, axes: Sequence[Axes] | None = None, title: s
     """
     plt = style.pyplot()
     a = _arrays(res)
+    fig: Figure
     if axes is None:
         fig, grid = plt.subplots(4, 2, figsize=(6.4, 7.2), sharex=True)
         axes = grid.ravel()
     else:
         axes = list(axes)
-        fig = axes[0].figure
+        fig = cast("Figure", axes[0].figure)  # (not a SubFigure)
     k = len(a["hat"])
     idx = np.arange(1, k + 1)
     flag = a["influential"]

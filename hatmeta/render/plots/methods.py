@@ -8,7 +8,8 @@ infinite (separated data under a GLMM) is drawn as an arrow at the axis edge wit
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from . import style
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from ...results import MetaResult
 
 
-def _rows(rows):
+def _rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
     return [r if isinstance(r, dict) else r.to_dict() for r in rows]
 
 
@@ -50,10 +51,11 @@ def methods_plot(result: MetaResult, ax: Axes | None = None, title: str | None =
     ratio = result.is_ratio
     nat = math.exp if ratio else (lambda x: x)
     n = len(rows)
+    fig: Figure
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.8, 0.9 + 0.3 * n))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)  # (not a SubFigure)
     finite = [v for r in rows for v in (r["ci_low"], r["ci_high"], r["estimate"])
               if v is not None and math.isfinite(v)]
     lo = min(finite + [0.0]) if finite else -1.0
@@ -83,7 +85,7 @@ def methods_plot(result: MetaResult, ax: Axes | None = None, title: str | None =
     ax.set_yticks(range(n))
     ax.set_yticklabels([r["label"] for r in reversed(rows)])
 
-    def txt(v):
+    def txt(v: float | None) -> str:
         if v is None or math.isnan(v):
             return "NA"
         if math.isinf(v):

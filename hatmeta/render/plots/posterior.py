@@ -37,6 +37,7 @@ def posterior(post: BayesResult, measure: str = "RR", scale: str = "log", title:
     from ...bayes.priors import parse_tau_prior
 
     plt = style.pyplot()
+    fig: Figure
     fig, (ax_mu, ax_tau) = plt.subplots(1, 2, figsize=(8, 3.8))
     mx, md = np.asarray(post.mu_grid[0]), np.asarray(post.mu_grid[1])
     ax_mu.plot(mx, md, color=style.STUDY, lw=1.4, label="posterior", gid="mu-posterior")

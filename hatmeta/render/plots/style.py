@@ -14,6 +14,7 @@ same with or without Noto; a character no font has is drawn as a box, with one w
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -109,7 +110,7 @@ NOTO_FILES = ("NotoSansCJK-Regular.ttc", "NotoSans-Regular.ttf", "NotoSansArabic
 _missing_warned: set[str] = set()
 
 
-def _charmap(path):
+def _charmap(path: str | os.PathLike[str]) -> frozenset[int]:
     from matplotlib import ft2font
 
     return frozenset(ft2font.FT2Font(str(path)).get_charmap())
@@ -119,7 +120,7 @@ _FALLBACKS: list[tuple[str, frozenset[int]]]  # set on first use (a NameError un
 _DEJAVU: frozenset[int]
 
 
-def _fallbacks():
+def _fallbacks() -> list[tuple[str, frozenset[int]]]:
     """[(family, codepoints)] of the Noto fonts found, in NOTO_FILES order (cached)."""
     global _FALLBACKS
     try:
@@ -149,7 +150,7 @@ def _fallbacks():
     return found
 
 
-def _dejavu():
+def _dejavu() -> frozenset[int]:
     global _DEJAVU
     try:
         return _DEJAVU
@@ -183,7 +184,7 @@ def families(text: str) -> list[str]:
     return out
 
 
-def _no_glyph_warnings():
+def _no_glyph_warnings() -> contextlib.ExitStack[bool | None]:
     """matplotlib warns once per missing glyph; ``families`` has already said it once, by text."""
     import contextlib
     import warnings

@@ -9,7 +9,7 @@ vertical line. Boundaries beyond |z| = 8 are not drawn (nothing meaningful is sp
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from . import style
 
@@ -25,7 +25,7 @@ CONVENTIONAL = "#7a7a7a"
 FUTILITY = "#3f7f3f"
 
 
-def _boundary_points(res, attr):
+def _boundary_points(res: TsaResult, attr: str) -> list[tuple[Any, Any]]:
     pts = [(t.information, getattr(t, attr)) for t in res.trials if t.look and getattr(t, attr) is not None]
     target = res.required_information_size_inflated or res.required_information_size
     if res.final_boundary is not None and (not pts or pts[-1][0] < target):
@@ -62,10 +62,11 @@ def tsa_plot(res: TsaResult, title: str | None = None, ax: Axes | None = None) -
     evidence is reached in cumulative meta-analysis. J Clin Epidemiol 61:64-75.
     """
     plt = style.pyplot()
+    fig: Figure
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.8))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)  # (not a SubFigure)
     ris = res.required_information_size
     target = res.required_information_size_inflated or ris
     xmax = max(target, res.accrued_information) * 1.1
