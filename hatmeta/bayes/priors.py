@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class TauPrior:
     """A prior density on tau >= 0. ``kind``: halfnormal, halfcauchy, uniform or lognormal (on tau^2)."""
 
     kind: str
-    params: tuple
+    params: tuple[float, ...]
     text: str
     source: str = ""
 
@@ -60,7 +60,8 @@ class TauPrior:
         return np.where(tau >= 0, out, -np.inf)
 
     def pdf(self, tau: ArrayLike) -> np.ndarray:
-        return np.exp(self.logpdf(tau))
+        out: np.ndarray = np.exp(self.logpdf(tau))
+        return out
 
     def upper(self) -> float:
         """A tau beyond which the prior has negligible mass (for integration bounds)."""
@@ -73,8 +74,8 @@ class TauPrior:
         m, s = self.params
         return math.exp(0.5 * (m + 12 * s))
 
-    def to_dict(self) -> dict:
-        out = {"tau_prior": self.text, "kind": self.kind, "params": list(self.params)}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tau_prior": self.text, "kind": self.kind, "params": list(self.params)}
         if self.kind == "lognormal":
             out["scale"] = "log(tau^2) ~ N(mu, sigma^2)"
         if self.source:
@@ -83,18 +84,19 @@ class TauPrior:
 
 
 @lru_cache(maxsize=1)
-def _turner():
-    return json.loads((Path(__file__).with_name("turner2015.json")).read_text())
+def _turner() -> dict[str, Any]:
+    table: dict[str, Any] = json.loads((Path(__file__).with_name("turner2015.json")).read_text())
+    return table
 
 
-def _slug(text):
+def _slug(text: str) -> str:
     """'pharmacological vs. placebo / control' -> 'pharmacological-vs-placebo-control'."""
     import re
 
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def turner_names() -> list:
+def turner_names() -> list[str]:
     """Names accepted after 'turner:' (outcome/comparison), plus 'marginal'."""
     return ["marginal"] + sorted(f"{_slug(r['outcome'])}/{_slug(r['comparison'])}" for r in _turner()["rows"])
 
@@ -105,7 +107,7 @@ def parse_tau_prior(text: str | None) -> TauPrior:
     kind, _, rest = text.partition(":")
     kind = kind.lower()
 
-    def numbers(n):
+    def numbers(n: int) -> tuple[float, ...]:
         try:
             vals = tuple(float(x) for x in rest.split(","))
         except ValueError:

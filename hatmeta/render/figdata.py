@@ -24,19 +24,24 @@ from ..precision import q, quantise
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.text import Text
+    from numpy.typing import ArrayLike
 
 
-def _xy(values) -> list:
-    return quantise(np.asarray(values, dtype=float)).tolist()
+def _xy(values: ArrayLike) -> list[Any]:
+    out: list[Any] = quantise(np.asarray(values, dtype=float)).tolist()
+    return out
 
 
-def _corners(vertices) -> list:
+def _corners(vertices: ArrayLike) -> list[tuple[float, ...]]:
     v = quantise(np.asarray(vertices, dtype=float).reshape(-1, 2))
     v = v[np.isfinite(v).all(axis=1)]
     return sorted({tuple(p) for p in v.tolist()})
 
 
-def _line(line) -> dict:
+def _line(line: Line2D) -> dict[str, Any]:
     x = quantise(np.asarray(line.get_xdata(orig=True), dtype=float))
     y = quantise(np.asarray(line.get_ydata(orig=True), dtype=float))
     line.set_data(x, y)
@@ -47,7 +52,7 @@ def _line(line) -> dict:
     return rec
 
 
-def _patch(patch) -> dict:
+def _patch(patch: Patch) -> dict[str, Any]:
     from matplotlib.patches import Polygon, Rectangle
 
     if isinstance(patch, Rectangle):
@@ -61,7 +66,7 @@ def _patch(patch) -> dict:
     return {"kind": "area", "corners": _corners(path)}
 
 
-def _collection(coll) -> dict:
+def _collection(coll: Any) -> dict[str, Any]:  # (matplotlib types a Path's vertices as ArrayLike)
     rec: dict[str, object] = {"kind": "collection"}
     paths = coll.get_paths()
     if paths:
@@ -76,7 +81,7 @@ def _collection(coll) -> dict:
     return rec
 
 
-def _text(text) -> dict:
+def _text(text: Text) -> dict[str, Any]:
     from matplotlib.text import Annotation
 
     x, y = text.get_position()
@@ -104,7 +109,7 @@ def drawn(fig: Figure) -> dict[str, Any]:
     if getattr(fig, "_suptitle", None) is not None:
         texts.append({"kind": "text", "text": fig._suptitle.get_text()})  # type: ignore[attr-defined]
     fig._hatmeta_drawn = {"panels": panels, "texts": texts}  # type: ignore[attr-defined]  # read by the tests
-    return fig._hatmeta_drawn  # type: ignore[attr-defined]
+    return fig._hatmeta_drawn  # type: ignore[attr-defined, no-any-return]
 
 
 __all__ = ["drawn"]
