@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ MIN_DRAWS = 10  # per chain: fewer leave split R-hat and ESS meaningless (and Py
 BASELINE_SD = 10.0  # vague N(0, 10^2) prior on each study's baseline log-odds or log-rate
 
 
-def _tau(pm, prior: TauPrior):
+def _tau(pm: Any, prior: TauPrior) -> Any:
     if prior.kind == "halfnormal":
         return pm.HalfNormal("tau", sigma=prior.params[0])
     if prior.kind == "halfcauchy":
@@ -40,7 +41,7 @@ def _tau(pm, prior: TauPrior):
     return pm.Deterministic("tau", pm.math.sqrt(tau2))
 
 
-def _summary(x, level):
+def _summary(x: np.ndarray, level: float) -> Summary:
     import arviz as az
 
     a = (1 - level) / 2
@@ -49,7 +50,8 @@ def _summary(x, level):
                    float(np.quantile(x, 1 - a)), float(low), float(high))
 
 
-def _add_theta(idata, y, v, rng, labels=None) -> None:
+def _add_theta(idata: Any, y: np.ndarray, v: np.ndarray, rng: np.random.Generator,
+               labels: Sequence[str] | Sequence[int] | None = None) -> None:
     """Add study effects theta_i to a marginal fit's posterior: given (mu, tau), theta_i is normal
     with mean mu + (1 - B_i)(y_i - mu) and variance (1 - B_i) v_i, B_i = v_i / (v_i + tau^2)
     (the usual normal-normal shrinkage; e.g. Roever 2020, eq. 9). One draw per posterior draw."""
@@ -64,7 +66,7 @@ def _add_theta(idata, y, v, rng, labels=None) -> None:
     idata.posterior["theta"] = xr.DataArray(theta, dims=("chain", "draw", "study"), coords=coords)
 
 
-def _arm_likelihood(pm, likelihood, theta, a) -> None:
+def _arm_likelihood(pm: Any, likelihood: str, theta: Any, a: Mapping[str, np.ndarray]) -> None:
     """Arm-level likelihood given study effects theta (log OR or log IRR), with a study-specific
     baseline alpha_i ~ N(0, BASELINE_SD^2) on the log-odds or log-rate scale."""
     alpha = pm.Normal("alpha", 0.0, BASELINE_SD, dims="study")
@@ -180,7 +182,7 @@ def bayes_pymc(yi: Sequence[float] | np.ndarray | None = None, vi: Sequence[floa
         except OSError as exc:
             raise InputError(f"cannot write the trace ({exc.strerror or exc})", file=save_trace) from None
 
-    def favours(x):
+    def favours(x: float) -> float:
         return float(np.mean(mu_d < x) if benefit == "lower" else np.mean(mu_d > x))
 
     probabilities = {"p_favours_treatment": favours(0.0),
