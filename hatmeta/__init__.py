@@ -53,20 +53,27 @@ _LAZY = {
 _SUBMODULES = ("api", "results", "errors", "io", "fit", "methods", "render", "bayes", "review", "cli")
 
 if TYPE_CHECKING:  # what type checkers see: the real objects behind the lazy names
-    from . import api as api, results as results, errors as errors  # noqa: F401
-    from .api import pool_by as pool_by, pool_file as pool_file, pool_table as pool_table  # noqa: F401
-    from .errors import InputError as InputError  # noqa: F401
-    from .fit.batch import BatchResult as BatchResult  # noqa: F401
-    from .fit.effects import EffectSizes as EffectSizes, escalc as escalc  # noqa: F401
-    from .fit.models import rma as rma  # noqa: F401
-    from .io.trial_table import TrialTable as TrialTable, read_table as read_table  # noqa: F401
-    from .methods.influence import influence as influence  # noqa: F401
-    from .methods.publication_bias import egger as egger, pet_peese as pet_peese  # noqa: F401
-    from .methods.publication_bias import selection_model as selection_model  # noqa: F401
-    from .methods.publication_bias import small_study_test as small_study_test, trim_fill as trim_fill  # noqa: F401
-    from .methods.sensitivity import cumulative as cumulative, leave_one_out as leave_one_out  # noqa: F401
-    from .methods.sensitivity import subgroups as subgroups  # noqa: F401
-    from .results import MetaResult as MetaResult  # noqa: F401
+    from . import api as api, errors as errors, results as results
+    from .api import pool_by as pool_by, pool_file as pool_file, pool_table as pool_table
+    from .errors import InputError as InputError
+    from .fit.batch import BatchResult as BatchResult
+    from .fit.effects import EffectSizes as EffectSizes, escalc as escalc
+    from .fit.models import rma as rma
+    from .io.trial_table import TrialTable as TrialTable, read_table as read_table
+    from .methods.influence import influence as influence
+    from .methods.publication_bias import (
+        egger as egger,
+        pet_peese as pet_peese,
+        selection_model as selection_model,
+        small_study_test as small_study_test,
+        trim_fill as trim_fill,
+    )
+    from .methods.sensitivity import (
+        cumulative as cumulative,
+        leave_one_out as leave_one_out,
+        subgroups as subgroups,
+    )
+    from .results import MetaResult as MetaResult
 
 
 def __getattr__(name: str) -> Any:

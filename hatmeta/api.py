@@ -6,19 +6,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .fit.effects import escalc
 from .errors import InputError
+from .fit.effects import escalc
 from .fit.models import rma
-from .io.trial_table import read_table
+from .io.trial_table import TrialTable, read_table
 from .vocabulary import COMMON_EFFECT_METHODS
 
 if TYPE_CHECKING:
+    import os
+
+    from .bayes.exact import BayesResult
     from .fit.batch import BatchResult
-    from .io.trial_table import TableSource, TrialTable
+    from .io.trial_table import TableSource
     from .results import MetaResult
 
 
@@ -57,7 +60,7 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     res = rma(es, method=method, ci=ci, pi=pi, level=level, preset=preset)
     method = "DL" if preset else res.method  # the preset's sequences use its DL random effects
-    extra = {}
+    extra: dict[str, Any] = {}
     if leave_one_out:
         from .methods.sensitivity import leave_one_out as loo
 
@@ -120,7 +123,8 @@ def _robustness(es, res, tests, pet_peese, trim_fill, estimator, selection, step
         return {}
     from .methods import publication_bias as pb
 
-    out, notes = {}, ()
+    out: dict[str, Any] = {}
+    notes: tuple[str, ...] = ()
 
     def attempt(option, key, run):
         """Run one analysis; under ``lenient`` a refusal becomes {"error": ...} and a note."""
@@ -200,7 +204,8 @@ def _sparse_data(table, es, res, compare, level):
     {"sparse_data": ..., "compare_methods": [...], "notes": (...)}; empty when neither applies."""
     from .methods import sparse
 
-    out, notes = {}, ()
+    out: dict[str, Any] = {}
+    notes: tuple[str, ...] = ()
     if table.layout == "binary" and es.measure in ("OR", "RR", "RD") and sparse.is_sparse(table):
         advice = sparse.advise(table, es, compared=compare)
         out["sparse_data"] = advice
@@ -212,7 +217,7 @@ def _sparse_data(table, es, res, compare, level):
     return out
 
 
-def read_data(path, measure, drop_incomplete=False):
+def read_data(path: TableSource, measure: str | None, drop_incomplete: bool = False) -> tuple[TrialTable, str]:
     """(TrialTable, measure) for ``--data PATH --measure M``: the measure is required and checked first,
     so the table is read in the layout it needs."""
     from .fit.effects import normalise_measure
@@ -224,28 +229,61 @@ def read_data(path, measure, drop_incomplete=False):
 
 
 def pool_file(path: TableSource, measure: str, drop_incomplete: bool = False, **options: Any) -> MetaResult:
-    """Read a trial table CSV and pool it (see ``pool_table`` for the options)."""
+    """Read a trial table CSV and pool it.
+
+    Parameters
+    ----------
+    path : str, os.PathLike, pandas.DataFrame or mapping
+        As ``read_table``.
+    measure : str
+        Effect measure (see ``escalc``).
+    drop_incomplete : bool
+        Leave out rows with a missing value, naming them (``read_table``).
+    **options
+        The options of ``pool_table``.
+
+    Returns
+    -------
+    MetaResult
+        As ``pool_table`` (analysis scale).
+    """
     return pool_table(read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure, **options)
 
 
-def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str = "REML", ci: str = "wald",
+def pool_by(table: TrialTable | TableSource | None, by: str, measure: str, method: str = "REML", ci: str = "wald",
             pi: str = "t", level: float = 0.95, cc: float = 0.5, input_level: float = 0.95,
-            scale: str | None = None, failed=None, group_keys=None, strict: bool = False) -> BatchResult:
+            scale: str | None = None, failed: dict[Any, str] | None = None,
+            group_keys: Sequence[Any] | None = None, strict: bool = False) -> BatchResult:
     """Pool every group of rows (column ``by``) separately, all groups in one vectorised fit.
 
-    Returns a BatchResult (a sequence of MetaResults in the order groups first appear; ``to_frame()``
-    gives one row per group). Groups too small for the method get a result whose notes say why (with
-    NaN numbers) rather than stopping the run. Study names need to be unique only within a group.
-    ``failed`` and ``group_keys`` come from ``read_data_by``: groups with a bad row are answered with
-    its error; ``strict``: an effect that cannot be computed stops the run instead of failing its group.
-    Given a ``dask.dataframe.DataFrame``, returns a Dask DataFrame with one row per group (the columns
-    of ``to_frame()``), each group pooled whole in one partition (``hatmeta.fit.distributed``); with
-    millions of groups fetch it with ``hatmeta.fit.distributed.collect(result, client)``, not ``.compute()``.
+    Groups too small for the method get a result whose notes say why (with NaN numbers) rather than
+    stopping the run. Study names need to be unique only within a group.
+
+    Parameters
+    ----------
+    table : TrialTable, pandas.DataFrame, mapping, path or dask.dataframe.DataFrame
+        The rows of every group.
+    by : str
+        The column that names each row's group.
+    measure, method, ci, pi, level, cc, input_level, scale
+        As ``pool_table``.
+    failed, group_keys : optional
+        From ``read_data_by``: groups with a bad row are answered with its error.
+    strict : bool
+        An effect that cannot be computed stops the run instead of failing its group.
+
+    Returns
+    -------
+    BatchResult
+        A sequence of MetaResults (analysis scale) in the order groups first appear; ``to_frame()``
+        gives one row per group. Given a Dask DataFrame, a Dask DataFrame with one row per group (the
+        columns of ``to_frame()``), each group pooled whole in one partition
+        (``hatmeta.fit.distributed``); with millions of groups fetch it with
+        ``hatmeta.fit.distributed.collect(result, client)``, not ``.compute()``.
     """
     from .fit.batch import pool_groups
-    from .io.trial_table import TrialTable
-
     from .fit.distributed import is_dask
+    from .io.trial_table import TrialTable
 
     if is_dask(table):  # a dask.dataframe.DataFrame: a Dask DataFrame of per-group results (lazy)
         from .fit.distributed import pool_by_dask
@@ -281,8 +319,9 @@ def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):
 SENSITIVITY_PRIORS = ("halfnormal:0.5", "halfnormal:1", "halfcauchy:0.5", "uniform:4", "turner:marginal")
 
 
-def pool_bayes(result, tau_prior=None, mu_prior_sd=None, threshold=None, benefit="lower", level=0.95,
-               prior_sensitivity=False):
+def pool_bayes(result: MetaResult, tau_prior: str | None = None, mu_prior_sd: float | None = None,
+               threshold: float | None = None, benefit: str = "lower", level: float = 0.95,
+               prior_sensitivity: bool = False) -> tuple[BayesResult, tuple[BayesResult, ...]]:
     """Bayesian random-effects posterior for the studies of a frequentist ``result`` (exact engine).
 
     Priors and threshold as in ``_bayes_settings``. Returns the BayesResult, and a tuple of
@@ -294,15 +333,17 @@ def pool_bayes(result, tau_prior=None, mu_prior_sd=None, threshold=None, benefit
     studies = [s.study for s in result.studies]
     yi = [s.yi for s in result.studies]
     vi = [s.vi for s in result.studies]
-    opts = dict(mu_prior_sd=mu_prior_sd, threshold=threshold, benefit=benefit, level=level)
+    opts: dict[str, Any] = dict(mu_prior_sd=mu_prior_sd, threshold=threshold, benefit=benefit, level=level)
     main = bayes_exact(yi, vi, studies, tau_prior=tau_prior, **opts)
     alternatives = [p for p in (SENSITIVITY_PRIORS if default_scale else ()) if p != main.prior["tau_prior"]]
     others = sensitivity(yi, vi, alternatives, **opts) if prior_sensitivity else ()
     return main, others
 
 
-def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=None, threshold=None, benefit="lower",
-                    level=0.95, seed=1, draws=1500, save_trace=None, progressbar=False, parameterisation="marginal"):
+def pool_bayes_mcmc(result: MetaResult, likelihood: str = "normal", tau_prior: str | None = None,
+                    mu_prior_sd: float | None = None, threshold: float | None = None, benefit: str = "lower",
+                    level: float = 0.95, seed: int = 1, draws: int = 1500, save_trace: str | None = None,
+                    progressbar: bool = False, parameterisation: str = "marginal") -> BayesResult:
     """The PyMC engine on a frequentist ``result``'s studies: normal-normal on (yi, vi) (``parameterisation``
     "marginal" or "noncentred"), or binomial-normal on the arm counts (log OR), or Poisson on events and
     person-time (log IRR)."""
@@ -329,10 +370,12 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
                       benefit=benefit, level=level, parameterisation=parameterisation)
 
 
-def robustness_by(table, by, measure, small_study=(), influence=False, method="REML", ci="wald", cc=0.5,
-                  pet_peese=False, level=0.95, input_level=0.95, scale=None, trim_fill=False,
-                  trim_fill_estimator="L0", trim_fill_side=None, selection_model=None, steps=(0.025,),
-                  benefit="lower"):
+def robustness_by(table: TrialTable, by: str, measure: str, small_study: str | Sequence[str] = (),
+                  influence: bool = False, method: str = "REML", ci: str = "wald", cc: float = 0.5,
+                  pet_peese: bool = False, level: float = 0.95, input_level: float = 0.95, scale: str | None = None,
+                  trim_fill: bool = False, trim_fill_estimator: str = "L0", trim_fill_side: str | None = None,
+                  selection_model: str | None = None, steps: Sequence[float] = (0.025,),
+                  benefit: str = "lower") -> list[dict[str, Any]]:
     """Small-study tests and influence diagnostics for every group of rows (column ``by``), vectorised
     across groups: a list, in the order groups first appear (as ``pool_by``), of dicts with one key
     per test and ``influence`` (list of per-study dicts), JSON-ready.
@@ -352,7 +395,7 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
     lookup = {x: j for j, x in enumerate(groups)}
     es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     gid = np.fromiter((lookup[x] for x in es.table.column(by)), dtype=np.intp, count=es.k)
-    out = [dict() for _ in groups]
+    out: list[dict[str, Any]] = [dict() for _ in groups]
     if small_study:
         from .methods.publication_bias import tests_by_group
 
@@ -387,7 +430,9 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
 
 
 
-def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
+def read_data_by(path: str | os.PathLike[str], measure: str | None, by: str, strict: bool = False,
+                 drop_incomplete: bool = False,
+                 ) -> tuple[TrialTable | None, str, dict[Any, str], Sequence[Any] | None]:
     """``read_data`` for ``--by``: (TrialTable of the good rows or None, measure, {group: error of its
     first bad row}, key of every row read). With ``strict`` the first bad row stops the run
     (InputError), as without ``--by``."""
@@ -420,7 +465,7 @@ def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
                        try_exact=not known_bad)
     else:
         got = read_table_by(path, by, measure=measure, try_exact=not known_bad)
-    failed = {}
+    failed: dict[Any, str] = {}
     for i in sorted(got.errors):
         failed.setdefault(got.keys[i], got.errors[i])
     return got.table, measure, failed, got.keys

@@ -45,7 +45,7 @@ class LazyGroup(click.Group):
         return sorted(name for name in COMMANDS if self._available(name))
 
     @staticmethod
-    def _available(name):
+    def _available(name) -> bool:
         module = COMMANDS[name].split(":")[0]
         return importlib.util.find_spec(module) is not None
 

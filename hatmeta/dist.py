@@ -17,8 +17,12 @@ Anything else (fractional or large df) uses SciPy, imported only then. tests/tes
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 SERIES_DF = 400  # above this the series get long; large df mean a large fit, where SciPy's import is noise
 # t tails: the remainder series converges like c^2 = df / (df + t^2), slowly for many df near t ~ 1
@@ -31,7 +35,7 @@ _lgamma = np.frompyfunc(math.lgamma, 1, 1)
 _preload = None
 
 
-def preload_scipy():
+def preload_scipy() -> None:
     """Start importing ``scipy.special`` in a background thread (once). A fit of thousands of studies
     needs it for its chi-square quantiles (more than SERIES_DF df), and the import (0.2-0.4 s) then
     overlaps the likelihood scan, whose NumPy loops release the GIL. Importing changes no number."""
@@ -39,7 +43,7 @@ def preload_scipy():
     if _preload is None:
         import threading
 
-        def load():
+        def load() -> None:
             try:
                 import scipy.special  # noqa: F401
             except Exception:  # noqa: BLE001 - the caller's own import raises it where it is needed
@@ -49,7 +53,7 @@ def preload_scipy():
         _preload.start()
 
 
-def _f(x):
+def _f(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
@@ -147,7 +151,7 @@ def _chi2_logpdf(df, x):
     return (k - 1) * math.log(x) - 0.5 * x - k * math.log(2) - math.lgamma(k)
 
 
-def chi2_sf(df, x):
+def chi2_sf(df: ArrayLike, x: ArrayLike) -> Any:
     """P(X > x) for X ~ chi-square(df)."""
     if _whole(df):
         return _chi2_sf_series(df, x)
@@ -180,7 +184,7 @@ def _chi2_isf_one(df, p):
     return x
 
 
-def chi2_isf(df, p):
+def chi2_isf(df: ArrayLike, p: ArrayLike) -> Any:
     """x with P(X > x) = p for X ~ chi-square(df)."""
     if _whole(df):
         return _per_df(lambda d, q: _map(lambda a: _chi2_isf_one(int(a), float(q)), d), df, p)
@@ -198,7 +202,7 @@ def _map(fn, d):
 
 # ---------------------------------------------------------------- t
 
-def t_sf(df, x):
+def t_sf(df: ArrayLike, x: ArrayLike) -> Any:
     """P(T > x) for T ~ t(df)."""
     if _whole(df) and np.all(_f(df) <= T_SERIES_DF):
         return _t_sf_series(df, x)
@@ -321,7 +325,7 @@ def _t_isf_one(df, p):
     return t
 
 
-def t_isf(df, p):
+def t_isf(df: ArrayLike, p: ArrayLike) -> Any:
     """t with P(T > t) = p for T ~ t(df)."""
     if _whole(df):
         return _per_df(lambda d, q: _map(lambda a: _t_isf_one(int(a), float(q)), d), df, p)

@@ -1,6 +1,11 @@
 """User-facing errors: one line naming the file, the row (line number) and the column, or the
 command-line option or argument at fault."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
 
 class InputError(Exception):
     """A mistake in the user's input. The command line prints it on one line and exits 2.
@@ -9,7 +14,8 @@ class InputError(Exception):
     ('--measure', 'ANALYSIS'), printed as "option '--measure': ..." (or "argument 'ANALYSIS': ...").
     """
 
-    def __init__(self, message, file=None, line=None, column=None, option=None):
+    def __init__(self, message: str, file: object = None, line: int | None = None, column: str | None = None,
+                 option: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.file = file
@@ -20,7 +26,7 @@ class InputError(Exception):
             option = column
         self.option = option
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = ""
         if self.file is not None:
             where = str(self.file)
@@ -39,7 +45,7 @@ class InputError(Exception):
         return f"{where}{col}{self.message}"
 
 
-def _is_option(name) -> bool:
+def _is_option(name: object) -> bool:
     """'--measure' (an option) or 'ANALYSIS' / 'FILE' (a command-line argument), not a data column."""
     name = str(name)
     return name.startswith("-") or name in ARGUMENTS
@@ -55,7 +61,8 @@ class NotPooled(InputError):
     ``omitted``: [(trial, reason)]; ``details``: extra lines the command line prints under the
     one-line error (the gaps, de-duplicated), filled in by the API, which knows the evidence."""
 
-    def __init__(self, message, omitted=(), file=None, **kw):
+    def __init__(self, message: str, omitted: Iterable[tuple[str, str]] = (), file: object = None,
+                 **kw: Any) -> None:
         super().__init__(message, file=file, **kw)
         self.omitted = tuple(omitted)
         self.details = ""  # a few short lines, grouped by kind

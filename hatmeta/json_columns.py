@@ -13,7 +13,9 @@ costs more than the dicts.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Sequence
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 import orjson
@@ -21,7 +23,7 @@ import orjson
 from .precision import json_floats
 
 
-def whole_counts(inputs: dict, count_columns) -> set:
+def whole_counts(inputs: dict[str, Any], count_columns: Collection[str]) -> set[str]:
     """The input columns written as integers: counts whose every value is whole (decided on the
     whole column, as ``StudyRows.to_dicts`` does, never per chunk)."""
     out = set()
@@ -33,10 +35,11 @@ def whole_counts(inputs: dict, count_columns) -> set:
     return out
 
 
-def study_columns(studies, labels, arrays: dict, inputs: dict, as_int: set) -> dict:
+def study_columns(studies: Sequence[str], labels: Sequence[str | None] | None, arrays: dict[str, Any],
+                  inputs: dict[str, Any], as_int: set[str]) -> dict[str, list[Any]]:
     """JSON-ready values per key of study rows, laid out as ``StudyRows.to_dicts`` lays them out
     (floats rounded by the output policy; the inputs in ``as_int`` as integers)."""
-    cols = {"study": list(studies)}
+    cols: dict[str, list[Any]] = {"study": list(studies)}
     if labels is not None:
         cols["label"] = list(labels)
     for name, arr in arrays.items():
@@ -47,7 +50,7 @@ def study_columns(studies, labels, arrays: dict, inputs: dict, as_int: set) -> d
     return cols
 
 
-def rows_json(cols: dict) -> bytes:
+def rows_json(cols: dict[str, list[Any]]) -> bytes:
     """``[{...}, ...]``: one compact object per row of ``cols`` (key -> list of JSON-ready values,
     all of one length), keys sorted."""
     keys = sorted(cols)  # built in sorted order, so orjson need not sort them (see precision.dump_lines)
@@ -55,7 +58,7 @@ def rows_json(cols: dict) -> bytes:
     return orjson.dumps(rows)
 
 
-def study_rows_chunks(rows, count_columns, chunk: int = 100_000):
+def study_rows_chunks(rows: Any, count_columns: Collection[str], chunk: int = 100_000) -> Iterator[bytes]:
     """The JSON array of a ``results.StudyRows`` as bytes pieces, ``chunk`` rows at a time, so that
     a million studies never exist as Python objects all at once."""
     n = len(rows)

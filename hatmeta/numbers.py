@@ -9,13 +9,14 @@ that an interval never prints as '-0.00 [-0.00, -0.00]'. Nothing here computes s
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 
-def _finite(x) -> bool:
+def _finite(x: object) -> TypeGuard[int | float]:
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
 
 
-def p_text(p) -> str:
+def p_text(p: float | None) -> str:
     """'= 0.04', '= 0.003', '= 0.0004', '< 0.0001', '< 0.00001' (without the leading 'P ')."""
     if not _finite(p):
         return "= NA"
@@ -31,7 +32,7 @@ def p_text(p) -> str:
     return "= NA"  # unreachable
 
 
-def fmt_p(p) -> str:
+def fmt_p(p: float | None) -> str:
     """'P = 0.04', 'P < 0.0001': RevMan's form, for figures, tables and text alike."""
     return "P " + p_text(p)
 
@@ -52,7 +53,7 @@ def decimals(*values) -> int:
     return min(8, 1 - math.floor(math.log10(top)))
 
 
-def num(x, digits=2) -> str:
+def num(x: float | None, digits: int = 2) -> str:
     """``x`` with ``digits`` decimals, never '-0.00' (a value that rounds to zero has no sign)."""
     if not _finite(x):
         return "NA"
@@ -60,20 +61,20 @@ def num(x, digits=2) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
-def est_ci(est, lo, hi, sep=", ", brackets="[]") -> str:
+def est_ci(est: float | None, lo: float | None, hi: float | None, sep: str = ", ", brackets: str = "[]") -> str:
     """'1.29 [0.73, 2.26]' with decimals chosen from the magnitude of the three values (natural scale)."""
     d = decimals(est, lo, hi)
-    a, b = brackets
+    a, b = tuple(brackets)
     return f"{num(est, d)} {a}{num(lo, d)}{sep}{num(hi, d)}{b}"
 
 
-def interval(lo, hi) -> str:
+def interval(lo: float | None, hi: float | None) -> str:
     """'[0.73, 2.26]' (a prediction interval)."""
     d = decimals(lo, hi)
     return f"[{num(lo, d)}, {num(hi, d)}]"
 
 
-def tau2_text(t) -> str:
+def tau2_text(t: float | None) -> str:
     """tau² with two decimals, or two significant digits when smaller than 0.01 (so a real but small
     tau² on the risk-difference scale is not shown as 0.00 beside I² = 96%); exactly 0 is '0'."""
     if not _finite(t):

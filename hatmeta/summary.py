@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .numbers import p_bare
 from .printable import join_lines, printable
 from .vocabulary import MEASURE_TEXT, METHOD_TEXT, TEST_NAMES
 
+# Results are typed Any here (res: a MetaResult, post: a BayesResult, ...): this module sits below
+# hatmeta.results and hatmeta.bayes in the layers, so it may not import them, even for type checking.
 
 NOTE_CHARS = 200  # a note longer than this is cut in text output (full in JSON)
 
@@ -18,7 +22,7 @@ def _lv(res) -> str:
     return level_text(res.level)
 
 
-def fmt(x, digits=4):
+def fmt(x: float | None, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "NA"
     return f"{x:.{digits}f}"
@@ -26,7 +30,7 @@ def fmt(x, digits=4):
 
 
 
-def headline(res, labels=None) -> list:
+def headline(res: Any, labels: Sequence[str] | None = None) -> list[str]:
     """The answer first: pooled estimate with its CI and P, the prediction interval, heterogeneity
     (natural scale for ratios; the shared formatter of figures and tables)."""
     from .numbers import est_ci, fmt_p, interval, tau2_text
@@ -63,7 +67,8 @@ def headline(res, labels=None) -> list:
     return out
 
 
-def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
+def format_result(res: Any, labels: Sequence[str] | None = None, verbose: bool = False,
+                  study_labels: Mapping[str, str] | None = None) -> str:
     """A readable summary: the answer first (``headline``), then the detail in the style of metafor's
     print.rma (ratios also on the natural scale), then the notes grouped by kind (every note in
     full with ``verbose``). ``labels``: the (experimental, control) arm names; ``study_labels``:
@@ -144,7 +149,7 @@ def format_result(res, labels=None, verbose=False, study_labels=None) -> str:
                       f"df = {e.df}, p = {p_bare(e.p)}"]
     if res.extra:
         lines += robustness_lines(res)
-    for title, rows, key in (("Leave-one-out (omitted)", res.leave_one_out, "omitted"),
+    for title, rows, _key in (("Leave-one-out (omitted)", res.leave_one_out, "omitted"),
                              ("Cumulative (added)", res.cumulative, "added")):
         if rows is not None:
             lines += ["", f"{title}:"]
@@ -189,12 +194,13 @@ def _shorten(n, limit=NOTE_CHARS):
     return n if len(n) <= limit else n[:limit - 75].rsplit(" ", 1)[0] + " ... " + n[-70:].split(" ", 1)[-1]
 
 
-def notes_grouped(notes, study_labels=None) -> list:
+def notes_grouped(notes: Sequence[str], study_labels: Mapping[str, str] | None = None) -> list[str]:
     """Notes grouped by kind and counted, studies named by label; omitted trials one line each with
     the reason's gist. The JSON, the report and ``--verbose`` keep every note whole."""
     import re
 
-    groups, other = {}, []
+    groups: dict[str, list[re.Match[str]]] = {}
+    other: list[str] = []
     for note in notes:
         for kind, pattern in NOTE_KINDS:
             m = re.match(pattern, note)
@@ -224,11 +230,11 @@ def notes_grouped(notes, study_labels=None) -> list:
     return lines
 
 
-def notes_full(notes, study_labels=None) -> list:
+def notes_full(notes: Sequence[str], study_labels: Mapping[str, str] | None = None) -> list[str]:
     return [f"Notes ({len(notes)}):"] + [f"  - {_relabel(n, study_labels)}" for n in notes]
 
 
-def _arm_text(inputs):
+def _arm_text(inputs) -> str:
     """The study's figures as given: events/n, mean (SD) n, or events/time per arm."""
     if "events_treat" in inputs and "n_treat" in inputs:
         return f"{inputs['events_treat']}/{inputs['n_treat']} vs {inputs['events_ctrl']}/{inputs['n_ctrl']}"
@@ -241,7 +247,7 @@ def _arm_text(inputs):
     return ""
 
 
-def study_lines(res, labels=None) -> list:
+def study_lines(res: Any, labels: Sequence[str] | None = None) -> list[str]:
     """One line per study: name, figures per arm, effect [CI at the result's level] (natural scale), weight %."""
     from .numbers import est_ci
 
@@ -269,7 +275,7 @@ STUDY_FIELDS = ("study", "yi", "vi", "ci_low", "ci_high", "weight")
 
 
 
-def to_markdown(res) -> str:
+def to_markdown(res: Any) -> str:
     """Study rows, the pooled row and heterogeneity, with the figures' and tables' number formatter."""
     from .numbers import est_ci, fmt_p, tau2_text
 
@@ -287,7 +293,7 @@ def to_markdown(res) -> str:
     return head + rows + pooled + het
 
 
-def bayes_text(res, post, others=()):
+def bayes_text(res: Any, post: Any, others: Sequence[Any] = ()) -> str:
     """The Bayesian posterior as text; ratios also on the natural scale, the probabilities in words and
     a threshold on the scale it was given (natural for ratios)."""
     words = {"p_favours_treatment": "P(the mean effect favours treatment)",
@@ -309,7 +315,8 @@ def bayes_text(res, post, others=()):
         n = res.natural
         lines += ["", f"{res.measure} (natural scale): posterior median {fmt(n(post.mu.median))} "
                       f"[{_lv(res)} CrI {fmt(n(post.mu.low))}, {fmt(n(post.mu.high))}]; predicted new trial "
-                      f"{fmt(n(post.prediction.median))} [{fmt(n(post.prediction.low))}, {fmt(n(post.prediction.high))}]"]
+                      f"{fmt(n(post.prediction.median))} "
+                      f"[{fmt(n(post.prediction.low))}, {fmt(n(post.prediction.high))}]"]
     if others:
         lines += ["", f"Prior sensitivity (mu: median [{_lv(res)} CrI]; tau: median):"]
         for o in (post, *others):
@@ -342,7 +349,7 @@ def _sparse_lines(res) -> list:
     return lines
 
 
-def methods_text(rows, measure, is_ratio) -> str:
+def methods_text(rows: Sequence[Any], measure: str, is_ratio: bool) -> str:
     """The comparison as a text table on the natural scale."""
     import math
 
@@ -370,8 +377,7 @@ def methods_text(rows, measure, is_ratio) -> str:
     return join_lines(lines)
 
 
-def robustness_lines(res) -> list:
-
+def robustness_lines(res: Any) -> list[str]:
     x = dict(res.extra or {})
     refused = [(k, v["error"]) for k, v in x.items() if isinstance(v, dict) and "error" in v]
     for key, _ in refused:
@@ -432,7 +438,7 @@ def robustness_lines(res) -> list:
     return lines
 
 
-def record_text(rec) -> str:
+def record_text(rec: Any) -> str:
     """A result without a layout of its own: its type, then one line per scalar field (analysis scale)."""
     lines = [type(rec).__name__]
     for key, value in rec.to_dict().items():
@@ -457,7 +463,7 @@ def _table(head, rows) -> list:
                              for i, (c, w) in enumerate(zip(r, widths))) for r in [head, *rows]]
 
 
-def sensitivity_text(res) -> str:
+def sensitivity_text(res: Any) -> str:
     """A leave-one-out or cumulative sequence (hatmeta.results.Sensitivity), natural scale for ratios."""
     from .numbers import level_text
 
@@ -472,7 +478,7 @@ def sensitivity_text(res) -> str:
     return join_lines([f"{what}; {res.method}"] + _table(head, rows))
 
 
-def subgroups_text(res) -> str:
+def subgroups_text(res: Any) -> str:
     """Subgroup analysis (hatmeta.results.Subgroups) and the test for subgroup differences."""
     from .numbers import level_text
 
@@ -486,7 +492,7 @@ def subgroups_text(res) -> str:
                      + [f"Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {p_bare(t.p)}"])
 
 
-def influence_text(res) -> str:
+def influence_text(res: Any) -> str:
     """Influence diagnostics (hatmeta.results.Influence); '*' marks an influential study (metafor's rule)."""
     head = ("study", "rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat", "inf")
     rows = [(r.study, fmt(r.rstudent), fmt(r.dffits), fmt(r.cooks_distance), fmt(r.cov_ratio),

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from hatmeta.review.api import pool_analysis
 from hatmeta.cli import main
+from hatmeta.review.api import pool_analysis
 from hatmeta.review.compare import compare
 
 from .conftest import ROOT
@@ -107,7 +107,6 @@ def test_compare_with_a_saved_result_and_errors(tmp_path, capsys):
 def test_report_changes_since_the_previous_report(tmp_path):
     """`hatmeta report` compares the results it overwrites with the new ones (unit level: the report
     build itself is tested in test_report.py)."""
-    from hatmeta import api
     from hatmeta.review.compare import read_results, report_changes, report_changes_text
 
     data = tmp_path / "extracted"

@@ -2,15 +2,14 @@
 
 import math
 import shutil
-
-import numpy as np
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from hatmeta.review.api import pool_analysis
 from hatmeta.errors import InputError
 from hatmeta.review import build_analysis, list_analyses, load_analysis, load_extraction, read_spec
+from hatmeta.review.api import pool_analysis
 from hatmeta.review.spec import spec_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +56,6 @@ def test_retention_table_by_hand():
 
 def test_retention_against_engine_by_hand():
     """log RR and its variance by hand from the raw counts, and the inverse-variance common effect."""
-    from hatmeta import api
     from hatmeta.fit.effects import escalc
 
     a = load_analysis("retention", data_dir=VALID, analyses_dir=SPECS)

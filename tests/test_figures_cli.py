@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 
+from hatmeta import numbers
 from hatmeta.api import pool_table
 from hatmeta.io.trial_table import table_from_rows
-from hatmeta import numbers
 
 from .conftest import FIXTURES, ROOT
 

@@ -131,7 +131,8 @@ def test_no_treatment_events_gives_a_one_sided_profile_interval_not_a_failure():
         assert d["estimate"] is None and d["ci_high"] == pytest.approx(r.ci_high)
     # The bound moves the right way with more evidence: more control events, lower upper limit.
     more = _table([["A", 0, 50, 9, 50], ["B", 0, 40, 8, 45], ["D", 0, 30, 9, 30]])
-    assert api.pool_table(more, "OR", method="GLMM-EXACT").ci_high < api.pool_table(t, "OR", method="GLMM-EXACT").ci_high
+    assert (api.pool_table(more, "OR", method="GLMM-EXACT").ci_high
+            < api.pool_table(t, "OR", method="GLMM-EXACT").ci_high)
 
 
 def test_glmm_needs_counts():
@@ -192,7 +193,7 @@ def test_cli_method_and_compare_methods(tmp_path):
         def __init__(self, p):
             self.exit_code, self.output = p.returncode, p.stdout + p.stderr
 
-    class runner:  # noqa: N801 - the CLI in a subprocess, as a user runs it (exit codes included)
+    class runner:
         @staticmethod
         def invoke(_, args):
             return _Out(subprocess.run([sys.executable, "-m", "hatmeta.cli", *args], capture_output=True, text=True))

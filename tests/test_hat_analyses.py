@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from hatmeta.review.api import pool_analysis
 from hatmeta.review import load_analysis
+from hatmeta.review.api import pool_analysis
 
 from .conftest import FIXTURES, ROOT
 
@@ -97,15 +97,17 @@ def test_text_output_shortens_long_notes_and_json_keeps_them_whole():
     text, data = run(), json.loads(run("--format", "json"))
     notes = data["notes"]
     # The answer first: `hatmeta pool retention | head -12` shows the estimate, its CI and heterogeneity.
-    from hatmeta.numbers import est_ci
     import math
+
+    from hatmeta.numbers import est_ci
 
     head = "\n".join(text.splitlines()[:12])
     assert est_ci(math.exp(data["estimate"]), math.exp(data["ci_low"]), math.exp(data["ci_high"])) in head
     assert f"I² = {data['i2']:.0f}%" in head and "Comparison: HAT vs methadone" in head
     # Notes grouped by kind and counted; trials named by label, never by id; no line runs on.
     grouped = text[text.index(f"Notes ({len(notes)};"):]
-    assert f"Trials omitted ({len(data['omitted'])}):" in grouped and "Hartnoll 1980 (UK)" in grouped and "hartnoll1980" not in grouped
+    assert f"Trials omitted ({len(data['omitted'])}):" in grouped
+    assert "Hartnoll 1980 (UK)" in grouped and "hartnoll1980" not in grouped
     assert all(len(ln) <= NOTE_CHARS + 20 for ln in grouped.splitlines())
     # The published reviews follow the result (a fixed few lines); the rest stays short.
     assert len(text[:text.index("Published reviews")].splitlines()) < 45 and "Not included" not in text

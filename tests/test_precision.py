@@ -57,7 +57,7 @@ def test_json_floats_and_quantised_results():
 
     res, _ = pool_analysis("retention")
     r = quantised(res)
-    assert r.estimate == q(res.estimate) and res.estimate != r.estimate or res.estimate == q(res.estimate)
+    assert (r.estimate == q(res.estimate) and res.estimate != r.estimate) or res.estimate == q(res.estimate)
     assert [s.yi for s in r.studies] == [q(s.yi) for s in res.studies]
     assert [s.label for s in r.studies] == [s.label for s in res.studies]
     assert json.loads(dumps(r.to_dict())) == json.loads(dumps(res.to_dict()))

@@ -290,7 +290,7 @@ def test_bad_robustness_spec(tmp_path):
     text = (FIXTURES / "evidence" / "analyses" / "retention.toml").read_text()
     path = tmp_path / "retention.toml"
     path.write_text(text + '\n[robustness]\nsmall_study = ["eggers"]\n')
-    with pytest.raises(InputError, match="robustness.small_study"):
+    with pytest.raises(InputError, match=r"robustness\.small_study"):
         read_spec(path)
 
 

@@ -50,7 +50,8 @@ def test_r_export_with_na_and_row_names(write_csv):
     path = write_csv(rows)
     with pytest.raises(InputError) as err:
         read_table(path, measure="RR")
-    assert err.value.line == 4 and "missing value (NA)" in err.value.message and "--drop-incomplete" in err.value.message
+    assert err.value.line == 4
+    assert "missing value (NA)" in err.value.message and "--drop-incomplete" in err.value.message
     table = read_table(path, measure="RR", drop_incomplete=True)
     assert table.studies == ("A", "B", "D")
     assert "C (line 4): missing ai" in table.notes[0]

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from hatmeta.review.api import pool_analysis
 from hatmeta.precision import dumps, q
+from hatmeta.review.api import pool_analysis
 from hatmeta.review.report import build_report, read_manifest
 
 from .conftest import ROOT

@@ -1,14 +1,12 @@
 """`hatmeta forest ANALYSIS --cumulative COL / --leave-one-out`: the sequence drawn matches the numbers."""
 
-import math
 
 import pytest
 
-from hatmeta.review.api import pool_analysis
-from hatmeta import api
 from hatmeta.cli import main
 from hatmeta.render.plots.forest import ci_text
 from hatmeta.render.plots.sensitivity import sensitivity_forest
+from hatmeta.review.api import pool_analysis
 
 
 def texts(fig):

@@ -274,8 +274,7 @@ def test_api_tsa_analysis_reads_the_spec_and_takes_overrides():
 
 
 def test_render_tsa_for_the_report(tmp_path):
-    from hatmeta.review.report import _figure
-    from hatmeta.review.report import render_tsa
+    from hatmeta.review.report import _figure, render_tsa
 
     files, section = render_tsa("retention", tmp_path, figure=_figure)
     assert {p.name for p in files} == {"retention-tsa.png", "retention-tsa.svg", "retention-tsa.pdf",

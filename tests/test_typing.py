@@ -36,9 +36,9 @@ def test_py_typed_is_shipped():
     assert (ROOT / "hatmeta" / "py.typed").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mypy") is None or importlib.util.find_spec("pandas-stubs") is None
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None or (importlib.util.find_spec("pandas-stubs") is None
                     and importlib.util.find_spec("pandas_stubs") is None
-                    and not any((Path(p) / "pandas-stubs").exists() for p in sys.path),
+                    and not any((Path(p) / "pandas-stubs").exists() for p in sys.path)),
                     reason="mypy or pandas-stubs not installed")
 def test_mypy_strict_passes_on_a_user_script(tmp_path):
     venv = tmp_path / "venv"

@@ -81,7 +81,7 @@ def _risk_of_bias(ctx):
     return ctx.meta.get("hatmeta.risk_of_bias")
 
 
-def _save(plots, figure_fn, path, fmt, **kwargs):
+def _save(plots, figure_fn, path, fmt, **kwargs) -> None:
     """Draw and save a figure; warnings (a label no installed font draws) print as one 'warning:' line each."""
     import warnings
 
@@ -127,8 +127,8 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
            mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False, preset=None):
     """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout; with --cumulative COL or
     --leave-one-out, the sequence of refits as a forest plot."""
-    from ..render import plots
     from ..api import pool_bayes
+    from ..render import plots
 
     if (cumulative or leave_one_out) and preset:
         raise InputError("--preset draws the pooled forest plot, not the cumulative or leave-one-out one",
@@ -161,10 +161,10 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]))
 @click.pass_context
 def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, tau_prior,
-              mu_prior_sd, out, fmt):
+              mu_prior_sd, out, fmt) -> None:
     """Posterior densities of mu and tau against their priors (exact Bayesian engine)."""
-    from ..render import plots
     from ..api import pool_bayes
+    from ..render import plots
 
     res, chosen, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels,
                                      title)
@@ -182,7 +182,8 @@ def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benef
               help="Draw Egger's regression line even with fewer than 10 studies (drawn from 10 on).")
 @click.option("--trim-fill", is_flag=True, help="Draw the studies filled by trim-and-fill (L0) as open circles.")
 @click.pass_context
-def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, egger_line, trim_fill=False):
+def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, egger_line,
+           trim_fill: bool = False) -> None:
     """Contour-enhanced funnel plot; Egger's line from 10 studies (needs at least 3 studies)."""
     from ..render import plots
     from ..render.plots.funnel import MIN_K_LINE
@@ -208,7 +209,7 @@ def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, e
               show_default=True)
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level of the intervals.")
 @click.pass_context
-def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, fmt, level=0.95):
+def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, fmt, level=0.95) -> None:
     """Study-level and pooled results of ANALYSIS as a table."""
     from ..render import tables
 

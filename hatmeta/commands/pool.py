@@ -97,10 +97,11 @@ def _choice(values):
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, outcome, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
-         input_level=0.95, scale=None, drop_incomplete=False, verbose=False,
-         pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None, steps="0.025",
-         influence=False, both_models=False, strict=False, batch_rows=None, dask_spec=None,
-         compare_methods=False, methods_plot=None):
+         input_level=0.95, scale=None, drop_incomplete: bool = False, verbose: bool = False,
+         pet_peese: bool = False, trim_fill: bool = False, trim_fill_estimator: str = "L0", selection_model=None,
+         steps: str = "0.025",
+         influence: bool = False, both_models: bool = False, strict: bool = False, batch_rows=None, dask_spec=None,
+         compare_methods: bool = False, methods_plot=None):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -144,7 +145,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, o
             raise InputError("--dask pools --by groups of a --data table (--data FILE --by COL)", option="--dask")
         if asked or small_study:  # the cluster path pools the basic model only: say so, never drop them
             raise InputError("--dask pools each group with the basic model only: drop --small-study, --pet-peese, "
-                             "--trim-fill, --selection-model, --influence and --both-models (or run --by without --dask)",
+                             "--trim-fill, --selection-model, --influence and --both-models "
+                             "(or run --by without --dask)",
                              option="--dask")
         return _pool_by_dask(data_file, measure, by, options, dask_spec, fmt)
     if batch_rows and not (data_file is not None and by):
@@ -254,7 +256,7 @@ def _methods_plot(result, path):
     plots.save(methods_plot(result), path, fmt)
 
 
-def _emit(result, fmt, posterior=None, others=(), compared=None, text_opts=None, after=()):
+def _emit(result, fmt, posterior=None, others=(), compared=None, text_opts=None, after=()) -> None:
     """Write one pooled result; ``after``: text blocks printed below it (text format only)."""
     from ..render.batch_csv import to_csv
     from ..summary import bayes_text, to_markdown
@@ -295,7 +297,7 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, text_opts=None,
             click.echo("\n" + block)
 
 
-def _emit_many(results, fmt, more=None):
+def _emit_many(results, fmt, more=None) -> None:
     """Write a BatchResult (``--by``) as JSON lines, CSV or text; ``more``: a dict per group to add."""
     out = sys.stdout
     if fmt == "json":
@@ -371,7 +373,7 @@ def _steps(text):
 
 
 def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows=None,
-             drop_incomplete=False):
+             drop_incomplete: bool = False):
     """``--data FILE --by COL``: a bad row fails only its group (one summary line on stderr, exit 0),
     or with ``--strict`` stops the run at the first bad row (exit 2)."""
     from .. import api
@@ -405,7 +407,7 @@ def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict,
     results = api.pool_by(table, by, measure, failed=None if strict else failed, group_keys=keys,
                           strict=strict, **kw)
     more = None
-    if robust:
+    if robust and table is not None:  # (no table: every row failed, and each group says why)
         per_group = api.robustness_by(table, by, measure, **robust,
                                       **{k: kw[k] for k in ("method", "ci", "cc", "level", "input_level", "scale")
                                          if k in kw})
@@ -415,8 +417,8 @@ def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict,
     bad = results.failed
     if bad:
         shown = "; ".join(f"{g}: {e}" for g, e in bad[:3])
-        more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
-        click.echo(f"{len(bad)} of {len(results)} groups failed: {shown}{more}", err=True)
+        rest = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+        click.echo(f"{len(bad)} of {len(results)} groups failed: {shown}{rest}", err=True)
 
 
 def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
@@ -496,7 +498,7 @@ def _pool_by_dask(data_file, measure, by, options, spec, fmt):
         click.echo(f"{len(bad)} of {total} groups failed: {shown}{more}", err=True)
 
 
-def _emit_columnar(out, rows):
+def _emit_columnar(out, rows) -> bool:
     """Write ``out`` (compact, by the output policy) with its empty "studies" list filled from the
     StudyRows ``rows`` column-wise: the same bytes as ``dumps(out)`` with the study dicts, without a
     dict per study (hatmeta/json_columns.py). False, having written nothing, if the splice point is

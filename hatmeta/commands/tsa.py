@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
@@ -42,8 +43,10 @@ MAX_DRAWS = 1_000_000  # --plan-next simulates draws x sizes trials at once
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write the TSA plot (PNG, SVG or PDF).")
 @click.option("--plan-next", is_flag=True, help="Size the next trial (conditional power of the updated meta-analysis).")
 @click.option("--target-power", type=float, help="With --plan-next: power to reach (default: --power).")
-@click.option("--sizes", metavar="N,N,...", help="With --plan-next: per-arm sizes to try (default: 20 from 25 to 10,000).")
-@click.option("--draws", type=int, default=10000, show_default=True, help="With --plan-next: simulated trials per size.")
+@click.option("--sizes", metavar="N,N,...",
+              help="With --plan-next: per-arm sizes to try (default: 20 from 25 to 10,000).")
+@click.option("--draws", type=int, default=10000, show_default=True,
+              help="With --plan-next: simulated trials per size.")
 @click.option("--seed", type=int, default=1, show_default=True, help="With --plan-next: seed of the simulation.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"], case_sensitive=False), default="text",
               show_default=True)

@@ -5,13 +5,18 @@ All estimates are on the analysis scale (log for RR, OR, IRR, PETO).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from . import core
-from .effects import EffectSizes, ci_of
 from ..errors import InputError
 from ..results import MetaResult, StudyRows
 from ..vocabulary import COMMON_EFFECT_METHODS, GLMM_METHODS
+from . import core
+from .effects import EffectSizes, ci_of
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
 CI_METHODS = ("wald", "hksj")
@@ -44,7 +49,8 @@ def _check_options(es, method, ci, pi):
 
 def rma(es: EffectSizes, method: str = "REML", ci: str = "wald", pi: str = "t", level: float = 0.95,
         preset: str | None = None) -> MetaResult:
-    """Fit a common-effect (FE, MH, PETO) or random-effects model to ``es``.
+    """Fit a common-effect (FE, MH, PETO) or random-effects model to ``es`` (metafor's ``rma``,
+    ``rma.mh`` and ``rma.peto``).
 
     ``method``: FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB. ``ci``: "wald" (normal) or
     "hksj" (Hartung-Knapp-Sidik-Jonkman, t on k - 1 df). ``pi``: "t" (k - 2 df) or "z".
@@ -80,7 +86,7 @@ def _result(es, f: core.CoreFit, method, ci, pi, level, notes=(), weights=None, 
     """Wrap a single-group CoreFit (G = 1) as a MetaResult."""
     s = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
     random = method not in COMMON_EFFECT_METHODS
-    values = dict(
+    values: dict[str, Any] = dict(
         estimate=s(f.estimate), se=s(f.se), ci_low=s(f.ci_low), ci_high=s(f.ci_high),
         pi_low=s(f.pi_low) if random else float("nan"), pi_high=s(f.pi_high) if random else float("nan"),
         tau2=s(f.tau2), tau2_ci_low=s(f.tau2_ci_low), tau2_ci_high=s(f.tau2_ci_high),
@@ -101,7 +107,7 @@ def _pi_note(k, pi, random):
     return ()
 
 
-def study_results(es: EffectSizes, weights, level=0.95):
+def study_results(es: EffectSizes, weights: ArrayLike, level: float = 0.95) -> StudyRows:
     """The studies of a fit (lazy StudyRows): effects, Wald CIs, weights in percent, inputs as given."""
     lo, hi = ci_of(es.yi, es.vi, level)
     return StudyRows(es.studies, es.yi, es.vi, np.asarray(weights, float), lo, hi,
@@ -110,7 +116,7 @@ def study_results(es: EffectSizes, weights, level=0.95):
 
 # ---------------------------------------------------------------- Mantel-Haenszel and Peto
 
-def _cells(es: EffectSizes, corrected=False):
+def _cells(es: EffectSizes, corrected: bool = False):
     """2x2 cells of the rows kept; ``corrected`` adds the zero-cell increment as escalc did."""
     c = es.table.columns
     a, n1, cc, n2 = c["events_treat"], c["n_treat"], c["events_ctrl"], c["n_ctrl"]
@@ -126,7 +132,7 @@ def _double_zero(es: EffectSizes):
     return ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
 
 
-def mh_estimate(es: EffectSizes, corrected=False):
+def mh_estimate(es: EffectSizes, corrected: bool = False) -> tuple[float, float]:
     """Mantel-Haenszel pooled estimate and its SE (analysis scale), as metafor's rma.mh.
 
     The tables are used as given (MH needs no zero-cell correction; metafor's default), or with
@@ -173,7 +179,7 @@ def _q_around(es: EffectSizes, est):
     return float(np.sum((y - est) ** 2 / v)), int(keep.sum()) - 1
 
 
-def mantel_haenszel(es: EffectSizes, level=0.95) -> MetaResult:
+def mantel_haenszel(es: EffectSizes, level: float = 0.95) -> MetaResult:
     from scipy.special import chdtrc
 
     est, se = mh_estimate(es)
@@ -204,7 +210,7 @@ def _het(q, q_df, chdtrc):
                 i2=100 * max(0.0, (q - q_df) / q) if q > 0 else 0.0, h2=q / q_df if q_df > 0 else float("nan"))
 
 
-def peto(es: EffectSizes, level=0.95) -> MetaResult:
+def peto(es: EffectSizes, level: float = 0.95) -> MetaResult:
     """Peto's one-step OR (Yusuf et al. 1985): sum(O - E) / sum(V) on the raw tables, log scale.
 
     Study effects shown are escalc's "PETO" values (zero-cell increment added), as metafor's rma.peto.

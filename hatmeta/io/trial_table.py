@@ -24,9 +24,9 @@ import csv
 import io
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -89,7 +89,7 @@ class TrialTable:
     def k(self) -> int:
         return len(self.studies)
 
-    def subset(self, index) -> "TrialTable":
+    def subset(self, index: ArrayLike) -> TrialTable:
         """The rows at ``index`` (a sequence of positions), in that order."""
         index = np.asarray(index, dtype=int)
         return TrialTable(
@@ -116,10 +116,10 @@ class TrialTable:
         raise InputError(f"no such column; columns are: {', '.join(self.all_columns())}",
                          file=self.path, column=name)
 
-    def all_columns(self):
+    def all_columns(self) -> list[str]:
         return ["study", *self.columns, *self.extra]
 
-    def line_of(self, i: int):
+    def line_of(self, i: int) -> int | None:
         return self.lines[i] if self.lines else None
 
     def identical_rows(self) -> list:
@@ -143,7 +143,7 @@ def _format_number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
-def detect_layout(names, path=None, measure=None) -> str:
+def detect_layout(names: Collection[str], path: str | None = None, measure: str | None = None) -> str:
     """The layout implied by the column names (lower case), or an InputError naming what is missing."""
     present = set(names)
     candidates = MEASURE_LAYOUTS.get(measure, tuple(LAYOUTS)) if measure else tuple(LAYOUTS)
@@ -175,16 +175,36 @@ if TYPE_CHECKING:
     import os
 
     import pandas as pd
+    from numpy.typing import ArrayLike
+    from typing_extensions import TypeIs
 
-    TableSource = Union[str, "os.PathLike[str]", pd.DataFrame, Mapping[str, Sequence[Any]]]
+    TableSource = str | os.PathLike[str] | pd.DataFrame | Mapping[str, Sequence[Any]]
 
 
 def read_table(path: TableSource, measure: str | None = None, drop_incomplete: bool = False) -> TrialTable:
     """Read a trial table and validate every cell; raise InputError on the first mistake.
 
-    ``path``: a CSV file (str or os.PathLike), a pandas DataFrame, or a mapping of column name to
-    values. ``drop_incomplete``: leave out rows with a missing value (empty, NA) in a column the
-    layout needs, naming them in ``notes``; otherwise the first such cell is an error.
+    Parameters
+    ----------
+    path : str, os.PathLike, pandas.DataFrame or mapping
+        A CSV file (comma, semicolon or tab separated), a DataFrame, or a mapping of column name to
+        values. The column names decide the layout (binary, continuous, rates, yi/vi, ...).
+    measure : str, optional
+        The measure the table is for, so that an ambiguous layout is read as that measure needs.
+    drop_incomplete : bool
+        Leave out rows with a missing value (empty, NA) in a column the layout needs, naming them in
+        ``notes``; otherwise the first such cell is an error (file, line and column).
+
+    Returns
+    -------
+    TrialTable
+        The studies and their columns as given (counts, means and SDs in the units of the data;
+        nothing transformed).
+
+    Raises
+    ------
+    InputError
+        A bad cell, a missing column or an unreadable file, named by file, line and column.
     """
     import os
 
@@ -201,7 +221,7 @@ _CSV_SPECIAL = ('"', "\r", "\x00")
 
 
 @gc_paused()
-def read_rows(path) -> list:
+def read_rows(path: str | os.PathLike[str]) -> list[list[str]]:
     """The CSV rows of ``path`` (header first; comma, semicolon or tab separated, byte-order mark allowed),
     with one-line errors naming the file."""
     path = str(path)
@@ -238,12 +258,13 @@ def read_rows(path) -> list:
         raise InputError(f"cannot read the file ({exc.strerror or exc})", file=path) from None
 
 
-def _is_frame(obj) -> bool:
+def _is_frame(obj: object) -> TypeIs[pd.DataFrame]:
     """A pandas DataFrame, recognised without importing pandas (the command line never needs it)."""
     return type(obj).__name__ == "DataFrame" and type(obj).__module__.split(".")[0] == "pandas"
 
 
-def table_from_frame(frame, measure=None, drop_incomplete=False, path="<DataFrame>") -> TrialTable:
+def table_from_frame(frame: pd.DataFrame | Mapping[str, Sequence[Any]], measure: str | None = None,
+                     drop_incomplete: bool = False, path: str = "<DataFrame>") -> TrialTable:
     """A TrialTable from a pandas DataFrame or a dict of columns (values as numbers or text;
     NaN and None are missing). A DataFrame index named ``study`` serves as the study column."""
     if _is_frame(frame):
@@ -285,7 +306,7 @@ def _delimiter(text: str) -> str:
     return max((";", "\t"), key=header.count) if (";" in header or "\t" in header) else ","
 
 
-def label_duplicates(names) -> tuple[tuple, tuple]:
+def label_duplicates(names: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Display labels for study names that repeat: every occurrence of a repeated name gets its
     rank, "Shechter (1)", "Shechter (2)", in row order (two trials by one first author are two
     studies, as in metafor). Returns (labels, notes)."""
@@ -322,7 +343,8 @@ def label_duplicates(names) -> tuple[tuple, tuple]:
 
 
 @gc_paused()
-def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incomplete=False) -> TrialTable:
+def table_from_rows(rows: Sequence[Sequence[str]], path: str = "<table>", measure: str | None = None,
+                    first_line: int = 1, drop_incomplete: bool = False) -> TrialTable:
     """Build a TrialTable from CSV rows (header first). ``first_line`` is the header's line number."""
     measure = measure.upper() if measure else None
     if not rows or not any(cell.strip() for cell in rows[0]):
@@ -349,7 +371,7 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
     if "study" not in header:
         raise InputError("missing column 'study'", file=path, line=first_line, column="study")
     # metafor's names stand in for hatmeta's when those are absent (given name kept for messages).
-    given = {}
+    given: dict[str, str] = {}
     for j, h in enumerate(header):
         target = ALIASES.get(h)
         if target and target not in seen and target not in given.values():
@@ -364,7 +386,7 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
     data = rows[1:]
     widths = set(map(len, data))
     if len(header) > 1 and widths == {len(header)}:  # no blank line (the common case, at C speed)
-        lines = range(first_line + 1, first_line + 1 + len(data))
+        lines: Sequence[int] = range(first_line + 1, first_line + 1 + len(data))
     else:
         keep = [r for r, row in enumerate(data) if row and (len(row) > 1 or row[0].strip())]
         if not keep:
@@ -539,11 +561,11 @@ def check_values(table: TrialTable) -> None:
     if table.layout == "binary":
         for arm in ("treat", "ctrl"):
             e, n = cols[f"events_{arm}"], cols[f"n_{arm}"]
-            for i in np.flatnonzero(e > n):
+            for i in np.flatnonzero(e > n).tolist():
                 fail(i, f"events_{arm}", f"events ({e[i]:g}) exceed n_{arm} ({n[i]:g})")
     if table.layout == "proportion":
         e, n = cols["events"], cols["n"]
-        for i in np.flatnonzero(e > n):
+        for i in np.flatnonzero(e > n).tolist():
             fail(i, "events", f"events ({e[i]:g}) exceed n ({n[i]:g})")
     if table.layout == "estimate_ci":
         lo, est, hi = cols["ci_low"], cols["estimate"], cols["ci_high"]

@@ -9,9 +9,13 @@ estimator, CI method and level unless told otherwise. Inside the package they ma
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..fit.effects import EffectSizes
+
+if TYPE_CHECKING:
+    from ..results import MetaResult
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,8 @@ class Fitted:
     level: float
 
 
-def fitted(obj, method: str | None = None, ci: str | None = None, level: float | None = None) -> Fitted:
+def fitted(obj: MetaResult | EffectSizes, method: str | None = None, ci: str | None = None,
+           level: float | None = None) -> Fitted:
     """``obj``: a MetaResult from ``rma`` / ``pool_table`` (or EffectSizes); the keywords override its
     settings. RevMan's M-H random-effects preset refits with DerSimonian-Laird (its tau² estimator)."""
     if isinstance(obj, EffectSizes):

@@ -25,6 +25,8 @@ funnel) have too little power to tell chance from asymmetry with fewer (Sterne e
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,12 +37,17 @@ from ..results import EggerTest, PetPeese, SelectionModel, SmallStudyTest, TrimF
 from ..vocabulary import COMMON_EFFECT_METHODS, TEST_NAMES
 from .fitted import fitted
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..results import MetaResult
+
 MIN_STUDIES = 10  # Sterne et al. 2011 (BMJ 343:d4002); Cochrane Handbook 13.3.5.4
 TESTS = ("egger", "peters", "harbord", "begg")
 PET_PEESE_ALPHA = 0.05  # Stanley & Doucouliagos 2014: PEESE when PET's intercept differs from 0 at 5%
 
 
-def few_studies(k, what):
+def few_studies(k: int, what: str) -> str | None:
     if k < MIN_STUDIES:
         return (f"only {k} studies: {what} needs at least {MIN_STUDIES} to tell small-study effects from chance "
                 f"(Sterne et al. 2011, BMJ 343:d4002; Cochrane Handbook 13.3.5.4)")
@@ -49,7 +56,7 @@ def few_studies(k, what):
 
 # ---------------------------------------------------------------- weighted regression per group
 
-def wls_groups(y, x, w, gid, G):
+def wls_groups(y: np.ndarray, x: np.ndarray, w: np.ndarray, gid: np.ndarray, G: int) -> tuple[np.ndarray, ...]:
     """Weighted least squares y = b0 + b1 x per group, with the residual variance estimated (R's lm with
     weights: multiplicative dispersion). Returns b0, se0, b1, se1, df (arrays of length G)."""
     s = lambda a: np.bincount(gid, weights=a, minlength=G)  # noqa: E731
@@ -98,7 +105,8 @@ def _log_or(es: EffectSizes):
         return np.log((a + inc) * (d + inc) / ((b + inc) * (c + inc)))
 
 
-def regression_tests(es: EffectSizes, which, gid=None, G=1):
+def regression_tests(es: EffectSizes, which: str, gid: np.ndarray | None = None, G: int = 1,
+                     ) -> tuple[Any, ...]:
     """Egger, Peters or Harbord for every group of rows: arrays (statistic, df, p, coefficient, se, k).
 
     ``coefficient`` is the tested one: Egger's and Harbord's intercept (the slope of yi on sei in the
@@ -138,13 +146,29 @@ NOTES = {"egger": "intercept of yi/se on 1/se (Egger et al. 1997)",
          "begg": "Kendall's tau between standardised effects and variances (Begg & Mazumdar 1994)"}
 
 
-def egger(res) -> EggerTest:
-    """The classical Egger test (Egger et al. 1997, BMJ 315:629): yi/se on 1/se, whose intercept measures
-    asymmetry (t on k - 2 df); warns below 10 studies (Cochrane Handbook 13.3.5.4: too little power).
+def egger(res: MetaResult | EffectSizes) -> EggerTest:
+    """The classical Egger test: yi/se on 1/se, whose intercept measures asymmetry (t on k - 2 df);
+    warns below 10 studies (Cochrane Handbook 13.3.5.4: too little power).
 
     The same regression as ``small_study_test(res, "egger")`` (metafor's ``regtest(model="lm",
     predictor="sei")``) written the classical way: its intercept is the weighted form's slope on sei and
-    its slope the weighted form's intercept. ``res``: a MetaResult (or its EffectSizes).
+    its slope the weighted form's intercept.
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+
+    Returns
+    -------
+    EggerTest
+        Intercept (in standard-normal-deviate units), its SE, t, df, p, the slope (analysis scale) and
+        a warning below 10 studies.
+
+    References
+    ----------
+    Egger M, Davey Smith G, Schneider M, Minder C (1997). Bias in meta-analysis detected by a simple,
+    graphical test. BMJ 315:629-634.
     """
     es = fitted(res).es
     k = es.k
@@ -158,7 +182,7 @@ def egger(res) -> EggerTest:
     return EggerTest(intercept=b1, se=se1, t=t, df=int(df), p=float(_t_p(t, df)), slope=b0, warning=warning)
 
 
-def small_study_test(res, which: str = "egger") -> SmallStudyTest:
+def small_study_test(res: MetaResult | EffectSizes, which: str = "egger") -> SmallStudyTest:
     """One test for small-study effects (metafor's ``regtest`` and ``ranktest``).
 
     Parameters
@@ -173,6 +197,12 @@ def small_study_test(res, which: str = "egger") -> SmallStudyTest:
     -------
     SmallStudyTest
         The statistic (t, or Kendall's tau for Begg's), df, p and the tested coefficient (analysis scale).
+
+    References
+    ----------
+    Egger M et al. (1997). BMJ 315:629-634. Peters JL et al. (2006). JAMA 295:676-680. Harbord RM,
+    Egger M, Sterne JAC (2006). Stat Med 25:3443-3457. Begg CB, Mazumdar M (1994). Biometrics
+    50:1088-1101.
     """
     es = fitted(res).es
     which = str(which).lower()
@@ -214,7 +244,7 @@ def small_study_test(res, which: str = "egger") -> SmallStudyTest:
 
 # ---------------------------------------------------------------- Begg's rank correlation
 
-def rank_test(yi, vi):
+def rank_test(yi: ArrayLike, vi: ArrayLike) -> tuple[float, float]:
     """Kendall's tau (tau-b) between (yi - theta_FE) / sqrt(vi - v_FE) and vi, and its two-sided p:
     exact when there are no ties, else the normal approximation with tie-corrected variance
     (metafor's ranktest, which calls R's cor.test(method="kendall", exact=TRUE))."""
@@ -228,7 +258,7 @@ def rank_test(yi, vi):
 EXACT_MAX = 170  # R's exact Kendall distribution divides by n!, which overflows above n = 170 (p = NaN)
 
 
-def kendall(x, y, exact=True):
+def kendall(x: ArrayLike, y: ArrayLike, exact: bool = True) -> tuple[float, float]:
     """(tau-b, two-sided p) as R's cor.test(x, y, method="kendall", exact=TRUE, continuity=FALSE): the
     exact null distribution without ties (up to EXACT_MAX values, where R's stops working), else the
     normal approximation with the tie-corrected variance of S."""
@@ -284,12 +314,29 @@ def _kendall_cdf(n):
 
 # ---------------------------------------------------------------- PET-PEESE
 
-def pet_peese(res, level: float | None = None) -> PetPeese:
+def pet_peese(res: MetaResult | EffectSizes, level: float | None = None) -> PetPeese:
     """PET (yi on sei) and PEESE (yi on vi), weights 1/vi: their intercepts estimate the effect of a
     study with no sampling error (t intervals on k - 2 df; metafor regtest's limit estimate). The
     conditional PET-PEESE estimate is PEESE when PET's intercept differs from 0 at the 5% level
-    (two-sided), else PET (Stanley & Doucouliagos 2014). ``res``: a MetaResult (or its EffectSizes);
-    estimates on the analysis scale."""
+    (two-sided), else PET.
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    level : float, optional
+        Level of the intervals (default: the fit's).
+
+    Returns
+    -------
+    PetPeese
+        Both fits, the one ``chosen``, and its estimate and interval (analysis scale).
+
+    References
+    ----------
+    Stanley TD, Doucouliagos H (2014). Meta-regression approximations to reduce publication selection
+    bias. Res Synth Methods 5:60-78.
+    """
     from scipy.special import stdtrit
 
     f = fitted(res, level=level)
@@ -343,13 +390,41 @@ def _slope_on_se(y, v, method):
     return float(np.linalg.solve(xtw @ X, xtw @ y)[1])
 
 
-def trim_fill(res, method: str | None = None, estimator="L0", side=None, level: float | None = None,
-              maxiter=100) -> TrimFill:
-    """Duval & Tweedie's trim-and-fill as metafor's trimfill(): the side with missing studies is the
-    one opposite the sign of the slope of yi on sei (unless given); k0 by the L0 or R0 estimator,
-    iterated until it stops changing; the filled studies mirror the k0 most extreme ones about the
-    trimmed estimate; the model is refitted (same tau^2 estimator, Wald interval) on all studies.
-    ``res``: a MetaResult (or its EffectSizes); ``method`` and ``level`` default to the fit's."""
+def trim_fill(res: MetaResult | EffectSizes, method: str | None = None, estimator: str = "L0", side: str | None = None,
+              level: float | None = None, maxiter: int = 100) -> TrimFill:
+    """Duval & Tweedie's trim-and-fill as metafor's ``trimfill()``.
+
+    The side with missing studies is the one opposite the sign of the slope of yi on sei (unless
+    given); k0 by the L0 or R0 estimator, iterated until it stops changing; the filled studies mirror
+    the k0 most extreme ones about the trimmed estimate; the model is refitted (same tau² estimator,
+    Wald interval) on all studies.
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    method : str, optional
+        tau² estimator of the refits (default: the fit's).
+    estimator : {"L0", "R0"}
+        Estimator of the number of missing studies k0.
+    side : {None, "left", "right"}
+        Side on which studies are missing (default: decided from the data, as metafor).
+    level : float, optional
+        Level of the interval (default: the fit's).
+    maxiter : int
+        Iterations of the trim-and-fill loop before giving up.
+
+    Returns
+    -------
+    TrimFill
+        k0, the side, the refitted estimate, SE, interval and tau² (analysis scale) and the filled
+        studies' effects and variances.
+
+    References
+    ----------
+    Duval S, Tweedie R (2000). Trim and fill: a simple funnel-plot-based method of testing and adjusting
+    for publication bias in meta-analysis. Biometrics 56:455-463.
+    """
     from scipy.special import ndtr, ndtri
 
     f = fitted(res, method=method, level=level)
@@ -363,7 +438,7 @@ def trim_fill(res, method: str | None = None, estimator="L0", side=None, level: 
     if k < 3:
         raise InputError(f"trim-and-fill needs at least 3 studies, found {k}", option="--trim-fill")
     m = _tau2_method(method)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if m != method:
         notes = (f"trim-and-fill refits inverse-variance common-effect models (method {method} has no such refit)",)
     if side is None:
@@ -396,9 +471,9 @@ def trim_fill(res, method: str | None = None, estimator="L0", side=None, level: 
     filled_v = v[k - k0:] if k0 else np.empty(0)
     yy, vv = np.concatenate([es.yi, filled_y]), np.concatenate([es.vi, filled_v])
     g = core.Groups.single(yy, vv)
-    f = core.fit(g, method=m, ci="wald", level=level, tau2_ci=False)
+    refit = core.fit(g, method=m, ci="wald", level=level, tau2_ci=False)
     z = ndtri(0.5 + level / 2)
-    est, se = float(f.estimate[0]), float(f.se[0])
+    est, se = float(refit.estimate[0]), float(refit.se[0])
     p_k0 = None
     if estimator == "R0":
         mm = np.arange(-1, k0)
@@ -406,7 +481,7 @@ def trim_fill(res, method: str | None = None, estimator="L0", side=None, level: 
 
         p_k0 = float(1 - np.sum(comb(mm + 1, mm + 1) * 0.5 ** (mm + 2)))
     return TrimFill(k0=k0, side=side, estimator=estimator, estimate=est, se=se, ci_low=est - z * se,
-                    ci_high=est + z * se, p=float(2 * ndtr(-abs(est / se))), tau2=float(f.tau2[0]),
+                    ci_high=est + z * se, p=float(2 * ndtr(-abs(est / se))), tau2=float(refit.tau2[0]),
                     filled_yi=tuple(float(x) for x in filled_y), filled_vi=tuple(float(x) for x in filled_v),
                     k=k, method=m, p_k0=p_k0, warning=few_studies(k, "trim-and-fill"), notes=notes)
 
@@ -422,28 +497,52 @@ def _side_of(benefit):
     return "less" if str(benefit).lower() == "lower" else "greater"
 
 
-def selection_model(res, steps=(0.025,), benefit="lower", method: str | None = None,
+def selection_model(res: MetaResult | EffectSizes, steps: Sequence[float] = (0.025,), benefit: str = "lower",
+                    method: str | None = None,
                     level: float | None = None) -> SelectionModel:
-    """Vevea & Hedges (1995) step-function selection model, fitted by maximum likelihood as metafor's
-    selmodel(type="stepfun"): one-sided p-values in the benefit direction (``benefit="lower"``:
-    small p for effects below 0, metafor's alternative="less"), relative likelihood of publication 1
-    for p <= steps[0] and delta_j for the later intervals (bounded to [0, 100] as metafor). Random
-    effects (ML tau^2) unless the method is a common-effect one. SEs from the Hessian on the
-    natural scale (mu, tau^2, delta); the LRT compares with the ML model without selection (df = the
-    number of deltas). ``res``: a MetaResult (or its EffectSizes); ``method`` and ``level`` default to
-    the fit's; estimates on the analysis scale."""
+    """Vevea & Hedges' step-function selection model, fitted by maximum likelihood as metafor's
+    ``selmodel(type="stepfun")``.
+
+    One-sided p-values in the benefit direction (``benefit="lower"``: small p for effects below 0,
+    metafor's alternative="less"); relative likelihood of publication 1 for p <= steps[0] and delta_j
+    for the later intervals (bounded to [0, 100] as metafor). Random effects (ML tau²) unless the
+    method is a common-effect one. SEs from the Hessian on the natural scale (mu, tau², delta); the
+    LRT compares with the ML model without selection (df = the number of deltas).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    steps : sequence of float
+        One-sided p-value cut-points, strictly between 0 and 1 (default 0.025).
+    benefit : {"lower", "higher"}
+        Direction of the effect that favours the experimental arm.
+    method, level : optional
+        tau² estimator (a common-effect one fits without tau²) and level (default: the fit's).
+
+    Returns
+    -------
+    SelectionModel
+        Adjusted estimate, SE, interval and tau² (analysis scale), the deltas and their SEs, the
+        studies per p-value interval and the likelihood-ratio test.
+
+    References
+    ----------
+    Vevea JL, Hedges LV (1995). A general linear model for estimating effect size in the presence of
+    publication bias. Psychometrika 60:419-435.
+    """
     from scipy.optimize import minimize
     from scipy.special import chdtrc, ndtr, ndtri
 
     f = fitted(res, method=method, level=level)
     es, method, level = f.es, f.method, f.level
 
-    steps = np.asarray(sorted(float(s) for s in steps), float)
-    if steps.size == 0 or (steps <= 0).any() or (steps >= 1).any():
+    cut = np.asarray(sorted(float(s) for s in steps), float)
+    if cut.size == 0 or (cut <= 0).any() or (cut >= 1).any():
         raise InputError("--steps takes p-value cut-points strictly between 0 and 1, e.g. 0.025",
                          column="--steps")
-    cuts = np.concatenate([steps, [1.0]])
-    nd = len(steps)  # number of free deltas
+    cuts = np.concatenate([cut, [1.0]])
+    nd = len(cut)  # number of free deltas
     y, v = es.yi, es.vi
     k = es.k
     random = method not in COMMON_EFFECT_METHODS
@@ -489,7 +588,7 @@ def selection_model(res, steps=(0.025,), benefit="lower", method: str | None = N
     start = [mu_ml] + ([math.log(max(tau2_ml, 0.01))] if random else []) + [math.log(1 / 99)] * nd
     # BFGS (as metafor's default optimiser), restarted once from its answer; Nelder-Mead only when
     # BFGS reports failure (its line search can stall on the flat stretches near delta's bounds).
-    best = None
+    best: Any = None  # the scipy OptimizeResult with the lowest objective so far
     for method_ in ("BFGS", "BFGS", "Nelder-Mead"):
         if method_ == "Nelder-Mead" and best.success:
             break
@@ -544,7 +643,7 @@ def selection_model(res, steps=(0.025,), benefit="lower", method: str | None = N
                           warning=few_studies(k, "the selection model"), notes=tuple(notes))
 
 
-def _interval(cuts, j):
+def _interval(cuts, j) -> str:
     lo = 0.0 if j == 0 else cuts[j - 1]
     return f"{lo:g} < p <= {cuts[j]:g}"
 
@@ -579,14 +678,15 @@ def _hessian(f, x, free):
 
 # ---------------------------------------------------------------- many meta-analyses at once (--by)
 
-def tests_by_group(es: EffectSizes, gid, G, tests, groups=None):
+def tests_by_group(es: EffectSizes, gid: ArrayLike, G: int, tests: Sequence[str],
+                   groups: Sequence[Any] | None = None) -> list[dict[str, object]]:
     """Small-study tests for every group of rows of ``es`` (``gid``: group index per row): a list of G
     dicts, test name -> JSON-ready dict. The regression tests are one vectorised pass over all groups;
     Begg's test is computed group by group. Groups with fewer than 3 studies get null numbers and a
     warning saying so."""
     gid = np.asarray(gid, dtype=np.intp)
     k = np.bincount(gid, minlength=G)
-    out = [dict() for _ in range(G)]
+    out: list[dict[str, object]] = [dict() for _ in range(G)]
     for which in tests:
         which = str(which).lower()
         if which not in TESTS:
@@ -595,6 +695,7 @@ def tests_by_group(es: EffectSizes, gid, G, tests, groups=None):
         if which == "begg":
             cols = [rank_test(es.yi[gid == j], es.vi[gid == j]) if k[j] >= 3 else (float("nan"), float("nan"))
                     for j in range(G)]
+            df: list[int | None]
             stat, p, df = [c[0] for c in cols], [c[1] for c in cols], [None] * G
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -612,7 +713,7 @@ def tests_by_group(es: EffectSizes, gid, G, tests, groups=None):
     return out
 
 
-def pet_peese_by_group(es: EffectSizes, gid, G, level=0.95):
+def pet_peese_by_group(es: EffectSizes, gid: ArrayLike, G: int, level: float = 0.95) -> list[dict[str, object]]:
     """PET-PEESE for every group of rows in one vectorised pass: a list of G JSON-ready dicts (null
     numbers and a warning for groups with fewer than 3 studies)."""
     from scipy.special import stdtrit
@@ -627,7 +728,7 @@ def pet_peese_by_group(es: EffectSizes, gid, G, level=0.95):
             t = b0 / se0
             fits[name] = dict(estimate=b0, se=se0, ci_low=b0 - crit * se0, ci_high=b0 + crit * se0, t=t, df=df,
                               p=_t_p(t, df))
-    out = []
+    out: list[dict[str, object]] = []
     for j in range(G):
         if k[j] < 3:
             out.append({"pet": None, "peese": None, "chosen": None, "estimate": None, "ci_low": None,

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import InputError
 from ..fit import core
 from ..fit.effects import EffectSizes
-from ..errors import InputError
 from ..results import Sensitivity, SensitivityRow, SubgroupResult, Subgroups, SubgroupTest
 from ..vocabulary import COMMON_EFFECT_METHODS
 from .fitted import fitted
+
+if TYPE_CHECKING:
+    from ..results import MetaResult
 
 
 def _rows(f: core.CoreFit, names) -> tuple:
@@ -39,7 +43,8 @@ def _refit_each(es, groups, method, level):
     return tuple(rows)
 
 
-def leave_one_out(res, method: str | None = None, ci: str | None = None, level: float | None = None) -> Sensitivity:
+def leave_one_out(res: MetaResult | EffectSizes, method: str | None = None, ci: str | None = None,
+                  level: float | None = None) -> Sensitivity:
     """The model refitted k times, each time without one study (metafor's ``leave1out``).
 
     Parameters
@@ -74,7 +79,7 @@ def _leave_one_out(es: EffectSizes, method, ci, level) -> tuple:
     return _rows(f, es.studies)
 
 
-def cumulative(res, order: str, method: str | None = None, ci: str | None = None,
+def cumulative(res: MetaResult | EffectSizes, order: str, method: str | None = None, ci: str | None = None,
                level: float | None = None) -> Sensitivity:
     """The model refitted as studies are added in the order of column ``order`` (numerically when every
     value is a number; metafor's ``cumul``).
@@ -123,7 +128,7 @@ def _sort_order(keys):
         return np.array(sorted(range(len(keys)), key=lambda i: keys[i]), dtype=np.intp)
 
 
-def subgroups(res, by: str, method: str | None = None, ci: str | None = None,
+def subgroups(res: MetaResult | EffectSizes, by: str, method: str | None = None, ci: str | None = None,
               level: float | None = None) -> Subgroups:
     """A separate model (own tau²) per level of column ``by``, and the test for subgroup differences:
     Q between subgroup estimates with weights 1/se², df = groups - 1 (Cochrane Handbook 10.11.3.1;
@@ -142,6 +147,11 @@ def subgroups(res, by: str, method: str | None = None, ci: str | None = None,
     -------
     Subgroups
         ``groups`` (estimate and CI on the analysis scale, tau², Q, I² per subgroup) and ``test``.
+
+    References
+    ----------
+    Borenstein M, Hedges LV, Higgins JPT, Rothstein HR (2009). Introduction to Meta-Analysis, ch. 19.
+    Wiley.
     """
     f = fitted(res, method, ci, level)
     groups, test = _subgroups(f.es, by, f.method, f.ci, f.level)

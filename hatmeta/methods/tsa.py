@@ -50,7 +50,9 @@ Estimates are on the analysis scale (log for RR and OR). Information is in parti
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -65,7 +67,7 @@ STEP = 0.01  # a look needs more than 1% of the RIS more information than the la
 GRID_R = 18
 # --- spending functions (one-sided level a, information fraction t in [0, 1]) -------------------
 
-def spend(a, t, kind="obf"):
+def spend(a: float, t: ArrayLike, kind: str = "obf") -> Any:
     """Cumulative alpha (or beta) spent by fraction ``t``: Lan-DeMets O'Brien-Fleming or Pocock type."""
     t = np.asarray(t, float)
     if kind == "obf":
@@ -110,19 +112,20 @@ class _Process:
     """Z statistics at looks with information ``info`` (any scale), drift ``theta`` per sqrt(info):
     E[Z_k] = theta sqrt(info_k). Carries the sub-density of Z_k on the continuation region."""
 
-    def __init__(self, info, theta):
+    def __init__(self, info, theta) -> None:
         self.proc = np.sqrt(np.asarray(info, float))
         self.incr = np.sqrt(np.diff(np.concatenate([[0.0], np.asarray(info, float)])))
         self.theta = theta
         self.k = 0
-        self.z = self.dens = None
+        self.z: Any = None  # grid and density of the current look (arrays once advanced)
+        self.dens: Any = None
 
     def first_cross(self, b):
         """P(Z_1 > b)."""
 
         return float(norm_cdf(self.theta * self.proc[0] - b))
 
-    def advance(self, lo, hi):
+    def advance(self, lo, hi) -> None:
         """Move to the next look's continuation region (lo, hi) of Z (the look self.k)."""
         k = self.k
         z, w = _grid(self.theta * self.incr[k], lo, hi)
@@ -135,7 +138,7 @@ class _Process:
         self.z, self.dens = z, dens
         self.k = k + 1
 
-    def cross(self, b, lower=False):
+    def cross(self, b, lower: bool = False):
         """P(continue to look self.k - 1, then cross ``b`` at look self.k): above b, or below if ``lower``."""
 
         k = self.k
@@ -144,7 +147,8 @@ class _Process:
         return float(self.dens @ (norm_cdf(u) if lower else norm_cdf(-u)))
 
 
-def alpha_bounds(spend_t, info, alpha1, sides, kind="obf"):
+def alpha_bounds(spend_t: Sequence[float] | np.ndarray, info: ArrayLike, alpha1: float, sides: int,
+                 kind: str = "obf") -> np.ndarray:
     """Upper z boundaries at looks with spending fractions ``spend_t`` (cumulative, in (0, 1]) and
     information ``info`` (any scale); one-sided level ``alpha1``. Two-sided designs are symmetric.
     A look where less than 1e-9 is spent gets ZINF (RTSA's convention)."""
@@ -197,7 +201,7 @@ def _search(proc, a, previous, maxnn=50):
     return upper / sp
 
 
-def power(zb, za, info, theta):
+def power(zb: np.ndarray, za: np.ndarray, info: ArrayLike, theta: float) -> float:
     """P(cross an upper boundary ``zb`` before leaving below ``za``) with drift ``theta``."""
     proc = _Process(info, theta)
     total = proc.first_cross(zb[0])
@@ -231,7 +235,7 @@ def _root(f, lo, hi, tol=1e-13):
     return x
 
 
-def inflation(timing, zb, za, theta, beta):
+def inflation(timing: ArrayLike, zb: np.ndarray, za: np.ndarray, theta: float, beta: float) -> float:
     """RTSA's design root R: information R x RIS gives power 1 - beta with looks at ``timing`` x R."""
     timing = np.asarray(timing, float)
     g = lambda x: power(zb, za, timing * x, theta) - (1 - beta)  # noqa: E731
@@ -241,7 +245,8 @@ def inflation(timing, zb, za, theta, beta):
     return _root(g, lo, hi)
 
 
-def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=None):
+def beta_bounds(inf_frac: ArrayLike, beta: float, zb: np.ndarray, theta: float, rm_bs: int = 0,
+                design_R: float | None = None, warp_root: float | None = None) -> np.ndarray:
     """Non-binding futility boundaries by O'Brien-Fleming-type beta spending (RTSA's
     ``beta_boundary``): at each look the lower z boundary below which the probability of stopping,
     under the anticipated effect (drift ``theta`` at the RIS), is the beta spent there; the process
@@ -275,7 +280,7 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
         elif a == beta:
             za[i] = 0.0
         else:
-            f = lambda b: proc.cross(b, lower=True) - a  # noqa: E731  (increasing in b)
+            f = lambda b, a=a: proc.cross(b, lower=True) - a  # noqa: E731  (increasing in b)
             hi = zb[i]
             for _ in range(40):
                 if f(hi) >= 0:
@@ -286,7 +291,7 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
     return za
 
 
-def futility_root(t, zb, theta, beta, rm_bs=0):
+def futility_root(t: ArrayLike, zb: np.ndarray, theta: float, beta: float, rm_bs: int = 0) -> float | None:
     """Design inflation with futility: R where the last futility boundary meets the last alpha one."""
     g = lambda x: beta_bounds(t, beta, zb, theta, rm_bs=rm_bs, warp_root=x)[-1] - zb[-1]  # noqa: E731
     # Windows upwards from 0.9 as RTSA's uniroot calls do (far-off x can make the boundaries cross).
@@ -305,7 +310,9 @@ def futility_root(t, zb, theta, beta, rm_bs=0):
 
 # --- required information size ---------------------------------------------------------------------
 
-def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, rrr=None, md=None, sd=None):
+def required_information(alpha: float, beta: float, sides: int, diversity: float = 0.0,
+                         control_risk: float | None = None, rrr: float | None = None, md: float | None = None,
+                         sd: float | None = None) -> tuple[int, int]:
     """(fixed-design RIS, heterogeneity-adjusted RIS) in participants, both rounded up as RTSA does.
 
     Binary: ``control_risk`` and ``rrr`` (relative risk reduction; negative for an increase).
@@ -313,7 +320,7 @@ def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, r
 
     zz = (norm_ppf(1 - alpha / sides) + norm_ppf(1 - beta)) ** 2
     if md is None:
-        pc = control_risk
+        pc, rrr = cast(float, control_risk), cast(float, rrr)  # both given for binary data (tsa_table)
         if not 0 < pc < 1:
             raise InputError(f"control event proportion must lie in (0, 1), got {pc:g}", column="--control-risk")
         pi = pc * (1 - rrr)
@@ -334,7 +341,7 @@ def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, r
 
 # --- cumulative random-effects z --------------------------------------------------------------------
 
-def cumulative_dl(yi, vi):
+def cumulative_dl(yi: ArrayLike, vi: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """DerSimonian-Laird pooled estimate, SE and tau^2 after each of the first 1..k studies."""
     yi = np.asarray(yi, float)
     vi = np.asarray(vi, float)
@@ -358,7 +365,7 @@ def cumulative_dl(yi, vi):
     return est, se, tau2
 
 
-def diversity(vi, tau2):
+def diversity(vi: ArrayLike, tau2: float) -> float:
     """D^2 = 1 - V_F / V_R (Wetterslev et al. 2009): variances of the common- and random-effects means."""
     vi = np.asarray(vi, float)
     if vi.size < 2 or tau2 <= 0:
@@ -438,7 +445,7 @@ class TsaResult(_Record):
         out.update(_plain(self.extra))
         return out
 
-    def natural(self, x):
+    def natural(self, x: float | None) -> float | None:
         return None if x is None else (math.exp(x) if self.scale == "log" else x)
 
     def label(self, study):
@@ -594,7 +601,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
 
     # Conclusion: the first look (or trial past the RIS) where z crosses a boundary.
     conclusion, crossed, crossed_n = "inconclusive", None, None
-    for i, row in enumerate(rows):
+    for row in rows:
         zb_dir = sign * row.z
         if row.boundary_benefit is not None:
             b = abs(row.boundary_benefit)
@@ -650,7 +657,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
                     f"{more:,} more needed.")
     return TsaResult(
         measure=measure, scale=scale, method=method, benefit=benefit, sides=sides, alpha=alpha, beta=beta,
-        power=1 - beta, spending=spending, inflate=inflate, anticipated_effect=float(effect),
+        power=1 - beta, spending=spending, inflate=inflate, anticipated_effect=float(cast(float, effect)),
         control_risk=None if control_risk is None else float(control_risk), control_risk_source=control_risk_source,
         sd=None if sd is None else float(sd), diversity=float(div), diversity_source=div_source,
         required_information_size_fixed=int(nf), required_information_size=int(ris),
@@ -729,7 +736,9 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
     if not binary and md is None:
         raise InputError("state the anticipated effect: --md (mean difference)", column="--md")
     if binary and benefit == "higher":
+        assert rrr is not None  # required above for binary data
         rrr = -rrr  # an increase: intervention risk = control risk x (1 + rri)
+    studies: Sequence[str]
     studies, yi, vi, n, cum = (), np.empty(0), np.empty(0), np.empty(0), None
     source = None
     if table is not None and table.k:
@@ -766,7 +775,7 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
         source = "stated"
     scale = "log" if measure in ("RR", "OR") else "identity"
     return tsa(studies, yi, vi, n, measure=measure, scale=scale, benefit=benefit, alpha=alpha, beta=1 - power,
-               sides=sides, spending=spending, rrr=rrr if binary else None, md=None if binary else abs(md),
+               sides=sides, spending=spending, rrr=rrr if binary else None, md=None if binary else abs(cast(float, md)),
                sd=None if binary else sd, control_risk=control_risk if binary else None,
                control_risk_source=source if binary else None, d2=d2, inflate=inflate, notes=notes,
                cumulative=cum, method=method.upper(), futility=futility, weights=weights, arms=arms,
@@ -789,7 +798,8 @@ def _mh_where_common(es, est, se, tau2):
 # --- analysis specs ---------------------------------------------------------------------------------
 
 
-def merge_settings(settings, given, benefit, measure, analysis=None, has_table=True):
+def merge_settings(settings: Mapping[str, Any], given: Mapping[str, Any], benefit: str | None, measure: str,
+                   analysis: str | None = None, has_table: bool = True) -> dict[str, Any]:
     """The spec's [tsa] settings overridden by ``given`` (None = not given), as keyword arguments of
     ``tsa_table``: a relative risk increase (``rri``) becomes a negative-direction ``rrr``."""
     settings = dict(settings)

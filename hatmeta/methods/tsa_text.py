@@ -33,21 +33,21 @@ def tsa_model_text(res) -> str:
     return f"{ESTIMATORS.get(res.method, res.method)} random effects{common} with a Wald (normal) CI"
 
 
-def _pct(x):
+def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _z(x):
+def _z(x: float | None) -> str:
     return "" if x is None else f"{x:+.3f}"
 
 
-def _nat(res, x):
+def _nat(res: TsaResult, x: float | None) -> str:
     if x is None or not math.isfinite(x):
         return "unbounded" if x is not None else "-"
     return f"{res.natural(x):.4g}"
 
 
-def tsa_text(res, title=None) -> str:
+def tsa_text(res: TsaResult, title: str | None = None) -> str:
     """Summary of a TsaResult (numbers on the natural scale for ratios; z on the analysis scale)."""
     lines = []
     side = "two-sided" if res.sides == 2 else "one-sided"
@@ -94,7 +94,8 @@ def tsa_text(res, title=None) -> str:
             head += ("futility",)
             rows = [r + (_z(t.futility),) for r, t in zip(rows, res.trials)]
         widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-        lines.append("  " + "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))))
+        lines.append("  " + "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
+                                      for i, (h, w) in enumerate(zip(head, widths))))
         for r, t in zip(rows, res.trials):
             cells = "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
             lines.append("  " + cells + (f"  ({t.note})" if t.note else ""))
@@ -121,7 +122,7 @@ def tsa_text(res, title=None) -> str:
     return join_lines(lines)
 
 
-def plan_text(plan) -> str:
+def plan_text(plan: NextTrialPlan) -> str:
     """Summary of a NextTrialPlan."""
     lines = ["", "Planning the next trial (conditional power of the updated random-effects meta-analysis)"]
     lines.append(f"  control risk of the new trial: {plan.control_risk_text}; target power {_pct(plan.target_power)}; "

@@ -13,9 +13,11 @@ Every text cell (group, study) is neutralised against spreadsheet formulas (hatm
 from __future__ import annotations
 
 import csv
-import math
 import io
+import math
+from collections.abc import Iterator, Sequence
 from itertools import repeat
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
 
@@ -48,7 +50,7 @@ def _cells(values) -> np.ndarray:
     return out
 
 
-def batch_csv_chunks(batch, header=True):
+def batch_csv_chunks(batch: BatchResult, header: bool = True) -> Iterator[str]:
     """``text.to_csv(batch)`` for a ``BatchResult``, in blocks of text: per group its study rows (in
     the group's order) then its pooled row; analysis scale."""
     if header:
@@ -62,7 +64,7 @@ def batch_csv_chunks(batch, header=True):
         yield _block(batch, a, b, int(bounds[a]), int(bounds[b]))
 
 
-def batch_csv(batch, header=True) -> str:
+def batch_csv(batch: BatchResult, header: bool = True) -> str:
     return "".join(batch_csv_chunks(batch, header))
 
 
@@ -127,12 +129,13 @@ def _block(batch, a, b, r0, r1):
 _QUOTED = (",", '"', "\n", "\r")
 
 
-def is_batch(results) -> bool:
+def is_batch(results: object) -> TypeGuard[BatchResult]:
     """A BatchResult (arrays per group), as opposed to a list of MetaResult."""
     return hasattr(results, "_order") and hasattr(results, "_arrays") and hasattr(results, "es")
 
 
-def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
+def frame_csv_chunks(frame: pd.DataFrame, order: np.ndarray | None = None, rows: int = 100_000,
+                     header: bool = True) -> Iterator[str]:
     """CSV of a pandas frame of per-group results (``--dask``), in blocks of ``rows`` rows: floats
     under the output policy (as ``_cells``: 10 significant digits, empty for NaN), whole numbers as
     integers, text as csv.writer quotes it, None and NaN as empty cells. ``order``: the rows' order
@@ -160,7 +163,7 @@ def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
 __all__ = ["batch_csv", "batch_csv_chunks", "frame_csv_chunks", "is_batch", "HEADER"]
 
 
-def to_csv(results) -> str:
+def to_csv(results: BatchResult | Sequence[MetaResult]) -> str:
     """Study rows then a pooled row, one block per result (analysis scale)."""
 
     if is_batch(results):  # --by: the same bytes, column-wise (render/batch_csv.py)

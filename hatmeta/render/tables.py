@@ -10,10 +10,16 @@ import csv
 import html
 import io
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..numbers import fmt_p, interval, p_text, tau2_text
 from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text, input_order
 from ..vocabulary import COMMON_EFFECT_METHODS, DEFAULT_LABELS
+from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text
+
+if TYPE_CHECKING:
+    from ..results import MetaResult
 
 FORMATS = ("markdown", "csv", "html", "latex")
 LATEX_WRAP = 40  # characters: a LaTeX column with a longer cell wraps
@@ -53,7 +59,7 @@ def _arms(res, labels):
     return [], (lambda i: []), []
 
 
-def result_rows(res, labels=DEFAULT_LABELS):
+def result_rows(res: MetaResult, labels: tuple[str, str] = DEFAULT_LABELS) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one per study, then the pooled estimate and the prediction interval.
 
     Effects on the natural scale (ratios back-transformed), two decimals; weights in percent."""
@@ -87,12 +93,13 @@ def _p(p) -> str:
     return p_text(p)
 
 
-def heterogeneity_line(res) -> str:
+def heterogeneity_line(res: MetaResult) -> str:
     return (f"Heterogeneity: tau² = {tau2_text(res.tau2)}; Q = {res.q:.2f}, df = {res.q_df} ({fmt_p(res.q_p)}); "
             f"I² = {res.i2:.0f}%")
 
 
-def render(head, rows, fmt, caption=None, footnote=None) -> str:
+def render(head: Sequence[str], rows: Sequence[Sequence[str]], fmt: str, caption: str | None = None,
+           footnote: str | None = None) -> str:
     """A table in Markdown, CSV, HTML or LaTeX."""
     if fmt == "csv":
         buf = io.StringIO()
@@ -162,7 +169,8 @@ def _wrapped_columns(head, rows, line_chars=100) -> str:
     return "".join(f">{{\\hsize={len(width) * x / sum(width):.2f}\\hsize}}X" for x in width)
 
 
-def result_table(res, fmt="markdown", labels=DEFAULT_LABELS, caption=None) -> str:
+def result_table(res: MetaResult, fmt: str = "markdown", labels: tuple[str, str] = DEFAULT_LABELS,
+                 caption: str | None = None) -> str:
     head, rows = result_rows(res, labels)
     note = heterogeneity_line(res)
     if res.subgroup_test is not None:

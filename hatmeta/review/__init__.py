@@ -14,7 +14,8 @@ from .extraction import Extraction, Row, default_data_dir, load_extraction, vali
 from .spec import AnalysisSpec, default_analyses_dir, list_analyses, read_spec
 
 __all__ = [
-    "Analysis", "AnalysisSpec", "Comparison", "Skip", "check_trial", "Extraction", "Row", "build_analysis", "default_analyses_dir",
+    "Analysis", "AnalysisSpec", "Comparison", "Skip", "check_trial", "Extraction", "Row", "build_analysis",
+    "default_analyses_dir",
     "default_data_dir", "list_analyses", "load_analysis", "load_extraction", "read_spec", "trial_label",
     "validate_extraction",
 ]

@@ -253,7 +253,8 @@ def _compare(spec, ex, trial, notes):
                 break
     times = _common_times(usable, arms_all)
     if not times:
-        return Skip("[timepoint]", f"[timepoint]: no time point at which every arm ({', '.join(arms_all)}) has a figure")
+        return Skip("[timepoint]",
+                    f"[timepoint]: no time point at which every arm ({', '.join(arms_all)}) has a figure")
     if "timepoint_weeks" in override:
         times = [t for t in times if t == float(override["timepoint_weeks"])]
         if not times:

@@ -68,8 +68,9 @@ class Published:
         return f"{author} {year.group(0) if year else ''}".strip() + (f", Cochrane {review.group(0)}" if review else "")
 
     def to_dict(self) -> dict:
-        return {"source": self.citation + ", " + self.locator, "label": self.source_label, "comparison": self.comparison, "trials": self.trials,
-                "participants": self.participants, "measure": self.measure, "estimate": self.estimate,
+        return {"source": self.citation + ", " + self.locator, "label": self.source_label,
+                "comparison": self.comparison, "trials": self.trials, "participants": self.participants,
+                "measure": self.measure, "estimate": self.estimate,
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "note": self.note}
 
 

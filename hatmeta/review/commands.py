@@ -295,7 +295,8 @@ def report(ctx, out):
 
 @click.command()
 @click.option("--reports", "folder", type=click.Path(file_okay=False), default="reports", show_default=True)
-@click.option("--keep", type=click.Path(file_okay=False), help="Regenerate into this (new or empty) folder and keep it.")
+@click.option("--keep", type=click.Path(file_okay=False),
+              help="Regenerate into this (new or empty) folder and keep it.")
 @click.option("--lock", type=click.Path(dir_okay=False, exists=True),
               help="Lock file of the reports' environment (default: requirements-reports.txt beside REPORTS).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -315,9 +316,9 @@ def reproduce(ctx, folder, keep, lock, fmt):
 
     text = fmt == "text"
     if text:
-        from .report import find_lock
-
         from pathlib import Path
+
+        from .report import find_lock
 
         where = lock or find_lock(Path(folder))
         if where is None:

@@ -55,7 +55,8 @@ def compare(before: dict, after: dict, scale: str = "log", benefit: str = "lower
     crossed = []
     was, now = includes(before["ci_low"], before["ci_high"]), includes(after["ci_low"], after["ci_high"])
     if was is True and now is False:
-        crossed.append(f"the confidence interval no longer includes {no_effect}: it now favours {side(after['estimate'])}")
+        crossed.append(f"the confidence interval no longer includes {no_effect}: "
+                       f"it now favours {side(after['estimate'])}")
     elif was is False and now is True:
         crossed.append(f"the confidence interval now includes {no_effect}: it favoured {side(before['estimate'])} "
                        "before")
@@ -157,7 +158,8 @@ def compare_text(cmp: dict, ref: str, measure: str, scale: str, level: float = 0
             (f"{measure}" + (" (natural scale)" if scale == "log" else ""), _fmt(b["estimate"], scale),
              _fmt(a["estimate"], scale)),
             (f"{pct} CI", interval(b, "ci_low", "ci_high"), interval(a, "ci_low", "ci_high")),
-            ("tau^2", "-" if b["tau2"] is None else f"{b['tau2']:.4f}", "-" if a["tau2"] is None else f"{a['tau2']:.4f}"),
+            ("tau^2", "-" if b["tau2"] is None else f"{b['tau2']:.4f}",
+             "-" if a["tau2"] is None else f"{a['tau2']:.4f}"),
             ("I^2", "-" if b["i2"] is None else f"{b['i2']:.1f}%", "-" if a["i2"] is None else f"{a['i2']:.1f}%"),
             ("prediction interval", interval(b, "pi_low", "pi_high"), interval(a, "pi_low", "pi_high"))]
     head = ("", f"before ({ref})", "after (now)")

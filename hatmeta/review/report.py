@@ -116,9 +116,9 @@ def render_analysis(name, out: Path, data_dir=None, analyses_dir=None) -> Render
     Everything written is made from the result rounded by the output policy (hatmeta/precision.py):
     JSON, tables, pages and the coordinates figures draw, whose record is written beside each figure
     as ``figures/<figure>.data.json``."""
+    from ..precision import dumps, quantised
     from ..render import plots, tables
     from .api import pool_analysis
-    from ..precision import dumps, quantised
 
     try:
         res, analysis = pool_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir, small_study=None)
@@ -197,9 +197,9 @@ def _tsa(name, out, data_dir, analyses_dir):
 
 def _figure(fig, out: Path, stem: str, files: list):
     """Round what ``fig`` draws, save it in every format and write its record (``.data.json``)."""
+    from ..precision import dumps
     from ..render import plots
     from ..render.figdata import drawn
-    from ..precision import dumps
 
     record = drawn(fig)
     for fmt in FIGURE_FORMATS:

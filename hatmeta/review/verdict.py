@@ -147,7 +147,7 @@ def _numbers_finding(name, diffs) -> Finding:
 
 
 def _whole(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) or isinstance(x, str) and x.lstrip("-").isdigit()
+    return (isinstance(x, int) and not isinstance(x, bool)) or (isinstance(x, str) and x.lstrip("-").isdigit())
 
 
 def _show(x) -> str:
@@ -171,7 +171,8 @@ def _json_diffs(a, b, path="") -> list:
         out = []
         for i, (x, y) in enumerate(zip(a, b)):
             # A study's row is named by its study, not its position.
-            key = x.get("study") if isinstance(x, dict) and x.get("study") == getattr(y, "get", dict().get)("study") else None
+            same = isinstance(x, dict) and x.get("study") == getattr(y, "get", dict().get)("study")
+            key = x.get("study") if same else None
             out += _json_diffs(x, y, f"{path}[{key if isinstance(key, str) else i}]")
         return out
     if _number(a) and _number(b):

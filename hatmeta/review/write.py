@@ -14,8 +14,18 @@ import io
 from pathlib import Path
 
 from ..errors import InputError
-from .extraction import (FILES, SCHEMA, Row, _read_dir, _sorted, check_header, check_rows, default_data_dir,
-                         read_csv_rows, rows_from_cells)
+from .extraction import (
+    FILES,
+    SCHEMA,
+    Row,
+    _read_dir,
+    _sorted,
+    check_header,
+    check_rows,
+    default_data_dir,
+    read_csv_rows,
+    rows_from_cells,
+)
 
 
 def _layout_of(header) -> str | None:

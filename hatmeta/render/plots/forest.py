@@ -15,10 +15,18 @@ wide for two lines widens its column, and only a table wider than MAX_W_IN steps
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
-from . import style
 from ...numbers import est_ci, fmt_p, interval, num, tau2_text
 from ...vocabulary import COMMON_EFFECT_METHODS, DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
+from . import style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...results import MetaResult, SubgroupResult
 
 ROW_PT = 14.4  # height of one row at an 8 pt font, points (0.2 inch)
 ROW_IN = ROW_PT / 72  # the same in inches (used by the sensitivity forests, render/plots/sensitivity.py)
@@ -40,7 +48,7 @@ ROB_WORDS = {"low": "Low risk", "some concerns": "Some concerns", "unclear": "Un
 __all__ = ["forest", "fmt_p", "ci_text", "footer_lines", "subgroup_lines"]
 
 
-def ci_text(nat, est, lo, hi) -> str:
+def ci_text(nat: Callable[[float], float], est: float, lo: float, hi: float) -> str:
     """'1.29 [0.73, 2.26]' on the natural scale, decimals from the magnitude (numbers.est_ci); an
     interval that could not be estimated says so (as RevMan's 'Not estimable') rather than 'nan'."""
     if not math.isfinite(est):
@@ -78,7 +86,7 @@ def _overall_line(stat, p, df=None) -> str:
     return f"Test for overall effect: t = {abs(stat):.2f}, df = {df:.0f} ({fmt_p(p)})"
 
 
-def subgroup_test_of_effect(res, group):
+def subgroup_test_of_effect(res: MetaResult, group: SubgroupResult) -> tuple[float, float, int | None] | None:
     """(statistic, p, df) of a subgroup's test for overall effect, as its CI was computed: z (Wald),
     or t on k - 1 df with HKSJ (a one-trial subgroup keeps its Wald interval, hence z)."""
     from scipy.special import ndtr, stdtr
@@ -92,7 +100,8 @@ def subgroup_test_of_effect(res, group):
     return stat, float(2 * ndtr(-abs(stat))), None
 
 
-def subgroup_lines(res, group, ins=None, labels=None) -> list:
+def subgroup_lines(res: MetaResult, group: SubgroupResult, ins: Sequence[Mapping[str, Any]] | None = None,
+                   labels: tuple[str, str] | None = None) -> list[str]:
     """RevMan's lines under a subgroup's subtotal: heterogeneity and its test for overall effect.
 
     P of Q: chi-square on k - 1 df, as for the whole analysis (Cochrane Handbook 10.10.2). The
@@ -111,7 +120,7 @@ def subgroup_lines(res, group, ins=None, labels=None) -> list:
     return lines
 
 
-def footer_lines(res, labels=None) -> list:
+def footer_lines(res: MetaResult, labels: tuple[str, str] | None = None) -> list[str]:
     """RevMan's footer: heterogeneity, test for overall effect (and the test for subgroup differences).
     Total events are a row of the table, under the Events columns."""
     random = res.method not in COMMON_EFFECT_METHODS
@@ -168,7 +177,7 @@ ARM_HEADS = {"binary": ("Events", "Total"), "continuous": ("Mean (SD)", "Total")
 
 
 def _sum(ins, key):
-    total = sum(float(i[key]) for i in ins)
+    total = float(sum(float(i[key]) for i in ins))
     return f"{total:g}" if not total.is_integer() else str(int(total))
 
 
@@ -176,6 +185,7 @@ def _limits(res, values):
     """Axis limits and ticks, symmetric around the null. Ratios: RevMan's round ranges; differences:
     'nice' ticks (1, 2 or 5 times a power of ten), never 1.25 or 2.5 steps."""
     finite = [v for v in values if math.isfinite(v)]
+    ticks: tuple[float, ...]
     if res.is_ratio:
         # 10% beyond the farthest study, so that no square sits on the edge of the axis
         reach = max([1.1 * abs(v) for v in finite] + [math.log(1.5)])
@@ -186,7 +196,7 @@ def _limits(res, values):
         return (math.log(0.001), math.log(1000)), (0.001, 0.1, 1, 10, 1000)
     reach = max([abs(v) for v in finite] + [1e-9])
     exp = 10 ** math.floor(math.log10(reach))
-    for m, step in ((1, 0.5), (2, 1), (4, 2), (5, 2.5), (10, 5)):
+    for m, step in ((1, 0.5), (2, 1), (4, 2), (5, 2.5), (10, 5)):  # noqa: B007  (step is read after the loop)
         if m * exp >= reach * (1 - 1e-12):
             top = m * exp
             break
@@ -198,11 +208,11 @@ def _limits(res, values):
     return (-top, top), ticks
 
 
-def tick_text(t) -> str:
+def tick_text(t: float) -> str:
     return f"{t:g}"
 
 
-def rob_judgement(value, study="", domain="") -> str:
+def rob_judgement(value: str, study: str = "", domain: str = "") -> str:
     """A risk-of-bias judgement in ROB_LOOK's words: 'Low risk', 'low', 'Some concerns', 'unclear risk',
     'High' and 'not assessed' are accepted in any case; anything else is an input error naming it."""
     j = " ".join(str(value).strip().lower().replace("_", " ").split())
@@ -227,13 +237,13 @@ class _Measure:
     each glyph's advance to whole pixels, so one string's width differs by several per cent from one
     resolution to another; the layout must hold at all of them."""
 
-    def __init__(self, fig):
+    def __init__(self, fig) -> None:
         from matplotlib.backends.backend_agg import RendererAgg
 
         self.renderers = [(fig.canvas.get_renderer(), fig.dpi)] + [(RendererAgg(8, 8, d), d) for d in MEASURE_DPIS]
-        self.cache = {}
+        self.cache: dict[tuple[str, float, bool], float] = {}
 
-    def __call__(self, text, size, bold=False) -> float:
+    def __call__(self, text, size, bold: bool = False) -> float:
         key = (text, size, bold)
         if key not in self.cache:
             from matplotlib.font_manager import FontProperties
@@ -251,7 +261,7 @@ class _Measure:
         return self.cache[key]
 
 
-def _two_lines(text, width, measure, size, bold=False):
+def _two_lines(text, width, measure, size, bold: bool = False):
     """``text`` on one line if it fits ``width``, else on two lines split at the space that makes the
     longer line shortest. Returns (text with a newline or not, width it needs)."""
     one = measure(text, size, bold)
@@ -267,7 +277,7 @@ def _two_lines(text, width, measure, size, bold=False):
     return best
 
 
-def _wrap(text, width, measure, size, bold=False):
+def _wrap(text, width, measure, size, bold: bool = False):
     """Greedy word wrap of ``text`` to ``width`` inches (a word longer than the width stays whole)."""
     lines, cur = [], ""
     for word in text.split(" "):
@@ -284,9 +294,11 @@ def _wrap(text, width, measure, size, bold=False):
 # ---------------------------------------------------------------- the figure
 
 @style.styled
-def forest(res, benefit="lower", labels=DEFAULT_LABELS, title=None, study_groups=None, bayes=None,
-           sort=None, years=None, risk_of_bias=None, ax=None):
-    """Draw ``res`` (a MetaResult) as a Cochrane-style forest plot; return the Figure.
+def forest(res: MetaResult, benefit: str = "lower", labels: tuple[str, str] = DEFAULT_LABELS,
+           title: str | None = None, study_groups: Mapping[str, str] | None = None,
+           bayes: Mapping[str, Any] | None = None, sort: str | None = None, years: Mapping[str, Any] | None = None,
+           risk_of_bias: Mapping[str, Mapping[str, str]] | None = None, ax: Axes | None = None) -> Figure:
+    """Draw ``res`` as a Cochrane-style (RevMan) forest plot.
 
     ``benefit``: which direction of the measure favours the experimental arm ("lower" or
     "higher"; for ratio measures of a harm, lower). ``labels``: names of the experimental and
@@ -303,7 +315,7 @@ def forest(res, benefit="lower", labels=DEFAULT_LABELS, title=None, study_groups
     if ax is not None:
         _own_figure(ax)
     plt = style.pyplot()
-    fig = plt.figure(figsize=(8, 4)) if ax is None else ax.figure
+    fig = plt.figure(figsize=(8, 4)) if ax is None else cast("Figure", ax.figure)  # (not a SubFigure)
     fig.patch.set_facecolor("white")
     measure = _Measure(fig)
     for fs in FONT_STEPS:
@@ -393,7 +405,7 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
     random = res.method not in COMMON_EFFECT_METHODS
 
     # ---- rows: each a dict of cells (column -> (text, bold)), a span text, and what the panel draws
-    rows = []
+    rows: list[dict[str, Any]] = []
 
     def totals_row(ins_sub, est_cell, weight_cell, label):
         cells = {0: (label, True)}
@@ -587,7 +599,7 @@ def _draw(fig, res, p, bayes, ax=None):
     def y_of(row):  # figure fraction of the centre of table row ``row`` (0 = first header row)
         return (top - (row + 0.5) * row_in) / fig_h
 
-    def put(x_in, y_frac, text, ha="left", fontsize=None, bold=False, **kw):
+    def put(x_in, y_frac, text, ha: str = "left", fontsize=None, bold: bool = False, **kw):
         return fig.text(x_in / fig_w, y_frac, text, ha=ha, va="center", fontsize=fontsize or fs,
                         weight="bold" if bold else "normal", family=style.families(text), parse_math=False, **kw)
 
@@ -642,7 +654,7 @@ def _draw(fig, res, p, bayes, ax=None):
     # row with the shrunken estimate, so it is capped to its half.
     side_max = row_pt * (0.62 if theta else 0.9)
 
-    def whisker(y, lo, hi, color, lw=0.8):
+    def whisker(y, lo, hi, color, lw=0.8) -> None:
         a, b = max(lo, lo_lim), min(hi, hi_lim)
         if b > a:
             ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt")
@@ -674,7 +686,7 @@ def _draw(fig, res, p, bayes, ax=None):
         for letter, cx in zip(p["letters"], centres):
             put(p["rob_x0"] + cx, y_of(n_head - 1), letter, ha="center", bold=True)
 
-    def traffic_lights(row, study):
+    def traffic_lights(row, study) -> None:
         judged = p["rob"].get(study)
         if rob_ax is None or not judged:
             return

@@ -10,11 +10,18 @@ the pooled estimate; Egger's line is yi = slope + intercept * se from the regres
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from . import style
 from ...numbers import fmt_p
+from . import style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...results import EggerTest, MetaResult, TrimFill
 
 # (alpha, colour, legend): each band is painted from its contour outwards, narrowest alpha last,
 # so the band between two contours keeps the colour of the outer one.
@@ -24,12 +31,35 @@ CONTOURS = ((0.10, "#ececec", "0.05 < p < 0.10"), (0.05, "#d2d2d2", "0.01 < p < 
 
 
 @style.styled
-def funnel(res, egger=None, title=None, line=None, ax=None, filled=None):
-    """Draw the funnel plot of ``res`` (a MetaResult); ``egger`` is an EggerTest (or None).
+def funnel(res: MetaResult, egger: EggerTest | None = None, title: str | None = None, line: bool | None = None,
+           ax: Axes | None = None, filled: TrimFill | None = None) -> Figure:
+    """Contour-enhanced funnel plot of ``res``: effects (analysis scale, ratios on a log axis) against
+    their standard errors, shaded where a study would be significant at 10%, 5% and 1%.
 
-    Egger's line is drawn from MIN_K_LINE studies on, or when ``line`` is True (False: never).
-    ``ax``: draw on this Axes (its figure is returned, its size left as it is). ``filled``: a TrimFill
-    (or None) whose filled studies are drawn as open circles, with the adjusted estimate."""
+    Parameters
+    ----------
+    res : MetaResult
+        The fit.
+    egger : EggerTest, optional
+        Its line is drawn from MIN_K_LINE studies on, or when ``line`` is True (False: never).
+    title : str, optional
+        Title above the plot.
+    line : bool, optional
+        Force Egger's line on (True) or off (False).
+    ax : matplotlib.axes.Axes, optional
+        Draw on this Axes (its figure is returned, its size left as it is).
+    filled : TrimFill, optional
+        Trim-and-fill result whose filled studies are drawn as open circles, with the adjusted estimate.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    References
+    ----------
+    Peters JL et al. (2008). Contour-enhanced meta-analysis funnel plots help distinguish publication
+    bias from other causes of asymmetry. J Clin Epidemiol 61:991-996.
+    """
     from scipy.special import ndtri
 
     plt = style.pyplot()
@@ -38,7 +68,7 @@ def funnel(res, egger=None, title=None, line=None, ax=None, filled=None):
     se = np.sqrt([s.vi for s in studies])
     se_max = float(se.max()) * 1.1 if len(se) else 1.0
     given = ax is not None
-    fig, ax = (ax.figure, ax) if given else plt.subplots(figsize=(5.2, 4.8))
+    fig, ax = (cast("Figure", ax.figure), ax) if ax is not None else plt.subplots(figsize=(5.2, 4.8))
     grid = np.linspace(0, se_max, 200)
     z95 = ndtri(0.975)
     # Every study, the whole pseudo-95% region around the pooled estimate (metafor's and RevMan's funnel

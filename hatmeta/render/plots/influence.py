@@ -7,17 +7,26 @@ Pearson residual (y_i - mu)^2 / (v_i + tau^2), against its influence on the pool
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 
-from . import style
 from ...vocabulary import COMMON_EFFECT_METHODS
+from . import style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...results import MetaResult
 
 PANELS = (("rstudent", "rstudent"), ("dffits", "dffits"), ("cooks_distance", "Cook's distance"),
           ("cov_ratio", "covariance ratio"), ("tau2_deleted", "tau^2 (study left out)"),
           ("q_deleted", "Q (study left out)"), ("hat", "hat value"), ("weight", "weight (%)"))
 
 
-def _arrays(res):
+def _arrays(res: MetaResult) -> dict[str, np.ndarray]:
     from ...methods.influence import influence_arrays
 
     yi = np.array([s.yi for s in res.studies])
@@ -28,20 +37,40 @@ def _arrays(res):
     return a
 
 
-def _labels(res):
+def _labels(res: MetaResult) -> list[str]:
     return [s.label or s.study for s in res.studies]
 
 
 @style.styled
-def baujat(res, ax=None, title=None):
-    """Baujat plot of ``res`` (a MetaResult with at least 3 studies); draws on ``ax`` if given."""
+def baujat(res: MetaResult, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Baujat plot of ``res``: each study's contribution to Cochran's Q against its influence on the
+    pooled estimate (metafor's ``baujat``).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit with at least 3 studies.
+    ax : matplotlib.axes.Axes, optional
+        Draw on this Axes.
+    title : str, optional
+        Title above the plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    References
+    ----------
+    Baujat B, Mahe C, Pignon JP, Hill C (2002). A graphical method for exploring heterogeneity in
+    meta-analyses. Stat Med 21:2641-2652.
+    """
     plt = style.pyplot()
     a = _arrays(res)
     given = ax is not None
     if not given:
         fig, ax = plt.subplots(figsize=(5.2, 4.4))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)  # (not a SubFigure)
     x, y = a["baujat_x"], a["baujat_y"]
     ax.plot(x, y, "o", color=style.STUDY, ms=4, gid="studies")
     ax.margins(0.08)
@@ -115,10 +144,27 @@ def _name_points(ax, x, y, names, fontsize=6):
 
 
 @style.styled
-def influence_plot(res, axes=None, title=None):
-    """Eight panels, one per diagnostic, studies in order; influential studies (metafor's rule) in red.
+def influence_plot(res: MetaResult, axes: Sequence[Axes] | None = None, title: str | None = None) -> Figure:
+    """Eight panels, one per diagnostic of metafor's ``influence()``, studies in order; influential
+    studies (metafor's rule) in red.
 
-    ``axes``: eight matplotlib axes to draw on (default: a new 4 x 2 figure). Returns the Figure.
+    Parameters
+    ----------
+    res : MetaResult
+        A fit with at least 3 studies.
+    axes : sequence of matplotlib.axes.Axes, optional
+        Eight axes to draw on (default: a new 4 x 2 figure).
+    title : str, optional
+        Title above the panels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    References
+    ----------
+    Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for meta-analysis. Res Synth
+    Methods 1:112-125.
     """
     plt = style.pyplot()
     a = _arrays(res)
@@ -128,7 +174,7 @@ def influence_plot(res, axes=None, title=None):
         axes = grid.ravel()
     else:
         axes = list(axes)
-        fig = axes[0].figure
+        fig = cast("Figure", axes[0].figure)  # (not a SubFigure)
     k = len(a["hat"])
     idx = np.arange(1, k + 1)
     flag = a["influential"]

@@ -13,20 +13,46 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from . import style
 from ...vocabulary import DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
+from . import style
 from .forest import CHAR_IN, GAP_IN, PLOT_IN, ROW_IN, _limits, ci_text
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ...results import MetaResult
 
 KINDS = ("cumulative", "leave_one_out")
 
 
 @style.styled
-def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_LABELS, title=None,
-                       order_by=None, keys=None):
-    """Draw ``res.cumulative`` or ``res.leave_one_out`` (MetaResult, analysis scale) as a forest plot.
+def sensitivity_forest(res: MetaResult, kind: str = "cumulative", benefit: str = "lower",
+                       labels: tuple[str, str] = DEFAULT_LABELS, title: str | None = None,
+                       order_by: str | None = None, keys: Mapping[str, Any] | None = None) -> Figure:
+    """Draw ``res.cumulative`` or ``res.leave_one_out`` as a forest plot, one row per refit (natural
+    scale, ratios on a log axis).
 
-    ``order_by``: the column the cumulative sequence is ordered by (shown in the header);
-    ``keys``: study -> that column's value, shown beside each study. Returns the Figure."""
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``pool_table`` with ``cumulative=...`` or ``leave_one_out=True``.
+    kind : {"cumulative", "leave_one_out"}
+        Which sequence to draw.
+    benefit : {"lower", "higher"}
+        Which direction favours the experimental arm.
+    labels : (str, str)
+        Names of the experimental and control groups.
+    title : str, optional
+        Title above the plot.
+    order_by : str, optional
+        The column the cumulative sequence is ordered by (shown in the header).
+    keys : mapping, optional
+        Study -> that column's value, shown beside each study.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from matplotlib.patches import Polygon
 
     plt = style.pyplot()
@@ -90,10 +116,10 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_L
     def y_of(row):
         return (top - (row + 0.5) * ROW_IN) / fig_h
 
-    def put(x_in, row, text, ha="left", **kw):
+    def put(x_in, row, text, ha: str = "left", **kw):
         return fig.text(x_in / fig_w, y_of(row), text, ha=ha, va="center", fontsize=8, **kw)
 
-    def put_row(row, cells, **kw):
+    def put_row(row, cells, **kw) -> None:
         for j, cell in enumerate(cells):
             if j == 0 or j == ncol - 1:
                 put(x_left[j], row, cell, **kw)
@@ -127,7 +153,7 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_L
     ax.spines["bottom"].set_linewidth(0.6)
     ax.patch.set_alpha(0)
 
-    def whisker(y, lo, hi, color):
+    def whisker(y, lo, hi, color) -> None:
         if not (math.isfinite(lo) and math.isfinite(hi)):
             return
         a, b = max(lo, lo_lim), min(hi, hi_lim)
@@ -139,7 +165,7 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=DEFAULT_L
                 ax.annotate("", xy=(edge, y), xytext=(edge - sign * 0.06 * (hi_lim - lo_lim), y),
                             arrowprops=dict(arrowstyle="-|>", color=color, lw=0.8, mutation_scale=6))
 
-    def diamond(y, lo, mid, hi, color, gid, half=0.38):
+    def diamond(y, lo, mid, hi, color, gid, half=0.38) -> None:
         if not all(math.isfinite(v) for v in (lo, mid, hi)):
             return
         lo, hi = max(lo, lo_lim), min(hi, hi_lim)

@@ -9,7 +9,15 @@ vertical line. Boundaries beyond |z| = 8 are not drawn (nothing meaningful is sp
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from . import style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...methods.tsa import TsaResult
 
 ZMAX = 8.0
 BOUNDARY = "#b3241e"
@@ -17,7 +25,7 @@ CONVENTIONAL = "#7a7a7a"
 FUTILITY = "#3f7f3f"
 
 
-def _boundary_points(res, attr):
+def _boundary_points(res: TsaResult, attr: str) -> list[tuple[Any, Any]]:
     pts = [(t.information, getattr(t, attr)) for t in res.trials if t.look and getattr(t, attr) is not None]
     target = res.required_information_size_inflated or res.required_information_size
     if res.final_boundary is not None and (not pts or pts[-1][0] < target):
@@ -31,14 +39,34 @@ def _boundary_points(res, attr):
 
 
 @style.styled
-def tsa_plot(res, title=None, ax=None):
-    """Draw the TSA plot of ``res`` (a TsaResult); on ``ax`` if given. Returns the Figure."""
+def tsa_plot(res: TsaResult, title: str | None = None, ax: Axes | None = None) -> Figure:
+    """Trial sequential analysis plot: the cumulative z-curve against the information (participants),
+    the monitoring (alpha-spending) and futility boundaries and the required information size.
+
+    Parameters
+    ----------
+    res : TsaResult
+        From ``hatmeta.methods.tsa``.
+    title : str, optional
+        Title above the plot.
+    ax : matplotlib.axes.Axes, optional
+        Draw on this Axes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    References
+    ----------
+    Wetterslev J, Thorlund K, Brok J, Gluud C (2008). Trial sequential analysis may establish when firm
+    evidence is reached in cumulative meta-analysis. J Clin Epidemiol 61:64-75.
+    """
     plt = style.pyplot()
     given = ax is not None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.8))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)  # (not a SubFigure)
     ris = res.required_information_size
     target = res.required_information_size_inflated or ris
     xmax = max(target, res.accrued_information) * 1.1
@@ -48,6 +76,8 @@ def tsa_plot(res, title=None, ax=None):
     for z in (1.959964, -1.959964):
         ax.axhline(z, color=CONVENTIONAL, lw=0.8, ls="--", gid="conventional")
     ax.plot([], [], color=CONVENTIONAL, lw=0.8, ls="--", label="conventional boundary (z = \u00b11.96)")
+    xs: tuple[float, ...] | list[float]
+    ys: tuple[float, ...] | list[float]
     for attr in ("boundary_benefit", "boundary_harm"):
         pts = _boundary_points(res, attr)
         if pts:
