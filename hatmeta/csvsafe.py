@@ -37,4 +37,4 @@ def rows(table):
 
 def any_trigger(joined: str, sep: str = "\x00") -> bool:
     """Whether any of the cells joined by ``sep`` starts with a trigger (a fast test at C speed)."""
-    return joined[:1] in TRIGGERS and bool(joined) or any(sep + t in joined for t in TRIGGERS)
+    return (joined[:1] in TRIGGERS and bool(joined)) or any(sep + t in joined for t in TRIGGERS)

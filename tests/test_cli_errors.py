@@ -102,10 +102,10 @@ def test_a_decimal_comma_is_named(tmp_path):
 @pytest.mark.parametrize("args", [("pool",), ("pool", "--by", "alloc"), ("forest",), ("table",), ("tsa",)])
 def test_a_missing_measure_is_one_error_wherever_it_is_asked(args):
     """Every --data command words a missing --measure the same way and lists what can be chosen."""
+    from pathlib import Path
+
     from hatmeta.fit.effects import MEASURES
     from hatmeta.methods.tsa import SUPPORTED
-
-    from pathlib import Path
 
     bcg = Path(__file__).parent / "fixtures" / "data" / "bcg.csv"
     proc = run(args[0], "--data", str(bcg), *args[1:])

@@ -93,9 +93,8 @@ def test_validate_checks_the_appraisal_files_with_the_extraction(tmp_path):
 
 def test_published_results_are_matched_on_the_comparison_not_only_the_outcome():
     """SALOME (diacetylmorphine vs hydromorphone) is not set beside the heroin-vs-methadone reviews."""
-    from hatmeta.review.api import pool_analysis
-
     from hatmeta.errors import NotPooled
+    from hatmeta.review.api import pool_analysis
 
     with pytest.raises(NotPooled) as refused:  # SALOME's per-arm retention is not reported
         pool_analysis("salome-retention")

@@ -91,7 +91,9 @@ def report(browser, tmp_path_factory):
     return out
 
 
-def _ids_of(page: Path, cache={}):
+def _ids_of(page: Path, cache=None):
+    if cache is None:
+        cache = {}
     if page not in cache:
         cache[page] = set(re.findall(r'\bid="([^"]+)"', page.read_text()))
     return cache[page]

@@ -181,11 +181,11 @@ def test_fleiss1993_csv_export_reproduced_to_its_8_digits():
 
 def test_fleiss1993_data_package_reproduced_to_its_6_digits():
     with zipfile.ZipFile(RM / "Fleiss1993.zip") as z:
-        inner = [n for n in z.namelist() if n.endswith("-data.zip")][0]
+        inner = next(n for n in z.namelist() if n.endswith("-data.zip"))
         with zipfile.ZipFile(io.BytesIO(z.read(inner))) as data:
-            name = [n for n in data.namelist() if n.endswith("overall-estimates-and-settings.csv")][0]
-            overall = list(csv.DictReader(io.StringIO(data.read(name).decode("utf-8-sig"))))[0]
-            name = [n for n in data.namelist() if n.endswith("data-rows.csv")][0]
+            name = next(n for n in data.namelist() if n.endswith("overall-estimates-and-settings.csv"))
+            overall = next(iter(csv.DictReader(io.StringIO(data.read(name).decode("utf-8-sig")))))
+            name = next(n for n in data.namelist() if n.endswith("data-rows.csv"))
             rows = [r for r in csv.DictReader(io.StringIO(data.read(name).decode("utf-8-sig")))
                     if r["Analysis number"] == "1"]
     res = _pool_fleiss("CMP-001.01")
@@ -349,7 +349,7 @@ def test_data_package_and_csv_export_pool_and_agree_with_their_stored_totals(nam
 
 def test_data_package_keeps_risk_of_bias_and_reads_a_folder(tmp_path):
     with zipfile.ZipFile(RM / "Fleiss1993.zip") as z:
-        inner = [n for n in z.namelist() if n.endswith("-data.zip")][0]
+        inner = next(n for n in z.namelist() if n.endswith("-data.zip"))
         with zipfile.ZipFile(io.BytesIO(z.read(inner))) as data:
             data.extractall(tmp_path / "pkg")
     proc = _cli("pool", "--data", str(tmp_path / "pkg"), "--outcome", "CMP-001.01", "--format", "json")

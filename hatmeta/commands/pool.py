@@ -163,9 +163,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, o
     if outcome and data_file is None:
         raise InputError("--outcome picks an outcome of a RevMan file given with --data FILE.rm5", option="--outcome")
     if data_file is not None and (outcome or str(data_file).lower().endswith(".rm5")):  # a RevMan 5 review
-        from .revman import pool_rm5
-
         from ..results import study_labels
+        from .revman import pool_rm5
 
         result = pool_rm5(data_file, outcome, measure, options)
         benefit, named = benefit or "lower", None
@@ -318,9 +317,9 @@ def _emit_many(results, fmt, more=None) -> None:
 
 
 def _by_group_text(extra):
-    from ..vocabulary import TEST_NAMES
     from ..numbers import p_bare
     from ..summary import fmt as f
+    from ..vocabulary import TEST_NAMES
 
     lines = []
     for key, t in extra.items():

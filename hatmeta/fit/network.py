@@ -550,7 +550,7 @@ class _Contrasts:
         return float(np.mean(np.concatenate([np.einsum("sii->si", S).ravel() for _, _, S, _ in self.blocks])))
 
 
-def tau2_reml(net: Network, w0: np.ndarray, reference: int = 0) -> tuple[float, "_Contrasts"]:
+def tau2_reml(net: Network, w0: np.ndarray, reference: int = 0) -> tuple[float, _Contrasts]:
     """REML tau^2, the root of the restricted score on [0, inf) (0 when the score is negative there)."""
     from scipy.optimize import brentq
 

@@ -85,7 +85,8 @@ class Rows:
     cor: tuple | None = None
 
     def take(self, idx) -> Rows:
-        t = lambda cells: None if cells is None else tuple(x[idx] for x in cells)
+        def t(cells):
+            return None if cells is None else tuple(x[idx] for x in cells)
         return Rows(self.yi[idx], self.vi[idx], t(self.raw), t(self.cor))
 
 

@@ -47,7 +47,8 @@ def revman_web(es: EffectSizes, method: str | None = None, level: float = 0.95) 
     rows = study_effects(es, "IV")
     g = core.Groups.single(rows.yi, rows.vi)
     f = core.fit(g, method=m, ci="hksj", pi="t", level=level)
-    s = lambda a: float(np.asarray(a).reshape(-1)[0])
+    def s(a):
+        return float(np.asarray(a).reshape(-1)[0])
     k = es.k
     w = 1 / rows.vi
     s2 = (k - 1) * w.sum() / (w.sum() ** 2 - np.sum(w**2))

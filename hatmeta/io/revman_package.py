@@ -170,7 +170,8 @@ def read_package(path) -> Review:
         sg = tuple((s["Subgroup"], _stored_pkg(s)) for s in subgroup_rows)
         if not sg and any(r.subgroup for r in rows):
             sg = tuple((name, {}) for name in dict.fromkeys(r.subgroup for r in rows if r.subgroup))
-        level = lambda x: _number(str(x).rstrip("%")) or 95.0
+        def level(x):
+            return _number(str(x).rstrip("%")) or 95.0
         outcomes.append(Outcome(
             id=_cid(*key), name=o.get("Analysis name", ""), comparison_id=_cid(key[0]),
             comparison=o.get("Analysis group name", ""), kind=kind or "?", measure=measure, method=method,

@@ -35,8 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ..fit.network import (LOG_MEASURES, NetworkFit, edge_weights, fit_graph, fit_network, pairwise,
-                           study_laplacians)
+from ..fit.network import LOG_MEASURES, NetworkFit, edge_weights, fit_graph, fit_network, pairwise, study_laplacians
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -315,7 +314,7 @@ class NMAResult:
             "notes": list(self.notes),
         })
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per treatment (pandas): its effect against the reference (analysis scale, with
         ``*_natural`` back-transformed for OR and RR), P-score and SUCRA; the reference's row has
         no effect."""
@@ -335,7 +334,7 @@ class NMAResult:
                 frame[c + "_natural"] = np.exp(frame[c])
         return frame
 
-    def league_frame(self) -> "pd.DataFrame":
+    def league_frame(self) -> pd.DataFrame:
         """The league table in long form (pandas): one row per ordered pair, the effect of ``row``
         against ``column`` (analysis scale) with its SE and CI, and the direct estimate where studies
         compare the pair."""
@@ -365,7 +364,7 @@ class NMAResult:
         return nma_html(self)
 
 
-def nma(data: "NetworkSource", measure: str, reference: str | None = None, common: bool = False,
+def nma(data: NetworkSource, measure: str, reference: str | None = None, common: bool = False,
         method: str = "DL", benefit: str = "lower", cc: float = 0.5, level: float = 0.95) -> NMAResult:
     """Network meta-analysis of an arm-level or contrast-level table (netmeta's graph-theoretical model).
 

@@ -58,8 +58,11 @@ import numpy as np
 
 from ..dist import norm_cdf, norm_ppf
 from ..errors import InputError
-from ..results import _Record, _plain
+from ..results import _plain, _Record
 from ..vocabulary import DEFAULT_LABELS
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 ZINF = 20.0  # RTSA's stand-in for an infinite boundary (no alpha spent yet)
 TOL = 1e-9  # spending below this counts as none (RTSA's tol)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import TYPE_CHECKING
 
 from ..printable import join_lines
+
+if TYPE_CHECKING:
+    from .tsa import TsaResult
+    from .tsa_plan import NextTrialPlan
 
 SPENDING = {"obf": "Lan-DeMets O'Brien-Fleming", "pocock": "Lan-DeMets Pocock"}
 ESTIMATORS = {"DL": "DerSimonian-Laird", "REML": "REML", "ML": "ML", "PM": "Paule-Mandel", "HE": "Hedges",

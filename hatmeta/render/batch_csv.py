@@ -23,6 +23,12 @@ import numpy as np
 
 from ..csvsafe import any_trigger, cell
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..fit.batch import BatchResult
+    from ..results import MetaResult
+
 HEADER = ["group", "row", "study", "k", "estimate", "se", "ci_low", "ci_high", "weight", "tau2", "i2", "p"]
 CHUNK = 20_000  # groups per block of text (~120,000 CSV rows for groups of 5, ~10 MB)
 

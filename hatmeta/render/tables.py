@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..numbers import fmt_p, interval, p_text, tau2_text
-from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text, input_order
 from ..vocabulary import COMMON_EFFECT_METHODS, DEFAULT_LABELS
-from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text
+from .plots.forest import NOT_ESTIMABLE, PI_NA, ci_text, input_order
 
 if TYPE_CHECKING:
     from ..results import MetaResult

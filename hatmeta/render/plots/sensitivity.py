@@ -11,7 +11,9 @@ the forest plot's helpers (style, CI text, axis limits) so both read alike.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from ...vocabulary import DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
 from . import style
