@@ -14,7 +14,7 @@ from hatmeta.api import pool_analysis
 from hatmeta.precision import dumps, q
 from hatmeta.render.report import build_report, read_manifest
 
-from .conftest import ROOT
+from .conftest import ROOT, avx512_off
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_results_json_and_tables_equal_the_engine(built):
                                   f"{res.natural(res.ci_high):.2f}]"
 
 
-SIMD = {"default": "", "no-avx512": "X86_V4 AVX512_ICL AVX512_SPR"}
+SIMD = {"default": "", "no-avx512": avx512_off()}
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +194,13 @@ def test_report_is_byte_identical_whatever_the_simd_kernels(simd_runs):
         assert verdict is not None, stderr
         assert code == verdict["exit_code"] and verdict["level"] in ("a", "b"), (name, verdict["files"])
         assert stderr == ""  # no progress lines when stderr is not a terminal
+    # the setting does switch the kernels off (NumPy names no AVX-512 target as in use)
+    probe = ("try:\n from numpy._core._multiarray_umath import __cpu_features__ as f\n"
+             "except ImportError:\n from numpy.core._multiarray_umath import __cpu_features__ as f\n"
+             "print(' '.join(k for k in " + repr(SIMD["no-avx512"].split()) + " if f.get(k)))")
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       env={**os.environ, "NPY_DISABLE_CPU_FEATURES": SIMD["no-avx512"]})
+    assert (p.returncode, p.stdout.strip(), p.stderr) == (0, "", "")
     (_, _, _, first), (_, _, _, second) = simd_runs.values()
     listed = read_manifest(first)
     assert listed == read_manifest(second)
