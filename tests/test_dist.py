@@ -29,8 +29,8 @@ def test_chi_square_tail_and_quantiles(df):
         assert float(_dist.chi2_isf(df, p)) == pytest.approx(chdtri(df, p), rel=1e-13)
 
 
-# R's qt(), not SciPy's stdtrit: before SciPy 1.17 stdtrit is off by up to 3.5e-11 relative (tests/fixtures/dist/).
-QT = {(r["df"], r["p"]): r["t_isf"] for r in json.loads((FIXTURES / "dist" / "t_quantiles.json").read_text())["t_isf"]}
+# R's qt(), not SciPy's stdtrit: before SciPy 1.17 stdtrit is off by up to 3.5e-11 relative (tests/fixtures/qt/).
+QT = {(r["df"], r["p"]): r["t_isf"] for r in json.loads((FIXTURES / "qt" / "t_quantiles.json").read_text())["t_isf"]}
 
 
 @pytest.mark.parametrize("df", [1, 2, 3, 4, 5, 8, 11, 30, 101, 400])
