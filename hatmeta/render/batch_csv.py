@@ -143,7 +143,8 @@ def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
             elif s.dtype.kind in "iu":
                 cols.append(s.astype(str).tolist())
             else:
-                cols.append(["" if x is None or x != x else str(x) for x in s.tolist()])
+                # isna: None, NaN and pandas' NA (pandas 2 string columns), whose x != x raises
+                cols.append(["" if na else str(x) for x, na in zip(s.tolist(), s.isna().tolist())])
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(zip(*cols))
         yield buf.getvalue()
