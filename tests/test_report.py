@@ -192,7 +192,7 @@ def test_report_is_byte_identical_whatever_the_simd_kernels(simd_runs):
     with it, are the locked test's below."""
     for name, (code, verdict, stderr, _) in simd_runs.items():
         assert verdict is not None, stderr
-        assert code == verdict["exit_code"] and verdict["level"] in ("a", "b"), (name, verdict["files"])
+        assert code == verdict["exit_code"], name  # its level against the committed reports: the locked test's
         assert stderr == ""  # no progress lines when stderr is not a terminal
     # the setting does switch the kernels off (NumPy names no AVX-512 target as in use)
     probe = ("try:\n from numpy._core._multiarray_umath import __cpu_features__ as f\n"
@@ -224,12 +224,14 @@ def test_reproduce_with_the_locked_versions_is_byte_identical(simd_runs):
 
 def test_committed_reports_match_the_data_and_engine(rebuilt):
     """The committed reports' numbers (JSON, CSV, Markdown) must be what the code computes now;
-    figures are compared by `hatmeta reproduce`, since rasterisation depends on the platform."""
+    figures are compared by `hatmeta reproduce`, since rasterisation depends on the platform, and so
+    are their records (figures/*.data.json), which hold text positions from matplotlib's font metrics
+    (matplotlib 3.7 wraps and places the forest's texts differently from the locked 3.11)."""
     committed = ROOT / "reports"
     listed = read_manifest(committed)
     assert set(listed) == set(read_manifest(rebuilt))
     for name in listed:
-        if name.endswith((".json", ".csv", ".md")):
+        if name.endswith((".json", ".csv", ".md")) and not name.startswith("figures/"):
             assert (rebuilt / name).read_bytes() == (committed / name).read_bytes(), name
 
 
