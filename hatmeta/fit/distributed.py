@@ -204,7 +204,9 @@ def collect(result: Any, dask_client: Any) -> pd.DataFrame:
     (benchmarks/README.md, issue 15). Here a worker holds only its own partitions' results."""
     import pandas as pd
 
-    futures = dask_client.compute(result.to_delayed())
+    # Each partition as a collection of its own, finalised as .compute() finalises the whole (with
+    # dask's dtypes: from to_delayed(), pandas 2 gave the group column string[pyarrow], .compute() object).
+    futures = dask_client.compute([result.partitions[i] for i in range(result.npartitions)])
     parts = []
     for f in futures:
         parts.append(f.result())

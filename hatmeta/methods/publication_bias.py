@@ -588,17 +588,38 @@ def selection_model(res: MetaResult | EffectSizes, steps: Sequence[float] = (0.0
     start = [mu_ml] + ([math.log(max(tau2_ml, 0.01))] if random else []) + [math.log(1 / 99)] * nd
     # BFGS (as metafor's default optimiser), restarted once from its answer; Nelder-Mead only when
     # BFGS reports failure (its line search can stall on the flat stretches near delta's bounds).
-    best: Any = None  # the scipy OptimizeResult with the lowest objective so far
-    for method_ in ("BFGS", "BFGS", "Nelder-Mead"):
-        if method_ == "Nelder-Mead" and best.success:
-            break
-        r = minimize(obj, start, method=method_,
-                     options={"gtol": 1e-10, "maxiter": 20000} if method_ == "BFGS" else
-                     {"xatol": 1e-12, "fatol": 1e-14, "maxiter": 40000, "maxfev": 40000})
-        if best is None or r.fun < best.fun - 1e-12:
-            best = r
-        start = list(best.x)
+    def optimise(start):
+        best: Any = None  # the scipy OptimizeResult with the lowest objective so far
+        for method_ in ("BFGS", "BFGS", "Nelder-Mead"):
+            if method_ == "Nelder-Mead" and best.success:
+                break
+            r = minimize(obj, start, method=method_,
+                         options={"gtol": 1e-10, "maxiter": 20000} if method_ == "BFGS" else
+                         {"xatol": 1e-12, "fatol": 1e-14, "maxiter": 40000, "maxfev": 40000})
+            if best is None or r.fun < best.fun - 1e-12:
+                best = r
+            start = list(best.x)
+        return best
+
+    best = optimise(start)
     mu, tau2, delta = unpack(best.x)
+    if random:
+        # On log(tau^2) the optimiser only approaches tau^2 = 0, and once there the slope it sees,
+        # tau^2 times the score, vanishes: where it stops depends on the last bits of ndtr/exp/log
+        # (NumPy's SIMD kernels, the SciPy version), and it can stall there even when the likelihood
+        # rises off the boundary. The score at tau^2 = 0 decides (the boundary's Kuhn-Tucker
+        # condition): rising, start again inside (from the first start's tau^2) and keep the better fit.
+        h = 1e-6 * float(np.min(v))
+        score0 = (negll(mu, 0.0, delta) - negll(mu, h, delta)) / h  # d loglik / d tau^2 at 0
+        if score0 > 0 and tau2 * score0 < 1e-8:
+            again = optimise([best.x[0], start[1], *best.x[2:]])
+            if again.fun < best.fun:
+                best = again
+                mu, tau2, delta = unpack(best.x)
+    ll = -best.fun
+    # Falling (or no better inside): when tau^2 = 0 is at least as likely, the maximum is on the boundary.
+    if random and tau2 > 0 and -negll(mu, 0.0, delta) >= ll:
+        tau2, ll = 0.0, -negll(mu, 0.0, delta)
     # Hessian on the natural scale by central differences with Richardson extrapolation.
     theta = np.array([mu] + ([tau2] if random else []) + list(delta))
     free = np.ones(len(theta), dtype=bool)
@@ -628,7 +649,6 @@ def selection_model(res: MetaResult | EffectSizes, steps: Sequence[float] = (0.0
     except np.linalg.LinAlgError:
         notes.append("the Hessian could not be inverted: no standard error")
     z = ndtri(0.5 + level / 2)
-    ll = -best.fun
     lrt = max(0.0, 2 * (ll - ll0))
     counts = np.bincount(grp, minlength=len(cuts))
     empty = [j for j in range(len(cuts)) if counts[j] == 0]

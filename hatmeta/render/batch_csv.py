@@ -160,7 +160,8 @@ def frame_csv_chunks(frame: pd.DataFrame, order: np.ndarray | None = None, rows:
             elif s.dtype.kind in "iu":
                 cols.append(s.astype(str).tolist())
             else:
-                cols.append(["" if x is None or x != x else cell(str(x)) for x in s.tolist()])
+                # isna: None, NaN and pandas' NA (pandas 2 string columns), whose x != x raises
+                cols.append(["" if na else cell(str(x)) for x, na in zip(s.tolist(), s.isna().tolist())])
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(zip(*cols))
         yield buf.getvalue()
