@@ -75,7 +75,7 @@ def build_and_install(tmp_path) -> Path:
     return site
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mypy") is None or importlib.util.find_spec("pandas-stubs") is None
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None or (importlib.util.find_spec("pandas-stubs") is None
                     and importlib.util.find_spec("pandas_stubs") is None
                     and not any((Path(p) / "pandas-stubs").exists() for p in sys.path)),
                     reason="mypy or pandas-stubs not installed")
