@@ -52,8 +52,8 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
     _check_glmm_options(method, leave_one_out, cumulative, subgroup, moderators)
-    if drop_incomplete and not hasattr(table, "layout"):  # a frame, dict or path: read leaving such rows out
-        table = read_table(table, measure=measure, drop_incomplete=True)
+    if not hasattr(table, "layout"):  # read once: the not-estimable rows below need the table as read
+        table = read_table(table, measure=measure, drop_incomplete=drop_incomplete)
     elif drop_incomplete:
         raise InputError("drop_incomplete applies when the table is read here: pass the DataFrame, dict or path, "
                          "or read_table(..., drop_incomplete=True)")
