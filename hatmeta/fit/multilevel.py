@@ -229,6 +229,40 @@ def v_from_columns(vi, cluster, columns: Sequence[Sequence[float]], names=(), pa
                        "from columns " + ",".join(names) if names else "from columns")
 
 
+def sampling_cov(es: EffectSizes, cluster: str | None = None, rho: float | None = None,
+                 columns: Sequence[str] = ()) -> SamplingCov:
+    """V for the rows of ``es`` from its table: blocks of rows sharing a value of ``cluster`` (file order),
+    filled with the constant correlation ``rho`` (``vcalc``) or from covariance ``columns``
+    (``v_from_columns``); without ``cluster``, diag(vi)."""
+    if cluster is None:
+        if rho is not None or columns:
+            raise InputError("--v-rho and --v-columns need --v-cov-cluster COL", option="--v-cov-cluster")
+        return v_diag(es.vi)
+    if (rho is None) == (not columns):
+        raise InputError("--v-cov-cluster needs exactly one of --v-rho R or --v-columns C1,C2,...",
+                         option="--v-cov-cluster")
+    values = _column_values(es, cluster)
+    if rho is not None:
+        return vcalc(es.vi, values, rho)
+    table = es.table
+    cols = []
+    for name in columns:
+        raw = table.column(name)
+        out = []
+        for r, text in enumerate(raw):
+            t = str(text).strip()
+            if t.lower() in ("", "na", "nan"):
+                out.append(math.nan)
+                continue
+            try:
+                out.append(float(t))
+            except ValueError:
+                raise InputError(f"not a number: {t!r}", file=table.path, line=table.line_of(r),
+                                 column=name) from None
+        cols.append(out)
+    return v_from_columns(es.vi, values, cols, names=tuple(columns), path=table.path)
+
+
 def v_dense(V) -> SamplingCov:
     """A dense k x k sampling covariance as its nonzero entries."""
     V = np.asarray(V, float)
@@ -455,8 +489,9 @@ class _Model:
             W = np.linalg.inv(M)
             W = 0.5 * (W + np.swapaxes(W, 1, 2))
             WX = W @ c.X
-            XtWX += np.einsum("bnp,bnq->pq", c.X, WX)
-            XtWy += np.einsum("bnp,bn->p", WX, c.y)
+            Xf, WXf = c.X.reshape(-1, p), WX.reshape(-1, p)
+            XtWX += Xf.T @ WXf
+            XtWy += WXf.T @ c.y.reshape(-1)
             cache.append((W, WX))
         try:
             H = np.linalg.inv(XtWX)
@@ -472,26 +507,32 @@ class _Model:
         A2 = np.zeros((na, na, p, p))
         for c, (W, WX) in zip(self.classes, cache):
             r = c.y - c.X @ beta
-            Wr = np.einsum("bij,bj->bi", W, r)
+            Wr = (W @ r[:, :, None])[:, :, 0]
             rss += float((r * Wr).sum())
             if want < 1 or not na:
                 continue
-            q += np.einsum("bi,abij,bj->a", Wr, c.E, Wr)
-            WE = np.einsum("bij,abjk->abik", W, c.E)
-            trWE += np.einsum("abii->a", WE)
-            F = np.einsum("abij,bjp->abip", c.E, WX)  # E_a W X
-            T += np.einsum("bip,abiq->apq", WX, F)
+            # matmul and tensordot forms of the sums over blocks (BLAS, not einsum's generic loops)
+            B, n = c.B, c.n
+            EWr = (c.E @ Wr[None, :, :, None])[..., 0]  # (a, B, n)
+            q += (EWr * Wr[None]).reshape(na, -1).sum(1)
+            WE = W[None] @ c.E  # (a, B, n, n)
+            trWE += np.trace(WE, axis1=2, axis2=3).sum(1)
+            F = c.E @ WX[None]  # E_a W X: (a, B, n, p)
+            Ff = F.reshape(na, B * n, p)
+            T += np.tensordot(WX.reshape(B * n, p), Ff, axes=([0], [1])).transpose(1, 0, 2)
             if want >= 2:
-                info += np.einsum("abij,cbji->ac", WE, WE)
+                WEf = WE.reshape(na, -1)
+                WEt = np.swapaxes(WE, 2, 3).reshape(na, -1)
+                info += WEf @ WEt.T
                 if self.method == "REML":
-                    WF = np.einsum("bij,abjp->abip", W, F)
-                    A2 += np.einsum("abip,cbiq->acpq", F, WF)
+                    WF = (W[None] @ F).reshape(na, B * n, p)
+                    A2 += np.tensordot(Ff, WF, axes=([1], [1])).transpose(0, 2, 1, 3)
         logdet_xwx = -float(np.linalg.slogdet(H)[1])
         if self.method == "REML":
             ll = -0.5 * ((k - p) * LOG2PI + logdet + logdet_xwx + rss) + 0.5 * self.logdet_xtx
         else:
             ll = -0.5 * (k * LOG2PI + logdet + rss)
-        out = dict(ll=ll, beta=beta, H=H, rss=rss)
+        out = dict(ll=ll, beta=beta, H=H, rss=rss, logdet=logdet)
         if want >= 1:
             trPE = trWE - (np.einsum("pq,aqp->a", H, T) if self.method == "REML" else 0.0)
             out["grad"] = 0.5 * (q - trPE)
@@ -525,6 +566,7 @@ def _fit_theta(model: _Model, start, lo, hi, scale):
         return None
     tol = 1e-12
     it = 0
+    converged = False
     for it in range(1, 301):
         g = cur["g"]
         at_lo = (th <= lo) & (g <= 0)
@@ -539,6 +581,10 @@ def _fit_theta(model: _Model, start, lo, hi, scale):
             step_f = np.linalg.lstsq(Iff, g[free], rcond=None)[0]
         step = np.zeros_like(th)
         step[free] = step_f
+        if np.all(np.abs(np.clip(th + step, lo, hi) - th) <= 1e-10 * (np.abs(th) + scale)):
+            # the next step would move no parameter by more than 1e-10 (relative): converged
+            converged = True
+            break
         t, accepted = 1.0, None
         for _ in range(40):
             new = np.clip(th + t * step, lo, hi)
@@ -553,9 +599,11 @@ def _fit_theta(model: _Model, start, lo, hi, scale):
         moved = np.abs(new - th)
         th, cur = new, nxt
         if np.all(moved <= tol * (np.abs(th) + scale)):
+            converged = True
             break
-    # Newton polish with the observed information (central differences of the analytic gradient)
-    for _ in range(8):
+    # Where scoring stalled (a flat ridge, steps halved to nothing): Newton steps with the observed
+    # information (central differences of the analytic gradient)
+    for _ in range(0 if converged else 8):
         g = cur["g"]
         free = ~(((th <= lo) & (g <= 0)) | ((th >= hi) & (g >= 0)))
         if not free.any():
@@ -717,12 +765,16 @@ class MvResult:
         return self.coefficients[0].p
 
     def fit_stats(self) -> dict:
-        """metafor's ``fitstats``: deviance, AIC, BIC, AICc (REML on k - p observations)."""
+        """metafor's ``fitstats``: deviance, AIC, BIC, AICc (REML on k - p observations). ML's deviance
+        is relative to the saturated model, -2 (logLik + (k log 2 pi + log|V|) / 2), as metafor's."""
         n = self.k - len(self.coefficients) if self.method == "REML" else self.k
         npar = self.n_par
         dev = -2 * self.loglik
-        return {"deviance": dev, "aic": dev + 2 * npar, "bic": dev + npar * math.log(n),
-                "aicc": dev + 2 * npar * max(n, npar + 2) / (max(n, npar + 2) - npar - 1)}
+        if self.method == "ML":
+            dev = -2 * (self.loglik - self.internals["ll_saturated"])
+        m2ll = -2 * self.loglik
+        return {"deviance": dev, "aic": m2ll + 2 * npar, "bic": m2ll + npar * math.log(n),
+                "aicc": m2ll + 2 * npar * max(n, npar + 2) / (max(n, npar + 2) - npar - 1)}
 
     def to_dict(self) -> dict:
         """The JSON contract (issue 23): full precision; writers round through hatmeta.precision."""
@@ -927,6 +979,10 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
     if method not in MV_METHODS:
         raise InputError(f"rma_mv fits REML or ML, not {method}", option="--method")
     notes = list(es.notes)
+    if isinstance(moderators, str):
+        moderators = [moderators]
+    if isinstance(random, str):
+        random = [random]
     if moderators and X is None:
         es2, more = _complete_moderators(es, moderators)
         if more:
@@ -998,7 +1054,12 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
     best = None
     iterations = 0
     if comps:
-        for st in _starts(model, comps, vi):
+        # A second start where the likelihood is more likely to have more than one maximum (a structured
+        # term's correlations) or where the first answer lies on a boundary; the higher maximum wins.
+        structured = any(c.kind != "sigma2" for c in comps)
+        for n_start, st in enumerate(_starts(model, comps, vi)):
+            if n_start and best is not None and not structured and np.all((best[0] > lo) & (best[0] < hi)):
+                break
             got = _fit_theta(model, st, lo, hi, scale)
             if got is None:
                 continue
@@ -1062,6 +1123,7 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
                     for a, b in _lower_pairs(m)]
     n_par = p + len(theta)
     internals = {"y": y, "X": X, "model": model, "phi": _phi(comps, theta)[0] if comps else np.zeros(0),
+                 "ll_saturated": -0.5 * (k * LOG2PI + ev0["logdet"]),
                  "table": es.table, "theta": theta, "lo": lo, "hi": hi, "scale": scale}
     if struct_comp is not None:
         internals["outer_nlevels"] = struct_comp.nlevels
@@ -1158,5 +1220,5 @@ def profile_ci(res: MvResult, level: float | None = None) -> MvResult:
     return replace(res, sigma2=tuple(sig), tau2=tuple(tau))
 
 
-__all__ = ["rma_mv", "MvResult", "SamplingCov", "vcalc", "v_from_columns", "v_dense", "v_diag", "parse_random",
+__all__ = ["rma_mv", "MvResult", "SamplingCov", "sampling_cov", "vcalc", "v_from_columns", "v_dense", "v_diag", "parse_random",
            "profile_ci", "STRUCTS"]
