@@ -41,50 +41,73 @@ def fit(case, **kw):
 CASES = [pytest.param(c, id=c["id"]) for c in DOC["cases"]]
 
 
+def compare(res, case):
+    """The differences from metafor beyond the tolerances, as (what, hatmeta, metafor)."""
+    exp = case["expected"]
+    d = res.to_dict()
+    out = []
+
+    def check(a, b, what, rel=REL, abs_=ABS):
+        if not a == pytest.approx(b, rel=rel, abs=abs_):
+            out.append((what, a, b))
+
+    for key in ("QE", "loglik", "deviance", "aic", "bic", "aicc"):
+        check(d[key], exp[key], key)
+    check(d["QE_p"], exp["QE_p"], "QE_p", abs_=1e-12)
+    for got, want in zip(res.coefficients, exp["coefficients"]):
+        for key in ("estimate", "se", "ci_low", "ci_high"):
+            check(getattr(got, key), want[key], f"{want['name']} {key}")
+        check(got.stat, want["z"], f"{want['name']} z")
+        check(got.p, want["p"], f"{want['name']} p", abs_=1e-10)
+    for got, want in zip(d["sigma2"], exp["sigma2"]):
+        check(got, want, "sigma2")
+    if "tau2" in exp:
+        tau2 = d["tau2"] if isinstance(d["tau2"], list) else [d["tau2"]]
+        for got, want in zip(tau2, exp["tau2"]):
+            check(got, want, "tau2")
+        if case["struct"] != "DIAG":
+            rho = d["rho"] if isinstance(d["rho"], list) else [d["rho"]]
+            for got, want in zip(rho, exp["rho"]):
+                check(got, want, "rho", abs_=1e-6)
+    if "QM" in exp:
+        check(d["QM"], exp["QM"], "QM")
+    return out
+
+
+# Where hatmeta and metafor differ beyond the tolerances, hatmeta's (restricted) log-likelihood is
+# strictly higher: metafor's optimizers stop short of a maximum on the boundary (kalaian1996 HCS:
+# rho = -1 exactly, metafor -0.9999999993 with tau2 3e-6 apart).
+HIGHER_LOGLIK = {"kalaian1996-HCS"}
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_rma_mv_matches_metafor(case):
     res = fit(case)
     exp = case["expected"]
     d = res.to_dict()
     assert d["k"] == exp["k"] and d["QE_df"] == exp["QE_df"]
-    close(d["QE"], exp["QE"], "QE")
-    close(d["QE_p"], exp["QE_p"], "QE_p", abs_=1e-12)
-    if d["loglik"] > exp["loglik"] + 1e-7:
-        # metafor stopped short of the maximum: the higher likelihood wins, and the estimates are
-        # then compared loosely (they lie on a flat ridge of the likelihood).
-        pytest.skip(f"hatmeta's loglik {d['loglik']} exceeds metafor's {exp['loglik']}")
-    close(d["loglik"], exp["loglik"], "loglik")
-    for key in ("deviance", "aic", "bic", "aicc"):
-        close(d[key], exp[key], key)
-    for got, want in zip(res.coefficients, exp["coefficients"]):
-        for key in ("estimate", "se", "ci_low", "ci_high"):
-            close(getattr(got, key), want[key], f"{want['name']} {key}")
-        close(got.stat, want["z"], f"{want['name']} z")
-        close(got.p, want["p"], f"{want['name']} p", abs_=1e-10)
     assert len(res.coefficients) == len(exp["coefficients"])
     assert len(d["sigma2"]) == len(exp["sigma2"])
-    for got, want in zip(d["sigma2"], exp["sigma2"]):
-        close(got, want, "sigma2")
     if "tau2" in exp:
-        tau2 = d["tau2"] if isinstance(d["tau2"], list) else [d["tau2"]]
-        assert len(tau2) == len(exp["tau2"])
-        for got, want in zip(tau2, exp["tau2"]):
-            close(got, want, "tau2")
-        if case["struct"] != "DIAG":
-            rho = d["rho"] if isinstance(d["rho"], list) else [d["rho"]]
-            for got, want in zip(rho, exp["rho"]):
-                close(got, want, "rho", abs_=1e-6)
+        assert len(d["tau2"] if isinstance(d["tau2"], list) else [d["tau2"]]) == len(exp["tau2"])
     if "QM" in exp:
-        close(d["QM"], exp["QM"], "QM")
         assert d["QM_df"] == exp["QM_df"]
+    differences = compare(res, case)
+    if case["id"] in HIGHER_LOGLIK:
+        assert differences, "agrees with metafor now: take it off HIGHER_LOGLIK"
+        assert res.loglik > exp["loglik"] + 1e-12 * abs(exp["loglik"]), differences
+    else:
+        assert not differences, differences
 
 
-# metafor's optimum on these models is not its tightest: nlminb's stop leaves the variance components
-# ~1e-6 apart; shown here, hatmeta's likelihood is at least as high and the estimates agree to 1e-5.
 @pytest.mark.parametrize("case", CASES)
 def test_rma_mv_likelihood_at_least_metafor(case):
+    """No case where metafor found a higher maximum, to the rounding of the log-likelihood: metafor's
+    REML constant log|X'X| and its log|X'WX| come from the cross-products themselves, which lose ~10
+    digits to cancellation with year (~1990) as a moderator, so its two optimizers' log-likelihoods at
+    nearly the same point differ by 4e-11 on konstantopoulos2011-year (hatmeta works on X's QR basis)."""
     res = fit(case)
-    assert res.loglik >= case["expected"]["loglik"] - 1e-8 * abs(case["expected"]["loglik"])
+    assert res.loglik >= case["expected"]["loglik"] - 1e-10 * max(1.0, abs(case["expected"]["loglik"]))
 
 
 PROFILE = [pytest.param(c, id=c["id"]) for c in DOC["cases"] if "profile" in c]

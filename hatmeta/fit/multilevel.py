@@ -423,6 +423,11 @@ class _Model:
     def __init__(self, y, X, V: SamplingCov, comps, method):
         self.y, self.X, self.comps, self.method = y, X, comps, method
         self.k, self.p = X.shape
+        # The algebra runs on Q of X = Q R (orthonormal columns): P, the likelihood and the REML term
+        # log|X'WX| - log|X'X| = log|Q'WQ| do not depend on the basis, and Q keeps X'WX well conditioned
+        # (a moderator such as year ~ 1990 makes X'X's determinant lose 10 digits to cancellation).
+        Qx, self.Rx = np.linalg.qr(X)
+        self.Rinv = np.linalg.inv(self.Rx)
         links = [c.codes for c in comps]
         if V.cluster is not None:
             links.append(V.cluster)
@@ -467,10 +472,9 @@ class _Model:
         for ci, (n, bl, rows) in enumerate(self.classes):
             E = [e for c in comps for e in _elementary(c, rows)]
             E = np.stack(E) if E else np.zeros((0, len(bl), n, n))
-            built.append(_Class(rows, y[rows], X[rows], Vs[ci], E))
+            built.append(_Class(rows, y[rows], Qx[rows], Vs[ci], E))
         self.classes = built
         self.n_phi = sum(len(c.pairs()) if c.kind != "sigma2" else 1 for c in comps)
-        self.logdet_xtx = float(np.linalg.slogdet(X.T @ X)[1])
 
     # one evaluation: log-likelihood, gradient and expected information in phi
     def evaluate(self, phi, want=2):
@@ -529,10 +533,11 @@ class _Model:
                     A2 += np.tensordot(Ff, WF, axes=([1], [1])).transpose(0, 2, 1, 3)
         logdet_xwx = -float(np.linalg.slogdet(H)[1])
         if self.method == "REML":
-            ll = -0.5 * ((k - p) * LOG2PI + logdet + logdet_xwx + rss) + 0.5 * self.logdet_xtx
+            ll = -0.5 * ((k - p) * LOG2PI + logdet + logdet_xwx + rss)  # log|Q'Q| = 0
         else:
             ll = -0.5 * (k * LOG2PI + logdet + rss)
-        out = dict(ll=ll, beta=beta, H=H, rss=rss, logdet=logdet)
+        Ri = self.Rinv
+        out = dict(ll=ll, beta=Ri @ beta, H=Ri @ H @ Ri.T, rss=rss, logdet=logdet)
         if want >= 1:
             trPE = trWE - (np.einsum("pq,aqp->a", H, T) if self.method == "REML" else 0.0)
             out["grad"] = 0.5 * (q - trPE)
