@@ -226,3 +226,70 @@ def test_result_views():
     assert isinstance(d["tau2"], list) and isinstance(d["rho"], list) and len(d["coefficients"]) == 2
     json.dumps(d)
     assert math.isfinite(d["loglik"])
+
+
+# ---------------------------------------------------------------- the command line
+
+def cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", *args], capture_output=True, text=True)
+
+
+def test_cli_three_level_json_matches_metafor():
+    case = next(c for c in DOC["cases"] if c["id"] == "konstantopoulos2011-REML")
+    p = cli("--data", str(HERE / "konstantopoulos2011.csv"), "--measure", "GEN", "--random", "~ 1 | district/school",
+            "--format", "json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    exp = case["expected"]
+    close(d["estimate"], exp["coefficients"][0]["estimate"], "estimate")
+    close(d["se"], exp["coefficients"][0]["se"], "se")
+    for a, b in zip(d["sigma2"], exp["sigma2"]):
+        close(a, b, "sigma2")
+    close(d["loglik"], exp["loglik"], "loglik")
+    assert d["QE_df"] == 55 and d["k"] == 56
+
+
+def test_cli_multivariate_with_v_columns_and_cr2():
+    case = next(c for c in DOC["cases"] if c["id"] == "berkey1998-UN")
+    p = cli("--data", str(HERE / "berkey1998.csv"), "--measure", "GEN", "--random", "~ outcome | trial", "--struct", "UN",
+            "--v-cov-cluster", "trial", "--v-columns", "v1i,v2i", "--moderator", "outcome", "--cluster", "trial",
+            "--robust", "CR2", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    for a, b in zip(d["tau2"], case["expected"]["tau2"]):
+        close(a, b, "tau2")
+    close(d["rho"][0], case["expected"]["rho"][0], "rho")
+    cr2 = next(r for r in case["robust"] if r["type"] == "CR2")
+    assert [c["name"] for c in d["robust"]["coefficients"]] == ["intrcpt", "outcomePD"]
+    for c, se, df in zip(d["robust"]["coefficients"], cr2["se"], cr2["df"]):
+        close(c["se"], se, "robust se")
+        close(c["df"], df, "robust df", rel=1e-4)
+
+
+def test_cli_univariate_robust_cr1():
+    p = cli("--data", str(HERE / "bcg.csv"), "--measure", "GEN", "--cluster", "trial", "--robust", "CR1",
+            "--format", "json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    close(d["robust"]["variance"], DOC["uni"][0]["robust"][0]["variance"], "variance")
+    assert d["robust"]["df"] == 12
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--random", "~ 1 | trial", "--by", "alloc"], "--by"),
+    (["--random", "~ 1 | trial", "--format", "csv"], "--format"),
+    (["--random", "~ 1 | trial", "--leave-one-out"], "--leave-one-out"),
+    (["--robust", "CR2"], "--cluster"),
+    (["--random", "~ 1 | trial", "--v-rho", "0.5"], "--v-cov-cluster"),
+    (["--random", "~ 1 | trial", "--method", "DL"], "--method"),
+    (["--random", "1 | trial"], "--random"),
+])
+def test_cli_refuses_unsupported_combinations(args, option):
+    p = cli("--data", str(HERE / "bcg.csv"), "--measure", "GEN", *args)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"'{option}'" in lines[0], lines
