@@ -12,11 +12,11 @@ import click
 from ..errors import InputError
 
 # The options this path owns (added to `hatmeta pool` by hatmeta/commands/pool.py).
-MV_OPTIONS = ("random", "struct", "v_cov_cluster", "v_rho", "v_columns", "cluster", "robust_type")
+MV_OPTIONS = ("random", "struct", "v_cov_cluster", "v_rho", "v_columns", "cluster", "robust_type", "profile_ci")
 
 # pool's options that this path supports; every other option given is refused.
 SUPPORTED = {"data_file", "measure", "method", "level", "cc", "moderators", "fmt", "input_level", "scale",
-             "drop_incomplete", "verbose", "profile", *MV_OPTIONS}
+             "drop_incomplete", "verbose", *MV_OPTIONS}
 
 # pool's defaults (an option left at its default was not given).
 DEFAULTS = {"level": 0.95, "cc": 0.5, "engine": "exact", "likelihood": "normal", "seed": 1, "draws": 1500,
@@ -41,6 +41,8 @@ def options(f):
         click.option("--robust", "robust_type", type=click.Choice(["CR1", "CR2"], case_sensitive=False),
                      help="Cluster-robust SEs: CR1 (metafor robust, adjust=TRUE) or CR2 (clubSandwich, "
                      "Satterthwaite df)."),
+        click.option("--profile-ci", is_flag=True,
+                     help="With --random: profile-likelihood CIs for the variance components (metafor confint)."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -51,7 +53,7 @@ def wanted(params: dict) -> bool:
     """Whether `hatmeta pool` should hand over to this path."""
     return bool(params.get("random") or params.get("cluster") or params.get("robust_type")
                 or params.get("v_cov_cluster") or params.get("struct") or params.get("v_rho") is not None
-                or params.get("v_columns"))
+                or params.get("v_columns") or params.get("profile_ci"))
 
 
 def _given(name, value):
@@ -93,9 +95,10 @@ def run(params: dict) -> None:
     if bool(cluster) != bool(kind):
         raise InputError("--cluster COL and --robust CR1|CR2 go together", option="--cluster" if kind else "--robust")
     random = list(params.get("random") or ())
-    if not random and (params.get("struct") or params.get("v_cov_cluster")):
-        raise InputError("--struct and --v-cov-cluster need --random", option="--struct" if params.get("struct")
-                         else "--v-cov-cluster")
+    if not random and (params.get("struct") or params.get("v_cov_cluster") or params.get("profile_ci")):
+        which = "--struct" if params.get("struct") else "--v-cov-cluster" if params.get("v_cov_cluster") \
+            else "--profile-ci"
+        raise InputError(f"{which} needs --random", option=which)
     method = (params.get("method") or "REML").upper()
     table, measure = api.read_data(params["data_file"], params.get("measure"),
                                    drop_incomplete=params.get("drop_incomplete", False))
@@ -118,7 +121,7 @@ def run(params: dict) -> None:
         if method not in ("REML", "ML"):
             raise InputError(f"--random fits REML or ML, not {method}", option="--method")
         res = rma_mv(es, random=random, struct=params.get("struct") or "CS", V=V, moderators=moderators,
-                     method=method, level=level)
+                     method=method, level=level, profile=bool(params.get("profile_ci")))
     else:
         from ..fit.models import rma
 
