@@ -293,3 +293,21 @@ def test_cli_refuses_unsupported_combinations(args, option):
     assert "Traceback" not in p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and f"'{option}'" in lines[0], lines
+
+
+def test_invalid_sampling_covariance_is_named(tmp_path):
+    es = escalc(read_table(HERE / "assink2016.csv"), "GEN")
+    with pytest.raises(InputError, match="not positive definite") as err:
+        rma_mv(es, random=["~ 1 | study/esid"], V=sampling_cov(es, "study", -0.9))
+    assert err.value.line == 8  # the first row of study 2, the first cluster of three rows
+    rows = (HERE / "berkey1998.csv").read_text().splitlines()
+    head = rows[0].split(",")
+    bad = rows[2].split(",")
+    bad[head.index("v1i")] = "0.0031"  # row 2's covariance with row 1 no longer equals row 1's with row 2
+    rows[2] = ",".join(bad)
+    path = tmp_path / "asym.csv"
+    path.write_text("\n".join(rows) + "\n")
+    es = escalc(read_table(path), "GEN")
+    with pytest.raises(InputError, match="covariance 0.003 with the row on line 3, which gives 0.0031 back") as err:
+        sampling_cov(es, "trial", columns=("v1i", "v2i"))
+    assert err.value.line == 2 and err.value.option == "--v-columns"

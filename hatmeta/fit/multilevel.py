@@ -187,11 +187,14 @@ def vcalc(vi, cluster, rho: float) -> SamplingCov:
                        f"rho = {rho:g} within clusters")
 
 
-def v_from_columns(vi, cluster, columns: Sequence[Sequence[float]], names=(), path=None) -> SamplingCov:
+def v_from_columns(vi, cluster, columns: Sequence[Sequence[float]], names=(), path=None,
+                   lines=None) -> SamplingCov:
     """V from covariance columns (berkey1998's ``v1i, v2i``): in a cluster's j-th row (file order),
     column i holds its covariance with the cluster's i-th row; the diagonal is ``vi``. Columns
-    beyond a cluster's size are ignored; asymmetric entries are an error."""
+    beyond a cluster's size are ignored; asymmetric entries are an error. ``lines``: each row's line in
+    ``path``, for the messages."""
     vi = np.asarray(vi, float)
+    line = (lambda r: lines[r]) if lines is not None else (lambda r: None)  # noqa: E731
     cols = [np.asarray(c, float) for c in columns]
     codes, levels = _codes(tuple(map(str, cluster)))
     k = len(vi)
@@ -211,19 +214,20 @@ def v_from_columns(vi, cluster, columns: Sequence[Sequence[float]], names=(), pa
     diag_given = np.array([cols[pos[r]][r] for r in range(k)])
     if np.any(np.isnan(vals)):
         bad = int(i[np.isnan(vals)][0])
-        raise InputError(f"row {bad + 1}: missing covariance", file=path, option="--v-columns")
+        raise InputError(f"missing covariance with row {int(pos[j[np.isnan(vals)][0]]) + 1} of its cluster",
+                         file=path, line=line(bad), option="--v-columns")
     mismatch = np.flatnonzero(~np.isclose(diag_given, vi, rtol=1e-8, atol=0) & ~np.isnan(diag_given))
     if len(mismatch):
         r = int(mismatch[0])
-        raise InputError(f"row {r + 1}: covariance column {names[pos[r]] if names else pos[r] + 1} gives "
+        raise InputError(f"covariance column {names[pos[r]] if names else pos[r] + 1} gives "
                          f"{diag_given[r]:g} for the row's own variance, vi is {vi[r]:g}", file=path,
-                         option="--v-columns")
+                         line=line(r), option="--v-columns")
     # symmetry: V[i, j] == V[j, i]
     lookup = dict(zip(zip(i.tolist(), j.tolist()), vals.tolist()))
     for (a, b), x in lookup.items():
         if not math.isclose(x, lookup[(b, a)], rel_tol=1e-8, abs_tol=1e-15):
-            raise InputError(f"rows {a + 1} and {b + 1}: covariance {x:g} one way, {lookup[(b, a)]:g} the other",
-                             file=path, option="--v-columns")
+            raise InputError(f"covariance {x:g} with the row on line {line(b)}, which gives {lookup[(b, a)]:g} "
+                             "back", file=path, line=line(a), option="--v-columns")
     d = np.arange(k)
     return SamplingCov(np.r_[d, i], np.r_[d, j], np.r_[vi, vals], codes,
                        "from columns " + ",".join(names) if names else "from columns")
@@ -260,7 +264,8 @@ def sampling_cov(es: EffectSizes, cluster: str | None = None, rho: float | None 
                 raise InputError(f"not a number: {t!r}", file=table.path, line=table.line_of(r),
                                  column=name) from None
         cols.append(out)
-    return v_from_columns(es.vi, values, cols, names=tuple(columns), path=table.path)
+    return v_from_columns(es.vi, values, cols, names=tuple(columns), path=table.path,
+                          lines=[table.line_of(r) for r in range(es.k)])
 
 
 def v_dense(V) -> SamplingCov:
@@ -1052,6 +1057,7 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
                 raise InputError(f"random terms {cb.name!r} and {ca.name!r} group the rows identically: their "
                                  "variances are not identifiable", option="--random")
     model = _Model(y, X, Vc, comps, method)
+    _check_v(model, es)
     lo, hi, kinds = _theta_layout(comps)
     scale_v = float(np.mean(vi)) if k else 1.0
     scale = np.array([scale_v if kd == "var" else math.sqrt(scale_v) if kd.startswith("chol") else 1.0
@@ -1144,6 +1150,21 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
     if profile:
         res = profile_ci(res)
     return res
+
+
+def _check_v(model: _Model, es: EffectSizes) -> None:
+    """V must be positive definite block by block: name the first block that is not."""
+    for c in model.classes:
+        try:
+            np.linalg.cholesky(c.V)
+        except np.linalg.LinAlgError:
+            for b in range(c.B):
+                if np.linalg.eigvalsh(c.V[b]).min() <= 0:
+                    rows = sorted(c.rows[b].tolist())
+                    names = ", ".join(es.studies[r] for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
+                    raise InputError(f"the sampling covariance V of rows {names} is not positive definite "
+                                     "(a vi of 0, or covariances too large for the variances)",
+                                     file=es.table.path, line=es.table.line_of(rows[0]))
 
 
 def _same_partition(a, b):
