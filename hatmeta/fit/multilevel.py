@@ -294,20 +294,26 @@ class _Class:
 
 
 def _blocks(k, link_codes):
-    """Connected components of the rows linked by equal codes in any of ``link_codes``."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    src, dst = [np.arange(k)], [np.arange(k)]
-    for codes in link_codes:
-        first = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, np.intp)
-        order = np.arange(k)[::-1]
-        first[codes[order]] = order  # the first row of each level
-        src.append(np.arange(k))
-        dst.append(first[codes])
-    g = coo_matrix((np.ones(sum(len(s) for s in src)), (np.concatenate(src), np.concatenate(dst))), shape=(k, k))
-    n, labels = connected_components(g, directed=False)
-    return n, labels
+    """Connected components of the rows linked by equal codes in any of ``link_codes``: each row's
+    label is lowered to the smallest label of its levels until nothing changes (a few passes for nested
+    groupings; NumPy only, so the command line does not import scipy.sparse)."""
+    label = np.arange(k)
+    for _ in range(k + 1):
+        before = label
+        for codes in link_codes:
+            low = np.full(int(codes.max()) + 1, k, dtype=label.dtype)
+            np.minimum.at(low, codes, label)
+            label = np.minimum(label, low[codes])
+        # pointer jumping: a label is a row whose own label may be lower still
+        while True:
+            nxt = label[label]
+            if np.array_equal(nxt, label):
+                break
+            label = nxt
+        if np.array_equal(label, before):
+            break
+    roots, label = np.unique(label, return_inverse=True)
+    return len(roots), label.reshape(-1)
 
 
 def _elementary(comp: _Component, rows):
@@ -407,9 +413,12 @@ def _phi(comps, theta):
         phis.append(ph)
         blocks.append(J)
         t += nt
-    from scipy.linalg import block_diag
-
-    return np.concatenate(phis), block_diag(*blocks)
+    J = np.zeros((sum(b.shape[0] for b in blocks), sum(b.shape[1] for b in blocks)))
+    r = c_ = 0
+    for b in blocks:
+        J[r:r + b.shape[0], c_:c_ + b.shape[1]] = b
+        r, c_ = r + b.shape[0], c_ + b.shape[1]
+    return np.concatenate(phis), J
 
 
 def _chol_matrix(th, m):
@@ -442,7 +451,7 @@ class _Model:
             from scipy.sparse.csgraph import connected_components
 
             g = coo_matrix((np.ones(len(V.rows)), (V.rows, V.cols)), shape=(self.k, self.k))
-            links.append(connected_components(g, directed=False)[1])
+            links.append(connected_components(g, directed=False)[1].astype(np.intp))
         self.nblocks, label = _blocks(self.k, links) if links else (self.k, np.arange(self.k))
         order = np.argsort(label, kind="stable")
         sizes = np.bincount(label)
@@ -979,8 +988,7 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
     -------
     MvResult
     """
-    from scipy.special import chdtrc, ndtr, ndtri
-
+    from . import _dist
     from .metareg import _complete_moderators, design_matrix
 
     if not isinstance(es, EffectSizes):
@@ -1056,6 +1064,8 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
             if ca.kind == cb.kind == "sigma2" and ca.nlevels == cb.nlevels and _same_partition(ca.codes, cb.codes):
                 raise InputError(f"random terms {cb.name!r} and {ca.name!r} group the rows identically: their "
                                  "variances are not identifiable", option="--random")
+    if k - p > _dist.SERIES_DF:
+        _dist.preload_scipy()  # QE's p-value on this many df comes from SciPy: import it while fitting
     model = _Model(y, X, Vc, comps, method)
     _check_v(model, es)
     lo, hi, kinds = _theta_layout(comps)
@@ -1088,9 +1098,9 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
             raise InputError("V is not positive definite")
     beta, H = ev["beta"], ev["H"]
     se = np.sqrt(np.diag(H))
-    z = ndtri(0.5 + level / 2)
+    z = float(_dist.norm_isf((1 - level) / 2))
     stat = beta / se
-    pv = 2 * ndtr(-np.abs(stat))
+    pv = 2 * _dist.norm_sf(np.abs(stat))
     coefs = tuple(MvCoefficient(n, float(b), float(s), float(t), float(pp), float(b - z * s), float(b + z * s))
                   for n, b, s, t, pp in zip(names, beta, se, stat, pv))
     # residual heterogeneity with V alone (metafor's QE)
@@ -1102,7 +1112,7 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
         idx = slice(1, None) if names[0] == "intrcpt" else slice(None)
         qm = float(b1 @ np.linalg.solve(H[idx, idx], b1))
         qm_df = len(b1)
-        qm_p = float(chdtrc(qm_df, qm))
+        qm_p = float(_dist.chi2_sf(qm_df, qm))
     else:
         qm = qm_df = qm_p = None
     sig, tau, rho = [], [], []
@@ -1144,7 +1154,7 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
                    inner=struct_comp.name.split(" | ")[0] if struct_comp else None,
                    outer=struct_comp.name.split(" | ")[1] if struct_comp else None,
                    inner_levels=tuple(struct_comp.inner_levels) if struct_comp else (),
-                   random=tuple(x.formula for x in terms), qe=qe, qe_df=qe_df, qe_p=float(chdtrc(qe_df, qe)),
+                   random=tuple(x.formula for x in terms), qe=qe, qe_df=qe_df, qe_p=float(_dist.chi2_sf(qe_df, qe)),
                    qm=qm, qm_df=qm_df, qm_p=qm_p, loglik=float(ev["ll"]), n_par=n_par, n_blocks=model.nblocks,
                    iterations=iterations, v_description=Vc.description, notes=tuple(notes), internals=internals)
     if profile:
