@@ -311,3 +311,11 @@ def test_invalid_sampling_covariance_is_named(tmp_path):
     with pytest.raises(InputError, match="covariance 0.003 with the row on line 3, which gives 0.0031 back") as err:
         sampling_cov(es, "trial", columns=("v1i", "v2i"))
     assert err.value.line == 2 and err.value.option == "--v-columns"
+
+
+def test_unidentifiable_correlation_is_refused():
+    es = escalc(read_table(HERE / "bcg.csv"), "GEN")
+    with pytest.raises(InputError, match="not identifiable; use --struct DIAG"):
+        rma_mv(es, random=["~ alloc | trial"], struct="CS")
+    res = rma_mv(es, random=["~ alloc | trial"], struct="DIAG")
+    assert len(res.tau2) == 3

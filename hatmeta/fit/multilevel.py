@@ -1055,6 +1055,13 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
                                     inner_codes, list(inner_levels), np.bincount(inner_codes,
                                                                                 minlength=len(inner_levels))))
     for c in comps:
+        if c.kind in ("CS", "HCS", "UN", "AR"):
+            pairs = set(zip(c.codes.tolist(), c.inner.tolist()))
+            per_outer = np.bincount(np.array([o for o, _ in pairs], dtype=np.intp), minlength=c.nlevels)
+            if per_outer.max() < 2:
+                raise InputError(f"random term '~ {c.name}': no {c.name.split(' | ')[1]} holds two levels of "
+                                 f"{c.name.split(' | ')[0]}, so the correlation of struct {c.kind} is not "
+                                 "identifiable; use --struct DIAG", option="--struct")
         if c.kind == "sigma2" and c.nlevels == 1:
             raise InputError(f"random term for {c.name!r} has one level: its variance is not identifiable "
                              "(it is the intercept)", option="--random")
