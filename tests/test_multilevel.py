@@ -319,3 +319,10 @@ def test_unidentifiable_correlation_is_refused():
         rma_mv(es, random=["~ alloc | trial"], struct="CS")
     res = rma_mv(es, random=["~ alloc | trial"], struct="DIAG")
     assert len(res.tau2) == 3
+
+
+def test_missing_grouping_value_is_an_error_naming_the_row():
+    es = escalc({"study": list("abcd"), "g": ["x", "x", "", "y"], "yi": [0.1, 0.2, 0.3, 0.4], "vi": [0.1] * 4}, "GEN")
+    with pytest.raises(InputError, match="missing value in a grouping column") as err:
+        rma_mv(es, random=["~ 1 | g"])
+    assert err.value.line == 4 and err.value.column == "g"

@@ -954,7 +954,13 @@ def _column_values(es: EffectSizes, name):
     table = es.table
     if name.strip().lower() == "study" and table.given:
         return tuple(table.given)
-    return tuple(table.column(name))
+    values = tuple(table.column(name))
+    for r, v in enumerate(values):
+        if v.strip().lower() in ("", "na", "nan"):
+            # metafor: "No NAs allowed in variables specified via the 'random' argument"
+            raise InputError("missing value in a grouping column (random terms and V clusters need a value in "
+                             "every row)", file=table.path, line=table.line_of(r), column=name)
+    return values
 
 
 def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[str] = "CS",
