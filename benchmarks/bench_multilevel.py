@@ -6,7 +6,7 @@ sigma2). Both start from the CSV (reading included; hatmeta's start-up included)
 ``sparse = TRUE``: its default dense algebra needs k x k matrices (800 MB each at k = 10,000); pass
 ``--dense`` to time that too (needs several GB of memory and minutes).
 
-Usage: python benchmarks/bench_multilevel.py [--clusters 2000] [--per 5] [--repeat 3] [--dense]
+Usage: python benchmarks/bench_multilevel.py [--clusters 2000] [--per 5] [--repeat 3] [--r-repeat 1] [--dense]
 Needs Rscript with metafor.
 """
 
@@ -56,7 +56,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clusters", type=int, default=2000)
     ap.add_argument("--per", type=int, default=5)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="hatmeta runs (the median is reported)")
+    ap.add_argument("--r-repeat", type=int, default=1, help="metafor runs (minutes each at k = 10,000)")
     ap.add_argument("--dense", action="store_true", help="also time metafor's default dense algebra")
     args = ap.parse_args()
     out = {"benchmark": f"three-level rma.mv, {args.clusters} clusters x {args.per} effects, end to end"}
@@ -72,7 +73,7 @@ def main():
         for sparse in (["TRUE", "FALSE"] if args.dense else ["TRUE"]):
             script = Path(tmp) / f"mv_{sparse}.R"
             script.write_text(R.format(data=data, sparse=sparse))
-            t_r, out_r = timed(["Rscript", str(script)], 1 if sparse == "FALSE" else args.repeat)
+            t_r, out_r = timed(["Rscript", str(script)], 1 if sparse == "FALSE" else args.r_repeat)
             r = [float(x) for x in out_r.split()]
             key = "metafor_sparse" if sparse == "TRUE" else "metafor_dense"
             out[key + "_s"] = t_r

@@ -931,7 +931,7 @@ def _summary(r: MvResult) -> str:
                 lines += ["", *_table(hdr, rows)]
         lines.append("")
     lines += ["Test for Residual Heterogeneity:" if len(r.coefficients) > 1 else "Test for Heterogeneity:",
-              f"QE(df = {r.qe_df}) = {_fmt(r.qe)}, p-val {'< .0001' if r.qe_p < 1e-4 else '= ' + _pfmt(r.qe_p)}", ""]
+              f"{'QE' if len(r.coefficients) > 1 else 'Q'}(df = {r.qe_df}) = {_fmt(r.qe)}, p-val {'< .0001' if r.qe_p < 1e-4 else '= ' + _pfmt(r.qe_p)}", ""]
     if len(r.coefficients) > 1:
         lines += [f"Test of Moderators (coefficients 2:{len(r.coefficients)}):",
                   f"QM(df = {r.qm_df}) = {_fmt(r.qm)}, p-val {'< .0001' if r.qm_p < 1e-4 else '= ' + _pfmt(r.qm_p)}",
