@@ -7,6 +7,8 @@ support is refused by name, never ignored.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ..errors import InputError
@@ -110,6 +112,7 @@ def run(params: dict) -> None:
     es = escalc(table, measure, cc=params.get("cc", 0.5), **opts)
     moderators = tuple(params.get("moderators") or ())
     level = params.get("level", 0.95)
+    res: Any
     if random:
         from ..fit.multilevel import rma_mv, sampling_cov
 
@@ -129,7 +132,7 @@ def run(params: dict) -> None:
             raise InputError("--robust with --moderator needs the model written with --random (e.g. "
                              "--random '~ 1 | study' for one effect per study)", option="--moderator")
         res = rma(es, method=method, level=level)
-    if kind:
+    if kind and cluster:
         from ..methods.robust import robust
 
         if random:

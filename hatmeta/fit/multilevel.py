@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -322,6 +322,7 @@ def _elementary(comp: _Component, rows):
     same = C[:, :, None] == C[:, None, :]
     if comp.kind == "sigma2":
         return [same.astype(float)]
+    assert comp.inner is not None
     Iv = comp.inner[rows]
     Il, Im = Iv[:, :, None], Iv[:, None, :]
     out = []
@@ -464,28 +465,28 @@ class _Model:
         pos = np.empty(self.k, np.intp)
         pos[order] = np.arange(self.k) - np.repeat(starts, sizes)
         self.label, self.pos = label, pos
-        self.classes = []
+        layout: list = []
         for n in np.unique(sizes):
             bl = np.flatnonzero(sizes == n)
             rows = order[starts[bl][:, None] + np.arange(n)[None, :]]
-            self.classes.append([n, bl, rows])
+            layout.append([n, bl, rows])
         # V into the blocks
         bl_of = np.full(len(sizes), -1, np.intp)
         cls_of = np.full(len(sizes), -1, np.intp)
         Vs = []
-        for ci, (n, bl, rows) in enumerate(self.classes):
+        for ci, (n, bl, rows) in enumerate(layout):
             bl_of[bl] = np.arange(len(bl))
             cls_of[bl] = ci
             Vs.append(np.zeros((len(bl), n, n)))
         if np.any(label[V.rows] != label[V.cols]):
             raise InputError("V links rows that the random terms and V's clusters keep apart")
-        for ci in range(len(self.classes)):
+        for ci in range(len(layout)):
             sel = cls_of[label[V.rows]] == ci
             Vs[ci][bl_of[label[V.rows[sel]]], pos[V.rows[sel]], pos[V.cols[sel]]] = V.values[sel]
-        built = []
-        for ci, (n, bl, rows) in enumerate(self.classes):
-            E = [e for c in comps for e in _elementary(c, rows)]
-            E = np.stack(E) if E else np.zeros((0, len(bl), n, n))
+        built: list[_Class] = []
+        for ci, (n, bl, rows) in enumerate(layout):
+            mats = [e for c in comps for e in _elementary(c, rows)]
+            E = np.stack(mats) if mats else np.zeros((0, len(bl), n, n))
             built.append(_Class(rows, y[rows], Qx[rows], Vs[ci], E))
         self.classes = built
         self.n_phi = sum(len(c.pairs()) if c.kind != "sigma2" else 1 for c in comps)
@@ -758,7 +759,7 @@ class MvResult:
     iterations: int
     v_description: str
     notes: tuple = ()
-    robust: object = None
+    robust: Any = None  # a hatmeta.methods.robust.RobustResult (a later stage, so not imported here)
     # what post-fit methods (robust) need: per-row data and the model's weight matrix by block
     internals: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -934,7 +935,7 @@ def _summary(r: MvResult) -> str:
               f"{'QE' if len(r.coefficients) > 1 else 'Q'}(df = {r.qe_df}) = {_fmt(r.qe)}, p-val {'< .0001' if r.qe_p < 1e-4 else '= ' + _pfmt(r.qe_p)}", ""]
     if len(r.coefficients) > 1:
         lines += [f"Test of Moderators (coefficients 2:{len(r.coefficients)}):",
-                  f"QM(df = {r.qm_df}) = {_fmt(r.qm)}, p-val {'< .0001' if r.qm_p < 1e-4 else '= ' + _pfmt(r.qm_p)}",
+                  f"QM(df = {r.qm_df}) = {_fmt(r.qm)}, p-val {'< .0001' if (r.qm_p or 0) < 1e-4 else '= ' + _pfmt(r.qm_p)}",
                   ""]
     lines += ["Model Results:", ""]
     rows = [[c.name if len(r.coefficients) > 1 else "", _fmt(c.estimate), _fmt(c.se), _fmt(c.stat), _pfmt(c.p),
@@ -1040,13 +1041,13 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
     structs = [struct] if isinstance(struct, str) or struct is None else list(struct)
     comps: list = []
     n_struct = 0
-    for t in terms:
-        if t.inner is None:
-            values = [_column_values(es, c) for c in t.outer]
-            for depth in range(1, len(t.outer) + 1):
+    for term in terms:
+        if term.inner is None:
+            values = [_column_values(es, c) for c in term.outer]
+            for depth in range(1, len(term.outer) + 1):
                 combo = tuple("\x1f".join(v) for v in zip(*values[:depth])) if depth > 1 else values[0]
                 codes, levels = _codes(combo)
-                comps.append(_Component("sigma2", "/".join(t.outer[:depth]), codes, len(levels)))
+                comps.append(_Component("sigma2", "/".join(term.outer[:depth]), codes, len(levels)))
         else:
             n_struct += 1
             if n_struct > 1:
@@ -1055,9 +1056,9 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
             s = str(structs[min(n_struct - 1, len(structs) - 1)] or "CS").upper()
             if s not in STRUCTS:
                 raise InputError(f"unknown struct {s!r}; choose one of {', '.join(STRUCTS)}", option="--struct")
-            outer_codes, outer_levels = _codes(_column_values(es, t.outer[0]))
-            inner_codes, inner_levels = _codes(_column_values(es, t.inner))
-            comps.append(_Component(s, f"{t.inner} | {t.outer[0]}", outer_codes, len(outer_levels),
+            outer_codes, outer_levels = _codes(_column_values(es, term.outer[0]))
+            inner_codes, inner_levels = _codes(_column_values(es, term.inner))
+            comps.append(_Component(s, f"{term.inner} | {term.outer[0]}", outer_codes, len(outer_levels),
                                     inner_codes, list(inner_levels), np.bincount(inner_codes,
                                                                                 minlength=len(inner_levels))))
     for c in comps:
@@ -1123,12 +1124,14 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
     if p > 1:
         b1 = beta[1:] if names[0] == "intrcpt" else beta
         idx = slice(1, None) if names[0] == "intrcpt" else slice(None)
-        qm = float(b1 @ np.linalg.solve(H[idx, idx], b1))
-        qm_df = len(b1)
-        qm_p = float(_dist.chi2_sf(qm_df, qm))
+        qm: float | None = float(b1 @ np.linalg.solve(H[idx, idx], b1))
+        qm_df: int | None = len(b1)
+        qm_p: float | None = float(_dist.chi2_sf(len(b1), qm))
     else:
-        qm = qm_df = qm_p = None
-    sig, tau, rho = [], [], []
+        qm, qm_df, qm_p = None, None, None
+    sig: list = []
+    tau: list = []
+    rho: list = []
     t = 0
     struct_comp = None
     for c in comps:

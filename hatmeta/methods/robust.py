@@ -67,7 +67,7 @@ class RobustResult:
         if len(self.coefficients) > 1:
             out["coefficients"] = [c.to_dict() for c in self.coefficients]
             if self.qm is not None:
-                out.update(QM=self.qm, QM_df=list(self.qm_df), QM_p=self.qm_p)
+                out.update(QM=self.qm, QM_df=list(self.qm_df or ()), QM_p=self.qm_p)
         return _finite(out)
 
     def summary(self) -> str:
