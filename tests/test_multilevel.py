@@ -326,3 +326,14 @@ def test_missing_grouping_value_is_an_error_naming_the_row():
     with pytest.raises(InputError, match="missing value in a grouping column") as err:
         rma_mv(es, random=["~ 1 | g"])
     assert err.value.line == 4 and err.value.column == "g"
+
+
+def test_cr2_needs_model_blocks_nested_in_clusters():
+    """CR2's adjustment works cluster by cluster on the model's covariance, so the model's blocks must lie
+    within clusters (clubSandwich's requirement); CR1 does not need it."""
+    case = next(c for c in DOC["cases"] if c["id"] == "konstantopoulos2011-REML")
+    res = fit(case)
+    with pytest.raises(InputError, match="nested within the clusters"):
+        robust(res, "study", "CR2")
+    out = robust(res, "study", "CR1").robust
+    assert out.n_clusters == 56 and out.coefficients[0].df == 55
