@@ -27,9 +27,12 @@ parameters theta (variances, correlations, or a Cholesky factor for UN) map to p
 Maximisation: variances are bounded below by 0 and correlations to [-1, 1] (UN: a Cholesky factor
 with a non-negative diagonal), so a boundary is an ordinary point of the parameter space, not a
 limit at infinity as on the log scale. Projected Fisher scoring with step halving (the likelihood
-never decreases) from two starting points, then Newton steps on the free parameters with the
-observed information (a finite difference of the analytic gradient) to converge to machine
-precision; the answer is the highest likelihood found. A fit that cannot be made says why.
+never decreases) until a step moves no parameter by more than 1e-10 (relative); where scoring stalls,
+Newton steps on the free parameters with the observed information (a finite difference of the
+analytic gradient). A second starting point is tried for structured terms (correlations) and when
+the first answer lies on a boundary; the highest likelihood wins. A fit that cannot be made says why.
+
+Validated against metafor 3.8.1 (tests/fixtures/multilevel/generate.R, tests/test_multilevel.py).
 """
 
 from __future__ import annotations
