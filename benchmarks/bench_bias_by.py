@@ -118,7 +118,7 @@ def main():
             data = Path(tmp) / f"g{G}.csv"
             write_csv(data, y, v, 10)
             table = read_table(data, measure="GEN")
-            run = lambda: robustness_by(table, "group", "GEN", **opts)  # noqa: E731
+            run = lambda table=table: robustness_by(table, "group", "GEN", **opts)  # noqa: E731
             got = run()  # warm-up
             times = []
             for _ in range(args.repeat):

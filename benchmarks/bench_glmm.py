@@ -51,7 +51,8 @@ for (m in c({','.join(repr(m) for m in models)})) {{
   for (i in 1:{repeat}) {{ t0 <- proc.time()[3]
     r <- tryCatch(suppressWarnings(rma.glmm(measure="OR", ai=a, n1i=n1, ci=c, n2i=n2, model=m)), error=function(e) NULL)
     ts <- c(ts, proc.time()[3] - t0) }}
-  out[[m]] <- list(seconds=median(ts), theta=if (is.null(r)) NA else unname(coef(r)), tau2=if (is.null(r)) NA else r$tau2)
+  out[[m]] <- list(seconds=median(ts), theta=if (is.null(r)) NA else unname(coef(r)),
+                   tau2=if (is.null(r)) NA else r$tau2)
 }}
 cat(jsonlite::toJSON(out, auto_unbox=TRUE, digits=NA))
 """
@@ -92,7 +93,7 @@ def robust(n, models, metafor_n):
     rng = np.random.default_rng(20261130)
     counts = {m: {"finite": 0, "separated": 0, "no events": 0, "failed": 0, "seconds": 0.0} for m in models}
     sample = []
-    for i in range(n):
+    for _i in range(n):
         k = int(rng.integers(4, 11))
         a, n1, c, n2 = simulate(rng, k)
         keep = ~((a == 0) & (c == 0))
@@ -139,7 +140,8 @@ for (m in c({','.join(repr(m) for m in models)})) {{
                    warning=function(x) {{ w <<- TRUE; invokeRestart("muffleWarning") }}), error=function(e) NULL)
     if (is.null(r)) fail <- fail + 1 else {{ ok <- ok + 1; if (w) warn <- warn + 1 }}
   }}
-  cat(m, ": rma.glmm on the first", length(S), "datasets:", ok, "fitted (", warn, "with warnings ),", fail, "errors,", none, "without events\\n")
+  cat(m, ": rma.glmm on the first", length(S), "datasets:", ok, "fitted (", warn, "with warnings ),", fail, "errors,",
+      none, "without events\\n")
 }}
 """
             p = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)

@@ -47,8 +47,9 @@ def main(repeat=3):
     from hatmeta.io.trial_table import table_from_rows
 
     g = np.repeat(np.arange(N // 10), 10)
-    table = table_from_rows([["study", "replicate", "yi", "vi"]] + [[f"s{i}", str(g[i]), repr(a), repr(b)] for i, (a, b) in
-                            enumerate(zip(rng.normal(size=N).tolist(), rng.uniform(0.01, 0.2, N).tolist()))])
+    table = table_from_rows([["study", "replicate", "yi", "vi"]]
+                            + [[f"s{i}", str(g[i]), repr(a), repr(b)] for i, (a, b) in
+                               enumerate(zip(rng.normal(size=N).tolist(), rng.uniform(0.01, 0.2, N).tolist()))])
     batch = pool_by(table, "replicate", "GEN")
     t_b = best(lambda: sum(len(line) for line in batch.json_lines()), repeat)
     print(f"by     {N:,} studies in {N // 10:,} groups: json_lines {t_b:.3f} s")

@@ -105,7 +105,8 @@ def by(tmp: Path, repeat: int, sizes=(10_000, 100_000), r_groups=1000, k=6) -> d
     r_script.write_text(
         "suppressMessages(library(metafor))\n"
         f"d <- read.csv('{r_data}'); groups <- split(d, d$group)\n"
-        "ok <- 0; t <- system.time(for (g in groups) { r <- try(rma(yi, vi, data=g, method='REML', test='knha'), silent=TRUE);"
+        "ok <- 0; t <- system.time(for (g in groups) {"
+        " r <- try(rma(yi, vi, data=g, method='REML', test='knha'), silent=TRUE);"
         " if (!inherits(r, 'try-error')) ok <- ok + 1 })[['elapsed']]\n"
         "cat(t / length(groups), ok, length(groups), '\\n')\n")
     per_fit_r, ok_r, n_r = subprocess.run(["Rscript", str(r_script)], check=True, capture_output=True,
@@ -231,7 +232,7 @@ def pymare(tmp: Path, repeat: int, sizes=(10_000, 100_000), k=6) -> dict:
             t = time.perf_counter()
             est = VarianceBasedLikelihoodEstimator(method="REML").fit_dataset(Dataset(y=y, v=v))
             summ = est.summary()
-            fe, het = summ.get_fe_stats(), summ.get_heterogeneity_stats()
+            fe, _het = summ.get_fe_stats(), summ.get_heterogeneity_stats()
             t_p.append(time.perf_counter() - t)
         h_us, p_us = statistics.median(t_h) / G * 1e6, statistics.median(t_p) / G * 1e6
         diff = float(np.max(np.abs(res._arrays["tau2"] - np.asarray(est.params_["tau2"]).ravel())))
@@ -464,7 +465,8 @@ def main():
     ap.add_argument("--parts", default="bound,streamed,dask", help="'scale': which of bound, streamed, dask")
     ap.add_argument("--batch-rows", type=int, default=250_000, help="'scale': --batch-rows of the streamed run")
     ap.add_argument("--format", default="csv", choices=["csv", "json"], help="'scale': output format")
-    ap.add_argument("--file-rows", type=int, default=1_000_000, help="'scale': rows per Parquet file (= Dask partition)")
+    ap.add_argument("--file-rows", type=int, default=1_000_000,
+                    help="'scale': rows per Parquet file (= Dask partition)")
     ap.add_argument("--tmp", default=None, help="'scale': folder for the Parquet files (default: a temporary one)")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--k", type=int, default=1_000_000, help="studies in the 'large' benchmark")
@@ -476,7 +478,8 @@ def main():
     if args.which == "scale":  # no R peer: Python only
         with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
             print(json.dumps(scale(Path(tmp), rows=args.rows or 10_000_000, batch_rows=args.batch_rows,
-                                   file_rows=args.file_rows, fmt=args.format, which=tuple(args.parts.split(","))), indent=2), flush=True)
+                                   file_rows=args.file_rows, fmt=args.format, which=tuple(args.parts.split(","))),
+                             indent=2), flush=True)
         return
     if not shutil.which("Rscript"):
         sys.exit("Rscript not found: apt-get install r-base-core r-cran-metafor")

@@ -1,18 +1,21 @@
-"""hatmeta: evidence synthesis of heroin-assisted treatment (HAT) trials.
+"""hatmeta: meta-analysis that agrees with R's metafor, and the evidence synthesis of heroin-assisted
+treatment (HAT) trials built on it.
 
-The data flow is one direction, and the folders show its stages:
-input readers (`io`) -> effect sizes and model fits (`fit`) -> post-fit methods (`methods`)
--> immutable results (`results`) -> text, tables, figures and the report (`render`).
-The HAT evidence (extraction, analysis specs) lives apart in `evidence`; `bayes` holds the
-Bayesian engines; `api` is the one entry point and `cli`/`commands` the thin command line.
+The engine flows one way, and its folders are its stages (an import-linter contract in
+pyproject.toml keeps it so): base helpers (errors, precision, numbers, vocabulary, dist) < ``io``
+(read and validate trial tables) < ``results`` (frozen results) < ``fit`` (escalc, rma, batch) and
+``bayes`` < ``methods`` (post-fit generics: take a result, return one) < ``render`` (text, tables,
+figures) < ``api`` < ``commands``. The HAT review (extraction, analysis specs, appraisal, report,
+reproduce) lives apart in ``review``, and only the command line reaches it.
 
-Public API (imported lazily so that `import hatmeta` stays cheap)::
+Public API (imported lazily so that ``import hatmeta`` stays cheap)::
 
-    import pandas as pd, hatmeta
-    res = hatmeta.rma(hatmeta.escalc(pd.read_csv("trials.csv"), measure="RR"), method="REML")
-    res.to_frame()          # one row per study
-    res.summary_frame()     # one row per pooled estimate
-    print(res.summary())
+    import hatmeta
+    res = hatmeta.rma(hatmeta.escalc(hatmeta.read_table("bcg.csv"), measure="RR"), method="REML")
+    print(res.summary())              # metafor-like text; res.to_dict() is the JSON contract
+    res.to_frame()                    # one row per study (pandas)
+    hatmeta.leave_one_out(res)        # post-fit methods take the result, as metafor's generics do
+    hatmeta.trim_fill(res).to_dict()
 """
 
 from __future__ import annotations
@@ -34,18 +37,43 @@ _LAZY = {
     "pool_by": "hatmeta.api",
     "BatchResult": "hatmeta.fit.batch",
     "forest": "hatmeta.render.plots",
+    # post-fit methods: each takes a fitted MetaResult and returns a result
+    "leave_one_out": "hatmeta.methods.sensitivity",
+    "cumulative": "hatmeta.methods.sensitivity",
+    "subgroups": "hatmeta.methods.sensitivity",
+    "influence": "hatmeta.methods.influence",
+    "trim_fill": "hatmeta.methods.publication_bias",
+    "selection_model": "hatmeta.methods.publication_bias",
+    "small_study_test": "hatmeta.methods.publication_bias",
+    "egger": "hatmeta.methods.publication_bias",
+    "pet_peese": "hatmeta.methods.publication_bias",
+    # network meta-analysis
+    "nma": "hatmeta.methods.network",
 }
-_SUBMODULES = ("api", "results", "errors", "io", "fit", "methods", "render", "bayes", "evidence", "cli")
+_SUBMODULES = ("api", "results", "errors", "io", "fit", "methods", "render", "bayes", "review", "cli")
 
 if TYPE_CHECKING:  # what type checkers see: the real objects behind the lazy names
-    from . import api as api, results as results, errors as errors  # noqa: F401
-    from .api import pool_by as pool_by, pool_file as pool_file, pool_table as pool_table  # noqa: F401
-    from .errors import InputError as InputError  # noqa: F401
-    from .fit.batch import BatchResult as BatchResult  # noqa: F401
-    from .fit.effects import EffectSizes as EffectSizes, escalc as escalc  # noqa: F401
-    from .fit.models import rma as rma  # noqa: F401
-    from .io.trial_table import TrialTable as TrialTable, read_table as read_table  # noqa: F401
-    from .results import MetaResult as MetaResult  # noqa: F401
+    from . import api as api, errors as errors, results as results
+    from .api import pool_by as pool_by, pool_file as pool_file, pool_table as pool_table
+    from .errors import InputError as InputError
+    from .fit.batch import BatchResult as BatchResult
+    from .fit.effects import EffectSizes as EffectSizes, escalc as escalc
+    from .fit.models import rma as rma
+    from .io.trial_table import TrialTable as TrialTable, read_table as read_table
+    from .methods.influence import influence as influence
+    from .methods.publication_bias import (
+        egger as egger,
+        pet_peese as pet_peese,
+        selection_model as selection_model,
+        small_study_test as small_study_test,
+        trim_fill as trim_fill,
+    )
+    from .methods.sensitivity import (
+        cumulative as cumulative,
+        leave_one_out as leave_one_out,
+        subgroups as subgroups,
+    )
+    from .results import MetaResult as MetaResult
 
 
 def __getattr__(name: str) -> Any:

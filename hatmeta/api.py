@@ -10,14 +10,18 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .fit.effects import escalc
 from .errors import InputError
+from .fit.effects import escalc
 from .fit.models import rma
-from .io.trial_table import read_table
+from .io.trial_table import TrialTable, read_table
+from .vocabulary import COMMON_EFFECT_METHODS
 
 if TYPE_CHECKING:
+    import os
+
+    from .bayes.exact import BayesResult
     from .fit.batch import BatchResult
-    from .io.trial_table import TableSource, TrialTable
+    from .io.trial_table import TableSource
     from .results import MetaResult
 
 
@@ -27,7 +31,7 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
                moderators: Sequence[str] = (), small_study=None, input_level: float = 0.95,
                scale: str | None = None, pet_peese=False, trim_fill=False, trim_fill_estimator="L0",
                selection_model=None, steps=(0.025,), benefit="lower", influence=False, both_models=False,
-               lenient=(), compare_methods: bool = False) -> MetaResult:
+               lenient=(), compare_methods: bool = False, drop_incomplete: bool = False) -> MetaResult:
     """Pool a TrialTable (or a pandas DataFrame, a dict of columns or a CSV path, read first);
     returns a MetaResult (analysis scale). ``input_level``: level of CIs given in the table;
     ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale).
@@ -40,29 +44,41 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     ``lenient``: names of those options whose failure (e.g. too few studies) becomes a note instead of
     an error (an analysis spec's [robustness] requests, so that the report still pools the analysis).
     ``compare_methods``: also pool with every method that suits the layout (JSON ``compare_methods``).
+    ``drop_incomplete``: rows with a missing value in a column the layout needs are left out and named in
+    the notes (the command line's ``--drop-incomplete``), instead of stopping with the first.
     Sparse binary data (a zero cell or an arm with < 5 events) get the advice of
     ``methods.sparse.advise`` as a note and under JSON ``sparse_data``.
     """
     if not 0 < level < 1:
         raise InputError(f"level must lie between 0 and 1, got {level}", column="--level")
     _check_glmm_options(method, leave_one_out, cumulative, subgroup, moderators)
+    if drop_incomplete and not hasattr(table, "layout"):  # a frame, dict or path: read leaving such rows out
+        table = read_table(table, measure=measure, drop_incomplete=True)
+    elif drop_incomplete:
+        raise InputError("drop_incomplete applies when the table is read here: pass the DataFrame, dict or path, "
+                         "or read_table(..., drop_incomplete=True)")
     es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     res = rma(es, method=method, ci=ci, pi=pi, level=level, preset=preset)
     method = "DL" if preset else res.method  # the preset's sequences use its DL random effects
-    extra = {}
+    extra: dict[str, Any] = {}
     if leave_one_out:
         from .methods.sensitivity import leave_one_out as loo
 
-        extra["leave_one_out"] = loo(es, method=method, ci=res.ci_method, level=level)
+        extra["leave_one_out"] = loo(es, method=method, ci=res.ci_method, level=level).rows
     if cumulative:
         from .methods.sensitivity import cumulative as cum
 
-        extra["cumulative"] = cum(es, cumulative, method=method, ci=res.ci_method, level=level)
+        extra["cumulative"] = cum(es, cumulative, method=method, ci=res.ci_method, level=level).rows
     if subgroup:
         from .methods.sensitivity import subgroups
 
-        extra["subgroups"], extra["subgroup_test"] = subgroups(es, subgroup, method=method,
-                                                                ci=res.ci_method, level=level)
+        if preset and str(preset).lower() in ("revman5", "revman"):  # RevMan 5's subgroups (fit/revman5.py)
+            from .fit.revman5 import subgroups_extra
+
+            extra.update(subgroups_extra(es, res, subgroup, level))
+        else:
+            found = subgroups(es, subgroup, method=method, ci=res.ci_method, level=level)
+            extra["subgroups"], extra["subgroup_test"] = found.groups, found.test
     if moderators:
         from .fit.metareg import meta_regression
 
@@ -75,7 +91,7 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     if small_study:
         tests = [small_study] if isinstance(small_study, str) else list(small_study)
         if any(str(t).lower() == "egger" for t in tests):
-            from .methods.small_study import egger
+            from .methods.publication_bias import egger
 
             extra["egger"] = egger(es)
             if extra["egger"].warning:
@@ -107,7 +123,8 @@ def _robustness(es, res, tests, pet_peese, trim_fill, estimator, selection, step
         return {}
     from .methods import publication_bias as pb
 
-    out, notes = {}, ()
+    out: dict[str, Any] = {}
+    notes: tuple[str, ...] = ()
 
     def attempt(option, key, run):
         """Run one analysis; under ``lenient`` a refusal becomes {"error": ...} and a note."""
@@ -145,11 +162,11 @@ def _robustness(es, res, tests, pet_peese, trim_fill, estimator, selection, step
         from .methods.influence import heterogeneity_ci, influence as infl
 
         rows = attempt("influence", "influence", lambda: infl(
-            es, method=method if res.method != "MH-DL" else "DL", ci=res.ci_method))
+            es, method=method if res.method != "MH-DL" else "DL", ci=res.ci_method).rows)
         if rows is not None:
             het = heterogeneity_ci(es.yi, es.vi, level)
             out.update({k: het[k] for k in ("i2_ci_low", "i2_ci_high", "h2_ci_low", "h2_ci_high")})
-            if res.method in ("FE", "MH", "PETO"):
+            if res.method in COMMON_EFFECT_METHODS:
                 notes += ("influence diagnostics of a common-effect model use inverse-variance weights",)
     if both_models:
         out.update(_both_models(es, res, level))
@@ -160,13 +177,13 @@ def _robustness(es, res, tests, pet_peese, trim_fill, estimator, selection, step
 def _both_models(es, res, level):
     """Common-effect and random-effects summaries side by side (as R's meta prints both): the model
     fitted, and the other one (inverse-variance common effect, or REML random effects)."""
-    common = res if res.method in ("FE", "MH", "PETO") else rma(es, method="FE", level=level)
-    random = res if res.method not in ("FE", "MH", "PETO") else rma(es, method="REML", level=level)
+    common = res if res.method in COMMON_EFFECT_METHODS else rma(es, method="FE", level=level)
+    random = res if res.method not in COMMON_EFFECT_METHODS else rma(es, method="REML", level=level)
 
     def summary(r):
         d = {"method": r.method, "ci_method": r.ci_method, "estimate": r.estimate, "se": r.se,
              "ci_low": r.ci_low, "ci_high": r.ci_high, r.stat_name: r.stat, "p": r.p}
-        if r.method not in ("FE", "MH", "PETO"):
+        if r.method not in COMMON_EFFECT_METHODS:
             d.update(tau2=r.tau2, pi_low=r.pi_low, pi_high=r.pi_high)
         return d
 
@@ -174,7 +191,7 @@ def _both_models(es, res, level):
 
 
 def _check_glmm_options(method, leave_one_out, cumulative, subgroup, moderators):
-    from .fit.models import GLMM_METHODS
+    from .vocabulary import GLMM_METHODS
 
     if str(method).strip().upper() in GLMM_METHODS and (leave_one_out or cumulative or subgroup or moderators):
         raise InputError(f"--leave-one-out, --cumulative, --subgroup and --moderator use the inverse-variance "
@@ -187,7 +204,8 @@ def _sparse_data(table, es, res, compare, level):
     {"sparse_data": ..., "compare_methods": [...], "notes": (...)}; empty when neither applies."""
     from .methods import sparse
 
-    out, notes = {}, ()
+    out: dict[str, Any] = {}
+    notes: tuple[str, ...] = ()
     if table.layout == "binary" and es.measure in ("OR", "RR", "RD") and sparse.is_sparse(table):
         advice = sparse.advise(table, es, compared=compare)
         out["sparse_data"] = advice
@@ -199,13 +217,11 @@ def _sparse_data(table, es, res, compare, level):
     return out
 
 
-def read_data(path, measure, drop_incomplete=False):
+def read_data(path: TableSource, measure: str | None, drop_incomplete: bool = False) -> tuple[TrialTable, str]:
     """(TrialTable, measure) for ``--data PATH --measure M``: the measure is required and checked first,
     so the table is read in the layout it needs."""
-    from .fit.effects import MEASURES, normalise_measure
+    from .fit.effects import normalise_measure
 
-    if not measure:
-        raise InputError(f"--measure is required with --data ({', '.join(MEASURES)})", column="--measure")
     measure = normalise_measure(measure)
     from .io.columnar import read_any  # large CSV files through pyarrow, Parquet files and folders
 
@@ -213,28 +229,61 @@ def read_data(path, measure, drop_incomplete=False):
 
 
 def pool_file(path: TableSource, measure: str, drop_incomplete: bool = False, **options: Any) -> MetaResult:
-    """Read a trial table CSV and pool it (see ``pool_table`` for the options)."""
+    """Read a trial table CSV and pool it.
+
+    Parameters
+    ----------
+    path : str, os.PathLike, pandas.DataFrame or mapping
+        As ``read_table``.
+    measure : str
+        Effect measure (see ``escalc``).
+    drop_incomplete : bool
+        Leave out rows with a missing value, naming them (``read_table``).
+    **options
+        The options of ``pool_table``.
+
+    Returns
+    -------
+    MetaResult
+        As ``pool_table`` (analysis scale).
+    """
     return pool_table(read_table(path, measure=measure, drop_incomplete=drop_incomplete), measure, **options)
 
 
-def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str = "REML", ci: str = "wald",
+def pool_by(table: TrialTable | TableSource | None, by: str, measure: str, method: str = "REML", ci: str = "wald",
             pi: str = "t", level: float = 0.95, cc: float = 0.5, input_level: float = 0.95,
-            scale: str | None = None, failed=None, group_keys=None, strict: bool = False) -> BatchResult:
+            scale: str | None = None, failed: dict[Any, str] | None = None,
+            group_keys: Sequence[Any] | None = None, strict: bool = False) -> BatchResult:
     """Pool every group of rows (column ``by``) separately, all groups in one vectorised fit.
 
-    Returns a BatchResult (a sequence of MetaResults in the order groups first appear; ``to_frame()``
-    gives one row per group). Groups too small for the method get a result whose notes say why (with
-    NaN numbers) rather than stopping the run. Study names need to be unique only within a group.
-    ``failed`` and ``group_keys`` come from ``read_data_by``: groups with a bad row are answered with
-    its error; ``strict``: an effect that cannot be computed stops the run instead of failing its group.
-    Given a ``dask.dataframe.DataFrame``, returns a Dask DataFrame with one row per group (the columns
-    of ``to_frame()``), each group pooled whole in one partition (``hatmeta.fit.distributed``); with
-    millions of groups fetch it with ``hatmeta.fit.distributed.collect(result, client)``, not ``.compute()``.
+    Groups too small for the method get a result whose notes say why (with NaN numbers) rather than
+    stopping the run. Study names need to be unique only within a group.
+
+    Parameters
+    ----------
+    table : TrialTable, pandas.DataFrame, mapping, path or dask.dataframe.DataFrame
+        The rows of every group.
+    by : str
+        The column that names each row's group.
+    measure, method, ci, pi, level, cc, input_level, scale
+        As ``pool_table``.
+    failed, group_keys : optional
+        From ``read_data_by``: groups with a bad row are answered with its error.
+    strict : bool
+        An effect that cannot be computed stops the run instead of failing its group.
+
+    Returns
+    -------
+    BatchResult
+        A sequence of MetaResults (analysis scale) in the order groups first appear; ``to_frame()``
+        gives one row per group. Given a Dask DataFrame, a Dask DataFrame with one row per group (the
+        columns of ``to_frame()``), each group pooled whole in one partition
+        (``hatmeta.fit.distributed``); with millions of groups fetch it with
+        ``hatmeta.fit.distributed.collect(result, client)``, not ``.compute()``.
     """
     from .fit.batch import pool_groups
-    from .io.trial_table import TrialTable
-
     from .fit.distributed import is_dask
+    from .io.trial_table import TrialTable
 
     if is_dask(table):  # a dask.dataframe.DataFrame: a Dask DataFrame of per-group results (lazy)
         from .fit.distributed import pool_by_dask
@@ -246,43 +295,6 @@ def pool_by(table: TrialTable | TableSource, by: str, measure: str, method: str 
     return pool_groups(table, by, measure, method=method, ci=ci, pi=pi, level=level, cc=cc,
                        input_level=input_level, scale=scale, failed=failed, group_keys=group_keys, strict=strict)
 
-
-def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
-    """Pool a bundled analysis (e.g. "retention"): its spec's settings, overridden by ``overrides``.
-
-    Returns (MetaResult, Analysis).
-    """
-    from .errors import NotPooled
-    from .evidence import load_analysis
-    from .evidence.appraisal import analysis_extras, refusal_details
-
-    try:
-        analysis = load_analysis(name, data_dir=data_dir, analyses_dir=analyses_dir)
-    except NotPooled as exc:
-        refusal_details(exc, exc.spec, exc.extraction)
-        raise
-    spec = analysis.spec
-    options = {"method": spec.method, "ci": spec.ci, "pi": spec.pi, "benefit": spec.benefit, **spec.robustness}
-    if getattr(spec, "compare_methods", False):
-        options["compare_methods"] = True
-    options.update({k: v for k, v in overrides.items() if v is not None})
-    if str(options.get("method", "")).upper().startswith("GLMM") and overrides.get("ci") is None:
-        options["ci"] = "wald"  # the spec's CI belongs to its own method; a GLMM gives a Wald CI
-    # What the spec asks for must not stop the analysis (too few trials becomes a note); what the
-    # caller asks for explicitly still does.
-    options.setdefault("lenient", tuple(k for k in spec.robustness if not overrides.get(k)))
-    measure = options.pop("measure", None) or spec.measure
-    table = analysis.table
-    if table.k < 2 and str(options.get("method", "REML")).upper() not in ("FE", "MH", "PETO"):
-        exc = NotPooled(f"only {table.k} trial ({', '.join(table.studies)}) reports {spec.outcome} by arm; "
-                        "pooling needs at least 2", omitted=analysis.omitted, file=spec.path)
-        refusal_details(exc, spec, analysis.extraction)
-        raise exc
-    res = pool_table(table, measure, **options)
-    notes = tuple(f"omitted {trial}: {reason}" for trial, reason in analysis.omitted) + tuple(analysis.notes)
-    return replace(res, notes=res.notes + notes, extra={**res.extra, "analysis": spec.name,
-                                                         "omitted": analysis.omitted_dicts(),
-                                                         **analysis_extras(res, analysis)}), analysis
 
 
 def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):
@@ -307,8 +319,9 @@ def _bayes_settings(result, tau_prior, mu_prior_sd, threshold):
 SENSITIVITY_PRIORS = ("halfnormal:0.5", "halfnormal:1", "halfcauchy:0.5", "uniform:4", "turner:marginal")
 
 
-def pool_bayes(result, tau_prior=None, mu_prior_sd=None, threshold=None, benefit="lower", level=0.95,
-               prior_sensitivity=False):
+def pool_bayes(result: MetaResult, tau_prior: str | None = None, mu_prior_sd: float | None = None,
+               threshold: float | None = None, benefit: str = "lower", level: float = 0.95,
+               prior_sensitivity: bool = False) -> tuple[BayesResult, tuple[BayesResult, ...]]:
     """Bayesian random-effects posterior for the studies of a frequentist ``result`` (exact engine).
 
     Priors and threshold as in ``_bayes_settings``. Returns the BayesResult, and a tuple of
@@ -320,15 +333,17 @@ def pool_bayes(result, tau_prior=None, mu_prior_sd=None, threshold=None, benefit
     studies = [s.study for s in result.studies]
     yi = [s.yi for s in result.studies]
     vi = [s.vi for s in result.studies]
-    opts = dict(mu_prior_sd=mu_prior_sd, threshold=threshold, benefit=benefit, level=level)
+    opts: dict[str, Any] = dict(mu_prior_sd=mu_prior_sd, threshold=threshold, benefit=benefit, level=level)
     main = bayes_exact(yi, vi, studies, tau_prior=tau_prior, **opts)
     alternatives = [p for p in (SENSITIVITY_PRIORS if default_scale else ()) if p != main.prior["tau_prior"]]
     others = sensitivity(yi, vi, alternatives, **opts) if prior_sensitivity else ()
     return main, others
 
 
-def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=None, threshold=None, benefit="lower",
-                    level=0.95, seed=1, draws=1500, save_trace=None, progressbar=False, parameterisation="marginal"):
+def pool_bayes_mcmc(result: MetaResult, likelihood: str = "normal", tau_prior: str | None = None,
+                    mu_prior_sd: float | None = None, threshold: float | None = None, benefit: str = "lower",
+                    level: float = 0.95, seed: int = 1, draws: int = 1500, save_trace: str | None = None,
+                    progressbar: bool = False, parameterisation: str = "marginal") -> BayesResult:
     """The PyMC engine on a frequentist ``result``'s studies: normal-normal on (yi, vi) (``parameterisation``
     "marginal" or "noncentred"), or binomial-normal on the arm counts (log OR), or Poisson on events and
     person-time (log IRR)."""
@@ -355,10 +370,12 @@ def pool_bayes_mcmc(result, likelihood="normal", tau_prior=None, mu_prior_sd=Non
                       benefit=benefit, level=level, parameterisation=parameterisation)
 
 
-def robustness_by(table, by, measure, small_study=(), influence=False, method="REML", ci="wald", cc=0.5,
-                  pet_peese=False, level=0.95, input_level=0.95, scale=None, trim_fill=False,
-                  trim_fill_estimator="L0", trim_fill_side=None, selection_model=None, steps=(0.025,),
-                  benefit="lower"):
+def robustness_by(table: TrialTable, by: str, measure: str, small_study: str | Sequence[str] = (),
+                  influence: bool = False, method: str = "REML", ci: str = "wald", cc: float = 0.5,
+                  pet_peese: bool = False, level: float = 0.95, input_level: float = 0.95, scale: str | None = None,
+                  trim_fill: bool = False, trim_fill_estimator: str = "L0", trim_fill_side: str | None = None,
+                  selection_model: str | None = None, steps: Sequence[float] = (0.025,),
+                  benefit: str = "lower") -> list[dict[str, Any]]:
     """Small-study tests and influence diagnostics for every group of rows (column ``by``), vectorised
     across groups: a list, in the order groups first appear (as ``pool_by``), of dicts with one key
     per test and ``influence`` (list of per-study dicts), JSON-ready.
@@ -378,7 +395,7 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
     lookup = {x: j for j, x in enumerate(groups)}
     es = escalc(table, measure, cc=cc, input_level=input_level, scale=scale)
     gid = np.fromiter((lookup[x] for x in es.table.column(by)), dtype=np.intp, count=es.k)
-    out = [dict() for _ in groups]
+    out: list[dict[str, Any]] = [dict() for _ in groups]
     if small_study:
         from .methods.publication_bias import tests_by_group
 
@@ -412,37 +429,19 @@ def robustness_by(table, by, measure, small_study=(), influence=False, method="R
     return out
 
 
-def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None, **options):
-    """``result`` beside the same analysis at ``ref`` (a git revision of the data and specs, or a saved
-    result JSON): the ``compare`` JSON of hatmeta.methods.compare (before, after, entered, left, crossed).
 
-    ``analysis``: the analysis name (None for a --data table: then ``ref`` must be a saved JSON);
-    ``options``: the pooling options used now, applied to the reference too."""
-    from .methods.compare import compare, reference_result, summary
-
-    if analysis is None and not str(ref).lower().endswith(".json"):
-        raise InputError("with --data, --compare takes a saved result JSON (hatmeta pool ... --format json)",
-                         option="--compare")
-
-    def pool_then(spec_file, data):
-        return pool_analysis(str(spec_file), data_dir=data, measure=measure, **options)[0]
-
-    before = reference_result(ref, analysis, data_dir, pool_then)
-    return compare(summary(before), summary(result.to_dict()), scale=result.scale, benefit=benefit, labels=labels)
-
-
-def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
+def read_data_by(path: str | os.PathLike[str], measure: str | None, by: str, strict: bool = False,
+                 drop_incomplete: bool = False,
+                 ) -> tuple[TrialTable | None, str, dict[Any, str], Sequence[Any] | None]:
     """``read_data`` for ``--by``: (TrialTable of the good rows or None, measure, {group: error of its
     first bad row}, key of every row read). With ``strict`` the first bad row stops the run
     (InputError), as without ``--by``."""
-    from .fit.effects import MEASURES, normalise_measure
+    from .fit.effects import normalise_measure
     from .io.lenient import read_table_by
 
     if strict or drop_incomplete:  # (rows left out by --drop-incomplete are named by the exact reader)
         table, measure = read_data(path, measure, drop_incomplete=drop_incomplete)
         return table, measure, {}, None
-    if not measure:
-        raise InputError(f"--measure is required with --data ({', '.join(MEASURES)})", column="--measure")
     measure = normalise_measure(measure)
     import os
 
@@ -466,20 +465,9 @@ def read_data_by(path, measure, by, strict=False, drop_incomplete=False):
                        try_exact=not known_bad)
     else:
         got = read_table_by(path, by, measure=measure, try_exact=not known_bad)
-    failed = {}
+    failed: dict[Any, str] = {}
     for i in sorted(got.errors):
         failed.setdefault(got.keys[i], got.errors[i])
     return got.table, measure, failed, got.keys
 
 
-def tsa_analysis(name, data_dir=None, analyses_dir=None, **options):
-    """Trial sequential analysis of a bundled analysis: its spec's [tsa] settings, overridden by
-    ``options`` (``tsa_table``'s keywords, plus ``rri``). Returns (TsaResult, AnalysisSpec, table or
-    None when no trial reports the outcome)."""
-    from .methods.tsa import load_for_tsa, merge_settings, spec_settings, tsa_table
-
-    table, spec, notes = load_for_tsa(name, data_dir=data_dir, analyses_dir=analyses_dir)
-    measure = options.pop("measure", None) or spec.measure
-    benefit = options.pop("benefit", None) or spec.benefit
-    settings = merge_settings(spec_settings(spec), options, benefit, measure, name, table is not None)
-    return tsa_table(table, measure, benefit=benefit, notes=notes, **settings), spec, table

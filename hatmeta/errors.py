@@ -1,6 +1,11 @@
 """User-facing errors: one line naming the file, the row (line number) and the column, or the
 command-line option or argument at fault."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
 
 class InputError(Exception):
     """A mistake in the user's input. The command line prints it on one line and exits 2.
@@ -9,7 +14,8 @@ class InputError(Exception):
     ('--measure', 'ANALYSIS'), printed as "option '--measure': ..." (or "argument 'ANALYSIS': ...").
     """
 
-    def __init__(self, message, file=None, line=None, column=None, option=None):
+    def __init__(self, message: str, file: object = None, line: int | None = None, column: str | None = None,
+                 option: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.file = file
@@ -20,11 +26,15 @@ class InputError(Exception):
             option = column
         self.option = option
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = ""
         if self.file is not None:
             where = str(self.file)
-            if self.line is not None:
+            if where in IN_MEMORY:
+                # In-memory tables have rows, not lines: "<DataFrame>: row 2" is the frame's row index
+                # (the header, row -1, is named by its column alone).
+                where += f": row {self.line}" if self.line is not None and self.line >= 0 else ""
+            elif self.line is not None:
                 where += f":{self.line}"
             where += ": "
         if self.option is not None:
@@ -35,13 +45,14 @@ class InputError(Exception):
         return f"{where}{col}{self.message}"
 
 
-def _is_option(name) -> bool:
+def _is_option(name: object) -> bool:
     """'--measure' (an option) or 'ANALYSIS' / 'FILE' (a command-line argument), not a data column."""
     name = str(name)
     return name.startswith("-") or name in ARGUMENTS
 
 
 ARGUMENTS = ("ANALYSIS", "FILE", "REF", "NAME")  # click's metavars of positional arguments
+IN_MEMORY = ("<DataFrame>", "<dict>")  # the "file" of a table given as a pandas DataFrame or a dict of columns
 
 
 class NotPooled(InputError):
@@ -50,9 +61,11 @@ class NotPooled(InputError):
     ``omitted``: [(trial, reason)]; ``details``: extra lines the command line prints under the
     one-line error (the gaps, de-duplicated), filled in by the API, which knows the evidence."""
 
-    def __init__(self, message, omitted=(), file=None, **kw):
+    def __init__(self, message: str, omitted: Iterable[tuple[str, str]] = (), file: object = None,
+                 **kw: Any) -> None:
         super().__init__(message, file=file, **kw)
         self.omitted = tuple(omitted)
-        self.details = ""
+        self.details = ""  # a few short lines, grouped by kind
+        self.details_full = ""  # one line per trial's note (-v)
         self.gaps = []
         self.published = []

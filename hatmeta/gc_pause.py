@@ -10,11 +10,12 @@ everything as usual; only the search for cycles waits until the block ends.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 
 @contextmanager
-def gc_paused():
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic collector for the block (nested blocks are fine; it resumes as it was)."""
     was_enabled = gc.isenabled()
     gc.disable()

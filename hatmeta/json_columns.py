@@ -13,7 +13,9 @@ costs more than the dicts.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Sequence
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 import orjson
@@ -21,7 +23,7 @@ import orjson
 from .precision import json_floats
 
 
-def whole_counts(inputs: dict, count_columns) -> set:
+def whole_counts(inputs: dict[str, Any], count_columns: Collection[str]) -> set[str]:
     """The input columns written as integers: counts whose every value is whole (decided on the
     whole column, as ``StudyRows.to_dicts`` does, never per chunk)."""
     out = set()
@@ -33,10 +35,11 @@ def whole_counts(inputs: dict, count_columns) -> set:
     return out
 
 
-def study_columns(studies, labels, arrays: dict, inputs: dict, as_int: set) -> dict:
+def study_columns(studies: Sequence[str], labels: Sequence[str | None] | None, arrays: dict[str, Any],
+                  inputs: dict[str, Any], as_int: set[str]) -> dict[str, list[Any]]:
     """JSON-ready values per key of study rows, laid out as ``StudyRows.to_dicts`` lays them out
     (floats rounded by the output policy; the inputs in ``as_int`` as integers)."""
-    cols = {"study": list(studies)}
+    cols: dict[str, list[Any]] = {"study": list(studies)}
     if labels is not None:
         cols["label"] = list(labels)
     for name, arr in arrays.items():
@@ -47,7 +50,7 @@ def study_columns(studies, labels, arrays: dict, inputs: dict, as_int: set) -> d
     return cols
 
 
-def rows_json(cols: dict) -> bytes:
+def rows_json(cols: dict[str, list[Any]]) -> bytes:
     """``[{...}, ...]``: one compact object per row of ``cols`` (key -> list of JSON-ready values,
     all of one length), keys sorted."""
     keys = sorted(cols)  # built in sorted order, so orjson need not sort them (see precision.dump_lines)
@@ -55,19 +58,19 @@ def rows_json(cols: dict) -> bytes:
     return orjson.dumps(rows)
 
 
-def study_rows_chunks(rows, count_columns, chunk: int = 100_000):
+def study_rows_chunks(rows: Any, count_columns: Collection[str], chunk: int = 100_000) -> Iterator[bytes]:
     """The JSON array of a ``results.StudyRows`` as bytes pieces, ``chunk`` rows at a time, so that
     a million studies never exist as Python objects all at once."""
     n = len(rows)
-    as_int = whole_counts(rows._inputs, count_columns)
+    as_int = whole_counts(rows.inputs, count_columns)
     if n == 0:
         yield b"[]"
         return
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
-        cols = study_columns(rows._studies[a:b], None if rows._labels is None else rows._labels[a:b],
-                             {k: np.asarray(v)[a:b] for k, v in rows._arrays.items()},
-                             {k: np.asarray(v)[a:b] for k, v in rows._inputs.items()}, as_int)
+        cols = study_columns(rows.studies[a:b], None if rows.labels is None else rows.labels[a:b],
+                             {k: np.asarray(v)[a:b] for k, v in rows.arrays.items()},
+                             {k: np.asarray(v)[a:b] for k, v in rows.inputs.items()}, as_int)
         body = rows_json(cols)
         # Each chunk is a JSON array: drop its brackets except the first "[" and the last "]".
         yield (body[:-1] if a == 0 else b"," + body[1:-1]) if b < n else (body if a == 0 else b"," + body[1:])

@@ -32,8 +32,13 @@ import dataclasses
 import functools
 import io
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 DIGITS = 10
 # Two numbers agree when they differ by at most TOLERANCE relative to the larger (a step of one
@@ -45,9 +50,9 @@ ABS_TOLERANCE = 1e-13
 _POW10 = 10.0 ** np.arange(-22, 23)  # exactly representable for 0..22; nearest doubles below 0
 
 
-def q(x):
+def q(x: Any) -> Any:
     """One number rounded to DIGITS significant digits (None for NaN and infinities)."""
-    if x is None or isinstance(x, (bool, int)) and not isinstance(x, np.floating):
+    if x is None or isinstance(x, (bool, int)):  # (NumPy floats are not ints: they are rounded below)
         return x
     x = float(x)
     if not math.isfinite(x):
@@ -55,7 +60,7 @@ def q(x):
     return float(format(x, f".{DIGITS}g")) + 0.0
 
 
-def quantise(a) -> np.ndarray:
+def quantise(a: ArrayLike) -> np.ndarray:
     """Array of floats rounded to DIGITS significant digits, exactly as ``q`` would (NaN and
     infinities kept). Vectorised: scale by an exact power of ten, round, scale back; both
     scalings are single correctly rounded operations, so the result is the double nearest to
@@ -68,7 +73,7 @@ def quantise(a) -> np.ndarray:
     fast = (ax >= 1e-13) & (ax < 1e22)
     every = bool(fast.all())
     idx = None if every else np.flatnonzero(fast)
-    if every or idx.size:
+    if every or (idx is not None and idx.size):
         x = flat if every else flat[idx]
         axi = ax if every else ax[idx]
         e = np.floor(np.log10(axi)).astype(np.int64)
@@ -102,15 +107,16 @@ def quantise(a) -> np.ndarray:
     return out
 
 
-def json_floats(arr) -> list:
+def json_floats(arr: ArrayLike) -> list[float | None]:
     """A float array as a JSON-ready list: rounded by the policy, NaN and infinities as None."""
     arr = quantise(arr)
     if np.isfinite(arr).all():
-        return arr.tolist()
+        out: list[float | None] = arr.tolist()
+        return out
     return [x if math.isfinite(x) else None for x in arr.tolist()]
 
 
-def plain(value):
+def plain(value: Any) -> Any:
     """JSON-ready copy of ``value`` with every float rounded by the policy (dicts, lists,
     tuples, NumPy scalars and arrays; NaN/inf to None)."""
     if isinstance(value, float):  # includes np.float64
@@ -128,7 +134,7 @@ def plain(value):
     return value
 
 
-def dumps(obj, indent=True, rounded=False, as_bytes=False):
+def dumps(obj: Any, indent: bool = True, rounded: bool = False, as_bytes: bool = False) -> Any:
     """The one JSON writer for results: keys sorted, floats rounded by the policy, NaN as null,
     two-space indent (or compact, one line, with ``indent=False``), no trailing newline.
 
@@ -144,7 +150,7 @@ def dumps(obj, indent=True, rounded=False, as_bytes=False):
     return out if as_bytes else out.decode()
 
 
-def dump_lines(objs, keys_sorted=False) -> bytes:
+def dump_lines(objs: Iterable[Any], keys_sorted: bool = False) -> bytes:
     """Many objects as JSON lines (UTF-8 bytes): each line is ``dumps(obj, indent=False, rounded=True)``
     and ends in a newline. Every float in ``objs`` must already be rounded by the policy.
 
@@ -163,7 +169,7 @@ def dump_lines(objs, keys_sorted=False) -> bytes:
     return out.getvalue()
 
 
-def quantised(obj):
+def quantised(obj: Any) -> Any:
     """A copy of a result object (MetaResult, BayesResult, StudyRows, dicts, tuples of them)
     with every float rounded by the policy: what tables, pages and figures are drawn from."""
     if isinstance(obj, float):
@@ -189,7 +195,7 @@ def quantised(obj):
     return obj
 
 
-def agree(a: float, b: float) -> bool:
+def agree(a: float | None, b: float | None) -> bool:
     """Whether two numbers agree within the stated tolerance (None/NaN agree only with each other)."""
     if a is None or b is None:
         return a is b

@@ -7,19 +7,20 @@ otherwise. ``scale`` says which; ``MetaResult.natural()`` back-transforms for di
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import numpy as np
 
 from .io.trial_table import COUNT_COLUMNS
+from .numbers import level_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """JSON-ready copy: dataclasses to dicts, tuples to lists, NaN/inf to None."""
     if hasattr(value, "to_dict"):
         return value.to_dict()
@@ -35,8 +36,36 @@ def _plain(value):
 
 
 class _Record:
-    def to_dict(self) -> dict:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+    """Base of every result: ``to_dict()`` (the JSON contract), ``to_frame()``, ``summary()`` and
+    ``_repr_html_`` (a notebook shows the summary). Result types with rows override ``_frame_rows``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]  # subclasses are dataclasses
+
+    def _frame_rows(self) -> list[dict[str, Any]]:
+        """The rows of ``to_frame()``: one row of the scalar fields unless a result has its own rows."""
+        return [{k: v for k, v in self.to_dict().items() if not isinstance(v, (dict, list))}]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result as a pandas DataFrame (analysis scale): one row per study or subgroup where the
+        result has such rows, else one row of its scalar fields."""
+        import pandas as pd
+
+        return pd.DataFrame(self._frame_rows())
+
+    def summary(self) -> str:
+        """Plain-text summary: one line per scalar field (analysis scale)."""
+        from .summary import record_text
+
+        return record_text(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
 
 @dataclass(frozen=True)
@@ -49,11 +78,11 @@ class StudyResult(_Record):
     weight: float
     ci_low: float
     ci_high: float
-    inputs: dict = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
 
-    def to_dict(self) -> dict:
-        out = {"study": self.study}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"study": self.study}
         if self.label is not None:
             out["label"] = self.label
         out.update(yi=_plain(self.yi), vi=_plain(self.vi), weight=_plain(self.weight),
@@ -62,22 +91,29 @@ class StudyResult(_Record):
         return out
 
 
-class StudyRows(Sequence):
+class StudyRows(Sequence["StudyResult"]):
     """The studies of a fit, stored as arrays; items are StudyResult built on access.
 
     Lazy because a fit of 500,000 studies should not build 500,000 objects that nobody reads.
     """
 
-    def __init__(self, studies, yi, vi, weight, ci_low, ci_high, inputs=None, labels=None):
+    def __init__(self, studies: Iterable[str], yi: Any, vi: Any, weight: Any, ci_low: Any, ci_high: Any,
+                 inputs: Mapping[str, Any] | None = None, labels: Iterable[str | None] | None = None) -> None:
         self._studies = tuple(studies)
         self._arrays = {"yi": yi, "vi": vi, "weight": weight, "ci_low": ci_low, "ci_high": ci_high}
-        self._inputs = dict(inputs or {})
+        self._inputs: dict[str, Any] = dict(inputs or {})
         self._labels = None if labels is None else tuple(labels)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._studies)
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> StudyResult: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[StudyResult, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> StudyResult | tuple[StudyResult, ...]:
         if isinstance(i, slice):
             return tuple(self[j] for j in range(*i.indices(len(self))))
         a = self._arrays
@@ -87,15 +123,35 @@ class StudyRows(Sequence):
                            inputs={c: _given(c, v[i]) for c, v in self._inputs.items()},
                            label=None if self._labels is None else self._labels[i])
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and len(self) == len(other) and all(a == b for a, b in zip(self, other))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"StudyRows({len(self)} studies)"
 
-    def to_dicts(self) -> list:
+    @property
+    def studies(self) -> tuple[str, ...]:
+        """Study ids, in fit order."""
+        return self._studies
+
+    @property
+    def labels(self) -> tuple[str | None, ...] | None:
+        """Display labels (None where the table had no label column)."""
+        return self._labels
+
+    @property
+    def arrays(self) -> dict[str, Any]:
+        """Per-study arrays: yi, vi (analysis scale), weight (percent), ci_low, ci_high."""
+        return self._arrays
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The input columns as given, one array per column."""
+        return self._inputs
+
+    def to_dicts(self) -> list[dict[str, Any]]:
         """JSON-ready rows, built column-wise (fast for very large k)."""
-        cols = {"study": list(self._studies)}
+        cols: dict[str, list[Any]] = {"study": list(self._studies)}
         if self._labels is not None:
             cols["label"] = list(self._labels)
         for name, arr in self._arrays.items():
@@ -108,15 +164,15 @@ class StudyRows(Sequence):
         return [dict(zip(names, row)) for row in zip(*cols.values())]
 
 
-def _json_floats(arr) -> list:
+def _json_floats(arr: Any) -> list[float | None]:
     """Floats for JSON, NaN and infinities as None."""
     arr = np.asarray(arr, float)
     if np.isfinite(arr).all():
-        return arr.tolist()
+        return arr.tolist()  # type: ignore[no-any-return]
     return [x if math.isfinite(x) else None for x in arr.tolist()]
 
 
-def _given(column, x):
+def _given(column: str, x: Any) -> int | float:
     x = float(x)
     return int(x) if column in COUNT_COLUMNS and x.is_integer() else x
 
@@ -172,7 +228,7 @@ class Coefficient(_Record):
     ci_high: float
     test: str = "z"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "estimate": _plain(self.estimate), "se": _plain(self.se),
                 self.test: _plain(self.stat), "p": _plain(self.p), "ci_low": _plain(self.ci_low),
                 "ci_high": _plain(self.ci_high)}
@@ -180,7 +236,7 @@ class Coefficient(_Record):
 
 @dataclass(frozen=True)
 class MetaRegression(_Record):
-    coefficients: tuple
+    coefficients: tuple[Coefficient, ...]
     tau2: float
     qm: float
     qm_df: object  # m (chi-square) or [m, k - p] (F, with Knapp-Hartung)
@@ -193,7 +249,7 @@ class MetaRegression(_Record):
     df: int | None = None
     method: str = "REML"  # tau^2 estimator of the model with moderators (FE: none)
     level: float = 0.95  # of the coefficients' intervals
-    notes: tuple = ()  # studies left out of the model (missing moderator values)
+    notes: tuple[str, ...] = ()  # studies left out of the model (missing moderator values)
 
 
 @dataclass(frozen=True)
@@ -208,9 +264,9 @@ class EggerTest(_Record):
     slope: float
     warning: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         # ``statistic`` names t as every small-study test does (``--small-study peters`` etc.).
-        out = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        out: dict[str, Any] = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
         out["statistic"] = out["t"]
         return out
 
@@ -243,21 +299,24 @@ class MetaResult(_Record):
     stat: float
     p: float
     df: float | None
-    studies: tuple
+    studies: tuple[StudyResult, ...] | StudyRows
     level: float = 0.95
-    notes: tuple = ()
-    leave_one_out: tuple | None = None
-    cumulative: tuple | None = None
-    subgroups: tuple | None = None
+    notes: tuple[str, ...] = ()
+    leave_one_out: tuple[SensitivityRow, ...] | None = None
+    cumulative: tuple[SensitivityRow, ...] | None = None
+    subgroups: tuple[SubgroupResult, ...] | None = None
     subgroup_test: SubgroupTest | None = None
     meta_regression: MetaRegression | None = None
     egger: EggerTest | None = None
     group: str | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
     # Studies kept out of the pooling because the measure is undefined for them (no events, or only
     # events, in both arms for RR/OR/IRR): dicts of study, label, reason and the inputs as given, so
     # that forest plots and tables list them as RevMan's 'Not estimable' rows and count their participants.
-    not_estimable: tuple = ()
+    not_estimable: tuple[dict[str, Any], ...] = ()
+    # The effect sizes the model was fitted on, for the post-fit methods (hatmeta.methods: trim_fill(res),
+    # leave_one_out(res), ...); not part of the JSON contract.
+    effects: Any = field(default=None, repr=False, compare=False)
 
     @property
     def is_ratio(self) -> bool:
@@ -280,16 +339,16 @@ class MetaResult(_Record):
     def _n_hm(self) -> float | None:
         """Harmonic mean of the studies' n (the Freeman-Tukey back-transform's n)."""
         if isinstance(self.studies, StudyRows):
-            n = self.studies._inputs.get("n")
+            n = self.studies.inputs.get("n")
         else:
-            n = [s.inputs.get("n") for s in self.studies]
-            n = None if any(x is None for x in n) else n
+            given = [s.inputs.get("n") for s in self.studies]
+            n = None if any(x is None for x in given) else given
         return None if n is None or len(n) == 0 else float(1 / np.mean(1 / np.asarray(n, float)))
 
-    def to_dict(self, studies: bool = True) -> dict:
+    def to_dict(self, studies: bool = True) -> dict[str, Any]:
         """The JSON contract; ``studies=False`` leaves the per-study list empty (the CLI writes a
         large one column-wise, hatmeta/json_columns.py)."""
-        out = {}
+        out: dict[str, Any] = {}
         if self.group is not None:
             out["group"] = self.group
         out.update(measure=self.measure, method=self.method, ci_method=self.ci_method,
@@ -329,14 +388,14 @@ class MetaResult(_Record):
         return out
 
     def summary(self) -> str:
-        from .render.text import format_result
+        from .summary import format_result
 
         return format_result(self)
 
     def __str__(self) -> str:
         return self.summary()
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per study (pandas): study, yi, vi (analysis scale), weight (percent), ci_low,
         ci_high (analysis scale, at ``level``), then the inputs as given."""
         import pandas as pd
@@ -346,7 +405,7 @@ class MetaResult(_Record):
         frame = pd.DataFrame(rows, columns=None if rows else cols)
         return frame[[c for c in cols if c in frame] + [c for c in frame if c not in cols]]
 
-    def summary_frame(self) -> "pd.DataFrame":
+    def summary_frame(self) -> pd.DataFrame:
         """One row per pooled estimate (pandas): the overall one, then each subgroup; analysis scale,
         with ``*_natural`` columns back-transformed (ratios, proportions, correlations)."""
         import pandas as pd
@@ -367,7 +426,7 @@ class MetaResult(_Record):
         return frame
 
     def _repr_markdown_(self) -> str:
-        from .render.text import to_markdown
+        from .summary import to_markdown
 
         return (f"**{self.measure}, {self.method}, k = {self.k}**: {self.natural(self.estimate):.4g} "
                 f"[{self.natural(self.ci_low):.4g}, {self.natural(self.ci_high):.4g}] ({level_text(self.level)} CI"
@@ -379,7 +438,74 @@ class MetaResult(_Record):
         return f"<pre>{html.escape(self.summary())}</pre>"
 
 
-def _sens(row: SensitivityRow, key: str) -> dict:
+@dataclass(frozen=True)
+class Sensitivity(_Record):
+    """A leave-one-out (``kind="leave_one_out"``: each row omits its ``study``) or cumulative
+    (``kind="cumulative"``: each row adds its ``study``, in the order of ``order_by``) sequence of fits
+    (analysis scale), as metafor's ``leave1out()`` and ``cumul()``."""
+
+    kind: str
+    measure: str
+    scale: str
+    method: str
+    level: float
+    rows: tuple[SensitivityRow, ...]
+    order_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        key = "omitted" if self.kind == "leave_one_out" else "added"
+        return {"kind": self.kind, "measure": self.measure, "scale": self.scale, "method": self.method,
+                "level": self.level, "order_by": self.order_by, "rows": [_sens(r, key) for r in self.rows]}
+
+    def _frame_rows(self) -> list[dict[str, Any]]:
+        key = "omitted" if self.kind == "leave_one_out" else "added"
+        return [{key: r[key], **{k: v for k, v in r.items() if k != key}} for r in self.to_dict()["rows"]]
+
+    def summary(self) -> str:
+        from .summary import sensitivity_text
+
+        return sensitivity_text(self)
+
+
+@dataclass(frozen=True)
+class Subgroups(_Record):
+    """One model per level of ``by`` (each with its own tau²) and the test for subgroup differences."""
+
+    by: str
+    measure: str
+    scale: str
+    method: str
+    level: float
+    groups: tuple[SubgroupResult, ...]
+    test: SubgroupTest
+
+    def _frame_rows(self) -> list[dict[str, Any]]:
+        return [g.to_dict() for g in self.groups]
+
+    def summary(self) -> str:
+        from .summary import subgroups_text
+
+        return subgroups_text(self)
+
+
+@dataclass(frozen=True)
+class Influence(_Record):
+    """metafor's ``influence()`` diagnostics, one row per study."""
+
+    measure: str
+    method: str
+    rows: tuple[InfluenceRow, ...]
+
+    def _frame_rows(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.rows]
+
+    def summary(self) -> str:
+        from .summary import influence_text
+
+        return influence_text(self)
+
+
+def _sens(row: SensitivityRow, key: str) -> dict[str, Any]:
     d = row.to_dict()
     d[key] = d.pop("study")
     return d
@@ -390,7 +516,7 @@ def _sens(row: SensitivityRow, key: str) -> dict:
 NATURAL_BLOCK = ("PR", "PLO", "PFT", "COR", "ZCOR")
 
 
-def back_transform(x, scale: str, n_hm: float | None = None):
+def back_transform(x: Any, scale: str, n_hm: float | None = None) -> Any:
     """Analysis scale to natural scale (metafor's transf.exp, transf.ilogit, transf.ztor and
     transf.ipft.hm with the harmonic mean ``n_hm`` of the studies' n)."""
     x = np.asarray(x, float)
@@ -402,6 +528,7 @@ def back_transform(x, scale: str, n_hm: float | None = None):
         if scale == "fisher-z":
             return np.tanh(x)
         if scale == "freeman-tukey":
+            n_hm = cast(float, n_hm)  # the caller passes the studies' harmonic mean n on this scale
             s2 = np.sin(2 * x)
             z = 0.5 * (1 - np.sign(np.cos(2 * x)) * np.sqrt(1 - (s2 + (s2 - 1 / s2) / n_hm) ** 2))
             lo = 0.5 * (np.arcsin(np.sqrt(0.0)) + np.arcsin(np.sqrt(1 / (n_hm + 1))))
@@ -412,10 +539,6 @@ def back_transform(x, scale: str, n_hm: float | None = None):
 
 
 
-
-def level_text(level: float) -> str:
-    """A confidence level as a label: 0.95 -> "95%", 0.9 -> "90%", 0.999 -> "99.9%"."""
-    return f"{100 * float(level):.10g}%"
 
 
 # ---------------------------------------------------------------- small-study effects and influence
@@ -435,10 +558,10 @@ class SmallStudyTest(_Record):
     se: float | None
     description: str = ""
     warning: str | None = None
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
-        out = {"method": self.method, "statistic": _plain(self.statistic)}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method, "statistic": _plain(self.statistic)}
         if self.df is not None:
             out["df"] = self.df
         out.update(p=_plain(self.p), k=self.k)
@@ -452,8 +575,8 @@ class SmallStudyTest(_Record):
 class PetPeese(_Record):
     """PET and PEESE limit estimates (analysis scale) and the conditional choice between them."""
 
-    pet: dict
-    peese: dict
+    pet: dict[str, Any]
+    peese: dict[str, Any]
     chosen: str
     estimate: float
     ci_low: float
@@ -476,13 +599,13 @@ class TrimFill(_Record):
     ci_high: float
     p: float
     tau2: float
-    filled_yi: tuple
-    filled_vi: tuple
+    filled_yi: tuple[float, ...]
+    filled_vi: tuple[float, ...]
     k: int
     method: str
     p_k0: float | None = None
     warning: str | None = None
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -497,17 +620,17 @@ class SelectionModel(_Record):
     ci_high: float
     p: float
     tau2: float
-    delta: tuple
-    delta_se: tuple
-    steps: tuple
-    studies_per_interval: tuple
+    delta: tuple[float, ...]
+    delta_se: tuple[float, ...]
+    steps: tuple[float, ...]
+    studies_per_interval: tuple[int, ...]
     alternative: str
     lrt: float
     lrt_df: int
     lrt_p: float
     k: int
     warning: str | None = None
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -524,3 +647,14 @@ class InfluenceRow(_Record):
     tau2_deleted: float
     q_deleted: float
     influential: bool = False
+
+
+def study_labels(result: MetaResult) -> dict[str, str]:
+    """study id -> display label of a result's pooled and not-estimable studies (those that have one)."""
+    rows = result.studies
+    if isinstance(rows, StudyRows):  # the label column, not a StudyResult per study (10^6 of them)
+        labels = {} if rows.labels is None else {s: lab for s, lab in zip(rows.studies, rows.labels) if lab}
+    else:
+        labels = {s.study: s.label for s in rows if s.label}
+    labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
+    return labels

@@ -6,7 +6,7 @@ import pytest
 from hatmeta.fit.batch import pool_groups
 from hatmeta.io.trial_table import table_from_rows
 from hatmeta.render import batch_csv as bc
-from hatmeta.render.text import to_csv
+from hatmeta.render.batch_csv import to_csv
 
 
 def _rows(seed=7):
@@ -50,7 +50,7 @@ def test_batch_csv_of_mantel_haenszel_groups():
 
 
 def test_cells_follow_the_output_policy():
-    from hatmeta.render.text import _c
+    from hatmeta.render.batch_csv import _c
 
     rng = np.random.default_rng(1)
     x = np.concatenate([rng.normal(0, 1, 2000), rng.lognormal(0, 12, 2000) * rng.choice([-1, 1], 2000),

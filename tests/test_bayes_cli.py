@@ -1,6 +1,5 @@
 """`hatmeta pool ... --bayes`: the exact engine through the command line and the JSON contract."""
 
-import csv
 import json
 import math
 import subprocess

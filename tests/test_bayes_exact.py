@@ -7,8 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from hatmeta.bayes import bayes_exact, parse_tau_prior, turner_names
 from hatmeta.errors import InputError
@@ -123,7 +122,8 @@ def test_intervals_are_ordered_and_probabilities_add_up():
     assert r.probabilities["p_beyond_threshold"] < r.probabilities["p_favours_treatment"]
 
 
-@pytest.mark.parametrize("name, prior", [("bcg", "halfcauchy:0.5"), ("bcg3", "uniform:2"), ("crins2014", "turner:marginal")])
+@pytest.mark.parametrize("name, prior",
+                         [("bcg", "halfcauchy:0.5"), ("bcg3", "uniform:2"), ("crins2014", "turner:marginal")])
 def test_integration_over_tau_has_converged(monkeypatch, name, prior):
     """Four times as many Gauss-Legendre panels in log(tau) move no summary by more than 1e-9:
     the differences from bayesmeta (about 4e-5 at most) are not integration error on our side."""

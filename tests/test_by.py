@@ -78,7 +78,8 @@ def test_study_ids_repeat_across_groups_as_in_a_simulation(write_csv):
     rng = random.Random(3)
     rows = [["replicate", "study", "yi", "vi"]]
     for rep in range(1, 4):
-        rows += [[str(rep), f"s{i}", f"{rng.gauss(0.2, 0.3):.4f}", f"{rng.uniform(0.02, 0.2):.4f}"] for i in range(1, 7)]
+        rows += [[str(rep), f"s{i}", f"{rng.gauss(0.2, 0.3):.4f}", f"{rng.uniform(0.02, 0.2):.4f}"]
+                 for i in range(1, 7)]
     rows.append(["3", "s6", "0.1", "0.05"])  # a repeat inside one group is told apart and noted
     batch = pool_by(table_from_rows(rows), "replicate", "GEN")
     assert [r.group for r in batch] == ["1", "2", "3"]

@@ -97,3 +97,18 @@ def test_a_decimal_comma_is_named(tmp_path):
     path.write_text("study;yi;vi\na;0,5;0.1\nb;0.2;0.1\n")
     p = run("pool", "--data", str(path), "--measure", "GEN")
     assert p.returncode == 2 and f"{path}:2: column 'yi'" in p.stderr and "decimal comma" in p.stderr
+
+
+@pytest.mark.parametrize("args", [("pool",), ("pool", "--by", "alloc"), ("forest",), ("table",), ("tsa",)])
+def test_a_missing_measure_is_one_error_wherever_it_is_asked(args):
+    """Every --data command words a missing --measure the same way and lists what can be chosen."""
+    from pathlib import Path
+
+    from hatmeta.fit.effects import MEASURES
+    from hatmeta.methods.tsa import SUPPORTED
+
+    bcg = Path(__file__).parent / "fixtures" / "data" / "bcg.csv"
+    proc = run(args[0], "--data", str(bcg), *args[1:])
+    assert proc.returncode == 2
+    allowed = SUPPORTED if args[0] == "tsa" else MEASURES
+    assert proc.stderr.strip() == f"error: option '--measure': --measure is required with --data ({', '.join(allowed)})"

@@ -54,7 +54,8 @@ def test_a_bad_value_keeps_its_file_line_column_error(tmp_path):
     rows[120] = "s119,0.3,abc"  # not a number: pyarrow gives up and the exact reader names it
     path.write_text("\n".join(rows) + "\n")
     assert columnar.read_csv_fast(str(path), "GEN") is None
-    columnar_error = pytest.raises(InputError, columnar.read_any, path, "GEN")
+    with pytest.raises(InputError) as columnar_error:
+        columnar.read_any(path, "GEN")
     assert str(columnar_error.value) == f"{path}:121: column 'vi': not a number: 'abc'"
 
 

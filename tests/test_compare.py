@@ -8,10 +8,13 @@ import subprocess
 import pytest
 
 from hatmeta.cli import main
-from hatmeta.methods.compare import compare
+from hatmeta.review.api import pool_analysis
+from hatmeta.review.compare import compare
 
 from .conftest import ROOT
 from .test_eligibility import new_trial
+
+GIT = shutil.which("git")
 
 
 def run(argv, capsys):
@@ -50,6 +53,8 @@ def git(args, cwd):
 
 @pytest.fixture
 def repo(tmp_path):
+    if GIT is None:
+        pytest.skip("git is not installed (--compare reads a revision with git)")
     """A scratch git repository holding a copy of the data and the specs, one commit."""
     root = tmp_path / "repo"
     shutil.copytree(ROOT / "data" / "extracted", root / "data" / "extracted")
@@ -97,7 +102,8 @@ def test_compare_with_a_saved_result_and_errors(tmp_path, capsys):
     assert json.loads(out)["compare"]["entered"] == ["fict2024"]
     # Not a git repository: a revision cannot be read; the error names the option.
     code, _, err = run(["--data-dir", str(data), "pool", "retention", "--compare", "HEAD~1"], capsys)
-    assert code == 2 and "option '--compare'" in err and "not in a git repository" in err
+    # (without git installed, the same option says it cannot run git)
+    assert code == 2 and "option '--compare'" in err and ("not in a git repository" if GIT else "cannot run git") in err
     (tmp_path / "bad.json").write_text("[1, 2]")
     code, _, err = run(["pool", "retention", "--compare", str(tmp_path / "bad.json")], capsys)
     assert code == 2 and "not a saved 'hatmeta pool --format json' result" in err
@@ -106,24 +112,23 @@ def test_compare_with_a_saved_result_and_errors(tmp_path, capsys):
 def test_report_changes_since_the_previous_report(tmp_path):
     """`hatmeta report` compares the results it overwrites with the new ones (unit level: the report
     build itself is tested in test_report.py)."""
-    from hatmeta import api
-    from hatmeta.methods.compare import read_results, report_changes, report_changes_text
+    from hatmeta.review.compare import read_results, report_changes, report_changes_text
 
     data = tmp_path / "extracted"
     shutil.copytree(ROOT / "data" / "extracted", data)
-    old_res = api.pool_analysis("retention", data_dir=data)[0].to_dict()
+    old_res = pool_analysis("retention", data_dir=data)[0].to_dict()
     (tmp_path / "old" / "results").mkdir(parents=True)
     (tmp_path / "old" / "results" / "retention.json").write_text(json.dumps(old_res))
     (tmp_path / "old" / "results" / "retention-bayes.json").write_text("{}")
     (tmp_path / "old" / "results" / "illicit-use-any-route.json").write_text(
-        json.dumps(api.pool_analysis("illicit-use-any-route", data_dir=data)[0].to_dict()))
+        json.dumps(pool_analysis("illicit-use-any-route", data_dir=data)[0].to_dict()))
     old = read_results(tmp_path / "old")
     assert set(old) == {"retention", "illicit-use-any-route"}
     new_folder = new_trial(tmp_path / "new")
     with pytest.raises(SystemExit):
         main(["--data-dir", str(data), "add-trial", "--from", str(new_folder)])
-    new = {"retention": api.pool_analysis("retention", data_dir=data)[0].to_dict(),
-           "illicit-use-any-route": api.pool_analysis("illicit-use-any-route", data_dir=data)[0].to_dict()}
+    new = {"retention": pool_analysis("retention", data_dir=data)[0].to_dict(),
+           "illicit-use-any-route": pool_analysis("illicit-use-any-route", data_dir=data)[0].to_dict()}
     changes = report_changes(old, new)
     assert [name for name, _ in changes] == ["retention"]  # illicit use: the new trial does not report it
     assert changes[0][1]["entered"] == ["fict2024"]
@@ -131,3 +136,15 @@ def test_report_changes_since_the_previous_report(tmp_path):
     assert text.startswith("Changes since the report in reports:\n\nretention:\n")
     assert "before (previous report)" in text and "Trials entered: fict2024" in text
     assert report_changes_text([], old, old, "reports") == "No pooled result changed since the report in reports."
+
+
+def test_the_report_change_summary_reads_pooled_results_only():
+    """results/ also holds <name>-tsa.json and <name>-bayes.json: they are not pooled results, and read as
+    such they printed 'k (trials) None None' after add-trial."""
+    from hatmeta.review.compare import read_results
+
+    got = read_results(ROOT / "reports")
+    files = {p.stem for p in (ROOT / "reports" / "results").glob("*.json")}
+    assert any(f.endswith("-tsa") for f in files)
+    assert set(got) == {f for f in files if not f.endswith(("-tsa", "-bayes"))}
+    assert all(isinstance(r["k"], int) for r in got.values())

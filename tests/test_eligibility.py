@@ -9,7 +9,7 @@ import pytest
 
 from hatmeta.cli import main
 from hatmeta.errors import InputError
-from hatmeta.evidence import build_analysis, load_extraction, read_spec
+from hatmeta.review import build_analysis, load_extraction, read_spec
 
 from .conftest import ROOT
 
@@ -156,7 +156,7 @@ def test_bad_eligibility_keys(tmp_path):
             read_spec(path)
         assert exc.value.column == column and exc.value.line is not None
     path.write_text(text.replace('route = ["injected", "inhaled"]', 'route = ["injectd"]'))
-    with pytest.raises(InputError, match="unknown value 'injectd'; trials.csv route is one of: injected, inhaled"):
+    with pytest.raises(InputError, match=r"unknown value 'injectd'; trials\.csv route is one of: injected, inhaled"):
         read_spec(path)
     path.write_text(text.replace('control_role = "control"', 'control_role = "boss"'))
     with pytest.raises(InputError, match="role"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hatmeta.cli import main
-from hatmeta.evidence import load_extraction
+from hatmeta.review import load_extraction
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -112,7 +112,8 @@ def test_keeps_crlf_and_missing_final_newline(data, new, capsys):
      "t.csv", 2, "trial", "duplicate trial 'haasen2007' (first on trials.csv line 3)"),
     (lambda t, a, o: (t, a.replace("experimental,36", "experimental,60"), o),
      "a.csv", 3, "n_randomised", "add up to 98, more than the 74 randomised"),
-    (lambda t, a, o: (t, a, o.replace(",,,,,,,Demaret 2015 abstract,not reported", ",36,40,,,,,Demaret 2015 abstract,reported", 1)),
+    (lambda t, a, o: (t, a, o.replace(",,,,,,,Demaret 2015 abstract,not reported",
+                                      ",36,40,,,,,Demaret 2015 abstract,reported", 1)),
      "o.csv", 2, "events", "events (40) exceed n (36)"),
     (lambda t, a, o: (t, a, o.replace("demaret2015,retention,retained,mmt", "demaret2015,retention,retained,hdm")),
      "o.csv", 3, "arm", "unknown arm 'hdm' of demaret2015"),
@@ -203,3 +204,29 @@ def test_guided_prompts(data, capsys, monkeypatch):
         "18", "36", "derived", "50% of 36 = 18.0, rounded to 18")
     assert [a["role"] for a in ex.arms_of("demaret2015")] == ["experimental", "control"]
     assert ex.arms_of("demaret2015")[0]["source"] == "Demaret 2015 abstract"
+
+
+def test_a_decimal_comma_in_a_new_trial_gets_the_hint_pool_gives(data, tmp_path, capsys):
+    """add-trial names '52,0' as a decimal comma, as pool --data does (issue 26, item 14)."""
+    from .test_eligibility import new_trial
+
+    folder = new_trial(tmp_path / "new", sep=";")
+    text = (folder / "outcomes.csv").read_text().replace(";dam;52;50;40;", ";dam;52;50,0;40;")
+    (folder / "outcomes.csv").write_text(text)
+    code, _, err = run(["--data-dir", str(data), "add-trial", "--from", str(folder)], capsys)
+    assert code == 2 and "not a number: '50,0' (a decimal comma? write 0.5, not 0,5)" in err
+
+
+def test_identical_rows_in_a_data_table_are_warned_about(tmp_path):
+    """A row pasted twice is pooled as two studies (named in the notes) and warned about on stderr."""
+    import subprocess
+    import sys
+
+    lines = (Path(__file__).parent / "fixtures" / "data" / "bcg.csv").read_text().splitlines()
+    path = tmp_path / "dup.csv"
+    path.write_text("\n".join(lines[:4] + [lines[2]]) + "\n")
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(path), "--measure", "RR"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0
+    assert p.stderr == (f"warning: {path}: lines 3 and 5 are identical in every column (pasted twice?); "
+                        "both are pooled\n")

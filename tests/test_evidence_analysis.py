@@ -2,15 +2,15 @@
 
 import math
 import shutil
-
-import numpy as np
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hatmeta.errors import InputError
-from hatmeta.evidence import build_analysis, list_analyses, load_analysis, load_extraction, read_spec
-from hatmeta.evidence.spec import spec_path
+from hatmeta.review import build_analysis, list_analyses, load_analysis, load_extraction, read_spec
+from hatmeta.review.api import pool_analysis
+from hatmeta.review.spec import spec_path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -56,7 +56,6 @@ def test_retention_table_by_hand():
 
 def test_retention_against_engine_by_hand():
     """log RR and its variance by hand from the raw counts, and the inverse-variance common effect."""
-    from hatmeta import api
     from hatmeta.fit.effects import escalc
 
     a = load_analysis("retention", data_dir=VALID, analyses_dir=SPECS)
@@ -68,7 +67,7 @@ def test_retention_against_engine_by_hand():
     np.testing.assert_allclose(es.vi, vi, rtol=1e-12)
     w = [1 / v for v in vi]
     fe = sum(wi * y for wi, y in zip(w, yi)) / sum(w)
-    res, analysis = api.pool_analysis("retention", data_dir=VALID, analyses_dir=SPECS, method="FE", ci="wald")
+    res, analysis = pool_analysis("retention", data_dir=VALID, analyses_dir=SPECS, method="FE", ci="wald")
     assert res.estimate == pytest.approx(fe, rel=1e-10)
     assert res.se == pytest.approx(math.sqrt(1 / sum(w)), rel=1e-10)
     assert [s["study"] for s in res.to_dict()["studies"]] == ["haasen2007", "naomi2009", "riott2010"]
@@ -229,7 +228,7 @@ def test_outcome_override_and_arm_wording(data, tmp_path):
 
 
 def test_trial_labels():
-    from hatmeta.evidence import Row, trial_label
+    from hatmeta.review import Row, trial_label
 
     def row(**v):
         return Row(file="trials.csv", line=2, values=v)

@@ -1,13 +1,14 @@
-"""Risk of bias, published reviews and gaps beside the HAT analyses (hatmeta.evidence.appraisal),
+"""Risk of bias, published reviews and gaps beside the HAT analyses (hatmeta.review.appraisal),
 and clean provenance text in everything a reader sees."""
 
+import math
 import re
 import shutil
 
 import pytest
 
 from hatmeta.errors import InputError
-from hatmeta.evidence.appraisal import DOMAINS, check_appraisal, gap_rows, load_appraisal
+from hatmeta.review.appraisal import DOMAINS, check_appraisal, gap_rows, load_appraisal
 
 from .conftest import ROOT
 
@@ -23,7 +24,8 @@ def test_bundled_appraisal_is_valid_and_complete():
         assert set(domains) == set(DOMAINS), trial
     assert appraisal.judgements("perneger1998")["random sequence generation"] == "low"
     mortality = appraisal.published_for("mortality")
-    assert [(p.trials, p.participants, p.estimate, p.ci_low, p.ci_high) for p in mortality] == [(4, 1477, 0.65, 0.25, 1.69)]
+    assert ([(p.trials, p.participants, p.estimate, p.ci_low, p.ci_high) for p in mortality]
+            == [(4, 1477, 0.65, 0.25, 1.69)])
 
 
 def test_a_judgement_without_its_source_is_named_by_line_and_column(tmp_path):
@@ -45,8 +47,9 @@ def test_a_judgement_without_its_source_is_named_by_line_and_column(tmp_path):
 
 def test_gaps_group_trials_with_the_same_reason_and_name_where_sought():
     appraisal = load_appraisal(DATA)
-    omitted = [("haasen2007", "not reported (Deaths by arm not found in any source opened. Cochrane pools 4 studies, N=1477.)"),
-               ("riott2010", "not reported (Deaths by arm not found in any source opened. Cochrane pools 4 studies, N=1477.)"),
+    gap = "not reported (Deaths by arm not found in any source opened. Cochrane pools 4 studies, N=1477.)"
+    omitted = [("haasen2007", gap),
+               ("riott2010", gap),
                ("salome2016", "excluded by the analysis: active comparator")]
     rows = gap_rows(omitted, "mortality", appraisal, labels={"haasen2007": "Haasen 2007"})
     assert rows[0]["trials"] == ["Haasen 2007", "riott2010"] or rows[0]["trials"] == ["Haasen 2007"]
@@ -76,7 +79,7 @@ def test_committed_files_hold_no_machine_paths_or_process_words(folder):
 def test_validate_checks_the_appraisal_files_with_the_extraction(tmp_path):
     """The appraisal files are part of the extraction: `hatmeta validate` names their problems too,
     and an analysis built on a bad folder is refused."""
-    from hatmeta.evidence import load_extraction, validate_extraction
+    from hatmeta.review import load_extraction, validate_extraction
 
     shutil.copytree(DATA, tmp_path / "d")
     path = tmp_path / "d" / "published.csv"
@@ -86,3 +89,64 @@ def test_validate_checks_the_appraisal_files_with_the_extraction(tmp_path):
     with pytest.raises(InputError):
         load_extraction(tmp_path / "d")
     assert load_extraction(DATA).appraisal.judgements("perneger1998")["allocation concealment"] == "low"
+
+
+def test_published_results_are_matched_on_the_comparison_not_only_the_outcome():
+    """SALOME (diacetylmorphine vs hydromorphone) is not set beside the heroin-vs-methadone reviews."""
+    from hatmeta.errors import NotPooled
+    from hatmeta.review.api import pool_analysis
+
+    with pytest.raises(NotPooled) as refused:  # SALOME's per-arm retention is not reported
+        pool_analysis("salome-retention")
+    assert refused.value.published == [] and "published" not in refused.value.details
+    res, _ = pool_analysis("retention")
+    assert {p["label"] for p in res.extra["published"]} == {"Ferri 2011, Cochrane CD003410.pub4",
+                                                            "Ferri 2010, Cochrane CD003410.pub3"}
+    assert all(p["same_event"] for p in res.extra["published"])
+
+
+def test_a_review_counting_the_opposite_event_gets_ours_for_its_event():
+    """Ferri 2010 counts use of illicit substances (lower favours heroin); the analysis counts not using
+    street heroin (higher favours heroin): the reconciliation shows our RR for the review's event, the
+    complementary counts refitted with the same model, and says which side counts which."""
+    from hatmeta.api import pool_table
+    from hatmeta.review.api import pool_analysis
+    from hatmeta.review.reconciliation import reconciliation_text
+
+    res, an = pool_analysis("illicit-use-any-route")
+    (p,) = res.extra["published"]
+    assert not p["same_event"] and p["direction"] == "lower favours heroin"
+    assert p["our_direction"].startswith("higher favours")
+    other = p["ours_for_review_event"]
+    assert other["estimate"] < 1 < res.natural(res.estimate)
+    t = an.table
+    flipped = {"study": list(t.studies), "n_treat": list(t.column("n_treat")), "n_ctrl": list(t.column("n_ctrl")),
+               "events_treat": [float(n) - float(e) for n, e in zip(t.column("n_treat"), t.column("events_treat"))],
+               "events_ctrl": [float(n) - float(e) for n, e in zip(t.column("n_ctrl"), t.column("events_ctrl"))]}
+    direct = pool_table(flipped, "RR", method=res.method, ci=res.ci_method, pi=res.pi_method)
+    assert other["estimate"] == pytest.approx(math.exp(direct.estimate), rel=1e-12)
+    text = reconciliation_text(res, res.extra["published"])
+    assert "the review's event" in text and "lower favours heroin" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("name", ["crime", "illicit-use", "mortality", "sae"])
+def test_a_refused_analysis_is_short_and_grouped_by_kind(name):
+    """At most 10 lines and 1,200 characters at 80 columns, the trials grouped by the criterion they fail;
+    -v lists each trial's note (issue 26, item 15)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    def run(*extra):
+        p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", name, *extra], cwd=ROOT,
+                           capture_output=True, text=True)
+        assert p.returncode == 2 and "Traceback" not in p.stderr
+        return p.stderr
+
+    short = run()
+    shown = [w for line in short.splitlines() for w in (textwrap.wrap(line, 80) or [""])]
+    assert len(shown) <= 10 and len(short) <= 1200, short
+    assert "not reported by arm in any source opened:" in short
+    verbose = run("-v")  # each trial's own note, e.g. why its arms do not fit
+    assert "no control arm" in verbose and "no control arm" not in short

@@ -40,7 +40,7 @@ def test_every_figure_is_reported_or_derived_with_how():
 
 
 def test_the_bundled_extraction_validates():
-    from hatmeta.evidence import validate_extraction
+    from hatmeta.review import validate_extraction
 
     errors = validate_extraction(ROOT / "data" / "extracted")
     assert errors == [], "\n".join(str(e) for e in errors)
@@ -49,7 +49,7 @@ def test_the_bundled_extraction_validates():
 def test_event_counts_without_person_time_are_kept_but_never_pooled(tmp_path):
     """A reported event count with no exposure time (e.g. 58 SAEs in one arm) is valid data, but no
     analysis can pool it: it has neither a rate nor a patient denominator."""
-    from hatmeta.evidence.extraction import outcome_kinds
+    from hatmeta.review.extraction import outcome_kinds
 
     class Row(dict):
         pass

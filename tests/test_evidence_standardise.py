@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy.stats import norm
 
-from hatmeta.evidence import standardise as st
+from hatmeta.review import standardise as st
 
 
 @pytest.mark.parametrize("pct, n, count, text", [

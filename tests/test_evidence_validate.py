@@ -12,7 +12,7 @@ import pytest
 
 from hatmeta.cli import main
 from hatmeta.errors import InputError
-from hatmeta.evidence import load_extraction, validate_extraction
+from hatmeta.review import load_extraction, validate_extraction
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -208,7 +208,7 @@ def test_validate_subprocess_no_traceback(data):
 
 
 def test_env_var_data_dir(data, monkeypatch):
-    from hatmeta.evidence import default_data_dir
+    from hatmeta.review import default_data_dir
 
     monkeypatch.setenv("HATMETA_DATA_DIR", str(data))
     assert default_data_dir() == data

@@ -6,11 +6,11 @@ import sys
 
 import numpy as np
 
+from hatmeta import numbers
 from hatmeta.api import pool_table
 from hatmeta.io.trial_table import table_from_rows
-from hatmeta.render import numbers
 
-from .conftest import ROOT
+from .conftest import FIXTURES, ROOT
 
 BCG = str(ROOT / "tests" / "fixtures" / "data" / "bcg.csv")
 
@@ -34,7 +34,7 @@ def test_numbers_never_print_minus_zero_and_keep_two_significant_digits():
 def test_risk_differences_print_their_digits_in_figure_table_and_text():
     from hatmeta.render.plots import forest
     from hatmeta.render.tables import result_table
-    from hatmeta.render.text import format_result
+    from hatmeta.summary import format_result
 
     rows = [["study", "events_treat", "n_treat", "events_ctrl", "n_ctrl"]] + [
         [f"s{i}", str(a), "1000", str(b), "1000"] for i, (a, b) in enumerate([(3, 4), (2, 5), (1, 1), (6, 3), (4, 4)])]
@@ -126,3 +126,24 @@ def test_posterior_legends_sit_outside_the_panels(tmp_path):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_every_plot_is_exported_from_one_place_and_forest_takes_the_revman_preset(tmp_path):
+    """Issue 26, item 18: `from hatmeta.render.plots import baujat` works (every plot from one place);
+    forest --preset revman5 draws RevMan 5's pooling; a too-small selection model blames the option."""
+    import subprocess
+    import sys
+
+    from hatmeta.render import plots
+
+    for name in ("forest", "funnel", "baujat", "influence_plot", "sensitivity_forest", "tsa_plot", "posterior",
+                 "methods_plot", "network_graph", "save"):
+        assert callable(getattr(plots, name)), name
+    bcg = str(FIXTURES / "data" / "bcg.csv")
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "forest", "--data", bcg, "--measure", "RR", "--method",
+                        "MH", "--preset", "revman5", "--out", str(tmp_path / "f.svg")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "M-H, Fixed" in (tmp_path / "f.svg").read_text()
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "retention", "--selection-model", "step"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and p.stderr.startswith("error: option '--selection-model':") and "outcomes.csv" not in p.stderr

@@ -131,7 +131,8 @@ def test_no_treatment_events_gives_a_one_sided_profile_interval_not_a_failure():
         assert d["estimate"] is None and d["ci_high"] == pytest.approx(r.ci_high)
     # The bound moves the right way with more evidence: more control events, lower upper limit.
     more = _table([["A", 0, 50, 9, 50], ["B", 0, 40, 8, 45], ["D", 0, 30, 9, 30]])
-    assert api.pool_table(more, "OR", method="GLMM-EXACT").ci_high < api.pool_table(t, "OR", method="GLMM-EXACT").ci_high
+    assert (api.pool_table(more, "OR", method="GLMM-EXACT").ci_high
+            < api.pool_table(t, "OR", method="GLMM-EXACT").ci_high)
 
 
 def test_glmm_needs_counts():
@@ -192,7 +193,7 @@ def test_cli_method_and_compare_methods(tmp_path):
         def __init__(self, p):
             self.exit_code, self.output = p.returncode, p.stdout + p.stderr
 
-    class runner:  # noqa: N801 - the CLI in a subprocess, as a user runs it (exit codes included)
+    class runner:
         @staticmethod
         def invoke(_, args):
             return _Out(subprocess.run([sys.executable, "-m", "hatmeta.cli", *args], capture_output=True, text=True))
@@ -260,7 +261,7 @@ def test_advice_follows_the_data():
 
 
 def test_analysis_spec_can_ask_for_the_methods_side_by_side(tmp_path):
-    from hatmeta.evidence.spec import read_spec
+    from hatmeta.review.spec import read_spec
 
     text = (Path(__file__).parent.parent / "analyses" / "retention.toml").read_text()
     assert "[model]" in text
@@ -296,3 +297,17 @@ def test_forest_footer_names_the_glmm_heterogeneity_test():
     lines = footer_lines(r)
     assert any("LR test of Tau² = 0: 3.46" in line for line in lines), lines
     assert not any("nan" in line for line in lines)
+
+
+@pytest.mark.parametrize("method", ["GLMM-EXACT", "GLMM-FS", "GLMM-RS"])
+def test_glmm_text_gives_the_likelihood_ratio_test_not_a_nan_q(method):
+    """A GLMM has no Cochran's Q: the text names its heterogeneity test (LR for tau² = 0), as the forest
+    plot's footer does, instead of 'Q = nan, df = 16 (P = NA)'."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = Path(__file__).parent / "fixtures" / "data" / "nielweise2007.csv"
+    out = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "--data", str(data), "--measure", "OR",
+                          "--method", method], capture_output=True, text=True, check=True).stdout
+    assert "Q = nan" not in out and "(P = NA)" not in out and "LR test of tau² = 0:" in out

@@ -116,7 +116,7 @@ def test_viechtbauer_2007b_table_2_dl():
     """Table II, p. 113: DL coefficients and z values; R^2 47.38% (p. 112, "48%" in the article)."""
     m = fit("linde2005.csv", ["dosage_c", "baseline_c", "dosage_baseline"], "DL").to_dict()["meta_regression"]
     printed(m["r2"], 47.3778, 4)
-    for (name, c), est, z in zip(coefs(m).items(), (0.4763, -0.0058, -0.0672, -0.0016),
+    for (_name, c), est, z in zip(coefs(m).items(), (0.4763, -0.0058, -0.0672, -0.0016),
                                  (5.4342, -0.5846, -1.9086, -0.4555)):
         printed(c["estimate"], est, 4)
         printed(c["z"], z, 4)

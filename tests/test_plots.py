@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from hatmeta.api import pool_table
+from hatmeta.io.trial_table import table_from_rows
 from hatmeta.render.plots import forest, funnel, save
 from hatmeta.render.plots.forest import footer_lines
-from hatmeta.io.trial_table import table_from_rows
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +124,7 @@ def test_saved_figures_are_byte_identical_across_runs(tmp_path, fmt):
 
 def test_funnel_draws_every_study_and_eggers_line():
     from hatmeta.fit.effects import escalc
-    from hatmeta.methods.small_study import egger
+    from hatmeta.methods.publication_bias import egger
 
     table = binary_table(12, seed=5)
     res = pool_table(table, "RR", small_study="egger")
@@ -320,7 +320,7 @@ def test_a_subgroup_without_a_ci_says_not_estimable_instead_of_nan():
 
 
 def test_posterior_tick_labels_and_legends_do_not_collide():
-    from hatmeta.api import pool_file, pool_bayes
+    from hatmeta.api import pool_bayes, pool_file
     from hatmeta.render.plots import posterior
 
     from .conftest import FIXTURES

@@ -53,11 +53,11 @@ def test_dumps_sorts_keys_rounds_and_writes_null_for_nan():
 
 def test_json_floats_and_quantised_results():
     assert json_floats(np.array([1 / 3, np.nan, -np.inf])) == [0.3333333333, None, None]
-    from hatmeta.api import pool_analysis
+    from hatmeta.review.api import pool_analysis
 
     res, _ = pool_analysis("retention")
     r = quantised(res)
-    assert r.estimate == q(res.estimate) and res.estimate != r.estimate or res.estimate == q(res.estimate)
+    assert (r.estimate == q(res.estimate) and res.estimate != r.estimate) or res.estimate == q(res.estimate)
     assert [s.yi for s in r.studies] == [q(s.yi) for s in res.studies]
     assert [s.label for s in r.studies] == [s.label for s in res.studies]
     assert json.loads(dumps(r.to_dict())) == json.loads(dumps(res.to_dict()))

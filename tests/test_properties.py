@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from hatmeta.fit import core
 from hatmeta.fit.effects import escalc
@@ -50,7 +49,7 @@ def test_shifting_every_effect_shifts_the_estimate(rows, method, c):
 def test_estimate_lies_inside_its_intervals(rows, method, ci, pi):
     r = rma(_es(rows), method, ci=ci, pi=pi)
     assert r.ci_low <= r.estimate <= r.ci_high
-    assert r.pi_low <= r.ci_low + 1e-12 and r.ci_high <= r.pi_high + 1e-12 or ci == "hksj"
+    assert (r.pi_low <= r.ci_low + 1e-12 and r.ci_high <= r.pi_high + 1e-12) or ci == "hksj"
     assert r.pi_low <= r.estimate <= r.pi_high
     assert r.tau2 >= 0 and r.tau2_ci_low <= r.tau2_ci_high
     assert r.tau2_ci_low <= r.tau2 + 1e-9 or method not in ("PM", "EB")  # PM lies in its own Q-profile CI

@@ -259,8 +259,8 @@ def test_cli_by_json_lines_carry_the_tests():
 def test_analysis_spec_asks_for_robustness_and_the_report_shows_it(tmp_path):
     """[robustness] in an analysis spec: pool_analysis runs the analyses and the report section shows
     them with their warnings, plus a Baujat plot."""
-    from hatmeta.api import pool_analysis
-    from hatmeta.render.report import _section, render_analysis
+    from hatmeta.review.api import pool_analysis
+    from hatmeta.review.report import _section, render_analysis
 
     specs = FIXTURES / "evidence" / "analyses"
     data = FIXTURES / "evidence" / "valid"
@@ -285,12 +285,12 @@ def test_analysis_spec_asks_for_robustness_and_the_report_shows_it(tmp_path):
 
 
 def test_bad_robustness_spec(tmp_path):
-    from hatmeta.evidence import read_spec
+    from hatmeta.review import read_spec
 
     text = (FIXTURES / "evidence" / "analyses" / "retention.toml").read_text()
     path = tmp_path / "retention.toml"
     path.write_text(text + '\n[robustness]\nsmall_study = ["eggers"]\n')
-    with pytest.raises(InputError, match="robustness.small_study"):
+    with pytest.raises(InputError, match=r"robustness\.small_study"):
         read_spec(path)
 
 

@@ -50,7 +50,8 @@ def test_r_export_with_na_and_row_names(write_csv):
     path = write_csv(rows)
     with pytest.raises(InputError) as err:
         read_table(path, measure="RR")
-    assert err.value.line == 4 and "missing value (NA)" in err.value.message and "--drop-incomplete" in err.value.message
+    assert err.value.line == 4
+    assert "missing value (NA)" in err.value.message and "--drop-incomplete" in err.value.message
     table = read_table(path, measure="RR", drop_incomplete=True)
     assert table.studies == ("A", "B", "D")
     assert "C (line 4): missing ai" in table.notes[0]
@@ -187,3 +188,56 @@ def test_rows_of_a_quote_free_file_are_the_csv_modules(tmp_path, text):
     path.write_bytes(text.encode("utf-8"))
     body = text.lstrip("\ufeff")
     assert read_rows(path) == list(csv.reader(io.StringIO(body), delimiter=_delimiter(body)))
+
+
+def test_a_dict_of_numpy_arrays_reads_like_lists():
+    """np.float64 is a Python float whose repr under NumPy 2 is 'np.float64(1.05)': read as a number."""
+    import numpy as np
+
+    from hatmeta.io.trial_table import read_table
+
+    arrays = read_table({"study": ["a", "b"], "yi": np.array([1.05, 2.0]), "vi": np.array([0.1, 0.2])}, measure="GEN")
+    lists = read_table({"study": ["a", "b"], "yi": [1.05, 2.0], "vi": [0.1, 0.2]}, measure="GEN")
+    assert list(arrays.column("yi")) == list(lists.column("yi")) == ["1.05", "2"]  # cells as text, as a CSV gives them
+
+
+def test_a_batch_result_has_the_four_methods_of_every_result():
+    import hatmeta
+
+    batch = hatmeta.pool_by(str(FIXTURES / "data" / "by_groups.csv"), "group", "GEN")
+    groups = batch.to_dict()["groups"]
+    assert len(groups) == len(batch) and groups[0]["group"] == str(batch.groups[0])
+    assert groups[0]["estimate"] == pytest.approx(batch[0].estimate, rel=1e-9)
+    assert f"{len(batch)} meta-analyses" in batch.summary() and len(batch.to_frame()) == len(batch)
+    assert batch._repr_html_().startswith("<")
+
+
+R_EXPORT = ('"","author","year","events_treat","n_treat","events_ctrl","n_ctrl"\n"1","Aronson",1948,4,123,11,139\n'
+            '"2","Ferguson & Simes",1949,6,306,29,303\n"3","Rosenthal",1960,3,231,11,220\n')
+
+
+def test_notebook_inputs_read_as_the_command_line_reads_them(tmp_path):
+    """pd.read_csv of an R export (R's row names as 'Unnamed: 0'), author and year naming the studies,
+    errors naming the frame's row, and pool_table(..., drop_incomplete=True) (issue 26, item 13)."""
+    import io
+
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(io.StringIO(R_EXPORT))
+    assert frame.columns[0] == "Unnamed: 0"
+    res = pool_table(frame, "RR")
+    assert [s.study for s in res.studies] == ["Aronson, 1948", "Ferguson & Simes, 1949", "Rosenthal, 1960"]
+    assert any("author and year" in n for n in res.notes)
+    path = tmp_path / "r.csv"
+    path.write_text(R_EXPORT)
+    assert pool_table(str(path), "RR").to_dict() == res.to_dict()  # the file by path: the same studies
+    bad = frame.astype({"events_treat": object})
+    bad.loc[2, "events_treat"] = "x"
+    with pytest.raises(InputError) as err:
+        pool_table(bad, "RR")
+    assert str(err.value) == "<DataFrame>: row 2: column 'events_treat': not a number: 'x'"
+    gap = frame.copy()
+    gap.loc[1, "n_treat"] = None
+    with pytest.raises(InputError, match="drop_incomplete=True leaves such rows out"):
+        pool_table(gap, "RR")
+    kept = pool_table(gap, "RR", drop_incomplete=True)
+    assert kept.k == 2 and any("Ferguson & Simes, 1949 (row 1): missing n_treat" in n for n in kept.notes)

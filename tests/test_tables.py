@@ -15,7 +15,8 @@ import pytest
 
 from hatmeta.api import pool_file
 from hatmeta.errors import InputError
-from hatmeta.render.tables import SOF_HEAD, certainty_text, result_table, sof_row, sof_table, suggest
+from hatmeta.render.tables import result_table
+from hatmeta.review.sof import SOF_HEAD, certainty_text, sof_row, sof_table, suggest
 
 from .conftest import FIXTURES, ROOT
 
@@ -54,11 +55,13 @@ def test_csv_has_one_row_per_study_then_the_pooled_rows(bcg):
 def test_continuous_tables_show_mean_sd_and_n_on_the_natural_scale():
     res = pool_file(NORMAND, "MD", method="REML")
     rows = list(csv.reader(io.StringIO(result_table(res, "csv"))))
-    assert rows[0][1] == "HAT mean (SD), n"
+    assert rows[0][1] == "experimental mean (SD), n"  # the engine names no review's arms
     first = res.studies[0]
     assert rows[1][1] == f"{first.inputs['mean_treat']:g} ({first.inputs['sd_treat']:g}), {first.inputs['n_treat']:g}"
-    # MD is not a ratio: no back-transformation.
-    assert rows[1][3] == f"{first.yi:.2f} [{first.ci_low:.2f}, {first.ci_high:.2f}]"
+    # MD is not a ratio: no back-transformation. A negative "estimate [CI]" cell is not a plain number, so
+    # CSV prefixes it with ' as OWASP's formula rule asks (hatmeta/csvsafe.py).
+    text = f"{first.yi:.2f} [{first.ci_low:.2f}, {first.ci_high:.2f}]"
+    assert rows[1][3] == ("'" + text if text.startswith("-") else text)
 
 
 def test_markdown_rows_have_as_many_cells_as_the_header(bcg):
@@ -267,3 +270,38 @@ def test_two_trials_have_no_prediction_interval_and_the_table_says_so(write_csv)
     assert rows[-1][0] == "Prediction interval" and rows[-1][3] == "Not estimable (k < 3)"
     fixed = pool_file(path, "RR", method="FE")
     assert list(csv.reader(io.StringIO(result_table(fixed, "csv"))))[-1][0].startswith("Total")
+
+
+def test_engine_tables_and_figures_default_to_experimental_and_control():
+    """A notebook user pooling any trials gets neutral arm names, never the HAT review's."""
+    import inspect
+
+    from hatmeta.render.plots.forest import forest
+    from hatmeta.render.plots.sensitivity import sensitivity_forest
+    from hatmeta.render.tables import result_rows
+
+    for fn in (forest, sensitivity_forest, result_rows, result_table):
+        assert inspect.signature(fn).parameters["labels"].default == ("experimental", "control")
+
+
+def test_summary_of_findings_order_title_and_terminal_width():
+    """Critical outcomes in clinical order (retention, illicit use, mortality, crime, SAE), a title that
+    covers the secondary-comparison rows, and text that fits 80 columns (issue 26, item 10)."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "sof"], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    heads = [line.split(":")[0].split(" (")[0] for before, line in zip(lines, lines[1:])  # each block's first line
+             if not before and line and not line.startswith(" ")]
+    order = ["Retention in treatment", "Illicit drug use", "Mortality", "Crime", "Serious adverse events"]
+    firsts = [next(i for i, h in enumerate(heads) if h.startswith(o)) for o in order]
+    assert firsts == sorted(firsts), heads
+    assert "any route vs any other treatment" in p.stdout
+    md = subprocess.run([sys.executable, "-m", "hatmeta.cli", "sof", "--format", "markdown"], cwd=ROOT,
+                        capture_output=True, text=True).stdout
+    assert md.startswith("**Summary of findings") and "| Outcome |" in md

@@ -32,11 +32,16 @@ def _run(case, write_csv, **extra):
     table = _table(case, write_csv)
     opts = dict(benefit=case["benefit"], alpha=case["alpha"], power=1 - case["beta"], sides=case["side"],
                 spending={"esOF": "obf", "esPoc": "pocock"}[case["es_alpha"]])
+    if case.get("weights", "IV") != "IV":  # IV cases run with hatmeta's default weights
+        opts["weights"] = case["weights"]
     if case["outcome"] == "MD":
         opts.update(md=case["mc"], sd=case["sd_mc"])
     else:
-        mc = case["mc"]
-        opts.update(rrr=abs(1 - mc), control_risk=case["pC"])
+        mc, pc = case["mc"], case["pC"]
+        if case["outcome"] == "OR":  # RTSA's OR effect: pI = invlogit(logit(pC) + log(mc)) (ris.R)
+            pi = 1 / (1 + math.exp(-(math.log(pc / (1 - pc)) + math.log(mc))))
+            mc = pi / pc
+        opts.update(rrr=abs(1 - mc), control_risk=pc)
     opts.update(extra)
     return tsa_table(table, case["outcome"], **opts)
 
@@ -256,7 +261,7 @@ def test_cli_plan_next(capsys, write_csv):
 
 
 def test_api_tsa_analysis_reads_the_spec_and_takes_overrides():
-    from hatmeta.api import tsa_analysis
+    from hatmeta.review.api import tsa_analysis
 
     res, spec, table = tsa_analysis("retention")
     assert spec.name == "retention" and table.k == len(res.trials)
@@ -269,8 +274,7 @@ def test_api_tsa_analysis_reads_the_spec_and_takes_overrides():
 
 
 def test_render_tsa_for_the_report(tmp_path):
-    from hatmeta.render.report import _figure
-    from hatmeta.render.tsa import render_tsa
+    from hatmeta.review.report import _figure, render_tsa
 
     files, section = render_tsa("retention", tmp_path, figure=_figure)
     assert {p.name for p in files} == {"retention-tsa.png", "retention-tsa.svg", "retention-tsa.pdf",

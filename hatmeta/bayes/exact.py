@@ -11,12 +11,17 @@ deterministic and runs in milliseconds. All values are on the analysis scale (lo
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError
 from .priors import TauPrior, parse_tau_prior
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 N_PANELS = 60  # Gauss-Legendre panels in log(tau)
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(10)  # nodes and weights per panel
@@ -34,7 +39,7 @@ class Summary:
     shortest_low: float
     shortest_high: float
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, float]:
         return {k: float(getattr(self, k)) for k in ("mean", "median", "sd", "low", "high", "shortest_low",
                                                       "shortest_high")}
 
@@ -97,7 +102,7 @@ def _pct(x: float) -> str:
 class _Mixture:
     """A weighted mixture of normals N(means, sds^2) with weights summing to 1."""
 
-    def __init__(self, w, means, sds):
+    def __init__(self, w, means, sds) -> None:
         keep = w > 1e-18 * np.max(w)  # the dropped mass is below 1e-14: far under the accuracy sought
         self.w, self.m, self.s = w[keep] / np.sum(w[keep]), means[keep], sds[keep]
 
@@ -121,7 +126,7 @@ class _Mixture:
         mean = self.mean()
         return float(math.sqrt(max(np.sum(self.w * (self.s**2 + self.m**2)) - mean**2, 0.0)))
 
-    def quantiles(self, ps, with_density=False):
+    def quantiles(self, ps, with_density: bool = False):
         """Quantiles for an array of probabilities: Newton on the mixture CDF, all at once, kept
         inside a bracket that shrinks each step (bisection when a step would leave it).
         ``with_density``: also return the density at each quantile."""
@@ -194,8 +199,9 @@ def _log_marginal(yi, vi, tau, m0, s0):
     return logml, mean, prec
 
 
-def bayes_exact(yi, vi, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_mean=0.0, threshold=None,
-                benefit="lower", level=0.95) -> BayesResult:
+def bayes_exact(yi: ArrayLike, vi: ArrayLike, studies: Sequence[str] | None = None,
+                tau_prior: TauPrior | str | None = None, mu_prior_sd: float = 4.0, mu_prior_mean: float = 0.0,
+                threshold: float | None = None, benefit: str = "lower", level: float = 0.95) -> BayesResult:
     """Posterior of the normal-normal model by numerical integration over tau.
 
     ``tau_prior``: a TauPrior or its text (default half-normal(0.5)). ``mu_prior_sd``: SD of the
@@ -337,6 +343,6 @@ def bayes_exact(yi, vi, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_
                        level=level, tau_grid=tau_grid, mu_grid=mu_grid)
 
 
-def prior_sensitivity(yi, vi, priors, **kwargs) -> tuple:
+def prior_sensitivity(yi: ArrayLike, vi: ArrayLike, priors: Iterable[str], **kwargs: Any) -> tuple[BayesResult, ...]:
     """The same analysis under several tau priors (text forms), for ``--prior-sensitivity``."""
     return tuple(bayes_exact(yi, vi, tau_prior=p, **kwargs) for p in priors)

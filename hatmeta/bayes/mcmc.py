@@ -15,7 +15,9 @@ PyMC and ArviZ are imported only here, only when this engine is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +30,7 @@ MIN_DRAWS = 10  # per chain: fewer leave split R-hat and ESS meaningless (and Py
 BASELINE_SD = 10.0  # vague N(0, 10^2) prior on each study's baseline log-odds or log-rate
 
 
-def _tau(pm, prior: TauPrior):
+def _tau(pm: Any, prior: TauPrior) -> Any:
     if prior.kind == "halfnormal":
         return pm.HalfNormal("tau", sigma=prior.params[0])
     if prior.kind == "halfcauchy":
@@ -39,7 +41,7 @@ def _tau(pm, prior: TauPrior):
     return pm.Deterministic("tau", pm.math.sqrt(tau2))
 
 
-def _summary(x, level):
+def _summary(x: np.ndarray, level: float) -> Summary:
     import arviz as az
 
     a = (1 - level) / 2
@@ -48,7 +50,8 @@ def _summary(x, level):
                    float(np.quantile(x, 1 - a)), float(low), float(high))
 
 
-def _add_theta(idata, y, v, rng, labels=None):
+def _add_theta(idata: Any, y: np.ndarray, v: np.ndarray, rng: np.random.Generator,
+               labels: Sequence[str] | Sequence[int] | None = None) -> None:
     """Add study effects theta_i to a marginal fit's posterior: given (mu, tau), theta_i is normal
     with mean mu + (1 - B_i)(y_i - mu) and variance (1 - B_i) v_i, B_i = v_i / (v_i + tau^2)
     (the usual normal-normal shrinkage; e.g. Roever 2020, eq. 9). One draw per posterior draw."""
@@ -63,7 +66,7 @@ def _add_theta(idata, y, v, rng, labels=None):
     idata.posterior["theta"] = xr.DataArray(theta, dims=("chain", "draw", "study"), coords=coords)
 
 
-def _arm_likelihood(pm, likelihood, theta, a):
+def _arm_likelihood(pm: Any, likelihood: str, theta: Any, a: Mapping[str, np.ndarray]) -> None:
     """Arm-level likelihood given study effects theta (log OR or log IRR), with a study-specific
     baseline alpha_i ~ N(0, BASELINE_SD^2) on the log-odds or log-rate scale."""
     alpha = pm.Normal("alpha", 0.0, BASELINE_SD, dims="study")
@@ -76,10 +79,13 @@ def _arm_likelihood(pm, likelihood, theta, a):
         pm.Poisson("treat", mu=a["time_treat"] * pm.math.exp(alpha + theta), observed=a["events_treat"].astype(int))
 
 
-def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, mu_prior_mean=0.0,
-               likelihood="normal", arms=None, seed=1, draws=1500, tune=1000, chains=2, save_trace=None,
-               progressbar=False, threshold=None, benefit="lower", level=0.95,
-               parameterisation="marginal") -> BayesResult:
+def bayes_pymc(yi: Sequence[float] | np.ndarray | None = None, vi: Sequence[float] | np.ndarray | None = None,
+               studies: Sequence[str] | None = None,
+               tau_prior: TauPrior | str | None = None, mu_prior_sd: float = 4.0, mu_prior_mean: float = 0.0,
+               likelihood: str = "normal", arms: Mapping[str, Sequence[float] | np.ndarray] | None = None,
+               seed: int = 1, draws: int = 1500, tune: int = 1000, chains: int = 2, save_trace: str | None = None,
+               progressbar: bool = False, threshold: float | None = None, benefit: str = "lower", level: float = 0.95,
+               parameterisation: str = "marginal") -> BayesResult:
     """Posterior by NUTS. ``likelihood``: "normal" (yi, vi), "binomial" (``arms`` with events_treat,
     n_treat, events_ctrl, n_ctrl; log odds ratio) or "poisson" (``arms`` with events_treat, time_treat,
     events_ctrl, time_ctrl; log rate ratio). ``parameterisation`` ("marginal" or "noncentred")
@@ -92,7 +98,7 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
         raise InputError(f"unknown likelihood {likelihood!r}; choose normal, binomial or poisson",
                          column="--likelihood")
     if likelihood == "normal":
-        k = len(yi)
+        k = len(yi)  # type: ignore[arg-type]  # yi and vi are required with the normal likelihood
     else:
         need = ("events_treat", "n_treat", "events_ctrl", "n_ctrl") if likelihood == "binomial" else (
             "events_treat", "time_treat", "events_ctrl", "time_ctrl")
@@ -139,7 +145,7 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
                 if likelihood == "normal":
                     pm.Normal("y", mu=theta, sigma=np.sqrt(np.asarray(vi, float)), observed=np.asarray(yi, float))
                 else:
-                    _arm_likelihood(pm, likelihood, theta, {c: np.asarray(arms[c], float) for c in arms})
+                    _arm_likelihood(pm, likelihood, theta, {c: np.asarray(v, float) for c, v in (arms or {}).items()})
             # PyTensor's Numba backend: its compiled functions are cached on disk, and a first run compiles
             # in about half the time of the C backend (benchmarks/README.md).
             idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
@@ -176,7 +182,7 @@ def bayes_pymc(yi=None, vi=None, studies=None, tau_prior=None, mu_prior_sd=4.0, 
         except OSError as exc:
             raise InputError(f"cannot write the trace ({exc.strerror or exc})", file=save_trace) from None
 
-    def favours(x):
+    def favours(x: float) -> float:
         return float(np.mean(mu_d < x) if benefit == "lower" else np.mean(mu_d > x))
 
     probabilities = {"p_favours_treatment": favours(0.0),

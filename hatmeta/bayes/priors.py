@@ -17,10 +17,14 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 DEFAULT = "halfnormal:0.5"
 
@@ -30,11 +34,11 @@ class TauPrior:
     """A prior density on tau >= 0. ``kind``: halfnormal, halfcauchy, uniform or lognormal (on tau^2)."""
 
     kind: str
-    params: tuple
+    params: tuple[float, ...]
     text: str
     source: str = ""
 
-    def logpdf(self, tau):
+    def logpdf(self, tau: ArrayLike) -> np.ndarray:
         """Log density of tau (vectorised; -inf outside the support)."""
         tau = np.asarray(tau, float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -55,8 +59,9 @@ class TauPrior:
                 out = np.where(tau > 0, out, -np.inf)
         return np.where(tau >= 0, out, -np.inf)
 
-    def pdf(self, tau):
-        return np.exp(self.logpdf(tau))
+    def pdf(self, tau: ArrayLike) -> np.ndarray:
+        out: np.ndarray = np.exp(self.logpdf(tau))
+        return out
 
     def upper(self) -> float:
         """A tau beyond which the prior has negligible mass (for integration bounds)."""
@@ -69,8 +74,8 @@ class TauPrior:
         m, s = self.params
         return math.exp(0.5 * (m + 12 * s))
 
-    def to_dict(self) -> dict:
-        out = {"tau_prior": self.text, "kind": self.kind, "params": list(self.params)}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tau_prior": self.text, "kind": self.kind, "params": list(self.params)}
         if self.kind == "lognormal":
             out["scale"] = "log(tau^2) ~ N(mu, sigma^2)"
         if self.source:
@@ -79,29 +84,30 @@ class TauPrior:
 
 
 @lru_cache(maxsize=1)
-def _turner():
-    return json.loads((Path(__file__).with_name("turner2015.json")).read_text())
+def _turner() -> dict[str, Any]:
+    table: dict[str, Any] = json.loads((Path(__file__).with_name("turner2015.json")).read_text())
+    return table
 
 
-def _slug(text):
+def _slug(text: str) -> str:
     """'pharmacological vs. placebo / control' -> 'pharmacological-vs-placebo-control'."""
     import re
 
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def turner_names() -> list:
+def turner_names() -> list[str]:
     """Names accepted after 'turner:' (outcome/comparison), plus 'marginal'."""
     return ["marginal"] + sorted(f"{_slug(r['outcome'])}/{_slug(r['comparison'])}" for r in _turner()["rows"])
 
 
-def parse_tau_prior(text: str) -> TauPrior:
+def parse_tau_prior(text: str | None) -> TauPrior:
     """A TauPrior from its text form; InputError naming --tau-prior on a mistake."""
     text = str(text or DEFAULT).strip()
     kind, _, rest = text.partition(":")
     kind = kind.lower()
 
-    def numbers(n):
+    def numbers(n: int) -> tuple[float, ...]:
         try:
             vals = tuple(float(x) for x in rest.split(","))
         except ValueError:

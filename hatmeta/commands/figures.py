@@ -1,8 +1,6 @@
-"""`hatmeta forest | funnel | table | sof | report | reproduce`: figures, tables and the report."""
+"""`hatmeta forest | funnel | posterior | table`: figures and tables of a named analysis or a --data table."""
 
 from __future__ import annotations
-
-import sys
 
 import click
 
@@ -17,13 +15,14 @@ def _source_opts(omit=()):
         ("measure", click.option("--measure", help="RR, OR, RD, MD, SMD, IRR or GEN (with --data).")),
         ("method", click.option("--method", help="Estimator (default: the spec's, or REML).")),
         ("ci", click.option("--ci", type=click.Choice(["wald", "hksj"], case_sensitive=False))),
-        ("pi", click.option("--pi", type=click.Choice(["t", "z"], case_sensitive=False))),
+        ("pi", click.option("--pi", type=click.Choice(["t", "z", "metafor"], case_sensitive=False),
+                            help="Prediction interval: t on k-2 df (default), z, or metafor's predict().")),
         ("subgroup", click.option("--subgroup", metavar="COL", help="Draw subgroup blocks by COL.")),
         ("benefit", click.option("--benefit", type=click.Choice(["lower", "higher"]),
                                  help="Which side favours the experimental arm (default: the spec's; 'lower' "
                                       "with --data).")),
         ("labels", click.option("--labels", metavar="EXP,CTRL",
-                                help="Names of the two groups, e.g. 'HAT,Methadone' (long names wrap).")),
+                                help="Names of the two groups, e.g. 'Vaccine,Control' (long names wrap).")),
         ("title", click.option("--title", help="Title of the figure or table (default: the analysis's title, "
                                                "or the file name with --data).")),
     ]
@@ -42,9 +41,9 @@ _source_options = _source_opts()
 def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title=None, **extra):
     """(result, benefit, (exp, ctrl) labels, title, study -> subgroup, table) for a figure or table."""
     from .. import api
+    from .named import analyses, source
 
-    if (analysis is None) == (data_file is None):
-        raise InputError("give either an analysis name (e.g. 'retention') or --data FILE", column="ANALYSIS")
+    source(analysis, data_file)
     given_title = title
     opts = {k: v for k, v in dict(method=method, ci=ci and ci.lower(), pi=pi and pi.lower(), subgroup=subgroup,
                                   **extra).items() if v}
@@ -54,15 +53,16 @@ def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
         names = ("experimental", "control")
         from pathlib import Path
 
-        from ..render.plots.forest import MEASURE_NAMES
+        from ..vocabulary import MEASURE_TITLES
 
-        title = f"{Path(data_file).name}: {MEASURE_NAMES.get(res.measure, res.measure)}"
+        title = f"{Path(data_file).name}: {MEASURE_TITLES.get(res.measure, res.measure)}"
         chosen = benefit or "lower"
+        ctx.meta["hatmeta.risk_of_bias"] = None
     else:
-        res, an = api.pool_analysis(analysis, data_dir=(ctx.obj or {}).get("data_dir"), measure=measure, **opts)
-        table = an.table
-        names = (an.spec.experimental_label, an.spec.control_label)
-        title, chosen = an.spec.title, benefit or an.spec.benefit
+        named = analyses(ctx).pool(analysis, measure=measure, **opts)
+        res, table, names = named.result, named.table, named.labels
+        title, chosen = named.title, benefit or named.benefit
+        ctx.meta["hatmeta.risk_of_bias"] = named.risk_of_bias
     if labels:
         parts = [p.strip() for p in labels.split(",")]
         if len(parts) != 2 or not all(parts):
@@ -76,13 +76,12 @@ def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
     return res, chosen, names, title, groups
 
 
-def _risk_of_bias(res):
-    from ..evidence.appraisal import risk_of_bias_of
+def _risk_of_bias(ctx):
+    """The risk-of-bias judgements of the named analysis just pooled (None for a --data table)."""
+    return ctx.meta.get("hatmeta.risk_of_bias")
 
-    return risk_of_bias_of(res)
 
-
-def _save(plots, figure_fn, path, fmt, **kwargs):
+def _save(plots, figure_fn, path, fmt, **kwargs) -> None:
     """Draw and save a figure; warnings (a label no installed font draws) print as one 'warning:' line each."""
     import warnings
 
@@ -121,21 +120,27 @@ def _bayes_options(f):
 @click.option("--level", type=float, help="Confidence level of the intervals (default 0.95).")
 @click.option("--cumulative", metavar="COL", help="Draw the cumulative meta-analysis ordered by COL (e.g. year).")
 @click.option("--leave-one-out", is_flag=True, help="Draw the leave-one-out analysis.")
+@click.option("--preset", type=click.Choice(["revman5", "revman", "revman-web"], case_sensitive=False),
+              help="Pool as RevMan does (as hatmeta pool --preset): revman5 (alias revman) or revman-web.")
 @click.pass_context
 def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, bayes, tau_prior,
-           mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False):
+           mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False, preset=None):
     """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout; with --cumulative COL or
     --leave-one-out, the sequence of refits as a forest plot."""
-    from ..render import plots
     from ..api import pool_bayes
+    from ..render import plots
 
+    if (cumulative or leave_one_out) and preset:
+        raise InputError("--preset draws the pooled forest plot, not the cumulative or leave-one-out one",
+                         option="--preset")
     if cumulative or leave_one_out:
         _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes,
                             out, fmt, cumulative, leave_one_out)
         return
 
     res, chosen, names, title, groups = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup,
-                                              benefit, labels, title, level=level)
+                                              benefit, labels, title, level=level,
+                                              preset=preset.lower() if preset else None)
     years = None
     if sort == "year":
         table = ctx.meta["hatmeta.table"]
@@ -145,7 +150,7 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
     post = pool_bayes(res, tau_prior, mu_prior_sd, benefit=chosen, level=res.level)[0].to_dict() if bayes else None
     path, fmt = _out_path(out, f"forest-{analysis or 'data'}", fmt)
     _save(plots, plots.forest, path, fmt, res=res, benefit=chosen, labels=names, title=title, study_groups=groups,
-          bayes=post, sort=sort, years=years, risk_of_bias=_risk_of_bias(res))
+          bayes=post, sort=sort, years=years, risk_of_bias=_risk_of_bias(ctx))
     click.echo(str(path))
 
 
@@ -156,10 +161,10 @@ def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit,
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]))
 @click.pass_context
 def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, tau_prior,
-              mu_prior_sd, out, fmt):
+              mu_prior_sd, out, fmt) -> None:
     """Posterior densities of mu and tau against their priors (exact Bayesian engine)."""
-    from ..render import plots
     from ..api import pool_bayes
+    from ..render import plots
 
     res, chosen, _, title, _ = _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels,
                                      title)
@@ -177,7 +182,8 @@ def posterior(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benef
               help="Draw Egger's regression line even with fewer than 10 studies (drawn from 10 on).")
 @click.option("--trim-fill", is_flag=True, help="Draw the studies filled by trim-and-fill (L0) as open circles.")
 @click.pass_context
-def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, egger_line, trim_fill=False):
+def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, egger_line,
+           trim_fill: bool = False) -> None:
     """Contour-enhanced funnel plot; Egger's line from 10 studies (needs at least 3 studies)."""
     from ..render import plots
     from ..render.plots.funnel import MIN_K_LINE
@@ -188,6 +194,9 @@ def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, e
         what = "drawn as asked (--egger-line)" if egger_line else "not drawn (--egger-line draws it)"
         click.echo(f"warning: {res.k} studies: funnel plot asymmetry tests have too little power below "
                    f"{MIN_K_LINE} studies (Cochrane Handbook 13.3.5.4); Egger's line {what}", err=True)
+    filled = res.extra.get("trim_fill")
+    if trim_fill and filled is not None and not filled.k0:
+        click.echo(f"note: trim-and-fill ({filled.estimator}) filled no studies; the legend says so", err=True)
     path, fmt = _out_path(out, f"funnel-{analysis or 'data'}", fmt)
     _save(plots, plots.funnel, path, fmt, res=res, egger=res.egger, title=title, line=egger_line or None,
           filled=res.extra.get("trim_fill"))
@@ -200,7 +209,7 @@ def funnel(ctx, analysis, data_file, measure, method, ci, pi, title, out, fmt, e
               show_default=True)
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level of the intervals.")
 @click.pass_context
-def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, fmt, level=0.95):
+def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, fmt, level=0.95) -> None:
     """Study-level and pooled results of ANALYSIS as a table."""
     from ..render import tables
 
@@ -210,115 +219,6 @@ def table(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
         title = None  # a table's caption is the analysis title; a --data table has none unless --title
     click.echo(tables.result_table(res, fmt, names, caption=title), nl=False)
 
-
-@click.command()
-@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html", "latex"]), default="markdown",
-              show_default=True)
-@click.option("--threshold", type=float,
-              help="Smallest important effect, natural scale (e.g. 1.25 for a ratio: 0.8 and 1.25), for the "
-                   "imprecision suggestion.")
-@click.pass_context
-def sof(ctx, fmt, threshold):
-    """Summary-of-findings table: one row per pooled analysis, with the GRADE ratings recorded."""
-    from ..render import tables
-    from ..api import pool_analysis
-    from ..evidence import list_analyses
-
-    data_dir = (ctx.obj or {}).get("data_dir")
-    pooled, refused = [], []
-    for name in sorted(list_analyses()):
-        try:
-            pooled.append(pool_analysis(name, data_dir=data_dir))
-        except InputError as exc:
-            refused.append((name, exc.message))
-    rows = tables.summary_rows(pooled, refused, data_dir=data_dir, threshold=threshold)
-    click.echo(tables.sof_table(rows, fmt, threshold), nl=False)
-    for name, reason in refused:
-        click.echo(f"not pooled: {name}: {reason.split(' (')[0]}", err=True)
-
-
-def _progress(enabled):
-    """One line per analysis on stderr when it is a terminal (nothing in pipes, logs or JSON mode)."""
-    if not (enabled and sys.stderr.isatty()):
-        return None
-
-    def show(i, n, name):
-        click.echo(f"[{i}/{n}] {name}", err=True)
-
-    return show
-
-
-@click.command()
-@click.option("--out", type=click.Path(file_okay=False), default="reports", show_default=True)
-@click.pass_context
-def report(ctx, out):
-    """Render every analysis (figures, tables, HTML pages, summary of findings) into OUT."""
-    from ..methods.compare import read_results, report_changes, report_changes_text
-    from ..render.report import build_report
-
-    old = read_results(out)  # the report as it was (in a clean tree: the committed one)
-    files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"), progress=_progress(True))
-    click.echo(f"{len(files)} files written to {out} (see {out}/index.html)")
-    if old:
-        new = read_results(out)
-        click.echo(report_changes_text(report_changes(old, new), old, new, out))
-
-
-@click.command()
-@click.option("--reports", "folder", type=click.Path(file_okay=False), default="reports", show_default=True)
-@click.option("--keep", type=click.Path(file_okay=False), help="Regenerate into this (new or empty) folder and keep it.")
-@click.option("--lock", type=click.Path(dir_okay=False, exists=True),
-              help="Lock file of the reports' environment (default: requirements-reports.txt beside REPORTS).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.pass_context
-def reproduce(ctx, folder, keep, lock, fmt):
-    """Regenerate every output and compare with REPORTS, in three levels.
-
-    \b
-    exit 0  (a) every file byte-identical
-    exit 3  (b) numbers agree within the output tolerance and differing figures are drawn from
-                the same numbers: the rendering differs (environment differences are named)
-    exit 1  (c) a number differs (file, field and both values are named), or a file is
-                missing, new or edited
-    """
-    from ..render.report import reproduce as run
-    from ..render.verdict import TOLERANCE_TEXT
-
-    text = fmt == "text"
-    if text:
-        from ..render.report import find_lock
-
-        from pathlib import Path
-
-        where = lock or find_lock(Path(folder))
-        if where is None:
-            click.echo("environment: no lock file found (requirements-reports.txt); versions not compared", err=True)
-    verdict = run(folder, data_dir=(ctx.obj or {}).get("data_dir"), keep=keep, lock=lock,
-                  progress=_progress(text))
-    if not text:
-        from ..precision import dumps
-
-        click.echo(dumps(verdict.to_dict()))
-        sys.exit(verdict.exit_code)
-    for line in verdict.environment:
-        click.echo(f"environment: {line}")
-    if verdict.lock and not verdict.environment:
-        click.echo(f"environment: every package at the version of {verdict.lock}")
-    for f in verdict.findings:
-        click.echo(f"{folder}/{f.file}: ({f.level}) {f.message}")
-    kept = f"; regenerated tree kept in {verdict.kept}" if verdict.kept else ""
-    n = len(verdict.findings)
-    if verdict.level == "a":
-        click.echo(f"level (a): every output in {folder} is byte-identical{kept}")
-    elif verdict.level == "b":
-        why = ("explained by the environment differences above" if verdict.environment else
-               "no locked package differs, so the platform's build (FreeType, Agg, compiler) renders differently")
-        click.echo(f"level (b): {n} output(s) differ in their bytes only; every number agrees ({TOLERANCE_TEXT}) and "
-                   f"every differing figure is drawn from the same numbers; {why}{kept}", err=True)
-    else:
-        bad = sum(f.level == "c" for f in verdict.findings)
-        click.echo(f"level (c): {bad} output(s) differ in numbers or content ({n} differ in all){kept}", err=True)
-    sys.exit(verdict.exit_code)
 
 
 def _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, bayes, out,
@@ -342,9 +242,9 @@ def _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgr
         if data_file:
             table = api.read_data(data_file, measure)[0]
         else:
-            from ..evidence import load_analysis
+            from .named import analyses
 
-            table = load_analysis(analysis, data_dir=(ctx.obj or {}).get("data_dir")).table
+            table = analyses(ctx).table(analysis)
         keys = dict(zip(table.studies, table.column(cumulative)))
     kind = "cumulative" if cumulative else "leave_one_out"
     suffix = "cumulative" if cumulative else "leave-one-out"

@@ -21,7 +21,8 @@ SUPPORTED = {"data_file", "measure", "method", "level", "cc", "moderators", "fmt
              "drop_incomplete", "verbose", *MV_OPTIONS}
 
 # pool's defaults (an option left at its default was not given).
-DEFAULTS = {"level": 0.95, "cc": 0.5, "engine": "exact", "likelihood": "normal", "seed": 1, "draws": 1500,
+DEFAULTS: dict[str, Any] = {"level": 0.95, "cc": 0.5, "engine": "exact", "likelihood": "normal", "seed": 1,
+                            "draws": 1500,
             "fmt": "text", "input_level": 0.95, "trim_fill_estimator": "L0", "steps": "0.025"}
 
 
@@ -147,7 +148,7 @@ def run(params: dict) -> None:
     if random:
         click.echo(res.summary(), nl=False)
         return
-    from ..render.text import format_result
+    from ..summary import format_result
 
     click.echo(format_result(res, verbose=params.get("verbose", False)))
     click.echo(res.extra["robust"].summary())

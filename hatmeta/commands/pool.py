@@ -25,10 +25,17 @@ def _choice(values):
 @click.option("--method", help="FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB, or a GLMM on the counts: "
               "GLMM-FS, GLMM-RS, GLMM-EXACT (metafor UM.FS, UM.RS, CM.EL).")
 @click.option("--ci", "ci", type=_choice(["wald", "hksj"]), help="CI for the mean: wald (default) or hksj.")
-@click.option("--pi", "pi", type=_choice(["t", "z"]), help="Prediction interval: t on k-2 df (default) or z.")
+@click.option("--pi", "pi", type=_choice(["t", "z", "metafor"]),
+              help="Prediction interval: t on k-2 df (default; Higgins et al. 2009), z, or metafor's predict() "
+                   "(z after a Wald test, t on k-1 df after HKSJ).")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
 @click.option("--cc", type=float, default=0.5, show_default=True, help="Zero-cell increment.")
-@click.option("--preset", type=_choice(["revman"]), help="revman: RevMan 5 'M-H, Random'.")
+@click.option("--preset", type=_choice(["revman5", "revman", "revman-web"]),
+              help="revman5: RevMan 5 exactly (--method MH, MH-DL, FE, IV-DL, PETO; default DL: M-H, Random for "
+              "counts, IV, Random otherwise); revman: alias of revman5; revman-web: RevMan Web's REML, HKSJ, "
+              "Q-profile CI for tau^2, prediction interval and I^2 from tau^2.")
+@click.option("--outcome", metavar="ID", help="With --data FILE.rm5: the RevMan outcome to pool (e.g. CMP-001.01; "
+              "`hatmeta revman FILE` lists them), with the review's stored settings.")
 @click.option("--leave-one-out", is_flag=True, help="Refit omitting each study in turn.")
 @click.option("--cumulative", metavar="COL", help="Cumulative meta-analysis ordered by COL (e.g. year).")
 @click.option("--subgroup", metavar="COL", help="Subgroup analysis by COL, with the test for differences.")
@@ -89,13 +96,14 @@ def _choice(values):
               help="With --compare-methods: write the methods side by side as a figure (.png, .svg or .pdf).")
 @_mv.options
 @click.pass_context
-def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, leave_one_out, cumulative,
+def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, outcome, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
-         input_level=0.95, scale=None, drop_incomplete=False, verbose=False,
-         pet_peese=False, trim_fill=False, trim_fill_estimator="L0", selection_model=None, steps="0.025",
-         influence=False, both_models=False, strict=False, batch_rows=None, dask_spec=None,
-         compare_methods=False, methods_plot=None, **mv_options):
+         input_level=0.95, scale=None, drop_incomplete: bool = False, verbose: bool = False,
+         pet_peese: bool = False, trim_fill: bool = False, trim_fill_estimator: str = "L0", selection_model=None,
+         steps: str = "0.025",
+         influence: bool = False, both_models: bool = False, strict: bool = False, batch_rows=None, dask_spec=None,
+         compare_methods: bool = False, methods_plot=None, **mv_options):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
@@ -104,9 +112,11 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
     if _mv.wanted(mv_options):
         return _mv.run(ctx.params)
     from .. import api
+    from .named import analyses, source
 
-    if (analysis is None) == (data_file is None):
-        raise InputError("give either an analysis name (e.g. 'retention') or --data FILE", column="ANALYSIS")
+    source(analysis, data_file)
+    if cc is not None and not (cc == cc and 0 <= cc < float("inf")):  # NaN would be blamed on a data cell
+        raise InputError(f"must be a finite number of at least 0, got {cc}", option="--cc")
     options = dict(ci=(ci or "").lower() or None, pi=(pi or "").lower() or None, level=level, cc=cc,
                    preset=preset, leave_one_out=leave_one_out, cumulative=cumulative, subgroup=subgroup,
                    moderators=moderators, small_study=small_study)
@@ -139,7 +149,8 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             raise InputError("--dask pools --by groups of a --data table (--data FILE --by COL)", option="--dask")
         if asked or small_study:  # the cluster path pools the basic model only: say so, never drop them
             raise InputError("--dask pools each group with the basic model only: drop --small-study, --pet-peese, "
-                             "--trim-fill, --selection-model, --influence and --both-models (or run --by without --dask)",
+                             "--trim-fill, --selection-model, --influence and --both-models "
+                             "(or run --by without --dask)",
                              option="--dask")
         return _pool_by_dask(data_file, measure, by, options, dask_spec, fmt)
     if batch_rows and not (data_file is not None and by):
@@ -153,8 +164,20 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             options["scale"] = scale.lower()
         return _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows,
                         drop_incomplete)
-    if data_file is not None:
+    if outcome and data_file is None:
+        raise InputError("--outcome picks an outcome of a RevMan file given with --data FILE.rm5", option="--outcome")
+    if data_file is not None and (outcome or str(data_file).lower().endswith(".rm5")):  # a RevMan 5 review
+        from ..results import study_labels
+        from .revman import pool_rm5
+
+        result = pool_rm5(data_file, outcome, measure, options)
+        benefit, named = benefit or "lower", None
+        text_opts = dict(verbose=verbose, study_labels=study_labels(result))
+    elif data_file is not None:
         table, measure = api.read_data(data_file, measure, drop_incomplete=drop_incomplete)
+        for a, b in table.identical_rows():  # pooled as two studies (named in the notes): say it aloud
+            click.echo(f"warning: {data_file}: lines {a} and {b} are identical in every column (pasted twice?); "
+                       "both are pooled", err=True)
         options = {k: v for k, v in options.items() if v is not None}
         if input_level != 0.95:
             options["input_level"] = input_level
@@ -162,26 +185,32 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
             options["scale"] = scale.lower()
         result = api.pool_table(table, measure, **options)
         benefit = benefit or "lower"
-        text_opts = dict(verbose=verbose, study_labels=_study_labels(result))
+        from ..results import study_labels
+
+        text_opts = dict(verbose=verbose, study_labels=study_labels(result))
+        named = None
     else:
         if by:
             raise InputError("--by works with --data tables", column="--by")
         if drop_incomplete or scale or input_level != 0.95:
             raise InputError("--drop-incomplete, --scale and --input-level apply to --data tables",
                              column="--drop-incomplete" if drop_incomplete else "--scale" if scale else "--input-level")
-        result, an = api.pool_analysis(analysis, data_dir=ctx.obj.get("data_dir") if ctx.obj else None,
-                                       measure=measure, **options)
-        benefit = benefit or an.spec.benefit
-        text_opts = dict(verbose=verbose, labels=(an.spec.experimental_label, an.spec.control_label),
-                         study_labels=_study_labels(result, an.extraction))
+        try:
+            named = analyses(ctx).pool(analysis, measure=measure, **options)
+        except InputError as exc:  # a refused analysis: -v lists each trial's note instead of the groups
+            if verbose and getattr(exc, "details_full", ""):
+                exc.details = exc.details_full
+            raise
+        result = named.result
+        benefit = benefit or named.benefit
+        text_opts = dict(verbose=verbose, labels=named.labels, study_labels=named.study_labels)
     compared = None
     if compare_ref:
         if by:
             raise InputError("--compare works on one pooled result, not with --by", option="--compare")
-        labels = (an.spec.experimental_label, an.spec.control_label) if analysis is not None else None
-        compared = api.compare_with(result, compare_ref, analysis=analysis,
-                                    data_dir=(ctx.obj or {}).get("data_dir"), benefit=benefit, labels=labels,
-                                    measure=measure, **{k: v for k, v in options.items() if v is not None})
+        compared = analyses(ctx).compare(result, compare_ref, analysis, benefit,
+                                         named.labels if named is not None else None, measure,
+                                         **{k: v for k, v in options.items() if v is not None})
     if not bayes and (tau_prior or mu_prior_sd is not None or threshold is not None or prior_sensitivity):
         raise InputError("--tau-prior, --mu-prior-sd, --threshold and --prior-sensitivity need --bayes",
                          column="--bayes")
@@ -211,7 +240,10 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, l
                                            prior_sensitivity=prior_sensitivity)
     if methods_plot:
         _methods_plot(result, methods_plot)
-    _emit(result, fmt, posterior, others, compared, compare_ref, text_opts)
+    after = (named.text_blocks(verbose) if named is not None else []) if fmt == "text" else []
+    if compared is not None and fmt == "text":
+        after.append(analyses(ctx).compare_text(compared, compare_ref, result))
+    _emit(result, fmt, posterior, others, compared, text_opts, after)
 
 
 def _methods_plot(result, path):
@@ -227,8 +259,10 @@ def _methods_plot(result, path):
     plots.save(methods_plot(result), path, fmt)
 
 
-def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=None, text_opts=None):
-    from ..render.text import bayes_text, to_csv, to_markdown
+def _emit(result, fmt, posterior=None, others=(), compared=None, text_opts=None, after=()) -> None:
+    """Write one pooled result; ``after``: text blocks printed below it (text format only)."""
+    from ..render.batch_csv import to_csv
+    from ..summary import bayes_text, to_markdown
 
     if fmt == "json":
         from ..results import StudyRows
@@ -257,25 +291,16 @@ def _emit(result, fmt, posterior=None, others=(), compared=None, compare_ref=Non
     elif fmt == "markdown":
         click.echo(to_markdown(result), nl=False)
     else:
-        from ..render.evidence import gaps_text, reconciliation_text
-        from ..render.text import format_result
+        from ..summary import format_result
 
         click.echo(format_result(result, **(text_opts or {})))
         if posterior is not None:
             click.echo("\n" + bayes_text(result, posterior, others))
-        # The gaps repeat the omitted-trial notes with where each figure was sought: shown with -v.
-        verbose = bool((text_opts or {}).get("verbose"))
-        for block in (reconciliation_text(result, result.extra.get("published")),
-                      gaps_text(result.extra.get("gaps"), verbose=True) if verbose else ""):
-            if block:
-                click.echo("\n" + block)
-    if compared is not None and fmt == "text":
-        from ..methods.compare import compare_text
-
-        click.echo("\n" + compare_text(compared, compare_ref, result.measure, result.scale, result.level))
+        for block in after:
+            click.echo("\n" + block)
 
 
-def _emit_many(results, fmt, more=None):
+def _emit_many(results, fmt, more=None) -> None:
     """Write a BatchResult (``--by``) as JSON lines, CSV or text; ``more``: a dict per group to add."""
     out = sys.stdout
     if fmt == "json":
@@ -296,8 +321,9 @@ def _emit_many(results, fmt, more=None):
 
 
 def _by_group_text(extra):
-    from ..methods.publication_bias import NAMES
-    from ..render.text import fmt as f, fmt_p
+    from ..numbers import p_bare
+    from ..summary import fmt as f
+    from ..vocabulary import TEST_NAMES
 
     lines = []
     for key, t in extra.items():
@@ -315,13 +341,14 @@ def _by_group_text(extra):
             lines.append(_bias_line(key, t))
             continue
         stat = ("tau" if key == "begg" else "t") + " = " + f(t["statistic"])
-        lines.append(f"{NAMES[key]}: {stat}, p = {fmt_p(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
+        lines.append(f"{TEST_NAMES[key]}: {stat}, p = {p_bare(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
     return "\n" + "\n".join(lines) if lines else ""
 
 
 def _bias_line(key, t):
     """One text line for a --by group's trim-and-fill or selection model block (analysis scale)."""
-    from ..render.text import fmt as f, fmt_p
+    from ..numbers import p_bare
+    from ..summary import fmt as f
 
     if t["estimate"] is None:
         name = "Trim-and-fill" if key == "trim_fill" else "Step-function selection model"
@@ -333,7 +360,7 @@ def _bias_line(key, t):
     else:
         line = (f"Step-function selection model (cut-points {', '.join(f'{c:g}' for c in t['steps'][:-1])}, "
                 f"alternative {t['alternative']}): estimate {interval}, tau^2 = {f(t['tau2'])}, delta = "
-                f"{', '.join(f(d) for d in t['delta'])}; LRT p = {fmt_p(t['lrt_p'])}")
+                f"{', '.join(f(d) for d in t['delta'])}; LRT p = {p_bare(t['lrt_p'])}")
     return line + (f" ({t['warning']})" if t["warning"] else "")
 
 
@@ -349,7 +376,7 @@ def _steps(text):
 
 
 def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict, fmt, batch_rows=None,
-             drop_incomplete=False):
+             drop_incomplete: bool = False):
     """``--data FILE --by COL``: a bad row fails only its group (one summary line on stderr, exit 0),
     or with ``--strict`` stops the run at the first bad row (exit 2)."""
     from .. import api
@@ -383,7 +410,7 @@ def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict,
     results = api.pool_by(table, by, measure, failed=None if strict else failed, group_keys=keys,
                           strict=strict, **kw)
     more = None
-    if robust:
+    if robust and table is not None:  # (no table: every row failed, and each group says why)
         per_group = api.robustness_by(table, by, measure, **robust,
                                       **{k: kw[k] for k in ("method", "ci", "cc", "level", "input_level", "scale")
                                          if k in kw})
@@ -393,8 +420,8 @@ def _pool_by(data_file, measure, by, options, leave_one_out, moderators, strict,
     bad = results.failed
     if bad:
         shown = "; ".join(f"{g}: {e}" for g, e in bad[:3])
-        more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
-        click.echo(f"{len(bad)} of {len(results)} groups failed: {shown}{more}", err=True)
+        rest = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+        click.echo(f"{len(bad)} of {len(results)} groups failed: {shown}{rest}", err=True)
 
 
 def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
@@ -405,8 +432,6 @@ def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
     if not is_parquet(data_file):
         raise InputError("--batch-rows streams Parquet input (a .parquet file, a folder or a glob)",
                          column="--batch-rows")
-    if not measure:
-        raise InputError("--measure is required with --data (RR, OR, RD, MD, SMD, IRR or GEN)", column="--measure")
     measure = normalise_measure(measure)
     failed, total, first = [], 0, True
     for part in pool_by_stream(data_file, by, measure, batch_rows=batch_rows, strict=strict, **kw):
@@ -429,22 +454,6 @@ def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
         click.echo(f"{len(failed)} of {total} groups failed: {shown}{more}", err=True)
 
 
-def _study_labels(result, extraction=None) -> dict:
-    """study id -> label for the text's notes: the pooled studies' labels, and for a bundled analysis
-    (``extraction`` given) the omitted trials' labels, as `hatmeta trials` names them."""
-    rows = result.studies
-    if hasattr(rows, "_labels"):  # StudyRows: read the label column, not a StudyResult per study (10^6 of them)
-        labels = {} if rows._labels is None else {s: lab for s, lab in zip(rows._studies, rows._labels) if lab}
-    else:
-        labels = {s.study: s.label for s in rows if s.label}
-    labels.update({a["study"]: a["label"] for a in result.not_estimable if a.get("label")})
-    if extraction is not None and result.extra.get("omitted"):
-        from ..evidence.analysis import trial_labels
-
-        return {**trial_labels(extraction), **labels}
-    return labels
-
-
 def _pool_by_dask(data_file, measure, by, options, spec, fmt):
     """``--dask``: read the table as a Dask DataFrame (CSV as text; Parquet as stored), pool each group
     whole on the cluster, and write one row per group (CSV) or one JSON object per group."""
@@ -457,8 +466,6 @@ def _pool_by_dask(data_file, measure, by, options, spec, fmt):
     from ..fit.effects import normalise_measure
     from ..io.columnar import is_parquet
 
-    if not measure:
-        raise InputError("--measure is required with --data", option="--measure")
     measure = normalise_measure(measure)
     kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if options.get(k)}
     with client(spec) as dask_client:
@@ -494,7 +501,7 @@ def _pool_by_dask(data_file, measure, by, options, spec, fmt):
         click.echo(f"{len(bad)} of {total} groups failed: {shown}{more}", err=True)
 
 
-def _emit_columnar(out, rows):
+def _emit_columnar(out, rows) -> bool:
     """Write ``out`` (compact, by the output policy) with its empty "studies" list filled from the
     StudyRows ``rows`` column-wise: the same bytes as ``dumps(out)`` with the study dicts, without a
     dict per study (hatmeta/json_columns.py). False, having written nothing, if the splice point is

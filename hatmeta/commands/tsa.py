@@ -8,6 +8,8 @@ import click
 
 from ..errors import InputError
 
+MAX_DRAWS = 1_000_000  # --plan-next simulates draws x sizes trials at once
+
 
 @click.command()
 @click.argument("analysis", required=False)
@@ -30,6 +32,9 @@ from ..errors import InputError
 @click.option("--order", metavar="COL", help="Order trials by COL (default: year where present, else as listed).")
 @click.option("--method", help="Random-effects estimator of the z-curve and D2: DL (default, as the TSA program and "
               "RTSA), REML, PM, ...")
+@click.option("--weights", type=click.Choice(["IV", "MH"], case_sensitive=False),
+              help="Common-effect weights at looks where tau2 = 0: IV (inverse variance, default, the DL model's "
+              "own, as the TSA program) or MH (Mantel-Haenszel, RTSA's default; binary measures).")
 @click.option("--no-inflate", is_flag=True,
               help="Spend alpha over the un-inflated RIS (the TSA program's convention) instead of RTSA's default.")
 @click.option("--futility", is_flag=True,
@@ -37,42 +42,53 @@ from ..errors import InputError
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write the TSA plot (PNG, SVG or PDF).")
 @click.option("--plan-next", is_flag=True, help="Size the next trial (conditional power of the updated meta-analysis).")
 @click.option("--target-power", type=float, help="With --plan-next: power to reach (default: --power).")
-@click.option("--sizes", metavar="N,N,...", help="With --plan-next: per-arm sizes to try (default: 20 from 25 to 10,000).")
-@click.option("--draws", type=int, default=10000, show_default=True, help="With --plan-next: simulated trials per size.")
+@click.option("--sizes", metavar="N,N,...",
+              help="With --plan-next: per-arm sizes to try (default: 20 from 25 to 10,000).")
+@click.option("--draws", type=int, default=10000, show_default=True,
+              help="With --plan-next: simulated trials per size.")
 @click.option("--seed", type=int, default=1, show_default=True, help="With --plan-next: seed of the simulation.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"], case_sensitive=False), default="text",
               show_default=True)
 @click.pass_context
 def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_risk, alpha, power, sides, spending,
-        d2, order, method, no_inflate, futility, plot_file, plan_next, target_power, sizes, draws, seed, fmt):
+        d2, order, method, weights, no_inflate, futility, plot_file, plan_next, target_power, sizes, draws, seed, fmt):
     """Trial sequential analysis: required information size, monitoring boundaries, conclusion.
 
     Settings come from the analysis spec's [tsa] table; options override them. z values and
     JSON estimates are on the analysis scale (log for RR and OR); information is in participants.
     """
     from .. import api
-    from ..methods.tsa import load_for_tsa, merge_settings, spec_settings, tsa_table
+    from ..methods.tsa import merge_settings, tsa_table
+    from ..methods.tsa_text import model_text
+    from ..vocabulary import DEFAULT_LABELS
+    from .named import analyses, source
 
-    if (analysis is None) == (data_file is None):
-        raise InputError("give either an analysis name (e.g. 'retention') or --data FILE", column="ANALYSIS")
+    source(analysis, data_file)
     notes, title = [], None
+    # arms and trials named as `hatmeta pool` names them; its model, to say why its estimate differs
+    arms, study_labels, pool_model = DEFAULT_LABELS, {}, f"{model_text('REML', 'wald')} by default"
     if data_file is not None:
+        from ..fit.effects import normalise_measure
+        from ..methods.tsa import SUPPORTED
+
         if not measure:
-            raise InputError("--measure is required with --data (RR, OR, RD, MD or SMD)", column="--measure")
+            normalise_measure(measure, SUPPORTED)  # the --measure error, listing the measures a TSA takes
         table, measure = api.read_data(data_file, measure)
         settings = {}
         benefit = benefit or "lower"
     else:
-        table, spec, notes = load_for_tsa(analysis, ctx.obj.get("data_dir") if ctx.obj else None)
-        settings = spec_settings(spec)
-        measure = measure or spec.measure
-        benefit = benefit or spec.benefit
-        title = spec.title
+        named = analyses(ctx).tsa(analysis, measure=measure, benefit=benefit)
+        table, settings, notes = named.table, named.settings, named.notes
+        measure, benefit, title = named.measure, named.benefit, named.title
+        arms, study_labels, pool_model = named.labels, named.study_labels, named.pool_model
+    if draws is not None and not 1 <= draws <= MAX_DRAWS:  # draws x sizes arrays: 10^9 would exhaust memory
+        raise InputError(f"must be between 1 and {MAX_DRAWS:,}, got {draws:,}", option="--draws")
     given = dict(rrr=rrr, rri=rri, md=md, sd=sd, control_risk=control_risk, alpha=alpha, power=power,
                  sides=int(sides) if sides else None, spending=spending, d2=d2, order=order, method=method,
-                 inflate=False if no_inflate else None, futility=True if futility else None)
+                 weights=weights, inflate=False if no_inflate else None, futility=True if futility else None)
     settings = merge_settings(settings, given, benefit, measure, analysis, table is not None)
-    res = tsa_table(table, measure, benefit=benefit, notes=notes, **settings)
+    res = tsa_table(table, measure, benefit=benefit, notes=notes, arms=arms, study_labels=study_labels,
+                    pool_model=pool_model, **settings)
     plan = None
     if plan_next:
         from ..methods.tsa_plan import plan_next_trial
@@ -100,7 +116,7 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
             out["tsa"]["plan_next"] = plan.to_dict()
         click.echo(json.dumps(out, indent=2, allow_nan=False))
     else:
-        from ..render.tsa import plan_text, tsa_text
+        from ..methods.tsa_text import plan_text, tsa_text
 
         click.echo(tsa_text(res, title=title))
         if plan is not None:

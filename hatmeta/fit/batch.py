@@ -8,24 +8,27 @@ to neither fit nor print.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import repeat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import core
-from .effects import escalc
 from ..errors import InputError
 from ..gc_pause import gc_paused
-from .models import normalise_method, rma, study_results
 from ..io.trial_table import COUNT_COLUMNS
 from ..json_columns import whole_counts
 from ..precision import dump_lines, json_floats as _json_floats, plain, q, quantised
 from ..results import NATURAL_BLOCK, MetaResult
+from . import core
+from .effects import escalc
+from .models import normalise_method, rma, study_results
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..io.trial_table import TrialTable
+    from .effects import EffectSizes
 
 SCALARS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high",
            "q", "q_p", "i2", "h2", "stat", "p")
@@ -34,7 +37,9 @@ SCALARS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "
 class BatchResult(Sequence):
     """Results of many meta-analyses, one per group, in order of the groups' first appearance."""
 
-    def __init__(self, es, method, ci, pi, level, groups, gid, arrays, weights, notes, df, errors=None):
+    def __init__(self, es: EffectSizes, method: str, ci: str, pi: str, level: float, groups: Sequence[Any],
+                 gid: np.ndarray, arrays: dict[str, np.ndarray], weights: np.ndarray, notes: dict[int, tuple[str, ...]],
+                 df: np.ndarray | None, errors: Sequence[str | None] | None = None) -> None:
         self.es, self.method, self.ci, self.pi, self.level = es, method, ci, pi, level
         self.groups = groups
         self._order = np.argsort(gid, kind="stable")
@@ -49,11 +54,11 @@ class BatchResult(Sequence):
         self.errors = list(errors) if errors is not None else [None] * len(groups)
 
     @property
-    def failed(self):
+    def failed(self) -> list[tuple[Any, str]]:
         """(group, error) of every failed group, in group order."""
         return [(g, e) for g, e in zip(self.groups, self.errors) if e is not None]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.groups)
 
     def _rows(self, j):
@@ -66,16 +71,17 @@ class BatchResult(Sequence):
             j += len(self)
         idx = self._rows(j)
         sub = self.es.subset(idx)
-        a = {name: float(arr[j]) for name, arr in self._arrays.items()}
+        a: dict[str, Any] = {name: float(arr[j]) for name, arr in self._arrays.items()}
         random = self.method != "FE"
         return MetaResult(
             measure=self.es.measure, method=self.method, ci_method=self.ci, pi_method=self.pi if random else "none",
-            scale=self.es.scale, k=int(self._counts[j]), tau=float(np.sqrt(a["tau2"])), q_df=max(int(self._counts[j]) - 1, 0),
+            scale=self.es.scale, k=int(self._counts[j]), tau=float(np.sqrt(a["tau2"])),
+            q_df=max(int(self._counts[j]) - 1, 0),
             df=None if self._df is None or not np.isfinite(self._df[j]) else float(self._df[j]),
             studies=study_results(sub, self._weights[idx], self.level), level=self.level, group=str(self.groups[j]),
             notes=self._notes.get(j, ()), extra={} if self.errors[j] is None else {"error": self.errors[j]}, **a)
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per group (pandas): group, k, the pooled numbers (analysis scale) and the notes."""
         import pandas as pd
 
@@ -90,14 +96,31 @@ class BatchResult(Sequence):
         return frame
 
     def _repr_html_(self) -> str:
-        return self.to_frame()._repr_html_()
+        return self.to_frame()._repr_html_()  # type: ignore[operator]  # pandas-stubs omit _repr_html_
+
+    def to_dict(self) -> dict:
+        """The JSON contract of a batch: ``groups``, one object per group exactly as ``--by --format json``
+        writes each line (the group's pooled result with its studies, analysis scale)."""
+        import orjson
+
+        return {"groups": [orjson.loads(line) for block in self.json_blocks() for line in block.splitlines()]}
+
+    def summary(self) -> str:
+        """Text: how many groups were pooled and failed, then the first groups' pooled estimates."""
+        from ..summary import batch_text
+
+        return batch_text(self)
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def json_lines(self):
         """One compact JSON object per group (the CLI's --by output), built from the arrays; str lines."""
         for block in self.json_blocks():
             yield from block.decode().split("\n")[:-1]
 
-    def json_blocks(self, groups_per_block=20_000, more=None):
+    def json_blocks(self, groups_per_block: int = 20_000, more: Sequence[Mapping[str, Any]] | None = None,
+                    ) -> Iterator[bytes]:
         """The JSON lines of ``json_lines`` as UTF-8 bytes, each line ending in a newline, a block of
         up to ``groups_per_block`` groups at a time (memory bounded by one block's dicts). ``more``: a
         dict per group (tests, influence rows, ...) whose keys join that group's object."""
@@ -160,8 +183,10 @@ class BatchResult(Sequence):
         return dump_lines(objs, keys_sorted=True)
 
 
-def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, input_level=0.95,
-                scale=None, failed=None, group_keys=None, strict=False) -> BatchResult:
+def pool_groups(table: TrialTable | None, by: str, measure: str, method: str = "REML", ci: str = "wald", pi: str = "t",
+                level: float = 0.95, cc: float = 0.5, input_level: float = 0.95, scale: str | None = None,
+                failed: dict[Any, Any] | None = None, group_keys: Sequence[Any] | None = None,
+                strict: bool = False) -> BatchResult:
     """Pool every group of rows (values of column ``by``) separately.
 
     Groups too small for the method are answered with NaN (null in JSON) and a note, never dropped.
@@ -220,6 +245,7 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     if failed and lookup is None:
         lookup = {x: j for j, x in enumerate(groups)}
     for key, message in failed.items():
+        assert lookup is not None  # built above whenever there are failed groups
         j = lookup[key]
         errors[j] = message
         notes[j].append(message)
@@ -254,13 +280,13 @@ def pool_groups(table, by, measure, method="REML", ci="wald", pi="t", level=0.95
     if f.df is not None:
         df = np.full(G, np.nan)
         df[okg] = f.df
-    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()}, df,
-                       errors)
+    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()},
+                       df, errors)
 
 
-def escalc_empty(table, measure, cc):
+def escalc_empty(table: TrialTable, measure: str, cc: float) -> EffectSizes:
     """Effect sizes of no rows (every group failed), in the measure asked for."""
-    from .effects import EffectSizes, LOG_MEASURES, normalise_measure
+    from .effects import LOG_MEASURES, EffectSizes, normalise_measure
 
     m = normalise_measure(measure)
     return EffectSizes(m, "log" if m in LOG_MEASURES else "identity", np.zeros(0), np.zeros(0), table, cc=cc)
@@ -308,7 +334,7 @@ def _group_notes(table, es, all_keys, keys, groups, gid):
             notes[lookup[all_keys[pos]]].append(f"dropped {study}: {reason}")
             pos += 1
     if es.corrected:
-        hit = {}
+        hit: dict[int, list[str]] = {}
         for i in np.flatnonzero(es.corrected):
             hit.setdefault(int(gid[i]), []).append(es.studies[i])
         for j, names in hit.items():
@@ -316,7 +342,7 @@ def _group_notes(table, es, all_keys, keys, groups, gid):
     return notes
 
 
-def factorize(keys):
+def factorize(keys: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
     """(distinct keys in order of first appearance, index of each key among them).
 
     Rows of a group usually come together: the runs of equal keys are found at C speed and only
@@ -355,5 +381,5 @@ def _fit_each(es, method, ci, pi, level, groups, gid, notes, need, errors):
             arrays[name][j] = getattr(r, name)
         by_study = {s.study: s.weight for s in r.studies}  # Peto may leave out studies with V = 0
         weights[idx] = [by_study.get(es.studies[i], np.nan) for i in idx]
-    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()}, None,
-                       errors)
+    return BatchResult(es, method, ci, pi, level, groups, gid, arrays, weights, {j: tuple(n) for j, n in notes.items()},
+                       None, errors)

@@ -20,16 +20,23 @@ library solves thousands of such equations at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ..vocabulary import COMMON_EFFECT_METHODS
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 TAU2_METHODS = ("DL", "REML", "ML", "PM", "HE", "SJ", "EB")
 TOL = 1e-12  # relative tolerance on tau^2 (metafor's default threshold is 1e-5; we go further)
 MAXITER = 500
 
 
-def gsum(x, gid, G):
+def gsum(x: ArrayLike, gid: np.ndarray, G: int) -> np.ndarray:
     """Sum of ``x`` within each group (flat rows)."""
     return np.bincount(gid, weights=x, minlength=G)
 
@@ -43,9 +50,9 @@ class _Block:
     (None: the rows are ``Y`` flattened in order, the single-group case).
     """
 
-    __slots__ = ("Y", "V", "M", "k", "cols", "rows", "sumv", "G")
+    __slots__ = ("G", "M", "V", "Y", "cols", "k", "rows", "sumv")
 
-    def __init__(self, Y, V, M, k, cols, rows, sumv=None):
+    def __init__(self, Y, V, M, k, cols, rows, sumv=None) -> None:
         self.Y, self.V, self.M, self.k, self.cols, self.rows = Y, V, M, k, cols, rows
         self.G = Y.shape[1]
         self.sumv = (V if M is None else V * M).sum(0) if sumv is None else sumv
@@ -89,8 +96,10 @@ class Groups:
     v: np.ndarray
     gid: np.ndarray
     G: int
+    if TYPE_CHECKING:  # set in __init__, not a dataclass field
+        _cache: dict[str, Any]
 
-    def __init__(self, y, v, gid, G):
+    def __init__(self, y: ArrayLike, v: ArrayLike, gid: ArrayLike, G: int) -> None:
         object.__setattr__(self, "y", np.asarray(y, float))
         object.__setattr__(self, "v", np.asarray(v, float))
         object.__setattr__(self, "gid", np.asarray(gid, dtype=np.intp))
@@ -98,12 +107,12 @@ class Groups:
         object.__setattr__(self, "_cache", {})
 
     @classmethod
-    def single(cls, y, v):
+    def single(cls, y: ArrayLike, v: ArrayLike) -> Groups:
         y = np.asarray(y, float)
         return cls(y, np.asarray(v, float), np.zeros(len(y), dtype=np.intp), 1)
 
     @property
-    def k(self):
+    def k(self) -> np.ndarray:
         if "k" not in self._cache:
             if self.G == 1:
                 self._cache["k"] = np.array([float(len(self.y))])
@@ -111,11 +120,11 @@ class Groups:
                 self._cache["k"] = np.bincount(self.gid, minlength=self.G).astype(float)
         return self._cache["k"]
 
-    def sum(self, x):
+    def sum(self, x: ArrayLike) -> np.ndarray:
         return gsum(x, self.gid, self.G)
 
     @property
-    def blocks(self):
+    def blocks(self) -> list[_Block]:
         """The dense blocks (built once)."""
         if "blocks" not in self._cache:
             self._cache["blocks"] = self._build()
@@ -155,7 +164,7 @@ class Groups:
             blocks.append(_Block(Y, V, real.astype(float), c.astype(float), cols, rows))
         return blocks
 
-    def per_group(self, fn):
+    def per_group(self, fn: Callable[[_Block], np.ndarray]) -> np.ndarray:
         """Apply ``fn(block) -> array per group of the block`` to every block; one array over all groups."""
         blocks = self.blocks
         if len(blocks) == 1 and len(blocks[0].cols) == self.G:
@@ -165,13 +174,13 @@ class Groups:
             out[b.cols] = fn(b)
         return out
 
-    def wmean(self, w):
+    def wmean(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean of y per group, and the sum of weights (flat row weights)."""
         sw = self.sum(w)
         return self.sum(w * self.y) / sw, sw
 
 
-def q_stat(g: Groups, tau2=None):
+def q_stat(g: Groups, tau2: ArrayLike | None = None) -> np.ndarray:
     """Generalised Q: sum of w (y - mu_w)^2 with w = 1 / (v + tau2); tau2 = 0 gives Cochran's Q."""
     if tau2 is None:
         return g.per_group(lambda b: _q(b, 0.0))
@@ -208,17 +217,17 @@ def _sj(b: _Block):
     return tau0 * _q(b, tau0) / (k - 1)
 
 
-def tau2_dl(g: Groups):
+def tau2_dl(g: Groups) -> np.ndarray:
     """DerSimonian & Laird (1986): (Q - (k-1)) / (sum w - sum w^2 / sum w), truncated at 0."""
     return g.per_group(_dl)
 
 
-def tau2_he(g: Groups):
+def tau2_he(g: Groups) -> np.ndarray:
     """Hedges (1983) / Hedges & Olkin (1985): unweighted, RSS/(k-1) - mean(v), truncated at 0."""
     return g.per_group(_he)
 
 
-def tau2_sj(g: Groups):
+def tau2_sj(g: Groups) -> np.ndarray:
     """Sidik & Jonkman (2005): one re-weighting step from tau0^2 = sum (y - ybar)^2 / k.
 
     metafor 3.8 (rma.uni, method "SJ") starts from the same tau0^2 (the biased variance of y).
@@ -266,7 +275,9 @@ def _score(b: _Block, method, tau2):
     return tmp.sum(0) - (b.k - 1), -w2rr
 
 
-def solve_decreasing(fun, G, lo, hi, x0=None, tol=TOL, maxiter=MAXITER, scale=None):
+def solve_decreasing(fun: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], G: int, lo: ArrayLike,
+                     hi: ArrayLike, x0: ArrayLike | None = None, tol: float = TOL, maxiter: int = MAXITER,
+                     scale: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Root of a function decreasing through zero on [lo, hi] per group.
 
     ``fun(x) -> (f, slope)`` on all G groups; requires f(lo) > 0 > f(hi). Newton steps, bisection when
@@ -361,7 +372,7 @@ def _loglik(b: _Block, method, tau2):
     return ll - 0.5 * np.log(sw) if method == "REML" else ll
 
 
-def loglik(g: Groups, method, tau2):
+def loglik(g: Groups, method: str, tau2: ArrayLike) -> np.ndarray:
     """(Restricted) log-likelihood in tau^2 per group, up to a constant (Viechtbauer 2005, eqs. 5-6)."""
     tau2 = np.asarray(tau2, float)
     return g.per_group(lambda b: _loglik(b, method, tau2[b.cols]))
@@ -450,7 +461,7 @@ def _tau2_iterative(b: _Block, method):
     ranked[best, cols] = -np.inf
     second = _argmax0(ranked)
     has_second = np.isfinite(ranked[second, cols])
-    pts = [COARSE[:, None] * hi]
+    pts: Any = [COARSE[:, None] * hi]  # candidates per pass, then one array
     lls = [ll]
     for centre, which in ((best, None), (second, np.flatnonzero(has_second))):
         if which is not None and not len(which):
@@ -500,7 +511,7 @@ def _tau2_iterative(b: _Block, method):
     return tau2
 
 
-def tau2_iterative(g: Groups, method):
+def tau2_iterative(g: Groups, method: str) -> np.ndarray:
     """REML, ML, PM or EB tau^2 per group.
 
     PM and EB solve Q(tau^2) = k - 1, whose left side is decreasing: one root, or tau^2 = 0.
@@ -514,7 +525,7 @@ def tau2_iterative(g: Groups, method):
 
 
 def _estimate_tau2(b: _Block, method):
-    if method in ("FE", "MH", "PETO"):
+    if method in COMMON_EFFECT_METHODS:
         return np.zeros(b.G)
     if method == "DL":
         return _dl(b)
@@ -527,14 +538,14 @@ def _estimate_tau2(b: _Block, method):
     raise ValueError(method)
 
 
-def estimate_tau2(g: Groups, method: str):
+def estimate_tau2(g: Groups, method: str) -> np.ndarray:
     method = method.upper()
     if method not in ("FE", "MH", "PETO", *TAU2_METHODS):
         raise ValueError(method)
     return g.per_group(lambda b: _estimate_tau2(b, method))
 
 
-def qprofile_ci(g: Groups, level=0.95, df=None):
+def qprofile_ci(g: Groups, level: float = 0.95, df: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Q-profile CI for tau^2 (Viechtbauer 2007): the tau^2 at which the generalised Q equals its
     chi^2 (k - 1 df) quantiles; bounds truncated at 0 (metafor's confint with tau2.min = 0)."""
     lo = g.per_group(lambda b: _qprofile(b, level, df)[0])
@@ -543,7 +554,7 @@ def qprofile_ci(g: Groups, level=0.95, df=None):
 
 
 def _chi2_targets(df, level):
-    from ._dist import chi2_isf
+    from ..dist import chi2_isf
 
     alpha = 1 - level
     # upper quantile -> lower bound of tau^2; lower quantile -> upper bound of tau^2
@@ -620,13 +631,14 @@ class CoreFit:
     weights: np.ndarray  # per row, percent of its group's total
 
 
-def fit(g: Groups, method="REML", ci="wald", pi="t", level=0.95, tau2=None, q=None, tau2_ci=True) -> CoreFit:
+def fit(g: Groups, method: str = "REML", ci: str = "wald", pi: str = "t", level: float = 0.95, tau2: Any = None,
+        q: Any = None, tau2_ci: bool = True) -> CoreFit:
     """Inverse-variance fit with weights 1 / (v + tau^2) per group.
 
     ``tau2`` fixes tau^2 (array per group) instead of estimating it; ``q`` overrides the Q used for
     heterogeneity statistics (the RevMan preset computes it around the Mantel-Haenszel estimate).
     """
-    from . import _dist
+    from .. import dist as _dist
 
     G = g.G
     k = g.k
@@ -650,7 +662,7 @@ def fit(g: Groups, method="REML", ci="wald", pi="t", level=0.95, tau2=None, q=No
         mu[cols], sw[cols] = m, s
         r = b.Y - m
         wr2[cols] = (w * r * r).sum(0)
-        qb = wr2[cols] if (method in ("FE", "MH", "PETO") or (tau2_given is not None and not tau2_given[cols].any())) \
+        qb = wr2[cols] if (method in COMMON_EFFECT_METHODS or (tau2_given is not None and not tau2_given[cols].any())) \
             else _q(b, 0.0)
         q0[cols] = qb
         if want_ci:
@@ -691,10 +703,13 @@ def fit(g: Groups, method="REML", ci="wald", pi="t", level=0.95, tau2=None, q=No
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # a tiny Q gives -inf, then 0
             i2 = np.where(q > 0, 100 * np.maximum(0.0, (q - q_df) / q), 0.0)
         h2 = np.where(q_df > 0, q / q_df, np.nan)
-        # Prediction interval: t on k - 2 df (Higgins, Thompson & Spiegelhalter 2009) or the normal
-        # quantile (metafor's predict default); both use the mean's SE from the chosen CI method.
+        # Prediction interval: t on k - 2 df (Higgins, Thompson & Spiegelhalter 2009), the normal quantile,
+        # or metafor's predict.rma ("metafor": z after a Wald test, t on k - p df after Knapp-Hartung, p = 1
+        # here); all use the mean's SE from the chosen CI method.
         if pi == "t":
             pcrit = np.where(k >= 3, _dist.t_isf(np.maximum(k - 2, 1), alpha / 2), np.nan)
+        elif pi == "metafor" and ci == "hksj":
+            pcrit = np.where(k >= 2, _dist.t_isf(np.maximum(k - 1, 1), alpha / 2), np.nan)
         else:
             pcrit = _dist.norm_isf(alpha / 2)
         half_pi = pcrit * np.sqrt(se**2 + tau2)

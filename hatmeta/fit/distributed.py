@@ -26,7 +26,13 @@ row; the two roundings can differ by ~1e-16 relative.)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
 from .batch import SCALARS, pool_groups
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _columns(ci):
@@ -47,7 +53,7 @@ def _meta(ci):
     return pd.DataFrame(cols)
 
 
-def _fit_partition(pdf, by, measure, options, path="<DataFrame>"):
+def _fit_partition(pdf, by, measure, options, path: str = "<DataFrame>"):
     """Pool the groups of one pandas partition (whole groups) into a frame of one row per group. A bad
     row fails its own group (``error``), named by its line when the rows carry ``_line``."""
     from ..io.lenient import table_by
@@ -64,7 +70,7 @@ def _fit_partition(pdf, by, measure, options, path="<DataFrame>"):
     names = [str(c) for c in pdf.columns]
     rows = [names] + [[_cell_text(x) for x in row] for row in zip(*(pdf[c].tolist() for c in pdf.columns))]
     got = table_by(rows, by, path=path, measure=measure, first_line=0)
-    failed = {}
+    failed: dict[object, str] = {}
     for i in sorted(got.errors):
         msg = got.errors[i]
         if lines is not None:  # the partition's row i is line lines[i] of the input
@@ -107,8 +113,8 @@ def _fit_columns(pdf, by, measure, options, path):
     return frame[_columns(ci)]
 
 
-def pool_by_dask(ddf, by, measure, method="REML", ci="wald", pi="t", level=0.95, cc=0.5, path="<DataFrame>",
-                 **options):
+def pool_by_dask(ddf: Any, by: str, measure: str, method: str = "REML", ci: str = "wald", pi: str = "t",
+                 level: float = 0.95, cc: float = 0.5, path: str = "<DataFrame>", **options: Any) -> Any:
     """Per-group results of a Dask DataFrame of study rows, as a Dask DataFrame (lazy; call
     ``.compute()``). Each group is pooled whole, in one partition. A column ``_line`` (the row's line
     in ``path``) lets errors name it."""
@@ -132,8 +138,9 @@ def _fit_sorted(pdf, by, measure, options, path):
     return _fit_partition(pdf, by, measure, options, path).sort_values("group", kind="stable")
 
 
-def iter_by_dask(ddf, by, measure, dask_client, method="REML", ci="wald", pi="t", level=0.95, cc=0.5,
-                 path="<DataFrame>", every=100, **options):
+def iter_by_dask(ddf: Any, by: str, measure: str, dask_client: Any, method: str = "REML", ci: str = "wald",
+                 pi: str = "t", level: float = 0.95, cc: float = 0.5, path: str = "<DataFrame>", every: int = 100,
+                 **options: Any) -> Iterator[Any]:
     """Per-group results (frames of ``to_frame()`` columns) in the order of the groups' keys as text,
     one partition at a time, so the client holds one partition's results, never all of them.
 
@@ -190,14 +197,16 @@ def _in_order(futures):
                 nxt += 1
 
 
-def collect(result, dask_client):
+def collect(result: Any, dask_client: Any) -> pd.DataFrame:
     """The pandas frame of a ``pool_by_dask`` result, gathered from the workers partition by partition
     (in partition order). Why not ``.compute()``: it first concatenates every partition into one on a
     single worker; at 2x10^7 groups that worker passed 11.4 GB, its memory budget, and was restarted
     (benchmarks/README.md, issue 15). Here a worker holds only its own partitions' results."""
     import pandas as pd
 
-    futures = dask_client.compute(result.to_delayed())
+    # Each partition as a collection of its own, finalised as .compute() finalises the whole (with
+    # dask's dtypes: from to_delayed(), pandas 2 gave the group column string[pyarrow], .compute() object).
+    futures = dask_client.compute([result.partitions[i] for i in range(result.npartitions)])
     parts = []
     for f in futures:
         parts.append(f.result())
@@ -205,11 +214,11 @@ def collect(result, dask_client):
     return pd.concat(parts, ignore_index=True) if parts else result._meta
 
 
-def is_dask(obj) -> bool:
+def is_dask(obj: object) -> bool:
     return type(obj).__module__.split(".")[0] in ("dask", "dask_expr")
 
 
-def client(spec):
+def client(spec: str) -> Any:
     """A Dask client for ``--dask``: ``local:N`` (a LocalCluster of N worker processes, one thread
     each) or a scheduler address."""
     from distributed import Client, LocalCluster
@@ -225,7 +234,11 @@ def client(spec):
         if n < 1:
             raise InputError(f"local:N needs a whole number of workers, got {spec!r}", option="--dask")
         return Client(LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None))
-    return Client(spec)
+    try:
+        return Client(spec)
+    except (OSError, ValueError) as exc:  # no scheduler there (after distributed's connect timeout), a bad address
+        raise InputError(f"cannot reach a Dask scheduler at {spec!r} ({str(exc).splitlines()[0] if str(exc) else exc})",
+                         option="--dask") from None
 
 
 __all__ = ["pool_by_dask", "iter_by_dask", "collect", "is_dask", "client"]

@@ -16,6 +16,8 @@ from ..errors import InputError
 from ..io.trial_table import LAYOUTS, MEASURE_LAYOUTS, TrialTable
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from ..io.trial_table import TableSource
 
 MEASURES = ("RR", "OR", "RD", "MD", "SMD", "IRR", "GEN", "HR", "ROM", "IRD", "PR", "PLO", "PFT", "COR", "ZCOR")
@@ -52,7 +54,7 @@ class EffectSizes:
     def k(self) -> int:
         return len(self.yi)
 
-    def subset(self, index) -> "EffectSizes":
+    def subset(self, index: ArrayLike) -> EffectSizes:
         index = np.asarray(index, dtype=int)
         return EffectSizes(self.measure, self.scale, self.yi[index], self.vi[index],
                            self.table.subset(index), self.dropped,
@@ -60,7 +62,11 @@ class EffectSizes:
                            self.cc, self.notes)
 
 
-def normalise_measure(measure: str) -> str:
+def normalise_measure(measure: str | None, allowed: tuple = MEASURES) -> str:
+    """The measure in upper case, checked against ``allowed``; a missing one is the --measure error that
+    every --data command gives (one wording, listing what can be chosen)."""
+    if not measure:
+        raise InputError(f"--measure is required with --data ({', '.join(allowed)})", column="--measure")
     m = str(measure).strip().upper()
     if m not in MEASURES:
         raise InputError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}",
@@ -70,15 +76,39 @@ def normalise_measure(measure: str) -> str:
 
 def escalc(table: TrialTable | TableSource, measure: str, cc: float = 0.5, drop00: bool | None = None,
            input_level: float = 0.95, scale: str | None = None) -> EffectSizes:
-    """Compute yi, vi for every study of ``table`` (a TrialTable, a pandas DataFrame, a dict of columns
-    or a CSV path; the latter three are read with ``read_table`` first).
+    """Effect sizes ``yi`` and sampling variances ``vi`` of every study (metafor's ``escalc``).
 
     Zero cells: ``cc`` is added to every cell of a study with a zero cell (metafor's
     ``add=1/2, to="only0"``; for PR and PLO to the events and non-events of a study with 0 or n
     events; none for PFT). Studies with no events (or only events) in both arms are dropped
     for RR and OR (their ratio is undefined; metafor's ``drop00=TRUE``) and named in ``dropped``.
-    ``input_level``: the level of CIs given as ``estimate, ci_low, ci_high`` (0.95 by default).
-    ``scale``: "log" makes GEN a ratio given on the natural scale (logged, pooled on the log scale).
+
+    Parameters
+    ----------
+    table : TrialTable, pandas.DataFrame, mapping of columns or path
+        The trials; anything but a TrialTable is read with ``read_table`` first.
+    measure : str
+        One of ``MEASURES``: RR, OR, IRR, HR, ROM (log scale), RD, MD, SMD (Hedges' g), IRD, GEN,
+        PR, PLO (logit), PFT (Freeman-Tukey), COR, ZCOR (Fisher's z).
+    cc : float
+        Zero-cell increment (events), 0.5 by default.
+    drop00 : bool, optional
+        Drop double-zero studies (default: True for RR and OR, as metafor).
+    input_level : float
+        Level of confidence intervals given as ``estimate, ci_low, ci_high`` (0.95).
+    scale : {None, "log"}
+        "log" makes GEN a ratio given on the natural scale (logged, pooled on the log scale).
+
+    Returns
+    -------
+    EffectSizes
+        ``yi`` and ``vi`` on the analysis scale (``scale``: "log" for ratio measures, "logit",
+        "freeman-tukey" or "fisher-z" for those measures, else "identity", in the units of the data),
+        the rows kept, and the studies ``dropped`` and ``corrected`` with the reason in ``notes``.
+
+    References
+    ----------
+    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw 36(3).
     """
     from ..io.trial_table import read_table
 
@@ -226,7 +256,7 @@ def _continuous(table, measure, scale):
     return EffectSizes(measure, scale, g, vi, table)
 
 
-def _rates(table, cc, scale, measure="IRR"):
+def _rates(table, cc, scale, measure: str = "IRR"):
     c = table.columns
     x1, t1, x2, t2 = c["events_treat"], c["time_treat"], c["events_ctrl"], c["time_ctrl"]
     if measure == "IRD":
@@ -237,7 +267,7 @@ def _rates(table, cc, scale, measure="IRR"):
         r1, r2 = (x1 + inc) / t1, (x2 + inc) / t2
         yi, vi = r1 - r2, r1 / t1 + r2 / t2
         _check_finite(table, yi, vi, "IRD", cc)
-        notes = ()
+        notes: tuple[str, ...] = ()
         if zero.any():
             notes = (f"{cc:g} added to the event counts of studies with a zero count: "
                      + ", ".join(s for s, z in zip(table.studies, zero) if z),)
@@ -257,13 +287,13 @@ def _rates(table, cc, scale, measure="IRR"):
         yi = np.log(x1 / t1) - np.log(x2 / t2)
         vi = 1 / x1 + 1 / x2
     _check_finite(table, yi, vi, "IRR", cc)
-    notes = []
+    irr_notes = []
     if dropped:
-        notes.append("dropped: " + "; ".join(f"{s}: {r}" for s, r in dropped))
+        irr_notes.append("dropped: " + "; ".join(f"{s}: {r}" for s, r in dropped))
     if zero.any():
-        notes.append(f"{cc:g} added to the event counts of studies with a zero count: "
-                     + ", ".join(s for s, z in zip(table.studies, zero) if z))
-    return EffectSizes("IRR", scale, yi, vi, table, tuple(dropped), tuple(bool(z) for z in zero), cc, tuple(notes))
+        irr_notes.append(f"{cc:g} added to the event counts of studies with a zero count: "
+                         + ", ".join(s for s, z in zip(table.studies, zero) if z))
+    return EffectSizes("IRR", scale, yi, vi, table, tuple(dropped), tuple(bool(z) for z in zero), cc, tuple(irr_notes))
 
 
 def _proportion(table, measure, cc, scale):
@@ -285,7 +315,7 @@ def _proportion(table, measure, cc, scale):
         else:  # PLO: log odds, vi = 1/x + 1/(n - x)
             yi, vi = np.log(xa / ma), 1 / xa + 1 / ma
     _check_finite(table, yi, vi, measure, cc, column="events")
-    notes = ()
+    notes: tuple[str, ...] = ()
     if zero.any():
         notes = (f"{cc:g} added to the events and non-events of studies with 0 or n events: "
                  + ", ".join(s for s, z in zip(table.studies, zero) if z),)
@@ -335,7 +365,7 @@ def _precomputed(table, measure, ratio=None, input_level=0.95):
     return est.copy(), se**2
 
 
-def _check_finite(table, yi, vi, measure, cc, column="events_treat"):
+def _check_finite(table, yi, vi, measure, cc, column: str = "events_treat"):
     bad = np.flatnonzero(~(np.isfinite(yi) & np.isfinite(vi)) | (vi <= 0))
     if bad.size:
         i = bad[0]
@@ -344,9 +374,9 @@ def _check_finite(table, yi, vi, measure, cc, column="events_treat"):
                          column=column)
 
 
-def ci_of(yi, vi, level=0.95):
+def ci_of(yi: ArrayLike, vi: ArrayLike, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Wald interval of each study's effect (analysis scale)."""
-    from ._dist import norm_isf  # no SciPy import for this
+    from ..dist import norm_isf  # no SciPy import for this
 
     z = norm_isf((1 - level) / 2)
     se = np.sqrt(vi)
@@ -369,6 +399,7 @@ def not_estimable_rows(table: TrialTable, es: EffectSizes) -> tuple:
         if labels is not None and labels[i]:
             row["label"] = labels[i]
         row["reason"] = reason
+        row["order"] = i  # its place among the table's studies: RevMan lists it where it was entered
         row["inputs"] = {c: _as_given(c, v[i]) for c, v in table.columns.items()}
         out.append(row)
     return tuple(out)

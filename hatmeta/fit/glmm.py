@@ -35,10 +35,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..results import MetaResult
+    from .effects import EffectSizes
 
 MODELS = {"GLMM-FS": "UM.FS", "GLMM-RS": "UM.RS", "GLMM-EXACT": "CM.EL"}
 NODES = 24  # Gauss-Hermite nodes per dimension (1-D models); 2-D models use NODES_2D^2
@@ -69,7 +74,7 @@ class _Hyper:
     """Fisher's non-central hypergeometric log likelihood of the observed treatment events in the
     log odds ratio psi, summed over the support exactly (padded to a common length)."""
 
-    def __init__(self, x, n1, n2, m):
+    def __init__(self, x, n1, n2, m) -> None:
         from scipy.special import gammaln
 
         lo = np.maximum(0, m - n2)
@@ -131,10 +136,10 @@ def _nodes(d, n):
 class _Quad:
     """Adaptive Gauss-Hermite integration of prod_arms f(eta) over the study's N(0, I_d) effects."""
 
-    def __init__(self, arms, d, k, n_nodes):
+    def __init__(self, arms, d, k, n_nodes) -> None:
         self.arms, self.d, self.k = arms, d, k
         self.base = n_nodes
-        self.rules = {}
+        self.rules: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.z0 = np.zeros((k, d))
 
     def rule(self, q):
@@ -203,7 +208,7 @@ class _Quad:
         self.z0 = z.copy()  # warm start for the next call
         return z, chol
 
-    def loglik(self, q, deriv=True):
+    def loglik(self, q, deriv: bool = True):
         """Per-study log marginal likelihood (k,), and (if ``deriv``) gradient (k, P) and
         Hessian (k, P, P) with respect to the local parameter vector q."""
         zhat, L = self.mode(q)
@@ -238,7 +243,7 @@ class _Problem:
     """log L(shared s, local a_i) = sum_i l_i(q_i), q_i = (s, a_i): ``n_shared`` parameters common to
     every study and ``n_local`` (0 or 1) per study. ``fixed`` masks shared parameters held constant."""
 
-    def __init__(self, quad, n_shared, n_local, k):
+    def __init__(self, quad, n_shared, n_local, k) -> None:
         self.quad, self.ns, self.nl, self.k = quad, n_shared, n_local, k
         self.bounded = (1, 3) if n_shared == 4 else (1,)  # tau (and sigma under UM.RS)
 
@@ -391,7 +396,7 @@ def _arms(model, measure, a, n1, c, n2):
     if model == "CM.EL":
         if measure == "OR":
             m = a + c
-            kern = _Hyper(a, n1, n2, m)
+            kern: Any = _Hyper(a, n1, n2, m)  # a kernel: the exact conditional or a binomial/Poisson one
             arm = _Arm(kern, a, n1, z.copy(), mat(one, z), mat(z, one)[None])
             return [arm], 1, 2, 0, 0.0
         m = a + c  # IRR: a | a + c ~ Bin(m, expit(theta + u + log(t1/t2)))
@@ -498,7 +503,8 @@ def _setup(model, measure, a, n1, c, n2):
     return prob, s, a_loc, const
 
 
-def fit_glmm(model, measure, a, n1, c, n2, level=0.95):
+def fit_glmm(model: str, measure: str, a: np.ndarray, n1: np.ndarray, c: np.ndarray, n2: np.ndarray,
+             level: float = 0.95) -> GlmmFit:
     """Maximum-likelihood fit of ``model`` (UM.FS, UM.RS, CM.EL) for ``measure`` (OR: events and
     arm sizes; IRR: events and person-time) on studies already cleared of double zeros.
 
@@ -520,7 +526,7 @@ def fit_glmm(model, measure, a, n1, c, n2, level=0.95):
     boundary = s1[1] == 0.0
     _, cov = prob.shared_cov(s1, a1, free_fe if boundary else free)
     se = float(np.sqrt(cov[0, 0])) if cov[0, 0] > 0 else float("nan")
-    extra = dict(sigma2=float(s1[3] ** 2), beta0=float(s1[2])) if model == "UM.RS" else {}
+    extra: dict[str, Any] = dict(sigma2=float(s1[3] ** 2), beta0=float(s1[2])) if model == "UM.RS" else {}
     return GlmmFit(model=model, theta=float(s1[0]), se=se, tau2=float(s1[1] ** 2), loglik=ll1 + const,
                    loglik_fe=ll_fe + const, theta_fe=float(s_fe[0]), se_fe=se_fe,
                    converged=bool(ok), boundary=bool(boundary), k=len(a), **extra)
@@ -565,7 +571,7 @@ def _fit_separated(model, prob, s, a_loc, const, sep, level):
 
 # ------------------------------------------------------------------ MetaResult for the pooling chain
 
-def arm_counts(es):
+def arm_counts(es: EffectSizes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(a, n1, c, n2) of the studies kept by escalc (events and sizes, or events and person-time)."""
     cols = es.table.columns
     if es.table.layout == "binary":
@@ -573,7 +579,7 @@ def arm_counts(es):
     return cols["events_treat"], cols["time_treat"], cols["events_ctrl"], cols["time_ctrl"]
 
 
-def glmm_rma(es, method, level=0.95, pi="z"):
+def glmm_rma(es: EffectSizes, method: str, level: float = 0.95, pi: str = "z") -> MetaResult:
     """Fit the GLMM named by ``method`` (GLMM-FS, GLMM-RS, GLMM-EXACT) to the arm counts behind ``es``
     and wrap it as a MetaResult (log scale). Wald CI and z test as metafor's rma.glmm; the prediction
     interval is theta +/- z sqrt(se^2 + tau^2) (metafor's predict for rma.glmm)."""
@@ -630,8 +636,9 @@ def glmm_rma(es, method, level=0.95, pi="z"):
             notes.append(f"{method}: tau^2 estimated at 0 (boundary of the parameter space)")
     else:
         est, se, stat = f.theta, float("nan"), float("nan")
-        p = f.lrt_p
-        lo, hi = (-math.inf, f.ci_bound) if f.separation == "-" else (f.ci_bound, math.inf)
+        p = cast(float, f.lrt_p)  # set, with the bound, when the data are separated
+        bound = cast(float, f.ci_bound)
+        lo, hi = (-math.inf, bound) if f.separation == "-" else (bound, math.inf)
         pi_lo = pi_hi = float("nan")
         arm = "treatment" if f.separation == "-" else "control"
         ratio = "OR" if es.measure == "OR" else "IRR"
@@ -649,7 +656,9 @@ def glmm_rma(es, method, level=0.95, pi="z"):
     res = MetaResult(
         measure=es.measure, method=method, ci_method="wald", pi_method="z" if f.separation is None else "none",
         scale=es.scale, k=es.k, estimate=est, se=se, ci_low=lo, ci_high=hi, pi_low=pi_lo, pi_high=pi_hi,
-        tau2=tau2, tau2_ci_low=float("nan"), tau2_ci_high=float("nan"), tau=math.sqrt(tau2) if math.isfinite(tau2) else float("nan"),
+        tau2=tau2, tau2_ci_low=float("nan"), tau2_ci_high=float("nan"),
+        tau=math.sqrt(tau2) if math.isfinite(tau2) else float("nan"),
         q=float("nan"), q_df=es.k - 1, q_p=float("nan"), i2=i2, h2=h2, stat=stat, p=p, df=None,
-        studies=study_results(es, 100 * weights / weights.sum(), level), level=level, notes=tuple(notes))
+        studies=study_results(es, 100 * weights / weights.sum(), level), level=level, notes=tuple(notes),
+        effects=es)
     return replace(res, extra={"glmm": info})

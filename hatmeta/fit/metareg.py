@@ -7,17 +7,19 @@ are formed (p = number of coefficients), never k x k, so large k stays cheap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from . import core
-from .effects import EffectSizes
 from ..errors import InputError
 from ..results import Coefficient, MetaRegression
+from . import core
+from .effects import EffectSizes
 
 METAREG_METHODS = ("FE",) + core.TAU2_METHODS
 
 
-def design_matrix(es: EffectSizes, moderators) -> tuple[np.ndarray, list[str]]:
+def design_matrix(es: EffectSizes, moderators: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Intercept plus one column per numeric moderator, or dummies (first sorted level as reference)
     for a moderator whose values are not all numbers (as R's factor coding); "a:b" is the product of
     two numeric columns (an interaction)."""
@@ -126,7 +128,7 @@ def _root(fun, lo, hi):
     return float(brentq(fun, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000))
 
 
-def tau2_metareg(X, y, v, method: str = "REML") -> float:
+def tau2_metareg(X: np.ndarray, y: np.ndarray, v: np.ndarray, method: str = "REML") -> float:
     """tau^2 of a meta-regression with design ``X`` (k x p), as metafor 3.8's rma.uni, truncated at 0.
 
     FE: 0. DL: (QE - (k - p)) / tr(P) with FE weights. HE: (RSS_OLS - tr(P_OLS V)) / (k - p).
@@ -171,7 +173,8 @@ def tau2_metareg(X, y, v, method: str = "REML") -> float:
     return max(candidates, key=lambda t: _loglik(X, y, v, t, method))
 
 
-def meta_regression(es: EffectSizes, moderators, ci="wald", level=0.95, method="REML") -> MetaRegression:
+def meta_regression(es: EffectSizes, moderators: Sequence[str], ci: str = "wald", level: float = 0.95,
+                    method: str = "REML") -> MetaRegression:
     """Meta-regression with tau^2 from ``method`` (FE, DL, HE, SJ, PM, EB, ML, REML): Wald z tests and
     a chi-square omnibus QM, or with ``ci="hksj"`` the Knapp-Hartung adjustment (covariance times the
     weighted residual variance, t on k - p df, QM as an F on (m, k - p) df; metafor's test="knha").
@@ -202,6 +205,7 @@ def meta_regression(es: EffectSizes, moderators, ci="wald", level=0.95, method="
         p = 2 * stdtr(df, -np.abs(stat))
         crit = stdtrit(df, 0.5 + level / 2)
         qm = float(b1 @ np.linalg.solve(cov[1:, 1:], b1)) / m
+        qm_df: int | list[int]
         qm_df, qm_p, test = [m, df], float(fdtrc(m, df, qm)), "t"
     else:
         df = None

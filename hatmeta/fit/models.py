@@ -5,18 +5,23 @@ All estimates are on the analysis scale (log for RR, OR, IRR, PETO).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from . import core
-from .effects import EffectSizes, ci_of
 from ..errors import InputError
 from ..results import MetaResult, StudyRows
+from ..vocabulary import COMMON_EFFECT_METHODS, GLMM_METHODS
+from . import core
+from .effects import EffectSizes, ci_of
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
-GLMM_METHODS = ("GLMM-FS", "GLMM-RS", "GLMM-EXACT")  # binomial/Poisson GLMMs on the arm counts (fit/glmm.py)
 CI_METHODS = ("wald", "hksj")
-PI_METHODS = ("t", "z")
-PRESETS = ("revman",)
+PI_METHODS = ("t", "z", "metafor")
+PRESETS = ("revman5", "revman", "revman-web")  # revman: alias of revman5
 
 
 def normalise_method(method: str) -> str:
@@ -44,21 +49,23 @@ def _check_options(es, method, ci, pi):
 
 def rma(es: EffectSizes, method: str = "REML", ci: str = "wald", pi: str = "t", level: float = 0.95,
         preset: str | None = None) -> MetaResult:
-    """Fit a common-effect (FE, MH, PETO) or random-effects model to ``es``.
+    """Fit a common-effect (FE, MH, PETO) or random-effects model to ``es`` (metafor's ``rma``,
+    ``rma.mh`` and ``rma.peto``).
 
     ``method``: FE, MH, PETO, DL, REML (default), ML, PM, HE, SJ, EB. ``ci``: "wald" (normal) or
     "hksj" (Hartung-Knapp-Sidik-Jonkman, t on k - 1 df). ``pi``: "t" (k - 2 df) or "z".
-    ``preset="revman"``: RevMan 5's "M-H, Random" (DL tau^2 from Q around the MH estimate).
+    ``preset``: "revman5" (alias "revman"): RevMan 5 exactly (fit/revman5.py; ``method`` then picks
+    RevMan's analysis); "revman-web": RevMan Web's current default (REML, HKSJ, Q-profile, prediction interval).
     """
     if not isinstance(es, EffectSizes):
         raise TypeError(f"rma expects the EffectSizes of escalc(table, measure), got {type(es).__name__}; "
                         "hatmeta.pool_table(table, measure) runs both")
+    if preset is not None:  # RevMan's analyses (fit/revman5.py, fit/revman_web.py)
+        from .revman5 import preset_fit
+
+        return preset_fit(es, preset, method, ci, pi, level)
     method = normalise_method(method)
     ci, pi = str(ci).lower(), str(pi).lower()
-    if preset is not None:
-        if str(preset).lower() != "revman":
-            raise InputError(f"unknown preset {preset!r}; choose revman", column="--preset")
-        return revman_random(es, ci=ci, pi=pi, level=level)
     if method in GLMM_METHODS:
         if ci != "wald":
             raise InputError(f"method {method} gives a Wald CI (as metafor's rma.glmm); drop --ci {ci}", column="--ci")
@@ -78,8 +85,8 @@ def rma(es: EffectSizes, method: str = "REML", ci: str = "wald", pi: str = "t", 
 def _result(es, f: core.CoreFit, method, ci, pi, level, notes=(), weights=None, **overrides) -> MetaResult:
     """Wrap a single-group CoreFit (G = 1) as a MetaResult."""
     s = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
-    random = method not in ("FE", "MH", "PETO")
-    values = dict(
+    random = method not in COMMON_EFFECT_METHODS
+    values: dict[str, Any] = dict(
         estimate=s(f.estimate), se=s(f.se), ci_low=s(f.ci_low), ci_high=s(f.ci_high),
         pi_low=s(f.pi_low) if random else float("nan"), pi_high=s(f.pi_high) if random else float("nan"),
         tau2=s(f.tau2), tau2_ci_low=s(f.tau2_ci_low), tau2_ci_high=s(f.tau2_ci_high),
@@ -91,7 +98,7 @@ def _result(es, f: core.CoreFit, method, ci, pi, level, notes=(), weights=None, 
     return MetaResult(
         measure=es.measure, method=method, ci_method=ci, pi_method=pi if random else "none", scale=es.scale,
         k=es.k, tau=float(np.sqrt(values["tau2"])), studies=study_results(es, weights, level), level=level,
-        notes=tuple(es.notes) + tuple(notes) + _pi_note(es.k, pi, random), **values)
+        notes=tuple(es.notes) + tuple(notes) + _pi_note(es.k, pi, random), effects=es, **values)
 
 
 def _pi_note(k, pi, random):
@@ -100,7 +107,7 @@ def _pi_note(k, pi, random):
     return ()
 
 
-def study_results(es: EffectSizes, weights, level=0.95):
+def study_results(es: EffectSizes, weights: ArrayLike, level: float = 0.95) -> StudyRows:
     """The studies of a fit (lazy StudyRows): effects, Wald CIs, weights in percent, inputs as given."""
     lo, hi = ci_of(es.yi, es.vi, level)
     return StudyRows(es.studies, es.yi, es.vi, np.asarray(weights, float), lo, hi,
@@ -109,7 +116,7 @@ def study_results(es: EffectSizes, weights, level=0.95):
 
 # ---------------------------------------------------------------- Mantel-Haenszel and Peto
 
-def _cells(es: EffectSizes, corrected=False):
+def _cells(es: EffectSizes, corrected: bool = False):
     """2x2 cells of the rows kept; ``corrected`` adds the zero-cell increment as escalc did."""
     c = es.table.columns
     a, n1, cc, n2 = c["events_treat"], c["n_treat"], c["events_ctrl"], c["n_ctrl"]
@@ -125,7 +132,7 @@ def _double_zero(es: EffectSizes):
     return ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
 
 
-def mh_estimate(es: EffectSizes, corrected=False):
+def mh_estimate(es: EffectSizes, corrected: bool = False) -> tuple[float, float]:
     """Mantel-Haenszel pooled estimate and its SE (analysis scale), as metafor's rma.mh.
 
     The tables are used as given (MH needs no zero-cell correction; metafor's default), or with
@@ -150,6 +157,13 @@ def mh_estimate(es: EffectSizes, corrected=False):
                              file=es.table.path)
         var = np.sum((n1 * n2 * (a + c) - a * c * n) / n**2) / (R * S)
         return float(np.log(R / S)), float(np.sqrt(var))
+    if not corrected and (not np.any((a > 0) | (c > 0)) or not np.any((b > 0) | (d > 0))):
+        # Every table without events (or with only events): the Sato variance is 0 and z is 0/0.
+        # RevMan 5 adds 0.5 to the cells of such tables (--preset revman5).
+        what = "no events" if not np.any((a > 0) | (c > 0)) else "only events"
+        raise InputError(f"Mantel-Haenszel RD is undefined: {what} in any arm of any study (variance 0); "
+                         "--preset revman5 pools it as RevMan 5 does (0.5 added to zero-cell tables)",
+                         file=es.table.path, column="--method")
     wsum = np.sum(n1 * n2 / n)
     est = np.sum((a * n2 - c * n1) / n) / wsum
     var = (est * np.sum(c * (n1 / n) ** 2 - a * (n2 / n) ** 2 + (n1 / n) * (n2 / n) * (n2 - n1) / 2)
@@ -165,7 +179,7 @@ def _q_around(es: EffectSizes, est):
     return float(np.sum((y - est) ** 2 / v)), int(keep.sum()) - 1
 
 
-def mantel_haenszel(es: EffectSizes, level=0.95) -> MetaResult:
+def mantel_haenszel(es: EffectSizes, level: float = 0.95) -> MetaResult:
     from scipy.special import chdtrc
 
     est, se = mh_estimate(es)
@@ -196,7 +210,7 @@ def _het(q, q_df, chdtrc):
                 i2=100 * max(0.0, (q - q_df) / q) if q > 0 else 0.0, h2=q / q_df if q_df > 0 else float("nan"))
 
 
-def peto(es: EffectSizes, level=0.95) -> MetaResult:
+def peto(es: EffectSizes, level: float = 0.95) -> MetaResult:
     """Peto's one-step OR (Yusuf et al. 1985): sum(O - E) / sum(V) on the raw tables, log scale.
 
     Study effects shown are escalc's "PETO" values (zero-cell increment added), as metafor's rma.peto.
@@ -230,26 +244,3 @@ def peto(es: EffectSizes, level=0.95) -> MetaResult:
     f = core.fit(g, method="FE", level=level, tau2_ci=False)
     return _result(shown, f, "PETO", "wald", "none", level, weights=weights, **_wald(est, se, level),
                    **_het(q, q_df, chdtrc))
-
-
-def revman_random(es: EffectSizes, ci="wald", pi="t", level=0.95) -> MetaResult:
-    """RevMan 5 "M-H, Random": DerSimonian-Laird with Q around the Mantel-Haenszel estimate.
-
-    Deeks & Higgins, "Statistical algorithms in Review Manager 5" (2010), section on M-H random
-    effects: Q = sum w_i (y_i - theta_MH)^2 with inverse-variance weights w_i = 1/v_i,
-    tau^2 = max(0, (Q - (k-1)) / (sum w - sum w^2 / sum w)), then inverse-variance pooling with
-    weights 1/(v_i + tau^2); I^2 from that Q. Zero cells get 0.5 in every cell; double zeros are out.
-    """
-    if es.measure not in ("RR", "OR", "RD") or es.table.layout != "binary":
-        raise InputError("the revman preset pools binary counts as RR, OR or RD", column="--preset")
-    _check_options(es, "DL", ci, pi)
-    mh, _ = mh_estimate(es, corrected=True)
-    q, _ = _q_around(es, mh)
-    w = 1 / es.vi
-    tau2 = max(0.0, (q - (es.k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
-    g = core.Groups.single(es.yi, es.vi)
-    f = core.fit(g, method="DL", ci=ci, pi=pi, level=level, tau2=np.array([tau2]), q=np.array([q]))
-    res = _result(es, f, "DL", ci, pi, level, notes=("preset revman: RevMan 5 M-H, Random",))
-    from dataclasses import replace
-
-    return replace(res, method="MH-DL", extra={"preset": "revman"})

@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def parse_random(formula: str) -> RandomTerm:
     """Parse metafor's formula syntax for one random term: ``~ 1 | a``, ``~ 1 | a/b/c`` or
     ``~ inner | outer``."""
     text = str(formula).strip()
-    where = dict(option="--random")
+    where: dict[str, Any] = {"option": "--random"}
     if not text.startswith("~") or text.count("|") != 1:
         raise InputError(f"random term {formula!r} is not of the form '~ 1 | COL', '~ 1 | A/B' or "
                          "'~ INNER | OUTER'", **where)
@@ -132,8 +133,8 @@ class _Component:
         if self.kind == "AR":
             return [("lag", d) for d in range(m)]
         if self.kind == "DIAG":
-            return [(l, l) for l in range(m)]
-        return [(l, l) for l in range(m)] + [(a, b) for b in range(m) for a in range(b + 1, m)]
+            return [(j, j) for j in range(m)]
+        return [(j, j) for j in range(m)] + [(a, b) for b in range(m) for a in range(b + 1, m)]
 
 
 # ---------------------------------------------------------------- sampling covariance
@@ -197,7 +198,7 @@ def v_from_columns(vi, cluster, columns: Sequence[Sequence[float]], names=(), pa
     beyond a cluster's size are ignored; asymmetric entries are an error. ``lines``: each row's line in
     ``path``, for the messages."""
     vi = np.asarray(vi, float)
-    line = (lambda r: lines[r]) if lines is not None else (lambda r: None)  # noqa: E731
+    line = (lambda r: lines[r]) if lines is not None else (lambda r: None)
     cols = [np.asarray(c, float) for c in columns]
     codes, levels = _codes(tuple(map(str, cluster)))
     k = len(vi)
@@ -289,7 +290,7 @@ class _Class:
     """The blocks of one size n, stacked: rows (B, n), y (B, n), X (B, n, p), V (B, n, n) and the
     elementary matrices E (a, B, n, n)."""
 
-    __slots__ = ("rows", "y", "X", "V", "E", "n", "B")
+    __slots__ = ("B", "E", "V", "X", "n", "rows", "y")
 
     def __init__(self, rows, y, X, V, E):
         self.rows, self.y, self.X, self.V, self.E = rows, y, X, V, E
@@ -347,17 +348,19 @@ def _elementary(comp: _Component, rows):
 
 def _theta_layout(comps):
     """Bounds and labels of theta, component by component."""
-    lo, hi, kinds = [], [], []
+    lo: list[float] = []
+    hi: list[float] = []
+    kinds: list[str] = []
     for c in comps:
         m = c.m
         if c.kind == "sigma2":
-            lo += [0.0]; hi += [np.inf]; kinds += ["var"]
+            lo, hi, kinds = lo + [0.0], hi + [np.inf], kinds + ["var"]
         elif c.kind in ("CS", "AR"):
-            lo += [0.0, -1.0]; hi += [np.inf, 1.0]; kinds += ["var", "cor"]
+            lo, hi, kinds = lo + [0.0, -1.0], hi + [np.inf, 1.0], kinds + ["var", "cor"]
         elif c.kind == "HCS":
-            lo += [0.0] * m + [-1.0]; hi += [np.inf] * m + [1.0]; kinds += ["var"] * m + ["cor"]
+            lo, hi, kinds = lo + [0.0] * m + [-1.0], hi + [np.inf] * m + [1.0], kinds + ["var"] * m + ["cor"]
         elif c.kind == "DIAG":
-            lo += [0.0] * m; hi += [np.inf] * m; kinds += ["var"] * m
+            lo, hi, kinds = lo + [0.0] * m, hi + [np.inf] * m, kinds + ["var"] * m
         else:  # UN: Cholesky factor, diagonal first, then the lower triangle column by column
             lo += [0.0] * m + [-np.inf] * (m * (m - 1) // 2)
             hi += [np.inf] * (m * (m + 1) // 2)
@@ -406,9 +409,9 @@ def _phi(comps, theta):
         else:  # UN: G = L L'
             L = _chol_matrix(th, m)
             G = L @ L.T
-            pairs = [(l, l) for l in range(m)] + _lower_pairs(m)
+            pairs = [(j, j) for j in range(m)] + _lower_pairs(m)
             ph = np.array([G[a, b] for a, b in pairs])
-            idx = [(l, l) for l in range(m)] + _lower_pairs(m)  # theta order of L's entries
+            idx = [(j, j) for j in range(m)] + _lower_pairs(m)  # theta order of L's entries
             J = np.zeros((len(ph), nt))
             for q, (a, b) in enumerate(pairs):
                 for s_, (i, j) in enumerate(idx):
@@ -477,7 +480,7 @@ class _Model:
         bl_of = np.full(len(sizes), -1, np.intp)
         cls_of = np.full(len(sizes), -1, np.intp)
         Vs = []
-        for ci, (n, bl, rows) in enumerate(layout):
+        for ci, (n, bl, _rows) in enumerate(layout):
             bl_of[bl] = np.arange(len(bl))
             cls_of[bl] = ci
             Vs.append(np.zeros((len(bl), n, n)))
@@ -590,7 +593,7 @@ def _fit_theta(model: _Model, start, lo, hi, scale):
     tol = 1e-12
     it = 0
     converged = False
-    for it in range(1, 301):
+    for it in range(1, 301):  # noqa: B007 (the count is returned)
         g = cur["g"]
         at_lo = (th <= lo) & (g <= 0)
         at_hi = (th >= hi) & (g >= 0)
@@ -831,7 +834,7 @@ class MvResult:
         out["notes"] = list(self.notes)
         return _jsonable(out)
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per coefficient (pandas): name, estimate, se, z, p, ci_low, ci_high (analysis scale),
         with the robust columns when ``robust`` was applied."""
         import pandas as pd
@@ -882,6 +885,11 @@ def _pfmt(p):
     if p is None or not math.isfinite(p):
         return "NA"
     return "< .0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _pval(p):
+    """metafor's "p-val < .0001" or "p-val = 0.0123"."""
+    return "< .0001" if p is not None and p < 1e-4 else "= " + _pfmt(p)
 
 
 def _table(header, rows, left=()):
@@ -935,10 +943,10 @@ def _summary(r: MvResult) -> str:
                 lines += ["", *_table(hdr, rows)]
         lines.append("")
     lines += ["Test for Residual Heterogeneity:" if len(r.coefficients) > 1 else "Test for Heterogeneity:",
-              f"{'QE' if len(r.coefficients) > 1 else 'Q'}(df = {r.qe_df}) = {_fmt(r.qe)}, p-val {'< .0001' if r.qe_p < 1e-4 else '= ' + _pfmt(r.qe_p)}", ""]
+              f"{'QE' if len(r.coefficients) > 1 else 'Q'}(df = {r.qe_df}) = {_fmt(r.qe)}, p-val {_pval(r.qe_p)}", ""]
     if len(r.coefficients) > 1:
         lines += [f"Test of Moderators (coefficients 2:{len(r.coefficients)}):",
-                  f"QM(df = {r.qm_df}) = {_fmt(r.qm)}, p-val {'< .0001' if (r.qm_p or 0) < 1e-4 else '= ' + _pfmt(r.qm_p)}",
+                  f"QM(df = {r.qm_df}) = {_fmt(r.qm)}, p-val {_pval(r.qm_p)}",
                   ""]
     lines += ["Model Results:", ""]
     rows = [[c.name if len(r.coefficients) > 1 else "", _fmt(c.estimate), _fmt(c.se), _fmt(c.stat), _pfmt(c.p),
@@ -998,7 +1006,7 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
     -------
     MvResult
     """
-    from . import _dist
+    from .. import dist as _dist
     from .metareg import _complete_moderators, design_matrix
 
     if not isinstance(es, EffectSizes):
@@ -1127,9 +1135,10 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
     if p > 1:
         b1 = beta[1:] if names[0] == "intrcpt" else beta
         idx = slice(1, None) if names[0] == "intrcpt" else slice(None)
-        qm: float | None = float(b1 @ np.linalg.solve(H[idx, idx], b1))
+        qm_value = float(b1 @ np.linalg.solve(H[idx, idx], b1))
+        qm: float | None = qm_value
         qm_df: int | None = len(b1)
-        qm_p: float | None = float(_dist.chi2_sf(len(b1), qm))
+        qm_p: float | None = float(_dist.chi2_sf(len(b1), qm_value))
     else:
         qm, qm_df, qm_p = None, None, None
     sig: list = []
@@ -1193,7 +1202,7 @@ def _check_v(model: _Model, es: EffectSizes) -> None:
                     names = ", ".join(es.studies[r] for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
                     raise InputError(f"the sampling covariance V of rows {names} is not positive definite "
                                      "(a vi of 0, or covariances too large for the variances)",
-                                     file=es.table.path, line=es.table.line_of(rows[0]))
+                                     file=es.table.path, line=es.table.line_of(rows[0])) from None
 
 
 def _same_partition(a, b):
@@ -1242,7 +1251,9 @@ def profile_ci(res: MvResult, level: float | None = None) -> MvResult:
     for i, kd in enumerate(kinds):
         if kd != "var":
             continue
-        f = lambda v: lmax - prof(i, v) - cut  # noqa: E731  (negative inside the interval)
+        def f(v, i=i):  # negative inside the interval
+            return lmax - prof(i, v) - cut
+
         est = theta[i]
         # lower bound
         if est <= 0 or f(0.0) <= 0:
@@ -1275,5 +1286,6 @@ def profile_ci(res: MvResult, level: float | None = None) -> MvResult:
     return replace(res, sigma2=tuple(sig), tau2=tuple(tau))
 
 
-__all__ = ["rma_mv", "MvResult", "SamplingCov", "sampling_cov", "vcalc", "v_from_columns", "v_dense", "v_diag", "parse_random",
+__all__ = ["rma_mv", "MvResult", "SamplingCov", "sampling_cov", "vcalc", "v_from_columns", "v_dense", "v_diag",
+           "parse_random",
            "profile_ci", "STRUCTS"]

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..io import columnar
-from ..io import trial_table as tt
+from ..io import columnar, trial_table as tt
 from .batch import pool_groups
+
+if TYPE_CHECKING:
+    from .batch import BatchResult
 
 BATCH_ROWS = 1_000_000
 
@@ -55,7 +58,8 @@ def _batches(path, batch_rows):
         yield from pf.iter_batches(batch_size=batch_rows)
 
 
-def pool_by_stream(path, by, measure, batch_rows=BATCH_ROWS, strict=False, **options) -> Iterator:
+def pool_by_stream(path: str | os.PathLike[str], by: str, measure: str, batch_rows: int = BATCH_ROWS,
+                   strict: bool = False, **options: Any) -> Iterator[BatchResult]:
     """Pool every group of Parquet input batch by batch; yields one BatchResult per batch (groups in
     order, each group whole). ``options``: method, ci, pi, level, cc as for ``pool_by``. A bad row fails
     its group (or, with ``strict``, stops the run); rows are numbered from 1 across files."""
@@ -66,7 +70,7 @@ def pool_by_stream(path, by, measure, batch_rows=BATCH_ROWS, strict=False, **opt
     key = by.strip().lower()
     carry = None  # Arrow table: rows of the last group of the previous batch
     offset = 0  # rows before ``carry`` (or before the batch when nothing is carried)
-    previous_keys = set()
+    previous_keys: set[object] = set()
     for rb in _batches(path, batch_rows):
         at = pa.Table.from_batches([rb])
         at = at.rename_columns([n.strip().lower() for n in at.column_names])
@@ -120,7 +124,7 @@ def _pool_part(at, path, by, measure, offset, strict, options):
         return pool_groups(tt.table_from_rows(rows, path=str(path), measure=measure, first_line=offset), by,
                            measure, strict=True, **options)
     got = table_by(rows, by, path=str(path), measure=measure, first_line=offset, try_exact=False)
-    failed = {}
+    failed: dict[object, str] = {}
     for i in sorted(got.errors):
         failed.setdefault(got.keys[i], got.errors[i])
     return pool_groups(got.table, by, measure, failed=failed, group_keys=got.keys, **options)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob as _glob
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,12 +25,15 @@ from ..errors import InputError
 from ..gc_pause import gc_paused
 from . import trial_table as tt
 
+if TYPE_CHECKING:
+    from .trial_table import TableSource
+
 # 8 MB (~150,000 rows): below this the exact reader is as quick as importing pyarrow (measured at 4 MB:
 # 1.2 s against 1.4 s on a loaded machine; at 47 MB, 10.5 s against 2.3 s).
 FAST_BYTES = 8 << 20
 
 
-def _pyarrow():
+def _pyarrow() -> bool:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
@@ -37,12 +41,13 @@ def _pyarrow():
     return True
 
 
-def is_parquet(path) -> bool:
+def is_parquet(path: object) -> bool:
     p = str(path)
     return p.lower().endswith((".parquet", ".pq")) or os.path.isdir(p) or any(ch in p for ch in "*?[")
 
 
-def read_any(path, measure=None, drop_incomplete=False, by=None) -> tt.TrialTable:
+def read_any(path: str | os.PathLike[str] | TableSource, measure: str | None = None, drop_incomplete: bool = False,
+             by: str | None = None) -> tt.TrialTable:
     """A TrialTable from a CSV file, a Parquet file, a folder of Parquet files or a glob of them
     (anything else ``trial_table.read_table`` takes, such as a DataFrame, goes to it)."""
     if drop_incomplete and isinstance(path, (str, os.PathLike)) and is_parquet(path):
@@ -78,7 +83,8 @@ def _header(path, measure):
     return rows[0], delim, probe.layout
 
 
-def read_csv_fast(path, measure=None, by=None):
+def read_csv_fast(path: str | os.PathLike[str], measure: str | None = None,
+                  by: str | None = None) -> tt.TrialTable | None:
     """The table of a large CSV file parsed by pyarrow, or None where only the exact reader can say
     what is wrong (or read it): the caller then uses that reader."""
     import pyarrow as pa
@@ -155,6 +161,7 @@ def _from_arrow(at, header, wanted, layout, path, lines, by=None):
             if col.null_count:
                 return None
             extra[h] = tuple(pc.utf8_trim_whitespace(col).to_pylist())
+    dup_notes: tuple[str, ...]
     labels, dup_notes = studies, ()
     if repeats and (by not in extra or len(set(zip(extra[by], studies))) != len(studies)):
         labels, dup_notes = tt.label_duplicates(studies)
@@ -172,7 +179,7 @@ def _float_column(col) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def read_parquet(path, measure=None, by=None) -> tt.TrialTable:
+def read_parquet(path: str | os.PathLike[str], measure: str | None = None, by: str | None = None) -> tt.TrialTable:
     """A trial table from a Parquet file, a folder of them, or a glob (files in name order).
 
     Parquet has no lines: an error names the row (1 = the first data row, counting across files in
@@ -230,7 +237,7 @@ def _parquet_arrow(path):
     return p, at
 
 
-def parquet_rows(path):
+def parquet_rows(path: str | os.PathLike[str]) -> list[list[str]]:
     """The rows of Parquet input as text (header first), for the readers that work on rows; row r of
     the data is "line" r."""
     if not _pyarrow():

@@ -10,7 +10,10 @@ names the next bad row (so a new check in ``trial_table`` is honoured here witho
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -25,15 +28,16 @@ class ByTable:
     (one line: file:line: column: problem) of each bad row, keyed by its position among the data rows."""
 
     table: tt.TrialTable | None
-    keys: tuple
-    errors: dict
+    keys: tuple[str, ...]
+    errors: dict[int, str]
 
 
 read_rows = tt.read_rows  # the exact reader's file-level errors (missing, not UTF-8, not CSV)
 
 
 @gc_paused()
-def table_by(rows, by, path="<table>", measure=None, first_line=1, try_exact=True) -> ByTable:
+def table_by(rows: Sequence[Sequence[str]], by: str, path: str = "<table>", measure: str | None = None,
+             first_line: int = 1, try_exact: bool = True) -> ByTable:
     """Split CSV ``rows`` (header first) into good rows and bad rows, each bad row with its error.
 
     Errors of the header (or of the whole file) are raised: they leave nothing to pool. The exact
@@ -56,7 +60,7 @@ def table_by(rows, by, path="<table>", measure=None, first_line=1, try_exact=Tru
         if row and (len(row) > 1 or row[0].strip()):  # blank lines are skipped, as the exact reader does
             data.append(row)
             lines.append(first_line + 1 + r)
-    errors = {}
+    errors: dict[int, str] = {}
     width = len(header)
     keys = []
     for i, row in enumerate(data):
@@ -88,7 +92,8 @@ def table_by(rows, by, path="<table>", measure=None, first_line=1, try_exact=Tru
         return ByTable(table, tuple(keys), errors)
 
 
-def _prepass(data, lines, rows, cols, layout, errors, path, measure):
+def _prepass(data: list[Sequence[str]], lines: list[int], rows: Sequence[Sequence[str]], cols: dict[str, int],
+             layout: str, errors: dict[int, str], path: str, measure: str | None) -> None:
     """Find bad rows at C speed where the layout's columns are named as such: each column parsed at
     once, the cells that fail parsed one by one, and the rows the range checks may reject confirmed
     one by one by the exact reader."""
@@ -101,6 +106,7 @@ def _prepass(data, lines, rows, cols, layout, errors, path, measure):
             ok = np.isfinite(arr)
         except ValueError:
             arr, ok = np.empty(len(good)), np.zeros(len(good), dtype=bool)
+        ok &= ~tt._odd_text(cells, arr)  # "1_5", "1e-400": named by the cell parser
         for pos in np.flatnonzero(~ok):
             i = good[pos]
             try:
@@ -120,30 +126,38 @@ def _prepass(data, lines, rows, cols, layout, errors, path, measure):
             errors[i] = str(exc)
 
 
-def replace_line(exc: InputError, line) -> InputError:
+def replace_line(exc: InputError, line: int | None) -> InputError:
     return InputError(exc.message, file=exc.file, line=line, column=exc.column)
 
 
-def _suspects(layout, v, n):
+def _suspects(layout: str, v: dict[str, Any], n: int) -> np.ndarray:
     """Rows that may fail the exact reader's range checks (a superset: non-finite, zero, negative,
     fractional counts, events above n, an estimate outside its CI)."""
     bad = np.zeros(n, dtype=bool)
     for c, x in v.items():
         bad |= ~np.isfinite(x)
+        for _, mask, _ in tt.magnitude_checks(c, x):
+            bad |= mask
         if c in tt.COUNT_COLUMNS:
             bad |= x != np.floor(x)
-        if c.startswith(("n_", "sd_", "time_")) or c in ("vi", "se"):
+        # One-arm layouts too (events, n; r, n): a check missed here sends each bad row through the exact
+        # reader again (a re-read of the table per bad row: quadratic).
+        if c.startswith(("n_", "sd_", "time_")) or c in ("vi", "se", "n"):
             bad |= x <= 0
-        if c.startswith("events_"):
+        if c.startswith("events"):
             bad |= x < 0
+        if c == "r":
+            bad |= np.abs(x) > 1
     if layout == "binary":
         bad |= (v["events_treat"] > v["n_treat"]) | (v["events_ctrl"] > v["n_ctrl"])
+    if layout == "proportion":
+        bad |= v["events"] > v["n"]
     if layout == "estimate_ci":
         bad |= ~((v["ci_low"] < v["ci_high"]) & (v["ci_low"] <= v["estimate"]) & (v["estimate"] <= v["ci_high"]))
     return bad
 
 
-def read_table_by(path, by, measure=None, try_exact=True) -> ByTable:
+def read_table_by(path: str | os.PathLike[str], by: str, measure: str | None = None, try_exact: bool = True) -> ByTable:
     """``table_by`` on a CSV file."""
     return table_by(read_rows(path), by, path=str(path), measure=measure, try_exact=try_exact)
 

@@ -24,13 +24,13 @@ import csv
 import io
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import IN_MEMORY, InputError
 from ..gc_pause import gc_paused
 
 LAYOUTS = {
@@ -89,7 +89,7 @@ class TrialTable:
     def k(self) -> int:
         return len(self.studies)
 
-    def subset(self, index) -> "TrialTable":
+    def subset(self, index: ArrayLike) -> TrialTable:
         """The rows at ``index`` (a sequence of positions), in that order."""
         index = np.asarray(index, dtype=int)
         return TrialTable(
@@ -116,18 +116,34 @@ class TrialTable:
         raise InputError(f"no such column; columns are: {', '.join(self.all_columns())}",
                          file=self.path, column=name)
 
-    def all_columns(self):
+    def all_columns(self) -> list[str]:
         return ["study", *self.columns, *self.extra]
 
-    def line_of(self, i: int):
+    def line_of(self, i: int) -> int | None:
         return self.lines[i] if self.lines else None
+
+    def identical_rows(self) -> list:
+        """[(line, line)] of rows identical in every column (a row pasted twice, most likely), found only
+        among rows that share a study name as given (cheap: no table of a million rows is compared)."""
+        names = self.given or self.studies
+        if len(set(names)) == len(names):
+            return []
+        first: dict = {}
+        pairs = []
+        for i, name in enumerate(names):
+            key = (name, *(float(v[i]) for v in self.columns.values()), *(v[i] for v in self.extra.values()))
+            if key in first:
+                pairs.append((self.line_of(first[key]), self.line_of(i)))
+            else:
+                first[key] = i
+        return pairs
 
 
 def _format_number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
-def detect_layout(names, path=None, measure=None) -> str:
+def detect_layout(names: Collection[str], path: str | None = None, measure: str | None = None) -> str:
     """The layout implied by the column names (lower case), or an InputError naming what is missing."""
     present = set(names)
     candidates = MEASURE_LAYOUTS.get(measure, tuple(LAYOUTS)) if measure else tuple(LAYOUTS)
@@ -159,16 +175,36 @@ if TYPE_CHECKING:
     import os
 
     import pandas as pd
+    from numpy.typing import ArrayLike
+    from typing_extensions import TypeIs
 
-    TableSource = Union[str, "os.PathLike[str]", pd.DataFrame, Mapping[str, Sequence[Any]]]
+    TableSource = str | os.PathLike[str] | pd.DataFrame | Mapping[str, Sequence[Any]]
 
 
 def read_table(path: TableSource, measure: str | None = None, drop_incomplete: bool = False) -> TrialTable:
     """Read a trial table and validate every cell; raise InputError on the first mistake.
 
-    ``path``: a CSV file (str or os.PathLike), a pandas DataFrame, or a mapping of column name to
-    values. ``drop_incomplete``: leave out rows with a missing value (empty, NA) in a column the
-    layout needs, naming them in ``notes``; otherwise the first such cell is an error.
+    Parameters
+    ----------
+    path : str, os.PathLike, pandas.DataFrame or mapping
+        A CSV file (comma, semicolon or tab separated), a DataFrame, or a mapping of column name to
+        values. The column names decide the layout (binary, continuous, rates, yi/vi, ...).
+    measure : str, optional
+        The measure the table is for, so that an ambiguous layout is read as that measure needs.
+    drop_incomplete : bool
+        Leave out rows with a missing value (empty, NA) in a column the layout needs, naming them in
+        ``notes``; otherwise the first such cell is an error (file, line and column).
+
+    Returns
+    -------
+    TrialTable
+        The studies and their columns as given (counts, means and SDs in the units of the data;
+        nothing transformed).
+
+    Raises
+    ------
+    InputError
+        A bad cell, a missing column or an unreadable file, named by file, line and column.
     """
     import os
 
@@ -185,13 +221,20 @@ _CSV_SPECIAL = ('"', "\r", "\x00")
 
 
 @gc_paused()
-def read_rows(path) -> list:
+def read_rows(path: str | os.PathLike[str]) -> list[list[str]]:
     """The CSV rows of ``path`` (header first; comma, semicolon or tab separated, byte-order mark allowed),
     with one-line errors naming the file."""
     path = str(path)
     try:
+        import os
+        import stat
+
+        if stat.S_ISCHR(os.stat(path).st_mode) or stat.S_ISBLK(os.stat(path).st_mode):
+            raise InputError("is a device, not a CSV file", file=path)  # /dev/zero would be read forever
         with open(path, newline="", encoding="utf-8-sig") as fh:
             text = fh.read()
+        if "\r" in text and "\n" not in text:  # a CR-only file (classic Mac Excel): lines end at each CR
+            text = text.replace("\r", "\n")
         delimiter = _delimiter(text)
         if not any(ch in text for ch in _CSV_SPECIAL):
             # Without quotes, carriage returns or NULs the csv module's rows are the lines split at the
@@ -203,24 +246,34 @@ def read_rows(path) -> list:
         return list(csv.reader(io.StringIO(text), delimiter=delimiter))
     except FileNotFoundError:
         raise InputError("file not found", file=path) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", file=path) from None
+    except UnicodeDecodeError as exc:
+        with open(path, "rb") as fh:  # the line of the first bad byte (the BOM, if any, counts as none)
+            line = fh.read(exc.start + 3).count(b"\n") + 1
+        raise InputError("not a UTF-8 text file", file=path, line=line) from None
     except csv.Error as exc:
         raise InputError(f"not a readable CSV file ({exc})", file=path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a CSV file", file=path) from None
+    except OSError as exc:  # unreadable, a symbolic-link loop, a name too long
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", file=path) from None
 
 
-def _is_frame(obj) -> bool:
+def _is_frame(obj: object) -> TypeIs[pd.DataFrame]:
     """A pandas DataFrame, recognised without importing pandas (the command line never needs it)."""
     return type(obj).__name__ == "DataFrame" and type(obj).__module__.split(".")[0] == "pandas"
 
 
-def table_from_frame(frame, measure=None, drop_incomplete=False, path="<DataFrame>") -> TrialTable:
+def table_from_frame(frame: pd.DataFrame | Mapping[str, Sequence[Any]], measure: str | None = None,
+                     drop_incomplete: bool = False, path: str = "<DataFrame>") -> TrialTable:
     """A TrialTable from a pandas DataFrame or a dict of columns (values as numbers or text;
     NaN and None are missing). A DataFrame index named ``study`` serves as the study column."""
     if _is_frame(frame):
         if "study" not in [str(c).strip().lower() for c in frame.columns] and frame.index.name == "study":
             frame = frame.reset_index()
         names = [str(c) for c in frame.columns]
+        if names and names[0] == "Unnamed: 0":
+            # pandas' name for the empty first header of an R export (its row names): read as that file is.
+            names[0] = ""
         columns = [frame[c].tolist() for c in frame.columns]
     else:
         path = "<dict>" if path == "<DataFrame>" else path
@@ -230,14 +283,15 @@ def table_from_frame(frame, measure=None, drop_incomplete=False, path="<DataFram
             raise InputError("columns of different lengths: " + ", ".join(f"{n} ({len(c)})" for n, c in
                                                                            zip(names, columns)), file=path)
     rows = [names] + [[_cell_text(x) for x in row] for row in zip(*columns)]
-    return table_from_rows(rows, path=path, measure=measure, drop_incomplete=drop_incomplete)
+    # first_line=-1: a bad cell is named by its row (0 = the first row, as the frame's index counts).
+    return table_from_rows(rows, path=path, measure=measure, drop_incomplete=drop_incomplete, first_line=-1)
 
 
 def _cell_text(x) -> str:
     if x is None:
         return ""
-    if isinstance(x, float):
-        return "" if x != x else repr(x)
+    if isinstance(x, float):  # np.float64 is a float too: its repr under NumPy 2 is 'np.float64(1.0)'
+        return "" if x != x else repr(float(x))
     if hasattr(x, "item") and not isinstance(x, str):  # NumPy scalar
         return _cell_text(x.item())
     return str(x)
@@ -252,7 +306,7 @@ def _delimiter(text: str) -> str:
     return max((";", "\t"), key=header.count) if (";" in header or "\t" in header) else ","
 
 
-def label_duplicates(names) -> tuple[tuple, tuple]:
+def label_duplicates(names: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Display labels for study names that repeat: every occurrence of a repeated name gets its
     rank, "Shechter (1)", "Shechter (2)", in row order (two trials by one first author are two
     studies, as in metafor). Returns (labels, notes)."""
@@ -289,15 +343,24 @@ def label_duplicates(names) -> tuple[tuple, tuple]:
 
 
 @gc_paused()
-def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incomplete=False) -> TrialTable:
+def table_from_rows(rows: Sequence[Sequence[str]], path: str = "<table>", measure: str | None = None,
+                    first_line: int = 1, drop_incomplete: bool = False) -> TrialTable:
     """Build a TrialTable from CSV rows (header first). ``first_line`` is the header's line number."""
     measure = measure.upper() if measure else None
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise InputError("empty file: expected a header row", file=path, line=first_line)
     header = [h.strip().lower() for h in rows[0]]
+    by_author = "study" not in header and "author" in header and "year" in header
     if header[0] == "" and any(header[1:]):
         # R's write.csv writes row names under an empty header: they name the studies if nothing else does.
-        header[0] = "study" if "study" not in header else "_rownames"
+        header[0] = "study" if "study" not in header and not by_author else "_rownames"
+    if by_author:
+        # No study column: "author, year" names each study, as metafor's examples label dat.bcg
+        # (slab = paste(author, year, sep = ", ")); said in the notes.
+        a, y, width = header.index("author"), header.index("year"), len(header)
+        header = header + ["study"]
+        rows = [rows[0]] + [row + [f"{row[a].strip()}, {row[y].strip()}"] if len(row) == width else row
+                            for row in rows[1:]]
     seen = set()
     for j, h in enumerate(header):
         if not h:
@@ -308,7 +371,7 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
     if "study" not in header:
         raise InputError("missing column 'study'", file=path, line=first_line, column="study")
     # metafor's names stand in for hatmeta's when those are absent (given name kept for messages).
-    given = {}
+    given: dict[str, str] = {}
     for j, h in enumerate(header):
         target = ALIASES.get(h)
         if target and target not in seen and target not in given.values():
@@ -323,7 +386,7 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
     data = rows[1:]
     widths = set(map(len, data))
     if len(header) > 1 and widths == {len(header)}:  # no blank line (the common case, at C speed)
-        lines = range(first_line + 1, first_line + 1 + len(data))
+        lines: Sequence[int] = range(first_line + 1, first_line + 1 + len(data))
     else:
         keep = [r for r, row in enumerate(data) if row and (len(row) > 1 or row[0].strip())]
         if not keep:
@@ -336,7 +399,8 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
         r = next(r for r, row in enumerate(data) if len(row) != len(header))
         raise InputError(f"expected {len(header)} fields, found {len(data[r])}", file=path, line=lines[r])
     sources = [c for w in wanted for c in ((w,) if w in pos else DERIVED[w])]
-    notes: tuple = ()
+    notes: tuple = ("studies named by their author and year columns (the table has no study column)",) \
+        if by_author else ()
     dropped: tuple = ()
     if drop_incomplete:
         gone = [r for r, row in enumerate(data) if any(row[pos[c]].strip().lower() in MISSING for c in sources)]
@@ -349,8 +413,9 @@ def table_from_rows(rows, path="<table>", measure=None, first_line=1, drop_incom
                              "missing " + ", ".join(given.get(c, c) for c in sources
                                                     if data[r][pos[c]].strip().lower() in MISSING),
                              {h: data[r][pos[h]].strip() for h in extra_cols}) for r in gone)
-            notes += (f"{len(gone)} incomplete row{'s' if len(gone) > 1 else ''} left out (--drop-incomplete): "
-                      + "; ".join(f"{s or '(unnamed)'} (line {ln}): {why}" for s, ln, why, _ in dropped),)
+            where = "row" if path in IN_MEMORY else "line"
+            notes += (f"{len(gone)} incomplete row{'s' if len(gone) > 1 else ''} left out ({_drop_flag(path)}): "
+                      + "; ".join(f"{s or '(unnamed)'} ({where} {ln}): {why}" for s, ln, why, _ in dropped),)
             out = set(gone)
             data = [row for r, row in enumerate(data) if r not in out]
             lines = [ln for r, ln in enumerate(lines) if r not in out]
@@ -393,26 +458,79 @@ def _parse_column(cells, path, lines, column) -> np.ndarray:
         values = np.asarray(cells, dtype=float)
     except ValueError:
         values = None
-    if values is not None and np.isfinite(values).all():
+    if values is not None and np.isfinite(values).all() and not _odd_text(cells, values).any():
         return values
     for line, text in zip(lines, cells):
         _parse_number(text, path, line, column)
     raise AssertionError("unreachable: a column that failed to parse has a bad cell")
 
 
+def decimal_comma_hint(text: str) -> str:
+    """' (a decimal comma? ...)' for a cell like '100,0' (a spreadsheet in a European locale), else ''."""
+    return " (a decimal comma? write 0.5, not 0,5)" if re.fullmatch(r"[+-]?\d+,\d+", text.strip()) else ""
+
+
+def _drop_flag(path) -> str:
+    """How the caller asks to leave incomplete rows out: the command line's flag, or read_table's keyword."""
+    return "drop_incomplete=True" if path in IN_MEMORY else "--drop-incomplete"
+
+
 def _parse_number(text, path, line, column) -> float:
     s = text.strip()
     if s.lower() in MISSING:
-        raise InputError(f"missing value{' (' + s + ')' if s else ''}; --drop-incomplete leaves such rows out",
+        raise InputError(f"missing value{' (' + s + ')' if s else ''}; {_drop_flag(path)} leaves such rows out",
                          file=path, line=line, column=column)
     try:
+        if "_" in s:  # float() reads "1_5" as 15; no spreadsheet or R does
+            raise ValueError
         x = float(s)
     except ValueError:
-        hint = " (a decimal comma? write 0.5, not 0,5)" if re.fullmatch(r"[+-]?\d+,\d+", s) else ""
-        raise InputError(f"not a number: {s!r}{hint}", file=path, line=line, column=column) from None
+        raise InputError(f"not a number: {s!r}{decimal_comma_hint(s)}", file=path, line=line, column=column) from None
     if not math.isfinite(x):
         raise InputError(f"not a finite number: {s!r}", file=path, line=line, column=column)
+    if x == 0 and _NONZERO.search(s):
+        raise InputError(f"too small to compute with: {s!r} underflows to 0", file=path, line=line, column=column)
     return x
+
+
+_NONZERO = re.compile(r"^[^eE]*[1-9]")  # a non-zero digit before any exponent: the number is not 0
+
+
+def _odd_text(cells, values) -> np.ndarray:
+    """Cells that parsed but must be looked at one by one: an underscore (float() reads "1_5" as 15) or
+    a non-zero number that underflowed to 0 ("1e-400"). Tested on the joined text first (C speed)."""
+    odd = np.zeros(len(values), dtype=bool)
+    if "_" in "".join(cells):
+        odd |= np.fromiter(("_" in c for c in cells), dtype=bool, count=len(values))
+    for i in np.flatnonzero(values == 0):
+        odd[i] = bool(_NONZERO.search(cells[i].strip()))
+    return odd
+
+
+# Magnitudes the estimators compute with exactly: beyond them squares and weights overflow (tau² = 0 with a
+# confident estimate, or a null result), so such cells are refused, named, rather than computed wrongly.
+# A tiny effect is harmless (it is as good as 0); a tiny variance, SE or SD is a huge weight, so the lower
+# bound applies only to those divisors.
+LIMIT = 1e100  # any numeric column
+EFFECT_COLUMNS = {"yi", "vi", "se", "estimate", "ci_low", "ci_high"}
+EFFECT_LIMIT = 1e40  # effects and their variances: weights squared twice in REML's score
+TINY = {"vi": 1e-40, "se": 1e-20, "sd_treat": 1e-20, "sd_ctrl": 1e-20}  # weights up to 1e40
+MAX_COUNT = 2 ** 53  # the largest count a float64 holds exactly
+
+
+def magnitude_checks(c, v) -> list:
+    """(column, bad mask, message) of the magnitude checks of column ``c`` (shared with io.lenient)."""
+    hi = EFFECT_LIMIT if c in EFFECT_COLUMNS else LIMIT
+    a = np.abs(v)
+    h = f"{hi:.0e}".replace("e+", "e")
+    out = [(c, a > hi, f"too large to compute with: {{x:g}} (magnitudes up to {h}; rescale the column)")]
+    if c in TINY:
+        l = f"{TINY[c]:.0e}"
+        out.append((c, (a < TINY[c]) & (v != 0),
+                    f"too small to compute with: {{x:g}} (from {l}: a weight beyond 1e40; rescale the column)"))
+    if c in COUNT_COLUMNS:
+        out.append((c, v > MAX_COUNT, "a count above 2^53 cannot be held exactly, got {x:g}"))
+    return out
 
 
 def check_values(table: TrialTable) -> None:
@@ -424,6 +542,7 @@ def check_values(table: TrialTable) -> None:
 
     checks = []  # (column, bad mask, message for value x)
     for c, v in cols.items():
+        checks += magnitude_checks(c, v)
         if c in COUNT_COLUMNS:
             checks.append((c, v != np.floor(v), "must be a whole number, got {x:g}"))
         if c.startswith("n_") or c == "n":
@@ -442,11 +561,11 @@ def check_values(table: TrialTable) -> None:
     if table.layout == "binary":
         for arm in ("treat", "ctrl"):
             e, n = cols[f"events_{arm}"], cols[f"n_{arm}"]
-            for i in np.flatnonzero(e > n):
+            for i in np.flatnonzero(e > n).tolist():
                 fail(i, f"events_{arm}", f"events ({e[i]:g}) exceed n_{arm} ({n[i]:g})")
     if table.layout == "proportion":
         e, n = cols["events"], cols["n"]
-        for i in np.flatnonzero(e > n):
+        for i in np.flatnonzero(e > n).tolist():
             fail(i, "events", f"events ({e[i]:g}) exceed n ({n[i]:g})")
     if table.layout == "estimate_ci":
         lo, est, hi = cols["ci_low"], cols["estimate"], cols["ci_high"]

@@ -15,12 +15,17 @@ in ``warning`` and ``notes``; the other groups go on.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError
 from ..fit import core
 from . import publication_bias as pb
+
+if TYPE_CHECKING:
+    from ..fit.effects import EffectSizes
 
 TRIM_FILL_KEYS = ("k0", "side", "estimator", "estimate", "se", "ci_low", "ci_high", "p", "tau2", "filled_yi",
                   "filled_vi", "k", "method", "p_k0", "warning", "notes")
@@ -51,7 +56,7 @@ class _SeiRegression:
     """Weighted regression of y on (1, x) per group with weights 1 / (v + tau^2), in closed form
     (2 x 2 normal equations), for the tau^2 of metafor's rma.uni(yi, vi, mods = sqrt(vi))."""
 
-    def __init__(self, y, v, gid, G):
+    def __init__(self, y, v, gid, G) -> None:
         self.y, self.v, self.gid, self.G = y, v, gid, G
         self.x = np.sqrt(v)
         self.k = np.bincount(gid, minlength=G).astype(float)
@@ -202,7 +207,8 @@ def _sides(y, v, gid, G, method):
         _, S0, _, S2, det, *_ = reg.fit(np.zeros(G))
     sure = (np.isfinite(tau2) & np.isfinite(slope) & (slope != 0) & (np.sign(near[0]) == np.sign(slope))
             & (np.sign(near[1]) == np.sign(slope)) & (np.abs(det) > 1e-10 * S0 * S2))
-    sides, errors = [None] * G, {}
+    sides: list[str | None] = [None] * G
+    errors: dict[int, str] = {}
     for j in range(G):
         if sure[j]:
             sides[j] = "right" if slope[j] < 0 else "left"
@@ -224,7 +230,8 @@ def _sides(y, v, gid, G, method):
 
 # ---------------------------------------------------------------- trim-and-fill
 
-def trim_fill_by_group(es, gid, G, method="REML", estimator="L0", side=None, level=0.95):
+def trim_fill_by_group(es: EffectSizes, gid: np.ndarray, G: int, method: str = "REML", estimator: str = "L0",
+                       side: str | None = None, level: float = 0.95) -> list[dict[str, Any]]:
     """Trim-and-fill for every group of rows of ``es`` (``gid``: group index per row): a list of G
     JSON-ready dicts with the keys of ``TrimFill.to_dict()`` (analysis scale), equal to
     ``publication_bias.trim_fill`` on each group's rows. ``side``: None (decided per group) or
@@ -243,7 +250,7 @@ def trim_fill_by_group(es, gid, G, method="REML", estimator="L0", side=None, lev
     gid = np.asarray(gid, dtype=np.intp)
     y_all, v_all = np.asarray(es.yi, float), np.asarray(es.vi, float)
     kk = np.bincount(gid, minlength=G)
-    out = [None] * G
+    out: list[Any] = [None] * G  # every group gets its dict below
     for j in np.flatnonzero(kk < 3):
         out[j] = _failed(TRIM_FILL_KEYS, f"trim-and-fill needs at least 3 studies, found {kk[j]}",
                          estimator=estimator, k=int(kk[j]), method=m)
@@ -367,7 +374,9 @@ def _kept_means(y, v, g, rank_in, k, k0, active, method):
 
 # ---------------------------------------------------------------- selection model (per group)
 
-def selection_model_by_group(es, gid, G, steps=(0.025,), benefit="lower", method="REML", level=0.95):
+def selection_model_by_group(es: EffectSizes, gid: np.ndarray, G: int, steps: Sequence[float] = (0.025,),
+                             benefit: str = "lower", method: str = "REML", level: float = 0.95,
+                             ) -> list[dict[str, object]]:
     """The step-function selection model fitted to every group of rows separately (one ML fit each,
     ``publication_bias.selection_model``): a list of G JSON-ready dicts with the keys of
     ``SelectionModel.to_dict()``; a group that cannot be fitted gets nulls and the reason."""

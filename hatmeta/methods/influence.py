@@ -19,17 +19,25 @@ h > 3/k, or |dfbetas| > 1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..fit import core
 from ..fit.effects import EffectSizes
 from ..results import InfluenceRow
+from ..vocabulary import COMMON_EFFECT_METHODS
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..results import Influence, MetaResult
 
 CHUNK_ROWS = 2_000_000  # leave-one-out rows per vectorised pass: bounds memory for very large k
 
 
-def _loo_index(sizes, rows=None):
+def _loo_index(sizes: np.ndarray, rows: range | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For rows grouped contiguously with ``sizes``: (row of each leave-one-out member, its fit id),
     fit r holding every row of r's group except r; only the fits of ``rows`` (a range) if given,
     numbered from 0."""
@@ -46,7 +54,7 @@ def _loo_index(sizes, rows=None):
     return member, fit_id, grp
 
 
-def _deleted_fits(y, v, sizes, m, hksj):
+def _deleted_fits(y: np.ndarray, v: np.ndarray, sizes: np.ndarray, m: str, hksj: bool) -> dict[str, np.ndarray]:
     """tau^2, mean, sum of weights, s2w and Cochran's Q of every leave-one-out fit (per row), in
     passes of at most CHUNK_ROWS rows."""
     n = len(y)
@@ -75,7 +83,8 @@ def _deleted_fits(y, v, sizes, m, hksj):
     return out
 
 
-def influence_arrays(y, v, sizes, method="REML", ci="wald"):
+def influence_arrays(y: np.ndarray, v: np.ndarray, sizes: ArrayLike, method: str = "REML",
+                     ci: str = "wald") -> dict[str, np.ndarray]:
     """Influence statistics for rows grouped contiguously in meta-analyses of ``sizes`` studies.
 
     Returns a dict of per-row arrays (rstudent, dffits, cooks_distance, hat, cov_ratio, tau2_deleted,
@@ -83,7 +92,7 @@ def influence_arrays(y, v, sizes, method="REML", ci="wald"):
     inverse-variance weights with tau^2 = 0.
     """
     y, v = np.asarray(y, float), np.asarray(v, float)
-    m = "FE" if method in ("FE", "MH", "PETO") else method
+    m = "FE" if method in COMMON_EFFECT_METHODS else method
     sizes = np.asarray(sizes, dtype=np.intp)
     G = len(sizes)
     grp = np.repeat(np.arange(G), sizes)
@@ -124,12 +133,41 @@ def influence_arrays(y, v, sizes, method="REML", ci="wald"):
 FIELDS = ("rstudent", "dffits", "cooks_distance", "hat", "cov_ratio", "tau2_deleted", "q_deleted")
 
 
-def influence(es: EffectSizes, method="REML", ci="wald") -> tuple:
-    """One InfluenceRow per study of ``es`` (needs at least 3 studies)."""
+def influence(res: MetaResult | EffectSizes, method: str | None = None, ci: str | None = None) -> Influence:
+    """metafor's ``influence()``: per study the externally studentised residual, DFFITS, Cook's distance,
+    hat value, covariance ratio, and tau² and Q with the study left out (needs at least 3 studies).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    method, ci : optional
+        Override the fit's tau² estimator and CI method (common-effect fits use inverse-variance weights).
+
+    Returns
+    -------
+    Influence
+        One ``InfluenceRow`` per study (residuals and DFFITS in SD units, tau² and Q with the study
+        left out on the analysis scale).
+
+    References
+    ----------
+    Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for meta-analysis. Res Synth
+    Methods 1:112-125.
+    """
+    from ..results import Influence
+    from .fitted import fitted
+
+    f = fitted(res, method, ci)
+    m = "FE" if f.method in COMMON_EFFECT_METHODS else f.method
+    return Influence(f.es.measure, m, _influence(f.es, m, f.ci))
+
+
+def _influence(es: EffectSizes, method: str, ci: str) -> tuple[InfluenceRow, ...]:
     from ..errors import InputError
 
     if es.k < 3:
-        raise InputError(f"influence diagnostics need at least 3 studies, found {es.k}", file=es.table.path)
+        raise InputError(f"influence diagnostics need at least 3 studies, found {es.k}", option="--influence")
     a = influence_arrays(es.yi, es.vi, [es.k], method=method, ci=ci)
     cols = {name: a[name].tolist() for name in FIELDS}
     flags = a["influential"].tolist()
@@ -137,7 +175,7 @@ def influence(es: EffectSizes, method="REML", ci="wald") -> tuple:
                  for i, s in enumerate(es.studies))
 
 
-def heterogeneity_ci(yi, vi, level=0.95):
+def heterogeneity_ci(yi: ArrayLike, vi: ArrayLike, level: float = 0.95) -> dict[str, float]:
     """(tau2, I^2 %, H^2) confidence bounds from the Q-profile interval of tau^2 (Viechtbauer 2007), as
     metafor's confint: I^2 = 100 tau^2 / (tau^2 + s^2) and H^2 = (tau^2 + s^2) / s^2, with the typical
     within-study variance s^2 = (k - 1) sum w / ((sum w)^2 - sum w^2), w = 1/v (Higgins & Thompson 2002).
@@ -147,18 +185,19 @@ def heterogeneity_ci(yi, vi, level=0.95):
     interval need not contain the Q-based point estimate."""
     yi, vi = np.asarray(yi, float), np.asarray(vi, float)
     g = core.Groups.single(yi, vi)
-    lo, hi = core.qprofile_ci(g, level)
+    lo_g, hi_g = core.qprofile_ci(g, level)
     w = 1 / vi
     k = len(yi)
     s2 = (k - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum())
-    i2 = lambda t: 100 * t / (t + s2)  # noqa: E731
-    h2 = lambda t: (t + s2) / s2  # noqa: E731
-    lo, hi = float(lo[0]), float(hi[0])
+    i2: Callable[[float], float] = lambda t: 100 * t / (t + s2)  # noqa: E731
+    h2: Callable[[float], float] = lambda t: (t + s2) / s2  # noqa: E731
+    lo, hi = float(lo_g[0]), float(hi_g[0])
     return {"tau2_ci_low": lo, "tau2_ci_high": hi, "i2_ci_low": i2(lo), "i2_ci_high": i2(hi),
             "h2_ci_low": h2(lo), "h2_ci_high": h2(hi)}
 
 
-def influence_by_group(es: EffectSizes, gid, G, method="REML", ci="wald"):
+def influence_by_group(es: EffectSizes, gid: ArrayLike, G: int, method: str = "REML",
+                       ci: str = "wald") -> list[list[dict[str, object]]]:
     """Influence rows (JSON-ready dicts) for every group of rows of ``es``, all groups in one vectorised
     fit; groups with fewer than 3 studies get an empty list (and are named by the caller)."""
     gid = np.asarray(gid, dtype=np.intp)
@@ -166,7 +205,7 @@ def influence_by_group(es: EffectSizes, gid, G, method="REML", ci="wald"):
     ok = k >= 3
     order = np.argsort(gid, kind="stable")
     order = order[ok[gid[order]]]
-    out = [[] for _ in range(G)]
+    out: list[list[dict[str, object]]] = [[] for _ in range(G)]
     if order.size == 0:
         return out
     a = influence_arrays(es.yi[order], es.vi[order], k[ok], method=method, ci=ci)

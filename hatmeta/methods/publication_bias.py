@@ -25,20 +25,29 @@ funnel) have too little power to tell chance from asymmetry with fewer (Sterne e
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError
 from ..fit import core
 from ..fit.effects import EffectSizes
-from ..results import PetPeese, SelectionModel, SmallStudyTest, TrimFill
+from ..results import EggerTest, PetPeese, SelectionModel, SmallStudyTest, TrimFill
+from ..vocabulary import COMMON_EFFECT_METHODS, TEST_NAMES
+from .fitted import fitted
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..results import MetaResult
 
 MIN_STUDIES = 10  # Sterne et al. 2011 (BMJ 343:d4002); Cochrane Handbook 13.3.5.4
 TESTS = ("egger", "peters", "harbord", "begg")
 PET_PEESE_ALPHA = 0.05  # Stanley & Doucouliagos 2014: PEESE when PET's intercept differs from 0 at 5%
 
 
-def few_studies(k, what):
+def few_studies(k: int, what: str) -> str | None:
     if k < MIN_STUDIES:
         return (f"only {k} studies: {what} needs at least {MIN_STUDIES} to tell small-study effects from chance "
                 f"(Sterne et al. 2011, BMJ 343:d4002; Cochrane Handbook 13.3.5.4)")
@@ -47,7 +56,7 @@ def few_studies(k, what):
 
 # ---------------------------------------------------------------- weighted regression per group
 
-def wls_groups(y, x, w, gid, G):
+def wls_groups(y: np.ndarray, x: np.ndarray, w: np.ndarray, gid: np.ndarray, G: int) -> tuple[np.ndarray, ...]:
     """Weighted least squares y = b0 + b1 x per group, with the residual variance estimated (R's lm with
     weights: multiplicative dispersion). Returns b0, se0, b1, se1, df (arrays of length G)."""
     s = lambda a: np.bincount(gid, weights=a, minlength=G)  # noqa: E731
@@ -96,7 +105,8 @@ def _log_or(es: EffectSizes):
         return np.log((a + inc) * (d + inc) / ((b + inc) * (c + inc)))
 
 
-def regression_tests(es: EffectSizes, which, gid=None, G=1):
+def regression_tests(es: EffectSizes, which: str, gid: np.ndarray | None = None, G: int = 1,
+                     ) -> tuple[Any, ...]:
     """Egger, Peters or Harbord for every group of rows: arrays (statistic, df, p, coefficient, se, k).
 
     ``coefficient`` is the tested one: Egger's and Harbord's intercept (the slope of yi on sei in the
@@ -130,22 +140,77 @@ def regression_tests(es: EffectSizes, which, gid=None, G=1):
     return t, df, _t_p(t, df), coef, cse, np.bincount(gid, minlength=G)
 
 
-NAMES = {"egger": "Egger's regression test", "peters": "Peters' test", "harbord": "Harbord's score test",
-         "begg": "Begg's rank correlation test"}
 NOTES = {"egger": "intercept of yi/se on 1/se (Egger et al. 1997)",
          "peters": "slope of log OR on 1/N, weights events x non-events / N (Peters et al. 2006)",
          "harbord": "intercept of Z/sqrt(V) on sqrt(V), efficient score and its variance (Harbord et al. 2006)",
          "begg": "Kendall's tau between standardised effects and variances (Begg & Mazumdar 1994)"}
 
 
-def small_study_test(es: EffectSizes, which: str) -> SmallStudyTest:
-    """One small-study test on one meta-analysis (``which``: egger, peters, harbord or begg)."""
+def egger(res: MetaResult | EffectSizes) -> EggerTest:
+    """The classical Egger test: yi/se on 1/se, whose intercept measures asymmetry (t on k - 2 df);
+    warns below 10 studies (Cochrane Handbook 13.3.5.4: too little power).
+
+    The same regression as ``small_study_test(res, "egger")`` (metafor's ``regtest(model="lm",
+    predictor="sei")``) written the classical way: its intercept is the weighted form's slope on sei and
+    its slope the weighted form's intercept.
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+
+    Returns
+    -------
+    EggerTest
+        Intercept (in standard-normal-deviate units), its SE, t, df, p, the slope (analysis scale) and
+        a warning below 10 studies.
+
+    References
+    ----------
+    Egger M, Davey Smith G, Schneider M, Minder C (1997). Bias in meta-analysis detected by a simple,
+    graphical test. BMJ 315:629-634.
+    """
+    es = fitted(res).es
+    k = es.k
+    if k < 3:
+        raise InputError(f"Egger's test needs at least 3 studies, found {k}", option="--small-study")
+    b0, se0, b1, se1, df = (float(np.asarray(a)[0]) for a in
+                            wls_groups(es.yi, np.sqrt(es.vi), 1 / es.vi, np.zeros(k, dtype=np.intp), 1))
+    t = b1 / se1
+    warning = (f"only {k} studies: Egger's test has little power below 10 (Cochrane Handbook 13.3.5.4)"
+               if k < 10 else None)
+    return EggerTest(intercept=b1, se=se1, t=t, df=int(df), p=float(_t_p(t, df)), slope=b0, warning=warning)
+
+
+def small_study_test(res: MetaResult | EffectSizes, which: str = "egger") -> SmallStudyTest:
+    """One test for small-study effects (metafor's ``regtest`` and ``ranktest``).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    which : {"egger", "peters", "harbord", "begg"}
+        Egger's weighted regression (yi on sei; Egger et al. 1997), Peters' (log OR on 1/N; Peters et al.
+        2006), Harbord's score test (Harbord et al. 2006) or Begg's rank correlation (Begg & Mazumdar 1994).
+
+    Returns
+    -------
+    SmallStudyTest
+        The statistic (t, or Kendall's tau for Begg's), df, p and the tested coefficient (analysis scale).
+
+    References
+    ----------
+    Egger M et al. (1997). BMJ 315:629-634. Peters JL et al. (2006). JAMA 295:676-680. Harbord RM,
+    Egger M, Sterne JAC (2006). Stat Med 25:3443-3457. Begg CB, Mazumdar M (1994). Biometrics
+    50:1088-1101.
+    """
+    es = fitted(res).es
     which = str(which).lower()
     if which not in TESTS:
         raise InputError(f"unknown small-study test {which!r}; choose one of {', '.join(TESTS)}",
                          column="--small-study")
     if es.k < 3:
-        raise InputError(f"{NAMES[which]} needs at least 3 studies, found {es.k}", file=es.table.path)
+        raise InputError(f"{TEST_NAMES[which]} needs at least 3 studies, found {es.k}", option="--small-study")
     notes = ()
     if which == "begg":
         tau, p = rank_test(es.yi, es.vi)
@@ -153,33 +218,33 @@ def small_study_test(es: EffectSizes, which: str) -> SmallStudyTest:
             notes = (f"Begg's test: p from the normal approximation ({es.k} studies; metafor's exact p "
                      f"is not available above {EXACT_MAX})",)
         return SmallStudyTest(method=which, statistic=tau, df=None, p=p, k=es.k, estimate=None, se=None,
-                              description=NOTES[which], warning=few_studies(es.k, NAMES[which]), notes=notes)
+                              description=NOTES[which], warning=few_studies(es.k, TEST_NAMES[which]), notes=notes)
     if which in ("peters", "harbord") and es.measure != "OR":
-        notes = (f"{NAMES[which]} is defined on the log odds ratio: computed on the log OR of each study, "
+        notes = (f"{TEST_NAMES[which]} is defined on the log odds ratio: computed on the log OR of each study, "
                  f"not the analysis's {es.measure}",)
     k_used = es.k
     if which in ("peters", "harbord"):
-        a, n1, c, n2 = (np.asarray(x, float) for x in _binary_counts(es, NAMES[which]))
+        a, n1, c, n2 = (np.asarray(x, float) for x in _binary_counts(es, TEST_NAMES[which]))
         none = (a + c == 0) | (a + c == n1 + n2)
         k_used = int(es.k - none.sum())
         if k_used < 3:
-            raise InputError(f"{NAMES[which]} needs at least 3 studies with events, found {k_used}",
+            raise InputError(f"{TEST_NAMES[which]} needs at least 3 studies with events, found {k_used}",
                              file=es.table.path)
         if none.any():
-            notes += (f"{NAMES[which]} leaves out studies with no events (or only events) in both arms: "
+            notes += (f"{TEST_NAMES[which]} leaves out studies with no events (or only events) in both arms: "
                       + ", ".join(s for s, z in zip(es.studies, none) if z),)
     t, df, p, coef, cse, _ = regression_tests(es, which)
     if not np.isfinite(t[0]):
-        raise InputError(f"{NAMES[which]} cannot be computed: the predictor does not vary across studies",
+        raise InputError(f"{TEST_NAMES[which]} cannot be computed: the predictor does not vary across studies",
                          file=es.table.path, column="--small-study")
     return SmallStudyTest(method=which, statistic=float(t[0]), df=int(df[0]), p=float(p[0]), k=k_used,
                           estimate=float(coef[0]), se=float(cse[0]), description=NOTES[which],
-                          warning=few_studies(k_used, NAMES[which]), notes=notes)
+                          warning=few_studies(k_used, TEST_NAMES[which]), notes=notes)
 
 
 # ---------------------------------------------------------------- Begg's rank correlation
 
-def rank_test(yi, vi):
+def rank_test(yi: ArrayLike, vi: ArrayLike) -> tuple[float, float]:
     """Kendall's tau (tau-b) between (yi - theta_FE) / sqrt(vi - v_FE) and vi, and its two-sided p:
     exact when there are no ties, else the normal approximation with tie-corrected variance
     (metafor's ranktest, which calls R's cor.test(method="kendall", exact=TRUE))."""
@@ -193,7 +258,7 @@ def rank_test(yi, vi):
 EXACT_MAX = 170  # R's exact Kendall distribution divides by n!, which overflows above n = 170 (p = NaN)
 
 
-def kendall(x, y, exact=True):
+def kendall(x: ArrayLike, y: ArrayLike, exact: bool = True) -> tuple[float, float]:
     """(tau-b, two-sided p) as R's cor.test(x, y, method="kendall", exact=TRUE, continuity=FALSE): the
     exact null distribution without ties (up to EXACT_MAX values, where R's stops working), else the
     normal approximation with the tie-corrected variance of S."""
@@ -249,15 +314,36 @@ def _kendall_cdf(n):
 
 # ---------------------------------------------------------------- PET-PEESE
 
-def pet_peese(es: EffectSizes, level=0.95) -> PetPeese:
+def pet_peese(res: MetaResult | EffectSizes, level: float | None = None) -> PetPeese:
     """PET (yi on sei) and PEESE (yi on vi), weights 1/vi: their intercepts estimate the effect of a
     study with no sampling error (t intervals on k - 2 df; metafor regtest's limit estimate). The
     conditional PET-PEESE estimate is PEESE when PET's intercept differs from 0 at the 5% level
-    (two-sided), else PET (Stanley & Doucouliagos 2014)."""
+    (two-sided), else PET.
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    level : float, optional
+        Level of the intervals (default: the fit's).
+
+    Returns
+    -------
+    PetPeese
+        Both fits, the one ``chosen``, and its estimate and interval (analysis scale).
+
+    References
+    ----------
+    Stanley TD, Doucouliagos H (2014). Meta-regression approximations to reduce publication selection
+    bias. Res Synth Methods 5:60-78.
+    """
     from scipy.special import stdtrit
 
+    f = fitted(res, level=level)
+    es, level = f.es, f.level
+
     if es.k < 3:
-        raise InputError(f"PET-PEESE needs at least 3 studies, found {es.k}", file=es.table.path)
+        raise InputError(f"PET-PEESE needs at least 3 studies, found {es.k}", option="--pet-peese")
     gid = np.zeros(es.k, dtype=np.intp)
     out = {}
     for name, x in (("pet", np.sqrt(es.vi)), ("peese", es.vi)):
@@ -276,7 +362,7 @@ def pet_peese(es: EffectSizes, level=0.95) -> PetPeese:
 # ---------------------------------------------------------------- trim-and-fill
 
 def _tau2_method(method):
-    return "FE" if method in ("FE", "MH", "PETO") else method
+    return "FE" if method in COMMON_EFFECT_METHODS else method
 
 
 def _fit_mean(y, v, method):
@@ -304,12 +390,45 @@ def _slope_on_se(y, v, method):
     return float(np.linalg.solve(xtw @ X, xtw @ y)[1])
 
 
-def trim_fill(es: EffectSizes, method="REML", estimator="L0", side=None, level=0.95, maxiter=100) -> TrimFill:
-    """Duval & Tweedie's trim-and-fill as metafor's trimfill(): the side with missing studies is the
-    one opposite the sign of the slope of yi on sei (unless given); k0 by the L0 or R0 estimator,
-    iterated until it stops changing; the filled studies mirror the k0 most extreme ones about the
-    trimmed estimate; the model is refitted (same tau^2 estimator, Wald interval) on all studies."""
+def trim_fill(res: MetaResult | EffectSizes, method: str | None = None, estimator: str = "L0", side: str | None = None,
+              level: float | None = None, maxiter: int = 100) -> TrimFill:
+    """Duval & Tweedie's trim-and-fill as metafor's ``trimfill()``.
+
+    The side with missing studies is the one opposite the sign of the slope of yi on sei (unless
+    given); k0 by the L0 or R0 estimator, iterated until it stops changing; the filled studies mirror
+    the k0 most extreme ones about the trimmed estimate; the model is refitted (same tau² estimator,
+    Wald interval) on all studies.
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    method : str, optional
+        tau² estimator of the refits (default: the fit's).
+    estimator : {"L0", "R0"}
+        Estimator of the number of missing studies k0.
+    side : {None, "left", "right"}
+        Side on which studies are missing (default: decided from the data, as metafor).
+    level : float, optional
+        Level of the interval (default: the fit's).
+    maxiter : int
+        Iterations of the trim-and-fill loop before giving up.
+
+    Returns
+    -------
+    TrimFill
+        k0, the side, the refitted estimate, SE, interval and tau² (analysis scale) and the filled
+        studies' effects and variances.
+
+    References
+    ----------
+    Duval S, Tweedie R (2000). Trim and fill: a simple funnel-plot-based method of testing and adjusting
+    for publication bias in meta-analysis. Biometrics 56:455-463.
+    """
     from scipy.special import ndtr, ndtri
+
+    f = fitted(res, method=method, level=level)
+    es, method, level = f.es, f.method, f.level
 
     estimator = str(estimator).upper()
     if estimator not in ("L0", "R0"):
@@ -317,9 +436,9 @@ def trim_fill(es: EffectSizes, method="REML", estimator="L0", side=None, level=0
                          column="--trim-fill-estimator")
     k = es.k
     if k < 3:
-        raise InputError(f"trim-and-fill needs at least 3 studies, found {k}", file=es.table.path)
+        raise InputError(f"trim-and-fill needs at least 3 studies, found {k}", option="--trim-fill")
     m = _tau2_method(method)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if m != method:
         notes = (f"trim-and-fill refits inverse-variance common-effect models (method {method} has no such refit)",)
     if side is None:
@@ -352,9 +471,9 @@ def trim_fill(es: EffectSizes, method="REML", estimator="L0", side=None, level=0
     filled_v = v[k - k0:] if k0 else np.empty(0)
     yy, vv = np.concatenate([es.yi, filled_y]), np.concatenate([es.vi, filled_v])
     g = core.Groups.single(yy, vv)
-    f = core.fit(g, method=m, ci="wald", level=level, tau2_ci=False)
+    refit = core.fit(g, method=m, ci="wald", level=level, tau2_ci=False)
     z = ndtri(0.5 + level / 2)
-    est, se = float(f.estimate[0]), float(f.se[0])
+    est, se = float(refit.estimate[0]), float(refit.se[0])
     p_k0 = None
     if estimator == "R0":
         mm = np.arange(-1, k0)
@@ -362,7 +481,7 @@ def trim_fill(es: EffectSizes, method="REML", estimator="L0", side=None, level=0
 
         p_k0 = float(1 - np.sum(comb(mm + 1, mm + 1) * 0.5 ** (mm + 2)))
     return TrimFill(k0=k0, side=side, estimator=estimator, estimate=est, se=se, ci_low=est - z * se,
-                    ci_high=est + z * se, p=float(2 * ndtr(-abs(est / se))), tau2=float(f.tau2[0]),
+                    ci_high=est + z * se, p=float(2 * ndtr(-abs(est / se))), tau2=float(refit.tau2[0]),
                     filled_yi=tuple(float(x) for x in filled_y), filled_vi=tuple(float(x) for x in filled_v),
                     k=k, method=m, p_k0=p_k0, warning=few_studies(k, "trim-and-fill"), notes=notes)
 
@@ -378,29 +497,58 @@ def _side_of(benefit):
     return "less" if str(benefit).lower() == "lower" else "greater"
 
 
-def selection_model(es: EffectSizes, steps=(0.025,), benefit="lower", method="REML", level=0.95) -> SelectionModel:
-    """Vevea & Hedges (1995) step-function selection model, fitted by maximum likelihood as metafor's
-    selmodel(type="stepfun"): one-sided p-values in the benefit direction (``benefit="lower"``:
-    small p for effects below 0, metafor's alternative="less"), relative likelihood of publication 1
-    for p <= steps[0] and delta_j for the later intervals (bounded to [0, 100] as metafor). Random
-    effects (ML tau^2) unless the method is a common-effect one. SEs from the Hessian on the
-    natural scale (mu, tau^2, delta); the LRT compares with the ML model without selection (df = the
-    number of deltas)."""
-    from scipy.special import chdtrc, ndtr, ndtri
-    from scipy.optimize import minimize
+def selection_model(res: MetaResult | EffectSizes, steps: Sequence[float] = (0.025,), benefit: str = "lower",
+                    method: str | None = None,
+                    level: float | None = None) -> SelectionModel:
+    """Vevea & Hedges' step-function selection model, fitted by maximum likelihood as metafor's
+    ``selmodel(type="stepfun")``.
 
-    steps = np.asarray(sorted(float(s) for s in steps), float)
-    if steps.size == 0 or (steps <= 0).any() or (steps >= 1).any():
+    One-sided p-values in the benefit direction (``benefit="lower"``: small p for effects below 0,
+    metafor's alternative="less"); relative likelihood of publication 1 for p <= steps[0] and delta_j
+    for the later intervals (bounded to [0, 100] as metafor). Random effects (ML tau²) unless the
+    method is a common-effect one. SEs from the Hessian on the natural scale (mu, tau², delta); the
+    LRT compares with the ML model without selection (df = the number of deltas).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    steps : sequence of float
+        One-sided p-value cut-points, strictly between 0 and 1 (default 0.025).
+    benefit : {"lower", "higher"}
+        Direction of the effect that favours the experimental arm.
+    method, level : optional
+        tau² estimator (a common-effect one fits without tau²) and level (default: the fit's).
+
+    Returns
+    -------
+    SelectionModel
+        Adjusted estimate, SE, interval and tau² (analysis scale), the deltas and their SEs, the
+        studies per p-value interval and the likelihood-ratio test.
+
+    References
+    ----------
+    Vevea JL, Hedges LV (1995). A general linear model for estimating effect size in the presence of
+    publication bias. Psychometrika 60:419-435.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import chdtrc, ndtr, ndtri
+
+    f = fitted(res, method=method, level=level)
+    es, method, level = f.es, f.method, f.level
+
+    cut = np.asarray(sorted(float(s) for s in steps), float)
+    if cut.size == 0 or (cut <= 0).any() or (cut >= 1).any():
         raise InputError("--steps takes p-value cut-points strictly between 0 and 1, e.g. 0.025",
                          column="--steps")
-    cuts = np.concatenate([steps, [1.0]])
-    nd = len(steps)  # number of free deltas
+    cuts = np.concatenate([cut, [1.0]])
+    nd = len(cut)  # number of free deltas
     y, v = es.yi, es.vi
     k = es.k
-    random = method not in ("FE", "MH", "PETO")
+    random = method not in COMMON_EFFECT_METHODS
     if k < 1 + int(random) + nd + 1:
         raise InputError(f"the selection model needs more than {1 + int(random) + nd} studies, found {k}",
-                         file=es.table.path)
+                         option="--selection-model")
     alternative = _side_of(benefit)
     sei = np.sqrt(v)
     zi = y / sei
@@ -440,17 +588,38 @@ def selection_model(es: EffectSizes, steps=(0.025,), benefit="lower", method="RE
     start = [mu_ml] + ([math.log(max(tau2_ml, 0.01))] if random else []) + [math.log(1 / 99)] * nd
     # BFGS (as metafor's default optimiser), restarted once from its answer; Nelder-Mead only when
     # BFGS reports failure (its line search can stall on the flat stretches near delta's bounds).
-    best = None
-    for method_ in ("BFGS", "BFGS", "Nelder-Mead"):
-        if method_ == "Nelder-Mead" and best.success:
-            break
-        r = minimize(obj, start, method=method_,
-                     options={"gtol": 1e-10, "maxiter": 20000} if method_ == "BFGS" else
-                     {"xatol": 1e-12, "fatol": 1e-14, "maxiter": 40000, "maxfev": 40000})
-        if best is None or r.fun < best.fun - 1e-12:
-            best = r
-        start = list(best.x)
+    def optimise(start):
+        best: Any = None  # the scipy OptimizeResult with the lowest objective so far
+        for method_ in ("BFGS", "BFGS", "Nelder-Mead"):
+            if method_ == "Nelder-Mead" and best.success:
+                break
+            r = minimize(obj, start, method=method_,
+                         options={"gtol": 1e-10, "maxiter": 20000} if method_ == "BFGS" else
+                         {"xatol": 1e-12, "fatol": 1e-14, "maxiter": 40000, "maxfev": 40000})
+            if best is None or r.fun < best.fun - 1e-12:
+                best = r
+            start = list(best.x)
+        return best
+
+    best = optimise(start)
     mu, tau2, delta = unpack(best.x)
+    if random:
+        # On log(tau^2) the optimiser only approaches tau^2 = 0, and once there the slope it sees,
+        # tau^2 times the score, vanishes: where it stops depends on the last bits of ndtr/exp/log
+        # (NumPy's SIMD kernels, the SciPy version), and it can stall there even when the likelihood
+        # rises off the boundary. The score at tau^2 = 0 decides (the boundary's Kuhn-Tucker
+        # condition): rising, start again inside (from the first start's tau^2) and keep the better fit.
+        h = 1e-6 * float(np.min(v))
+        score0 = (negll(mu, 0.0, delta) - negll(mu, h, delta)) / h  # d loglik / d tau^2 at 0
+        if score0 > 0 and tau2 * score0 < 1e-8:
+            again = optimise([best.x[0], start[1], *best.x[2:]])
+            if again.fun < best.fun:
+                best = again
+                mu, tau2, delta = unpack(best.x)
+    ll = -best.fun
+    # Falling (or no better inside): when tau^2 = 0 is at least as likely, the maximum is on the boundary.
+    if random and tau2 > 0 and -negll(mu, 0.0, delta) >= ll:
+        tau2, ll = 0.0, -negll(mu, 0.0, delta)
     # Hessian on the natural scale by central differences with Richardson extrapolation.
     theta = np.array([mu] + ([tau2] if random else []) + list(delta))
     free = np.ones(len(theta), dtype=bool)
@@ -480,7 +649,6 @@ def selection_model(es: EffectSizes, steps=(0.025,), benefit="lower", method="RE
     except np.linalg.LinAlgError:
         notes.append("the Hessian could not be inverted: no standard error")
     z = ndtri(0.5 + level / 2)
-    ll = -best.fun
     lrt = max(0.0, 2 * (ll - ll0))
     counts = np.bincount(grp, minlength=len(cuts))
     empty = [j for j in range(len(cuts)) if counts[j] == 0]
@@ -495,7 +663,7 @@ def selection_model(es: EffectSizes, steps=(0.025,), benefit="lower", method="RE
                           warning=few_studies(k, "the selection model"), notes=tuple(notes))
 
 
-def _interval(cuts, j):
+def _interval(cuts, j) -> str:
     lo = 0.0 if j == 0 else cuts[j - 1]
     return f"{lo:g} < p <= {cuts[j]:g}"
 
@@ -530,14 +698,15 @@ def _hessian(f, x, free):
 
 # ---------------------------------------------------------------- many meta-analyses at once (--by)
 
-def tests_by_group(es: EffectSizes, gid, G, tests, groups=None):
+def tests_by_group(es: EffectSizes, gid: ArrayLike, G: int, tests: Sequence[str],
+                   groups: Sequence[Any] | None = None) -> list[dict[str, object]]:
     """Small-study tests for every group of rows of ``es`` (``gid``: group index per row): a list of G
     dicts, test name -> JSON-ready dict. The regression tests are one vectorised pass over all groups;
     Begg's test is computed group by group. Groups with fewer than 3 studies get null numbers and a
     warning saying so."""
     gid = np.asarray(gid, dtype=np.intp)
     k = np.bincount(gid, minlength=G)
-    out = [dict() for _ in range(G)]
+    out: list[dict[str, object]] = [dict() for _ in range(G)]
     for which in tests:
         which = str(which).lower()
         if which not in TESTS:
@@ -546,6 +715,7 @@ def tests_by_group(es: EffectSizes, gid, G, tests, groups=None):
         if which == "begg":
             cols = [rank_test(es.yi[gid == j], es.vi[gid == j]) if k[j] >= 3 else (float("nan"), float("nan"))
                     for j in range(G)]
+            df: list[int | None]
             stat, p, df = [c[0] for c in cols], [c[1] for c in cols], [None] * G
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -558,12 +728,12 @@ def tests_by_group(es: EffectSizes, gid, G, tests, groups=None):
                 row["df"] = None if small else df[j]
             row.update(p=None if small or not math.isfinite(p[j]) else p[j], k=int(k[j]),
                        warning=(f"only {k[j]} studies: the test needs at least 3" if small
-                                else few_studies(int(k[j]), NAMES[which])))
+                                else few_studies(int(k[j]), TEST_NAMES[which])))
             out[j][which] = row
     return out
 
 
-def pet_peese_by_group(es: EffectSizes, gid, G, level=0.95):
+def pet_peese_by_group(es: EffectSizes, gid: ArrayLike, G: int, level: float = 0.95) -> list[dict[str, object]]:
     """PET-PEESE for every group of rows in one vectorised pass: a list of G JSON-ready dicts (null
     numbers and a warning for groups with fewer than 3 studies)."""
     from scipy.special import stdtrit
@@ -578,7 +748,7 @@ def pet_peese_by_group(es: EffectSizes, gid, G, level=0.95):
             t = b0 / se0
             fits[name] = dict(estimate=b0, se=se0, ci_low=b0 - crit * se0, ci_high=b0 + crit * se0, t=t, df=df,
                               p=_t_p(t, df))
-    out = []
+    out: list[dict[str, object]] = []
     for j in range(G):
         if k[j] < 3:
             out.append({"pet": None, "peese": None, "chosen": None, "estimate": None, "ci_low": None,

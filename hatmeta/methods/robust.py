@@ -18,8 +18,8 @@ multilevel ``MvResult`` (``hatmeta.fit.multilevel.rma_mv``) and returns the same
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import numpy as np
 
@@ -72,7 +72,8 @@ class RobustResult:
 
     def summary(self) -> str:
         df_note = "Satterthwaite df" if self.type == "CR2" else f"df = {self.n_clusters} - p"
-        lines = [f"Cluster-robust inference ({self.type}; {self.n_clusters} clusters of {self.cluster}; {df_note}):", ""]
+        lines = [f"Cluster-robust inference ({self.type}; {self.n_clusters} clusters of {self.cluster}; "
+                 f"{df_note}):", ""]
         rows = [[c.name if len(self.coefficients) > 1 else "", f"{c.estimate:.4f}", f"{c.se:.4f}", f"{c.t:.4f}",
                  f"{c.df:.2f}", "< .0001" if c.p < 1e-4 else f"{c.p:.4f}", f"{c.ci_low:.4f}", f"{c.ci_high:.4f}"]
                 for c in self.coefficients]
@@ -220,14 +221,14 @@ def _cr2(X, e, U, bread, blocks, cl, n):
     """clubSandwich's CR2 with the working model as target (W = Phi^-1) and the Satterthwaite df."""
     k, p = X.shape
     # each cluster's rows and its marginal covariance Phi_c (blocks nested within clusters)
-    members = [[] for _ in range(n)]
+    members: list[list[int]] = [[] for _ in range(n)]
     for i, c in enumerate(cl):
         members[c].append(i)
     # Phi as a row -> (block, position) lookup; a cluster must hold whole blocks
     blk_of = np.empty(k, np.intp)
     pos_of = np.empty(k, np.intp)
-    mats = []
-    for rows, W, M in blocks:
+    mats: list[np.ndarray] = []
+    for rows, _W, M in blocks:
         base = len(mats)
         for b in range(rows.shape[0]):
             blk_of[rows[b]] = base + b
@@ -266,7 +267,7 @@ def _cr2(X, e, U, bread, blocks, cl, n):
         # g_c' y with p_c = A_c W_c X_c B e_j; under the working model
         # Omega_cd = p_c' (Phi_c delta_cd - X_c B X_d') p_d
         diag = np.zeros(n)
-        for c, (idx, Pm, Phi, Xc) in enumerate(P_list):
+        for c, (_idx, Pm, Phi, Xc) in enumerate(P_list):
             pc = Pm[:, j]
             diag[c] = pc @ Phi @ pc
             Q[:, c] = Xc.T @ pc

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import InputError
 from ..fit import core
 from ..fit.effects import EffectSizes
-from ..errors import InputError
-from ..results import SensitivityRow, SubgroupResult, SubgroupTest
+from ..results import Sensitivity, SensitivityRow, SubgroupResult, Subgroups, SubgroupTest
+from ..vocabulary import COMMON_EFFECT_METHODS
+from .fitted import fitted
+
+if TYPE_CHECKING:
+    from ..results import MetaResult
 
 
 def _rows(f: core.CoreFit, names) -> tuple:
@@ -22,7 +28,7 @@ def _rows(f: core.CoreFit, names) -> tuple:
 
 def _core_method(method):
     # Subgroups of an MH or Peto analysis are pooled with inverse-variance weights.
-    return "FE" if method in ("FE", "MH", "PETO") else method
+    return "FE" if method in COMMON_EFFECT_METHODS else method
 
 
 def _refit_each(es, groups, method, level):
@@ -37,11 +43,31 @@ def _refit_each(es, groups, method, level):
     return tuple(rows)
 
 
-def leave_one_out(es: EffectSizes, method="REML", ci="wald", level=0.95) -> tuple:
-    """The model refitted k times, each time without one study (``study`` names the one omitted)."""
+def leave_one_out(res: MetaResult | EffectSizes, method: str | None = None, ci: str | None = None,
+                  level: float | None = None) -> Sensitivity:
+    """The model refitted k times, each time without one study (metafor's ``leave1out``).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    method, ci, level : optional
+        Override the fit's tau² estimator, CI method and confidence level.
+
+    Returns
+    -------
+    Sensitivity
+        One row per omitted study (``rows[j].study``): k, estimate and CI (analysis scale), tau², Q, I², p.
+    """
+    f = fitted(res, method, ci, level)
+    rows = _leave_one_out(f.es, f.method, f.ci, f.level)
+    return Sensitivity("leave_one_out", f.es.measure, f.es.scale, f.method, f.level, rows)
+
+
+def _leave_one_out(es: EffectSizes, method, ci, level) -> tuple:
     k = es.k
     if k < 3:
-        raise InputError(f"leave-one-out needs at least 3 studies, found {k}", file=es.table.path)
+        raise InputError(f"leave-one-out needs at least 3 studies, found {k}", option="--leave-one-out")
     if method in ("MH", "PETO"):
         return _refit_each(es, [(es.studies[j], [i for i in range(k) if i != j]) for j in range(k)],
                            method, level)
@@ -53,8 +79,31 @@ def leave_one_out(es: EffectSizes, method="REML", ci="wald", level=0.95) -> tupl
     return _rows(f, es.studies)
 
 
-def cumulative(es: EffectSizes, order_by: str, method="REML", ci="wald", level=0.95) -> tuple:
-    """The model refitted as studies are added in the order of column ``order_by`` (numeric if it can be)."""
+def cumulative(res: MetaResult | EffectSizes, order: str, method: str | None = None, ci: str | None = None,
+               level: float | None = None) -> Sensitivity:
+    """The model refitted as studies are added in the order of column ``order`` (numerically when every
+    value is a number; metafor's ``cumul``).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    order : str
+        The table's column that orders the studies (e.g. ``"year"``).
+    method, ci, level : optional
+        Override the fit's tau² estimator, CI method and confidence level.
+
+    Returns
+    -------
+    Sensitivity
+        One row per added study (``rows[j].study``), analysis scale.
+    """
+    f = fitted(res, method, ci, level)
+    rows = _cumulative(f.es, order, f.method, f.ci, f.level)
+    return Sensitivity("cumulative", f.es.measure, f.es.scale, f.method, f.level, rows, order_by=order)
+
+
+def _cumulative(es: EffectSizes, order_by: str, method, ci, level) -> tuple:
     keys = es.table.column(order_by)
     order = _sort_order(keys)
     k = es.k
@@ -79,10 +128,37 @@ def _sort_order(keys):
         return np.array(sorted(range(len(keys)), key=lambda i: keys[i]), dtype=np.intp)
 
 
-def subgroups(es: EffectSizes, column: str, method="REML", ci="wald", level=0.95):
-    """A separate random-effects model (own tau^2) per level of ``column``, and the test for
-    subgroup differences: Q between subgroup estimates with weights 1/se^2, df = groups - 1
-    (Cochrane Handbook 10.11.3.1; Borenstein et al. 2009 ch. 19, separate tau^2)."""
+def subgroups(res: MetaResult | EffectSizes, by: str, method: str | None = None, ci: str | None = None,
+              level: float | None = None) -> Subgroups:
+    """A separate model (own tau²) per level of column ``by``, and the test for subgroup differences:
+    Q between subgroup estimates with weights 1/se², df = groups - 1 (Cochrane Handbook 10.11.3.1;
+    Borenstein et al. 2009 ch. 19, separate tau²).
+
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``rma`` or ``pool_table`` (or its EffectSizes).
+    by : str
+        The table's column whose values form the subgroups (in order of first appearance).
+    method, ci, level : optional
+        Override the fit's tau² estimator, CI method and confidence level.
+
+    Returns
+    -------
+    Subgroups
+        ``groups`` (estimate and CI on the analysis scale, tau², Q, I² per subgroup) and ``test``.
+
+    References
+    ----------
+    Borenstein M, Hedges LV, Higgins JPT, Rothstein HR (2009). Introduction to Meta-Analysis, ch. 19.
+    Wiley.
+    """
+    f = fitted(res, method, ci, level)
+    groups, test = _subgroups(f.es, by, f.method, f.ci, f.level)
+    return Subgroups(by, f.es.measure, f.es.scale, f.method, f.level, groups, test)
+
+
+def _subgroups(es: EffectSizes, column: str, method, ci, level):
     from scipy.special import chdtrc
 
     keys = es.table.column(column)

@@ -17,8 +17,15 @@ Guidance followed (cited in the advice text):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ..vocabulary import COMMON_EFFECT_METHODS
+
+if TYPE_CHECKING:
+    from ..fit.effects import EffectSizes
+    from ..io.trial_table import TrialTable
 
 FEW_EVENTS = 5  # an arm with fewer events than this makes the data "sparse" for the advice
 UNBALANCED = 3.0  # arm-size ratio beyond 1:3 (or 3:1) counts as unbalanced for Peto
@@ -43,18 +50,18 @@ class SparseAdvice:
     arm_ratio_min: float
     arm_ratio_max: float
     unbalanced: int
-    suits: tuple
-    avoid: tuple
+    suits: tuple[str, ...]
+    avoid: tuple[str, ...]
     advice: str
-    continuity: tuple
+    continuity: tuple[dict[str, Any], ...]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         from ..results import _plain
 
         return {k: _plain(getattr(self, k)) for k in self.__dataclass_fields__}
 
 
-def is_sparse(table) -> bool:
+def is_sparse(table: TrialTable) -> bool:
     """Binary arm counts with a zero cell or an arm with fewer than FEW_EVENTS events."""
     if table.layout != "binary":
         return False
@@ -64,7 +71,7 @@ def is_sparse(table) -> bool:
     return bool((cells == 0).any() or (np.minimum(a, cc) < FEW_EVENTS).any())
 
 
-def advise(table, es, compared=False) -> SparseAdvice:
+def advise(table: TrialTable, es: EffectSizes, compared: bool = False) -> SparseAdvice:
     """Advice for the binary ``table`` (all rows, double zeros included) pooled as ``es``."""
     c = table.columns
     a, n1, cc, n2 = c["events_treat"], c["n_treat"], c["events_ctrl"], c["n_ctrl"]
@@ -111,7 +118,7 @@ def advise(table, es, compared=False) -> SparseAdvice:
                         suits=tuple(suits), avoid=tuple(avoid), advice=summary, continuity=continuity(es))
 
 
-def continuity(es) -> tuple:
+def continuity(es: EffectSizes) -> tuple[dict[str, Any], ...]:
     """What the zero-cell increment did to each corrected study: the cells given (a, b, c, d), the
     cells used, and the study effect (analysis scale) with its variance. Without the increment
     the effect is undefined (a zero cell gives log 0)."""
@@ -148,7 +155,7 @@ class MethodRow:
     p: float
     note: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         from ..results import _plain
 
         return {k: _plain(getattr(self, k)) for k in self.__dataclass_fields__}
@@ -160,7 +167,7 @@ LABELS = {"FE": "IV, common effect", "REML": "IV, random effects (REML)", "DL": 
           "GLMM-EXACT": "GLMM, conditional exact (CM.EL)"}
 
 
-def methods_for(es) -> tuple:
+def methods_for(es: EffectSizes) -> tuple[str, ...]:
     if es.table.layout == "binary":
         if es.measure == "OR":
             return ("FE", "REML", "MH", "PETO", "GLMM-FS", "GLMM-RS", "GLMM-EXACT")
@@ -171,7 +178,7 @@ def methods_for(es) -> tuple:
     return ("FE", "REML", "DL")
 
 
-def compare_methods(es, level=0.95) -> tuple:
+def compare_methods(es: EffectSizes, level: float = 0.95) -> tuple[MethodRow, ...]:
     """Pool ``es`` with each method that applies to its layout and measure; a method that fails
     gives a row with NaN numbers and the reason."""
     from ..errors import InputError
@@ -193,33 +200,7 @@ def compare_methods(es, level=0.95) -> tuple:
         if r.extra.get("glmm", {}).get("separation"):
             note = "ML estimate infinite; profile-likelihood CI"
         rows.append(MethodRow(m, label, r.k, r.estimate, r.se, r.ci_low, r.ci_high,
-                              r.tau2 if m not in ("FE", "MH", "PETO") else 0.0, r.p, note))
+                              r.tau2 if m not in COMMON_EFFECT_METHODS else 0.0, r.p, note))
     return tuple(rows)
 
 
-def methods_text(rows, measure, is_ratio) -> str:
-    """The comparison as a text table on the natural scale."""
-    import math
-
-    nat = math.exp if is_ratio else (lambda x: x)
-
-    def f(x, d=2):
-        return "NA" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
-
-    def fn(x):
-        if x is None or (isinstance(x, float) and math.isnan(x)):
-            return "NA"
-        if math.isinf(x):
-            return ("inf" if x > 0 else ("0" if is_ratio else "-inf"))
-        return f(nat(x))
-
-    w = max(len(r.label) for r in rows)
-    lines = [f"Methods compared ({measure}{', natural scale' if is_ratio else ''}):",
-             f"  {'method':<{w}}  {'k':>3}  {measure:>6}  {'95% CI':<17} {'tau^2':>6}  {'p':>7}"]
-    for r in rows:
-        ci = f"[{fn(r.ci_low)}, {fn(r.ci_high)}]"
-        p = "NA" if not math.isfinite(r.p) else ("<.0001" if r.p < 1e-4 else f"{r.p:.4f}")
-        k = "" if r.k is None else str(r.k)
-        lines.append(f"  {r.label:<{w}}  {k:>3}  {fn(r.estimate):>6}  {ci:<17} {f(r.tau2, 3):>6}  {p:>7}"
-                     + (f"  ({r.note})" if r.note else ""))
-    return "\n".join(lines)

@@ -16,7 +16,9 @@ CRAN 0.2.2) computes it, so that the numbers can be checked against it (tests/fi
 - Optional non-binding futility boundaries by O'Brien-Fleming-type beta spending (RTSA's
   ``futility = "non-binding"``; its analysis step always spends beta O'Brien-Fleming-wise).
 - Cumulative z: the random-effects (Wald) z after each trial in order; with tau^2 = 0 it is the
-  inverse-variance common-effect z. TSA-adjusted CI: estimate +/- |boundary at the last look| x SE.
+  common-effect z, inverse-variance by default (``weights="IV"``) or Mantel-Haenszel
+  (``weights="MH"``, RTSA's default, binary measures). TSA-adjusted CI: estimate +/- |boundary at
+  the last look| x SE.
 
 Conventions where RTSA and the TSA program's manual differ (README, "Trial sequential analysis"):
 
@@ -34,6 +36,13 @@ Conventions where RTSA and the TSA program's manual differ (README, "Trial seque
    current estimate (RTSA reports the last look's own CI).
 5. Trials with no events in either arm are left out and named (RTSA, metafor); the TSA program can
    keep them with a continuity correction.
+6. Common-effect looks (tau^2 = 0) use inverse-variance weights by default: the DerSimonian-Laird
+   random-effects model the TSA program monitors reduces to the inverse-variance one at tau^2 = 0,
+   so the z-curve is one model throughout. RTSA's default ``weights = "MH"`` (``weights="MH"``
+   here) takes the Mantel-Haenszel z (Greenland-Robins variance for RR, Robins-Breslow-Greenland
+   for OR) at every look where the DL tau^2 is 0 and the DL z elsewhere (RTSA's ``synthesize``);
+   tau^2, D^2 and the random-effects looks stay inverse-variance in both. RTSA adds 0.5 to every
+   cell of a trial with a zero-event arm for MH too; so does hatmeta (the escalc correction).
 
 Estimates are on the analysis scale (log for RR and OR). Information is in participants.
 """
@@ -41,47 +50,32 @@ Estimates are on the analysis scale (log for RR and OR). Information is in parti
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from ..dist import norm_cdf, norm_ppf
 from ..errors import InputError
-from ..results import _Record, _plain
+from ..results import _plain, _Record
+from ..vocabulary import DEFAULT_LABELS
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 ZINF = 20.0  # RTSA's stand-in for an infinite boundary (no alpha spent yet)
 TOL = 1e-9  # spending below this counts as none (RTSA's tol)
 STEP = 0.01  # a look needs more than 1% of the RIS more information than the last (RTSA)
 GRID_R = 18
-_ERFC = np.frompyfunc(math.erfc, 1, 1)
-_SQRT2 = math.sqrt(2.0)
-
-
-# The normal distribution from the standard library (no SciPy import at start-up: importing
-# scipy.special costs about as much as the whole analysis). math.erfc is correctly rounded to
-# within an ulp or so; NormalDist.inv_cdf is Wichura's AS241 (about 1e-16 relative).
-def ndtr(x):
-    """Standard normal CDF, elementwise."""
-    x = np.asarray(x, float)
-    if not x.ndim:
-        return 0.5 * math.erfc(-float(x) / _SQRT2)
-    return 0.5 * _ERFC(-x / _SQRT2).astype(float)
-
-
-def ndtri(p):
-    """Standard normal quantile of a probability in (0, 1) (scalar)."""
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(float(p))
-
-
 # --- spending functions (one-sided level a, information fraction t in [0, 1]) -------------------
 
-def spend(a, t, kind="obf"):
+def spend(a: float, t: ArrayLike, kind: str = "obf") -> Any:
     """Cumulative alpha (or beta) spent by fraction ``t``: Lan-DeMets O'Brien-Fleming or Pocock type."""
     t = np.asarray(t, float)
     if kind == "obf":
         with np.errstate(divide="ignore"):
-            return 2.0 * (1.0 - ndtr(ndtri(1.0 - a / 2.0) / np.sqrt(t)))
+            return 2.0 * (1.0 - norm_cdf(norm_ppf(1.0 - a / 2.0) / np.sqrt(t)))
     if kind == "pocock":
         return a * np.log1p((math.e - 1.0) * t)
     raise InputError(f"unknown spending function {kind!r}; choose obf or pocock", column="--spending")
@@ -121,19 +115,20 @@ class _Process:
     """Z statistics at looks with information ``info`` (any scale), drift ``theta`` per sqrt(info):
     E[Z_k] = theta sqrt(info_k). Carries the sub-density of Z_k on the continuation region."""
 
-    def __init__(self, info, theta):
+    def __init__(self, info, theta) -> None:
         self.proc = np.sqrt(np.asarray(info, float))
         self.incr = np.sqrt(np.diff(np.concatenate([[0.0], np.asarray(info, float)])))
         self.theta = theta
         self.k = 0
-        self.z = self.dens = None
+        self.z: Any = None  # grid and density of the current look (arrays once advanced)
+        self.dens: Any = None
 
     def first_cross(self, b):
         """P(Z_1 > b)."""
 
-        return float(ndtr(self.theta * self.proc[0] - b))
+        return float(norm_cdf(self.theta * self.proc[0] - b))
 
-    def advance(self, lo, hi):
+    def advance(self, lo, hi) -> None:
         """Move to the next look's continuation region (lo, hi) of Z (the look self.k)."""
         k = self.k
         z, w = _grid(self.theta * self.incr[k], lo, hi)
@@ -146,16 +141,17 @@ class _Process:
         self.z, self.dens = z, dens
         self.k = k + 1
 
-    def cross(self, b, lower=False):
+    def cross(self, b, lower: bool = False):
         """P(continue to look self.k - 1, then cross ``b`` at look self.k): above b, or below if ``lower``."""
 
         k = self.k
         s = self.incr[k]
         u = (b * self.proc[k] - self.z * self.proc[k - 1]) / s - self.theta * s
-        return float(self.dens @ (ndtr(u) if lower else ndtr(-u)))
+        return float(self.dens @ (norm_cdf(u) if lower else norm_cdf(-u)))
 
 
-def alpha_bounds(spend_t, info, alpha1, sides, kind="obf"):
+def alpha_bounds(spend_t: Sequence[float] | np.ndarray, info: ArrayLike, alpha1: float, sides: int,
+                 kind: str = "obf") -> np.ndarray:
     """Upper z boundaries at looks with spending fractions ``spend_t`` (cumulative, in (0, 1]) and
     information ``info`` (any scale); one-sided level ``alpha1``. Two-sided designs are symmetric.
     A look where less than 1e-9 is spent gets ZINF (RTSA's convention)."""
@@ -169,7 +165,7 @@ def alpha_bounds(spend_t, info, alpha1, sides, kind="obf"):
     for i in range(n):
         a = min(max(inc[i], 0.0), 1.0)
         if i == 0:
-            zb[0] = ZINF if a < TOL else -ndtri(a)
+            zb[0] = ZINF if a < TOL else -norm_ppf(a)
         elif a < TOL:
             zb[i] = ZINF
         else:
@@ -208,7 +204,7 @@ def _search(proc, a, previous, maxnn=50):
     return upper / sp
 
 
-def power(zb, za, info, theta):
+def power(zb: np.ndarray, za: np.ndarray, info: ArrayLike, theta: float) -> float:
     """P(cross an upper boundary ``zb`` before leaving below ``za``) with drift ``theta``."""
     proc = _Process(info, theta)
     total = proc.first_cross(zb[0])
@@ -242,7 +238,7 @@ def _root(f, lo, hi, tol=1e-13):
     return x
 
 
-def inflation(timing, zb, za, theta, beta):
+def inflation(timing: ArrayLike, zb: np.ndarray, za: np.ndarray, theta: float, beta: float) -> float:
     """RTSA's design root R: information R x RIS gives power 1 - beta with looks at ``timing`` x R."""
     timing = np.asarray(timing, float)
     g = lambda x: power(zb, za, timing * x, theta) - (1 - beta)  # noqa: E731
@@ -252,7 +248,8 @@ def inflation(timing, zb, za, theta, beta):
     return _root(g, lo, hi)
 
 
-def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=None):
+def beta_bounds(inf_frac: ArrayLike, beta: float, zb: np.ndarray, theta: float, rm_bs: int = 0,
+                design_R: float | None = None, warp_root: float | None = None) -> np.ndarray:
     """Non-binding futility boundaries by O'Brien-Fleming-type beta spending (RTSA's
     ``beta_boundary``): at each look the lower z boundary below which the probability of stopping,
     under the anticipated effect (drift ``theta`` at the RIS), is the beta spent there; the process
@@ -277,7 +274,7 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
     proc = _Process(org, theta)
     za = np.empty(nn)
     a = min(max(inc[0], 0.0), beta)
-    za[0] = -ZINF if a == 0 else 0.0 if a == beta else proc.proc[0] * theta + ndtri(a)
+    za[0] = -ZINF if a == 0 else 0.0 if a == beta else proc.proc[0] * theta + norm_ppf(a)
     for i in range(1, nn):
         proc.advance(za[i - 1], zb[i - 1])
         a = min(max(inc[i], 0.0), 1.0)
@@ -286,7 +283,7 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
         elif a == beta:
             za[i] = 0.0
         else:
-            f = lambda b: proc.cross(b, lower=True) - a  # noqa: E731  (increasing in b)
+            f = lambda b, a=a: proc.cross(b, lower=True) - a  # noqa: E731  (increasing in b)
             hi = zb[i]
             for _ in range(40):
                 if f(hi) >= 0:
@@ -297,7 +294,7 @@ def beta_bounds(inf_frac, beta, zb, theta, rm_bs=0, design_R=None, warp_root=Non
     return za
 
 
-def futility_root(t, zb, theta, beta, rm_bs=0):
+def futility_root(t: ArrayLike, zb: np.ndarray, theta: float, beta: float, rm_bs: int = 0) -> float | None:
     """Design inflation with futility: R where the last futility boundary meets the last alpha one."""
     g = lambda x: beta_bounds(t, beta, zb, theta, rm_bs=rm_bs, warp_root=x)[-1] - zb[-1]  # noqa: E731
     # Windows upwards from 0.9 as RTSA's uniroot calls do (far-off x can make the boundaries cross).
@@ -316,15 +313,17 @@ def futility_root(t, zb, theta, beta, rm_bs=0):
 
 # --- required information size ---------------------------------------------------------------------
 
-def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, rrr=None, md=None, sd=None):
+def required_information(alpha: float, beta: float, sides: int, diversity: float = 0.0,
+                         control_risk: float | None = None, rrr: float | None = None, md: float | None = None,
+                         sd: float | None = None) -> tuple[int, int]:
     """(fixed-design RIS, heterogeneity-adjusted RIS) in participants, both rounded up as RTSA does.
 
     Binary: ``control_risk`` and ``rrr`` (relative risk reduction; negative for an increase).
     Mean difference: ``md`` and ``sd`` (the SD of the outcome in each arm)."""
 
-    zz = (ndtri(1 - alpha / sides) + ndtri(1 - beta)) ** 2
+    zz = (norm_ppf(1 - alpha / sides) + norm_ppf(1 - beta)) ** 2
     if md is None:
-        pc = control_risk
+        pc, rrr = cast(float, control_risk), cast(float, rrr)  # both given for binary data (tsa_table)
         if not 0 < pc < 1:
             raise InputError(f"control event proportion must lie in (0, 1), got {pc:g}", column="--control-risk")
         pi = pc * (1 - rrr)
@@ -345,7 +344,7 @@ def required_information(alpha, beta, sides, diversity=0.0, control_risk=None, r
 
 # --- cumulative random-effects z --------------------------------------------------------------------
 
-def cumulative_dl(yi, vi):
+def cumulative_dl(yi: ArrayLike, vi: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """DerSimonian-Laird pooled estimate, SE and tau^2 after each of the first 1..k studies."""
     yi = np.asarray(yi, float)
     vi = np.asarray(vi, float)
@@ -369,7 +368,7 @@ def cumulative_dl(yi, vi):
     return est, se, tau2
 
 
-def diversity(vi, tau2):
+def diversity(vi: ArrayLike, tau2: float) -> float:
     """D^2 = 1 - V_F / V_R (Wetterslev et al. 2009): variances of the common- and random-effects means."""
     vi = np.asarray(vi, float)
     if vi.size < 2 or tau2 <= 0:
@@ -435,6 +434,10 @@ class TsaResult(_Record):
     final_boundary: float | None = None
     futility: bool = False
     notes: tuple = ()
+    weights: str = "IV"  # common-effect weights at looks where tau^2 = 0: IV or MH (RTSA's default)
+    arms: tuple = DEFAULT_LABELS  # names of the (experimental, control) arms
+    study_labels: dict = field(default_factory=dict)  # study id -> display name (named analyses)
+    pool_model: str | None = None  # the model `hatmeta pool` uses for the same trials (for the text)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -445,11 +448,15 @@ class TsaResult(_Record):
         out.update(_plain(self.extra))
         return out
 
-    def natural(self, x):
+    def natural(self, x: float | None) -> float | None:
         return None if x is None else (math.exp(x) if self.scale == "log" else x)
 
+    def label(self, study):
+        """The display name of ``study`` (its id where no label is known)."""
+        return self.study_labels.get(study, study)
+
     def summary(self) -> str:
-        from ..render.tsa import tsa_text
+        from .tsa_text import tsa_text
 
         return tsa_text(self)
 
@@ -483,11 +490,14 @@ def _looks(timing, cap, keep_over):
 
 def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha=0.05, beta=0.2, sides=2,
         spending="obf", rrr=None, md=None, sd=None, control_risk=None, control_risk_source=None,
-        d2=None, inflate=True, notes=(), cumulative=None, method="DL", futility=False):
+        d2=None, inflate=True, notes=(), cumulative=None, method="DL", futility=False, weights="IV",
+        arms=None, study_labels=None, pool_model=None):
     """Trial sequential analysis of studies in order (``yi``, ``vi`` on the analysis scale,
     ``participants`` per trial). ``rrr`` (binary) or ``md`` (+ ``sd``) is the anticipated effect,
     always given as a benefit (positive); ``d2`` a stated diversity (default: D^2 of the DL model).
-    Returns a TsaResult."""
+    ``cumulative``: (estimates, SEs, tau^2) after each trial where not DL's; ``weights`` names the
+    common-effect weights they used at tau^2 = 0. ``arms`` (experimental, control) and
+    ``study_labels`` (id -> name) are for the text and plot. Returns a TsaResult."""
 
     if sides not in (1, 2):
         raise InputError(f"sides must be 1 or 2, got {sides}", column="--sides")
@@ -504,6 +514,8 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
     k = yi.size
     notes = list(notes)
     sign = -1.0 if benefit == "lower" else 1.0  # z in the benefit direction = sign * z
+    study_labels = {str(sid): str(name) for sid, name in (study_labels or {}).items()}
+    arms = tuple(a or d for a, d in zip(arms or (None, None), DEFAULT_LABELS))  # an unnamed arm: the neutral name
 
     if k:
         est, se, tau2 = cumulative_dl(yi, vi) if cumulative is None else map(np.asarray, cumulative)
@@ -519,7 +531,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
         div, div_source = float(d2), "stated"
     effect = md if md is not None else rrr
     nf, ris = required_information(alpha, beta, sides, div, control_risk=control_risk, rrr=rrr, md=md, sd=sd)
-    theta = abs(ndtri(alpha / sides) + ndtri(beta))  # drift at the (inflated) RIS
+    theta = abs(norm_ppf(alpha / sides) + norm_ppf(beta))  # drift at the (inflated) RIS
     a1 = alpha / sides
     cum_n = np.cumsum(n)
     accrued = int(round(cum_n[-1])) if k else 0
@@ -592,7 +604,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
 
     # Conclusion: the first look (or trial past the RIS) where z crosses a boundary.
     conclusion, crossed, crossed_n = "inconclusive", None, None
-    for i, row in enumerate(rows):
+    for row in rows:
         zb_dir = sign * row.z
         if row.boundary_benefit is not None:
             b = abs(row.boundary_benefit)
@@ -615,7 +627,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
     # TSA-adjusted CI at the last trial.
     adj_lo = adj_hi = ci_lo = ci_hi = None
     if k:
-        zc = float(ndtri(1 - alpha / 2))
+        zc = float(norm_ppf(1 - alpha / 2))
         ci_lo, ci_hi = est[-1] - zc * se[-1], est[-1] + zc * se[-1]
         last_b = None
         for row in reversed(rows):
@@ -632,10 +644,10 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
     what = "benefit" if conclusion == "benefit" else "harm"
     if conclusion == "futility" and crossed is not None:
         sentence = (f"Futility: the cumulative z-curve crosses the futility boundary at {crossed_n:,} participants "
-                    f"({crossed}); an effect of the anticipated size is unlikely.")
+                    f"({study_labels.get(crossed, crossed)}); an effect of the anticipated size is unlikely.")
     elif conclusion in ("benefit", "harm"):
         sentence = (f"Firm evidence of {what}: the cumulative z-curve crosses the monitoring boundary for "
-                    f"{what} at {crossed_n:,} participants ({crossed}).")
+                    f"{what} at {crossed_n:,} participants ({study_labels.get(crossed, crossed)}).")
     elif conclusion == "futility":
         sentence = (f"Futility: the required information size ({target:,}) is reached ({accrued:,} participants) "
                     f"without the z-curve crossing a boundary for benefit or harm; an effect of the anticipated "
@@ -648,7 +660,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
                     f"{more:,} more needed.")
     return TsaResult(
         measure=measure, scale=scale, method=method, benefit=benefit, sides=sides, alpha=alpha, beta=beta,
-        power=1 - beta, spending=spending, inflate=inflate, anticipated_effect=float(effect),
+        power=1 - beta, spending=spending, inflate=inflate, anticipated_effect=float(cast(float, effect)),
         control_risk=None if control_risk is None else float(control_risk), control_risk_source=control_risk_source,
         sd=None if sd is None else float(sd), diversity=float(div), diversity_source=div_source,
         required_information_size_fixed=int(nf), required_information_size=int(ris),
@@ -658,7 +670,7 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
         tau2=float(tau2[-1]) if k else None, ci_low=ci_lo, ci_high=ci_hi,
         adjusted_ci_low=adj_lo, adjusted_ci_high=adj_hi, conclusion=conclusion, crossed_at=crossed,
         more_needed=int(more), sentence=sentence, final_boundary=final_b, futility=bool(futility),
-        notes=tuple(notes))
+        notes=tuple(notes), weights=weights, arms=arms, study_labels=study_labels, pool_model=pool_model)
 
 
 # --- from a trial table ------------------------------------------------------------------------------
@@ -689,14 +701,19 @@ def _order(table, order):
 
 def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, control_risk=None, d2=None,
               alpha=0.05, power=0.8, sides=2, spending="obf", inflate=True, order=None, method="DL", cc=0.5,
-              notes=(), futility=False):
+              notes=(), futility=False, weights="IV", arms=None, study_labels=None, pool_model=None):
     """TSA of a TrialTable (binary or continuous arm data) in trial order.
 
     ``rrr``: anticipated relative risk reduction in the benefit direction (for ``benefit='higher'`` a
     relative risk increase, e.g. 0.2 for RR 1.2); ``md``: anticipated mean difference (its size is
     used) with ``sd`` the outcome SD per arm (default: the pooled SD of the trials' arms).
     ``control_risk`` defaults to the pooled control-arm proportion of the included trials. ``method``
-    is the random-effects tau^2 estimator of the z-curve and D^2 (DL as the TSA program and RTSA)."""
+    is the random-effects tau^2 estimator of the z-curve and D^2 (DL as the TSA program and RTSA).
+    ``weights``: the common-effect weights at looks where tau^2 = 0, "IV" (inverse variance, the
+    default: the DL model's own at tau^2 = 0, as the TSA program) or "MH" (Mantel-Haenszel, RTSA's
+    default; binary measures, RR and OR validated against RTSA 0.2.2). ``arms``: names of the
+    (experimental, control) arms (default "experimental", "control"); ``study_labels``: study id ->
+    display name; ``pool_model``: how `hatmeta pool` models the same trials (named in the text)."""
     from ..fit.effects import escalc, normalise_measure
 
     measure = normalise_measure(measure)
@@ -708,13 +725,23 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
                          file=table.path, column="--data")
     notes = list(notes)
     binary = measure in BINARY
+    weights = str(weights).upper()
+    if weights not in ("IV", "MH"):
+        raise InputError(f"unknown weights {weights!r}; choose IV (inverse variance) or MH (Mantel-Haenszel)",
+                         column="--weights")
+    if weights == "MH" and not binary:
+        notes.append(f"Mantel-Haenszel weights are for binary outcomes: the {measure} z-curve uses "
+                     "inverse-variance weights (as RTSA)")
+        weights = "IV"
     if binary and rrr is None:
         raise InputError("state the anticipated effect: --rrr (relative risk reduction, or for an outcome where "
                          "higher favours the intervention --rri, relative risk increase)", column="--rrr")
     if not binary and md is None:
         raise InputError("state the anticipated effect: --md (mean difference)", column="--md")
     if binary and benefit == "higher":
+        assert rrr is not None  # required above for binary data
         rrr = -rrr  # an increase: intervention risk = control risk x (1 + rri)
+    studies: Sequence[str]
     studies, yi, vi, n, cum = (), np.empty(0), np.empty(0), np.empty(0), None
     source = None
     if table is not None and table.k:
@@ -741,6 +768,8 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
 
             fits = [rma(es.subset(np.arange(j)), method="FE" if j == 1 else method) for j in range(1, len(studies) + 1)]
             cum = ([f.estimate for f in fits], [f.se for f in fits], [f.tau2 if j else 0.0 for j, f in enumerate(fits)])
+        if weights == "MH" and len(studies):
+            cum = _mh_where_common(es, *(cum if cum is not None else cumulative_dl(yi, vi)))
     if measure == "SMD":
         sd = 1.0  # the SMD is in SD units
     if binary and control_risk is None:
@@ -749,59 +778,31 @@ def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, co
         source = "stated"
     scale = "log" if measure in ("RR", "OR") else "identity"
     return tsa(studies, yi, vi, n, measure=measure, scale=scale, benefit=benefit, alpha=alpha, beta=1 - power,
-               sides=sides, spending=spending, rrr=rrr if binary else None, md=None if binary else abs(md),
+               sides=sides, spending=spending, rrr=rrr if binary else None, md=None if binary else abs(cast(float, md)),
                sd=None if binary else sd, control_risk=control_risk if binary else None,
                control_risk_source=source if binary else None, d2=d2, inflate=inflate, notes=notes,
-               cumulative=cum, method=method.upper(), futility=futility)
+               cumulative=cum, method=method.upper(), futility=futility, weights=weights, arms=arms,
+               study_labels=study_labels, pool_model=pool_model)
+
+
+def _mh_where_common(es, est, se, tau2):
+    """Cumulative (estimates, SEs, tau^2) with the Mantel-Haenszel estimate and SE at each look whose
+    random-effects tau^2 is 0 (the first trial included), as RTSA's ``synthesize`` with
+    ``weights = "MH"``: its z_random falls back to the MH z_fixed when tau^2 = 0. The zero-cell
+    increment escalc added is kept (RTSA's metaPrepare adds 0.5 to such trials before MH too)."""
+    from ..fit.models import mh_estimate
+
+    est, se, tau2 = (np.array(x, dtype=float) for x in (est, se, tau2))
+    for j in np.flatnonzero(tau2 <= 0):
+        est[j], se[j] = mh_estimate(es.subset(np.arange(j + 1)), corrected=True)
+    return est, se, tau2
 
 
 # --- analysis specs ---------------------------------------------------------------------------------
 
-# [tsa] keys of an analysis spec, and their kinds.
-SPEC_KEYS = {"rrr": float, "rri": float, "md": float, "sd": float, "control_risk": float, "alpha": float,
-             "power": float, "sides": int, "spending": str, "d2": float, "order": str, "method": str,
-             "inflate": bool, "futility": bool, "reason": str}
 
-
-def spec_settings(spec):
-    """The [tsa] table of an analysis spec, checked: unknown keys and wrong types are errors."""
-    raw = spec.raw.get("tsa", {})
-    if not isinstance(raw, dict):
-        raise InputError("must be a table", file=spec.path, column="tsa")
-    out = {}
-    for key, value in raw.items():
-        kind = SPEC_KEYS.get(key)
-        if kind is None:
-            raise InputError(f"unknown key; allowed: {', '.join(sorted(SPEC_KEYS))}", file=spec.path,
-                             column=f"tsa.{key}")
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise InputError(f"must be a {kind.__name__}", file=spec.path, column=f"tsa.{key}")
-        out[key] = value
-    return out
-
-
-def load_for_tsa(analysis, data_dir=None, analyses_dir=None):
-    """(table or None, spec, omitted notes) for a bundled analysis; a spec with no contributing trial
-    still gives its settings (the required information size needs no data)."""
-    from ..evidence import load_analysis
-    from ..evidence.spec import read_spec, spec_path
-
-    try:
-        an = load_analysis(analysis, data_dir=data_dir, analyses_dir=analyses_dir)
-    except InputError as exc:
-        if "no trial contributes" not in exc.message:
-            raise
-        spec = getattr(exc, "spec", None) or read_spec(spec_path(analysis, analyses_dir))
-        omitted = tuple(getattr(exc, "omitted", ()))
-        return None, spec, ([f"no trial reports {spec.outcome} by arm ({len(omitted)} trials checked; see "
-                             "hatmeta trials)"] + [f"omitted {t}: {r}" for t, r in omitted])
-    notes = [f"omitted {t}: {r}" for t, r in an.omitted] + list(an.notes)
-    return an.table, an.spec, notes
-
-
-def merge_settings(settings, given, benefit, measure, analysis=None, has_table=True):
+def merge_settings(settings: Mapping[str, Any], given: Mapping[str, Any], benefit: str | None, measure: str,
+                   analysis: str | None = None, has_table: bool = True) -> dict[str, Any]:
     """The spec's [tsa] settings overridden by ``given`` (None = not given), as keyword arguments of
     ``tsa_table``: a relative risk increase (``rri``) becomes a negative-direction ``rrr``."""
     settings = dict(settings)
@@ -815,6 +816,9 @@ def merge_settings(settings, given, benefit, measure, analysis=None, has_table=T
     settings.pop("reason", None)
     effect = settings.pop("rri", None)
     if effect is not None:
+        if not (math.isfinite(effect) and effect > 0):
+            raise InputError(f"must be a relative risk increase above 0 (0.2 for 20%), got {effect:g}",
+                             column="--rri")
         if benefit != "higher":
             raise InputError("--rri is for outcomes where higher favours the intervention; use --rrr",
                              column="--rri")

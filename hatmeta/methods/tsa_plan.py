@@ -23,12 +23,20 @@ target: the plan then says so. Sizes are per arm; effects on the natural scale.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from ..errors import InputError
 from ..results import _Record
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..io.trial_table import TrialTable
+    from .tsa import TsaResult
 
 DEFAULT_SIZES = tuple(int(round(x / 5.0) * 5) for x in np.geomspace(25, 10000, 20))
 
@@ -45,26 +53,26 @@ class NextTrialPlan(_Record):
     target_power: float
     draws: int
     seed: int
-    sizes: tuple
-    power: tuple
-    effect_low: tuple  # 2.5% quantile of the new trial's observed effect (natural scale)
-    effect_high: tuple  # 97.5% quantile
+    sizes: tuple[int, ...]
+    power: tuple[float, ...]
+    effect_low: tuple[float, ...]  # 2.5% quantile of the new trial's observed effect (natural scale)
+    effect_high: tuple[float, ...]  # 97.5% quantile
     smallest_size: int | None
     sentence: str
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
 
     @property
-    def interval_label(self):
+    def interval_label(self) -> bool:
         return True
 
     @property
-    def control_risk_text(self):
+    def control_risk_text(self) -> str:
         if self.control_risk is None:
             return f"n/a (mean difference, SD {self.sd:.4g})"
         return f"{100 * self.control_risk:.1f}% ({self.control_risk_source})"
 
 
-def _dl(y, v):
+def _dl(y: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """DerSimonian-Laird pooled estimate and SE along the last axis (vectorised)."""
     w = 1.0 / v
     sw = w.sum(-1)
@@ -77,10 +85,12 @@ def _dl(y, v):
     return (wr * y).sum(-1) / swr, 1.0 / np.sqrt(swr)
 
 
-def simulate(yi, vi, measure, *, control_risk=None, sd=None, sizes=DEFAULT_SIZES, draws=10000, seed=1,
-             alpha=0.05, benefit="lower", cc=0.5):
+def simulate(yi: ArrayLike, vi: ArrayLike, measure: str, *, control_risk: float | None = None,
+             sd: float | None = None, sizes: Sequence[int] | np.ndarray = DEFAULT_SIZES, draws: int = 10000,
+             seed: int = 1, alpha: float = 0.05, benefit: str = "lower", cc: float = 0.5,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(power per size, 2.5% and 97.5% quantiles of the new trial's effect per size, analysis scale)."""
-    from .tsa import ndtri
+    from ..dist import norm_ppf
 
     yi = np.asarray(yi, float)
     vi = np.asarray(vi, float)
@@ -93,7 +103,7 @@ def simulate(yi, vi, measure, *, control_risk=None, sd=None, sizes=DEFAULT_SIZES
     theta = mu + math.sqrt(se**2 + tau2) * rng.standard_normal(draws)  # true effect of the new trial
     n = sizes[None, :].astype(float)
     if measure in ("RR", "OR", "RD"):
-        pc = float(control_risk)
+        pc = float(cast(float, control_risk))  # given for binary measures (plan_next_trial)
         if measure == "RR":
             pt = pc * np.exp(theta)
         elif measure == "OR":
@@ -121,7 +131,7 @@ def simulate(yi, vi, measure, *, control_risk=None, sd=None, sizes=DEFAULT_SIZES
         # a trial with no events (or only events) in both arms adds nothing to a ratio measure
         useless = ((et == 0) & (ec == 0)) | ((et == n) & (ec == n)) if measure != "RD" else np.zeros_like(zero)
     else:
-        v_new = np.broadcast_to(2 * sd**2 / n, (draws, sizes.size))
+        v_new = np.broadcast_to(2 * cast(float, sd) ** 2 / n, (draws, sizes.size))
         y_new = theta[:, None] + np.sqrt(v_new) * rng.standard_normal((draws, sizes.size))
         useless = np.zeros(y_new.shape, bool)
     y_all = np.concatenate([np.broadcast_to(yi, y_new.shape + yi.shape), y_new[..., None]], axis=-1)
@@ -131,7 +141,7 @@ def simulate(yi, vi, measure, *, control_risk=None, sd=None, sizes=DEFAULT_SIZES
     with np.errstate(divide="ignore", invalid="ignore"):
         est, se_new = _dl(y_all, v_all)
     z = est / se_new
-    crit = ndtri(1 - alpha / 2)
+    crit = norm_ppf(1 - alpha / 2)
     win = (-z if benefit == "lower" else z) > crit
     power = win.mean(0)
     y_ok = np.where(useless, np.nan, y_new)
@@ -140,14 +150,17 @@ def simulate(yi, vi, measure, *, control_risk=None, sd=None, sizes=DEFAULT_SIZES
     return power, lo, hi
 
 
-def plan_next_trial(table, measure, res, *, control_risk=None, sd=None, target_power=None, sizes=None,
-                    draws=10000, seed=1, method="DL", order=None, cc=0.5):
+def plan_next_trial(table: TrialTable | None, measure: str, res: TsaResult, *, control_risk: float | None = None,
+                    sd: float | None = None, target_power: float | None = None, sizes: Sequence[int] | None = None,
+                    draws: int = 10000, seed: int = 1, method: str = "DL", order: str | None = None,
+                    cc: float = 0.5) -> NextTrialPlan:
     """Plan the next trial after the TSA ``res`` of ``table`` (see the module docstring)."""
     from ..fit.effects import escalc
 
     if table is None or not res.trials:
         raise InputError("planning the next trial needs the current meta-analysis: no trial reports this outcome "
-                         "yet, so the first trial's size follows from the required information size", column="--plan-next")
+                         "yet, so the first trial's size follows from the required information size",
+                         column="--plan-next")
     if draws < 100:
         raise InputError(f"--draws must be at least 100, got {draws}", column="--draws")
     sizes = tuple(sorted(set(sizes))) if sizes else DEFAULT_SIZES
@@ -165,7 +178,7 @@ def plan_next_trial(table, measure, res, *, control_risk=None, sd=None, target_p
             control_risk, source = res.control_risk, res.control_risk_source
         else:
             source = "stated"
-        if not 0 < control_risk < 1:
+        if not 0 < cast(float, control_risk) < 1:  # the TSA's pooled control risk when not given
             raise InputError(f"--control-risk must lie in (0, 1), got {control_risk:g}", column="--control-risk")
     else:
         sd = sd if sd is not None else res.sd
@@ -174,10 +187,10 @@ def plan_next_trial(table, measure, res, *, control_risk=None, sd=None, target_p
     power, lo, hi = simulate(es.yi, es.vi, measure, control_risk=control_risk, sd=sd, sizes=sizes, draws=draws,
                              seed=seed, alpha=res.alpha if res.sides == 2 else 2 * res.alpha, benefit=res.benefit,
                              cc=cc)
-    from .tsa import ndtri
+    from ..dist import norm_ppf
 
     z_now = res.estimate / res.se
-    if (-z_now if res.benefit == "lower" else z_now) > ndtri(1 - res.alpha / 2):
+    if (-z_now if res.benefit == "lower" else z_now) > norm_ppf(1 - res.alpha / 2):
         notes.append("the current meta-analysis is already significant by the conventional test: the power "
                      "is the chance that it stays so after the new trial (the TSA boundaries decide firmness)")
     nat = np.exp if res.scale == "log" else (lambda x: x)

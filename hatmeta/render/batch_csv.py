@@ -6,15 +6,28 @@ float at a time (cProfile, 10^6 rows); at 10^8 rows that is an hour. Here each c
 by the output policy at once (``precision.quantise``, the same numbers as ``q``), turned to text at
 C speed, and the rows go to ``csv.writer.writerows`` (the same quoting), ``CHUNK`` groups at a time
 so that the text of a large batch is never all in memory as Python strings.
+
+Every text cell (group, study) is neutralised against spreadsheet formulas (hatmeta/csvsafe.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
+from collections.abc import Iterator, Sequence
 from itertools import repeat
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
+
+from ..csvsafe import any_trigger, cell
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..fit.batch import BatchResult
+    from ..results import MetaResult
 
 HEADER = ["group", "row", "study", "k", "estimate", "se", "ci_low", "ci_high", "weight", "tau2", "i2", "p"]
 CHUNK = 20_000  # groups per block of text (~120,000 CSV rows for groups of 5, ~10 MB)
@@ -43,7 +56,7 @@ def _cells(values) -> np.ndarray:
     return out
 
 
-def batch_csv_chunks(batch, header=True):
+def batch_csv_chunks(batch: BatchResult, header: bool = True) -> Iterator[str]:
     """``text.to_csv(batch)`` for a ``BatchResult``, in blocks of text: per group its study rows (in
     the group's order) then its pooled row; analysis scale."""
     if header:
@@ -57,7 +70,7 @@ def batch_csv_chunks(batch, header=True):
         yield _block(batch, a, b, int(bounds[a]), int(bounds[b]))
 
 
-def batch_csv(batch, header=True) -> str:
+def batch_csv(batch: BatchResult, header: bool = True) -> str:
     return "".join(batch_csv_chunks(batch, header))
 
 
@@ -89,6 +102,9 @@ def _block(batch, a, b, r0, r1):
     studies = np.empty(n, dtype=object)
     names = es.studies
     studies[:] = [names[i] for i in order.tolist()]
+    if any_trigger("\x00".join(groups.tolist()) + "\x00" + "\x00".join(studies.tolist())):
+        groups[:] = [cell(g) for g in groups.tolist()]  # spreadsheet formulas neutralised (csvsafe.py)
+        studies[:] = [cell(x) for x in studies.tolist()]
     method = np.empty(G, dtype=object)
     method[:] = [batch.method] * G
     cols = [
@@ -119,12 +135,13 @@ def _block(batch, a, b, r0, r1):
 _QUOTED = (",", '"', "\n", "\r")
 
 
-def is_batch(results) -> bool:
+def is_batch(results: object) -> TypeGuard[BatchResult]:
     """A BatchResult (arrays per group), as opposed to a list of MetaResult."""
     return hasattr(results, "_order") and hasattr(results, "_arrays") and hasattr(results, "es")
 
 
-def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
+def frame_csv_chunks(frame: pd.DataFrame, order: np.ndarray | None = None, rows: int = 100_000,
+                     header: bool = True) -> Iterator[str]:
     """CSV of a pandas frame of per-group results (``--dask``), in blocks of ``rows`` rows: floats
     under the output policy (as ``_cells``: 10 significant digits, empty for NaN), whole numbers as
     integers, text as csv.writer quotes it, None and NaN as empty cells. ``order``: the rows' order
@@ -143,10 +160,36 @@ def frame_csv_chunks(frame, order=None, rows=100_000, header=True):
             elif s.dtype.kind in "iu":
                 cols.append(s.astype(str).tolist())
             else:
-                cols.append(["" if x is None or x != x else str(x) for x in s.tolist()])
+                # isna: None, NaN and pandas' NA (pandas 2 string columns), whose x != x raises
+                cols.append(["" if na else cell(str(x)) for x, na in zip(s.tolist(), s.isna().tolist())])
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(zip(*cols))
         yield buf.getvalue()
 
 
 __all__ = ["batch_csv", "batch_csv_chunks", "frame_csv_chunks", "is_batch", "HEADER"]
+
+
+def to_csv(results: BatchResult | Sequence[MetaResult]) -> str:
+    """Study rows then a pooled row, one block per result (analysis scale)."""
+
+    if is_batch(results):  # --by: the same bytes, column-wise (render/batch_csv.py)
+        return batch_csv(results)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HEADER)
+    for res in results:
+        g = "" if res.group is None else cell(str(res.group))
+        for s in res.studies:
+            w.writerow([g, "study", cell(s.study), 1, _c(s.yi), _c(s.vi ** 0.5), _c(s.ci_low), _c(s.ci_high),
+                        _c(s.weight), "", "", ""])
+        w.writerow([g, "pooled", res.method, res.k, _c(res.estimate), _c(res.se), _c(res.ci_low),
+                    _c(res.ci_high), "100", _c(res.tau2), _c(res.i2), _c(res.p)])
+    return buf.getvalue()
+
+
+def _c(x):
+    """A CSV cell under the output policy: 10 significant digits (hatmeta/precision.py)."""
+    from ..precision import q
+
+    return "" if x is None or not math.isfinite(x) else repr(q(x))

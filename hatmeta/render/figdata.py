@@ -16,22 +16,32 @@ matplotlib versions build the same rectangle or band with its corners in differe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..precision import q, quantise
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.text import Text
+    from numpy.typing import ArrayLike
 
-def _xy(values) -> list:
-    return quantise(np.asarray(values, dtype=float)).tolist()
+
+def _xy(values: ArrayLike) -> list[Any]:
+    out: list[Any] = quantise(np.asarray(values, dtype=float)).tolist()
+    return out
 
 
-def _corners(vertices) -> list:
+def _corners(vertices: ArrayLike) -> list[tuple[float, ...]]:
     v = quantise(np.asarray(vertices, dtype=float).reshape(-1, 2))
     v = v[np.isfinite(v).all(axis=1)]
     return sorted({tuple(p) for p in v.tolist()})
 
 
-def _line(line) -> dict:
+def _line(line: Line2D) -> dict[str, Any]:
     x = quantise(np.asarray(line.get_xdata(orig=True), dtype=float))
     y = quantise(np.asarray(line.get_ydata(orig=True), dtype=float))
     line.set_data(x, y)
@@ -42,7 +52,7 @@ def _line(line) -> dict:
     return rec
 
 
-def _patch(patch) -> dict:
+def _patch(patch: Patch) -> dict[str, Any]:
     from matplotlib.patches import Polygon, Rectangle
 
     if isinstance(patch, Rectangle):
@@ -56,8 +66,8 @@ def _patch(patch) -> dict:
     return {"kind": "area", "corners": _corners(path)}
 
 
-def _collection(coll) -> dict:
-    rec = {"kind": "collection"}
+def _collection(coll: Any) -> dict[str, Any]:  # (matplotlib types a Path's vertices as ArrayLike)
+    rec: dict[str, object] = {"kind": "collection"}
     paths = coll.get_paths()
     if paths:
         for path in paths:
@@ -71,7 +81,7 @@ def _collection(coll) -> dict:
     return rec
 
 
-def _text(text) -> dict:
+def _text(text: Text) -> dict[str, Any]:
     from matplotlib.text import Annotation
 
     x, y = text.get_position()
@@ -83,23 +93,23 @@ def _text(text) -> dict:
     return rec
 
 
-def drawn(fig) -> dict:
+def drawn(fig: Figure) -> dict[str, Any]:
     """Round what ``fig`` draws (in place) and return it: per panel its lines, areas, collections
     and texts (with title, axis labels and legend entries), then the figure's own texts."""
     panels = []
     for ax in fig.axes:
         items = [_line(a) for a in ax.lines] + [_patch(a) for a in ax.patches]
         items += [_collection(a) for a in ax.collections] + [_text(a) for a in ax.texts]
-        labels = {"title": ax.get_title(), "x": ax.get_xlabel(), "y": ax.get_ylabel()}
+        labels: dict[str, Any] = {"title": ax.get_title(), "x": ax.get_xlabel(), "y": ax.get_ylabel()}
         legend = ax.get_legend()
         if legend is not None:
             labels["legend"] = [t.get_text() for t in legend.get_texts()]
         panels.append({"labels": labels, "drawn": items})
     texts = [_text(t) for t in fig.texts]
     if getattr(fig, "_suptitle", None) is not None:
-        texts.append({"kind": "text", "text": fig._suptitle.get_text()})
-    fig._hatmeta_drawn = {"panels": panels, "texts": texts}
-    return fig._hatmeta_drawn
+        texts.append({"kind": "text", "text": fig._suptitle.get_text()})  # type: ignore[attr-defined]
+    fig._hatmeta_drawn = {"panels": panels, "texts": texts}  # type: ignore[attr-defined]  # read by the tests
+    return fig._hatmeta_drawn  # type: ignore[attr-defined, no-any-return]
 
 
 __all__ = ["drawn"]

@@ -15,9 +15,18 @@ wide for two lines widens its column, and only a table wider than MAX_W_IN steps
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
+from ...numbers import est_ci, fmt_p, interval, num, tau2_text
+from ...vocabulary import COMMON_EFFECT_METHODS, DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
 from . import style
-from ..numbers import est_ci, fmt_p, interval, num, tau2_text
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...results import MetaResult, SubgroupResult
 
 ROW_PT = 14.4  # height of one row at an 8 pt font, points (0.2 inch)
 ROW_IN = ROW_PT / 72  # the same in inches (used by the sensitivity forests, render/plots/sensitivity.py)
@@ -29,20 +38,17 @@ MAX_W_IN = 13.0  # beyond this the font steps down (a landscape page with margin
 FONT_STEPS = (8.0, 7.5, 7.0, 6.5)
 PI_NA = "Not estimable (k < 3)"
 NOT_ESTIMABLE = "Not estimable"
-METHOD_NAMES = {"MH": "M-H, Fixed", "PETO": "Peto, Fixed", "FE": "IV, Fixed", "MH-DL": "M-H, Random",
-                "GLMM-FS": "GLMM (UM.FS), Random", "GLMM-RS": "GLMM (UM.RS), Random",
-                "GLMM-EXACT": "GLMM (CM.EL), Random"}
-MEASURE_NAMES = {"RR": "Risk Ratio", "OR": "Odds Ratio", "RD": "Risk Difference", "MD": "Mean Difference",
-                 "SMD": "Std. Mean Difference", "IRR": "Rate Ratio", "GEN": "Effect", "PETO": "Peto Odds Ratio"}
 # RevMan's traffic lights: colour and sign per judgement (RoB 2's 'some concerns' shares 'unclear').
 ROB_LOOK = {"low": ("#2ca02c", "+"), "some concerns": ("#e6b800", "?"), "unclear": ("#e6b800", "?"),
             "high": ("#d62728", "–"), "not assessed": ("#c8c8c8", "")}
 ROB_COL_IN = 0.2
+ROB_WORDS = {"low": "Low risk", "some concerns": "Some concerns", "unclear": "Unclear risk", "high": "High risk",
+             "not assessed": "Not assessed"}
 
 __all__ = ["forest", "fmt_p", "ci_text", "footer_lines", "subgroup_lines"]
 
 
-def ci_text(nat, est, lo, hi) -> str:
+def ci_text(nat: Callable[[float], float], est: float, lo: float, hi: float) -> str:
     """'1.29 [0.73, 2.26]' on the natural scale, decimals from the magnitude (numbers.est_ci); an
     interval that could not be estimated says so (as RevMan's 'Not estimable') rather than 'nan'."""
     if not math.isfinite(est):
@@ -50,6 +56,19 @@ def ci_text(nat, est, lo, hi) -> str:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return f"{num(nat(est))} [CI not estimable]"
     return est_ci(nat(est), nat(lo), nat(hi))
+
+
+def input_order(res, idx, absent):
+    """[("study", i) | ("absent", row)]: studies ``idx`` of ``res`` and not-estimable rows ``absent`` merged
+    in the order of the input table (each row's ``order``; RevMan keeps a 'Not estimable' study where it
+    was entered). Rows without an ``order`` (a result from an older JSON) follow the studies."""
+    everything = list(getattr(res, "not_estimable", ()) or ())
+    if not all("order" in a for a in everything):
+        return [("study", i) for i in idx] + [("absent", a) for a in absent]
+    taken = {a["order"] for a in everything}
+    free = [p for p in range(len(res.studies) + len(everything)) if p not in taken]
+    keyed = [(free[i], ("study", i)) for i in idx] + [(a["order"], ("absent", a)) for a in absent]
+    return [item for _, item in sorted(keyed, key=lambda t: t[0])]
 
 
 def _binary(ins) -> bool:
@@ -67,7 +86,7 @@ def _overall_line(stat, p, df=None) -> str:
     return f"Test for overall effect: t = {abs(stat):.2f}, df = {df:.0f} ({fmt_p(p)})"
 
 
-def subgroup_test_of_effect(res, group):
+def subgroup_test_of_effect(res: MetaResult, group: SubgroupResult) -> tuple[float, float, int | None] | None:
     """(statistic, p, df) of a subgroup's test for overall effect, as its CI was computed: z (Wald),
     or t on k - 1 df with HKSJ (a one-trial subgroup keeps its Wald interval, hence z)."""
     from scipy.special import ndtr, stdtr
@@ -81,7 +100,8 @@ def subgroup_test_of_effect(res, group):
     return stat, float(2 * ndtr(-abs(stat))), None
 
 
-def subgroup_lines(res, group, ins=None, labels=None) -> list:
+def subgroup_lines(res: MetaResult, group: SubgroupResult, ins: Sequence[Mapping[str, Any]] | None = None,
+                   labels: tuple[str, str] | None = None) -> list[str]:
     """RevMan's lines under a subgroup's subtotal: heterogeneity and its test for overall effect.
 
     P of Q: chi-square on k - 1 df, as for the whole analysis (Cochrane Handbook 10.10.2). The
@@ -90,7 +110,7 @@ def subgroup_lines(res, group, ins=None, labels=None) -> list:
     from scipy.special import chdtrc
 
     if group.k >= 2:
-        random = res.method not in ("FE", "MH", "PETO")
+        random = res.method not in COMMON_EFFECT_METHODS
         lines = [_het_line(group.q, group.k - 1, float(chdtrc(group.k - 1, group.q)), group.i2,
                            group.tau2 if random else None)]
     else:
@@ -100,10 +120,10 @@ def subgroup_lines(res, group, ins=None, labels=None) -> list:
     return lines
 
 
-def footer_lines(res, labels=None) -> list:
+def footer_lines(res: MetaResult, labels: tuple[str, str] | None = None) -> list[str]:
     """RevMan's footer: heterogeneity, test for overall effect (and the test for subgroup differences).
     Total events are a row of the table, under the Events columns."""
-    random = res.method not in ("FE", "MH", "PETO")
+    random = res.method not in COMMON_EFFECT_METHODS
     glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
     if glmm is not None:  # a GLMM has no Q: its heterogeneity test is the likelihood ratio for tau^2 = 0
         lrt = glmm.get("lrt_tau2")
@@ -157,7 +177,7 @@ ARM_HEADS = {"binary": ("Events", "Total"), "continuous": ("Mean (SD)", "Total")
 
 
 def _sum(ins, key):
-    total = sum(float(i[key]) for i in ins)
+    total = float(sum(float(i[key]) for i in ins))
     return f"{total:g}" if not total.is_integer() else str(int(total))
 
 
@@ -165,6 +185,7 @@ def _limits(res, values):
     """Axis limits and ticks, symmetric around the null. Ratios: RevMan's round ranges; differences:
     'nice' ticks (1, 2 or 5 times a power of ten), never 1.25 or 2.5 steps."""
     finite = [v for v in values if math.isfinite(v)]
+    ticks: tuple[float, ...]
     if res.is_ratio:
         # 10% beyond the farthest study, so that no square sits on the edge of the axis
         reach = max([1.1 * abs(v) for v in finite] + [math.log(1.5)])
@@ -175,7 +196,7 @@ def _limits(res, values):
         return (math.log(0.001), math.log(1000)), (0.001, 0.1, 1, 10, 1000)
     reach = max([abs(v) for v in finite] + [1e-9])
     exp = 10 ** math.floor(math.log10(reach))
-    for m, step in ((1, 0.5), (2, 1), (4, 2), (5, 2.5), (10, 5)):
+    for m, step in ((1, 0.5), (2, 1), (4, 2), (5, 2.5), (10, 5)):  # noqa: B007  (step is read after the loop)
         if m * exp >= reach * (1 - 1e-12):
             top = m * exp
             break
@@ -187,11 +208,11 @@ def _limits(res, values):
     return (-top, top), ticks
 
 
-def tick_text(t) -> str:
+def tick_text(t: float) -> str:
     return f"{t:g}"
 
 
-def rob_judgement(value, study="", domain="") -> str:
+def rob_judgement(value: str, study: str = "", domain: str = "") -> str:
     """A risk-of-bias judgement in ROB_LOOK's words: 'Low risk', 'low', 'Some concerns', 'unclear risk',
     'High' and 'not assessed' are accepted in any case; anything else is an input error naming it."""
     j = " ".join(str(value).strip().lower().replace("_", " ").split())
@@ -216,13 +237,13 @@ class _Measure:
     each glyph's advance to whole pixels, so one string's width differs by several per cent from one
     resolution to another; the layout must hold at all of them."""
 
-    def __init__(self, fig):
+    def __init__(self, fig) -> None:
         from matplotlib.backends.backend_agg import RendererAgg
 
         self.renderers = [(fig.canvas.get_renderer(), fig.dpi)] + [(RendererAgg(8, 8, d), d) for d in MEASURE_DPIS]
-        self.cache = {}
+        self.cache: dict[tuple[str, float, bool], float] = {}
 
-    def __call__(self, text, size, bold=False) -> float:
+    def __call__(self, text, size, bold: bool = False) -> float:
         key = (text, size, bold)
         if key not in self.cache:
             from matplotlib.font_manager import FontProperties
@@ -240,7 +261,7 @@ class _Measure:
         return self.cache[key]
 
 
-def _two_lines(text, width, measure, size, bold=False):
+def _two_lines(text, width, measure, size, bold: bool = False):
     """``text`` on one line if it fits ``width``, else on two lines split at the space that makes the
     longer line shortest. Returns (text with a newline or not, width it needs)."""
     one = measure(text, size, bold)
@@ -256,7 +277,7 @@ def _two_lines(text, width, measure, size, bold=False):
     return best
 
 
-def _wrap(text, width, measure, size, bold=False):
+def _wrap(text, width, measure, size, bold: bool = False):
     """Greedy word wrap of ``text`` to ``width`` inches (a word longer than the width stays whole)."""
     lines, cur = [], ""
     for word in text.split(" "):
@@ -273,9 +294,11 @@ def _wrap(text, width, measure, size, bold=False):
 # ---------------------------------------------------------------- the figure
 
 @style.styled
-def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_groups=None, bayes=None,
-           sort=None, years=None, risk_of_bias=None, ax=None):
-    """Draw ``res`` (a MetaResult) as a Cochrane-style forest plot; return the Figure.
+def forest(res: MetaResult, benefit: str = "lower", labels: tuple[str, str] = DEFAULT_LABELS,
+           title: str | None = None, study_groups: Mapping[str, str] | None = None,
+           bayes: Mapping[str, Any] | None = None, sort: str | None = None, years: Mapping[str, Any] | None = None,
+           risk_of_bias: Mapping[str, Mapping[str, str]] | None = None, ax: Axes | None = None) -> Figure:
+    """Draw ``res`` as a Cochrane-style (RevMan) forest plot.
 
     ``benefit``: which direction of the measure favours the experimental arm ("lower" or
     "higher"; for ratio measures of a harm, lower). ``labels``: names of the experimental and
@@ -286,10 +309,13 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
     (oldest first, from ``years``: study -> year); default, as given. ``risk_of_bias``: study ->
     {domain: 'low' | 'some concerns' | 'unclear' | 'high' | 'not assessed'}, drawn as RevMan's
     traffic-light columns with a legend naming the domains. ``ax``: an Axes to use as the plot panel
-    (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned.
+    (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned. The
+    table needs the whole figure, so an Axes that shares its figure with others is refused (InputError).
     """
+    if ax is not None:
+        _own_figure(ax)
     plt = style.pyplot()
-    fig = plt.figure(figsize=(8, 4)) if ax is None else ax.figure
+    fig = plt.figure(figsize=(8, 4)) if ax is None else cast("Figure", ax.figure)  # (not a SubFigure)
     fig.patch.set_facecolor("white")
     measure = _Measure(fig)
     for fs in FONT_STEPS:
@@ -298,6 +324,43 @@ def forest(res, benefit="lower", labels=("HAT", "control"), title=None, study_gr
             break
     _draw(fig, res, plan, bayes, ax)
     return fig
+
+
+def _own_figure(ax):
+    """Refuse an Axes that is one panel of several: the forest plot sizes its figure to the table, and its
+    columns of text would be drawn over the other panels."""
+    others = [a for a in ax.figure.axes if a is not ax and a.get_visible()]
+    if others:
+        from ...errors import InputError
+
+        raise InputError(f"forest needs its own figure: the Axes given is one of {len(others) + 1} in its figure, "
+                         "and the plot's table would be drawn over the others; call forest(res) (it makes a figure "
+                         "sized to the table) or pass the Axes of a one-panel figure", column="ax")
+
+
+ROB_KEY_IN = 0.16  # a light in the legend's key, inches
+
+
+def _rob_legend(rob, domains, letters, text_w, measure, small):
+    """RevMan's risk-of-bias legend, compact: a first line naming the judgements drawn, each with its
+    light ('Not assessed' in grey too), then the domains by letter in as many columns as fit the width
+    (read down, then across). Returns (rows of cells, width needed in inches); cells are ('head', x, text),
+    ('key', x, judgement, words) or ('text', x, text), x from the left margin."""
+    if not domains:
+        return [], 0.0
+    used = [j for j in ROB_LOOK if any(j in judged.values() for judged in rob.values())]
+    head = "Risk of bias legend"
+    first, x = [("head", 0.0, head)], measure(head, small, True) + 0.2
+    for j in used:
+        first.append(("key", x, j, ROB_WORDS[j]))
+        x += ROB_KEY_IN + 0.04 + measure(ROB_WORDS[j], small) + 0.2
+    entries = [f"({letter}) {d}" for letter, d in zip(letters, domains)]
+    col_w = max(measure(t, small) for t in entries) + 0.3
+    ncol = max(1, min(3, len(entries), int((max(text_w, x) + 0.3) // col_w)))
+    nrow = -(-len(entries) // ncol)
+    rows = [first] + [[("text", c * col_w, entries[c * nrow + r]) for c in range(ncol) if c * nrow + r < len(entries)]
+                      for r in range(nrow)]
+    return rows, max(x - 0.2, ncol * col_w - 0.3)
 
 
 def _order(res, idx, sort, years):
@@ -336,13 +399,13 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
     absent = list(getattr(res, "not_estimable", ()) or ())
     all_ins = [s.inputs for s in studies] + [a.get("inputs", {}) for a in absent]
     kind = _arm_kind([s.inputs for s in studies])
-    name = MEASURE_NAMES.get(res.measure, res.measure)
-    model = f"{METHOD_NAMES.get(res.method, 'IV, Random')}, {100 * res.level:g}% CI"
+    name = MEASURE_TITLES.get(res.measure, res.measure)
+    model = f"{METHOD_TITLES.get(res.method, 'IV, Random')}, {100 * res.level:g}% CI"
     theta = {t["study"]: t for t in (bayes or {}).get("theta", [])}
-    random = res.method not in ("FE", "MH", "PETO")
+    random = res.method not in COMMON_EFFECT_METHODS
 
     # ---- rows: each a dict of cells (column -> (text, bold)), a span text, and what the panel draws
-    rows = []
+    rows: list[dict[str, Any]] = []
 
     def totals_row(ins_sub, est_cell, weight_cell, label):
         cells = {0: (label, True)}
@@ -359,18 +422,24 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
 
     def study_rows(idx, absent_sub):
         out = []
-        for i in _order(res, idx, sort, years):
+        order = (input_order(res, idx, absent_sub) if not sort else
+                 [("study", i) for i in _order(res, idx, sort, years)] + [("absent", a) for a in absent_sub])
+        for what, i in order:
+            if what == "absent":
+                out.append(absent_row(i))
+                continue
             s = studies[i]
             cells = {0: (s.label or s.study, False), 5: (f"{s.weight:.1f}%", False),
                      6: (ci_text(nat, s.yi, s.ci_low, s.ci_high), False)}
             cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(s.inputs, kind))})
             out.append({"cells": cells, "kind": "study", "study": s})
-        for a in absent_sub:  # RevMan: listed, counted in the totals, 'Not estimable', no weight
-            cells = {0: (a.get("label") or a["study"], False), 6: (NOT_ESTIMABLE, False)}
-            if kind == "binary":
-                cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(a["inputs"], kind))})
-            out.append({"cells": cells, "kind": "absent", "study_id": a["study"]})
         return out
+
+    def absent_row(a):  # RevMan: listed, counted in the totals, 'Not estimable', no weight
+        cells = {0: (a.get("label") or a["study"], False), 6: (NOT_ESTIMABLE, False)}
+        if kind == "binary":
+            cells.update({j + 1: (c, False) for j, c in enumerate(_arm_cells(a["inputs"], kind))})
+        return {"cells": cells, "kind": "absent", "study_id": a["study"]}
 
     groups = None
     if study_groups and res.subgroups:
@@ -496,13 +565,10 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
         foot.append(f"Bayesian (orange): shrunken study estimates; posterior of the mean (median, {crl} CrI), "
                     f"whiskers the {crl} predictive interval")
         foot.append(f"Priors: tau ~ {pr['tau_prior']}; mu ~ N({pr['mu_prior_mean']:g}, {pr['mu_prior_sd']:g}²)")
-    legend = []
-    if domains:
-        legend = ["Risk of bias legend"] + [f"({letter}) {d}" for letter, d in zip(letters, domains)]
     text_w = content_w - 2 * MARGIN_IN
     foot_lines = [ln for line in foot for ln in _wrap(line, text_w, measure, small)]
-    legend_lines = [ln for line in legend for ln in _wrap(line, text_w, measure, small)]
-    longest = max([measure(ln, small) for ln in foot_lines + legend_lines] + [0.0])
+    legend_rows, legend_w = _rob_legend(rob, domains, letters, text_w, measure, small)
+    longest = max([measure(ln, small) for ln in foot_lines] + [legend_w, 0.0])
     title_lines = _wrap(str(title), text_w, measure, fs + 1, True) if title else []
     longest = max([longest] + [measure(ln, fs + 1, True) for ln in title_lines])
     fig_w = max(content_w, longest + 2 * MARGIN_IN)
@@ -511,12 +577,12 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
     body_rows = len(rows)
     below = 1.2 + fav_lines * 0.85  # tick labels, then the favours labels, in rows
     fig_h = (title_h + (n_head + body_rows + below) * row_in + 0.15
-             + (len(foot_lines) + len(legend_lines)) * 1.05 * row_in * small / fs + 0.1)
+             + (len(foot_lines) + len(legend_rows)) * 1.05 * row_in * small / fs + 0.1)
     return dict(fs=fs, small=small, row_in=row_in, gap=gap, rows=rows, head_bottom=head_bottom, arm_heads=arm_heads,
                 n_head=n_head, head_lines=head_lines, name=name, model=model, width=width, x=x, kind=kind,
                 plot_x0=plot_x0, plot_x1=plot_x1, plot_w=plot_w, lim=(lo_lim, hi_lim), ticks=ticks, favours=favours,
                 fav_lines=fav_lines, domains=domains, letters=letters, rob=rob or {}, rob_x0=rob_x0, rob_w=rob_w,
-                rob_col=rob_col, foot_lines=foot_lines, legend_lines=legend_lines, title_lines=title_lines,
+                rob_col=rob_col, foot_lines=foot_lines, legend_rows=legend_rows, title_lines=title_lines,
                 title_h=title_h, fig_w=fig_w, fig_h=fig_h, theta=theta, below=below)
 
 
@@ -533,7 +599,7 @@ def _draw(fig, res, p, bayes, ax=None):
     def y_of(row):  # figure fraction of the centre of table row ``row`` (0 = first header row)
         return (top - (row + 0.5) * row_in) / fig_h
 
-    def put(x_in, y_frac, text, ha="left", fontsize=None, bold=False, **kw):
+    def put(x_in, y_frac, text, ha: str = "left", fontsize=None, bold: bool = False, **kw):
         return fig.text(x_in / fig_w, y_frac, text, ha=ha, va="center", fontsize=fontsize or fs,
                         weight="bold" if bold else "normal", family=style.families(text), parse_math=False, **kw)
 
@@ -588,7 +654,7 @@ def _draw(fig, res, p, bayes, ax=None):
     # row with the shrunken estimate, so it is capped to its half.
     side_max = row_pt * (0.62 if theta else 0.9)
 
-    def whisker(y, lo, hi, color, lw=0.8):
+    def whisker(y, lo, hi, color, lw=0.8) -> None:
         a, b = max(lo, lo_lim), min(hi, hi_lim)
         if b > a:
             ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt")
@@ -620,7 +686,7 @@ def _draw(fig, res, p, bayes, ax=None):
         for letter, cx in zip(p["letters"], centres):
             put(p["rob_x0"] + cx, y_of(n_head - 1), letter, ha="center", bold=True)
 
-    def traffic_lights(row, study):
+    def traffic_lights(row, study) -> None:
         judged = p["rob"].get(study)
         if rob_ax is None or not judged:
             return
@@ -682,11 +748,25 @@ def _draw(fig, res, p, bayes, ax=None):
     # ---- footer and the risk-of-bias legend
     y0 = top - (body_bottom + p["below"]) * row_in - 0.1
     step = 1.05 * row_in * small / fs
-    for j, line in enumerate(p["foot_lines"] + p["legend_lines"]):
-        is_foot = j < len(p["foot_lines"])
-        put(MARGIN_IN, (y0 - (j + 0.5) * step) / fig_h, line, fontsize=small,
-            gid=f"footer-{j}" if is_foot else f"rob-legend-{j - len(p['foot_lines'])}",
-            bold=not is_foot and j == len(p["foot_lines"]))
+    for j, line in enumerate(p["foot_lines"]):
+        put(MARGIN_IN, (y0 - (j + 0.5) * step) / fig_h, line, fontsize=small, gid=f"footer-{j}")
+    from matplotlib.lines import Line2D
+
+    for i, row in enumerate(p["legend_rows"]):
+        yf = (y0 - (len(p["foot_lines"]) + i + 0.5) * step) / fig_h
+        for kind, dx, *rest in row:
+            if kind == "key":  # a light as the columns draw it, then its word
+                j, words = rest
+                colour, sign = ROB_LOOK[j]
+                cx = MARGIN_IN + dx + ROB_KEY_IN / 2
+                fig.add_artist(Line2D([cx / fig_w], [yf], marker="o", ms=small * 1.35, color=colour, lw=0,
+                                      transform=fig.transFigure, gid=f"rob-key-{j}"))
+                if sign:
+                    fig.text(cx / fig_w, yf, sign, ha="center", va="center_baseline", fontsize=small - 1.5,
+                             weight="bold", color="white", parse_math=False)
+                put(MARGIN_IN + dx + ROB_KEY_IN + 0.04, yf, words, fontsize=small, gid=f"rob-legend-key-{j}")
+            else:
+                put(MARGIN_IN + dx, yf, rest[0], fontsize=small, bold=kind == "head", gid=f"rob-legend-{i}-{dx:.2f}")
     fig._hatmeta_axes = ax  # the plot panel, for callers that inspect the drawing
     fig._hatmeta_rob_axes = rob_ax
     return fig

@@ -8,18 +8,40 @@ infinite (separated data under a GLMM) is drawn as an arrow at the axis edge wit
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from . import style
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-def _rows(rows):
+    from ...results import MetaResult
+
+
+def _rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
     return [r if isinstance(r, dict) else r.to_dict() for r in rows]
 
 
 @style.styled
-def methods_plot(result, ax=None, title=None):
-    """Draw ``result.extra["compare_methods"]`` (rows of ``methods.sparse.MethodRow``) for the MetaResult
-    ``result``; on ``ax`` if given, else on a new figure sized to the rows. Returns the Figure."""
+def methods_plot(result: MetaResult, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """The pooled estimate and interval of every method that suits the data, one row each (natural
+    scale; from ``pool_table(..., compare_methods=True)``).
+
+    Parameters
+    ----------
+    result : MetaResult
+        A fit whose ``extra["compare_methods"]`` holds the rows (``methods.sparse.MethodRow``).
+    ax : matplotlib.axes.Axes, optional
+        Draw on this Axes (default: a new figure sized to the rows).
+    title : str, optional
+        Title above the plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = style.pyplot()
     rows = _rows(result.extra.get("compare_methods") or ())
     if not rows:
@@ -29,10 +51,11 @@ def methods_plot(result, ax=None, title=None):
     ratio = result.is_ratio
     nat = math.exp if ratio else (lambda x: x)
     n = len(rows)
+    given = ax is not None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.8, 0.9 + 0.3 * n))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)  # (not a SubFigure)
     finite = [v for r in rows for v in (r["ci_low"], r["ci_high"], r["estimate"])
               if v is not None and math.isfinite(v)]
     lo = min(finite + [0.0]) if finite else -1.0
@@ -62,7 +85,7 @@ def methods_plot(result, ax=None, title=None):
     ax.set_yticks(range(n))
     ax.set_yticklabels([r["label"] for r in reversed(rows)])
 
-    def txt(v):
+    def txt(v: float | None) -> str:
         if v is None or math.isnan(v):
             return "NA"
         if math.isinf(v):
@@ -79,8 +102,12 @@ def methods_plot(result, ax=None, title=None):
         ax.set_xticks([math.log(t) for t in ticks])
         ax.set_xticklabels([f"{t:g}" for t in ticks])
     ax.set_xlabel(f"{result.measure}{' (log scale)' if ratio else ''}; {int(round(100 * result.level))}% CI")
-    ax.set_title(title or f"{result.measure} by pooling method (k = {result.k})", fontsize=8)
+    import textwrap
+
+    title = title or f"{result.measure} by pooling method (k = {result.k})"
+    ax.set_title(textwrap.fill(title, style.title_width(ax, given, 10**6)), fontsize=8)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.tight_layout()
+    if not given:  # a given Axes keeps its place in the caller's figure
+        fig.tight_layout()
     return fig

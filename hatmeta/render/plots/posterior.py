@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import style
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ...bayes.exact import BayesResult
+
 
 @style.styled
-def posterior(post, measure="RR", scale="log", title=None):
-    """Two panels: mu's posterior (with its N(m0, s0^2) prior) and tau's (with its prior).
+def posterior(post: BayesResult, measure: str = "RR", scale: str = "log", title: str | None = None) -> Figure:
+    """Two panels: mu's posterior density (with its N(m0, s0²) prior) and tau's (with its prior).
 
-    ``post`` is a BayesResult of the exact engine (it carries the densities on grids)."""
+    Parameters
+    ----------
+    post : BayesResult
+        A result of the exact engine (``bayes_exact``; it carries the densities on grids).
+    measure : str
+        The measure, for the axis label.
+    scale : {"log", "identity", ...}
+        The analysis scale of mu (the x axis is labelled on it).
+    title : str, optional
+        Title above the panels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from ...bayes.priors import parse_tau_prior
 
     plt = style.pyplot()
+    fig: Figure
     fig, (ax_mu, ax_tau) = plt.subplots(1, 2, figsize=(8, 3.8))
     mx, md = np.asarray(post.mu_grid[0]), np.asarray(post.mu_grid[1])
     ax_mu.plot(mx, md, color=style.STUDY, lw=1.4, label="posterior", gid="mu-posterior")

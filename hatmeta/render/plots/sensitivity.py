@@ -11,20 +11,50 @@ the forest plot's helpers (style, CI text, axis limits) so both read alike.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from ...vocabulary import DEFAULT_LABELS, MEASURE_TITLES, METHOD_TITLES
 from . import style
-from .forest import CHAR_IN, GAP_IN, MEASURE_NAMES, METHOD_NAMES, PLOT_IN, ROW_IN, _limits, ci_text
+from .forest import CHAR_IN, GAP_IN, PLOT_IN, ROW_IN, _limits, ci_text
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ...results import MetaResult
 
 KINDS = ("cumulative", "leave_one_out")
 
 
 @style.styled
-def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=("HAT", "control"), title=None,
-                       order_by=None, keys=None):
-    """Draw ``res.cumulative`` or ``res.leave_one_out`` (MetaResult, analysis scale) as a forest plot.
+def sensitivity_forest(res: MetaResult, kind: str = "cumulative", benefit: str = "lower",
+                       labels: tuple[str, str] = DEFAULT_LABELS, title: str | None = None,
+                       order_by: str | None = None, keys: Mapping[str, Any] | None = None) -> Figure:
+    """Draw ``res.cumulative`` or ``res.leave_one_out`` as a forest plot, one row per refit (natural
+    scale, ratios on a log axis).
 
-    ``order_by``: the column the cumulative sequence is ordered by (shown in the header);
-    ``keys``: study -> that column's value, shown beside each study. Returns the Figure."""
+    Parameters
+    ----------
+    res : MetaResult
+        A fit from ``pool_table`` with ``cumulative=...`` or ``leave_one_out=True``.
+    kind : {"cumulative", "leave_one_out"}
+        Which sequence to draw.
+    benefit : {"lower", "higher"}
+        Which direction favours the experimental arm.
+    labels : (str, str)
+        Names of the experimental and control groups.
+    title : str, optional
+        Title above the plot.
+    order_by : str, optional
+        The column the cumulative sequence is ordered by (shown in the header).
+    keys : mapping, optional
+        Study -> that column's value, shown beside each study.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from matplotlib.patches import Polygon
 
     plt = style.pyplot()
@@ -38,8 +68,8 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=("HAT", "
     prefix = "+ " if kind == "cumulative" else "Omitting "
     names = [prefix + label_of.get(r.study, r.study) for r in seq]
     key_col = keys is not None and kind == "cumulative"
-    measure = MEASURE_NAMES.get(res.measure, res.measure)
-    model = METHOD_NAMES.get(res.method, "IV, Random")
+    measure = MEASURE_TITLES.get(res.measure, res.measure)
+    model = METHOD_TITLES.get(res.method, "IV, Random")
 
     def tau_text(t):
         return "-" if t is None or not math.isfinite(t) else f"{t:.2f}"
@@ -47,8 +77,15 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=("HAT", "
     def i2_text(v):
         return "-" if v is None or not math.isfinite(v) else f"{v:.0f}%"
 
-    body = [[n, *([str(keys.get(r.study, ""))] if key_col else []), str(r.k), tau_text(r.tau2), i2_text(r.i2),
-             ci_text(nat, r.estimate, r.ci_low, r.ci_high)] for n, r in zip(names, seq)]
+    # A fit of one trial is that trial (RevMan): its own CI (the HKSJ interval has no df, and a model's
+    # tau² and I² from one trial mean nothing), heterogeneity 'not applicable' (the footer says so).
+    own = {s.study: s for s in res.studies}
+    single = [r.k == 1 and r.study in own for r in seq]
+    seq = [replace(r, estimate=own[r.study].yi, ci_low=own[r.study].ci_low, ci_high=own[r.study].ci_high)
+           if one else r for r, one in zip(seq, single)]
+    body = [[n, *([str(keys.get(r.study, ""))] if key_col else []), str(r.k),
+             "n/a" if one else tau_text(r.tau2), "n/a" if one else i2_text(r.i2),
+             ci_text(nat, r.estimate, r.ci_low, r.ci_high)] for n, r, one in zip(names, seq, single)]
     total = ["All studies (95% CI)", *([""] if key_col else []), str(res.k), tau_text(res.tau2), i2_text(res.i2),
              ci_text(nat, res.estimate, res.ci_low, res.ci_high)]
     first = "Study added" if kind == "cumulative" else "Study left out"
@@ -57,6 +94,8 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=("HAT", "
             + (f"with the studies up to and including it, ordered by {order_by or 'the given column'}"
                if kind == "cumulative" else "without that study"),
             "Dashed line: the estimate with all studies"]
+    if any(single):
+        foot.append("k = 1: the trial's own estimate and 95% CI; heterogeneity (tau², I²) not applicable")
 
     ncol = len(head)
     widths = [max(len(row[j]) for row in [head, *body, total]) * CHAR_IN * (1.1 if j == ncol - 1 else 1) + GAP_IN
@@ -79,10 +118,10 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=("HAT", "
     def y_of(row):
         return (top - (row + 0.5) * ROW_IN) / fig_h
 
-    def put(x_in, row, text, ha="left", **kw):
+    def put(x_in, row, text, ha: str = "left", **kw):
         return fig.text(x_in / fig_w, y_of(row), text, ha=ha, va="center", fontsize=8, **kw)
 
-    def put_row(row, cells, **kw):
+    def put_row(row, cells, **kw) -> None:
         for j, cell in enumerate(cells):
             if j == 0 or j == ncol - 1:
                 put(x_left[j], row, cell, **kw)
@@ -116,7 +155,7 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=("HAT", "
     ax.spines["bottom"].set_linewidth(0.6)
     ax.patch.set_alpha(0)
 
-    def whisker(y, lo, hi, color):
+    def whisker(y, lo, hi, color) -> None:
         if not (math.isfinite(lo) and math.isfinite(hi)):
             return
         a, b = max(lo, lo_lim), min(hi, hi_lim)
@@ -128,7 +167,7 @@ def sensitivity_forest(res, kind="cumulative", benefit="lower", labels=("HAT", "
                 ax.annotate("", xy=(edge, y), xytext=(edge - sign * 0.06 * (hi_lim - lo_lim), y),
                             arrowprops=dict(arrowstyle="-|>", color=color, lw=0.8, mutation_scale=6))
 
-    def diamond(y, lo, mid, hi, color, gid, half=0.38):
+    def diamond(y, lo, mid, hi, color, gid, half=0.38) -> None:
         if not all(math.isfinite(v) for v in (lo, mid, hi)):
             return
         lo, hi = max(lo, lo_lim), min(hi, hi_lim)

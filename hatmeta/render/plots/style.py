@@ -14,11 +14,19 @@ same with or without Noto; a character no font has is drawn as a box, with one w
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import os
+
+    from matplotlib.figure import Figure
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 300
-STYLE = {
+STYLE: dict[str, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 8,
     "svg.hashsalt": "hatmeta",
@@ -37,23 +45,35 @@ POOLED = "#1a1a1a"  # the pooled diamond
 BAYES = "#b3541e"  # Bayesian overlay
 
 
-def styled(draw):
+_Draw = TypeVar("_Draw", bound=Callable[..., Any])
+
+
+def styled(draw: _Draw) -> _Draw:
     """Run a figure function under matplotlib's defaults plus STYLE, whatever the user's
     matplotlibrc says: fonts, sizes and line widths are fixed when the artists are created, so a
     local style must not leak into figures that ``hatmeta reproduce`` compares byte for byte."""
     import functools
 
     @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         import matplotlib
 
         pyplot()
         with matplotlib.rc_context(), _no_glyph_warnings():
             matplotlib.rcdefaults()
-            matplotlib.rcParams.update(STYLE)
+            matplotlib.rcParams.update(STYLE)  # type: ignore[arg-type]  # rc names, checked by matplotlib
             return draw(*args, **kwargs)
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]  # same signature, by functools.wraps
+
+
+def title_width(ax, given, default=70) -> int:
+    """Characters per line of a title over ``ax``: ``default`` on a figure of the plot's own, else as many
+    as fit the width of the given Axes at 8 pt (a notebook's panel is narrower than the plot's figure)."""
+    if not given:
+        return default
+    inches = ax.get_position().width * ax.figure.get_size_inches()[0]
+    return max(20, min(default, int(inches / 0.075)))
 
 
 def pyplot():
@@ -66,7 +86,7 @@ def pyplot():
     return plt
 
 
-def save(fig, path, fmt=None) -> Path:
+def save(fig: Figure, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
     """Write ``fig`` as PNG (300 dpi), SVG or PDF, chosen by ``fmt`` or the file's suffix."""
     import matplotlib
 
@@ -83,7 +103,7 @@ def save(fig, path, fmt=None) -> Path:
         drawn(fig)
     with matplotlib.rc_context(), _no_glyph_warnings():
         matplotlib.rcdefaults()
-        matplotlib.rcParams.update(STYLE)
+        matplotlib.rcParams.update(STYLE)  # type: ignore[arg-type]  # rc names, checked by matplotlib
         fig.savefig(path, format=fmt, dpi=DPI, metadata=METADATA[fmt], facecolor="white")
     return path
 
@@ -96,16 +116,20 @@ NOTO_FILES = ("NotoSansCJK-Regular.ttc", "NotoSans-Regular.ttf", "NotoSansArabic
               "NotoSansHebrew-Regular.ttf", "NotoSansDevanagari-Regular.ttf", "NotoSansBengali-Regular.ttf",
               "NotoSansTamil-Regular.ttf", "NotoSansThai-Regular.ttf", "NotoSansGeorgian-Regular.ttf",
               "NotoSansArmenian-Regular.ttf", "NotoSansEthiopic-Regular.ttf")
-_missing_warned = set()
+_missing_warned: set[str] = set()
 
 
-def _charmap(path):
+def _charmap(path: str | os.PathLike[str]) -> frozenset[int]:
     from matplotlib import ft2font
 
     return frozenset(ft2font.FT2Font(str(path)).get_charmap())
 
 
-def _fallbacks():
+_FALLBACKS: list[tuple[str, frozenset[int]]]  # set on first use (a NameError until then)
+_DEJAVU: frozenset[int]
+
+
+def _fallbacks() -> list[tuple[str, frozenset[int]]]:
     """[(family, codepoints)] of the Noto fonts found, in NOTO_FILES order (cached)."""
     global _FALLBACKS
     try:
@@ -135,7 +159,7 @@ def _fallbacks():
     return found
 
 
-def _dejavu():
+def _dejavu() -> frozenset[int]:
     global _DEJAVU
     try:
         return _DEJAVU
@@ -146,7 +170,7 @@ def _dejavu():
         return _DEJAVU
 
 
-def families(text):
+def families(text: str) -> list[str]:
     """Font families for ``text``: ["DejaVu Sans"] when it covers every character, else DejaVu then the
     Noto fonts that cover the rest. Characters no font has are named in one warning per text."""
     need = {ord(c) for c in str(text) if not c.isspace()} - _dejavu()
@@ -169,7 +193,7 @@ def families(text):
     return out
 
 
-def _no_glyph_warnings():
+def _no_glyph_warnings() -> contextlib.ExitStack[bool | None]:
     """matplotlib warns once per missing glyph; ``families`` has already said it once, by text."""
     import contextlib
     import warnings

@@ -9,7 +9,15 @@ vertical line. Boundaries beyond |z| = 8 are not drawn (nothing meaningful is sp
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from . import style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...methods.tsa import TsaResult
 
 ZMAX = 8.0
 BOUNDARY = "#b3241e"
@@ -17,7 +25,7 @@ CONVENTIONAL = "#7a7a7a"
 FUTILITY = "#3f7f3f"
 
 
-def _boundary_points(res, attr):
+def _boundary_points(res: TsaResult, attr: str) -> list[tuple[Any, Any]]:
     pts = [(t.information, getattr(t, attr)) for t in res.trials if t.look and getattr(t, attr) is not None]
     target = res.required_information_size_inflated or res.required_information_size
     if res.final_boundary is not None and (not pts or pts[-1][0] < target):
@@ -31,13 +39,34 @@ def _boundary_points(res, attr):
 
 
 @style.styled
-def tsa_plot(res, title=None, ax=None):
-    """Draw the TSA plot of ``res`` (a TsaResult); on ``ax`` if given. Returns the Figure."""
+def tsa_plot(res: TsaResult, title: str | None = None, ax: Axes | None = None) -> Figure:
+    """Trial sequential analysis plot: the cumulative z-curve against the information (participants),
+    the monitoring (alpha-spending) and futility boundaries and the required information size.
+
+    Parameters
+    ----------
+    res : TsaResult
+        From ``hatmeta.methods.tsa``.
+    title : str, optional
+        Title above the plot.
+    ax : matplotlib.axes.Axes, optional
+        Draw on this Axes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    References
+    ----------
+    Wetterslev J, Thorlund K, Brok J, Gluud C (2008). Trial sequential analysis may establish when firm
+    evidence is reached in cumulative meta-analysis. J Clin Epidemiol 61:64-75.
+    """
     plt = style.pyplot()
+    given = ax is not None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.8))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)  # (not a SubFigure)
     ris = res.required_information_size
     target = res.required_information_size_inflated or ris
     xmax = max(target, res.accrued_information) * 1.1
@@ -47,6 +76,8 @@ def tsa_plot(res, title=None, ax=None):
     for z in (1.959964, -1.959964):
         ax.axhline(z, color=CONVENTIONAL, lw=0.8, ls="--", gid="conventional")
     ax.plot([], [], color=CONVENTIONAL, lw=0.8, ls="--", label="conventional boundary (z = \u00b11.96)")
+    xs: tuple[float, ...] | list[float]
+    ys: tuple[float, ...] | list[float]
     for attr in ("boundary_benefit", "boundary_harm"):
         pts = _boundary_points(res, attr)
         if pts:
@@ -75,7 +106,9 @@ def tsa_plot(res, title=None, ax=None):
         ax.plot(xs, ys, color=style.STUDY, lw=1.4, marker="s", ms=3.5, gid="z-curve", label="cumulative z-curve")
     else:
         ax.text(xmax / 2, 0.5, "no information accrued", ha="center", va="bottom", color=CONVENTIONAL)
-    up, down = ("intervention", "control") if res.benefit == "higher" else ("control", "intervention")
+    # the arms as the spec names them (RevMan's "Favours [experimental]"), "experimental"/"control" by default
+    exp, ctl = res.arms
+    up, down = (exp, ctl) if res.benefit == "higher" else (ctl, exp)
     ax.text(0.01, 0.99, f"favours {up}", transform=ax.transAxes, va="top", ha="left", fontsize=7, style="italic")
     ax.text(0.01, 0.01, f"favours {down}", transform=ax.transAxes, va="bottom", ha="left", fontsize=7,
             style="italic")
@@ -84,10 +117,15 @@ def tsa_plot(res, title=None, ax=None):
     ax.set_xlabel("Accrued information (participants)")
     ax.set_ylabel(f"Cumulative z ({res.measure}, {res.method} random effects)")
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    legend = ax.legend(loc="upper center", fontsize=6.5, frameon=False, bbox_to_anchor=(0.5, -0.12), ncol=3,
+    legend = ax.legend(loc="upper center", fontsize=6.5, frameon=False, bbox_to_anchor=(0.5, -0.12),
+                       ncol=1 if given else 3,  # a notebook's panel is narrower than the plot's own figure
                        title=f"conclusion: {res.conclusion}", title_fontsize=7)
     legend.set_gid("legend")
     if title:
-        ax.set_title(title, fontsize=8, wrap=True)
-    fig.tight_layout()
+        import textwrap
+
+        ax.set_title(textwrap.fill(title, style.title_width(ax, given)) if given else title, fontsize=8,
+                     wrap=not given)
+    if not given:  # a given Axes keeps its place in the caller's figure
+        fig.tight_layout()
     return fig

@@ -1,0 +1,85 @@
+"""`hatmeta nma`: network meta-analysis of an arm-level or contrast-level table (netmeta's model)."""
+
+from __future__ import annotations
+
+import click
+
+
+def _choice(values):
+    return click.Choice(values, case_sensitive=False)
+
+
+@click.command()
+@click.argument("analysis", required=False)
+@click.option("--data", "data_file", type=click.Path(dir_okay=False),
+              help="CSV with one row per arm (study, treatment, events, n | study, treatment, mean, sd, n) "
+                   "or per comparison (study, treat1, treat2, yi, se; yi on the analysis scale).")
+@click.option("--measure", help="OR, RR, RD (events), MD, SMD (means) or GEN (comparisons); with --data.")
+@click.option("--reference", metavar="TRT", help="The treatment every estimate is against (with --data; a named "
+                                                   "network's spec gives its own).")
+@click.option("--common", is_flag=True, help="Report the common-effect model (default: random effects).")
+@click.option("--method", type=_choice(["DL", "REML"]),
+              help="tau^2 estimator: netmeta's DerSimonian-Laird-type estimator (default with --data) or REML.")
+@click.option("--benefit", type=_choice(["lower", "higher"]),
+              help="Which direction is better for the P-scores and SUCRA (netmeta's small.values).")
+@click.option("--cc", type=float, default=0.5, show_default=True,
+              help="Increment added to every cell of a study with a zero cell.")
+@click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
+@click.option("--format", "fmt", type=_choice(["text", "json"]), default="text", show_default=True)
+@click.option("--graph", "graph_file", type=click.Path(dir_okay=False),
+              help="Also draw the network graph to this file (.png, .svg or .pdf).")
+@click.option("--forest", "forest_file", type=click.Path(dir_okay=False),
+              help="Also draw the forest plot against the reference to this file (.png, .svg or .pdf).")
+@click.option("--funnel", "funnel_file", type=click.Path(dir_okay=False),
+              help="Also draw the comparison-adjusted funnel plot to this file (needs --funnel-order).")
+@click.option("--funnel-order", multiple=True, metavar="TRT",
+              help="With --funnel: every treatment once, in the order that orients the comparisons "
+                   "(e.g. newest first); repeat the option for each treatment.")
+@click.pass_context
+def nma(ctx, analysis, data_file, measure, reference, common, method, benefit, cc, level, fmt, graph_file,
+        forest_file, funnel_file, funnel_order):
+    """Network meta-analysis (frequentist, graph-theoretical; netmeta 3.3's conventions) of a named network
+    (e.g. retention-network) or of any table (--data FILE)."""
+    from ..errors import InputError
+    from ..methods.network import nma as run
+    from .named import analyses, source
+
+    source(analysis, data_file)
+    if funnel_file and not funnel_order:
+        raise InputError("the comparison-adjusted funnel plot needs the treatments' order: give --funnel-order "
+                         "once per treatment", option="--funnel")
+    after, more = "", {}
+    if data_file is not None:
+        for name, given in (("--measure", measure), ("--reference", reference)):
+            if not given:
+                raise InputError(f"{name} is required with --data", option=name)
+        res = run(data_file, measure, reference=reference, common=common, method=(method or "DL").upper(),
+                  benefit=(benefit or "lower").lower(), cc=cc, level=level)
+    else:
+        if measure:
+            raise InputError("a named network's spec gives its measure: drop --measure", option="--measure")
+        named = analyses(ctx).network(analysis, reference=reference, common=common or None,
+                                      method=method.upper() if method else None,
+                                      benefit=benefit.lower() if benefit else None, level=level)
+        res, after, more = named.result, named.text, named.json
+    if fmt.lower() == "json":
+        from ..precision import dumps
+
+        click.echo(dumps({**res.to_dict(), **more}))
+    else:
+        click.echo(res.summary())
+        if after:
+            click.echo("\n" + after)
+    for path, kind in ((graph_file, "graph"), (forest_file, "forest")):
+        if path:
+            from ..render.plots import save
+            from ..render.plots.network import network_forest, network_graph
+
+            save((network_graph if kind == "graph" else network_forest)(res), path)
+            click.echo(f"wrote {path}", err=True)
+    if funnel_file:
+        from ..render.plots import save
+        from ..render.plots.network import comparison_adjusted_funnel
+
+        save(comparison_adjusted_funnel(res, funnel_order), funnel_file)
+        click.echo(f"wrote {funnel_file}", err=True)
