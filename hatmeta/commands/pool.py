@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..errors import InputError
+from . import multilevel as _mv  # --random / --cluster / --robust (issue 23): options and the hand-over
 
 FORMATS = ("text", "json", "csv", "markdown")
 
@@ -93,6 +94,7 @@ def _choice(values):
               help="Also pool with every method that suits the data (IV, MH, Peto, GLMMs), one row per method.")
 @click.option("--methods-plot", type=click.Path(dir_okay=False),
               help="With --compare-methods: write the methods side by side as a figure (.png, .svg or .pdf).")
+@_mv.options
 @click.pass_context
 def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, outcome, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
@@ -101,12 +103,14 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, o
          pet_peese: bool = False, trim_fill: bool = False, trim_fill_estimator: str = "L0", selection_model=None,
          steps: str = "0.025",
          influence: bool = False, both_models: bool = False, strict: bool = False, batch_rows=None, dask_spec=None,
-         compare_methods: bool = False, methods_plot=None):
+         compare_methods: bool = False, methods_plot=None, **mv_options):
     """Pool a bundled analysis (retention, illicit-use, ...) or any trial table (--data FILE).
 
     Estimates are on the analysis scale (log for RR, OR, IRR) in JSON and CSV; text shows ratios
     on the natural scale too.
     """
+    if _mv.wanted(mv_options):
+        return _mv.run(ctx.params)
     from .. import api
     from .named import analyses, source
 
