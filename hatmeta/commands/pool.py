@@ -337,7 +337,8 @@ def _by_group_text(extra):
             lines.append(_bias_line(key, t))
             continue
         stat = ("tau" if key == "begg" else "t") + " = " + f(t["statistic"])
-        lines.append(f"{TEST_NAMES[key]}: {stat}, p = {p_bare(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
+        lines.append(f"{TEST_NAMES[key]}: {stat}, p = {p_bare(t['p'])}"
+                     + (f" ({t['warning']})" if t["warning"] else ""))
     return "\n" + "\n".join(lines) if lines else ""
 
 

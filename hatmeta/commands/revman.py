@@ -229,7 +229,8 @@ def compare_stored(o, res, precision="full") -> dict:
 @click.option("--subgroup", metavar="COL", help="Subgroups by COL.")
 @click.option("--name", default="Analysis 1", show_default=True, help="The analysis's name.")
 @click.option("--level", type=float, default=0.95, show_default=True)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The data package to write (.zip).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The data package to write (.zip).")
 def revman_export(data_file, measure, method, subgroup, name, level, output):
     """Write a trial table as a Cochrane version 1 data package (zip: analysis-data/ CSVs with RevMan 5's
     totals), which `hatmeta revman` and `pool --data OUT.zip --outcome CMP-001.01` read back."""

@@ -106,7 +106,8 @@ def pairwise(table: NetworkTable, measure: str, cc: float = 0.5) -> Comparisons:
         return _contrasts(table, measure)
     allowed = ARM_MEASURES[table.layout]
     if measure not in allowed:
-        raise InputError(f"measure {measure} does not fit a table of {'events' if table.layout == 'arm_binary' else 'means'}"
+        raise InputError(f"measure {measure} does not fit a table of "
+                         f"{'events' if table.layout == 'arm_binary' else 'means'}"
                          f" per arm; choose {' or '.join(allowed)}", option="--measure")
     if cc < 0:
         raise InputError(f"increment must not be negative, got {cc:g}", option="--cc")
@@ -657,7 +658,8 @@ def fit_network(comp: Comparisons, reference: str | None = None, method: str = "
     if zeroed:
         names = ", ".join(dict.fromkeys(zeroed))
         notes.append(f"small negative weights (under 0.1% of the study's total) of multi-arm studies set to 0, as "
-                     f"netmeta's multiarm() does (their comparisons' variances are not those of one set of arms): {names}")
+                     "netmeta's multiarm() does (their comparisons' variances are not those of one set of arms): "
+                     f"{names}")
     I2, lo, hi = i2_interval(common.Q, df)
     return NetworkFit(net, reference, method, common, random, t2, common.Q, df, I2, lo, hi,
                       reml_loglik=loglik, notes=tuple(comp.notes) + tuple(notes))

@@ -221,7 +221,8 @@ def subgroup_test(totals: list[Pooled]):
     mu = np.sum(w * est) / w.sum()
     q = float(np.sum(w * (est - mu) ** 2))
     df = len(totals) - 1
-    return q, df, float(_dist.chi2_sf(df, q)) if df > 0 else float("nan"), (100 * max(0.0, (q - df) / q) if q > 0 else 0.0)
+    return (q, df, float(_dist.chi2_sf(df, q)) if df > 0 else float("nan"),
+            (100 * max(0.0, (q - df) / q) if q > 0 else 0.0))
 
 
 def revman5(es: EffectSizes, method: str | None = None, level: float = 0.95, preset: str = "revman5",

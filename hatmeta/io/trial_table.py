@@ -525,9 +525,9 @@ def magnitude_checks(c, v) -> list:
     h = f"{hi:.0e}".replace("e+", "e")
     out = [(c, a > hi, f"too large to compute with: {{x:g}} (magnitudes up to {h}; rescale the column)")]
     if c in TINY:
-        l = f"{TINY[c]:.0e}"
+        low = f"{TINY[c]:.0e}"
         out.append((c, (a < TINY[c]) & (v != 0),
-                    f"too small to compute with: {{x:g}} (from {l}: a weight beyond 1e40; rescale the column)"))
+                    f"too small to compute with: {{x:g}} (from {low}: a weight beyond 1e40; rescale the column)"))
     if c in COUNT_COLUMNS:
         out.append((c, v > MAX_COUNT, "a count above 2^53 cannot be held exactly, got {x:g}"))
     return out

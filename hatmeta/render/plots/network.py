@@ -108,7 +108,8 @@ def network_forest(res, ax=None, title=None):
     ax.set_xlabel(f"{res.measure} against {res.reference} [{lv} CI], {model}")
     for yv, e in zip(ys, order):
         lo, hi = e["estimate"] - z * e["se"], e["estimate"] + z * e["se"]
-        ax.annotate(f"{nat(e['estimate']):.2f} [{nat(lo):.2f}, {nat(hi):.2f}]   P-score {res.p_scores[e['treatment']]:.2f}",
+        ax.annotate(f"{nat(e['estimate']):.2f} [{nat(lo):.2f}, {nat(hi):.2f}]   "
+                    f"P-score {res.p_scores[e['treatment']]:.2f}",
                     (1.02, yv), xycoords=("axes fraction", "data"), va="center", fontsize=7, color=style.INK)
     ax.spines[["top", "right"]].set_visible(False)
     if title:
