@@ -194,7 +194,7 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, o
         try:
             named = analyses(ctx).pool(analysis, measure=measure, **options)
         except InputError as exc:  # a refused analysis: -v lists each trial's note instead of the groups
-            if verbose and getattr(exc, "details_full", ""):
+            if verbose and exc.details_full:
                 exc.details = exc.details_full
             raise
         result = named.result
