@@ -90,7 +90,7 @@ def norm_cdf(x):
     return 0.5 * _erfc(-x / _SQRT2).astype(float)
 
 
-def norm_ppf(p):
+def norm_ppf(p: float) -> float:
     """x with P(Z <= x) = p, for a scalar p in (0, 1) (Wichura's AS241 through statistics.NormalDist)."""
     from statistics import NormalDist
 

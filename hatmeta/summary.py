@@ -180,7 +180,7 @@ def _label(study, study_labels):
     return (study_labels or {}).get(study, study)
 
 
-def _relabel(text, study_labels):
+def _relabel(text: str, study_labels: Mapping[str, str] | None) -> str:
     """Study ids in a note replaced by their labels (whole words only)."""
     import re
 

@@ -359,7 +359,7 @@ def table_from_rows(rows: Sequence[Sequence[str]], path: str = "<table>", measur
         # (slab = paste(author, year, sep = ", ")); said in the notes.
         a, y, width = header.index("author"), header.index("year"), len(header)
         header = header + ["study"]
-        rows = [rows[0]] + [row + [f"{row[a].strip()}, {row[y].strip()}"] if len(row) == width else row
+        rows = [rows[0]] + [[*row, f"{row[a].strip()}, {row[y].strip()}"] if len(row) == width else row
                             for row in rows[1:]]
     seen = set()
     for j, h in enumerate(header):
