@@ -97,8 +97,8 @@ def norm_ppf(p: float) -> float:
     return NormalDist().inv_cdf(float(p))
 
 
-def norm_isf(p):
-    """x with P(Z > x) = p."""
+def norm_isf(p: ArrayLike) -> Any:
+    """x with P(Z > x) = p (a NumPy float for a scalar ``p``, an array for an array)."""
     from statistics import NormalDist
 
     p = _f(p)

@@ -536,15 +536,15 @@ class _Contrasts:
     def reml_loglik(self, tau2: float) -> float:
         """Restricted log-likelihood up to a constant (Harville 1977): -1/2 (log|V| + log|X'V^-1 X| + r'V^-1 r)."""
         logdet, A, b, _, _, inv = self._parts(tau2)
-        quad = sum(float(np.sum(r * Pr)) for r, Pr in self._resid(A, b, inv))
+        quad = sum((float(np.sum(r * Pr)) for r, Pr in self._resid(A, b, inv)), 0.0)
         return -0.5 * (logdet + float(np.linalg.slogdet(A)[1]) + quad)
 
     def reml_score(self, tau2: float) -> float:
         """d loglik / d tau^2 = -1/2 (tr(P D) - y'P D P y), tr(P D) = tr(V^-1 D) - tr(A^-1 M)."""
         _, A, b, tr1, M, inv = self._parts(tau2)
         trPD = tr1 - float(np.trace(np.linalg.solve(A, M)))
-        q = sum(float(np.einsum("si,ij,sj->", Pr, D, Pr))
-                for (Pr, (_, _, _, D)) in zip((Pr for _, Pr in self._resid(A, b, inv)), self.blocks))
+        q = sum((float(np.einsum("si,ij,sj->", Pr, D, Pr))
+                 for (Pr, (_, _, _, D)) in zip((Pr for _, Pr in self._resid(A, b, inv)), self.blocks)), 0.0)
         return -0.5 * (trPD - q)
 
     def mean_variance(self) -> float:

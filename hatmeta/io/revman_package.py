@@ -20,6 +20,7 @@ import io
 import math
 import os
 import zipfile
+from typing import Any
 
 from ..errors import InputError
 from .revman import Outcome, Review, StudyRow, _number
@@ -199,7 +200,9 @@ def read_csv_export(path) -> Review:
     raw = read_rows(path)
     header = raw[0]
     rows = [dict(zip(header, r)) for r in raw[1:] if any(c.strip() for c in r)]
-    outcomes, comps, current = [], {}, None
+    outcomes: list[dict[str, Any]] = []  # per outcome: key (comparison, outcome), row, studies, subgroups
+    comps: dict[int, str] = {}
+    current: dict[str, Any] | None = None
     for r in rows:
         c, o, s = (int(_number(r.get(k)) or 0) for k in ("Comparison Number", "Outcome Number", "Subgroup Number"))
         if o == 0:
