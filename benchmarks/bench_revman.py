@@ -128,7 +128,8 @@ def main():
             ours = [r.estimate for r in results]
             theirs = [float(x) for x in out.splitlines()[1].split()]
             worst = max(abs(a - b) for a, b in zip(ours, theirs))
-            print(f"R meta read.rm5 + metacr (inside R, start-up excluded): median {statistics.median(rt) * 1000:.1f} ms;"
+            print("R meta read.rm5 + metacr (inside R, start-up excluded): "
+                  f"median {statistics.median(rt) * 1000:.1f} ms;"
                   f" largest difference in the {len(theirs)} pooled estimates {worst:.2e}")
 
 

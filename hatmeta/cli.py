@@ -99,7 +99,7 @@ def main(argv=None):
             cli.main(args=argv, prog_name="hatmeta", standalone_mode=False)
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
-            if getattr(exc, "details", ""):  # a refused analysis: what is missing, a few short lines
+            if exc.details:  # a refused analysis: what is missing, a few short lines
                 click.echo(exc.details, err=True)
             sys.exit(2)
         except click.exceptions.Abort:

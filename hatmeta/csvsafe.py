@@ -15,23 +15,27 @@ that starts with one of those characters comes back with a leading ``'``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
 
 
-def cell(value):
+def cell(value: _T) -> _T | str:
     """``value`` safe to open in a spreadsheet (see the module docstring); non-text values as they are."""
     if isinstance(value, str) and value[:1] in TRIGGERS and value and not _NUMBER.match(value):
         return "'" + value
     return value
 
 
-def row(values) -> list:
+def row(values: Iterable[Any]) -> list[Any]:
     return [cell(v) for v in values]
 
 
-def rows(table):
+def rows(table: Iterable[Iterable[Any]]) -> Iterator[list[Any]]:
     return (row(r) for r in table)
 
 

@@ -90,15 +90,15 @@ def norm_cdf(x):
     return 0.5 * _erfc(-x / _SQRT2).astype(float)
 
 
-def norm_ppf(p):
+def norm_ppf(p: float) -> float:
     """x with P(Z <= x) = p, for a scalar p in (0, 1) (Wichura's AS241 through statistics.NormalDist)."""
     from statistics import NormalDist
 
     return NormalDist().inv_cdf(float(p))
 
 
-def norm_isf(p):
-    """x with P(Z > x) = p."""
+def norm_isf(p: ArrayLike) -> Any:
+    """x with P(Z > x) = p (a NumPy float for a scalar ``p``, an array for an array)."""
     from statistics import NormalDist
 
     p = _f(p)

@@ -14,6 +14,11 @@ class InputError(Exception):
     ('--measure', 'ANALYSIS'), printed as "option '--measure': ..." (or "argument 'ANALYSIS': ...").
     """
 
+    # What the command line prints under the one-line error (a refusal, ``NotPooled``, fills them in);
+    # empty for every other input error.
+    details: str = ""
+    details_full: str = ""
+
     def __init__(self, message: str, file: object = None, line: int | None = None, column: str | None = None,
                  option: str | None = None) -> None:
         super().__init__(message)
@@ -67,5 +72,5 @@ class NotPooled(InputError):
         self.omitted = tuple(omitted)
         self.details = ""  # a few short lines, grouped by kind
         self.details_full = ""  # one line per trial's note (-v)
-        self.gaps = []
-        self.published = []
+        self.gaps: list[dict[str, Any]] = []
+        self.published: list[dict[str, Any]] = []

@@ -9,6 +9,10 @@ returns None for anything else, which the command line shows as a bug to report.
 from __future__ import annotations
 
 import errno
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    import json
 
 
 def describe(exc: BaseException) -> str | None:
@@ -28,8 +32,9 @@ def describe(exc: BaseException) -> str | None:
     if isinstance(exc, MemoryError):
         return "out of memory (the input or a requested size is too large for this machine)"
     name = type(exc).__name__
-    if name == "JSONDecodeError":
-        return f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    if name == "JSONDecodeError":  # the json module's, or one with its fields (simplejson's)
+        j = cast("json.JSONDecodeError", exc)
+        return f"not valid JSON: {j.msg} (line {j.lineno}, column {j.colno})"
     if name == "TOMLDecodeError":
         return f"not valid TOML: {exc}"
     return None

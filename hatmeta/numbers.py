@@ -37,13 +37,13 @@ def fmt_p(p: float | None) -> str:
     return "P " + p_text(p)
 
 
-def p_bare(p) -> str:
+def p_bare(p: float | None) -> str:
     """P for running text and text tables, without 'P': '0.04', '<0.0001' (``p_text``'s digits)."""
     text = p_text(p)
     return "NA" if text == "= NA" else text[2:] if text.startswith("= ") else text.replace(" ", "")
 
 
-def decimals(*values) -> int:
+def decimals(*values: float | None) -> int:
     """Decimals for a set of values shown together (an estimate and its interval): two, or more when
     the largest magnitude is below 0.1, so the smallest still shows two significant digits."""
     finite = [abs(v) for v in values if _finite(v)]

@@ -9,6 +9,7 @@ the rest of the line read backwards. Text output shows each as a visible escape 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # C0 controls and DEL and C1 controls; the bidirectional embeddings, overrides, isolates and marks;
 # the Unicode line and paragraph separators.
@@ -16,7 +17,7 @@ _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def _escape(m) -> str:
+def _escape(m: re.Match[str]) -> str:
     ch = m.group(0)
     if ch in _NAMED:
         return _NAMED[ch]
@@ -24,12 +25,12 @@ def _escape(m) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def printable(text) -> str:
+def printable(text: object) -> str:
     """``text`` with every control character and bidirectional control shown as an escape."""
     text = str(text)
     return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
 
 
-def join_lines(lines) -> str:
+def join_lines(lines: Iterable[object]) -> str:
     """Lines of text output joined by newlines, each line's own characters made printable."""
     return "\n".join(printable(line) for line in lines)

@@ -82,7 +82,8 @@ def format_result(res: Any, labels: Sequence[str] | None = None, verbose: bool =
     random = res.method not in ("FE", "MH", "PETO")
     if random:
         tau2_ci = ("" if math.isnan(res.tau2_ci_low) and math.isnan(res.tau2_ci_high)
-                   and ("glmm" in res.extra or "revman5" in res.extra) else f" ({_lv(res)} CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
+                   and ("glmm" in res.extra or "revman5" in res.extra)
+                   else f" ({_lv(res)} CI {fmt(res.tau2_ci_low)} to {fmt(res.tau2_ci_high)})")
         lines.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2)}{tau2_ci}")
         lines.append(f"tau (square root of estimated tau^2 value):      {fmt(res.tau)}")
     glmm = res.extra.get("glmm") if isinstance(res.extra, dict) else None
@@ -179,7 +180,7 @@ def _label(study, study_labels):
     return (study_labels or {}).get(study, study)
 
 
-def _relabel(text, study_labels):
+def _relabel(text: str, study_labels: Mapping[str, str] | None) -> str:
     """Study ids in a note replaced by their labels (whole words only)."""
     import re
 
@@ -282,7 +283,8 @@ def to_markdown(res: Any) -> str:
     n = res.natural
     nat = "natural scale" if res.scale != "identity" else "identity scale"
     head = f"| study | {res.measure} [{_lv(res)} CI] ({nat}) | weight % |\n|---|---|---|\n"
-    rows = "".join(f"| {printable(s.label or s.study).replace('|', chr(92) + '|')} | {est_ci(n(s.yi), n(s.ci_low), n(s.ci_high))} | {fmt(s.weight, 1)} |\n"
+    rows = "".join(f"| {printable(s.label or s.study).replace('|', chr(92) + '|')} | "
+                   f"{est_ci(n(s.yi), n(s.ci_low), n(s.ci_high))} | {fmt(s.weight, 1)} |\n"
                    for s in res.studies)
     rows += "".join(f"| {printable(a.get('label') or a['study']).replace('|', chr(92) + '|')} | Not estimable | |\n"
                     for a in getattr(res, "not_estimable", ()) or ())

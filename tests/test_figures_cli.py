@@ -146,4 +146,5 @@ def test_every_plot_is_exported_from_one_place_and_forest_takes_the_revman_prese
     assert "M-H, Fixed" in (tmp_path / "f.svg").read_text()
     p = subprocess.run([sys.executable, "-m", "hatmeta.cli", "pool", "retention", "--selection-model", "step"],
                        capture_output=True, text=True, cwd=ROOT)
-    assert p.returncode == 2 and p.stderr.startswith("error: option '--selection-model':") and "outcomes.csv" not in p.stderr
+    assert p.returncode == 2 and p.stderr.startswith("error: option '--selection-model':")
+    assert "outcomes.csv" not in p.stderr

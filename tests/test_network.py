@@ -230,7 +230,8 @@ def test_bad_input_is_one_line_with_line_and_column(tmp_path, text, where):
 
 def test_r_csv_with_quoted_names_and_commas(tmp_path):
     f = tmp_path / "net.csv"
-    f.write_text('"study","treatment","events","n"\n"Smith, 2001","drug, high dose",3,20\n"Smith, 2001","placebo",5,20\n'
+    f.write_text('"study","treatment","events","n"\n"Smith, 2001","drug, high dose",3,20\n'
+                 '"Smith, 2001","placebo",5,20\n'
                  '"Jones","drug, high dose",4,30\n"Jones","placebo",9,31\n')
     res = nma(f, "OR", "placebo")
     assert res.treatments == ("drug, high dose", "placebo") and res.studies == ("Smith, 2001", "Jones")
@@ -384,7 +385,8 @@ def test_comparison_adjusted_funnel_data_match_netmeta(name, model):
     r, res = run(name, model)
     rows = comparison_adjusted(res.fit, list(reversed(res.treatments)), model)
     want = r["funnel"][model]
-    assert [(x["study"], x["treat1"], x["treat2"]) for x in rows] == [(x["study"], x["treat1"], x["treat2"]) for x in want]
+    assert ([(x["study"], x["treat1"], x["treat2"]) for x in rows]
+            == [(x["study"], x["treat1"], x["treat2"]) for x in want])
     for got, w in zip(rows, want):
         for key in ("te", "te_direct", "te_adj", "se"):
             assert close(got[key], w[key]), (w["study"], key)

@@ -313,7 +313,8 @@ def test_formula_cells_are_neutralised_in_every_csv(tmp_path, capsys, args):
     assert not [c for c in cells if _formula(c)], out
     assert any(c.startswith("'=HYPERLINK") for c in cells) and any(c == "'@SUM(A1)" for c in cells)
     negative = [c for c in cells if c.startswith("-")]
-    assert args[0] == "table" or (negative and all(_formula(c) is False for c in negative))  # -0.5 and the like stay numbers
+    # -0.5 and the like stay numbers
+    assert args[0] == "table" or (negative and all(_formula(c) is False for c in negative))
 
 
 def test_csvsafe_rule():

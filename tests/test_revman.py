@@ -73,7 +73,8 @@ def test_revman_is_an_alias_of_revman5():
     a = pool_table(table, "RR", preset="revman").to_dict()
     b = pool_table(table, "RR", preset="revman5").to_dict()
     assert a["method"] == b["method"] == "MH-DL"
-    assert {k: a[k] for k in ("estimate", "se", "tau2", "q", "i2")} == {k: b[k] for k in ("estimate", "se", "tau2", "q", "i2")}
+    keys = ("estimate", "se", "tau2", "q", "i2")
+    assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
     assert any("alias of revman5" in n for n in a["notes"])
 
 
@@ -171,7 +172,8 @@ def test_fleiss1993_csv_export_reproduced_to_its_8_digits():
         assert res.i2 == approx(float(t["I²(Q)"]), rel=5e-8, abs_=5e-9)
         assert abs(res.stat) == approx(float(t["Z"]), rel=5e-8, abs_=5e-9)
         assert res.p == approx(float(t["P(Z)"]), rel=5e-8, abs_=5e-9)  # 8 decimals
-        studies = {r["Name"]: r for r in rows if r["Outcome Number"] == oid and not r["Data Type"] and r["Year of study"]}
+        studies = {r["Name"]: r for r in rows
+                   if r["Outcome Number"] == oid and not r["Data Type"] and r["Year of study"]}
         for s in res.studies:
             r = studies[s.study]
             assert s.weight == approx(float(r["Weight"]), rel=5e-8, abs_=5e-9)
@@ -261,7 +263,7 @@ def test_edge_case_file_subgroups_reproduce_stored_totals_with_names_kept():
 def test_edge_case_outcomes_without_data_or_totals_are_named():
     from hatmeta.commands.revman import pool_rm5
 
-    with pytest.raises(InputError, match="CMP-001.02.*no study data"):
+    with pytest.raises(InputError, match=r"CMP-001\.02.*no study data"):
         pool_rm5(str(EDGE), "CMP-001.02", None, {})
     res = pool_rm5(str(EDGE), "CMP-001.03", None, {})
     assert res.extra["revman"]["agrees"] is None and res.method == "FE" and res.measure == "MD"
@@ -320,7 +322,8 @@ def test_cli_revman_web_on_bcg():
     d = json.loads(proc.stdout)
     exp = json.loads((RM / "revman_web.json").read_text())["cases"][0]["expected"]
     assert d["method"] == "REML" and d["pi_low"] == approx(exp["pi_low"], rel=1e-8)
-    text = _cli("pool", "--data", str(FIXTURES / "data" / "bcg.csv"), "--measure", "RR", "--preset", "revman-web").stdout
+    text = _cli("pool", "--data", str(FIXTURES / "data" / "bcg.csv"), "--measure", "RR",
+                "--preset", "revman-web").stdout
     assert "Prediction interval (95%, t, 12 df)" in text and "I^2 (tau^2 / (tau^2 + typical vi))" in text
 
 

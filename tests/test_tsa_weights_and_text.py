@@ -3,6 +3,7 @@ text and plot that name the models, the trials and the arms as `hatmeta pool` do
 Agreement of every number with RTSA 0.2.2, MH cases included, is in tests/test_tsa.py."""
 
 import json
+from typing import Any, ClassVar
 
 import pytest
 
@@ -84,7 +85,7 @@ def test_spec_key_weights(tmp_path):
     from hatmeta.review.api import spec_settings
 
     class Spec:
-        raw = {"tsa": {"rri": 0.2, "weights": "MH"}}
+        raw: ClassVar[dict[str, Any]] = {"tsa": {"rri": 0.2, "weights": "MH"}}
         path = tmp_path / "x.toml"
 
     settings = spec_settings(Spec)

@@ -198,7 +198,7 @@ def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, o
         try:
             named = analyses(ctx).pool(analysis, measure=measure, **options)
         except InputError as exc:  # a refused analysis: -v lists each trial's note instead of the groups
-            if verbose and getattr(exc, "details_full", ""):
+            if verbose and exc.details_full:
                 exc.details = exc.details_full
             raise
         result = named.result
@@ -341,7 +341,8 @@ def _by_group_text(extra):
             lines.append(_bias_line(key, t))
             continue
         stat = ("tau" if key == "begg" else "t") + " = " + f(t["statistic"])
-        lines.append(f"{TEST_NAMES[key]}: {stat}, p = {p_bare(t['p'])}" + (f" ({t['warning']})" if t["warning"] else ""))
+        lines.append(f"{TEST_NAMES[key]}: {stat}, p = {p_bare(t['p'])}"
+                     + (f" ({t['warning']})" if t["warning"] else ""))
     return "\n" + "\n".join(lines) if lines else ""
 
 

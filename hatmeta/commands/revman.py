@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import click
 
@@ -51,8 +52,8 @@ def pool_rm5(data_file, outcome_id, measure, options):
 
     review = data_file if hasattr(data_file, "outcomes") else read_any_review(data_file)  # a path or a Review
     if not outcome_id:
-        ids = ", ".join(o.id for o in review.outcomes) or "none"
-        raise InputError(f"a RevMan file holds many outcomes: choose one with --outcome ({ids})", option="--outcome")
+        known = ", ".join(o.id for o in review.outcomes) or "none"
+        raise InputError(f"a RevMan file holds many outcomes: choose one with --outcome ({known})", option="--outcome")
     o = review.outcome(outcome_id)
     table, rm_measure, notes = outcome_table(review, o)
     if measure and measure.upper() != rm_measure:
@@ -72,7 +73,7 @@ def pool_rm5(data_file, outcome_id, measure, options):
                             cumulative=options.get("cumulative"))
     if o.ci_study != o.ci_total:
         notes += (f"study CIs at {o.ci_study:g}% (RevMan's CI_STUDY), the totals at {o.ci_total:g}%",)
-    block = compare_stored(o, result, review.precision) if preset in ("revman5", "revman") else {
+    block: dict[str, Any] = compare_stored(o, result, review.precision) if preset in ("revman5", "revman") else {
         "outcome": o.id, "agrees": None, "note": f"preset {preset} is not RevMan 5's analysis: not compared"}
     if block.get("agrees") is True:
         block["note"] = (f"RevMan's stored results for {o.id} reproduced ({len(block['totals'])} total(s), "
@@ -149,7 +150,7 @@ def _pairs(o, stored, res_like):
             ("tau2", res_like["tau2"], stored["tau2"])]
 
 
-def compare_stored(o, res, precision="full") -> dict:
+def compare_stored(o, res, precision="full") -> dict[str, Any]:
     """RevMan's stored totals beside ours (analysis scale), per total and per study, with ``agrees``:
     True when every stored value is reproduced to 1e-8 relative (RevMan stores 16-17 digits),
     None when RevMan stored no totals for this outcome."""
@@ -186,7 +187,7 @@ def compare_stored(o, res, precision="full") -> dict:
         checks.append(ok)
         out["subgroup_test"] = {"hatmeta": res.subgroup_test.q, "revman": o.stored["q"],
                                 "p_hatmeta": res.subgroup_test.p, "p_revman": o.stored.get("p_q"), "agrees": ok}
-    by_name = {}
+    by_name: dict[str, Any] = {}  # study -> its StudyResult (the first of a repeated name)
     for s in res.studies:
         by_name.setdefault(s.study, s)
     for r in o.rows:
@@ -229,7 +230,8 @@ def compare_stored(o, res, precision="full") -> dict:
 @click.option("--subgroup", metavar="COL", help="Subgroups by COL.")
 @click.option("--name", default="Analysis 1", show_default=True, help="The analysis's name.")
 @click.option("--level", type=float, default=0.95, show_default=True)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The data package to write (.zip).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The data package to write (.zip).")
 def revman_export(data_file, measure, method, subgroup, name, level, output):
     """Write a trial table as a Cochrane version 1 data package (zip: analysis-data/ CSVs with RevMan 5's
     totals), which `hatmeta revman` and `pool --data OUT.zip --outcome CMP-001.01` read back."""

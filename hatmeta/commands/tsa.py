@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..io.trial_table import TrialTable
 
 MAX_DRAWS = 1_000_000  # --plan-next simulates draws x sizes trials at once
 
@@ -66,7 +70,9 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
     source(analysis, data_file)
     notes, title = [], None
     # arms and trials named as `hatmeta pool` names them; its model, to say why its estimate differs
+    pool_model: str | None
     arms, study_labels, pool_model = DEFAULT_LABELS, {}, f"{model_text('REML', 'wald')} by default"
+    table: TrialTable | None
     if data_file is not None:
         from ..fit.effects import normalise_measure
         from ..methods.tsa import SUPPORTED

@@ -367,7 +367,8 @@ def convert_row(kind: str, row: dict, level: float = 0.95, log: bool = False, me
         return table_from_or_ci(g["or"], g["ci_low"], g["ci_high"], g["n1"], g["n2"], level)
     if kind == "change_sd":
         return change_sd(g["sd_baseline"], g["sd_final"], g["r"])
-    sign = g.get("sign") if g.get("sign") is not None else 1.0
+    sign = g.get("sign")
+    sign = 1.0 if sign is None else sign
     if kind == "smd_t":
         return smd_from_t(g["n1"], g["n2"], t=g["t"])
     if kind == "smd_p":

@@ -106,7 +106,8 @@ def pairwise(table: NetworkTable, measure: str, cc: float = 0.5) -> Comparisons:
         return _contrasts(table, measure)
     allowed = ARM_MEASURES[table.layout]
     if measure not in allowed:
-        raise InputError(f"measure {measure} does not fit a table of {'events' if table.layout == 'arm_binary' else 'means'}"
+        raise InputError(f"measure {measure} does not fit a table of "
+                         f"{'events' if table.layout == 'arm_binary' else 'means'}"
                          f" per arm; choose {' or '.join(allowed)}", option="--measure")
     if cc < 0:
         raise InputError(f"increment must not be negative, got {cc:g}", option="--cc")
@@ -535,15 +536,15 @@ class _Contrasts:
     def reml_loglik(self, tau2: float) -> float:
         """Restricted log-likelihood up to a constant (Harville 1977): -1/2 (log|V| + log|X'V^-1 X| + r'V^-1 r)."""
         logdet, A, b, _, _, inv = self._parts(tau2)
-        quad = sum(float(np.sum(r * Pr)) for r, Pr in self._resid(A, b, inv))
+        quad = sum((float(np.sum(r * Pr)) for r, Pr in self._resid(A, b, inv)), 0.0)
         return -0.5 * (logdet + float(np.linalg.slogdet(A)[1]) + quad)
 
     def reml_score(self, tau2: float) -> float:
         """d loglik / d tau^2 = -1/2 (tr(P D) - y'P D P y), tr(P D) = tr(V^-1 D) - tr(A^-1 M)."""
         _, A, b, tr1, M, inv = self._parts(tau2)
         trPD = tr1 - float(np.trace(np.linalg.solve(A, M)))
-        q = sum(float(np.einsum("si,ij,sj->", Pr, D, Pr))
-                for (Pr, (_, _, _, D)) in zip((Pr for _, Pr in self._resid(A, b, inv)), self.blocks))
+        q = sum((float(np.einsum("si,ij,sj->", Pr, D, Pr))
+                 for (Pr, (_, _, _, D)) in zip((Pr for _, Pr in self._resid(A, b, inv)), self.blocks)), 0.0)
         return -0.5 * (trPD - q)
 
     def mean_variance(self) -> float:
@@ -657,7 +658,8 @@ def fit_network(comp: Comparisons, reference: str | None = None, method: str = "
     if zeroed:
         names = ", ".join(dict.fromkeys(zeroed))
         notes.append(f"small negative weights (under 0.1% of the study's total) of multi-arm studies set to 0, as "
-                     f"netmeta's multiarm() does (their comparisons' variances are not those of one set of arms): {names}")
+                     "netmeta's multiarm() does (their comparisons' variances are not those of one set of arms): "
+                     f"{names}")
     I2, lo, hi = i2_interval(common.Q, df)
     return NetworkFit(net, reference, method, common, random, t2, common.Q, df, I2, lo, hi,
                       reml_loglik=loglik, notes=tuple(comp.notes) + tuple(notes))

@@ -31,6 +31,7 @@ All values are on the analysis scale (log for RR, OR, Peto OR, and generic ratio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
@@ -133,7 +134,7 @@ def _peto_oe_v(a, b, c, d):
 def _mh(rows: Rows, measure: str):
     """Mantel-Haenszel estimate, SE and study weights (RevMan 5: corrected cells for RR and OR;
     the RD estimate and weights from raw counts, its variance's numerator from corrected cells)."""
-    a, b, c, d = rows.cor
+    a, b, c, d = cast("tuple[Any, ...]", rows.cor)  # binary rows (the only ones pooled by MH) have cells
     n1, n2 = a + b, c + d
     n = n1 + n2
     if measure == "OR":
@@ -148,7 +149,7 @@ def _mh(rows: Rows, measure: str):
         R, S = np.sum(a * n2 / n), np.sum(c * n1 / n)
         var = np.sum((n1 * n2 * (a + c) - a * c * n) / n**2) / (R * S)
         return float(np.log(R / S)), float(np.sqrt(var)), c * n1 / n
-    ra, rb, rc, rd = rows.raw
+    ra, rb, rc, rd = cast("tuple[Any, ...]", rows.raw)
     r1, r2 = ra + rb, rc + rd
     rn = r1 + r2
     w = r1 * r2 / rn
@@ -221,7 +222,8 @@ def subgroup_test(totals: list[Pooled]):
     mu = np.sum(w * est) / w.sum()
     q = float(np.sum(w * (est - mu) ** 2))
     df = len(totals) - 1
-    return q, df, float(_dist.chi2_sf(df, q)) if df > 0 else float("nan"), (100 * max(0.0, (q - df) / q) if q > 0 else 0.0)
+    return (q, df, float(_dist.chi2_sf(df, q)) if df > 0 else float("nan"),
+            (100 * max(0.0, (q - df) / q) if q > 0 else 0.0))
 
 
 def revman5(es: EffectSizes, method: str | None = None, level: float = 0.95, preset: str = "revman5",

@@ -47,7 +47,7 @@ def revman_web(es: EffectSizes, method: str | None = None, level: float = 0.95) 
     rows = study_effects(es, "IV")
     g = core.Groups.single(rows.yi, rows.vi)
     f = core.fit(g, method=m, ci="hksj", pi="t", level=level)
-    def s(a):
+    def s(a: object) -> float:
         return float(np.asarray(a).reshape(-1)[0])
     k = es.k
     w = 1 / rows.vi

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     import os
 
     import pandas as pd
+    from numpy.typing import NDArray
 
-    NetworkSource = Union[str, "os.PathLike[str]", pd.DataFrame, Mapping[str, Sequence[Any]]]
+    NetworkSource = str | os.PathLike[str] | pd.DataFrame | Mapping[str, Sequence[Any]]
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,9 @@ class NetworkTable:
 
     path: str
     layout: str
-    text: dict
-    columns: dict
-    lines: tuple
+    text: dict[str, tuple[str, ...]]
+    columns: dict[str, NDArray[np.float64]]
+    lines: tuple[int, ...]
 
     @property
     def rows(self) -> int:
@@ -91,14 +92,14 @@ def read_network(source: NetworkSource) -> NetworkTable:
     return network_from_rows(read_rows(path), path)
 
 
-def _cell(x) -> str:
+def _cell(x: object) -> str:
     # NumPy scalars first: np.float64 is a float whose repr is "np.float64(...)" under NumPy 2.
     if isinstance(x, np.generic):
         x = x.item()
     return _cell_text(x)
 
 
-def network_from_rows(rows, path: str = "<table>") -> NetworkTable:
+def network_from_rows(rows: Sequence[Sequence[str]], path: str = "<table>") -> NetworkTable:
     """A NetworkTable from CSV rows (header first, on line 1)."""
     if not rows or not any(c.strip() for c in rows[0]):
         raise InputError("empty file: expected a header row", file=path, line=1)
@@ -167,7 +168,7 @@ def network_from_rows(rows, path: str = "<table>") -> NetworkTable:
 def _check(t: NetworkTable) -> None:
     cols, path = t.columns, t.path
 
-    def fail(i, column, message):
+    def fail(i: int, column: str, message: str) -> NoReturn:
         raise InputError(message, file=path, line=t.line_of(i), column=column)
 
     checks = []
@@ -193,7 +194,7 @@ def _check(t: NetworkTable) -> None:
     study = t.text["study"]
     if t.layout == "contrast":
         t1, t2 = t.text["treat1"], t.text["treat2"]
-        seen: dict = {}
+        seen: dict[tuple[str, frozenset[str]], int] = {}
         for i in range(t.rows):
             if t1[i] == t2[i]:
                 fail(i, "treat2", f"a comparison of {t1[i]!r} with itself")
@@ -203,12 +204,12 @@ def _check(t: NetworkTable) -> None:
                      f"(also on line {t.line_of(seen[key])})")
             seen[key] = i
     else:
-        seen = {}
+        seen_arm: dict[tuple[str, str], int] = {}
         for i, (s, tr) in enumerate(zip(study, t.text["treatment"])):
-            if (s, tr) in seen:
+            if (s, tr) in seen_arm:
                 fail(i, "treatment", f"study {s!r} has treatment {tr!r} twice (also on line "
-                     f"{t.line_of(seen[(s, tr)])})")
-            seen[(s, tr)] = i
+                     f"{t.line_of(seen_arm[(s, tr)])})")
+            seen_arm[(s, tr)] = i
 
 
 __all__ = ["NetworkTable", "read_network", "network_from_rows", "LAYOUTS"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import InputError
 
@@ -219,7 +220,8 @@ def _outcome(el, kind, cid, cname, studies, path) -> Outcome:
     method = (el.get("METHOD") or ("PETO" if kind == "IPD" else "IV")).upper()
     if measure == "PETO_OR":
         method = "PETO"
-    rows, subgroups = [], []
+    rows: list[StudyRow] = []
+    subgroups: list[tuple[str, Any]] = []
     data_tag, sub_tag = f"{kind}_DATA", f"{kind}_SUBGROUP"
     for child in el:
         if child.tag == data_tag:

@@ -20,6 +20,7 @@ import io
 import math
 import os
 import zipfile
+from typing import Any
 
 from ..errors import InputError
 from .revman import Outcome, Review, StudyRow, _number
@@ -199,7 +200,9 @@ def read_csv_export(path) -> Review:
     raw = read_rows(path)
     header = raw[0]
     rows = [dict(zip(header, r)) for r in raw[1:] if any(c.strip() for c in r)]
-    outcomes, comps, current = [], {}, None
+    outcomes: list[dict[str, Any]] = []  # per outcome: key (comparison, outcome), row, studies, subgroups
+    comps: dict[int, str] = {}
+    current: dict[str, Any] | None = None
     for r in rows:
         c, o, s = (int(_number(r.get(k)) or 0) for k in ("Comparison Number", "Outcome Number", "Subgroup Number"))
         if o == 0:
@@ -340,7 +343,8 @@ def package_analysis(table, result, name: str, group: int = 1, number: int = 1, 
             r.update({"Experimental cases": int(c["events_treat"][i]), "Experimental N": int(c["n_treat"][i]),
                       "Control cases": int(c["events_ctrl"][i]), "Control N": int(c["n_ctrl"][i])})
         elif layout == "continuous":
-            r.update({"Experimental mean": _fmt(float(c["mean_treat"][i])), "Experimental SD": _fmt(float(c["sd_treat"][i])),
+            r.update({"Experimental mean": _fmt(float(c["mean_treat"][i])),
+                      "Experimental SD": _fmt(float(c["sd_treat"][i])),
                       "Experimental N": int(c["n_treat"][i]), "Control mean": _fmt(float(c["mean_ctrl"][i])),
                       "Control SD": _fmt(float(c["sd_ctrl"][i])), "Control N": int(c["n_ctrl"][i])})
         else:
@@ -354,7 +358,8 @@ def package_analysis(table, result, name: str, group: int = 1, number: int = 1, 
             r.update({"Weight": _res(s.weight), "Mean": _res(nat(s.yi)), "CI start": _res(nat(s.ci_low)),
                       "CI end": _res(nat(s.ci_high))})
         rows.append(r)
-    tot = {"Mean": _res(nat(result.estimate)), "CI start": _res(nat(result.ci_low)), "CI end": _res(nat(result.ci_high)),
+    tot = {"Mean": _res(nat(result.estimate)), "CI start": _res(nat(result.ci_low)),
+           "CI end": _res(nat(result.ci_high)),
            "Heterogeneity Tau²": _res(result.tau2) if random else None, "Heterogeneity Chi²": _res(result.q),
            "Heterogeneity df": result.q_df, "Heterogeneity P": _res(result.q_p), "Heterogeneity I²": _res(result.i2),
            "Effect Z": _res(abs(result.stat)), "Effect P": _res(result.p)}
@@ -378,10 +383,12 @@ def package_analysis(table, result, name: str, group: int = 1, number: int = 1, 
         from ..dist import norm_sf
 
         subgroups.append({"Analysis group": group, "Analysis number": number, "Subgroup": g.group, "Subgroup number": j,
-                          "Mean": _res(nat(g.estimate)), "CI start": _res(nat(g.ci_low)), "CI end": _res(nat(g.ci_high)),
+                          "Mean": _res(nat(g.estimate)), "CI start": _res(nat(g.ci_low)),
+                          "CI end": _res(nat(g.ci_high)),
                           "Heterogeneity Tau²": _res(g.tau2) if random else None, "Heterogeneity Chi²": _res(g.q),
                           "Heterogeneity df": g.k - 1, "Heterogeneity I²": _res(g.i2), "Effect Z": _res(abs(z)),
-                          "Effect P": _res(float(2 * norm_sf([abs(z)])[0])), "ID": f"subgroup:hatmeta-{group}.{number}.{j}"})
+                          "Effect P": _res(float(2 * norm_sf([abs(z)])[0])),
+                          "ID": f"subgroup:hatmeta-{group}.{number}.{j}"})
     return {"overall": overall, "rows": rows, "subgroups": subgroups}
 
 
@@ -391,7 +398,8 @@ def write_package(path, analyses, review_id: str = "hatmeta") -> None:
     files = {
         f"{review_id}-analysis-data/{review_id}-overall-estimates-and-settings.csv":
             _csv_text(OVERALL, [a["overall"] for a in analyses]),
-        f"{review_id}-analysis-data/{review_id}-data-rows.csv": _csv_text(DATA_ROWS, [r for a in analyses for r in a["rows"]]),
+        f"{review_id}-analysis-data/{review_id}-data-rows.csv":
+            _csv_text(DATA_ROWS, [r for a in analyses for r in a["rows"]]),
         f"{review_id}-analysis-data/{review_id}-subgroup-estimates.csv":
             _csv_text(SUBGROUPS, [s for a in analyses for s in a["subgroups"]]),
     }

@@ -359,7 +359,7 @@ def table_from_rows(rows: Sequence[Sequence[str]], path: str = "<table>", measur
         # (slab = paste(author, year, sep = ", ")); said in the notes.
         a, y, width = header.index("author"), header.index("year"), len(header)
         header = header + ["study"]
-        rows = [rows[0]] + [row + [f"{row[a].strip()}, {row[y].strip()}"] if len(row) == width else row
+        rows = [rows[0]] + [[*row, f"{row[a].strip()}, {row[y].strip()}"] if len(row) == width else row
                             for row in rows[1:]]
     seen = set()
     for j, h in enumerate(header):
@@ -525,9 +525,9 @@ def magnitude_checks(c, v) -> list:
     h = f"{hi:.0e}".replace("e+", "e")
     out = [(c, a > hi, f"too large to compute with: {{x:g}} (magnitudes up to {h}; rescale the column)")]
     if c in TINY:
-        l = f"{TINY[c]:.0e}"
+        low = f"{TINY[c]:.0e}"
         out.append((c, (a < TINY[c]) & (v != 0),
-                    f"too small to compute with: {{x:g}} (from {l}: a weight beyond 1e40; rescale the column)"))
+                    f"too small to compute with: {{x:g}} (from {low}: a weight beyond 1e40; rescale the column)"))
     if c in COUNT_COLUMNS:
         out.append((c, v > MAX_COUNT, "a count above 2^53 cannot be held exactly, got {x:g}"))
     return out

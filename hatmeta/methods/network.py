@@ -49,7 +49,7 @@ _SQRT_EPS = math.sqrt(np.finfo(float).eps)
 def _norm_sf(x):
     from ..dist import norm_sf
 
-    return np.asarray(norm_sf(np.atleast_1d(np.asarray(x, float))), float).reshape(np.shape(x))
+    return np.asarray(norm_sf(np.atleast_1d(np.asarray(x, np.float64))), np.float64).reshape(np.shape(x))
 
 
 def _two_sided(z):
@@ -438,9 +438,9 @@ def result_from_fit(fit: NetworkFit, model: str = "random", benefit: str = "lowe
     t2 = 0.0 if model == "common" or math.isnan(fit.tau2) else fit.tau2
     league_direct: dict = {a: {b: None for b in trts} for a in trts}
     for (a, b) in set(zip(net.t1.tolist(), net.t2.tolist())):
-        e = np.flatnonzero((net.t1 == a) & (net.t2 == b))
-        w = 1.0 / (net.se[e] ** 2 + t2)
-        d = float(np.sum(w * net.te[e]) / np.sum(w))
+        ab = np.flatnonzero((net.t1 == a) & (net.t2 == b))
+        w = 1.0 / (net.se[ab] ** 2 + t2)
+        d = float(np.sum(w * net.te[ab]) / np.sum(w))
         league_direct[trts[a]][trts[b]], league_direct[trts[b]][trts[a]] = d, -d
     ps = p_scores(g.te, g.se, benefit)
     p_sc = {t: float(ps[i]) for i, t in enumerate(trts)}

@@ -79,7 +79,8 @@ def format_nma(res) -> str:
     def count(n, one, many):
         return f"{n} {one if n == 1 else many}"
 
-    lines.append(f"{count(res.k, 'study', 'studies')}, {count(res.n_comparisons, 'pairwise comparison', 'pairwise comparisons')}"
+    lines.append(f"{count(res.k, 'study', 'studies')}, "
+                 f"{count(res.n_comparisons, 'pairwise comparison', 'pairwise comparisons')}"
                  f", {len(res.treatments)} treatments, {count(len(res.designs), 'design', 'designs')}; "
                  f"reference: {res.reference}")
     lines.append("")
@@ -118,7 +119,8 @@ def format_nma(res) -> str:
         lines.append(f"  {label:<16} {_f(q):>8} {df:>4}  {_p(p)}")
     dbt = res.design_by_treatment
     if dbt:
-        lines.append(f"Design-by-treatment interaction (random effects, tau^2 within designs = {_f(dbt['tau2_within'], 4)}"
+        lines.append("Design-by-treatment interaction (random effects, tau^2 within designs = "
+                     f"{_f(dbt['tau2_within'], 4)}"
                      f"): Q = {_f(dbt['Q'])} on {dbt['df']} df, p = {_p(dbt['p'])}")
     lines.append("")
     lines += league_lines(res)

@@ -211,7 +211,7 @@ def small_study_test(res: MetaResult | EffectSizes, which: str = "egger") -> Sma
                          column="--small-study")
     if es.k < 3:
         raise InputError(f"{TEST_NAMES[which]} needs at least 3 studies, found {es.k}", option="--small-study")
-    notes = ()
+    notes: tuple[str, ...] = ()
     if which == "begg":
         tau, p = rank_test(es.yi, es.vi)
         if es.k > EXACT_MAX:

@@ -436,7 +436,7 @@ class TsaResult(_Record):
     notes: tuple = ()
     weights: str = "IV"  # common-effect weights at looks where tau^2 = 0: IV or MH (RTSA's default)
     arms: tuple = DEFAULT_LABELS  # names of the (experimental, control) arms
-    study_labels: dict = field(default_factory=dict)  # study id -> display name (named analyses)
+    study_labels: dict[str, str] = field(default_factory=dict)  # study id -> display name (named analyses)
     pool_model: str | None = None  # the model `hatmeta pool` uses for the same trials (for the text)
     extra: dict = field(default_factory=dict)
 
@@ -451,7 +451,7 @@ class TsaResult(_Record):
     def natural(self, x: float | None) -> float | None:
         return None if x is None else (math.exp(x) if self.scale == "log" else x)
 
-    def label(self, study):
+    def label(self, study: str) -> str:
         """The display name of ``study`` (its id where no label is known)."""
         return self.study_labels.get(study, study)
 

@@ -189,7 +189,7 @@ def plan_next_trial(table: TrialTable | None, measure: str, res: TsaResult, *, c
                              cc=cc)
     from ..dist import norm_ppf
 
-    z_now = res.estimate / res.se
+    z_now = cast(float, res.estimate) / cast(float, res.se)  # a plan needs the current meta-analysis (checked)
     if (-z_now if res.benefit == "lower" else z_now) > norm_ppf(1 - res.alpha / 2):
         notes.append("the current meta-analysis is already significant by the conventional test: the power "
                      "is the chance that it stays so after the new trial (the TSA boundaries decide firmness)")

@@ -18,7 +18,7 @@ ESTIMATORS = {"DL": "DerSimonian-Laird", "REML": "REML", "ML": "ML", "PM": "Paul
 CI_TEXT = {"wald": "a Wald (normal) CI", "hksj": "a Hartung-Knapp-Sidik-Jonkman (t) CI"}
 
 
-def model_text(method, ci="wald") -> str:
+def model_text(method: str, ci: str | None = "wald") -> str:
     """'REML random effects with a Hartung-Knapp-Sidik-Jonkman (t) CI': a pooling model in words, to
     say beside the TSA's own model which one `hatmeta pool` uses."""
     from ..vocabulary import METHOD_TEXT
@@ -32,7 +32,7 @@ def model_text(method, ci="wald") -> str:
     return f"{what} with {CI_TEXT.get(ci, f'a {ci} CI')}"
 
 
-def tsa_model_text(res) -> str:
+def tsa_model_text(res: TsaResult) -> str:
     """The TSA's own model of the pooled estimate and z-curve in words."""
     common = " (Mantel-Haenszel where tau2 = 0)" if res.weights == "MH" else ""
     return f"{ESTIMATORS.get(res.method, res.method)} random effects{common} with a Wald (normal) CI"
@@ -92,8 +92,8 @@ def tsa_text(res: TsaResult, title: str | None = None) -> str:
         lines.append("  accrued information:  none (no trial reports this outcome by arm)")
     if res.trials:
         lines.append("")
-        head = ("trial", "participants", "cumulative z", "benefit boundary", "harm boundary")
-        rows = [(res.label(t.study), f"{t.information:,}", f"{t.z:+.3f}", _z(t.boundary_benefit),
+        head: tuple[str, ...] = ("trial", "participants", "cumulative z", "benefit boundary", "harm boundary")
+        rows: list[tuple[str, ...]] = [(res.label(t.study), f"{t.information:,}", f"{t.z:+.3f}", _z(t.boundary_benefit),
                  _z(t.boundary_harm)) for t in res.trials]
         if res.futility:
             head += ("futility",)

@@ -258,7 +258,8 @@ def analysis_extras(result, analysis) -> dict:
     appraisal, outcome = analysis.extraction.appraisal, analysis.spec.outcome
     return {
         "study_annotations": {s.study: {"risk_of_bias": appraisal.judgements(s.study)} for s in result.studies},
-        "published": [_beside(p, result, analysis) for p in appraisal.published_for(outcome, analysis.spec.control_arms)],
+        "published": [_beside(p, result, analysis)
+                      for p in appraisal.published_for(outcome, analysis.spec.control_arms)],
         "gaps": gap_rows(analysis.omitted, outcome, appraisal, trial_labels(analysis.extraction)),
     }
 
@@ -284,7 +285,8 @@ def _beside(published: Published, result, analysis) -> dict:
     if result.measure == "RR":
         from ..api import pool_table
 
-        cols = {c: [float(s.inputs[c]) for s in result.studies] for c in ("events_treat", "n_treat", "events_ctrl", "n_ctrl")}
+        cols = {c: [float(s.inputs[c]) for s in result.studies]
+                for c in ("events_treat", "n_treat", "events_ctrl", "n_ctrl")}
         cols = {"study": [s.study for s in result.studies], "n_treat": cols["n_treat"], "n_ctrl": cols["n_ctrl"],
                 "events_treat": [n - e for n, e in zip(cols["n_treat"], cols["events_treat"])],
                 "events_ctrl": [n - e for n, e in zip(cols["n_ctrl"], cols["events_ctrl"])]}

@@ -285,8 +285,8 @@ def report(ctx, out):
     from .report import build_report
 
     old = read_results(out)  # the report as it was (in a clean tree: the committed one)
-    files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"), analyses_dir=(ctx.obj or {}).get("analyses_dir"),
-                         progress=_progress(True))
+    files = build_report(out, data_dir=(ctx.obj or {}).get("data_dir"),
+                         analyses_dir=(ctx.obj or {}).get("analyses_dir"), progress=_progress(True))
     click.echo(f"{len(files)} files written to {out} (see {out}/index.html)")
     if old:
         new = read_results(out)

@@ -170,7 +170,7 @@ def build_network(spec: NetworkSpec, data_dir=None) -> NetworkAnalysis:
         weeks = max(usable)
         chosen = usable[weeks]
         nodes_seen: dict[str, str] = {}
-        for arm, r in chosen.items():
+        for arm in chosen:
             node = spec.nodes[arm]
             if node in nodes_seen:  # two arms of one node in a trial: not combined silently
                 omitted.append((label, f"arms {nodes_seen[node]} and {arm} are both {node!r}"))

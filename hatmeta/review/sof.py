@@ -236,9 +236,9 @@ def _order(spec) -> tuple:
 
 
 def summary_rows(pooled, refused, data_dir=None, analyses_dir=None, threshold=None) -> list:
-    """Every summary-of-findings row, critical outcomes in clinical order (``OUTCOME_ORDER``): pooled RR/OR analyses (with what their
-    trials' risk-of-bias judgements suggest), and each refused analysis whose outcome a published
-    review has pooled (that review's estimate, labelled as published, with the refusal's reason).
+    """Every summary-of-findings row, critical outcomes in clinical order (``OUTCOME_ORDER``): pooled RR/OR
+    analyses (with what their trials' risk-of-bias judgements suggest), and each refused analysis whose outcome a
+    published review has pooled (that review's estimate, labelled as published, with the refusal's reason).
 
     ``pooled``: [(MetaResult, Analysis)]; ``refused``: [(analysis name, reason)].
     """

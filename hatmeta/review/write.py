@@ -187,7 +187,8 @@ def would_be_extraction(new: dict, data_dir=None):
     from .extraction import load_extraction
 
     ex = load_extraction(data_dir)
-    return replace(ex, trials=ex.trials + tuple(new.get("trials.csv", ())), arms=ex.arms + tuple(new.get("arms.csv", ())),
+    return replace(ex, trials=ex.trials + tuple(new.get("trials.csv", ())),
+                   arms=ex.arms + tuple(new.get("arms.csv", ())),
                    outcomes=ex.outcomes + tuple(new.get("outcomes.csv", ())),
                    discrepancies=ex.discrepancies + tuple(new.get("discrepancies.csv", ())))
 

@@ -350,7 +350,8 @@ def _rob_legend(rob, domains, letters, text_w, measure, small):
         return [], 0.0
     used = [j for j in ROB_LOOK if any(j in judged.values() for judged in rob.values())]
     head = "Risk of bias legend"
-    first, x = [("head", 0.0, head)], measure(head, small, True) + 0.2
+    first: list[tuple[str | float, ...]] = [("head", 0.0, head)]  # cells of 3 or 4 items
+    x = measure(head, small, True) + 0.2
     for j in used:
         first.append(("key", x, j, ROB_WORDS[j]))
         x += ROB_KEY_IN + 0.04 + measure(ROB_WORDS[j], small) + 0.2

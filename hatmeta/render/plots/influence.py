@@ -18,6 +18,7 @@ from . import style
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from numpy.typing import NDArray
 
     from ...results import MetaResult
 
@@ -67,7 +68,8 @@ def baujat(res: MetaResult, ax: Axes | None = None, title: str | None = None) ->
     plt = style.pyplot()
     a = _arrays(res)
     given = ax is not None
-    if not given:
+    fig: Figure
+    if ax is None:
         fig, ax = plt.subplots(figsize=(5.2, 4.4))
     else:
         fig = cast("Figure", ax.figure)  # (not a SubFigure)
@@ -89,7 +91,8 @@ def baujat(res: MetaResult, ax: Axes | None = None, title: str | None = None) ->
     return fig
 
 
-def _name_points(ax, x, y, names, fontsize=6):
+def _name_points(ax: Axes, x: NDArray[np.float64], y: NDArray[np.float64], names: Sequence[str],
+                 fontsize: float = 6) -> None:
     """Every point named, as metafor's baujat() does, with no two names overlapping each other or a point:
     each name (the most influential first) takes the first free place among eight around its point, then
     farther out with a thin leader line. Places are tried in display units, after the layout is final."""
@@ -97,20 +100,20 @@ def _name_points(ax, x, y, names, fontsize=6):
     from matplotlib.textpath import text_to_path
 
     fig = ax.figure
-    renderer = fig.canvas.get_renderer()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg's canvas (style.pyplot's backend) has one
     px = fig.dpi / 72  # pixels per point
     pts = ax.transData.transform(np.column_stack([x, y]))
     frame = ax.get_window_extent(renderer)
     dot = 2.5 * px  # half the marker
     taken = [(u - dot, v - dot, u + dot, v + dot) for u, v in pts]
 
-    def size(name):
+    def size(name: str) -> tuple[float, float]:
         prop = FontProperties(family=style.families(name), size=fontsize)
         w = max(text_to_path.get_text_width_height_descent(name, prop, ismath=False)[0],
                 renderer.get_text_width_height_descent(name, prop, ismath=False)[0] / px)
         return w * px * 1.04 + px, fontsize * 1.2 * px
 
-    def free(box):
+    def free(box: tuple[float, float, float, float]) -> bool:
         x0, y0, x1, y1 = box
         if x0 < frame.x0 + 1 or x1 > frame.x1 - 1 or y0 < frame.y0 + 1 or y1 > frame.y1 - 1:
             return False
@@ -169,6 +172,7 @@ def influence_plot(res: MetaResult, axes: Sequence[Axes] | None = None, title: s
     plt = style.pyplot()
     a = _arrays(res)
     given = axes is not None
+    fig: Figure
     if axes is None:
         fig, grid = plt.subplots(4, 2, figsize=(6.4, 7.2), sharex=True)
         axes = grid.ravel()

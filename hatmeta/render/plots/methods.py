@@ -52,6 +52,7 @@ def methods_plot(result: MetaResult, ax: Axes | None = None, title: str | None =
     nat = math.exp if ratio else (lambda x: x)
     n = len(rows)
     given = ax is not None
+    fig: Figure
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.8, 0.9 + 0.3 * n))
     else:

@@ -13,20 +13,29 @@ matplotlib is imported only when a figure is drawn; both return the Figure (see 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from . import style
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ...methods.network import NMAResult
+
 
 @style.styled
-def network_graph(res, ax=None, title=None):
+def network_graph(res: NMAResult, ax: Axes | None = None, title: str | None = None) -> Figure:
     """Network graph of an NMAResult."""
     plt = style.pyplot()
+    fig: Figure
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.0, 5.0))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)  # (not a SubFigure)
     trts = list(res.treatments)
     n = len(trts)
     # netgraph's circle starts at the top and runs clockwise.
@@ -69,17 +78,18 @@ def network_graph(res, ax=None, title=None):
 
 
 @style.styled
-def network_forest(res, ax=None, title=None):
+def network_forest(res: NMAResult, ax: Axes | None = None, title: str | None = None) -> Figure:
     """Forest plot of every treatment against the reference (natural scale), with P-scores."""
     from ...dist import norm_isf
 
     plt = style.pyplot()
     est = [e for e in res.estimates]
     order = sorted(est, key=lambda e: -res.p_scores[e["treatment"]])
+    fig: Figure
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.0, 0.9 + 0.32 * len(order)))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)  # (not a SubFigure)
     z = float(norm_isf((1 - res.level) / 2))
     nat = np.exp if res.is_ratio else (lambda v: v)
     ys = np.arange(len(order))[::-1]
@@ -108,7 +118,8 @@ def network_forest(res, ax=None, title=None):
     ax.set_xlabel(f"{res.measure} against {res.reference} [{lv} CI], {model}")
     for yv, e in zip(ys, order):
         lo, hi = e["estimate"] - z * e["se"], e["estimate"] + z * e["se"]
-        ax.annotate(f"{nat(e['estimate']):.2f} [{nat(lo):.2f}, {nat(hi):.2f}]   P-score {res.p_scores[e['treatment']]:.2f}",
+        ax.annotate(f"{nat(e['estimate']):.2f} [{nat(lo):.2f}, {nat(hi):.2f}]   "
+                    f"P-score {res.p_scores[e['treatment']]:.2f}",
                     (1.02, yv), xycoords=("axes fraction", "data"), va="center", fontsize=7, color=style.INK)
     ax.spines[["top", "right"]].set_visible(False)
     if title:
@@ -119,18 +130,21 @@ def network_forest(res, ax=None, title=None):
 
 
 @style.styled
-def comparison_adjusted_funnel(res, order, ax=None, title=None):
+def comparison_adjusted_funnel(res: NMAResult, order: Sequence[str], ax: Axes | None = None,
+                               title: str | None = None) -> Figure:
     """Comparison-adjusted funnel plot (Chaimani & Salanti 2012; netmeta's ``funnel.netmeta``): every
     study's comparison, oriented by ``order``, centred at that comparison's direct estimate, against
     its standard error (inverted axis), with the 95% pseudo-confidence region around 0. Analysis scale."""
     from ...methods.network import comparison_adjusted
 
     plt = style.pyplot()
-    rows = comparison_adjusted(res.fit, order, res.model)
+    # A pooled NMAResult carries its fit (result_from_fit); the ignore keeps the call as it was for one without.
+    rows = comparison_adjusted(res.fit, order, res.model)  # type: ignore[arg-type]
+    fig: Figure
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.6, 4.4))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)  # (not a SubFigure)
     comps = list(dict.fromkeys((r["treat1"], r["treat2"]) for r in rows))
     markers = "osD^v<>phX*"
     cmap = plt.get_cmap("tab10")

@@ -11,7 +11,7 @@ the forest plot's helpers (style, CI text, axis limits) so both read alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from .forest import CHAR_IN, GAP_IN, PLOT_IN, ROW_IN, _limits, ci_text
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ...results import MetaResult
+    from ...results import MetaResult, SensitivityRow
 
 KINDS = ("cumulative", "leave_one_out")
 
@@ -60,7 +60,7 @@ def sensitivity_forest(res: MetaResult, kind: str = "cumulative", benefit: str =
     plt = style.pyplot()
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
-    seq = res.cumulative if kind == "cumulative" else res.leave_one_out
+    seq: Sequence[SensitivityRow] | None = res.cumulative if kind == "cumulative" else res.leave_one_out
     if not seq:
         raise ValueError(f"the result has no {kind.replace('_', '-')} sequence")
     nat = res.natural
@@ -83,7 +83,7 @@ def sensitivity_forest(res: MetaResult, kind: str = "cumulative", benefit: str =
     single = [r.k == 1 and r.study in own for r in seq]
     seq = [replace(r, estimate=own[r.study].yi, ci_low=own[r.study].ci_low, ci_high=own[r.study].ci_high)
            if one else r for r, one in zip(seq, single)]
-    body = [[n, *([str(keys.get(r.study, ""))] if key_col else []), str(r.k),
+    body = [[n, *([str((keys or {}).get(r.study, ""))] if key_col else []), str(r.k),
              "n/a" if one else tau_text(r.tau2), "n/a" if one else i2_text(r.i2),
              ci_text(nat, r.estimate, r.ci_low, r.ci_high)] for n, r, one in zip(names, seq, single)]
     total = ["All studies (95% CI)", *([""] if key_col else []), str(res.k), tau_text(res.tau2), i2_text(res.i2),

@@ -17,11 +17,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     import os
 
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 FORMATS = ("png", "svg", "pdf")
@@ -67,16 +68,16 @@ def styled(draw: _Draw) -> _Draw:
     return wrapper  # type: ignore[return-value]  # same signature, by functools.wraps
 
 
-def title_width(ax, given, default=70) -> int:
+def title_width(ax: Axes, given: bool, default: int = 70) -> int:
     """Characters per line of a title over ``ax``: ``default`` on a figure of the plot's own, else as many
     as fit the width of the given Axes at 8 pt (a notebook's panel is narrower than the plot's figure)."""
     if not given:
         return default
-    inches = ax.get_position().width * ax.figure.get_size_inches()[0]
+    inches = ax.get_position().width * cast("Figure", ax.figure).get_size_inches()[0]  # (not a SubFigure)
     return max(20, min(default, int(inches / 0.075)))
 
 
-def pyplot():
+def pyplot() -> Any:
     """matplotlib.pyplot with a non-interactive backend, imported lazily."""
     import matplotlib
 

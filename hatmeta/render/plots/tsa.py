@@ -63,6 +63,7 @@ def tsa_plot(res: TsaResult, title: str | None = None, ax: Axes | None = None) -
     """
     plt = style.pyplot()
     given = ax is not None
+    fig: Figure
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.8))
     else:
