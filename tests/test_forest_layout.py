@@ -171,7 +171,7 @@ def test_non_latin_labels_render_with_a_covering_font_and_no_glyph_warnings(tmp_
 
     found = style._fallbacks()
     have = FONT_SETS[fonts](found)
-    if fonts == "noto-core" and not have or fonts == "noto-core-and-cjk" and not any("CJK" in f for f, _ in have):
+    if (fonts == "noto-core" and not have) or (fonts == "noto-core-and-cjk" and not any("CJK" in f for f, _ in have)):
         pytest.skip(f"{NEEDS[fonts]} not installed in {', '.join(style.NOTO_DIRS)}")
     monkeypatch.setattr(style, "_FALLBACKS", have)
     monkeypatch.setattr(style, "_missing_warned", set())

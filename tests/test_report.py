@@ -218,7 +218,7 @@ def test_reproduce_with_the_locked_versions_is_byte_identical(simd_runs):
     assert verdict is not None, simd_runs["default"][2]
     if verdict["environment"]:
         pytest.skip("installed versions differ from requirements-reports.txt: " + "; ".join(verdict["environment"]))
-    for name, (code, verdict, stderr, _) in simd_runs.items():
+    for name, (code, verdict, _stderr, _) in simd_runs.items():
         assert (code, verdict["level"]) == (0, "a"), (name, verdict["files"])
 
 

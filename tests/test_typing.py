@@ -49,7 +49,7 @@ def _setuptools_builds_wheels():
         from importlib.metadata import version
 
         return tuple(int(x) for x in version("setuptools").split(".")[:2]) >= (70, 1)
-    except Exception:
+    except (ImportError, ValueError):  # not installed (PackageNotFoundError is an ImportError) or odd version
         return False
 
 

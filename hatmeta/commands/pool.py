@@ -96,7 +96,7 @@ def _choice(values):
               help="With --compare-methods: write the methods side by side as a figure (.png, .svg or .pdf).")
 @_mv.options
 @click.pass_context
-def pool(ctx, analysis, data_file, measure, method, ci, pi, level, cc, preset, outcome, leave_one_out, cumulative,
+def pool(ctx, /, analysis, data_file, measure, method, ci, pi, level, cc, preset, outcome, leave_one_out, cumulative,
          subgroup, moderators, small_study, by, bayes, tau_prior, mu_prior_sd, threshold, benefit,
          prior_sensitivity, engine, likelihood, parameterisation, seed, draws, save_trace, fmt, compare_ref=None,
          input_level=0.95, scale=None, drop_incomplete: bool = False, verbose: bool = False,
