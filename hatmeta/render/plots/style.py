@@ -79,6 +79,12 @@ def title_width(ax: Axes, given: bool, default: int = 70) -> int:
 
 def pyplot() -> Any:
     """matplotlib.pyplot with a non-interactive backend, imported lazily."""
+    import warnings
+
+    # matplotlib up to 3.10 calls pyparsing names that pyparsing 3.3 deprecates: its own business, not the
+    # user's, and on the command line such warnings would print as 'warning:' lines (found at the lower
+    # bound matplotlib 3.8 in CI). Only DeprecationWarnings raised from matplotlib's modules are silenced.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"matplotlib(\..*)?$")
     import matplotlib
 
     matplotlib.use("Agg", force=False)
