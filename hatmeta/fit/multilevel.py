@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -151,7 +151,7 @@ class SamplingCov:
     description: str = "diagonal (vi)"
 
 
-def v_diag(vi) -> SamplingCov:
+def v_diag(vi: Sequence[float] | np.ndarray) -> SamplingCov:
     vi = np.asarray(vi, float)
     i = np.arange(len(vi))
     return SamplingCov(i, i, vi)
@@ -177,7 +177,7 @@ def _cluster_pairs(cluster_codes):
     return order[np.concatenate(ii)], order[np.concatenate(jj)], order
 
 
-def vcalc(vi, cluster, rho: float) -> SamplingCov:
+def vcalc(vi: Sequence[float] | np.ndarray, cluster: Sequence[Any], rho: float) -> SamplingCov:
     """V with covariance rho sqrt(vi vj) between rows of one cluster (metafor's ``vcalc(vi, cluster,
     obs, rho)`` for rows that are distinct observations); rows of different clusters are independent."""
     vi = np.asarray(vi, float)
@@ -191,8 +191,9 @@ def vcalc(vi, cluster, rho: float) -> SamplingCov:
                        f"rho = {rho:g} within clusters")
 
 
-def v_from_columns(vi, cluster, columns: Sequence[Sequence[float]], names=(), path=None,
-                   lines=None) -> SamplingCov:
+def v_from_columns(vi: Sequence[float] | np.ndarray, cluster: Sequence[Any], columns: Sequence[Sequence[float]],
+                   names: Sequence[str] = (), path: str | None = None,
+                   lines: Sequence[int | None] | None = None) -> SamplingCov:
     """V from covariance columns (berkey1998's ``v1i, v2i``): in a cluster's j-th row (file order),
     column i holds its covariance with the cluster's i-th row; the diagonal is ``vi``. Columns
     beyond a cluster's size are ignored; asymmetric entries are an error. ``lines``: each row's line in
@@ -272,7 +273,7 @@ def sampling_cov(es: EffectSizes, cluster: str | None = None, rho: float | None 
                           lines=[table.line_of(r) for r in range(es.k)])
 
 
-def v_dense(V) -> SamplingCov:
+def v_dense(V: np.ndarray | Sequence[Sequence[float]]) -> SamplingCov:
     """A dense k x k sampling covariance as its nonzero entries."""
     V = np.asarray(V, float)
     if V.ndim != 2 or V.shape[0] != V.shape[1] or not np.allclose(V, V.T, rtol=1e-10, atol=0):
@@ -1211,7 +1212,7 @@ def _same_partition(a, b):
     return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
 
 
-def weight_blocks(res: MvResult):
+def weight_blocks(res: MvResult) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The model's blocks: per block (rows, W = M^-1) at the fitted variance components, for
     post-fit methods (cluster-robust inference). Yields (rows (B, n), W (B, n, n)) per block size."""
     model: _Model = res.internals["model"]

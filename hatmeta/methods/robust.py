@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -132,7 +133,7 @@ def _model_parts(res):
     raise TypeError(f"robust() takes a MetaResult or an MvResult, got {type(res).__name__}")
 
 
-def robust(res, cluster: str | Sequence, type: str = "CR2", name: str | None = None):
+def robust(res: Any, cluster: str | Sequence[Any], type: str = "CR2", name: str | None = None) -> Any:
     """Cluster-robust inference on a fitted model (metafor ``robust``; clubSandwich CR2).
 
     Parameters
