@@ -59,7 +59,7 @@ def main():
     ours = [est["B"], est["C"], est["D"], h["tau2"]] + [h["p_scores"][t] for t in "ABCD"]
     diff = max(abs(a - b) for a, b in zip(ours, r))
     # REML: netmeta's default optimiser stops ~5e-7 short of the maximum on this network, which moves
-    # its estimates by ~1e-7 (hatmeta solves the score equation; tests/test_network.py shows the gap).
+    # its estimates by ~1e-7 (hatmeta solves the score equation; tests/validation/test_netmeta.py shows the gap).
     print(json.dumps({"benchmark": f"NMA end to end, smokingcessation (24 studies, 4 treatments), {args.method}, "
                                    "start-up included",
                       "hatmeta_s": round(t_h, 4), "rscript_netmeta_s": round(t_r, 4), "ratio": round(t_h / t_r, 4),

