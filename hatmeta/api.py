@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +28,12 @@ if TYPE_CHECKING:
 def pool_table(table: TrialTable | TableSource, measure: str, method: str = "REML", ci: str = "wald",
                pi: str = "t", level: float = 0.95, cc: float = 0.5, preset: str | None = None,
                leave_one_out: bool = False, cumulative: str | None = None, subgroup: str | None = None,
-               moderators: Sequence[str] = (), small_study=None, input_level: float = 0.95,
-               scale: str | None = None, pet_peese=False, trim_fill=False, trim_fill_estimator="L0",
-               selection_model=None, steps=(0.025,), benefit="lower", influence=False, both_models=False,
-               lenient=(), compare_methods: bool = False, drop_incomplete: bool = False) -> MetaResult:
+               moderators: Sequence[str] = (), small_study: str | Sequence[str] | None = None,
+               input_level: float = 0.95, scale: str | None = None, pet_peese: bool = False, trim_fill: bool = False,
+               trim_fill_estimator: str = "L0", selection_model: str | None = None,
+               steps: Sequence[float] = (0.025,), benefit: str = "lower", influence: bool = False,
+               both_models: bool = False, lenient: Collection[str] = (), compare_methods: bool = False,
+               drop_incomplete: bool = False) -> MetaResult:
     """Pool a TrialTable (or a pandas DataFrame, a dict of columns or a CSV path, read first);
     returns a MetaResult (analysis scale). ``input_level``: level of CIs given in the table;
     ``scale="log"``: a GEN estimate given as a ratio (pooled on the log scale).

@@ -74,20 +74,22 @@ def _per_df(fn, df, p):
 
 # ---------------------------------------------------------------- normal
 
-def norm_sf(x):
+def norm_sf(x: ArrayLike) -> Any:
     """P(Z > x), elementwise (a scalar gives a NumPy float)."""
     x = _f(x)
     if not x.ndim:  # frompyfunc on a 0-d array returns a Python float, which has no astype
         return np.float64(0.5 * math.erfc(float(x) / _SQRT2))
-    return (0.5 * _erfc(x / _SQRT2)).astype(float)
+    # an n-d x here: frompyfunc gives an object array (mypy sees float | Any)
+    return (0.5 * _erfc(x / _SQRT2)).astype(float)  # type: ignore[union-attr]
 
 
-def norm_cdf(x):
+def norm_cdf(x: ArrayLike) -> Any:
     """P(Z <= x), elementwise (a 0-d input gives a Python float)."""
     x = np.asarray(x, float)
     if not x.ndim:
         return 0.5 * math.erfc(-float(x) / _SQRT2)
-    return 0.5 * _erfc(-x / _SQRT2).astype(float)
+    # an n-d x here: frompyfunc gives an object array (mypy sees float | Any)
+    return 0.5 * _erfc(-x / _SQRT2).astype(float)  # type: ignore[union-attr]
 
 
 def norm_ppf(p: float) -> float:

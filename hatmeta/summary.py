@@ -502,7 +502,7 @@ def influence_text(res: Any) -> str:
     return join_lines([f"Influence diagnostics; {res.method}"] + _table(head, rows))
 
 
-def batch_text(batch, shown: int = 10) -> str:
+def batch_text(batch: Any, shown: int = 10) -> str:
     """A --by result (hatmeta.fit.batch.BatchResult): counts, then the first ``shown`` groups (analysis
     scale: estimate, CI, tau², k) and the failed groups' reasons."""
     head = ("group", "k", "estimate", "CI (analysis scale)", "tau^2")
@@ -519,7 +519,7 @@ def batch_text(batch, shown: int = 10) -> str:
     return "\n".join(lines)
 
 
-def pi_convention(res) -> str:
+def pi_convention(res: Any) -> str:
     """How the prediction interval was formed: 't, k - 2 df' (Higgins et al. 2009), 'z', or metafor's
     predict.rma ('t, k - 1 df, as metafor' after Knapp-Hartung; z after a Wald test)."""
     if res.pi_method == "t":  # revman-web's interval: t on k - 1 df (res.extra["pi_df"])

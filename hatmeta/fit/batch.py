@@ -114,7 +114,7 @@ class BatchResult(Sequence):
     def __str__(self) -> str:
         return self.summary()
 
-    def json_lines(self):
+    def json_lines(self) -> Iterator[str]:
         """One compact JSON object per group (the CLI's --by output), built from the arrays; str lines."""
         for block in self.json_blocks():
             yield from block.decode().split("\n")[:-1]

@@ -26,8 +26,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    # A number, its text (a CSV cell) or None (not reported): each goes through _num, which parses it and
+    # raises InputError for text that is not a number. Any, not float | str | None: the bodies rebind the
+    # parameters to _num's float or None and then rely on their None checks, which mypy cannot follow.
+    _Cell: TypeAlias = Any
 
 LUO = "Luo et al. (2018) Stat Methods Med Res 27:1785"
 WAN = "Wan et al. (2014) BMC Med Res Methodol 14:135"
@@ -79,8 +88,8 @@ def _num(x, name):
 
 # ---------------------------------------------------------------- medians to means and SDs
 
-def median_to_mean_sd(n, median, q1=None, q3=None, minimum=None, maximum=None, method: str = "luo/wan/shi",
-                      ) -> Converted:
+def median_to_mean_sd(n: _Cell, median: _Cell, q1: _Cell = None, q3: _Cell = None, minimum: _Cell = None,
+                      maximum: _Cell = None, method: str = "luo/wan/shi") -> Converted:
     """Mean and SD (normal data) from the median with the range (S1), the IQR (S2) or both (S3).
 
     Parameters
@@ -161,7 +170,8 @@ def median_to_mean_sd(n, median, q1=None, q3=None, minimum=None, maximum=None, m
 
 # ---------------------------------------------------------------- standard errors
 
-def se_from(estimate=None, ci_low=None, ci_high=None, p=None, z=None, t=None, df=None, level: float = 0.95,
+def se_from(estimate: _Cell = None, ci_low: _Cell = None, ci_high: _Cell = None, p: _Cell = None,
+            z: _Cell = None, t: _Cell = None, df: _Cell = None, level: float = 0.95,
             log: bool = False) -> Converted:
     """SE of an estimate (analysis scale) from its CI, a two-sided p-value, a z or a t statistic.
 
@@ -209,7 +219,7 @@ def se_from(estimate=None, ci_low=None, ci_high=None, p=None, z=None, t=None, df
 
 # ---------------------------------------------------------------- 2x2 tables
 
-def table_from_or(odds_ratio, n, n1, events) -> Converted:
+def table_from_or(odds_ratio: _Cell, n: _Cell, n1: _Cell, events: _Cell) -> Converted:
     """The 2x2 table (a, b, c, d: events and non-events in groups 1 and 2) with odds ratio
     ``odds_ratio``, total ``n``, group-1 size ``n1`` and total events ``events`` (metafor conv.2x2 with
     ori, ni, n1i and n2i = events; a rounded to the nearest count)."""
@@ -236,7 +246,8 @@ def table_from_or(odds_ratio, n, n1, events) -> Converted:
                      "2x2 from OR and margins", BONETT)
 
 
-def table_from_or_ci(odds_ratio, ci_low, ci_high, n1, n2, level: float = 0.95) -> Converted:
+def table_from_or_ci(odds_ratio: _Cell, ci_low: _Cell, ci_high: _Cell, n1: _Cell, n2: _Cell,
+                     level: float = 0.95) -> Converted:
     """The 2x2 table whose OR and Woolf SE (from the CI) match, given the group sizes: events
     (a in group 1, c in group 2), not rounded (Di Pietrantonj 2006). Of the two solutions (events and
     non-events swapped), the one with fewer events in group 1 is returned; the other is in ``values``."""
@@ -274,7 +285,7 @@ def table_from_or_ci(odds_ratio, ci_low, ci_high, n1, n2, level: float = 0.95) -
 
 # ---------------------------------------------------------------- change scores
 
-def change_sd(sd_baseline, sd_final, r) -> Converted:
+def change_sd(sd_baseline: _Cell, sd_final: _Cell, r: _Cell) -> Converted:
     """SD of the change from baseline: sqrt(sd1^2 + sd2^2 - 2 r sd1 sd2) (Cochrane Handbook 6.5.2.8)."""
     s1, s2, r = (_num(x, k) for x, k in ((sd_baseline, "sd_baseline"), (sd_final, "sd_final"), (r, "r")))
     if None in (s1, s2, r) or s1 < 0 or s2 < 0 or not -1 <= r <= 1:
@@ -283,7 +294,7 @@ def change_sd(sd_baseline, sd_final, r) -> Converted:
                      f"change SD with correlation {r:g}", HANDBOOK_CHANGE)
 
 
-def correlation_from_change(sd_baseline, sd_final, sd_change) -> Converted:
+def correlation_from_change(sd_baseline: _Cell, sd_final: _Cell, sd_change: _Cell) -> Converted:
     """The baseline-final correlation implied by a reported change SD (Cochrane Handbook 6.5.2.8)."""
     s1, s2, sc = (_num(x, k) for x, k in ((sd_baseline, "sd_baseline"), (sd_final, "sd_final"),
                                           (sd_change, "sd_change")))
@@ -296,7 +307,8 @@ def correlation_from_change(sd_baseline, sd_final, sd_change) -> Converted:
 
 # ---------------------------------------------------------------- SMD from test statistics
 
-def smd_from_t(n1, n2, t=None, p=None, f=None, sign: float = 1.0) -> Converted:
+def smd_from_t(n1: _Cell, n2: _Cell, t: _Cell = None, p: _Cell = None, f: _Cell = None,
+               sign: float = 1.0) -> Converted:
     """Hedges' g and its variance from an independent-groups t, a two-sided p (the sign of ``sign``)
     or an F with one numerator df (t = sign * sqrt(F)): d = t sqrt(1/n1 + 1/n2), g = J d with the exact
     J, variance 1/n1 + 1/n2 + g^2 / (2 (n1 + n2)) (metafor escalc "SMD", vtype "LS")."""
@@ -344,7 +356,8 @@ INPUTS = {
 }
 
 
-def convert_row(kind: str, row: dict, level: float = 0.95, log: bool = False, method: str = "luo/wan/shi"):
+def convert_row(kind: str, row: dict, level: float = 0.95, log: bool = False, method: str = "luo/wan/shi",
+                ) -> Converted:
     """One row of a table with an ``input`` column naming its layout (INPUTS), as CMA allows."""
     kind = str(kind).strip().lower()
     if kind not in INPUTS:

@@ -44,11 +44,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
 from ..io.network_table import NetworkTable
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 MEASURES = ("OR", "RR", "RD", "MD", "SMD", "GEN")
 LOG_MEASURES = ("OR", "RR")
@@ -289,7 +293,7 @@ class Network:
         return tuple(":".join(self.treatments[t] for t in a) for a in self.arms)
 
 
-def r_order(name: str):
+def r_order(name: str) -> tuple[str, str]:
     """Sort key of treatment names as R's ``sort()`` orders them in a UTF-8 locale (ICU collation:
     letters compared without case first, lower case before upper case on a tie), so that the
     treatment order, and netmeta's comparison labels built from it, are netmeta's."""
@@ -380,7 +384,8 @@ def multiarm_weights(r: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, zero_s
     return W[i, j]
 
 
-def edge_weights(net: Network, tau2: float = 0.0, zero_small: bool = True, edges=None,
+def edge_weights(net: Network, tau2: float = 0.0, zero_small: bool = True,
+                 edges: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, int]] | None = None,
                  zeroed: list | None = None) -> np.ndarray:
     """Every edge's weight with ``tau2`` added to the comparison variances (netmeta's ``prepare()``).
     ``zeroed``: if given, collects the names of multi-arm studies whose small negative weights were set to 0."""
@@ -443,7 +448,9 @@ def fit_graph(net: Network, w: np.ndarray) -> GraphFit:
     return GraphFit(te=x[:, None] - x[None, :], se=np.sqrt(np.maximum(var, 0.0)), x=x, Lplus=Lp, Q=Q, w=w)
 
 
-def study_laplacians(net: Network, w: np.ndarray, edges=None):
+def study_laplacians(net: Network, w: np.ndarray,
+                     edges: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, int]] | None = None,
+                     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per study: (arm treatment indices, local k x k Laplacian, local right-hand side B' W y)."""
     edges = _study_edges(net) if edges is None else edges
     out = []
@@ -460,7 +467,8 @@ def study_laplacians(net: Network, w: np.ndarray, edges=None):
     return out
 
 
-def tau2_dl(net: Network, fit: GraphFit, edges=None) -> float:
+def tau2_dl(net: Network, fit: GraphFit,
+            edges: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, int]] | None = None) -> float:
     """netmeta's DerSimonian-Laird-type tau^2: (Q - df) / tr((I - H)(B B' o E / 2) W), truncated at 0.
 
     The trace is computed per study as (tr(L_s) - tr(L+ L_s L_s)) / 2 with L_s the study's Laplacian
@@ -599,7 +607,7 @@ class NetworkFit:
         return self.common if name == "common" else self.random
 
 
-def i2_interval(Q: float, df: int, level: float = 0.95):
+def i2_interval(Q: float, df: int, level: float = 0.95) -> tuple[float, float, float]:
     """I^2 (percent) and its interval from H (Higgins & Thompson 2002; meta's ``isquared``/``calcH``)."""
     if df < 1:
         return math.nan, math.nan, math.nan

@@ -85,7 +85,7 @@ class Rows:
     raw: tuple | None = None
     cor: tuple | None = None
 
-    def take(self, idx) -> Rows:
+    def take(self, idx: np.ndarray) -> Rows:
         def t(cells):
             return None if cells is None else tuple(x[idx] for x in cells)
         return Rows(self.yi[idx], self.vi[idx], t(self.raw), t(self.cor))
@@ -215,7 +215,7 @@ def pool_rows(rows: Rows, stat: str, random: bool, measure: str, level: float = 
                   weights=100 * np.asarray(wt, float) / np.sum(wt))
 
 
-def subgroup_test(totals: list[Pooled]):
+def subgroup_test(totals: list[Pooled]) -> tuple[float, int, float, float]:
     """Q between subgroup totals (weights 1 / SE_j^2), df = J - 1, p and I^2 (percent)."""
     est = np.array([t.estimate for t in totals])
     w = 1 / np.array([t.se for t in totals]) ** 2
@@ -276,7 +276,8 @@ def revman5(es: EffectSizes, method: str | None = None, level: float = 0.95, pre
         notes=tuple(notes), extra={"preset": preset, "revman5": name})
 
 
-def subgroups(es: EffectSizes, column: str, method: str | None = None, level: float = 0.95):
+def subgroups(es: EffectSizes, column: str, method: str | None = None, level: float = 0.95,
+              ) -> tuple[tuple[SubgroupResult, ...], SubgroupTest, float]:
     """Each subgroup pooled as RevMan 5 pools it (its own MH estimate, Q and DL tau^2), and the test
     for subgroup differences between the subgroup totals: (SubgroupResults, SubgroupTest, I^2 of the test)."""
     stat, random = resolve_method(method, es.table.layout, es.measure)

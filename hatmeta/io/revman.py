@@ -19,9 +19,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from .trial_table import TrialTable
 
 KINDS = {"DICH": "dichotomous", "CONT": "continuous", "IV": "generic inverse variance",
          "IPD": "O-E and variance"}
@@ -117,7 +120,7 @@ class Review:
                 "comparisons": list(comps.values())}
 
 
-def is_rm5(path) -> bool:
+def is_rm5(path: str | os.PathLike[str]) -> bool:
     return str(path).lower().endswith(".rm5")
 
 
@@ -180,7 +183,7 @@ def _parse(path: str):
     return root
 
 
-def read_rm5(path) -> Review:
+def read_rm5(path: str | os.PathLike[str]) -> Review:
     """Read a RevMan 5 file; every outcome with its rows, settings and stored totals."""
     path = str(path)
     root = _parse(path)
@@ -249,7 +252,7 @@ def _row(el, subgroup, studies) -> StudyRow:
                     subgroup=subgroup, estimable=(el.get("ESTIMABLE") or "YES") != "NO", footnotes=notes)
 
 
-def outcome_table(review: Review, o: Outcome):
+def outcome_table(review: Review, o: Outcome) -> tuple[TrialTable, str, tuple[str, ...]]:
     """(TrialTable, hatmeta measure, notes) of an outcome's rows, for ``pool``. Columns: the layout's,
     ``revman_id`` (RevMan's STUDY_ID), ``label`` (name and year), ``year`` and ``subgroup`` (when any)."""
     from .trial_table import table_from_rows

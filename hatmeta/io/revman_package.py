@@ -20,10 +20,15 @@ import io
 import math
 import os
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from .revman import Outcome, Review, StudyRow, _number
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from .trial_table import TrialTable
 
 MEASURE_NAMES = {"odds ratio": "OR", "risk ratio": "RR", "risk difference": "RD", "mean difference": "MD",
                  "std. mean difference": "SMD", "standardized mean difference": "SMD",
@@ -43,12 +48,12 @@ PACKAGE_OVERALL = {"Analysis group", "Analysis number", "Analysis name", "Analys
                    "Subgroup I²", "ID"}
 
 
-def is_package(path) -> bool:
+def is_package(path: str | os.PathLike[str]) -> bool:
     p = str(path)
     return p.lower().endswith(".zip") or (os.path.isdir(p) and _find_in_dir(p, "overall-estimates-and-settings.csv"))
 
 
-def is_csv_export(path) -> bool:
+def is_csv_export(path: str | os.PathLike[str]) -> bool:
     """RevMan 5's analyses CSV: its header starts 'Comparison Number,Outcome Number,Subgroup Number'."""
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
@@ -123,7 +128,7 @@ def _true(x):
     return str(x).strip().lower() in ("true", "yes", "1")
 
 
-def read_package(path) -> Review:
+def read_package(path: str | os.PathLike[str]) -> Review:
     """A Cochrane version 1 data package (zip or folder) as a ``Review``."""
     path = str(path)
     files = _package_files(path)
@@ -192,7 +197,7 @@ def read_package(path) -> Review:
                                                       for o in overall) else "6 decimals")
 
 
-def read_csv_export(path) -> Review:
+def read_csv_export(path: str | os.PathLike[str]) -> Review:
     """RevMan 5's analyses CSV export as a ``Review`` (values to 8 decimals)."""
     from .trial_table import read_rows
 
@@ -255,7 +260,7 @@ def read_csv_export(path) -> Review:
                   precision="8 decimals")
 
 
-def read_any_review(path) -> Review:
+def read_any_review(path: str | os.PathLike[str]) -> Review:
     """A RevMan 5 file (.rm5), a data package (zip or folder) or RevMan 5's analyses CSV."""
     from .revman import read_rm5
 
@@ -321,8 +326,10 @@ def _fmt(x):
     return x
 
 
-def package_analysis(table, result, name: str, group: int = 1, number: int = 1, group_name: str = "",
-                     subgroup: str | None = None, labels=("Experimental", "Control")) -> dict:
+# result: a MetaResult, typed Any because hatmeta.results sits above io in the layers (pyproject importlinter)
+def package_analysis(table: TrialTable, result: Any, name: str, group: int = 1, number: int = 1,
+                     group_name: str = "", subgroup: str | None = None,
+                     labels: Sequence[str] = ("Experimental", "Control")) -> dict:
     """The CSV rows of one analysis (a TrialTable pooled by the revman5 preset into ``result``) in the
     version 1 data package layout: {"overall": {...}, "rows": [...], "subgroups": [...]}."""
 
@@ -392,7 +399,8 @@ def package_analysis(table, result, name: str, group: int = 1, number: int = 1, 
     return {"overall": overall, "rows": rows, "subgroups": subgroups}
 
 
-def write_package(path, analyses, review_id: str = "hatmeta") -> None:
+def write_package(path: str | os.PathLike[str], analyses: Iterable[Mapping[str, Any]],
+                  review_id: str = "hatmeta") -> None:
     """Write a version 1 data package (a zip) of ``analyses`` (``package_analysis`` dicts): the same
     bytes for the same inputs (fixed timestamps, sorted entries)."""
     files = {

@@ -518,7 +518,7 @@ TINY = {"vi": 1e-40, "se": 1e-20, "sd_treat": 1e-20, "sd_ctrl": 1e-20}  # weight
 MAX_COUNT = 2 ** 53  # the largest count a float64 holds exactly
 
 
-def magnitude_checks(c, v) -> list:
+def magnitude_checks(c: str, v: np.ndarray) -> list:
     """(column, bad mask, message) of the magnitude checks of column ``c`` (shared with io.lenient)."""
     hi = EFFECT_LIMIT if c in EFFECT_COLUMNS else LIMIT
     a = np.abs(v)

@@ -38,6 +38,8 @@ from ..errors import InputError
 from ..fit.network import LOG_MEASURES, NetworkFit, edge_weights, fit_graph, fit_network, pairwise, study_laplacians
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import pandas as pd
 
     from ..io.network_table import NetworkSource
@@ -202,7 +204,7 @@ def _none(x):
 
 # ------------------------------------------------------------------------------------- funnel data
 
-def comparison_adjusted(fit: NetworkFit, order, model: str = "random") -> list:
+def comparison_adjusted(fit: NetworkFit, order: Iterable[str], model: str = "random") -> list:
     """Rows of the comparison-adjusted funnel plot (Chaimani & Salanti 2012; netmeta's
     ``funnel.netmeta``): every comparison of every study, oriented so that its first treatment comes
     earlier in ``order`` (e.g. newer before older treatments), its effect minus the direct estimate of
@@ -286,7 +288,7 @@ class NMAResult:
     def is_ratio(self) -> bool:
         return self.scale == "log"
 
-    def natural(self, x):
+    def natural(self, x: float | None) -> float | None:
         return math.exp(x) if self.is_ratio and x is not None else x
 
     def to_dict(self) -> dict:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import html
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .network import NMAResult
 
 MEASURE_NAMES = {"OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference", "MD": "mean difference",
                  "SMD": "standardised mean difference (Cohen's d, as netmeta's pairwise)", "GEN": "effect"}
@@ -45,7 +49,7 @@ def _direction(res) -> str:
             f"{'lower' if res.benefit == 'lower' else 'higher'} values are better)")
 
 
-def league_lines(res) -> list:
+def league_lines(res: NMAResult) -> list:
     trts = list(res.treatments)
     cells = [[t if a == t else _cell(res, res.league[a][t], res.league_se[a][t]) for t in trts] for a in trts]
     corner = "row vs column"
@@ -69,7 +73,7 @@ def _rounded(res):
     return quantised(dataclasses.replace(res, fit=None))
 
 
-def format_nma(res) -> str:
+def format_nma(res: NMAResult) -> str:
     res = _rounded(res)
     lines = []
     name = MEASURE_NAMES.get(res.measure, res.measure)
@@ -144,7 +148,7 @@ def format_nma(res) -> str:
     return "\n".join(lines)
 
 
-def nma_html(res) -> str:
+def nma_html(res: NMAResult) -> str:
     """The summary as HTML: headline text and the league table as a real table (row vs column)."""
     res = _rounded(res)
     trts = list(res.treatments)

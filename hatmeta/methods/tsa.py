@@ -64,6 +64,8 @@ from ..vocabulary import DEFAULT_LABELS
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
+    from ..io.trial_table import TrialTable
+
 ZINF = 20.0  # RTSA's stand-in for an infinite boundary (no alpha spent yet)
 TOL = 1e-9  # spending below this counts as none (RTSA's tol)
 STEP = 0.01  # a look needs more than 1% of the RIS more information than the last (RTSA)
@@ -488,10 +490,13 @@ def _looks(timing, cap, keep_over):
     return t, idx
 
 
-def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha=0.05, beta=0.2, sides=2,
-        spending="obf", rrr=None, md=None, sd=None, control_risk=None, control_risk_source=None,
-        d2=None, inflate=True, notes=(), cumulative=None, method="DL", futility=False, weights="IV",
-        arms=None, study_labels=None, pool_model=None):
+def tsa(studies: Sequence[str], yi: ArrayLike, vi: ArrayLike, participants: ArrayLike, *, measure: str, scale: str,
+        benefit: str = "lower", alpha: float = 0.05, beta: float = 0.2, sides: int = 2, spending: str = "obf",
+        rrr: float | None = None, md: float | None = None, sd: float | None = None, control_risk: float | None = None,
+        control_risk_source: str | None = None, d2: float | None = None, inflate: bool = True,
+        notes: Sequence[str] = (), cumulative: Any = None, method: str = "DL", futility: bool = False,
+        weights: str = "IV", arms: Sequence[str | None] | None = None, study_labels: Mapping[str, str] | None = None,
+        pool_model: str | None = None) -> TsaResult:
     """Trial sequential analysis of studies in order (``yi``, ``vi`` on the analysis scale,
     ``participants`` per trial). ``rrr`` (binary) or ``md`` (+ ``sd``) is the anticipated effect,
     always given as a benefit (positive); ``d2`` a stated diversity (default: D^2 of the DL model).
@@ -645,9 +650,9 @@ def tsa(studies, yi, vi, participants, *, measure, scale, benefit="lower", alpha
     if conclusion == "futility" and crossed is not None:
         sentence = (f"Futility: the cumulative z-curve crosses the futility boundary at {crossed_n:,} participants "
                     f"({study_labels.get(crossed, crossed)}); an effect of the anticipated size is unlikely.")
-    elif conclusion in ("benefit", "harm"):
+    elif conclusion in ("benefit", "harm"):  # crossed is set (a boundary was crossed); mypy cannot see it
         sentence = (f"Firm evidence of {what}: the cumulative z-curve crosses the monitoring boundary for "
-                    f"{what} at {crossed_n:,} participants ({study_labels.get(crossed, crossed)}).")
+                    f"{what} at {crossed_n:,} participants ({study_labels.get(crossed, crossed)}).")  # type: ignore[arg-type]
     elif conclusion == "futility":
         sentence = (f"Futility: the required information size ({target:,}) is reached ({accrued:,} participants) "
                     f"without the z-curve crossing a boundary for benefit or harm; an effect of the anticipated "
@@ -699,9 +704,13 @@ def _order(table, order):
     return np.array(sorted(range(table.k), key=key), dtype=int), f"by {col}"
 
 
-def tsa_table(table, measure, *, benefit="lower", rrr=None, md=None, sd=None, control_risk=None, d2=None,
-              alpha=0.05, power=0.8, sides=2, spending="obf", inflate=True, order=None, method="DL", cc=0.5,
-              notes=(), futility=False, weights="IV", arms=None, study_labels=None, pool_model=None):
+def tsa_table(table: TrialTable | None, measure: str, *, benefit: str = "lower", rrr: float | None = None,
+              md: float | None = None, sd: float | None = None, control_risk: float | None = None,
+              d2: float | None = None, alpha: float = 0.05, power: float = 0.8, sides: int = 2, spending: str = "obf",
+              inflate: bool = True, order: str | None = None, method: str = "DL", cc: float = 0.5,
+              notes: Sequence[str] = (), futility: bool = False, weights: str = "IV",
+              arms: Sequence[str | None] | None = None, study_labels: Mapping[str, str] | None = None,
+              pool_model: str | None = None) -> TsaResult:
     """TSA of a TrialTable (binary or continuous arm data) in trial order.
 
     ``rrr``: anticipated relative risk reduction in the benefit direction (for ``benefit='higher'`` a

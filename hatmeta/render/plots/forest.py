@@ -58,7 +58,8 @@ def ci_text(nat: Callable[[float], float], est: float, lo: float, hi: float) -> 
     return est_ci(nat(est), nat(lo), nat(hi))
 
 
-def input_order(res, idx, absent):
+def input_order(res: MetaResult, idx: Sequence[int], absent: Sequence[dict[str, Any]],
+                ) -> list[tuple[str, Any]]:
     """[("study", i) | ("absent", row)]: studies ``idx`` of ``res`` and not-estimable rows ``absent`` merged
     in the order of the input table (each row's ``order``; RevMan keeps a 'Not estimable' study where it
     was entered). Rows without an ``order`` (a result from an older JSON) follow the studies."""
