@@ -11,7 +11,8 @@ than a whole 13-study fit, so what a default fit needs is computed here without 
   theta = atan(t / sqrt(df))), the far tail as the remainder of the series, and quantiles by
   Newton's method.
 
-Anything else (fractional or large df) uses SciPy, imported only then. tests/engine/test_dist.py holds these against SciPy.
+Anything else (fractional or large df) uses SciPy, imported only then. tests/engine/test_dist.py holds
+these against SciPy.
 """
 
 from __future__ import annotations
