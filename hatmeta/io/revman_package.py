@@ -36,16 +36,6 @@ MEASURE_NAMES = {"odds ratio": "OR", "risk ratio": "RR", "risk difference": "RD"
                  "ratio of means": "ROM"}
 KIND_NAMES = {"dichotomous": "DICH", "continuous": "CONT", "generic inverse variance": "IV", "o-e and variance": "IPD",
               "dic": "DICH", "con": "CONT", "giv": "IV", "iv": "IV", "ipd": "IPD", "oe": "IPD"}
-PACKAGE_OVERALL = {"Analysis group", "Analysis number", "Analysis name", "Analysis group name", "Data source",
-                   "Data source eligibility", "Data type", "Log-scale data", "Outcome", "Intervention grouping",
-                   "Experimental intervention", "Control intervention", "Subgroup by", "Filter criteria",
-                   "Experimental group label", "Control group label", "Statistical method", "Effect measure",
-                   "Unit of effect measure", "Analysis model", "Subgroup estimates", "Overall estimates",
-                   "Test for subgroup differences", "Swap event and non-event", "Study CI", "Estimate CI",
-                   "Experimental cases", "Experimental N", "Control cases", "Control N", "Mean", "CI start", "CI end",
-                   "Heterogeneity Tau²", "Heterogeneity Chi²", "Heterogeneity df", "Heterogeneity P",
-                   "Heterogeneity I²", "Effect Z", "Effect P", "Subgroup Chi²", "Subgroup df", "Subgroup P",
-                   "Subgroup I²", "ID"}
 
 
 def is_package(path: str | os.PathLike[str]) -> bool:
@@ -139,7 +129,7 @@ def read_package(path: str | os.PathLike[str]) -> Review:
     data = _rows(files["data-rows.csv"])
     subs = _rows(files.get("subgroup-estimates.csv", ""))
     notes = []
-    unknown = sorted(set(overall[0]) - PACKAGE_OVERALL) if overall else []
+    unknown = sorted(set(overall[0]) - set(OVERALL)) if overall else []  # the columns the writer knows
     if unknown:
         notes.append(f"columns not read: {', '.join(unknown)}")
     rob = {}
