@@ -88,7 +88,9 @@ def _save(plots, figure_fn, path, fmt, **kwargs) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         plots.save(figure_fn(**kwargs), path, fmt)
-    for w in dict.fromkeys(str(w.message) for w in caught):
+    # What the user can act on (a label no font draws); libraries' deprecation notices are not theirs.
+    shown = (w for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)))
+    for w in dict.fromkeys(str(w.message) for w in shown):
         click.echo(f"warning: {w}", err=True)
 
 

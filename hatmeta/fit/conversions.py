@@ -179,7 +179,7 @@ def se_from(estimate: _Cell = None, ci_low: _Cell = None, ci_high: _Cell = None,
     ``p``: the t quantile on df degrees of freedom instead of the normal one (Cochrane Handbook 6.3.2).
     The CI wins when given (metafor conv.wald's order), then z or t, then p.
     """
-    from scipy.special import stdtrit
+    from ..dist import t_isf  # exact to R's qt for whole df (SciPy's stdtrit before 1.17 is not)
 
     est, lo, hi = (_num(x, k) for x, k in ((estimate, "estimate"), (ci_low, "ci_low"), (ci_high, "ci_high")))
     p, z, t, df = (_num(x, k) for x, k in ((p, "p"), (z, "z"), (t, "t"), (df, "df")))
@@ -211,7 +211,7 @@ def se_from(estimate: _Cell = None, ci_low: _Cell = None, ci_high: _Cell = None,
         if not 0 < p < 1:
             raise InputError(f"p must lie strictly between 0 and 1, got {p:g}", column="p")
         if df is not None:
-            q = float(stdtrit(df, 1 - p / 2))
+            q = float(t_isf(df, p / 2))
             return Converted({"estimate": est, "se": abs(est) / q}, f"SE from p with t on {df:g} df", HANDBOOK_SE)
         return Converted({"estimate": est, "se": abs(est) / _qnorm_upper(p / 2)}, "SE from p (normal)", HANDBOOK_SE)
     raise InputError("give ci_low and ci_high, z, t or p", column="ci_low")
@@ -312,7 +312,9 @@ def smd_from_t(n1: _Cell, n2: _Cell, t: _Cell = None, p: _Cell = None, f: _Cell 
     """Hedges' g and its variance from an independent-groups t, a two-sided p (the sign of ``sign``)
     or an F with one numerator df (t = sign * sqrt(F)): d = t sqrt(1/n1 + 1/n2), g = J d with the exact
     J, variance 1/n1 + 1/n2 + g^2 / (2 (n1 + n2)) (metafor escalc "SMD", vtype "LS")."""
-    from scipy.special import gammaln, stdtrit
+    from scipy.special import gammaln
+
+    from ..dist import t_isf
 
     n1, n2, t, p, f = (_num(x, k) for x, k in ((n1, "n1"), (n2, "n2"), (t, "t"), (p, "p"), (f, "f")))
     if None in (n1, n2) or n1 < 2 or n2 < 2:
@@ -328,7 +330,7 @@ def smd_from_t(n1: _Cell, n2: _Cell, t: _Cell = None, p: _Cell = None, f: _Cell 
     elif p is not None:
         if not 0 < p <= 1:
             raise InputError(f"p must lie in (0, 1], got {p:g}", column="p")
-        t, how = sgn * float(stdtrit(df, 1 - p / 2)), "two-sided p"
+        t, how = sgn * float(t_isf(df, p / 2)), "two-sided p"
     else:
         raise InputError("give t, F or p", column="t")
     d = t * math.sqrt(1 / n1 + 1 / n2)
