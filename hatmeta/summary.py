@@ -459,7 +459,8 @@ def _nat_fmt(scale: str):
     return lambda x: fmt(x) if x is not None and math.isfinite(x) else "NA"
 
 
-def _table(head, rows) -> list:
+def text_table(head, rows) -> list:
+    """Lines of a plain-text table, indented two spaces: the first column left-aligned, the others right."""
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     return ["  " + "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
                              for i, (c, w) in enumerate(zip(r, widths))) for r in [head, *rows]]
@@ -477,7 +478,7 @@ def sensitivity_text(res: Any) -> str:
             f"{level_text(res.level)} CI", "tau^2", "I^2", "p")
     rows = [(r.study, r.k, n(r.estimate), f"[{n(r.ci_low)}, {n(r.ci_high)}]", fmt(r.tau2, 3),
              f"{r.i2:.1f}%" if math.isfinite(r.i2) else "NA", p_bare(r.p)) for r in res.rows]
-    return join_lines([f"{what}; {res.method}"] + _table(head, rows))
+    return join_lines([f"{what}; {res.method}"] + text_table(head, rows))
 
 
 def subgroups_text(res: Any) -> str:
@@ -490,7 +491,7 @@ def subgroups_text(res: Any) -> str:
     rows = [(g.group, g.k, n(g.estimate), f"[{n(g.ci_low)}, {n(g.ci_high)}]", fmt(g.tau2, 3),
              f"{g.i2:.1f}%" if math.isfinite(g.i2) else "NA") for g in res.groups]
     t = res.test
-    return join_lines([f"Subgroups by {res.by!r}; {res.method}, a tau^2 per subgroup"] + _table(head, rows)
+    return join_lines([f"Subgroups by {res.by!r}; {res.method}, a tau^2 per subgroup"] + text_table(head, rows)
                      + [f"Test for subgroup differences: Q = {fmt(t.q)}, df = {t.df}, p = {p_bare(t.p)}"])
 
 
@@ -499,7 +500,7 @@ def influence_text(res: Any) -> str:
     head = ("study", "rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat", "inf")
     rows = [(r.study, fmt(r.rstudent), fmt(r.dffits), fmt(r.cooks_distance), fmt(r.cov_ratio),
              fmt(r.tau2_deleted), fmt(r.q_deleted), fmt(r.hat), "*" if r.influential else "") for r in res.rows]
-    return join_lines([f"Influence diagnostics; {res.method}"] + _table(head, rows))
+    return join_lines([f"Influence diagnostics; {res.method}"] + text_table(head, rows))
 
 
 def batch_text(batch: Any, shown: int = 10) -> str:
@@ -512,7 +513,7 @@ def batch_text(batch: Any, shown: int = 10) -> str:
             for j in range(min(shown, len(batch)))]
     failed = batch.failed
     lines = [f"{len(batch)} meta-analyses ({batch.es.measure}, {batch.method}), {len(failed)} failed"]
-    lines += _table(head, rows)
+    lines += text_table(head, rows)
     if len(batch) > shown:
         lines.append(f"  ... and {len(batch) - shown} more (to_frame() has every group)")
     lines += [f"  failed {g}: {e}" for g, e in failed[:shown]]

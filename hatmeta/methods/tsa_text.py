@@ -98,12 +98,11 @@ def tsa_text(res: TsaResult, title: str | None = None) -> str:
         if res.futility:
             head += ("futility",)
             rows = [r + (_z(t.futility),) for r, t in zip(rows, res.trials)]
-        widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-        lines.append("  " + "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
-                                      for i, (h, w) in enumerate(zip(head, widths))))
-        for r, t in zip(rows, res.trials):
-            cells = "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-            lines.append("  " + cells + (f"  ({t.note})" if t.note else ""))
+        from ..summary import text_table
+
+        table = text_table(head, rows)
+        lines.append(table[0])
+        lines += [line + (f"  ({t.note})" if t.note else "") for line, t in zip(table[1:], res.trials)]
         if res.final_boundary is not None:
             lines.append(f"  boundary at the required information size: +/-{res.final_boundary:.3f}")
         lines.append("")

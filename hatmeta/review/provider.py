@@ -20,6 +20,7 @@ class ReviewAnalyses:
         self.analyses_dir = analyses_dir
 
     def pool(self, name: str, measure: str | None = None, **options: Any) -> Named:
+        from ..results import study_labels
         from .analysis import trial_labels
         from .api import pool_analysis
         from .appraisal import risk_of_bias_of
@@ -27,7 +28,7 @@ class ReviewAnalyses:
         result, an = pool_analysis(name, data_dir=self.data_dir, analyses_dir=self.analyses_dir, measure=measure,
                                    **options)
         spec = an.spec
-        labels = _study_labels(result)
+        labels = study_labels(result)
         if result.extra.get("omitted"):  # omitted trials are named as `hatmeta trials` names them
             labels = {**trial_labels(an.extraction), **labels}
 
@@ -76,9 +77,3 @@ class ReviewAnalyses:
 
         return compare_text(compared, ref, result.measure, result.scale, result.level)
 
-
-def _study_labels(result) -> dict[str, str]:
-    """study id -> label of the pooled and not-estimable studies (from the result's label column)."""
-    from ..results import study_labels
-
-    return study_labels(result)
