@@ -459,7 +459,7 @@ def _nat_fmt(scale: str):
     return lambda x: fmt(x) if x is not None and math.isfinite(x) else "NA"
 
 
-def text_table(head, rows) -> list:
+def text_table(head: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[str]:
     """Lines of a plain-text table, indented two spaces: the first column left-aligned, the others right."""
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     return ["  " + "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
