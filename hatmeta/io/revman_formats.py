@@ -61,8 +61,8 @@ CSV_EXPORT_NUMBERS = ("Comparison Number", "Outcome Number", "Subgroup Number", 
 MISSING = ("", "#N/A", "NA")
 
 NEWER_PACKAGE = ("a Cochrane data package in a layout newer than version 1 (RevMan's format since 23 September "
-                 "2024): {file} has {n} not in version 1 ({cols}); hatmeta reads version 1 packages only, as the "
-                 "newer layout's documentation could not be checked")
+                 "2024): {file} has {n} not in version 1 ({cols}); hatmeta reads version 1 packages only (the newer "
+                 "layout's specification could not be reached to check against)")
 
 
 def v1_columns() -> dict[str, frozenset[str]]:

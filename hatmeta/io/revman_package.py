@@ -9,8 +9,10 @@
 - RevMan 5's "Analyses" CSV export (meta's ``Fleiss1993_CR.csv``; what ``read.rm5`` read before RevMan
   files): one row per comparison, outcome, subgroup and study; values to 8 decimals.
 
-Outcome ids follow RevMan 5 (``CMP-001.01`` for analysis 1.1). Columns this reader does not know are
-named in the review's notes, never dropped silently. Only the standard library is imported.
+Outcome ids follow RevMan 5 (``CMP-001.01`` for analysis 1.1). A package with analysis-data columns
+outside version 1 (RevMan's layout since 23 September 2024) is refused with the columns named, and
+malformed rows are one line with file, line and column (``revman_formats.check_package``). Only the
+standard library is imported.
 """
 
 from __future__ import annotations
