@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -79,9 +78,10 @@ def _is_number(cell: str) -> bool:
     if c in MISSING:
         return True
     try:
-        return math.isfinite(float(c))
+        float(c)  # NaN and Infinity are numbers the readers take as missing (revman._number)
     except ValueError:
         return False
+    return True
 
 
 def check_rows(where: str, rows: Iterable[tuple[int, Sequence[str]]], header: Sequence[str],
