@@ -9,8 +9,10 @@
 - RevMan 5's "Analyses" CSV export (meta's ``Fleiss1993_CR.csv``; what ``read.rm5`` read before RevMan
   files): one row per comparison, outcome, subgroup and study; values to 8 decimals.
 
-Outcome ids follow RevMan 5 (``CMP-001.01`` for analysis 1.1). Columns this reader does not know are
-named in the review's notes, never dropped silently. Only the standard library is imported.
+Outcome ids follow RevMan 5 (``CMP-001.01`` for analysis 1.1). A package with analysis-data columns
+outside version 1 (RevMan's layout since 23 September 2024) is refused with the columns named, and
+malformed rows are one line with file, line and column (``revman_formats.check_package``). Only the
+standard library is imported.
 """
 
 from __future__ import annotations
@@ -64,13 +66,15 @@ def _find_in_dir(folder, suffix):
 def _package_files(path) -> dict:
     """{suffix: text} of the package's CSVs (zip, zip in a zip, or folder)."""
     want = ("overall-estimates-and-settings.csv", "data-rows.csv", "subgroup-estimates.csv", "risk-of-bias.csv")
-    out = {}
+    out: dict = {}
+    names = out.setdefault(NAMES, {})  # {suffix: the file's name in the package}, for error messages
     if os.path.isdir(path):
         for w in want:
             f = _find_in_dir(path, w)
             if f:
                 with open(f, encoding="utf-8-sig") as fh:
                     out[w] = fh.read()
+                names[w] = os.path.relpath(f, path)
         return out
 
     def scan(z, depth=0):
@@ -78,6 +82,7 @@ def _package_files(path) -> dict:
             for w in want:
                 if name.endswith(w) and w not in out:
                     out[w] = z.read(name).decode("utf-8-sig")
+                    names[w] = name
             if name.lower().endswith(".zip") and depth < 2 and "overall-estimates-and-settings.csv" not in out:
                 with zipfile.ZipFile(io.BytesIO(z.read(name))) as inner:
                     scan(inner, depth + 1)
@@ -90,6 +95,9 @@ def _package_files(path) -> dict:
     except (zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable Cochrane data package ({exc})", file=path) from None
     return out
+
+
+NAMES = "names"  # the key of _package_files' {suffix: name in the package}
 
 
 def _rows(text):
@@ -125,13 +133,13 @@ def read_package(path: str | os.PathLike[str]) -> Review:
     if "overall-estimates-and-settings.csv" not in files or "data-rows.csv" not in files:
         raise InputError("not a Cochrane data package: no analysis-data/*-overall-estimates-and-settings.csv and "
                          "*-data-rows.csv", file=path)
+    from .revman_formats import check_package
+
+    check_package(path, files, files[NAMES])  # a newer layout refused, columns named; rows checked
     overall = _rows(files["overall-estimates-and-settings.csv"])
     data = _rows(files["data-rows.csv"])
     subs = _rows(files.get("subgroup-estimates.csv", ""))
-    notes = []
-    unknown = sorted(set(overall[0]) - set(OVERALL)) if overall else []  # the columns the writer knows
-    if unknown:
-        notes.append(f"columns not read: {', '.join(unknown)}")
+    notes: list[str] = []  # (columns outside version 1 are refused by check_package above)
     rob = {}
     for r in _rows(files.get("risk-of-bias.csv", "")):
         rob[r.get("Study", "")] = {k.split(":", 1)[1].strip(): v for k, v in r.items()
@@ -192,8 +200,11 @@ def read_csv_export(path: str | os.PathLike[str]) -> Review:
     from .trial_table import read_rows
 
     path = str(path)
+    from .revman_formats import CSV_EXPORT_NUMBERS, check_rows
+
     raw = read_rows(path)
     header = raw[0]
+    check_rows(path, ((i + 1, r) for i, r in enumerate(raw) if i), header, CSV_EXPORT_NUMBERS)
     rows = [dict(zip(header, r)) for r in raw[1:] if any(c.strip() for c in r)]
     outcomes: list[dict[str, Any]] = []  # per outcome: key (comparison, outcome), row, studies, subgroups
     comps: dict[int, str] = {}
@@ -257,8 +268,17 @@ def read_any_review(path: str | os.PathLike[str]) -> Review:
     p = str(path)
     if is_package(p):
         return read_package(p)
-    if p.lower().endswith(".csv") and is_csv_export(p):
-        return read_csv_export(p)
+    if p.lower().endswith(".csv"):
+        if is_csv_export(p):
+            return read_csv_export(p)
+        from .revman_formats import refuse_csv
+        from .trial_table import read_rows
+
+        raise refuse_csv(p, (read_rows(p) or [[]])[0])
+    if p.lower().endswith(".json"):
+        from .revman_formats import refuse_json
+
+        raise refuse_json(p)
     return read_rm5(p)
 
 
