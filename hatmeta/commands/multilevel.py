@@ -14,7 +14,8 @@ import click
 from ..errors import InputError
 
 # The options this path owns (added to `hatmeta pool` by hatmeta/commands/pool.py).
-MV_OPTIONS = ("random", "struct", "v_cov_cluster", "v_rho", "v_columns", "cluster", "robust_type", "profile_ci")
+MV_OPTIONS = ("random", "struct", "v_cov_cluster", "v_rho", "v_columns", "cluster", "robust_type", "profile_ci",
+              "mv_test")
 
 # pool's options that this path supports; every other option given is refused.
 SUPPORTED = {"data_file", "measure", "method", "level", "cc", "moderators", "fmt", "input_level", "scale",
@@ -45,7 +46,11 @@ def options(f):
                      help="Cluster-robust SEs: CR1 (metafor robust, adjust=TRUE) or CR2 (clubSandwich, "
                      "Satterthwaite df)."),
         click.option("--profile-ci", is_flag=True,
-                     help="With --random: profile-likelihood CIs for the variance components (metafor confint)."),
+                     help="With --random: profile-likelihood CIs for the variance components and correlations "
+                     "(metafor confint)."),
+        click.option("--test", "mv_test", type=click.Choice(["z", "t"], case_sensitive=False),
+                     help="With --random: z (default) or t tests (t on k-p df, F for the moderators; metafor's "
+                     "rma.mv test='t')."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -56,7 +61,7 @@ def wanted(params: dict) -> bool:
     """Whether `hatmeta pool` should hand over to this path."""
     return bool(params.get("random") or params.get("cluster") or params.get("robust_type")
                 or params.get("v_cov_cluster") or params.get("struct") or params.get("v_rho") is not None
-                or params.get("v_columns") or params.get("profile_ci"))
+                or params.get("v_columns") or params.get("profile_ci") or params.get("mv_test"))
 
 
 def _given(name, value):
@@ -69,7 +74,7 @@ def _given(name, value):
 
 
 def _flag(name):
-    return "--" + {"fmt": "format", "robust_type": "robust", "data_file": "data", "compare_ref": "compare",
+    return "--" + {"fmt": "format", "robust_type": "robust", "mv_test": "test", "data_file": "data", "compare_ref": "compare",
                    "dask_spec": "dask", "moderators": "moderator", "small_study": "small-study"}.get(
         name, name).replace("_", "-")
 
@@ -98,9 +103,10 @@ def run(params: dict) -> None:
     if bool(cluster) != bool(kind):
         raise InputError("--cluster COL and --robust CR1|CR2 go together", option="--cluster" if kind else "--robust")
     random = list(params.get("random") or ())
-    if not random and (params.get("struct") or params.get("v_cov_cluster") or params.get("profile_ci")):
+    if not random and (params.get("struct") or params.get("v_cov_cluster") or params.get("profile_ci")
+                       or params.get("mv_test")):
         which = "--struct" if params.get("struct") else "--v-cov-cluster" if params.get("v_cov_cluster") \
-            else "--profile-ci"
+            else "--profile-ci" if params.get("profile_ci") else "--test"
         raise InputError(f"{which} needs --random", option=which)
     method = (params.get("method") or "REML").upper()
     table, measure = api.read_data(params["data_file"], params.get("measure"),
@@ -125,7 +131,8 @@ def run(params: dict) -> None:
         if method not in ("REML", "ML"):
             raise InputError(f"--random fits REML or ML, not {method}", option="--method")
         res = rma_mv(es, random=random, struct=params.get("struct") or "CS", V=V, moderators=moderators,
-                     method=method, level=level, profile=bool(params.get("profile_ci")))
+                     method=method, level=level, profile=bool(params.get("profile_ci")),
+                     test=(params.get("mv_test") or "z").lower())
     else:
         from ..fit.models import rma
 

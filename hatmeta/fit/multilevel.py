@@ -961,6 +961,12 @@ def _summary(r: MvResult) -> str:
                 rows = [[lev] + [_fmt(R[a, b]) if b <= a else "" for b in range(m)]
                         for a, lev in enumerate(r.inner_levels)]
                 lines += ["", *_table(hdr, rows)]
+        ci_rows = [[f"tau^2.{i + 1}" if len(r.tau2) > 1 else "tau^2", _fmt(t.ci_low), _fmt(t.ci_high)]
+                   for i, t in enumerate(r.tau2) if t.ci_low is not None]
+        ci_rows += [[f"rho.{i + 1}" if len(r.rho_ci) > 1 else "rho", _fmt(lo_), _fmt(hi_)]
+                    for i, (lo_, hi_) in enumerate(r.rho_ci)]
+        if ci_rows:
+            lines += ["", "Profile-likelihood CIs:", *_table(["", "ci.lb", "ci.ub"], ci_rows)]
         lines.append("")
     lines += ["Test for Residual Heterogeneity:" if len(r.coefficients) > 1 else "Test for Heterogeneity:",
               f"{'QE' if len(r.coefficients) > 1 else 'Q'}(df = {r.qe_df}) = {_fmt(r.qe)}, p-val {_pval(r.qe_p)}", ""]
@@ -1210,7 +1216,7 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
             rho += [float(G[a, b] / (sd[a] * sd[b])) if sd[a] > 0 and sd[b] > 0 else 0.0
                     for a, b in _lower_pairs(m)]
     n_par = p + len(theta)
-    internals = {"y": y, "X": X, "model": model, "phi": _phi(comps, theta)[0] if comps else np.zeros(0),
+    internals = {"y": y, "vi": vi, "X": X, "model": model, "phi": _phi(comps, theta)[0] if comps else np.zeros(0),
                  "ll_saturated": -0.5 * (k * LOG2PI + ev0["logdet"]),
                  "table": es.table, "theta": theta, "lo": lo, "hi": hi, "scale": scale}
     if struct_comp is not None:
@@ -1259,6 +1265,74 @@ def weight_blocks(res: MvResult) -> Iterator[tuple[np.ndarray, np.ndarray, np.nd
     for c in model.classes:
         M = c.V + np.tensordot(phi, c.E, axes=1) if len(phi) else c.V
         yield c.rows, np.linalg.inv(M), M
+
+
+def row_weights(res: MvResult) -> np.ndarray:
+    """Each row's weight in percent, 100 diag(M^-1) / sum(diag(M^-1)) at the fitted variance components
+    (metafor's ``weights.rma.mv``, type "diagonal"); in the rows' order."""
+    w = np.empty(res.k)
+    for rows, W, _ in weight_blocks(res):
+        w[rows] = np.diagonal(W, axis1=1, axis2=2)
+    return 100 * w / w.sum()
+
+
+@dataclass(frozen=True)
+class MvPrediction:
+    """A predicted mean x0' beta (analysis scale) with its CI and prediction interval (None where the
+    model does not define one)."""
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    pi_low: float | None
+    pi_high: float | None
+    tau2_level: str | None = None
+
+
+def predict_mv(res: MvResult, x0: Sequence[float] | np.ndarray | None = None,
+               tau2_level: str | None = None) -> MvPrediction:
+    """The model's mean at the design row ``x0`` (default: the intercept alone) with its CI and
+    prediction interval, as metafor's ``predict.rma.mv``: the interval's variance is se^2 plus every
+    sigma^2 plus the structure's tau^2 (for HCS, DIAG and UN the tau^2 of ``tau2_level``, a level of the
+    inner factor, as metafor's ``tau2.levels``; without it no prediction interval). Critical values: z,
+    or t on k - p df with ``test="t"``.
+
+    Returns
+    -------
+    MvPrediction
+    """
+    from .. import dist as _dist
+
+    p = len(res.coefficients)
+    x = np.zeros(p) if x0 is None else np.asarray(x0, float)
+    if x0 is None:
+        x[0] = 1.0
+    if x.shape != (p,):
+        raise InputError(f"the design row needs {p} values (one per coefficient), got {x.size}")
+    beta = np.array([c.estimate for c in res.coefficients])
+    est = float(x @ beta)
+    se = float(math.sqrt(max(float(x @ res.vcov @ x), 0.0)))
+    a = (1 - res.level) / 2
+    crit = float(_dist.norm_isf(a) if res.ddf is None else _dist.t_isf(res.ddf, a))
+    var = sum(s.estimate for s in res.sigma2)
+    pi: tuple = (None, None)
+    level_used = None
+    if res.struct in ("CS", "AR"):
+        var += res.tau2[0].estimate
+    elif res.struct is not None:
+        if tau2_level is not None:
+            names = [str(v) for v in res.inner_levels]
+            if str(tau2_level) not in names:
+                raise InputError(f"tau2 level {tau2_level!r} is not a level of {res.inner} ({', '.join(names)})")
+            var += res.tau2[names.index(str(tau2_level))].estimate
+            level_used = str(tau2_level)
+        else:
+            var = math.nan
+    if math.isfinite(var):
+        half = crit * math.sqrt(se**2 + var)
+        pi = (est - half, est + half)
+    return MvPrediction(est, se, est - crit * se, est + crit * se, pi[0], pi[1], level_used)
 
 
 # ---------------------------------------------------------------- profile likelihood
@@ -1392,5 +1466,5 @@ def _replace_kind(c: _Component, kind: str) -> _Component:
 
 
 __all__ = ["rma_mv", "MvResult", "SamplingCov", "sampling_cov", "vcalc", "v_from_columns", "v_dense", "v_diag",
-           "parse_random",
+           "parse_random", "row_weights", "predict_mv", "MvPrediction",
            "profile_ci", "STRUCTS"]
