@@ -81,9 +81,27 @@ def _flag(name):
 
 def run(params: dict) -> None:
     """Fit, then print JSON or text. ``params``: the click parameters of `hatmeta pool`."""
+    from ..precision import dumps
+
+    res = fit(params)
+    fmt = params.get("fmt", "text").lower()
+    if fmt == "json":
+        click.echo(dumps(res.to_dict()))
+        return
+    if params.get("random"):
+        click.echo(res.summary(), nl=False)
+        return
+    from ..summary import format_result
+
+    click.echo(format_result(res, verbose=params.get("verbose", False)))
+    click.echo(res.extra["robust"].summary())
+
+
+def fit(params: dict) -> Any:
+    """The checks and the fit of `run` (also `hatmeta forest --random`): an MvResult, or with --robust alone a
+    univariate result carrying its robust block."""
     from .. import api
     from ..fit.effects import escalc
-    from ..precision import dumps
 
     extra = sorted(_flag(n) for n, v in params.items() if n not in SUPPORTED and _given(n, v))
     if params.get("analysis"):
@@ -107,7 +125,8 @@ def run(params: dict) -> None:
                        or params.get("mv_test")):
         which = "--struct" if params.get("struct") else "--v-cov-cluster" if params.get("v_cov_cluster") \
             else "--profile-ci" if params.get("profile_ci") else "--test"
-        raise InputError(f"{which} needs --random", option=which)
+        hint = " (a univariate model's t-based CI is --ci hksj)" if which == "--test" else ""
+        raise InputError(f"{which} needs --random{hint}", option=which)
     method = (params.get("method") or "REML").upper()
     table, measure = api.read_data(params["data_file"], params.get("measure"),
                                    drop_incomplete=params.get("drop_incomplete", False))
@@ -149,13 +168,4 @@ def run(params: dict) -> None:
             key = cluster.strip().lower()
             values = table.given if key == "study" and table.given else es.table.column(cluster)
             res = robust(res, values, kind.upper(), name=cluster)
-    if fmt == "json":
-        click.echo(dumps(res.to_dict()))
-        return
-    if random:
-        click.echo(res.summary(), nl=False)
-        return
-    from ..summary import format_result
-
-    click.echo(format_result(res, verbose=params.get("verbose", False)))
-    click.echo(res.extra["robust"].summary())
+    return res

@@ -1216,7 +1216,7 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
             rho += [float(G[a, b] / (sd[a] * sd[b])) if sd[a] > 0 and sd[b] > 0 else 0.0
                     for a, b in _lower_pairs(m)]
     n_par = p + len(theta)
-    internals = {"y": y, "vi": vi, "X": X, "model": model, "phi": _phi(comps, theta)[0] if comps else np.zeros(0),
+    internals = {"y": y, "vi": vi, "X": X, "model": model, "moderators": tuple(moderators or ()), "phi": _phi(comps, theta)[0] if comps else np.zeros(0),
                  "ll_saturated": -0.5 * (k * LOG2PI + ev0["logdet"]),
                  "table": es.table, "theta": theta, "lo": lo, "hi": hi, "scale": scale}
     if struct_comp is not None:
@@ -1274,6 +1274,44 @@ def row_weights(res: MvResult) -> np.ndarray:
     for rows, W, _ in weight_blocks(res):
         w[rows] = np.diagonal(W, axis1=1, axis2=2)
     return 100 * w / w.sum()
+
+
+@dataclass(frozen=True)
+class ClusterRows:
+    """The rows of a fit grouped by the outer factor of its first random term (for a forest plot):
+    ``clusters`` as (value, row indices) in the order of first appearance, rows in table order;
+    ``labels`` each row's label (the next grouping level, the inner factor, or the study)."""
+
+    outer: str
+    label_name: str
+    clusters: tuple
+    labels: tuple
+
+
+def cluster_rows(res: MvResult) -> ClusterRows:
+    """Group the rows of ``res`` by the outer factor of its first random term: ``district`` for
+    ``~ 1 | district/school`` (rows labelled by school), ``trial`` for ``~ outcome | trial`` (labelled by
+    outcome); for ``~ 1 | a`` alone the rows are labelled by study."""
+    table = res.internals["table"]
+    term = parse_random(res.random[0])
+    outer = term.outer[0]
+
+    def values(name):
+        if name.strip().lower() == "study" and table.given:
+            return tuple(table.given)
+        return tuple(table.column(name))
+
+    if term.inner is not None:
+        label_name, labels = term.inner, values(term.inner)
+    elif len(term.outer) > 1:
+        label_name = "/".join(term.outer[1:])
+        labels = tuple("/".join(v) for v in zip(*(values(c) for c in term.outer[1:])))
+    else:
+        label_name, labels = "study", tuple(table.studies)
+    order: dict = {}
+    for r, v in enumerate(values(outer)):
+        order.setdefault(v, []).append(r)
+    return ClusterRows(outer, label_name, tuple((v, tuple(rows)) for v, rows in order.items()), labels)
 
 
 @dataclass(frozen=True)
@@ -1466,5 +1504,5 @@ def _replace_kind(c: _Component, kind: str) -> _Component:
 
 
 __all__ = ["rma_mv", "MvResult", "SamplingCov", "sampling_cov", "vcalc", "v_from_columns", "v_dense", "v_diag",
-           "parse_random", "row_weights", "predict_mv", "MvPrediction",
+           "parse_random", "row_weights", "predict_mv", "MvPrediction", "cluster_rows", "ClusterRows",
            "profile_ci", "STRUCTS"]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from ...fit.multilevel import MvResult
     from ...results import MetaResult, SubgroupResult
 
 ROW_PT = 14.4  # height of one row at an 8 pt font, points (0.2 inch)
@@ -295,7 +296,7 @@ def _wrap(text, width, measure, size, bold: bool = False):
 # ---------------------------------------------------------------- the figure
 
 @style.styled
-def forest(res: MetaResult, benefit: str = "lower", labels: tuple[str, str] = DEFAULT_LABELS,
+def forest(res: MetaResult | MvResult, benefit: str = "lower", labels: tuple[str, str] = DEFAULT_LABELS,
            title: str | None = None, study_groups: Mapping[str, str] | None = None,
            bayes: Mapping[str, Any] | None = None, sort: str | None = None, years: Mapping[str, Any] | None = None,
            risk_of_bias: Mapping[str, Mapping[str, str]] | None = None, ax: Axes | None = None) -> Figure:
@@ -312,7 +313,14 @@ def forest(res: MetaResult, benefit: str = "lower", labels: tuple[str, str] = DE
     traffic-light columns with a legend naming the domains. ``ax``: an Axes to use as the plot panel
     (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned. The
     table needs the whole figure, so an Axes that shares its figure with others is refused (InputError).
+    A multilevel fit (``rma_mv``'s MvResult) is drawn by ``mvforest.mv_forest``, its effects grouped by cluster.
     """
+    from ...fit.multilevel import MvResult
+
+    if isinstance(res, MvResult):
+        from .mvforest import mv_forest
+
+        return mv_forest(res, title=title, ax=ax)
     if ax is not None:
         _own_figure(ax)
     plt = style.pyplot()
