@@ -12,8 +12,8 @@ RevMan's 0-100% scale would all be dots). Under the blocks: the pooled estimate 
 moderators) or, with categorical moderators, the mean of each combination of their values
 (``predict.rma.mv`` at that design row), each with its prediction interval where the model defines one
 (``hatmeta.fit.multilevel.predict_mv``; for HCS, DIAG and UN the tau^2 of the inner level those rows
-share). A model with a continuous moderator has no single pooled estimate: the footer says so and gives
-the omnibus test.
+share). A model with a numeric moderator (a covariate) has no single pooled estimate: a line says so and the
+footer gives the omnibus test.
 
 The layout is the univariate forest's (render/plots/forest.py): text measured by its ``_Measure``, the
 axis limits and ticks of its ``_limits``, its row height, gaps and margins. Given ``ax=``, the plot is drawn
@@ -150,11 +150,20 @@ def _summaries(res: MvResult, sc: _Scale) -> tuple[list[dict[str, Any]], str | N
     for r, row in enumerate(np.round(X, 12)):
         keys.setdefault(tuple(row), []).append(r)
     mods = res.internals.get("moderators") or ()
-    if len(keys) > MAX_GROUPS or len(keys) > res.k / 2 or not mods:
+    table = res.internals["table"]
+    cols = {m: table.column(m) for m in mods if ":" not in m}
+
+    def numeric(values):  # design_matrix's rule: a column of numbers is a covariate, anything else a factor
+        try:
+            [float(v) for v in values]
+        except ValueError:
+            return False
+        return True
+
+    if (len(keys) > MAX_GROUPS or len(keys) > res.k / 2 or not mods or len(cols) < len(mods)
+            or any(numeric(v) for v in cols.values())):
         return [], (f"No pooled estimate: the model has moderators ({', '.join(mods) or 'a design matrix'}); "
                     "see the test of moderators")
-    table = res.internals["table"]
-    cols = {m: table.column(m) for m in mods}
     out: list[dict[str, Any]] = []
     for key, rows in keys.items():
         label = "; ".join(f"{m} = {cols[m][rows[0]]}" for m in mods) + f" ({level})"
