@@ -128,14 +128,16 @@ def _bayes_options(f):
 @_mvforest.options
 @click.pass_context
 def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, bayes, tau_prior,
-           mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False, preset=None, **mv):
+           mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False, preset=None, random=(),
+           struct=None, v_cov_cluster=None, v_rho=None, v_columns=None, moderators=(), mv_test=None):
     """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout; with --cumulative COL or
     --leave-one-out, the sequence of refits as a forest plot; with --random, a multilevel model's effects
     grouped by cluster."""
     from ..api import pool_bayes
     from ..render import plots
 
-    if _mvforest.wanted(mv):
+    if _mvforest.wanted(dict(random=random, struct=struct, v_cov_cluster=v_cov_cluster, v_rho=v_rho,
+                             v_columns=v_columns, moderators=moderators, mv_test=mv_test)):
         _mvforest.run({**ctx.params})
         return
 

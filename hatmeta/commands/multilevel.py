@@ -74,8 +74,9 @@ def _given(name, value):
 
 
 def _flag(name):
-    return "--" + {"fmt": "format", "robust_type": "robust", "mv_test": "test", "data_file": "data", "compare_ref": "compare",
-                   "dask_spec": "dask", "moderators": "moderator", "small_study": "small-study"}.get(
+    return "--" + {"fmt": "format", "robust_type": "robust", "mv_test": "test", "data_file": "data",
+                   "compare_ref": "compare", "dask_spec": "dask", "moderators": "moderator",
+                   "small_study": "small-study"}.get(
         name, name).replace("_", "-")
 
 

@@ -1216,7 +1216,8 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
             rho += [float(G[a, b] / (sd[a] * sd[b])) if sd[a] > 0 and sd[b] > 0 else 0.0
                     for a, b in _lower_pairs(m)]
     n_par = p + len(theta)
-    internals = {"y": y, "vi": vi, "X": X, "model": model, "moderators": tuple(moderators or ()), "phi": _phi(comps, theta)[0] if comps else np.zeros(0),
+    internals = {"y": y, "vi": vi, "X": X, "model": model, "moderators": tuple(moderators or ()),
+                 "phi": _phi(comps, theta)[0] if comps else np.zeros(0),
                  "ll_saturated": -0.5 * (k * LOG2PI + ev0["logdet"]),
                  "table": es.table, "theta": theta, "lo": lo, "hi": hi, "scale": scale}
     if struct_comp is not None:

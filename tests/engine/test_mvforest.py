@@ -4,7 +4,6 @@ prediction interval, reproducible bytes, and a given Axes' box respected."""
 
 import json
 
-import numpy as np
 import pytest
 
 from hatmeta.errors import InputError
@@ -199,7 +198,8 @@ def test_cli_forest_random_writes_the_plot(tmp_path):
     (["--struct", "UN"], "--random"),
 ])
 def test_cli_forest_random_refuses_what_it_does_not_draw(args, option, tmp_path):
-    p = cli("--data", str(HERE / "konstantopoulos2011.csv"), "--measure", "GEN", *args, "--out", str(tmp_path / "x.png"))
+    p = cli("--data", str(HERE / "konstantopoulos2011.csv"), "--measure", "GEN", *args,
+            "--out", str(tmp_path / "x.png"))
     assert p.returncode == 2 and "Traceback" not in p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and f"'{option}'" in lines[0], lines

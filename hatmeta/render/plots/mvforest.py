@@ -25,21 +25,33 @@ the figure is sized to the plot, as the univariate forest does.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from ...numbers import fmt_p, interval
 from ...vocabulary import MEASURE_TITLES
 from . import style
-from .forest import (FONT_STEPS, GAP_IN, MARGIN_IN, MAX_W_IN, PLOT_IN, ROW_PT, _limits, _Measure, _wrap, ci_text,
-                     tick_text)
+from .forest import (
+    FONT_STEPS,
+    GAP_IN,
+    MARGIN_IN,
+    MAX_W_IN,
+    PLOT_IN,
+    ROW_PT,
+    _limits,
+    _Measure,
+    _wrap,
+    ci_text,
+    tick_text,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ...fit.multilevel import MvResult
+    from ...fit.multilevel import MvPrediction, MvResult
 
 MIN_FS = 5.0  # the smallest base font used to fit the plot into a given Axes' box, points
 MAX_GROUPS = 8  # categorical moderators: at most this many design rows get a summary diamond each
@@ -110,7 +122,7 @@ def mv_forest(res: MvResult, title: str | None = None, ax: Axes | None = None) -
         fig.set_size_inches(plan["w"], plan["h"])
         origin = (0.0, plan["h"])
     _draw(fig, res, plan, ax, origin)
-    return fig
+    return cast("Figure", fig)
 
 
 def _summaries(res: MvResult, sc: _Scale) -> tuple[list[dict[str, Any]], str | None]:
@@ -120,12 +132,12 @@ def _summaries(res: MvResult, sc: _Scale) -> tuple[list[dict[str, Any]], str | N
     level = f"{100 * res.level:g}% CI"
     p = len(res.coefficients)
 
-    def pi_row(pred, label="Prediction interval"):
+    def pi_row(pred: MvPrediction, label: str = "Prediction interval") -> dict[str, Any] | None:
         if pred.pi_low is None:
             return None
         return {"label": label, "pred": pred}
 
-    def pooled(x0, label, rows):
+    def pooled(x0: np.ndarray | None, label: str, rows: Iterable[int]) -> list[dict[str, Any]]:
         lev = None
         if res.struct in ("HCS", "DIAG", "UN"):  # the tau^2 of the inner level the rows share, if one
             inner = res.internals["table"].column(res.inner)
@@ -146,14 +158,15 @@ def _summaries(res: MvResult, sc: _Scale) -> tuple[list[dict[str, Any]], str | N
                 rows.append({"label": f"Prediction interval ({res.inner} = {lev})", "pred": pred, "kind": "pi"})
         return rows, None
     X = np.asarray(res.internals["X"])
-    keys: dict[tuple, list[int]] = {}
+    keys: dict[tuple[float, ...], list[int]] = {}
     for r, row in enumerate(np.round(X, 12)):
         keys.setdefault(tuple(row), []).append(r)
     mods = res.internals.get("moderators") or ()
     table = res.internals["table"]
     cols = {m: table.column(m) for m in mods if ":" not in m}
 
-    def numeric(values):  # design_matrix's rule: a column of numbers is a covariate, anything else a factor
+    # design_matrix's rule: a column of numbers is a covariate, anything else a factor
+    def numeric(values: Sequence[str]) -> bool:
         try:
             [float(v) for v in values]
         except ValueError:
@@ -165,9 +178,9 @@ def _summaries(res: MvResult, sc: _Scale) -> tuple[list[dict[str, Any]], str | N
         return [], (f"No pooled estimate: the model has moderators ({', '.join(mods) or 'a design matrix'}); "
                     "see the test of moderators")
     out: list[dict[str, Any]] = []
-    for key, rows in keys.items():
-        label = "; ".join(f"{m} = {cols[m][rows[0]]}" for m in mods) + f" ({level})"
-        out += pooled(np.array(key), label, rows)
+    for key, members in keys.items():
+        label = "; ".join(f"{m} = {cols[m][members[0]]}" for m in mods) + f" ({level})"
+        out += pooled(np.array(key), label, members)
     return out, None
 
 
@@ -227,7 +240,7 @@ def _plan(res: MvResult, title: str | None, measure: _Measure, fs: float) -> dic
         if "pred" in r:
             pr = r["pred"]
             values += [pr.ci_low, pr.ci_high] + ([pr.pi_low, pr.pi_high] if pr.pi_low is not None else [])
-    (lo_lim, hi_lim), ticks = _limits(sc, values)
+    (lo_lim, hi_lim), ticks = _limits(sc, values)  # type: ignore[no-untyped-call]  # forest.py is not typed yet
     tick_w = [measure(tick_text(t), fs - 1) for t in ticks]
     left_pad = max(0.12, tick_w[0] / 2 + 0.04)
     right_pad = max(0.12, tick_w[-1] / 2 + 0.04)
@@ -284,7 +297,7 @@ def _footer(res: MvResult, pooled: bool) -> list[str]:
         names = ", ".join(c.name for c in res.coefficients[1:])
         parts.append(f"Test of moderators ({names}): {test} ({fmt_p(res.qm_p)})")
     parts.append("Weights: 100·diag(M⁻¹)/sum, M the model's marginal covariance (metafor's weights() for rma.mv); "
-                 f"effect CIs from each effect's own variance")
+                 "effect CIs from each effect's own variance")
     if res.robust is not None:
         parts.append("Cluster-robust inference is in the text output (the plot shows the model-based intervals)")
     parts += [f"Note: {n}" for n in res.notes]
@@ -300,10 +313,11 @@ def _draw(fig: Figure, res: MvResult, p: dict[str, Any], ax: Axes | None, origin
     top = oy - p["title_h"]
     rows, n_head = p["rows"], p["n_head"]
 
-    def y_of(row):  # figure fraction of the centre of row ``row`` (0 = the first header row)
-        return (top - (row + 0.5) * row_in) / fig_h
+    def y_of(row: float) -> float:  # figure fraction of the centre of row ``row`` (0 = the first header row)
+        return float((top - (row + 0.5) * row_in) / fig_h)
 
-    def put(x_in, y_frac, text, ha: str = "left", fontsize=None, bold: bool = False, **kw):
+    def put(x_in: float, y_frac: float, text: str, ha: str = "left", fontsize: float | None = None,
+            bold: bool = False, **kw: Any) -> Any:
         return fig.text((ox + x_in) / fig_w, y_frac, text, ha=ha, va="center", fontsize=fontsize or fs,
                         weight="bold" if bold else "normal", family=style.families(text), parse_math=False, **kw)
 
@@ -312,7 +326,7 @@ def _draw(fig: Figure, res: MvResult, p: dict[str, Any], ax: Axes | None, origin
                  weight="bold", va="top", family=style.families(" ".join(p["title_lines"])), parse_math=False,
                  linespacing=1.1, gid="title")
 
-    def cell(c, yrow, text, bold, indent=0.0, **kw):
+    def cell(c: int, yrow: float, text: str, bold: bool, indent: float = 0.0, **kw: Any) -> None:
         if c == 1:  # weights right-aligned
             put(x[1] + p["width"][1], y_of(yrow), text, ha="right", bold=bold, **kw)
         else:
@@ -326,8 +340,8 @@ def _draw(fig: Figure, res: MvResult, p: dict[str, Any], ax: Axes | None, origin
     put(mid, y_of(n_head - 1), p["model"], ha="center", bold=True)
 
     body_top, body_bottom = n_head, n_head + len(rows)
-    panel = [(ox + p["plot_x0"]) / fig_w, (top - body_bottom * row_in) / fig_h, p["plot_w"] / fig_w,
-             (body_bottom - body_top) * row_in / fig_h]
+    panel = ((ox + p["plot_x0"]) / fig_w, (top - body_bottom * row_in) / fig_h, p["plot_w"] / fig_w,
+             (body_bottom - body_top) * row_in / fig_h)
     if ax is None:
         ax = fig.add_axes(panel)
     else:
@@ -348,7 +362,7 @@ def _draw(fig: Figure, res: MvResult, p: dict[str, Any], ax: Axes | None, origin
     row_pt = row_in * 72
     side_max = row_pt * 0.7
 
-    def whisker(yy, lo, hi, color, lw=0.8, gid=None) -> None:
+    def whisker(yy: float, lo: float, hi: float, color: str, lw: float = 0.8, gid: str | None = None) -> None:
         a, b = max(lo, lo_lim), min(hi, hi_lim)
         if b > a:
             ax.plot([a, b], [yy, yy], color=color, lw=lw, solid_capstyle="butt", gid=gid)
