@@ -27,33 +27,42 @@ DEFAULTS: dict[str, Any] = {"level": 0.95, "cc": 0.5, "engine": "exact", "likeli
             "fmt": "text", "input_level": 0.95, "trim_fill_estimator": "L0", "steps": "0.025"}
 
 
-def options(f):
-    """The click options of the multilevel path, for `hatmeta pool`."""
-    opts = [
-        click.option("--random", "random", metavar="FORMULA", multiple=True,
-                     help="Random term in metafor's syntax (repeatable): '~ 1 | district/school' (nested), "
-                     "'~ 1 | study', '~ outcome | study' (with --struct)."),
-        click.option("--struct", type=click.Choice(["CS", "HCS", "UN", "DIAG", "AR"], case_sensitive=False),
-                     help="Structure of an '~ inner | outer' term (default CS)."),
-        click.option("--v-cov-cluster", metavar="COL",
-                     help="Rows sharing COL's value have correlated sampling errors (with --v-rho or --v-columns)."),
-        click.option("--v-rho", type=float, metavar="R", help="Sampling correlation within a --v-cov-cluster block."),
-        click.option("--v-columns", metavar="C1,C2,...",
-                     help="Sampling covariances as columns: in a block's j-th row, Ci is the covariance with "
-                     "the block's i-th row (berkey1998's v1i,v2i)."),
-        click.option("--cluster", metavar="COL", help="Cluster of the cluster-robust inference (with --robust)."),
-        click.option("--robust", "robust_type", type=click.Choice(["CR1", "CR2"], case_sensitive=False),
-                     help="Cluster-robust SEs: CR1 (metafor robust, adjust=TRUE) or CR2 (clubSandwich, "
-                     "Satterthwaite df)."),
-        click.option("--profile-ci", is_flag=True,
-                     help="With --random: profile-likelihood CIs for the variance components and correlations "
-                     "(metafor confint)."),
-        click.option("--test", "mv_test", type=click.Choice(["z", "t"], case_sensitive=False),
-                     help="With --random: z (default) or t tests (t on k-p df, F for the moderators; metafor's "
-                     "rma.mv test='t')."),
+def _option_list():
+    """(name, click option) of the multilevel path, in --help order."""
+    return [
+        ("random", click.option("--random", "random", metavar="FORMULA", multiple=True,
+                                help="Random term in metafor's syntax (repeatable): '~ 1 | district/school' (nested), "
+                                "'~ 1 | study', '~ outcome | study' (with --struct).")),
+        ("struct", click.option("--struct", type=click.Choice(["CS", "HCS", "UN", "DIAG", "AR"], case_sensitive=False),
+                                help="Structure of an '~ inner | outer' term (default CS).")),
+        ("v_cov_cluster", click.option("--v-cov-cluster", metavar="COL",
+                                       help="Rows sharing COL's value have correlated sampling errors (with --v-rho "
+                                       "or --v-columns).")),
+        ("v_rho", click.option("--v-rho", type=float, metavar="R",
+                               help="Sampling correlation within a --v-cov-cluster block.")),
+        ("v_columns", click.option("--v-columns", metavar="C1,C2,...",
+                                   help="Sampling covariances as columns: in a block's j-th row, Ci is the covariance "
+                                   "with the block's i-th row (berkey1998's v1i,v2i).")),
+        ("cluster", click.option("--cluster", metavar="COL",
+                                 help="Cluster of the cluster-robust inference (with --robust).")),
+        ("robust_type", click.option("--robust", "robust_type", type=click.Choice(["CR1", "CR2"], case_sensitive=False),
+                                     help="Cluster-robust SEs: CR1 (metafor robust, adjust=TRUE) or CR2 (clubSandwich, "
+                                     "Satterthwaite df).")),
+        ("profile_ci", click.option("--profile-ci", is_flag=True,
+                                    help="With --random: profile-likelihood CIs for the variance components and "
+                                    "correlations (metafor confint).")),
+        ("mv_test", click.option("--test", "mv_test", type=click.Choice(["z", "t"], case_sensitive=False),
+                                 help="With --random: z (default) or t tests (t on k-p df, F for the moderators; "
+                                 "metafor's rma.mv test='t').")),
     ]
-    for o in reversed(opts):
-        f = o(f)
+
+
+def options(f, names=MV_OPTIONS):
+    """The click options of the multilevel path (those in ``names``), for `hatmeta pool` (all) and
+    `hatmeta forest --random` (the model's)."""
+    for name, o in reversed(_option_list()):
+        if name in names:
+            f = o(f)
     return f
 
 

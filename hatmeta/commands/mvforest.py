@@ -21,24 +21,12 @@ UNIVARIATE_ONLY = {"analysis": "ANALYSIS", "ci": "--ci", "pi": "--pi", "subgroup
 
 
 def options(f: Any) -> Any:
-    """The model options of `hatmeta forest --random` (as `hatmeta pool`'s)."""
-    opts = [
-        click.option("--random", "random", metavar="FORMULA", multiple=True,
-                     help="Multilevel model (as pool --random, repeatable): the effects are grouped by the outer "
-                     "factor of the first term, e.g. district for '~ 1 | district/school'."),
-        click.option("--struct", type=click.Choice(["CS", "HCS", "UN", "DIAG", "AR"], case_sensitive=False),
-                     help="With --random: structure of an '~ inner | outer' term (default CS)."),
-        click.option("--v-cov-cluster", metavar="COL", help="With --random: correlated sampling errors (as pool)."),
-        click.option("--v-rho", type=float, metavar="R", help="With --v-cov-cluster: the sampling correlation."),
-        click.option("--v-columns", metavar="C1,C2,...", help="With --v-cov-cluster: covariance columns."),
-        click.option("--moderator", "moderators", metavar="COL", multiple=True,
-                     help="With --random: a moderator (categorical ones draw one summary per level)."),
-        click.option("--test", "mv_test", type=click.Choice(["z", "t"], case_sensitive=False),
-                     help="With --random: z (default) or t tests (metafor's test='t')."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
+    """The model options of `hatmeta forest --random`: `hatmeta pool`'s, and --moderator."""
+    from .multilevel import options as model_options
+
+    f = click.option("--moderator", "moderators", metavar="COL", multiple=True,
+                     help="With --random: a moderator (a factor draws one summary per level).")(f)
+    return model_options(f, ("random", "struct", "v_cov_cluster", "v_rho", "v_columns", "mv_test"))
 
 
 def wanted(params: dict) -> bool:

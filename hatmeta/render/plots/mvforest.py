@@ -44,6 +44,9 @@ from .forest import (
     _Measure,
     _wrap,
     ci_text,
+    draw_diamond,
+    draw_whisker,
+    panel_axes,
     tick_text,
 )
 
@@ -305,8 +308,6 @@ def _footer(res: MvResult, pooled: bool) -> list[str]:
 
 
 def _draw(fig: Figure, res: MvResult, p: dict[str, Any], ax: Axes | None, origin: tuple[float, float]) -> None:
-    from matplotlib.patches import Polygon
-
     fs, small, row_in, x = p["fs"], p["small"], p["row_in"], p["x"]
     fig_w, fig_h = (float(v) for v in fig.get_size_inches())
     ox, oy = origin
@@ -342,35 +343,9 @@ def _draw(fig: Figure, res: MvResult, p: dict[str, Any], ax: Axes | None, origin
     body_top, body_bottom = n_head, n_head + len(rows)
     panel = ((ox + p["plot_x0"]) / fig_w, (top - body_bottom * row_in) / fig_h, p["plot_w"] / fig_w,
              (body_bottom - body_top) * row_in / fig_h)
-    if ax is None:
-        ax = fig.add_axes(panel)
-    else:
-        ax.set_position(panel)
+    ax = panel_axes(fig, ax, panel, p["lim"], (body_top, body_bottom), p["ticks"], p["is_ratio"], fs)
     lo_lim, hi_lim = p["lim"]
-    ax.set_xlim(lo_lim, hi_lim)
-    ax.set_ylim(body_bottom - 0.5, body_top - 0.5)
-    ax.axvline(0.0, color=style.INK, lw=0.6)
-    ax.set_yticks([])
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ticks = p["ticks"]
-    ax.set_xticks([math.log(t) for t in ticks] if p["is_ratio"] else list(ticks))
-    ax.set_xticklabels([tick_text(t) for t in ticks], fontsize=fs - 1)
-    ax.tick_params(axis="x", length=3, width=0.6, pad=2)
-    ax.spines["bottom"].set_linewidth(0.6)
-    ax.patch.set_alpha(0)
-    row_pt = row_in * 72
-    side_max = row_pt * 0.7
-
-    def whisker(yy: float, lo: float, hi: float, color: str, lw: float = 0.8, gid: str | None = None) -> None:
-        a, b = max(lo, lo_lim), min(hi, hi_lim)
-        if b > a:
-            ax.plot([a, b], [yy, yy], color=color, lw=lw, solid_capstyle="butt", gid=gid)
-        for beyond, sign in ((lo < lo_lim, -1), (hi > hi_lim, 1)):
-            if beyond:  # an arrow where the interval leaves the axis, as the univariate forest draws
-                edge = lo_lim if sign < 0 else hi_lim
-                ax.annotate("", xy=(edge, yy), xytext=(edge - sign * 0.06 * (hi_lim - lo_lim), yy),
-                            arrowprops=dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=6))
+    side_max = row_in * 72 * 0.7
 
     n_pooled = 0
     for r, row in enumerate(rows):
@@ -384,18 +359,16 @@ def _draw(fig: Figure, res: MvResult, p: dict[str, Any], ax: Axes | None, origin
         elif kind == "effect":
             lo, hi = row["ci"]
             size = min(side_max, max(2.5, side_max * math.sqrt(max(row["w"], 0.0) / p["wmax"])))
-            whisker(yrow, lo, hi, style.STUDY)
+            draw_whisker(ax, p["lim"], yrow, lo, hi, style.STUDY)
             if lo_lim <= row["y"] <= hi_lim:
                 ax.plot([row["y"]], [yrow], marker="s", ms=size, color=style.STUDY, lw=0, gid=f"effect-{row['row']}")
         elif kind == "pooled":
             pr = row["pred"]
-            ax.add_patch(Polygon([(pr.ci_low, yrow), (pr.estimate, yrow - 0.38), (pr.ci_high, yrow),
-                                  (pr.estimate, yrow + 0.38)], closed=True, facecolor=style.POOLED,
-                                 edgecolor=style.POOLED, lw=0.6, gid=f"pooled-{n_pooled}"))
+            draw_diamond(ax, yrow, pr.ci_low, pr.estimate, pr.ci_high, style.POOLED, f"pooled-{n_pooled}")
             n_pooled += 1
         elif kind == "pi":
             pr = row["pred"]
-            whisker(yrow, pr.pi_low, pr.pi_high, style.INK, lw=1.6, gid=f"pi-{n_pooled - 1}")
+            draw_whisker(ax, p["lim"], yrow, pr.pi_low, pr.pi_high, style.INK, lw=1.6, gid=f"pi-{n_pooled - 1}")
 
     y0 = top - (body_bottom + p["below"]) * row_in - 0.05
     for j, line in enumerate(p["foot_lines"]):
