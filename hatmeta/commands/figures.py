@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
+from . import mvforest as _mvforest  # forest --random (issue 23): a multilevel model's forest plot
 
 
 def _source_opts(omit=()):
@@ -124,13 +125,21 @@ def _bayes_options(f):
 @click.option("--leave-one-out", is_flag=True, help="Draw the leave-one-out analysis.")
 @click.option("--preset", type=click.Choice(["revman5", "revman", "revman-web"], case_sensitive=False),
               help="Pool as RevMan does (as hatmeta pool --preset): revman5 (alias revman) or revman-web.")
+@_mvforest.options
 @click.pass_context
 def forest(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, labels, title, bayes, tau_prior,
-           mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False, preset=None):
+           mu_prior_sd, out, fmt, sort, level, cumulative=None, leave_one_out=False, preset=None, random=(),
+           struct=None, v_cov_cluster=None, v_rho=None, v_columns=None, moderators=(), mv_test=None):
     """Forest plot of ANALYSIS (or --data FILE) in the Cochrane layout; with --cumulative COL or
-    --leave-one-out, the sequence of refits as a forest plot."""
+    --leave-one-out, the sequence of refits as a forest plot; with --random, a multilevel model's effects
+    grouped by cluster."""
     from ..api import pool_bayes
     from ..render import plots
+
+    if _mvforest.wanted(dict(random=random, struct=struct, v_cov_cluster=v_cov_cluster, v_rho=v_rho,
+                             v_columns=v_columns, moderators=moderators, mv_test=mv_test)):
+        _mvforest.run({**ctx.params})
+        return
 
     if (cumulative or leave_one_out) and preset:
         raise InputError("--preset draws the pooled forest plot, not the cumulative or leave-one-out one",

@@ -14,7 +14,8 @@ import click
 from ..errors import InputError
 
 # The options this path owns (added to `hatmeta pool` by hatmeta/commands/pool.py).
-MV_OPTIONS = ("random", "struct", "v_cov_cluster", "v_rho", "v_columns", "cluster", "robust_type", "profile_ci")
+MV_OPTIONS = ("random", "struct", "v_cov_cluster", "v_rho", "v_columns", "cluster", "robust_type", "profile_ci",
+              "mv_test")
 
 # pool's options that this path supports; every other option given is refused.
 SUPPORTED = {"data_file", "measure", "method", "level", "cc", "moderators", "fmt", "input_level", "scale",
@@ -26,29 +27,42 @@ DEFAULTS: dict[str, Any] = {"level": 0.95, "cc": 0.5, "engine": "exact", "likeli
             "fmt": "text", "input_level": 0.95, "trim_fill_estimator": "L0", "steps": "0.025"}
 
 
-def options(f):
-    """The click options of the multilevel path, for `hatmeta pool`."""
-    opts = [
-        click.option("--random", "random", metavar="FORMULA", multiple=True,
-                     help="Random term in metafor's syntax (repeatable): '~ 1 | district/school' (nested), "
-                     "'~ 1 | study', '~ outcome | study' (with --struct)."),
-        click.option("--struct", type=click.Choice(["CS", "HCS", "UN", "DIAG", "AR"], case_sensitive=False),
-                     help="Structure of an '~ inner | outer' term (default CS)."),
-        click.option("--v-cov-cluster", metavar="COL",
-                     help="Rows sharing COL's value have correlated sampling errors (with --v-rho or --v-columns)."),
-        click.option("--v-rho", type=float, metavar="R", help="Sampling correlation within a --v-cov-cluster block."),
-        click.option("--v-columns", metavar="C1,C2,...",
-                     help="Sampling covariances as columns: in a block's j-th row, Ci is the covariance with "
-                     "the block's i-th row (berkey1998's v1i,v2i)."),
-        click.option("--cluster", metavar="COL", help="Cluster of the cluster-robust inference (with --robust)."),
-        click.option("--robust", "robust_type", type=click.Choice(["CR1", "CR2"], case_sensitive=False),
-                     help="Cluster-robust SEs: CR1 (metafor robust, adjust=TRUE) or CR2 (clubSandwich, "
-                     "Satterthwaite df)."),
-        click.option("--profile-ci", is_flag=True,
-                     help="With --random: profile-likelihood CIs for the variance components (metafor confint)."),
+def _option_list():
+    """(name, click option) of the multilevel path, in --help order."""
+    return [
+        ("random", click.option("--random", "random", metavar="FORMULA", multiple=True,
+                                help="Random term in metafor's syntax (repeatable): '~ 1 | district/school' (nested), "
+                                "'~ 1 | study', '~ outcome | study' (with --struct).")),
+        ("struct", click.option("--struct", type=click.Choice(["CS", "HCS", "UN", "DIAG", "AR"], case_sensitive=False),
+                                help="Structure of an '~ inner | outer' term (default CS).")),
+        ("v_cov_cluster", click.option("--v-cov-cluster", metavar="COL",
+                                       help="Rows sharing COL's value have correlated sampling errors (with --v-rho "
+                                       "or --v-columns).")),
+        ("v_rho", click.option("--v-rho", type=float, metavar="R",
+                               help="Sampling correlation within a --v-cov-cluster block.")),
+        ("v_columns", click.option("--v-columns", metavar="C1,C2,...",
+                                   help="Sampling covariances as columns: in a block's j-th row, Ci is the covariance "
+                                   "with the block's i-th row (berkey1998's v1i,v2i).")),
+        ("cluster", click.option("--cluster", metavar="COL",
+                                 help="Cluster of the cluster-robust inference (with --robust).")),
+        ("robust_type", click.option("--robust", "robust_type", type=click.Choice(["CR1", "CR2"], case_sensitive=False),
+                                     help="Cluster-robust SEs: CR1 (metafor robust, adjust=TRUE) or CR2 (clubSandwich, "
+                                     "Satterthwaite df).")),
+        ("profile_ci", click.option("--profile-ci", is_flag=True,
+                                    help="With --random: profile-likelihood CIs for the variance components and "
+                                    "correlations (metafor confint).")),
+        ("mv_test", click.option("--test", "mv_test", type=click.Choice(["z", "t"], case_sensitive=False),
+                                 help="With --random: z (default) or t tests (t on k-p df, F for the moderators; "
+                                 "metafor's rma.mv test='t').")),
     ]
-    for o in reversed(opts):
-        f = o(f)
+
+
+def options(f, names=MV_OPTIONS):
+    """The click options of the multilevel path (those in ``names``), for `hatmeta pool` (all) and
+    `hatmeta forest --random` (the model's)."""
+    for name, o in reversed(_option_list()):
+        if name in names:
+            f = o(f)
     return f
 
 
@@ -56,7 +70,7 @@ def wanted(params: dict) -> bool:
     """Whether `hatmeta pool` should hand over to this path."""
     return bool(params.get("random") or params.get("cluster") or params.get("robust_type")
                 or params.get("v_cov_cluster") or params.get("struct") or params.get("v_rho") is not None
-                or params.get("v_columns") or params.get("profile_ci"))
+                or params.get("v_columns") or params.get("profile_ci") or params.get("mv_test"))
 
 
 def _given(name, value):
@@ -69,16 +83,35 @@ def _given(name, value):
 
 
 def _flag(name):
-    return "--" + {"fmt": "format", "robust_type": "robust", "data_file": "data", "compare_ref": "compare",
-                   "dask_spec": "dask", "moderators": "moderator", "small_study": "small-study"}.get(
+    return "--" + {"fmt": "format", "robust_type": "robust", "mv_test": "test", "data_file": "data",
+                   "compare_ref": "compare", "dask_spec": "dask", "moderators": "moderator",
+                   "small_study": "small-study"}.get(
         name, name).replace("_", "-")
 
 
 def run(params: dict) -> None:
     """Fit, then print JSON or text. ``params``: the click parameters of `hatmeta pool`."""
+    from ..precision import dumps
+
+    res = fit(params)
+    fmt = params.get("fmt", "text").lower()
+    if fmt == "json":
+        click.echo(dumps(res.to_dict()))
+        return
+    if params.get("random"):
+        click.echo(res.summary(), nl=False)
+        return
+    from ..summary import format_result
+
+    click.echo(format_result(res, verbose=params.get("verbose", False)))
+    click.echo(res.extra["robust"].summary())
+
+
+def fit(params: dict) -> Any:
+    """The checks and the fit of `run` (also `hatmeta forest --random`): an MvResult, or with --robust alone a
+    univariate result carrying its robust block."""
     from .. import api
     from ..fit.effects import escalc
-    from ..precision import dumps
 
     extra = sorted(_flag(n) for n, v in params.items() if n not in SUPPORTED and _given(n, v))
     if params.get("analysis"):
@@ -98,10 +131,12 @@ def run(params: dict) -> None:
     if bool(cluster) != bool(kind):
         raise InputError("--cluster COL and --robust CR1|CR2 go together", option="--cluster" if kind else "--robust")
     random = list(params.get("random") or ())
-    if not random and (params.get("struct") or params.get("v_cov_cluster") or params.get("profile_ci")):
+    if not random and (params.get("struct") or params.get("v_cov_cluster") or params.get("profile_ci")
+                       or params.get("mv_test")):
         which = "--struct" if params.get("struct") else "--v-cov-cluster" if params.get("v_cov_cluster") \
-            else "--profile-ci"
-        raise InputError(f"{which} needs --random", option=which)
+            else "--profile-ci" if params.get("profile_ci") else "--test"
+        hint = " (a univariate model's t-based CI is --ci hksj)" if which == "--test" else ""
+        raise InputError(f"{which} needs --random{hint}", option=which)
     method = (params.get("method") or "REML").upper()
     table, measure = api.read_data(params["data_file"], params.get("measure"),
                                    drop_incomplete=params.get("drop_incomplete", False))
@@ -125,7 +160,8 @@ def run(params: dict) -> None:
         if method not in ("REML", "ML"):
             raise InputError(f"--random fits REML or ML, not {method}", option="--method")
         res = rma_mv(es, random=random, struct=params.get("struct") or "CS", V=V, moderators=moderators,
-                     method=method, level=level, profile=bool(params.get("profile_ci")))
+                     method=method, level=level, profile=bool(params.get("profile_ci")),
+                     test=(params.get("mv_test") or "z").lower())
     else:
         from ..fit.models import rma
 
@@ -142,13 +178,4 @@ def run(params: dict) -> None:
             key = cluster.strip().lower()
             values = table.given if key == "study" and table.given else es.table.column(cluster)
             res = robust(res, values, kind.upper(), name=cluster)
-    if fmt == "json":
-        click.echo(dumps(res.to_dict()))
-        return
-    if random:
-        click.echo(res.summary(), nl=False)
-        return
-    from ..summary import format_result
-
-    click.echo(format_result(res, verbose=params.get("verbose", False)))
-    click.echo(res.extra["robust"].summary())
+    return res

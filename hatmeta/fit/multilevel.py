@@ -109,7 +109,7 @@ def _codes(values) -> tuple[np.ndarray, list]:
 class _Component:
     """One variance component of the model (internal)."""
 
-    kind: str  # "sigma2" or a struct
+    kind: str  # "sigma2" or a struct ("UNR": UN by variances and correlations, for profiling a rho)
     name: str  # the factor: "district", "district/school", or "outcome | study"
     codes: np.ndarray  # sigma2: level per row; struct: outer level per row
     nlevels: int
@@ -123,7 +123,8 @@ class _Component:
 
     def n_theta(self) -> int:
         m = self.m
-        return {"sigma2": 1, "CS": 2, "AR": 2, "HCS": m + 1, "DIAG": m, "UN": m * (m + 1) // 2}[self.kind]
+        return {"sigma2": 1, "CS": 2, "AR": 2, "HCS": m + 1, "DIAG": m, "UN": m * (m + 1) // 2,
+                "UNR": m * (m + 1) // 2}[self.kind]
 
     def pairs(self):
         """The elementary matrices' index pairs of the inner levels (struct components)."""
@@ -362,6 +363,10 @@ def _theta_layout(comps):
             lo, hi, kinds = lo + [0.0] * m + [-1.0], hi + [np.inf] * m + [1.0], kinds + ["var"] * m + ["cor"]
         elif c.kind == "DIAG":
             lo, hi, kinds = lo + [0.0] * m, hi + [np.inf] * m, kinds + ["var"] * m
+        elif c.kind == "UNR":
+            n_cor = m * (m - 1) // 2
+            lo, hi, kinds = lo + [0.0] * m + [-1.0] * n_cor, hi + [np.inf] * m + [1.0] * n_cor, \
+                kinds + ["var"] * m + ["cor"] * n_cor
         else:  # UN: Cholesky factor, diagonal first, then the lower triangle column by column
             lo += [0.0] * m + [-np.inf] * (m * (m - 1) // 2)
             hi += [np.inf] * (m * (m + 1) // 2)
@@ -395,18 +400,20 @@ def _phi(comps, theta):
             J = np.column_stack([r ** d, s * d * np.where(d > 0, r ** np.maximum(d - 1, 0), 0.0)])
         elif c.kind == "DIAG":
             ph, J = th.copy(), np.eye(m)
-        elif c.kind == "HCS":
-            v, r = th[:m], th[m]
-            sd = np.sqrt(v)
+        elif c.kind in ("HCS", "UNR"):  # UNR: one correlation per pair, HCS: one for all
+            v = th[:m]
             pairs = _lower_pairs(m)
-            ph = np.r_[v, [r * sd[a] * sd[b] for a, b in pairs]]
+            rs = th[m:] if c.kind == "UNR" else np.full(len(pairs), th[m])
+            sd = np.sqrt(v)
+            ph = np.r_[v, [r * sd[a] * sd[b] for r, (a, b) in zip(rs, pairs)]]
             J = np.zeros((len(ph), nt))
             J[:m, :m] = np.eye(m)
             for q, (a, b) in enumerate(pairs):
+                r = rs[q]
                 # d (r sd_a sd_b) / d v_a = r sd_b / (2 sd_a): one-sided 0 at the boundary v_a = 0
                 J[m + q, a] = r * sd[b] / (2 * sd[a]) if sd[a] > 0 else 0.0
                 J[m + q, b] = r * sd[a] / (2 * sd[b]) if sd[b] > 0 else 0.0
-                J[m + q, m] = sd[a] * sd[b]
+                J[m + q, m + q if c.kind == "UNR" else m] = sd[a] * sd[b]
         else:  # UN: G = L L'
             L = _chol_matrix(th, m)
             G = L @ L.T
@@ -703,7 +710,7 @@ def _starts(model: _Model, comps, vi):
 
 @dataclass(frozen=True)
 class MvCoefficient:
-    """A fixed-effect coefficient (analysis scale); ``stat`` is z."""
+    """A fixed-effect coefficient (analysis scale); ``stat`` is z, or t on ``df`` degrees of freedom."""
 
     name: str
     estimate: float
@@ -712,10 +719,15 @@ class MvCoefficient:
     p: float
     ci_low: float
     ci_high: float
+    df: int | None = None  # t tests: the t statistic's df (k - p); None: z
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "estimate": self.estimate, "se": self.se, "z": self.stat, "p": self.p,
-                "ci_low": self.ci_low, "ci_high": self.ci_high}
+        out = {"name": self.name, "estimate": self.estimate, "se": self.se,
+               ("z" if self.df is None else "t"): self.stat, "p": self.p, "ci_low": self.ci_low,
+               "ci_high": self.ci_high}
+        if self.df is not None:
+            out["df"] = self.df
+        return out
 
 
 @dataclass(frozen=True)
@@ -767,6 +779,9 @@ class MvResult:
     v_description: str
     notes: tuple = ()
     robust: Any = None  # a hatmeta.methods.robust.RobustResult (a later stage, so not imported here)
+    rho_ci: tuple = ()  # profile-likelihood CIs of rho, (low, high) each (profile_ci)
+    test: str = "z"  # "t": coefficients t on ddf = k - p df, QM an F(qm_df, ddf) statistic
+    ddf: int | None = None
     # what post-fit methods (robust) need: per-row data and the model's weight matrix by block
     internals: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -809,7 +824,7 @@ class MvResult:
         out = {"model": "rma.mv", "measure": self.measure, "scale": self.scale, "method": self.method,
                "level": self.level, "k": self.k, "random": list(self.random),
                "estimate": c0.estimate, "se": c0.se, "ci_low": c0.ci_low, "ci_high": c0.ci_high,
-               "z": c0.stat, "p": c0.p,
+               ("z" if self.ddf is None else "t"): c0.stat, "p": c0.p, "test": self.test,
                "sigma2": [s.estimate for s in self.sigma2],
                "sigma2_factors": [s.name for s in self.sigma2],
                "sigma2_nlevels": [s.nlevels for s in self.sigma2],
@@ -826,9 +841,13 @@ class MvResult:
                 out["rho"] = self.rho[0] if self.struct in ("CS", "AR", "HCS") else list(self.rho)
             if any(t.ci_low is not None for t in self.tau2):
                 out["tau2_ci"] = [[t.ci_low, t.ci_high] for t in self.tau2]
+            if self.rho_ci:
+                out["rho_ci"] = [list(b) for b in self.rho_ci]
         if len(self.coefficients) > 1:
             out["coefficients"] = [c.to_dict() for c in self.coefficients]
             out.update(QM=self.qm, QM_df=self.qm_df, QM_p=self.qm_p)
+            if self.ddf is not None:  # QM is F = chi^2 / m on (QM_df, QM_df2) df
+                out.update(QM_test="F", QM_df2=self.ddf)
         out.update(self.fit_stats())
         if self.robust is not None:
             out["robust"] = self.robust.to_dict()
@@ -942,17 +961,26 @@ def _summary(r: MvResult) -> str:
                 rows = [[lev] + [_fmt(R[a, b]) if b <= a else "" for b in range(m)]
                         for a, lev in enumerate(r.inner_levels)]
                 lines += ["", *_table(hdr, rows)]
+        ci_rows = [[f"tau^2.{i + 1}" if len(r.tau2) > 1 else "tau^2", _fmt(t.ci_low), _fmt(t.ci_high)]
+                   for i, t in enumerate(r.tau2) if t.ci_low is not None]
+        ci_rows += [[f"rho.{i + 1}" if len(r.rho_ci) > 1 else "rho", _fmt(lo_), _fmt(hi_)]
+                    for i, (lo_, hi_) in enumerate(r.rho_ci)]
+        if ci_rows:
+            lines += ["", "Profile-likelihood CIs:", *_table(["", "ci.lb", "ci.ub"], ci_rows)]
         lines.append("")
     lines += ["Test for Residual Heterogeneity:" if len(r.coefficients) > 1 else "Test for Heterogeneity:",
               f"{'QE' if len(r.coefficients) > 1 else 'Q'}(df = {r.qe_df}) = {_fmt(r.qe)}, p-val {_pval(r.qe_p)}", ""]
     if len(r.coefficients) > 1:
+        test = (f"F(df1 = {r.qm_df}, df2 = {r.ddf})" if r.ddf is not None else f"QM(df = {r.qm_df})")
         lines += [f"Test of Moderators (coefficients 2:{len(r.coefficients)}):",
-                  f"QM(df = {r.qm_df}) = {_fmt(r.qm)}, p-val {_pval(r.qm_p)}",
+                  f"{test} = {_fmt(r.qm)}, p-val {_pval(r.qm_p)}",
                   ""]
     lines += ["Model Results:", ""]
-    rows = [[c.name if len(r.coefficients) > 1 else "", _fmt(c.estimate), _fmt(c.se), _fmt(c.stat), _pfmt(c.p),
-             _fmt(c.ci_low), _fmt(c.ci_high)] for c in r.coefficients]
-    lines += _table(["", "estimate", "se", "zval", "pval", "ci.lb", "ci.ub"], rows, left=(0,))
+    tdf = [] if r.ddf is None else [str(r.ddf)]
+    rows = [[c.name if len(r.coefficients) > 1 else "", _fmt(c.estimate), _fmt(c.se), _fmt(c.stat), *tdf,
+             _pfmt(c.p), _fmt(c.ci_low), _fmt(c.ci_high)] for c in r.coefficients]
+    lines += _table(["", "estimate", "se", "zval" if r.ddf is None else "tval", *(["df"] if tdf else []), "pval",
+                     "ci.lb", "ci.ub"], rows, left=(0,))
     if r.robust is not None:
         lines += ["", r.robust.summary()]
     if r.notes:
@@ -979,7 +1007,7 @@ def _column_values(es: EffectSizes, name):
 def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[str] = "CS",
            V: SamplingCov | np.ndarray | None = None, moderators: Sequence[str] = (), method: str = "REML",
            level: float = 0.95, X: np.ndarray | None = None, names: Sequence[str] | None = None,
-           profile: bool = False) -> MvResult:
+           profile: bool = False, test: str = "z") -> MvResult:
     """Fit a multilevel / multivariate meta-analytic model (metafor's ``rma.mv``).
 
     Parameters
@@ -1001,7 +1029,10 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
     X, names : array, names, optional
         A design matrix instead of ``moderators`` (with its column names).
     profile : bool
-        Also profile-likelihood CIs for each sigma^2 / tau^2 (metafor's ``confint``).
+        Also profile-likelihood CIs for each sigma^2 / tau^2 and each correlation rho (metafor's ``confint``).
+    test : {"z", "t"}
+        "t": t tests and CIs on k - p df for the coefficients and an F(m, k - p) omnibus test, QM / m
+        (metafor's ``rma.mv(..., test = "t")``); "z": Wald z and chi^2 (the default, as metafor's).
 
     Returns
     -------
@@ -1013,6 +1044,9 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
     if not isinstance(es, EffectSizes):
         raise TypeError(f"rma_mv expects the EffectSizes of escalc(table, measure), got {type(es).__name__}")
     method = str(method).upper()
+    test = str(test).lower()
+    if test not in ("z", "t"):
+        raise InputError(f"rma_mv tests with z or t, not {test!r}", option="--test")
     if method not in MV_METHODS:
         raise InputError(f"rma_mv fits REML or ML, not {method}", option="--method")
     notes = list(es.notes)
@@ -1124,10 +1158,15 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
             raise InputError("V is not positive definite")
     beta, H = ev["beta"], ev["H"]
     se = np.sqrt(np.diag(H))
-    z = float(_dist.norm_isf((1 - level) / 2))
     stat = beta / se
-    pv = 2 * _dist.norm_sf(np.abs(stat))
-    coefs = tuple(MvCoefficient(n, float(b), float(s), float(t), float(pp), float(b - z * s), float(b + z * s))
+    ddf = k - p if test == "t" else None  # metafor's test = "t": t on k - p df (its default dfs = "residual")
+    if ddf is None:
+        z = float(_dist.norm_isf((1 - level) / 2))
+        pv = 2 * _dist.norm_sf(np.abs(stat))
+    else:
+        z = float(_dist.t_isf(ddf, (1 - level) / 2))
+        pv = 2 * _dist.t_sf(ddf, np.abs(stat))
+    coefs = tuple(MvCoefficient(n, float(b), float(s), float(t), float(pp), float(b - z * s), float(b + z * s), ddf)
                   for n, b, s, t, pp in zip(names, beta, se, stat, pv))
     # residual heterogeneity with V alone (metafor's QE)
     ev0 = _Model(y, X, Vc, [], method).evaluate(np.zeros(0), 0)
@@ -1140,6 +1179,11 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
         qm: float | None = qm_value
         qm_df: int | None = len(b1)
         qm_p: float | None = float(_dist.chi2_sf(len(b1), qm_value))
+        if ddf is not None:  # metafor: F = QM / m on (m, k - p) df
+            from scipy.special import fdtrc
+
+            qm = qm_value / len(b1)
+            qm_p = float(fdtrc(len(b1), ddf, qm))
     else:
         qm, qm_df, qm_p = None, None, None
     sig: list = []
@@ -1172,7 +1216,8 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
             rho += [float(G[a, b] / (sd[a] * sd[b])) if sd[a] > 0 and sd[b] > 0 else 0.0
                     for a, b in _lower_pairs(m)]
     n_par = p + len(theta)
-    internals = {"y": y, "X": X, "model": model, "phi": _phi(comps, theta)[0] if comps else np.zeros(0),
+    internals = {"y": y, "vi": vi, "X": X, "model": model, "moderators": tuple(moderators or ()),
+                 "phi": _phi(comps, theta)[0] if comps else np.zeros(0),
                  "ll_saturated": -0.5 * (k * LOG2PI + ev0["logdet"]),
                  "table": es.table, "theta": theta, "lo": lo, "hi": hi, "scale": scale}
     if struct_comp is not None:
@@ -1185,7 +1230,8 @@ def rma_mv(es: EffectSizes, random: Sequence[str] = (), struct: str | Sequence[s
                    inner_levels=tuple(struct_comp.inner_levels) if struct_comp else (),
                    random=tuple(x.formula for x in terms), qe=qe, qe_df=qe_df, qe_p=float(_dist.chi2_sf(qe_df, qe)),
                    qm=qm, qm_df=qm_df, qm_p=qm_p, loglik=float(ev["ll"]), n_par=n_par, n_blocks=model.nblocks,
-                   iterations=iterations, v_description=Vc.description, notes=tuple(notes), internals=internals)
+                   iterations=iterations, v_description=Vc.description, notes=tuple(notes), internals=internals,
+                   test=test, ddf=ddf)
     if profile:
         res = profile_ci(res)
     return res
@@ -1222,12 +1268,124 @@ def weight_blocks(res: MvResult) -> Iterator[tuple[np.ndarray, np.ndarray, np.nd
         yield c.rows, np.linalg.inv(M), M
 
 
+def row_weights(res: MvResult) -> np.ndarray:
+    """Each row's weight in percent, 100 diag(M^-1) / sum(diag(M^-1)) at the fitted variance components
+    (metafor's ``weights.rma.mv``, type "diagonal"); in the rows' order."""
+    w = np.empty(res.k)
+    for rows, W, _ in weight_blocks(res):
+        w[rows] = np.diagonal(W, axis1=1, axis2=2)
+    return 100 * w / w.sum()
+
+
+@dataclass(frozen=True)
+class ClusterRows:
+    """The rows of a fit grouped by the outer factor of its first random term (for a forest plot):
+    ``clusters`` as (value, row indices) in the order of first appearance, rows in table order;
+    ``labels`` each row's label (the next grouping level, the inner factor, or the study)."""
+
+    outer: str
+    label_name: str
+    clusters: tuple
+    labels: tuple
+
+
+def cluster_rows(res: MvResult) -> ClusterRows:
+    """Group the rows of ``res`` by the outer factor of its first random term: ``district`` for
+    ``~ 1 | district/school`` (rows labelled by school), ``trial`` for ``~ outcome | trial`` (labelled by
+    outcome); for ``~ 1 | a`` alone the rows are labelled by study."""
+    table = res.internals["table"]
+    term = parse_random(res.random[0])
+    outer = term.outer[0]
+
+    def values(name):
+        if name.strip().lower() == "study" and table.given:
+            return tuple(table.given)
+        return tuple(table.column(name))
+
+    if term.inner is not None:
+        label_name, labels = term.inner, values(term.inner)
+    elif len(term.outer) > 1:
+        label_name = "/".join(term.outer[1:])
+        labels = tuple("/".join(v) for v in zip(*(values(c) for c in term.outer[1:])))
+    else:
+        label_name, labels = "study", tuple(table.studies)
+    order: dict = {}
+    for r, v in enumerate(values(outer)):
+        order.setdefault(v, []).append(r)
+    return ClusterRows(outer, label_name, tuple((v, tuple(rows)) for v, rows in order.items()), labels)
+
+
+@dataclass(frozen=True)
+class MvPrediction:
+    """A predicted mean x0' beta (analysis scale) with its CI and prediction interval (None where the
+    model does not define one)."""
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    pi_low: float | None
+    pi_high: float | None
+    tau2_level: str | None = None
+
+
+def predict_mv(res: MvResult, x0: Sequence[float] | np.ndarray | None = None,
+               tau2_level: str | None = None) -> MvPrediction:
+    """The model's mean at the design row ``x0`` (default: the intercept alone) with its CI and
+    prediction interval, as metafor's ``predict.rma.mv``: the interval's variance is se^2 plus every
+    sigma^2 plus the structure's tau^2 (for HCS, DIAG and UN the tau^2 of ``tau2_level``, a level of the
+    inner factor, as metafor's ``tau2.levels``; without it no prediction interval). Critical values: z,
+    or t on k - p df with ``test="t"``.
+
+    Returns
+    -------
+    MvPrediction
+    """
+    from .. import dist as _dist
+
+    p = len(res.coefficients)
+    x = np.zeros(p) if x0 is None else np.asarray(x0, float)
+    if x0 is None:
+        x[0] = 1.0
+    if x.shape != (p,):
+        raise InputError(f"the design row needs {p} values (one per coefficient), got {x.size}")
+    beta = np.array([c.estimate for c in res.coefficients])
+    est = float(x @ beta)
+    se = float(math.sqrt(max(float(x @ res.vcov @ x), 0.0)))
+    a = (1 - res.level) / 2
+    crit = float(_dist.norm_isf(a) if res.ddf is None else _dist.t_isf(res.ddf, a))
+    var = sum(s.estimate for s in res.sigma2)
+    pi: tuple = (None, None)
+    level_used = None
+    if res.struct in ("CS", "AR"):
+        var += res.tau2[0].estimate
+    elif res.struct is not None:
+        if tau2_level is not None:
+            names = [str(v) for v in res.inner_levels]
+            if str(tau2_level) not in names:
+                raise InputError(f"tau2 level {tau2_level!r} is not a level of {res.inner} ({', '.join(names)})")
+            var += res.tau2[names.index(str(tau2_level))].estimate
+            level_used = str(tau2_level)
+        else:
+            var = math.nan
+    if math.isfinite(var):
+        half = crit * math.sqrt(se**2 + var)
+        pi = (est - half, est + half)
+    return MvPrediction(est, se, est - crit * se, est + crit * se, pi[0], pi[1], level_used)
+
+
 # ---------------------------------------------------------------- profile likelihood
 
 def profile_ci(res: MvResult, level: float | None = None) -> MvResult:
-    """Profile-likelihood CIs for every variance (sigma^2, and tau^2 of CS, AR, HCS, DIAG; metafor's
+    """Profile-likelihood CIs for every variance (sigma^2, tau^2) and every correlation rho (metafor's
     ``confint.rma.mv``): the values where 2 (l_max - l_profile) equals the chi^2_1 quantile, the other
-    parameters re-maximised; a bound at 0 when the profile stays above the cut-off there."""
+    parameters re-maximised.
+
+    The searches span metafor's intervals: [0, inf) for a variance (a bound at 0 when the profile stays
+    above the cut-off there), [-1, 1] for the rho of CS, HCS and UN, and [min(0, rho), 1] for AR's (a
+    bound at the end of its interval when the profile stays above the cut-off there, which metafor prints
+    with '<' or '>'). UN is profiled in variances and correlations (metafor's own parameters), not in the
+    Cholesky factor the fit uses, so that each tau^2 and each rho can be held fixed."""
     from dataclasses import replace
 
     from scipy.optimize import brentq
@@ -1237,6 +1395,13 @@ def profile_ci(res: MvResult, level: float | None = None) -> MvResult:
     cut = float(chdtri(1, 1 - level)) / 2
     model: _Model = res.internals["model"]
     theta, lo, hi, scale = (res.internals[k] for k in ("theta", "lo", "hi", "scale"))
+    if any(c.kind == "UN" for c in model.comps):
+        # the variances' scale (mean vi) from the fit's: a variance's entry, or a Cholesky diagonal's squared
+        kinds0 = _theta_layout(model.comps)[2]
+        scale_v = next(float(sc if kd == "var" else sc**2) for sc, kd in zip(scale, kinds0) if kd in ("var", "chol"))
+        model, theta = _as_unr(model, theta)
+        lo, hi, kinds = _theta_layout(model.comps)
+        scale = np.array([scale_v if kd == "var" else 1.0 for kd in kinds])
     lmax = res.loglik
     _, _, kinds = _theta_layout(model.comps)
 
@@ -1248,45 +1413,97 @@ def profile_ci(res: MvResult, level: float | None = None) -> MvResult:
         got = _fit_theta(model, st, lo2, hi2, scale)
         return -np.inf if got is None else got[1]["ll"]
 
+    # the rho of AR is searched from min(0, rho) as metafor's confint does
+    ar_cor = set()
+    t = 0
+    for c in model.comps:
+        if c.kind == "AR":
+            ar_cor.add(t + 1)
+        t += c.n_theta()
+
     bounds = {}
     for i, kd in enumerate(kinds):
-        if kd != "var":
+        if kd not in ("var", "cor"):
             continue
+
         def f(v, i=i):  # negative inside the interval
             return lmax - prof(i, v) - cut
 
-        est = theta[i]
-        # lower bound
-        if est <= 0 or f(0.0) <= 0:
-            lower = 0.0
+        est = float(theta[i])
+        tol = 1e-10 * scale[i]
+        if kd == "var":
+            if est <= 0 or f(0.0) <= 0:
+                lower = 0.0
+            else:
+                lower = brentq(f, 0.0, est, xtol=tol, rtol=1e-10)
+            up = max(est, scale[i]) * 2 + 1e-8
+            for _ in range(60):
+                if f(up) > 0:
+                    break
+                up *= 2
+            upper = brentq(f, est, up, xtol=tol, rtol=1e-10)
         else:
-            lower = brentq(f, 0.0, est, xtol=1e-10 * scale[i], rtol=1e-10)
-        up = max(est, scale[i]) * 2 + 1e-8
-        for _ in range(60):
-            if f(up) > 0:
-                break
-            up *= 2
-        upper = brentq(f, est, up, xtol=1e-10 * scale[i], rtol=1e-10)
+            floor = min(0.0, est) if i in ar_cor else -1.0
+            lower = floor if est <= floor or f(floor) <= 0 else brentq(f, floor, est, xtol=1e-11, rtol=1e-10)
+            upper = 1.0 if est >= 1.0 or f(1.0) <= 0 else brentq(f, est, 1.0, xtol=1e-11, rtol=1e-10)
         bounds[i] = (float(lower), float(upper))
     sig, tau = list(res.sigma2), list(res.tau2)
+    rho_ci: list = []
     t = 0
     si = ti = 0
     for c in model.comps:
         n = c.n_theta()
         for j in range(n):
             i = t + j
-            if i in bounds:
-                if c.kind == "sigma2":
-                    sig[si] = replace(sig[si], ci_low=bounds[i][0], ci_high=bounds[i][1])
-                else:
-                    tau[ti] = replace(tau[ti], ci_low=bounds[i][0], ci_high=bounds[i][1])
-                    ti += 1
+            if i not in bounds:
+                continue
+            if kinds[i] == "cor":
+                rho_ci.append(bounds[i])
+            elif c.kind == "sigma2":
+                sig[si] = replace(sig[si], ci_low=bounds[i][0], ci_high=bounds[i][1])
+            else:
+                tau[ti] = replace(tau[ti], ci_low=bounds[i][0], ci_high=bounds[i][1])
+                ti += 1
         if c.kind == "sigma2":
             si += 1
         t += n
-    return replace(res, sigma2=tuple(sig), tau2=tuple(tau))
+    return replace(res, sigma2=tuple(sig), tau2=tuple(tau), rho_ci=tuple(rho_ci))
+
+
+def _as_unr(model: _Model, theta: np.ndarray) -> tuple[_Model, np.ndarray]:
+    """The model with each UN term in metafor's parameters (variances, then the correlations in R's
+    lower.tri order), and theta in them: the same likelihood, the elementary matrices unchanged."""
+    import copy
+
+    comps, out = [], []
+    t = 0
+    for c in model.comps:
+        th = theta[t:t + c.n_theta()]
+        t += c.n_theta()
+        if c.kind != "UN":
+            comps.append(c)
+            out.append(th)
+            continue
+        m = c.m
+        L = _chol_matrix(th, m)
+        G = L @ L.T
+        sd = np.sqrt(np.diag(G))
+        rho = [float(G[a, b] / (sd[a] * sd[b])) if sd[a] > 0 and sd[b] > 0 else 0.0 for a, b in _lower_pairs(m)]
+        comps.append(_replace_kind(c, "UNR"))
+        out.append(np.r_[np.diag(G), rho])
+    new = copy.copy(model)
+    new.comps = comps
+    return new, np.concatenate(out) if out else np.zeros(0)
+
+
+def _replace_kind(c: _Component, kind: str) -> _Component:
+    import copy
+
+    new = copy.copy(c)
+    new.kind = kind
+    return new
 
 
 __all__ = ["rma_mv", "MvResult", "SamplingCov", "sampling_cov", "vcalc", "v_from_columns", "v_dense", "v_diag",
-           "parse_random",
+           "parse_random", "row_weights", "predict_mv", "MvPrediction", "cluster_rows", "ClusterRows",
            "profile_ci", "STRUCTS"]

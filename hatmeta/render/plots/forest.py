@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from ...fit.multilevel import MvResult
     from ...results import MetaResult, SubgroupResult
 
 ROW_PT = 14.4  # height of one row at an 8 pt font, points (0.2 inch)
@@ -295,7 +296,7 @@ def _wrap(text, width, measure, size, bold: bool = False):
 # ---------------------------------------------------------------- the figure
 
 @style.styled
-def forest(res: MetaResult, benefit: str = "lower", labels: tuple[str, str] = DEFAULT_LABELS,
+def forest(res: MetaResult | MvResult, benefit: str = "lower", labels: tuple[str, str] = DEFAULT_LABELS,
            title: str | None = None, study_groups: Mapping[str, str] | None = None,
            bayes: Mapping[str, Any] | None = None, sort: str | None = None, years: Mapping[str, Any] | None = None,
            risk_of_bias: Mapping[str, Mapping[str, str]] | None = None, ax: Axes | None = None) -> Figure:
@@ -312,7 +313,14 @@ def forest(res: MetaResult, benefit: str = "lower", labels: tuple[str, str] = DE
     traffic-light columns with a legend naming the domains. ``ax``: an Axes to use as the plot panel
     (a notebook's ``fig, ax = plt.subplots()``): its figure is resized to the layout and returned. The
     table needs the whole figure, so an Axes that shares its figure with others is refused (InputError).
+    A multilevel fit (``rma_mv``'s MvResult) is drawn by ``mvforest.mv_forest``, its effects grouped by cluster.
     """
+    from ...fit.multilevel import MvResult
+
+    if isinstance(res, MvResult):
+        from .mvforest import mv_forest
+
+        return mv_forest(res, title=title, ax=ax)
     if ax is not None:
         _own_figure(ax)
     plt = style.pyplot()
@@ -588,9 +596,58 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
                 title_h=title_h, fig_w=fig_w, fig_h=fig_h, theta=theta, below=below)
 
 
-def _draw(fig, res, p, bayes, ax=None):
+def panel_axes(fig: Figure, ax: Axes | None, rect: tuple[float, float, float, float], lim: tuple[float, float],
+               rows: tuple[int, int], ticks: Sequence[float], is_ratio: bool, fs: float) -> Axes:
+    """The CI panel of a forest plot at ``rect`` (figure fractions; ``ax`` moved there, or a new Axes): x from
+    ``lim`` (analysis scale) with ``ticks`` (natural scale for ratios), table rows ``rows`` = (first, end)
+    counted downwards, the line of no effect, no frame but the axis. Shared with render/plots/mvforest.py."""
+    if ax is None:
+        ax = fig.add_axes(rect)
+    else:
+        ax.set_position(rect)
+    ax.set_xlim(*lim)
+    ax.set_ylim(rows[1] - 0.5, rows[0] - 0.5)  # rows counted downwards
+    ax.axvline(0.0, color=style.INK, lw=0.6)
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_xticks([math.log(t) for t in ticks] if is_ratio else list(ticks))
+    ax.set_xticklabels([tick_text(t) for t in ticks], fontsize=fs - 1)
+    ax.tick_params(axis="x", length=3, width=0.6, pad=2)
+    ax.spines["bottom"].set_linewidth(0.6)
+    ax.patch.set_alpha(0)
+    return ax
+
+
+def draw_whisker(ax: Axes, lim: tuple[float, float], y: float, lo: float, hi: float, color: str, lw: float = 0.8,
+                 gid: str | None = None) -> None:
+    """An interval from ``lo`` to ``hi`` at row ``y``, clipped to ``lim`` with an arrow where it leaves the
+    axis (as RevMan draws it)."""
+    lo_lim, hi_lim = lim
+    a, b = max(lo, lo_lim), min(hi, hi_lim)
+    if b > a:
+        ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt", gid=gid)
+    for beyond, sign in ((lo < lo_lim, -1), (hi > hi_lim, 1)):
+        if beyond:
+            edge = lo_lim if sign < 0 else hi_lim
+            ax.annotate("", xy=(edge, y), xytext=(edge - sign * 0.06 * (hi_lim - lo_lim), y),
+                        arrowprops=dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=6))
+
+
+def draw_diamond(ax: Axes, y: float, lo: float, mid: float, hi: float, color: str, gid: str) -> Any:
+    """A pooled estimate's diamond (its CI from ``lo`` to ``hi``) at row ``y``; None where a value is not finite
+    (the text says 'not estimable')."""
     from matplotlib.patches import Polygon
 
+    if not all(math.isfinite(v) for v in (lo, mid, hi)):
+        return None
+    poly = Polygon([(lo, y), (mid, y - 0.38), (hi, y), (mid, y + 0.38)], closed=True, facecolor=color,
+                   edgecolor=color, lw=0.6, gid=gid)
+    ax.add_patch(poly)
+    return poly
+
+
+def _draw(fig, res, p, bayes, ax=None):
     fs, small, row_in, x = p["fs"], p["small"], p["row_in"], p["x"]
     fig_w, fig_h = p["fig_w"], p["fig_h"]
     fig.set_size_inches(fig_w, fig_h)
@@ -631,25 +688,10 @@ def _draw(fig, res, p, bayes, ax=None):
 
     # ---- plot panel spanning the body rows
     body_top, body_bottom = n_head, n_head + len(rows)
-    panel = [p["plot_x0"] / fig_w, (top - body_bottom * row_in) / fig_h, p["plot_w"] / fig_w,
-             (body_bottom - body_top) * row_in / fig_h]
-    if ax is None:
-        ax = fig.add_axes(panel)
-    else:
-        ax.set_position(panel)
+    panel = (p["plot_x0"] / fig_w, (top - body_bottom * row_in) / fig_h, p["plot_w"] / fig_w,
+             (body_bottom - body_top) * row_in / fig_h)
+    ax = panel_axes(fig, ax, panel, p["lim"], (body_top, body_bottom), p["ticks"], res.is_ratio, fs)
     lo_lim, hi_lim = p["lim"]
-    ax.set_xlim(lo_lim, hi_lim)
-    ax.set_ylim(body_bottom - 0.5, body_top - 0.5)  # rows counted downwards
-    ax.axvline(0.0, color=style.INK, lw=0.6)
-    ax.set_yticks([])
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ticks = p["ticks"]
-    ax.set_xticks([math.log(t) for t in ticks] if res.is_ratio else list(ticks))
-    ax.set_xticklabels([tick_text(t) for t in ticks], fontsize=fs - 1)
-    ax.tick_params(axis="x", length=3, width=0.6, pad=2)
-    ax.spines["bottom"].set_linewidth(0.6)
-    ax.patch.set_alpha(0)
     row_pt = row_in * 72
     # Square area proportional to the weight in percent (RevMan): a study of 100% would fill the
     # row; small studies keep a visible minimum. With the Bayesian overlay the square shares the
@@ -657,22 +699,10 @@ def _draw(fig, res, p, bayes, ax=None):
     side_max = row_pt * (0.62 if theta else 0.9)
 
     def whisker(y, lo, hi, color, lw=0.8) -> None:
-        a, b = max(lo, lo_lim), min(hi, hi_lim)
-        if b > a:
-            ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt")
-        for beyond, sign in ((lo < lo_lim, -1), (hi > hi_lim, 1)):
-            if beyond:  # RevMan draws an arrow where the interval leaves the axis
-                edge = lo_lim if sign < 0 else hi_lim
-                ax.annotate("", xy=(edge, y), xytext=(edge - sign * 0.06 * (hi_lim - lo_lim), y),
-                            arrowprops=dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=6))
+        draw_whisker(ax, p["lim"], y, lo, hi, color, lw)
 
     def diamond(y, lo, mid_, hi, color, gid):
-        if not all(math.isfinite(v) for v in (lo, mid_, hi)):
-            return None  # nothing to draw; the text says 'not estimable'
-        poly = Polygon([(lo, y), (mid_, y - 0.38), (hi, y), (mid_, y + 0.38)], closed=True, facecolor=color,
-                       edgecolor=color, lw=0.6, gid=gid)
-        ax.add_patch(poly)
-        return poly
+        return draw_diamond(ax, y, lo, mid_, hi, color, gid)
 
     rob_ax = None
     if p["domains"]:
