@@ -389,9 +389,8 @@ def netheat(res: NMAResult | NetworkFit, random: bool | None = None, tau2: float
     m = len(d.y)
     reasons: dict = {}
     for des in unestimable:
-        reasons[des] = ("detaching it leaves the rest of the network unable to estimate its comparisons "
-                        "(removing its studies splits the network, or only one of its treatments is in "
-                        "other designs): it adds nothing to the inconsistency assessment")
+        reasons[des] = ("without the design's own studies the network cannot estimate its comparisons (detaching "
+                        "it splits the network), so it adds nothing to the inconsistency assessment")
     if not showall:
         for des in dict.fromkeys(d.design):
             if des not in reasons and sum(abs(q[i]) for i in range(m) if d.design[i] == des) < _SQRT_EPS:
