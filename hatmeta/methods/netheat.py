@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -65,11 +65,11 @@ _SQRT_EPS = math.sqrt(np.finfo(float).eps)
 class _Designs:
     """The design-level model: one row per design contrast, in netmeta's order."""
 
-    label: tuple  # netheat's axis label: the contrast, or "contrast_design" for a multi-arm design
-    design: tuple  # the design's name ("A:B" or "A:B:C")
-    comparison: tuple  # the contrast "a:b" (a the earlier treatment: the reference first)
-    narms: tuple
-    studies: tuple  # number of studies of the design
+    label: tuple[str, ...]  # netheat's axis label: the contrast, or "contrast_design" for a multi-arm design
+    design: tuple[str, ...]  # the design's name ("A:B" or "A:B:C")
+    comparison: tuple[str, ...]  # the contrast "a:b" (a the earlier treatment: the reference first)
+    narms: tuple[int, ...]
+    studies: tuple[int, ...]  # number of studies of the design
     y: np.ndarray  # direct estimates (effect of a against b)
     V: np.ndarray  # their covariance (block diagonal by design)
     X: np.ndarray  # design matrix against the reference (n - 1 columns)
@@ -85,7 +85,7 @@ def _design_model(fit: NetworkFit, tau2: float) -> _Designs:
     name = net.treatments
     var = net.se**2 + tau2
 
-    def contrast(s_edges, a, b):
+    def contrast(s_edges: list[int], a: int, b: int) -> tuple[float, float]:
         """Effect of a against b and its variance from one study's edges."""
         for e in s_edges:
             if net.t1[e] == a and net.t2[e] == b:
@@ -94,8 +94,8 @@ def _design_model(fit: NetworkFit, tau2: float) -> _Designs:
                 return -float(net.te[e]), float(var[e])
         raise AssertionError("every pair of a study's arms is one of its edges")
 
-    two: dict = {}
-    multi: dict = {}
+    two: dict[tuple[int, ...], list[tuple[float, float]]] = {}
+    multi: dict[tuple[int, ...], list[tuple[np.ndarray, np.ndarray]]] = {}
     for s, arms in enumerate(net.arms):
         arms_r = tuple(sorted(arms, key=rank.__getitem__))
         e = np.flatnonzero(net.sid == s).tolist()
@@ -103,18 +103,25 @@ def _design_model(fit: NetworkFit, tau2: float) -> _Designs:
             two.setdefault(arms_r, []).append(contrast(e, *arms_r))
             continue
         b, others = arms_r[0], arms_r[1:]
-        ys = np.array([contrast(e, b, o)[0] for o in others])
+        y_s = np.array([contrast(e, b, o)[0] for o in others])
         S = np.empty((len(others), len(others)))
         for i, oi in enumerate(others):
             for j, oj in enumerate(others):
                 vi, vj = contrast(e, b, oi)[1], contrast(e, b, oj)[1]
                 S[i, j] = vi if i == j else (vi + vj - contrast(e, oi, oj)[1]) / 2
-        multi.setdefault(arms_r, []).append((ys, S))
+        multi.setdefault(arms_r, []).append((y_s, S))
 
-    def lab(arms):
+    def lab(arms: tuple[int, ...]) -> str:
         return ":".join(name[t] for t in arms)
 
-    label, design, comparison, narms, nstud, ys, blocks, rows = [], [], [], [], [], [], [], []
+    label: list[str] = []
+    design: list[str] = []
+    comparison: list[str] = []
+    narms: list[int] = []
+    nstud: list[int] = []
+    ys: list[float] = []
+    blocks: list[np.ndarray] = []
+    rows: list[tuple[int, int]] = []
     for arms in sorted(two, key=lambda a: r_order(lab(a))):
         w = np.array([1.0 / v for _, v in two[arms]])
         y = np.array([t for t, _ in two[arms]])
@@ -125,7 +132,7 @@ def _design_model(fit: NetworkFit, tau2: float) -> _Designs:
         nstud.append(len(two[arms]))
         ys.append(float(np.sum(w * y) / np.sum(w)))
         blocks.append(np.array([[1.0 / np.sum(w)]]))
-        rows.append(arms)
+        rows.append((arms[0], arms[1]))
     for arms in sorted(multi, key=lambda a: r_order(lab(a))):
         P = sum(np.linalg.inv(S) for _, S in multi[arms])
         Vd = np.linalg.inv(P)
@@ -162,7 +169,7 @@ def _q_rows(r: np.ndarray, Vi: np.ndarray) -> np.ndarray:
     return np.asarray((r @ Vi) * r)
 
 
-def _heat_parts(d: _Designs) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def _heat_parts(d: _Designs) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, bool]]:
     """H, each row's inconsistency share Q_r, the matrix Q_r(column's design detached) (NaN columns
     where the detached design cannot be estimated) and which designs those are."""
     Vi = np.linalg.inv(d.V)
@@ -188,7 +195,7 @@ def _heat_parts(d: _Designs) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
 
 # ------------------------------------------------------------------------------------- clustering
 
-def _hclust_complete(D: np.ndarray) -> tuple[list, list]:
+def _hclust_complete(D: np.ndarray) -> tuple[list[tuple[int, int]], list[int]]:
     """Complete-linkage agglomeration of the dissimilarities D (symmetric), as R's ``hclust``
     (Murtagh's nearest-neighbour-list algorithm; ties go to the first pair in input order).
 
@@ -199,7 +206,7 @@ def _hclust_complete(D: np.ndarray) -> tuple[list, list]:
     active = [True] * n
     size = [1] * n
 
-    def nearest_right(i):  # the nearest active j > i: least D, the first on a tie
+    def nearest_right(i: int) -> tuple[int, float]:  # the nearest active j > i: least D, the first on a tie
         best, at = math.inf, -1
         for j in range(i + 1, n):
             if active[j] and D[i, j] < best:
@@ -234,8 +241,8 @@ def _hclust_complete(D: np.ndarray) -> tuple[list, list]:
                 nn[i], dnn[i] = nearest_right(i)
     # R's merge: singletons as -(index + 1), clusters by the step (1-based) that made them; a cluster
     # is named by its smallest member, which is the i2 it was kept at.
-    made: dict = {}
-    merge = []
+    made: dict[int, int] = {}
+    merge: list[tuple[int, int]] = []
     for step, (i2, j2) in enumerate(pairs, start=1):
         a, b = made.get(i2, -(i2 + 1)), made.get(j2, -(j2 + 1))
         if a > 0 and b < 0:
@@ -245,7 +252,7 @@ def _hclust_complete(D: np.ndarray) -> tuple[list, list]:
         merge.append((a, b))
         made[i2] = step
 
-    def leaves(x):
+    def leaves(x: int) -> list[int]:
         if x < 0:
             return [-x - 1]
         a, b = merge[x - 1]
@@ -281,27 +288,28 @@ class NetHeat:
     showall: bool
     available: bool
     reason: str | None
-    rows: tuple
-    labels: tuple
+    rows: tuple[dict[str, Any], ...]
+    labels: tuple[str, ...]
     heat: np.ndarray = field(repr=False)
     contribution: np.ndarray = field(repr=False)
     q_between: float = math.nan
     q_between_df: int = 0
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON form: matrices as {row label: {column label: value}} in the shown order."""
         from ..precision import plain
 
-        def mat(M):
+        def mat(M: np.ndarray) -> dict[str, dict[str, float]]:
             return {a: {b: float(M[i, j]) for j, b in enumerate(self.labels)} for i, a in enumerate(self.labels)}
 
-        return plain({"model": self.model, "tau2": self.tau2, "tau2_source": self.tau2_source,
+        out: dict[str, Any] = plain({"model": self.model, "tau2": self.tau2, "tau2_source": self.tau2_source,
                       "reference": self.reference, "measure": self.measure, "showall": self.showall,
                       "available": self.available, "reason": self.reason,
                       "Q_between": self.q_between, "Q_between_df": self.q_between_df,
                       "rows": [dict(r) for r in self.rows], "order": list(self.labels),
                       "heat": mat(self.heat), "contribution": mat(self.contribution), "notes": list(self.notes)})
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         """Long form (pandas): one row per (row, column) cell shown, in the plot's order."""
@@ -348,9 +356,9 @@ def netheat(res: NMAResult | NetworkFit, random: bool | None = None, tau2: float
     NetHeat
         ``available`` False with the reason where netheat draws no plot.
     """
-    from .network import decomp_design
+    from .network import NMAResult, decomp_design
 
-    fit = getattr(res, "fit", res)
+    fit = res.fit if isinstance(res, NMAResult) else res
     if fit is None or not hasattr(fit, "network"):
         raise InputError("the net heat plot needs a network meta-analysis (hatmeta.nma) result")
     if random is None:
@@ -360,7 +368,7 @@ def netheat(res: NMAResult | NetworkFit, random: bool | None = None, tau2: float
     net = fit.network
     dd = decomp_design(fit)
     df_inc = int(dd["Q_between_df"])
-    notes: list = []
+    notes: list[str] = []
     if tau2 is not None:
         t2, source, model = float(tau2), "given", "random"
     elif random:
@@ -372,7 +380,7 @@ def netheat(res: NMAResult | NetworkFit, random: bool | None = None, tau2: float
     measure = net.comparisons.measure
     empty = np.zeros((0, 0))
 
-    def unavailable(reason, rows=()):
+    def unavailable(reason: str, rows: Any = ()) -> NetHeat:
         return NetHeat(model, t2, source, fit.reference, measure, showall, False, reason, tuple(rows), (),
                        empty, empty, dd["Q_between"], df_inc, tuple(notes))
 
@@ -387,7 +395,7 @@ def netheat(res: NMAResult | NetworkFit, random: bool | None = None, tau2: float
     H, q, detached, unestimable = _heat_parts(d)
     heat_full = q[:, None] - detached  # netheat's diff: inc - Q.inc.design.typ
     m = len(d.y)
-    reasons: dict = {}
+    reasons: dict[str, str] = {}
     for des in unestimable:
         reasons[des] = ("without the design's own studies the network cannot estimate its comparisons (detaching "
                         "it splits the network), so it adds nothing to the inconsistency assessment")

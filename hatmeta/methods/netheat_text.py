@@ -3,13 +3,17 @@ two matrices with the rows and columns numbered in the plot's order (so that the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
+
     from .netheat import NetHeat
 
 
-def _matrix(labels, M, digits):
+def _matrix(labels: Sequence[str], M: np.ndarray, digits: int) -> list[str]:
     n = len(labels)
     cells = [[f"{M[i, j]:.{digits}f}" for j in range(n)] for i in range(n)]
     w = max([len(str(n)) + 2] + [len(c) for row in cells for c in row])
@@ -17,14 +21,14 @@ def _matrix(labels, M, digits):
     return [head] + [f"  [{i + 1}]".ljust(5) + "".join(c.rjust(w + 1) for c in cells[i]) for i in range(n)]
 
 
-def _wrap(text, indent="", later=None):
+def _wrap(text: str, indent: str = "", later: str | None = None) -> list[str]:
     import textwrap
 
     return textwrap.wrap(text, 80, initial_indent=indent, subsequent_indent=indent if later is None else later,
                          break_on_hyphens=False)
 
 
-def _q(x):
+def _q(x: float) -> str:
     return f"{0.0 if abs(x) < 5e-5 else x:.4f}"
 
 
@@ -42,7 +46,7 @@ def format_netheat(h: NetHeat) -> str:
         lines += _wrap(f"No net heat plot: {h.reason}.")
     if h.rows:
         lines += _wrap("Designs and their contrasts' shares of the inconsistency (Q_r, netmeta's Q.inc.design):")
-        seen: dict = {}
+        seen: dict[str, list[dict[str, Any]]] = {}
         for r in h.rows:
             seen.setdefault(r["design"], []).append(r)
         for des, rs in seen.items():
@@ -56,10 +60,12 @@ def format_netheat(h: NetHeat) -> str:
     if h.available:
         lines.append("Rows and columns, in the plot's order (netheat's clustering):")
         lines += [f"  [{i + 1}] {lab}" for i, lab in enumerate(h.labels)]
-        lines += [""] + _wrap("Change in inconsistency, Q_r - Q_r(column's design detached): positive (red) where "
-                              "the column's design adds inconsistency to the row, negative (blue) where it supports it:")
+        lines += [""] + _wrap("Change in inconsistency, Q_r - Q_r(column's design detached): positive (red) "
+                              "where the column's design adds inconsistency to the row, negative (blue) where "
+                              "it supports it:")
         lines += _matrix(h.labels, h.heat, 2)
-        lines += [""] + _wrap("Contribution of the column's direct estimate to the row's network estimate (hat matrix):")
+        lines += [""] + _wrap("Contribution of the column's direct estimate to the row's network estimate "
+                              "(hat matrix):")
         lines += _matrix(h.labels, h.contribution, 2)
     if h.notes:
         lines += ["Notes:"] + [x for n in h.notes for x in _wrap(n, "  - ", "    ")]

@@ -7,8 +7,9 @@ can be detached), with each design's share of the inconsistency, so that nothing
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def heat_section(res: Any, out: Path, name: str, figure: Callable[..., Any], inline: Callable[..., str],

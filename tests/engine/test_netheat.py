@@ -68,8 +68,10 @@ def test_result_contract_json_frame_text_and_html():
     assert all(len(line) <= 80 for line in text.splitlines())
     assert "Rows and columns, in the plot's order" in text and "A:D_A:C:D" in text
     assert "<pre>" in h._repr_html_()
-    with pytest.raises(Exception):
-        h.model = "x"  # frozen
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        h.model = "x"  # type: ignore[misc]  # frozen
 
 
 def test_a_network_without_a_heat_plot_says_why_in_text_and_json():

@@ -95,7 +95,8 @@ def _cell_colours(tn: np.ndarray, pal: list[str]) -> np.ndarray:
     lo, hi = float(x.min()), float(x.max())
     grid = np.array(_seq(lo, hi, len(pal) + 1)[:-1]) if lo != hi else np.array([lo])
     idx = (x[..., None] >= grid).sum(axis=-1) - 1
-    return np.array(pal, dtype=object)[idx]
+    out: np.ndarray = np.array(pal, dtype=object)[idx]
+    return out
 
 
 def _darker(hexcol: str) -> str:
