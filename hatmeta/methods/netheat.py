@@ -374,7 +374,7 @@ def netheat(res: NMAResult | NetworkFit, random: bool | None = None, tau2: float
     elif random:
         dbt = dd["design_by_treatment"]
         t2 = float(dbt["tau2_within"]) if dbt else 0.0
-        source, model = "full design-by-treatment interaction model (netmeta's tau.within)", "random"
+        source, model = "full design-by-treatment interaction model, netmeta's tau.within", "random"
     else:
         t2, source, model = 0.0, "none (common effect)", "common"
     measure = net.comparisons.measure
@@ -408,9 +408,10 @@ def netheat(res: NMAResult | NetworkFit, random: bool | None = None, tau2: float
              **({"reason": reasons[d.design[i]]} if d.design[i] in reasons else {})} for i in range(m)]
     keep = [i for i in range(m) if d.design[i] not in reasons]
     if len(keep) < 2:
-        shown = ", ".join(d.design[i] for i in keep) or "none"
+        shown = (f"only the design {d.design[keep[0]]} can be detached" if keep else "no design can be detached")
         return unavailable("fewer than two designs can be shown (netheat's 'insufficient number of designs'): "
-                           f"only {shown} can be detached without leaving its comparisons unestimable", rows)
+                           f"{shown}; without their own studies the network cannot estimate the other designs' "
+                           "comparisons", rows)
     T = -heat_full[np.ix_(keep, keep)]  # netheat clusters t1 = -diff
     D = _manhattan(T) + _manhattan(T.T)
     _, order = _hclust_complete(D)
