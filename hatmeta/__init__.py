@@ -49,6 +49,7 @@ _LAZY = {
     "pet_peese": "hatmeta.methods.publication_bias",
     # network meta-analysis
     "nma": "hatmeta.methods.network",
+    "netheat": "hatmeta.methods.netheat",
 }
 _SUBMODULES = ("api", "results", "errors", "io", "fit", "methods", "render", "bayes", "review", "cli")
 

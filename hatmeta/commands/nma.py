@@ -35,9 +35,12 @@ def _choice(values):
 @click.option("--funnel-order", multiple=True, metavar="TRT",
               help="With --funnel: every treatment once, in the order that orients the comparisons "
                    "(e.g. newest first); repeat the option for each treatment.")
+@click.option("--heat", "heat_file", type=click.Path(dir_okay=False),
+              help="Also draw the net heat plot (Krahn et al. 2013, netmeta's netheat) to this file; random "
+                   "effects use tau^2 of the full design-by-treatment interaction model, as netheat(random = TRUE).")
 @click.pass_context
 def nma(ctx, analysis, data_file, measure, reference, common, method, benefit, cc, level, fmt, graph_file,
-        forest_file, funnel_file, funnel_order):
+        forest_file, funnel_file, funnel_order, heat_file):
     """Network meta-analysis (frequentist, graph-theoretical; netmeta 3.3's conventions) of a named network
     (e.g. retention-network) or of any table (--data FILE)."""
     from ..errors import InputError
@@ -62,6 +65,13 @@ def nma(ctx, analysis, data_file, measure, reference, common, method, benefit, c
                                       method=method.upper() if method else None,
                                       benefit=benefit.lower() if benefit else None, level=level)
         res, after, more = named.result, named.text, named.json
+    heat = None
+    if heat_file:  # before any output: a network without a net heat plot is refused with netheat's reason
+        from ..methods.netheat import netheat
+
+        heat = netheat(res)
+        if not heat.available:
+            raise InputError(f"no net heat plot: {heat.reason}", option="--heat")
     if fmt.lower() == "json":
         from ..precision import dumps
 
@@ -83,3 +93,15 @@ def nma(ctx, analysis, data_file, measure, reference, common, method, benefit, c
 
         save(comparison_adjusted_funnel(res, funnel_order), funnel_file)
         click.echo(f"wrote {funnel_file}", err=True)
+    if heat is not None:
+        from ..render.plots import save
+        from ..render.plots.netheat import netheat_plot
+
+        save(netheat_plot(heat), heat_file)
+        out: dict = {}  # reason -> designs (a multi-arm design has a row per contrast: named once)
+        for r in heat.rows:
+            if not r["shown"] and r["design"] not in out.setdefault(r["reason"], []):
+                out[r["reason"]].append(r["design"])
+        for why, designs in out.items():
+            click.echo(f"net heat plot: left out {', '.join(designs)}: {why}", err=True)
+        click.echo(f"wrote {heat_file}", err=True)

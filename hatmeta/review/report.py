@@ -501,6 +501,7 @@ def render_networks(out: Path, data_dir=None, analyses_dir=None) -> list:
     from ..precision import dumps
     from ..render.plots.network import network_forest, network_graph
     from .network import list_networks, network_text, pool_network
+    from .network_heat import heat_section
 
     done = []
     for name in list_networks(analyses_dir):
@@ -525,6 +526,7 @@ def render_networks(out: Path, data_dir=None, analyses_dir=None) -> list:
                     + _inline_svg(out / "figures" / f"{name}-forest.svg") + "\n"
                     + res._repr_html_() + "\n"
                     + f"<pre>{e(network_text(an))}</pre>\n"
+                    + heat_section(res, out, name, _figure, _inline_svg, files)
                     + "<p>What the network adds to the pairwise primary analysis (<a href=\"retention.html\">"
                       "retention</a>): the arms that multi-arm trials randomised beside heroin and methadone enter "
                       "with their own information, and each comparison is estimated from direct and indirect "

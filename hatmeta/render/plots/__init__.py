@@ -9,6 +9,7 @@ from .forest import forest
 from .funnel import funnel
 from .influence import baujat, influence_plot
 from .methods import methods_plot
+from .netheat import netheat_plot
 from .network import comparison_adjusted_funnel, network_forest, network_graph
 from .posterior import posterior
 from .sensitivity import sensitivity_forest
@@ -16,4 +17,4 @@ from .style import save
 from .tsa import tsa_plot
 
 __all__ = ["baujat", "comparison_adjusted_funnel", "forest", "funnel", "influence_plot", "methods_plot",
-           "network_forest", "network_graph", "posterior", "save", "sensitivity_forest", "tsa_plot"]
+           "netheat_plot", "network_forest", "network_graph", "posterior", "save", "sensitivity_forest", "tsa_plot"]
