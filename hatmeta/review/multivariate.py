@@ -208,8 +208,7 @@ def _context(reason: str, ex, trial: str, outcome: str, weeks: float) -> str:
     rows = [r for r in ex.outcomes_of(trial, outcome) if r["timepoint_weeks"]
             and float(r["timepoint_weeks"]) == weeks and r["status"] == "not reported"]
     if rows:
-        return f"not reported at {weeks:g} weeks ({rows[0]['note']})" if rows[0]["note"] else \
-            f"not reported at {weeks:g} weeks"
+        return rows[0]["note"] or f"not reported at {weeks:g} weeks"
     fu = ex.trial(trial)["followup_weeks"]
     if fu and weeks > float(fu):
         return f"{reason} (its randomised phase ended at {float(fu):g} weeks)"
@@ -600,3 +599,43 @@ def multivariate_html(res: MultivariateResult) -> str:
     if res.notes:
         out += ["<h3>Notes</h3>", "<ul>" + "".join(f"<li>{e(n)}</li>" for n in res.notes) + "</ul>"]
     return "\n".join(out)
+
+
+def render_multivariate(out: Path, data_dir=None, analyses_dir=None) -> list:
+    """A report page per multivariate spec (analyses/multivariate/*.toml): the estimates per time point,
+    the variance components, what is and is not identified, the within-trial correlation's sensitivity
+    table and reason, which trials contribute which time points and those left out.
+    results/<name>-mv.json holds the numbers. Returns [(name, title, files)]."""
+    import html
+
+    from ..precision import dumps
+    from .report import _page
+
+    done = []
+    for name in list_multivariate(analyses_dir):
+        files: list = []
+        try:
+            res, an = pool_multivariate(name, data_dir=data_dir, analyses_dir=analyses_dir)
+        except InputError as exc:
+            title = name
+            body = f'<p class="refused">Not pooled: {html.escape(exc.message)}</p>'
+            omitted = getattr(exc, "omitted", ())
+            if omitted:
+                body += "<ul>" + "".join(f"<li>{html.escape(t)}: {html.escape(r)}</li>" for t, r in omitted) + "</ul>"
+        else:
+            title = res.title
+            (out / "results").mkdir(parents=True, exist_ok=True)
+            path = out / "results" / f"{name}-mv.json"
+            path.write_text(dumps(res.to_dict()) + "\n")
+            files.append(path)
+            body = (f"<p>{html.escape(' '.join(str(an.spec.base.raw.get('description', '')).split()))}</p>\n" + res._repr_html_()
+                    + f'\n<p>The numbers: <a href="results/{html.escape(name)}-mv.json">results/'
+                      f"{html.escape(name)}-mv.json</a>. Pairwise analyses of one time point each: "
+                      '<a href="retention.html">retention</a> (up to 52 weeks), '
+                      '<a href="retention-26-weeks.html">retention at 26 weeks</a>.</p>\n')
+        page = out / f"{name}.html"
+        page.write_text(_page(title, f'<p><a href="index.html">All analyses</a></p>\n<h2>{html.escape(title)}</h2>\n'
+                                     + body))
+        files.append(page)
+        done.append((name, title, files))
+    return done

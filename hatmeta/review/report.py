@@ -376,6 +376,11 @@ def _build_report(out: Path, data_dir, analyses_dir, progress) -> list:
     for name, title, page_files in networks:
         files += page_files
         toc += f'<li><a href="{html.escape(name)}.html">{html.escape(title)}</a> (network)</li>'
+    from .multivariate import render_multivariate
+
+    for name, title, page_files in render_multivariate(out, data_dir, analyses_dir):  # analyses/multivariate/
+        files += page_files
+        toc += f'<li><a href="{html.escape(name)}.html">{html.escape(title)}</a> (multivariate)</li>'
     index = ("<h1>hatmeta: heroin-assisted treatment, randomised trials</h1>\n"
              "<p>Every analysis in <code>analyses/</code>, pooled from the extraction in <code>data/extracted/</code>. "
              "Regenerate with <code>hatmeta report</code>; check with <code>hatmeta reproduce</code>.</p>\n"
