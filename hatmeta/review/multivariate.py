@@ -526,7 +526,7 @@ def multivariate_text(res: MultivariateResult) -> str:
     head = ("trial", *(f"{w:g} weeks" for w in weeks))
     rows = [(label, *("yes" if not st.get(w) else "no" for w in weeks)) for _, label, st in res.contributions]
     lines += text_table(head, rows)
-    for t, label, st in res.contributions:
+    for _, label, st in res.contributions:
         for w in weeks:
             if st.get(w):
                 lines += textwrap.wrap(f"{label} at {w:g} weeks: {st[w]}", 80, initial_indent="  ",
@@ -628,7 +628,8 @@ def render_multivariate(out: Path, data_dir=None, analyses_dir=None) -> list:
             path = out / "results" / f"{name}-mv.json"
             path.write_text(dumps(res.to_dict()) + "\n")
             files.append(path)
-            body = (f"<p>{html.escape(' '.join(str(an.spec.base.raw.get('description', '')).split()))}</p>\n" + res._repr_html_()
+            about = " ".join(str(an.spec.base.raw.get("description", "")).split())
+            body = (f"<p>{html.escape(about)}</p>\n" + res._repr_html_()
                     + f'\n<p>The numbers: <a href="results/{html.escape(name)}-mv.json">results/'
                       f"{html.escape(name)}-mv.json</a>. Pairwise analyses of one time point each: "
                       '<a href="retention.html">retention</a> (up to 52 weeks), '
