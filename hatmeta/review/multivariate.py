@@ -609,7 +609,7 @@ def render_multivariate(out: Path, data_dir=None, analyses_dir=None) -> list:
     import html
 
     from ..precision import dumps
-    from .report import _page
+    from .report import standalone_page
 
     done = []
     for name in list_multivariate(analyses_dir):
@@ -634,9 +634,6 @@ def render_multivariate(out: Path, data_dir=None, analyses_dir=None) -> list:
                       f"{html.escape(name)}-mv.json</a>. Pairwise analyses of one time point each: "
                       '<a href="retention.html">retention</a> (up to 52 weeks), '
                       '<a href="retention-26-weeks.html">retention at 26 weeks</a>.</p>\n')
-        page = out / f"{name}.html"
-        page.write_text(_page(title, f'<p><a href="index.html">All analyses</a></p>\n<h2>{html.escape(title)}</h2>\n'
-                                     + body))
-        files.append(page)
+        files.append(standalone_page(out, name, title, body))
         done.append((name, title, files))
     return done
