@@ -327,8 +327,24 @@ class MultivariateResult:
         return multivariate_html(self)
 
 
-def pool_multivariate(name: str, data_dir=None, analyses_dir=None, level: float = 0.95):
-    """Fit multivariate analysis ``name``. Returns (MultivariateResult, MultivariateAnalysis).
+def pool_multivariate(name: str, data_dir: str | Path | None = None, analyses_dir: str | Path | None = None,
+                      level: float = 0.95) -> tuple[MultivariateResult, MultivariateAnalysis]:
+    """Fit the multivariate analysis ``name`` (``analyses/multivariate/<name>.toml``).
+
+    Parameters
+    ----------
+    name : str
+        The spec's name, e.g. ``"retention-multivariate"``.
+    data_dir, analyses_dir : path, optional
+        The extraction and the analyses folder (default: the project's).
+    level : float
+        Confidence level of the Wald intervals.
+
+    Returns
+    -------
+    tuple
+        (MultivariateResult, MultivariateAnalysis): estimates per time point on the analysis scale (log
+        for RR and OR), the rho sensitivity, and the trials and time points behind them.
 
     Raises NotPooled when the rows cannot identify the model (no row, or no more rows than coefficients).
     """
