@@ -66,6 +66,15 @@ class NamedNetwork:
     json: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class NamedMultivariate:
+    """A named multivariate analysis (one outcome at several time points, ``hatmeta pool NAME``): its
+    result (``to_dict()`` is the JSON) and text."""
+
+    result: Any
+    text: str
+
+
 class Analyses(Protocol):
     """What a provider of named analyses offers the commands."""
 
@@ -81,6 +90,8 @@ class Analyses(Protocol):
     def compare_text(self, compared: dict[str, Any], ref: str, result: MetaResult) -> str: ...
 
     def network(self, name: str, **options: Any) -> NamedNetwork: ...
+
+    def multivariate(self, name: str, level: float = 0.95) -> NamedMultivariate | None: ...
 
 
 def analyses(ctx: click.Context | None) -> Analyses:

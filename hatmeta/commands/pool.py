@@ -115,6 +115,10 @@ def pool(ctx, /, analysis, data_file, measure, method, ci, pi, level, cc, preset
     from .named import analyses, source
 
     source(analysis, data_file)
+    from .multivariate_named import run_named
+
+    if analysis is not None and run_named(ctx, analysis):  # a multivariate spec (analyses/multivariate/)
+        return None
     if cc is not None and not (cc == cc and 0 <= cc < float("inf")):  # NaN would be blamed on a data cell
         raise InputError(f"must be a finite number of at least 0, got {cc}", option="--cc")
     options = dict(ci=(ci or "").lower() or None, pi=(pi or "").lower() or None, level=level, cc=cc,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..commands.named import Named, NamedNetwork, NamedTsa
+from ..commands.named import Named, NamedMultivariate, NamedNetwork, NamedTsa
 
 
 class ReviewAnalyses:
@@ -71,6 +71,15 @@ class ReviewAnalyses:
             "analysis": an.spec.name, "title": an.spec.title, "trials": list(an.notes),
             "omitted": [{"trial": t, "reason": r} for t, r in an.omitted],
             "transitivity": " ".join(an.spec.transitivity.split())})
+
+    def multivariate(self, name: str, level: float = 0.95) -> NamedMultivariate | None:
+        """The multivariate analysis ``name`` (analyses/multivariate/), or None when no such spec exists."""
+        from .multivariate import is_multivariate, pool_multivariate
+
+        if not is_multivariate(name, self.analyses_dir):
+            return None
+        result, _ = pool_multivariate(name, data_dir=self.data_dir, analyses_dir=self.analyses_dir, level=level)
+        return NamedMultivariate(result=result, text=result.summary())
 
     def compare_text(self, compared: dict[str, Any], ref: str, result) -> str:
         from .compare import compare_text

@@ -376,6 +376,11 @@ def _build_report(out: Path, data_dir, analyses_dir, progress) -> list:
     for name, title, page_files in networks:
         files += page_files
         toc += f'<li><a href="{html.escape(name)}.html">{html.escape(title)}</a> (network)</li>'
+    from .multivariate import render_multivariate
+
+    for name, title, page_files in render_multivariate(out, data_dir, analyses_dir):  # analyses/multivariate/
+        files += page_files
+        toc += f'<li><a href="{html.escape(name)}.html">{html.escape(title)}</a> (multivariate)</li>'
     index = ("<h1>hatmeta: heroin-assisted treatment, randomised trials</h1>\n"
              "<p>Every analysis in <code>analyses/</code>, pooled from the extraction in <code>data/extracted/</code>. "
              "Regenerate with <code>hatmeta report</code>; check with <code>hatmeta reproduce</code>.</p>\n"
@@ -531,12 +536,17 @@ def render_networks(out: Path, data_dir=None, analyses_dir=None) -> list:
                       "retention</a>): the arms that multi-arm trials randomised beside heroin and methadone enter "
                       "with their own information, and each comparison is estimated from direct and indirect "
                       "evidence (the node-splitting table above).</p>\n")
-        page = out / f"{name}.html"
-        page.write_text(_page(title, f'<p><a href="index.html">All analyses</a></p>\n<h2>{html.escape(title)}</h2>\n'
-                                     + body))
-        files.append(page)
+        files.append(standalone_page(out, name, title, body))
         done.append((name, title, files))
     return done
+
+
+def standalone_page(out: Path, name: str, title: str, body: str) -> Path:
+    """Write ``out/<name>.html``: a page of its own (the way back to the index, the title, ``body``)."""
+    page = out / f"{name}.html"
+    page.write_text(_page(title, f'<p><a href="index.html">All analyses</a></p>\n<h2>{html.escape(title)}</h2>\n'
+                                 + body))
+    return page
 
 
 def render_tsa(name, out, data_dir=None, analyses_dir=None, figure=None):

@@ -31,6 +31,7 @@ SUBGROUP_COLUMNS = ("country", "route", "control_type", "followup", "year", "bli
 TOP_KEYS = {"name", "title", "outcome", "measure", "benefit", "description", "trials", "exclude", "arms",
             "timepoint", "definition", "model", "subgroups", "labels", "grade", "trial", "eligibility",
             "tsa",  # [tsa]: trial sequential analysis settings, checked by hatmeta.methods.tsa
+            "multivariate",  # [multivariate]: analyses/multivariate/ specs, checked by hatmeta.review.multivariate
             "robustness"}
 ARM_ROLES = ("experimental", "control", "other")
 # [eligibility] admits trials by the values of these trials.csv columns (lists of allowed values).
