@@ -88,6 +88,39 @@ def _num(x, name):
 
 # ---------------------------------------------------------------- medians to means and SDs
 
+def _xi_eta(n):
+    """Wan et al. (2014)'s expected standardised range and IQR: 2 z((n - 0.375)/(n + 0.25)) and
+    2 z((0.75 n - 0.125)/(n + 0.25)) (metaBLUE's Wan.std)."""
+    return 2 * _z((n - 0.375) / (n + 0.25)), 2 * _z((0.75 * n - 0.125) / (n + 0.25))
+
+
+def luo_mean(n: float, median: float, q1: float | None = None, q3: float | None = None,
+             minimum: float | None = None, maximum: float | None = None) -> float:
+    """Luo et al. (2018)'s mean from the median with the range (S1), the IQR (S2) or both (S3); no checks
+    (the callers' job). Natural scale."""
+    m, a, lo, hi, b = median, minimum, q1, q3, maximum
+    if a is not None and b is not None and lo is not None and hi is not None:
+        w1, w2 = 2.2 / (2.2 + n**0.75), 0.7 - 0.72 / n**0.55
+        return w1 * (a + b) / 2 + w2 * (lo + hi) / 2 + (1 - w1 - w2) * m
+    if a is not None and b is not None:
+        w = 4 / (4 + n**0.75)
+        return w * (a + b) / 2 + (1 - w) * m
+    w = 0.7 + 0.39 / n
+    return w * (lo + hi) / 2 + (1 - w) * m
+
+
+def wan_sd(n: float, q1: float | None = None, q3: float | None = None, minimum: float | None = None,
+           maximum: float | None = None) -> float:
+    """Wan et al. (2014)'s SD (eqs. 9, 16; with all five numbers the average of the two) from the range,
+    the IQR or both; no checks. Natural scale."""
+    xi, eta = _xi_eta(n)
+    r = None if minimum is None or maximum is None else (maximum - minimum) / xi
+    i = None if q1 is None or q3 is None else (q3 - q1) / eta
+    if r is not None and i is not None:
+        return 0.5 * (r + i)
+    return r if r is not None else i
+
+
 def median_to_mean_sd(n: _Cell, median: _Cell, q1: _Cell = None, q3: _Cell = None, minimum: _Cell = None,
                       maximum: _Cell = None, method: str = "luo/wan/shi") -> Converted:
     """Mean and SD (normal data) from the median with the range (S1), the IQR (S2) or both (S3).
@@ -120,47 +153,43 @@ def median_to_mean_sd(n: _Cell, median: _Cell, q1: _Cell = None, q3: _Cell = Non
     s1, s2 = a is not None and b is not None, lo is not None and hi is not None
     if not (s1 or s2):
         raise InputError("give the range (min, max), the IQR (q1, q3) or both with the median", column="median")
-    xi = 2 * _z((n - 0.375) / (n + 0.25))
-    eta = 2 * _z((0.75 * n - 0.125) / (n + 0.25))
+    xi, eta = _xi_eta(n)
     if s1 and s2:
         scenario = "S3"
         t = max(2.65 * math.log(0.6 * n) / math.sqrt(n) * abs((a + b - 2 * m) / (b - a)),
                 abs((lo + hi - 2 * m) / (hi - lo)))
         crit = 3 / math.sqrt(n) - 40 / n**3
         if method == "luo/wan/shi":
-            w1, w2 = 2.2 / (2.2 + n**0.75), 0.7 - 0.72 / n**0.55
-            mean = w1 * (a + b) / 2 + w2 * (lo + hi) / 2 + (1 - w1 - w2) * m
+            mean = luo_mean(n, m, lo, hi, a, b)
             w = 1 / (1 + 0.07 * n**0.6)
             sd = w * (b - a) / xi + (1 - w) * (hi - lo) / eta
             name, src = "Luo 2018 mean, Shi 2020 SD (min, q1, median, q3, max)", f"{LUO}; {SHI}"
         else:
             mean = (a + 2 * lo + 2 * m + 2 * hi + b) / 8
-            sd = 0.5 * ((b - a) / xi + (hi - lo) / eta)
+            sd = wan_sd(n, lo, hi, a, b)
             name, src = "Wan 2014 mean and SD (min, q1, median, q3, max)", WAN
     elif s1:
         scenario = "S1"
         t = abs((a + b - 2 * m) / (b - a))
         crit = 1 / math.log(n + 9) + 2.5 / (n + 1)
         if method == "luo/wan/shi":
-            w = 4 / (4 + n**0.75)
-            mean = w * (a + b) / 2 + (1 - w) * m
+            mean = luo_mean(n, m, minimum=a, maximum=b)
             name, src = "Luo 2018 mean, Wan 2014 SD (min, median, max)", f"{LUO}; {WAN}"
         else:
             mean = (a + 2 * m + b) / 4
             name, src = "Wan 2014 mean and SD (min, median, max)", WAN
-        sd = (b - a) / xi
+        sd = wan_sd(n, minimum=a, maximum=b)
     else:
         scenario = "S2"
         t = abs((lo + hi - 2 * m) / (hi - lo))
         crit = 2.65 / math.sqrt(n) - 6 / n**2
         if method == "luo/wan/shi":
-            w = 0.7 + 0.39 / n
-            mean = w * (lo + hi) / 2 + (1 - w) * m
+            mean = luo_mean(n, m, lo, hi)
             name, src = "Luo 2018 mean, Wan 2014 SD (q1, median, q3)", f"{LUO}; {WAN}"
         else:
             mean = (lo + m + hi) / 3
             name, src = "Wan 2014 mean and SD (q1, median, q3)", WAN
-        sd = (hi - lo) / eta
+        sd = wan_sd(n, lo, hi)
     skewed = t >= crit
     notes = (f"skewness test ({SHI_TEST}): {t:.4g} >= {crit:.4g}: the data look skewed, the normal-theory "
              "mean and SD may mislead",) if skewed else ()
