@@ -143,9 +143,36 @@ def _controls(q: list[float], n: float, scenario: str) -> dict[str, tuple]:
     return c
 
 
+def _quantile_jacobian(family: str, p: Any, t: Any, qf: Callable) -> Any:
+    """d quantile / d parameters (rows: probabilities), exact where the quantile function has a closed form;
+    for the gamma and beta shapes a central difference of the inverse incomplete function (relative step)."""
+    import numpy as np
+    from scipy import special
+
+    x, y = t
+    if family == "normal":
+        return np.column_stack([np.ones_like(p), special.ndtri(p)])
+    if family == "log-normal":
+        qv = qf(p, x, y)
+        return np.column_stack([qv, qv * special.ndtri(p)])
+    if family == "weibull":
+        lg = -np.log1p(-p)
+        base = lg ** (1 / x)
+        return np.column_stack([-y * base * np.log(lg) / x**2, base])
+    cols = []
+    for i in range(2):
+        h = 1e-6 * max(abs(t[i]), 1e-6)
+        up, dn = list(t), list(t)
+        up[i], dn[i] = t[i] + h, max(t[i] - h, t[i] * 0.5)
+        cols.append((qf(p, *up) - qf(p, *dn)) / (up[i] - dn[i]))
+    if family == "gamma":  # the rate enters exactly: q = G^-1(shape, p) / rate
+        cols[1] = -qf(p, x, y) / y
+    return np.column_stack(cols)
+
+
 def _fit(family: str, q: list[float], p: list[float], start: tuple, box: tuple) -> tuple[tuple, float]:
-    """Least squares between reported and fitted quantiles within the box: L-BFGS-B with central-difference
-    gradients (relative step), restarted from its own answer until the sum of squares stops falling."""
+    """Least squares between reported and fitted quantiles within the box: L-BFGS-B with the gradient from the
+    quantiles' derivatives, restarted from its own answer until the sum of squares stops falling."""
     import numpy as np
     from scipy.optimize import minimize
 
@@ -153,31 +180,49 @@ def _fit(family: str, q: list[float], p: list[float], start: tuple, box: tuple) 
     qa, pa = np.asarray(q, float), np.asarray(p, float)
     lo, hi = np.array([b[0] for b in box], float), np.array([b[1] for b in box], float)
 
-    def ssq(t):
+    def ssq(t: Any) -> float:
         with np.errstate(all="ignore"):
             r = qf(pa, t[0], t[1]) - qa
         v = float(np.dot(r, r))
         return v if math.isfinite(v) else 1e300
 
     def grad(t):
-        g = np.empty(2)
-        for i in range(2):
-            h = 1e-7 * max(abs(t[i]), 1e-3)
-            up, dn = t.copy(), t.copy()
-            up[i], dn[i] = min(t[i] + h, hi[i]), max(t[i] - h, lo[i])
-            g[i] = (ssq(up) - ssq(dn)) / (up[i] - dn[i])
-        return g
+        with np.errstate(all="ignore"):
+            g = 2 * (qf(pa, t[0], t[1]) - qa) @ _quantile_jacobian(family, pa, t, qf)
+        return np.where(np.isfinite(g), g, 0.0)
 
+    def stationary(t, f):
+        """The projected gradient vanishes (relative to the parameters' and the fit's scale)."""
+        g = grad(t)
+        g = np.where(((t <= lo) & (g > 0)) | ((t >= hi) & (g < 0)), 0.0, g)
+        return float(np.max(np.abs(g) * np.maximum(np.abs(t), 1e-3))) <= 1e-7 * f + 1e-13 * float(qa @ qa)
+
+    def lbfgsb(t):
+        r = minimize(ssq, t, jac=grad, method="L-BFGS-B", bounds=bounds,
+                     options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 2000})
+        return np.clip(r.x, lo, hi)
+
+    bounds = list(zip(lo, hi))
     x = np.clip(np.asarray(start, float), lo, hi)  # optim's L-BFGS-B projects a start outside the box too
     best = ssq(x)
-    for _ in range(20):
-        r = minimize(lambda t: ssq(t), x, jac=grad, method="L-BFGS-B", bounds=list(zip(lo, hi)),
-                     options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 2000, "maxcor": 10})
-        if not r.fun < best * (1 - 1e-14):
-            if r.fun <= best:
-                x, best = np.clip(r.x, lo, hi), float(r.fun)
+    for _ in range(10):
+        y = lbfgsb(x)
+        if ssq(y) <= best:
+            x, best = y, ssq(y)
+        if stationary(x, best):
             break
-        x, best = np.clip(r.x, lo, hi), float(r.fun)
+        # L-BFGS-B's line search stalls where a trial step overflows the quantiles (a Weibull shape near its
+        # lower bound: L^(1/k) for k = 1e-3), away from the minimum and with a large gradient; estmeansd's
+        # optim then errors and drops the family. A Nelder-Mead pass (no derivatives; an overflow is just a
+        # bad point) moves past it, and L-BFGS-B then finishes.
+        scale = np.maximum(np.abs(x), 1e-3)
+        r = minimize(lambda u: ssq(u * scale), x / scale, method="Nelder-Mead",
+                     bounds=list(zip(lo / scale, hi / scale)), options={"xatol": 1e-10, "fatol": 0.0,
+                                                                        "maxiter": 1000})
+        y = np.clip(r.x * scale, lo, hi)
+        if not ssq(y) < best * (1 - 1e-14):
+            break
+        x, best = y, ssq(y)
     return (float(x[0]), float(x[1])), best
 
 
@@ -202,6 +247,13 @@ def qe_mean_sd(n: Any, median: Any, q1: Any = None, q3: Any = None, minimum: Any
     fits: dict[str, dict] = {}
     for family, (start, box) in _controls(q, n, scenario).items():
         theta, value = _fit(family, q, p, start, box)
+        if family == "beta":
+            # with data outside (0, 1) the beta's sum of squares has several flat minima along the box's
+            # edges; two more starts (estmeansd uses one) keep hatmeta's at least as low as R's from its start
+            for other in ((1.0, 1.0), (0.01, 0.01)):
+                t2, v2 = _fit(family, q, p, other, box)
+                if v2 < value:
+                    theta, value = t2, v2
         if value >= 1e300:
             continue
         try:
