@@ -192,7 +192,7 @@ def median_to_mean_sd(n: _Cell, median: _Cell, q1: _Cell = None, q3: _Cell = Non
         sd = wan_sd(n, lo, hi)
     skewed = t >= crit
     notes = (f"skewness test ({SHI_TEST}): {t:.4g} >= {crit:.4g}: the data look skewed, the normal-theory "
-             "mean and SD may mislead",) if skewed else ()
+             "mean and SD may mislead (methods qe-mcgrath and bc-mcgrath do not assume normality)",) if skewed else ()
     return Converted({"mean": mean, "sd": sd, "scenario": scenario, "skew_t": t, "skew_crit": crit,
                       "skewed": skewed}, name, src, notes)
 
@@ -384,21 +384,55 @@ INPUTS = {
     "smd_t": ("n1", "n2", "t"),
     "smd_p": ("n1", "n2", "p", "sign"),
     "smd_f": ("n1", "n2", "f", "sign"),
+    "hr_oe": ("o_minus_e", "v"),
+    "hr_oe_arms": ("observed_treat", "expected_treat", "observed_ctrl", "expected_ctrl"),
+    "hr_ci": ("hr", "ci_low", "ci_high"),
+    "hr_p": ("p", "sign"),
 }
+# columns a layout reads when present: hr_p takes the events per arm, or the total with or without the numbers
+# randomised (conversions_hr.log_hr_from_p says which it used)
+OPTIONAL = {"hr_p": ("events_treat", "events_ctrl", "events", "n_treat", "n_ctrl", "sides")}
+MEDIAN_METHODS = ("luo/wan/shi", "wan2014", "qe-mcgrath", "bc-mcgrath")
 
 
 def convert_row(kind: str, row: dict, level: float = 0.95, log: bool = False, method: str = "luo/wan/shi",
                 ) -> Converted:
-    """One row of a table with an ``input`` column naming its layout (INPUTS), as CMA allows."""
+    """One row of a table with an ``input`` column naming its layout (INPUTS), as CMA allows. ``method`` (one of
+    MEDIAN_METHODS) converts the median rows; a row's own ``method`` cell, when filled, overrides it."""
     kind = str(kind).strip().lower()
     if kind not in INPUTS:
         raise InputError(f"unknown input {kind!r}; choose one of {', '.join(INPUTS)}", column="input")
-    g = {k: (row.get(k) if row.get(k) not in ("", None) else None) for k in INPUTS[kind] + ("df",)}
+    g = {k: (row.get(k) if row.get(k) not in ("", None) else None)
+         for k in INPUTS[kind] + OPTIONAL.get(kind, ()) + ("df",)}
     missing = [k for k in INPUTS[kind] if g[k] is None and k != "sign"]
     if missing:
         raise InputError(f"input {kind} needs {', '.join(missing)}", column=missing[0])
     if kind.startswith("median"):
-        return median_to_mean_sd(g["n"], g["median"], g.get("q1"), g.get("q3"), g.get("min"), g.get("max"), method)
+        own = str(row.get("method") or "").strip().lower()
+        method = own or str(method).lower()
+        if method not in MEDIAN_METHODS:
+            raise InputError(f"unknown method {method!r}; choose one of {', '.join(MEDIAN_METHODS)}", column="method")
+        args = (g["n"], g["median"], g.get("q1"), g.get("q3"), g.get("min"), g.get("max"))
+        if method in ("qe-mcgrath", "bc-mcgrath"):
+            from .conversions_mcgrath import bc_mean_sd, qe_mean_sd
+
+            return (qe_mean_sd if method == "qe-mcgrath" else bc_mean_sd)(*args)
+        return median_to_mean_sd(*args, method=method)
+    if kind.startswith("hr_"):
+        from . import conversions_hr as hr
+
+        if kind == "hr_oe":
+            return hr.log_hr_from_oe(g["o_minus_e"], g["v"])
+        if kind == "hr_oe_arms":
+            return hr.log_hr_from_oe(observed_treat=g["observed_treat"], expected_treat=g["expected_treat"],
+                                     observed_ctrl=g["observed_ctrl"], expected_ctrl=g["expected_ctrl"])
+        if kind == "hr_ci":
+            return hr.log_hr_from_ci(g["hr"], g["ci_low"], g["ci_high"], level)
+        sides = _num(g["sides"], "sides")
+        if sides not in (None, 1, 2):
+            raise InputError(f"sides must be 1 or 2, got {g['sides']}", column="sides")
+        return hr.log_hr_from_p(g["p"], g["sign"], g["events_treat"], g["events_ctrl"], g["events"], g["n_treat"],
+                                g["n_ctrl"], sides=int(sides or 2))
     if kind == "ci":
         return se_from(g["estimate"], g["ci_low"], g["ci_high"], level=level, log=log)
     if kind == "p":
