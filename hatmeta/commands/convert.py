@@ -16,8 +16,8 @@ TRUE = ("1", "yes", "true", "y", "log")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Level of the CIs given (input ci, or_ci).")
 @click.option("--log", "log_all", is_flag=True, help="Estimates and CIs are ratios (logged first); or a 'log' column "
               "per row (yes/no).")
-@click.option("--method", type=click.Choice(["luo/wan/shi", "wan2014", "qe-mcgrath", "bc-mcgrath"], case_sensitive=False),
-              default="luo/wan/shi", show_default=True,
+@click.option("--method", type=click.Choice(["luo/wan/shi", "wan2014", "qe-mcgrath", "bc-mcgrath"],
+                                           case_sensitive=False), default="luo/wan/shi", show_default=True,
               help="Median-based means and SDs: Luo 2018 / Wan 2014 / Shi 2020, Wan 2014 only, or McGrath 2020's "
                    "quantile estimation or Box-Cox (as R's estmeansd); a 'method' column sets it per row.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"], case_sensitive=False), default="text",

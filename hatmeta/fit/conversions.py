@@ -74,7 +74,7 @@ def _z(p: float) -> float:
     return NormalDist().inv_cdf(p)
 
 
-def _num(x, name):
+def _num(x: Any, name: str) -> Any:  # a float or None; Any for the callers' reasons (see _Cell)
     if x is None:
         return None
     try:
@@ -88,25 +88,27 @@ def _num(x, name):
 
 # ---------------------------------------------------------------- medians to means and SDs
 
-def _xi_eta(n):
+def _xi_eta(n: float) -> tuple[float, float]:
     """Wan et al. (2014)'s expected standardised range and IQR: 2 z((n - 0.375)/(n + 0.25)) and
     2 z((0.75 n - 0.125)/(n + 0.25)) (metaBLUE's Wan.std)."""
-    return 2 * _z((n - 0.375) / (n + 0.25)), 2 * _z((0.75 * n - 0.125) / (n + 0.25))
+    return float(2 * _z((n - 0.375) / (n + 0.25))), float(2 * _z((0.75 * n - 0.125) / (n + 0.25)))
 
 
 def luo_mean(n: float, median: float, q1: float | None = None, q3: float | None = None,
              minimum: float | None = None, maximum: float | None = None) -> float:
     """Luo et al. (2018)'s mean from the median with the range (S1), the IQR (S2) or both (S3); no checks
     (the callers' job). Natural scale."""
-    m, a, lo, hi, b = median, minimum, q1, q3, maximum
-    if a is not None and b is not None and lo is not None and hi is not None:
+    m = median
+    if minimum is not None and maximum is not None and q1 is not None and q3 is not None:
         w1, w2 = 2.2 / (2.2 + n**0.75), 0.7 - 0.72 / n**0.55
-        return w1 * (a + b) / 2 + w2 * (lo + hi) / 2 + (1 - w1 - w2) * m
-    if a is not None and b is not None:
+        return float(w1 * (minimum + maximum) / 2 + w2 * (q1 + q3) / 2 + (1 - w1 - w2) * m)
+    if minimum is not None and maximum is not None:
         w = 4 / (4 + n**0.75)
-        return w * (a + b) / 2 + (1 - w) * m
+        return float(w * (minimum + maximum) / 2 + (1 - w) * m)
+    if q1 is None or q3 is None:
+        raise InputError("give the range (min, max), the IQR (q1, q3) or both with the median", column="median")
     w = 0.7 + 0.39 / n
-    return w * (lo + hi) / 2 + (1 - w) * m
+    return float(w * (q1 + q3) / 2 + (1 - w) * m)
 
 
 def wan_sd(n: float, q1: float | None = None, q3: float | None = None, minimum: float | None = None,
@@ -118,7 +120,11 @@ def wan_sd(n: float, q1: float | None = None, q3: float | None = None, minimum: 
     i = None if q1 is None or q3 is None else (q3 - q1) / eta
     if r is not None and i is not None:
         return 0.5 * (r + i)
-    return r if r is not None else i
+    if r is not None:
+        return float(r)
+    if i is None:
+        raise InputError("give the range (min, max), the IQR (q1, q3) or both", column="min")
+    return float(i)
 
 
 def median_to_mean_sd(n: _Cell, median: _Cell, q1: _Cell = None, q3: _Cell = None, minimum: _Cell = None,

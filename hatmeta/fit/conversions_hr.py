@@ -27,7 +27,7 @@ PARMAR = "Parmar et al. (1998) Stat Med 17:2815"
 TIERNEY = "Tierney et al. (2007) Trials 8:16"
 
 
-def _result(log_hr: float, var: float, method: str, source: str, notes: tuple = ()) -> Converted:
+def _result(log_hr: float, var: float, method: str, source: str, notes: tuple[str, ...] = ()) -> Converted:
     return Converted({"log_hr": log_hr, "se": math.sqrt(var), "hr": math.exp(log_hr), "o_minus_e": log_hr / var,
                       "v": 1 / var}, method, source, notes)
 
@@ -83,7 +83,7 @@ def log_hr_from_ci(hr: Any, ci_low: Any, ci_high: Any, level: float = 0.95) -> C
     if lo == hi:
         raise InputError("ci_low equals ci_high: no width to take a variance from", column="ci_low")
     s = se_from(h, lo, hi, level=level, log=True).values["se"]  # positivity checked there
-    notes = ()
+    notes: tuple[str, ...] = ()
     mid = math.sqrt(lo * hi)
     if abs(math.log(h / mid)) > 0.1 * (math.log(hi) - math.log(lo)):
         notes = (f"hr = {h:g} is off the CI's geometric midpoint {mid:.4g}: the CI may not be a Wald CI on the log "

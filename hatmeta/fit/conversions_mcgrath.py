@@ -37,11 +37,13 @@ from .conversions import Converted, _num, luo_mean, wan_sd
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+Box = tuple[float, float]  # a parameter's lower and upper bound
 MCGRATH = "McGrath et al. (2020) Stat Methods Med Res 29:2520; R estmeansd 1.0.1"
 FAMILIES = ("normal", "log-normal", "gamma", "weibull", "beta")
 
 
-def _summaries(n, median, q1, q3, minimum, maximum, method):
+def _summaries(n: Any, median: Any, q1: Any, q3: Any, minimum: Any, maximum: Any,
+               method: str) -> tuple[float, str, list[float], list[float], list[str]]:
     """Checked inputs: the scenario (estmeansd's get.scenario: S3 before S2 before S1), the reported
     quantiles in order and their probabilities (qe.fit)."""
     n, m = _num(n, "n"), _num(median, "median")
@@ -103,7 +105,7 @@ def _mean_sd(family: str, t: tuple[float, float]) -> tuple[float, float]:
     return x / (x + y), math.sqrt(x * y / ((x + y) ** 2 * (x + y + 1)))
 
 
-def _controls(q: list[float], n: float, scenario: str) -> dict[str, tuple]:
+def _controls(q: list[float], n: float, scenario: str) -> dict[str, tuple[tuple[float, float], tuple[Box, Box]]]:
     """Starting values and boxes per family: estmeansd's set.qe.fit.control (two.sample.default = FALSE)."""
     from scipy.optimize import brentq
 
@@ -129,7 +131,7 @@ def _controls(q: list[float], n: float, scenario: str) -> dict[str, tuple]:
     c["gamma"] = ((mean**2 / sd**2, mean / sd**2), ((1e-3, 100.0), (1e-3, 100.0)))
     # Weibull shape: the k whose coefficient of variation is sd / mean (estmeansd solves it with nlminb
     # from (mean / sd)^1.086; the start only sets where the fit begins)
-    def cv_gap(k):
+    def cv_gap(k: float) -> float:
         return math.sqrt(math.gamma(1 + 2 / k) / math.gamma(1 + 1 / k) ** 2 - 1) - sd / mean
 
     k0 = (mean / sd) ** 1.086
@@ -143,7 +145,7 @@ def _controls(q: list[float], n: float, scenario: str) -> dict[str, tuple]:
     return c
 
 
-def _quantile_jacobian(family: str, p: Any, t: Any, qf: Callable) -> Any:
+def _quantile_jacobian(family: str, p: Any, t: Any, qf: Callable[..., Any]) -> Any:
     """d quantile / d parameters (rows: probabilities), exact where the quantile function has a closed form;
     for the gamma and beta shapes a central difference of the inverse incomplete function (relative step)."""
     import numpy as np
@@ -170,7 +172,8 @@ def _quantile_jacobian(family: str, p: Any, t: Any, qf: Callable) -> Any:
     return np.column_stack(cols)
 
 
-def _fit(family: str, q: list[float], p: list[float], start: tuple, box: tuple) -> tuple[tuple, float]:
+def _fit(family: str, q: list[float], p: list[float], start: tuple[float, float],
+         box: tuple[Box, Box]) -> tuple[tuple[float, float], float]:
     """Least squares between reported and fitted quantiles within the box: L-BFGS-B with the gradient from the
     quantiles' derivatives, restarted from its own answer until the sum of squares stops falling."""
     import numpy as np
@@ -186,18 +189,18 @@ def _fit(family: str, q: list[float], p: list[float], start: tuple, box: tuple) 
         v = float(np.dot(r, r))
         return v if math.isfinite(v) else 1e300
 
-    def grad(t):
+    def grad(t: Any) -> Any:
         with np.errstate(all="ignore"):
             g = 2 * (qf(pa, t[0], t[1]) - qa) @ _quantile_jacobian(family, pa, t, qf)
         return np.where(np.isfinite(g), g, 0.0)
 
-    def stationary(t, f):
+    def stationary(t: Any, f: float) -> bool:
         """The projected gradient vanishes (relative to the parameters' and the fit's scale)."""
         g = grad(t)
         g = np.where(((t <= lo) & (g > 0)) | ((t >= hi) & (g < 0)), 0.0, g)
         return float(np.max(np.abs(g) * np.maximum(np.abs(t), 1e-3))) <= 1e-7 * f + 1e-13 * float(qa @ qa)
 
-    def lbfgsb(t):
+    def lbfgsb(t: Any) -> Any:
         r = minimize(ssq, t, jac=grad, method="L-BFGS-B", bounds=bounds,
                      options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 2000})
         return np.clip(r.x, lo, hi)
@@ -216,7 +219,7 @@ def _fit(family: str, q: list[float], p: list[float], start: tuple, box: tuple) 
         # optim then errors and drops the family. A Nelder-Mead pass (no derivatives; an overflow is just a
         # bad point) moves past it, and L-BFGS-B then finishes.
         scale = np.maximum(np.abs(x), 1e-3)
-        r = minimize(lambda u: ssq(u * scale), x / scale, method="Nelder-Mead",
+        r = minimize(lambda u, scale=scale: ssq(u * scale), x / scale, method="Nelder-Mead",
                      bounds=list(zip(lo / scale, hi / scale)), options={"xatol": 1e-10, "fatol": 0.0,
                                                                         "maxiter": 1000})
         y = np.clip(r.x * scale, lo, hi)
@@ -244,7 +247,7 @@ def qe_mean_sd(n: Any, median: Any, q1: Any = None, q3: Any = None, minimum: Any
     estmeansd's parameter box is named too.
     """
     n, scenario, q, p, notes = _summaries(n, median, q1, q3, minimum, maximum, "QE")
-    fits: dict[str, dict] = {}
+    fits: dict[str, dict[str, Any]] = {}
     for family, (start, box) in _controls(q, n, scenario).items():
         theta, value = _fit(family, q, p, start, box)
         if family == "beta":
@@ -352,8 +355,8 @@ def bc_mean_sd(n: Any, median: Any, q1: Any = None, q3: Any = None, minimum: Any
         lo, hi = max(lower, loc - 40 * scale), min(upper, loc + 40 * scale)
         norm = 1 / (ndtr((upper - loc) / scale) - ndtr((lower - loc) / scale))
 
-        def dens(x):
-            return norm * math.exp(-0.5 * ((x - loc) / scale) ** 2) / (scale * math.sqrt(2 * math.pi))
+        def dens(x: float) -> float:
+            return float(norm * math.exp(-0.5 * ((x - loc) / scale) ** 2) / (scale * math.sqrt(2 * math.pi)))
 
         opts = {"epsabs": 0.0, "epsrel": 1e-12, "limit": 500, "points": [loc]}
         mean = integrate.quad(lambda x: dens(x) * _bc_inv(x, lam), lo, hi, **opts)[0]
