@@ -105,17 +105,22 @@ def _mean_sd(family: str, t: tuple[float, float]) -> tuple[float, float]:
     return x / (x + y), math.sqrt(x * y / ((x + y) ** 2 * (x + y + 1)))
 
 
+def _luo_wan(q: list[float], n: float, scenario: str) -> tuple[float, float]:
+    """metaBLUE's Luo.mean and Wan.std of the reported quantiles in order (estmeansd's starting values, and BC's
+    location and scale on the transformed scale)."""
+    if scenario == "S3":
+        return luo_mean(n, q[2], q[1], q[3], q[0], q[4]), wan_sd(n, q[1], q[3], q[0], q[4])
+    if scenario == "S2":
+        return luo_mean(n, q[1], q[0], q[2]), wan_sd(n, q[0], q[2])
+    return luo_mean(n, q[1], minimum=q[0], maximum=q[2]), wan_sd(n, minimum=q[0], maximum=q[2])
+
+
 def _controls(q: list[float], n: float, scenario: str) -> dict[str, tuple[tuple[float, float], tuple[Box, Box]]]:
     """Starting values and boxes per family: estmeansd's set.qe.fit.control (two.sample.default = FALSE)."""
     from scipy.optimize import brentq
 
     mid = (q[1], q[3]) if scenario == "S3" else (q[0], q[2])
-    if scenario == "S3":
-        mean, sd = luo_mean(n, q[2], q[1], q[3], q[0], q[4]), wan_sd(n, q[1], q[3], q[0], q[4])
-    elif scenario == "S2":
-        mean, sd = luo_mean(n, q[1], q[0], q[2]), wan_sd(n, q[0], q[2])
-    else:
-        mean, sd = luo_mean(n, q[1], minimum=q[0], maximum=q[2]), wan_sd(n, minimum=q[0], maximum=q[2])
+    mean, sd = _luo_wan(q, n, scenario)
     c = {"normal": ((mean, sd), ((mid[0], mid[1]), (1e-3, 50.0)))}
     if min(q) < 0:
         return c
@@ -335,16 +340,14 @@ def bc_mean_sd(n: Any, median: Any, q1: Any = None, q3: Any = None, minimum: Any
     else:
         lam = float(minimize_scalar(lambda x: _asymmetry(q, x), bounds=(-2.0, 3.0), method="bounded",
                                     options={"xatol": 1e-10, "maxiter": 2000}).x)
+    if lam > 3 - 1e-6:
+        notes.append("the symmetrising power reached the top of estmeansd's search range (3): the quantiles are "
+                     "more skewed to the left than a Box-Cox power can undo")
     if lam < 0 and abs(lam) >= 1e-8:
         notes.append(f"the symmetrising power is {lam:.4g} < 0; estmeansd sets it to 0 (log transform)")
     lam = 0.0 if abs(lam) < 1e-8 else max(0.0, lam)  # estmeansd's round_lambda
     t = [_bc(v, lam) for v in q]
-    if scenario == "S3":
-        loc, scale = luo_mean(n, t[2], t[1], t[3], t[0], t[4]), wan_sd(n, t[1], t[3], t[0], t[4])
-    elif scenario == "S2":
-        loc, scale = luo_mean(n, t[1], t[0], t[2]), wan_sd(n, t[0], t[2])
-    else:
-        loc, scale = luo_mean(n, t[1], minimum=t[0], maximum=t[2]), wan_sd(n, minimum=t[0], maximum=t[2])
+    loc, scale = _luo_wan(t, n, scenario)
     if lam > 0:
         # the normal on the transformed scale, truncated symmetrically about its mean to where the inverse
         # transform is defined (estmeansd: [-1/lambda, 2 loc + 1/lambda]); beyond 40 SDs its density is 0.

@@ -163,3 +163,14 @@ def test_bc_metamean_is_monte_carlo_noise_around_the_integral():
 def test_impossible_inputs_are_one_line_errors(call, message):
     with pytest.raises(InputError, match=message):
         call()
+
+
+def test_bc_names_a_power_set_to_zero_or_at_its_bound():
+    """estmeansd sets a negative power to 0 and searches no further than 3: both are said, not silent."""
+    by_id = {c["id"]: c for c in REF["cases"]}
+    low = BC(*args(by_id["normal_n50_S2"]))
+    assert low.values["lambda"] == by_id["normal_n50_S2"]["bc_tight"]["lambda"] == 0
+    assert any("< 0" in n and "sets it to 0" in n for n in low.notes)
+    top = BC(*args(by_id["small_n5_S2"]))
+    assert top.values["lambda"] == pytest.approx(3, abs=1e-6) and any("(3)" in n for n in top.notes)
+    assert not BC(*args(by_id["help_lnorm_n100_S2"])).notes
