@@ -12,9 +12,11 @@ parameters are kept in and the choice among families follow estmeansd's ``set.qe
   reported quantiles and the distribution's quantiles at probabilities 1/n, 0.25, 0.5, 0.75, 1 - 1/n
   (those reported), and takes the mean and SD of the best-fitting family. estmeansd minimises with
   R's ``optim(method = "L-BFGS-B")`` at its default tolerance and finite-difference step (1e-3), which
-  can stop short of the minimum (estimates a few 1e-4 off); hatmeta minimises to the box-constrained
-  minimum (L-BFGS-B from the same start, restarted until the sum of squares stops falling), so its sum
-  of squares is never larger than estmeansd's (tests/validation/test_estmeansd.py shows it per case).
+  can stop short of the minimum (estimates a few 1e-4 off), or errors where a trial step overflows the
+  quantiles (then the family is dropped: the Weibull, for most min-median-max data); hatmeta minimises to
+  the box-constrained minimum (trust-region least squares from the same start, with Nelder-Mead passes
+  until the sum of squares stops falling), so its sum of squares is never larger than estmeansd's and it
+  can choose a family estmeansd dropped (tests/validation/test_estmeansd.py shows it per case).
 - BC finds the Box-Cox power lambda in [-2, 3] that makes the transformed quantiles symmetric about the
   median (lambda below 0 set to 0, as estmeansd does), takes Luo's mean and Wan's SD of the transformed
   quantiles, and maps them back through the inverse transform of the normal truncated symmetrically to
@@ -179,10 +181,11 @@ def _quantile_jacobian(family: str, p: Any, t: Any, qf: Callable[..., Any]) -> A
 
 def _fit(family: str, q: list[float], p: list[float], start: tuple[float, float],
          box: tuple[Box, Box]) -> tuple[tuple[float, float], float]:
-    """Least squares between reported and fitted quantiles within the box: L-BFGS-B with the gradient from the
-    quantiles' derivatives, restarted from its own answer until the sum of squares stops falling."""
+    """Least squares between reported and fitted quantiles within the box: SciPy's trust-region reflective
+    least squares with the quantiles' derivatives, and Nelder-Mead passes where that stops short of a stationary
+    point, until the sum of squares stops falling."""
     import numpy as np
-    from scipy.optimize import minimize
+    from scipy.optimize import least_squares, minimize
 
     qf = _quantile_function(family)
     qa, pa = np.asarray(q, float), np.asarray(p, float)
@@ -202,27 +205,41 @@ def _fit(family: str, q: list[float], p: list[float], start: tuple[float, float]
     def stationary(t: Any, f: float) -> bool:
         """The projected gradient vanishes (relative to the parameters' and the fit's scale)."""
         g = grad(t)
-        g = np.where(((t <= lo) & (g > 0)) | ((t >= hi) & (g < 0)), 0.0, g)
-        return float(np.max(np.abs(g) * np.maximum(np.abs(t), 1e-3))) <= 1e-7 * f + 1e-13 * float(qa @ qa)
+        near = 1e-8 * np.maximum(np.abs(t), 1e-3)  # trust-region steps stop just inside a bound
+        g = np.where(((t <= lo + near) & (g > 0)) | ((t >= hi - near) & (g < 0)), 0.0, g)
+        return float(np.max(np.abs(g) * np.maximum(np.abs(t), 1e-3))) <= 1e-6 * f + 1e-12 * float(qa @ qa)
 
-    def lbfgsb(t: Any) -> Any:
-        r = minimize(ssq, t, jac=grad, method="L-BFGS-B", bounds=bounds,
-                     options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 2000})
+    def resid(t: Any) -> Any:
+        with np.errstate(all="ignore"):
+            r = qf(pa, t[0], t[1]) - qa
+        return np.where(np.isfinite(r), r, 1e150)
+
+    def jac(t: Any) -> Any:
+        with np.errstate(all="ignore"):
+            j = _quantile_jacobian(family, pa, t, qf)
+        return np.where(np.isfinite(j), j, 0.0)
+
+    def refine(t: Any) -> Any:
+        # a least-squares problem: trust-region reflective with the exact Jacobian converges in a few steps
+        # (SciPy's L-BFGS-B took hundreds of iterations, each slow, on the same fits)
+        t = np.clip(t, lo, hi)
+        t = np.where(t <= lo, lo + 1e-12 * np.maximum(np.abs(lo), 1e-3), t)
+        t = np.where(t >= hi, hi - 1e-12 * np.maximum(np.abs(hi), 1e-3), t)
+        r = least_squares(resid, t, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac", ftol=1e-13,
+                          xtol=1e-13, gtol=1e-13, max_nfev=200)
         return np.clip(r.x, lo, hi)
 
-    bounds = list(zip(lo, hi))
     x = np.clip(np.asarray(start, float), lo, hi)  # optim's L-BFGS-B projects a start outside the box too
     best = ssq(x)
     for _ in range(10):
-        y = lbfgsb(x)
+        y = refine(x)
         if ssq(y) <= best:
             x, best = y, ssq(y)
         if stationary(x, best):
             break
-        # L-BFGS-B's line search stalls where a trial step overflows the quantiles (a Weibull shape near its
-        # lower bound: L^(1/k) for k = 1e-3), away from the minimum and with a large gradient; estmeansd's
-        # optim then errors and drops the family. A Nelder-Mead pass (no derivatives; an overflow is just a
-        # bad point) moves past it, and L-BFGS-B then finishes.
+        # Not stationary yet: a Nelder-Mead pass (no derivatives; an overflowing quantile is just a bad point),
+        # then the least-squares step again. (estmeansd's L-BFGS-B stalls or errors where a trial step overflows
+        # the quantiles, a Weibull shape near its lower bound giving L^(1/k) for k = 1e-3, and drops the family.)
         scale = np.maximum(np.abs(x), 1e-3)
         r = minimize(lambda u, scale=scale: ssq(u * scale), x / scale, method="Nelder-Mead",
                      bounds=list(zip(lo / scale, hi / scale)), options={"xatol": 1e-10, "fatol": 0.0,
@@ -247,13 +264,20 @@ def qe_mean_sd(n: Any, median: Any, q1: Any = None, q3: Any = None, minimum: Any
     Returns
     -------
     Converted with ``mean``, ``sd``, ``scenario``, ``distribution`` (the best-fitting family) and ``fits``
-    (per family: its two parameters, the sum of squares, mean and SD). With a negative quantile only the
+    (per family: its two parameters, the sum of squares, mean and SD; the beta only where it could be chosen). With a negative quantile only the
     normal is fitted (estmeansd does the same), and ``notes`` says so; a selected fit on the edge of
     estmeansd's parameter box is named too.
     """
     n, scenario, q, p, notes = _summaries(n, median, q1, q3, minimum, maximum, "QE")
     fits: dict[str, dict[str, Any]] = {}
     for family, (start, box) in _controls(q, n, scenario).items():
+        if family == "beta" and fits:
+            # beta quantiles lie in [0, 1]: its sum of squares is at least that of the quantiles above 1. When that
+            # bound exceeds a fit already made the beta cannot be chosen, and it is not fitted (estmeansd fits it
+            # and never picks it); its row is left out of ``fits``
+            bound = sum((v - 1) ** 2 for v in q if v > 1)
+            if bound > min(f["ssq"] for f in fits.values()):
+                continue
         theta, value = _fit(family, q, p, start, box)
         if family == "beta":
             # with data outside (0, 1) the beta's sum of squares has several flat minima along the box's

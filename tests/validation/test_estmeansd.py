@@ -44,8 +44,13 @@ def test_qe_equals_estmeansd_fitted_to_convergence(case):
     assert v["distribution"] == tight["distribution"] and v["scenario"] == case["scenario"]
     assert v["mean"] == pytest.approx(tight["mean"], rel=REL)
     assert v["sd"] == pytest.approx(tight["sd"], rel=REL)
-    assert set(v["fits"]) == set(tight["fits"])
+    # the beta is left out where quantiles above 1 keep its sum of squares above a fit already made
+    assert set(v["fits"]) == set(tight["fits"]) or set(tight["fits"]) - set(v["fits"]) == {"beta"}
+    if "beta" not in v["fits"] and "beta" in tight["fits"]:
+        assert tight["fits"]["beta"]["ssq"] > v["fits"][v["distribution"]]["ssq"]
     for family, ref in tight["fits"].items():
+        if family not in v["fits"]:
+            continue
         ours = v["fits"][family]
         assert no_worse(ours["ssq"], ref["ssq"]), family
         same = ours["mean"] == pytest.approx(ref["mean"], rel=REL) and ours["sd"] == pytest.approx(ref["sd"], rel=REL)
@@ -61,7 +66,10 @@ def test_qe_sum_of_squares_no_worse_than_the_package(case):
     every family the package kept is at least as close."""
     v, pkg = QE(*args(case)).values, case["qe_package"]
     for family, ref in pkg["fits"].items():
-        assert no_worse(v["fits"][family]["ssq"], ref["ssq"]), family
+        if family in v["fits"]:
+            assert no_worse(v["fits"][family]["ssq"], ref["ssq"]), family
+        else:  # the beta, not fitted: it could not have been chosen
+            assert family == "beta" and ref["ssq"] > v["fits"][v["distribution"]]["ssq"]
     # the family chosen fits at least as well as the package's choice; where it differs, the package had
     # dropped it (its optim errored: the Weibull in S1 and S3) or stopped short
     assert no_worse(v["fits"][v["distribution"]]["ssq"], pkg["fits"][pkg["distribution"]]["ssq"])
