@@ -264,9 +264,9 @@ def qe_mean_sd(n: Any, median: Any, q1: Any = None, q3: Any = None, minimum: Any
     Returns
     -------
     Converted with ``mean``, ``sd``, ``scenario``, ``distribution`` (the best-fitting family) and ``fits``
-    (per family: its two parameters, the sum of squares, mean and SD; the beta only where it could be chosen). With a negative quantile only the
-    normal is fitted (estmeansd does the same), and ``notes`` says so; a selected fit on the edge of
-    estmeansd's parameter box is named too.
+    (per family: its two parameters, the sum of squares, mean and SD; the beta only where it could be chosen).
+    With a negative quantile only the normal is fitted (estmeansd does the same), and ``notes`` says so; a
+    selected fit on the edge of estmeansd's parameter box is named too.
     """
     n, scenario, q, p, notes = _summaries(n, median, q1, q3, minimum, maximum, "QE")
     fits: dict[str, dict[str, Any]] = {}
