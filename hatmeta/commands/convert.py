@@ -16,15 +16,20 @@ TRUE = ("1", "yes", "true", "y", "log")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Level of the CIs given (input ci, or_ci).")
 @click.option("--log", "log_all", is_flag=True, help="Estimates and CIs are ratios (logged first); or a 'log' column "
               "per row (yes/no).")
-@click.option("--method", type=click.Choice(["luo/wan/shi", "wan2014"], case_sensitive=False), default="luo/wan/shi",
-              show_default=True, help="Median-based means and SDs: Luo 2018 / Wan 2014 / Shi 2020, or Wan 2014 only.")
+@click.option("--method", type=click.Choice(["luo/wan/shi", "wan2014", "qe-mcgrath", "bc-mcgrath"],
+                                           case_sensitive=False), default="luo/wan/shi", show_default=True,
+              help="Median-based means and SDs: Luo 2018 / Wan 2014 / Shi 2020, Wan 2014 only, or McGrath 2020's "
+                   "quantile estimation or Box-Cox (as R's estmeansd); a 'method' column sets it per row.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"], case_sensitive=False), default="text",
               show_default=True)
 def convert(file, level, log_all, method, fmt):
     """Convert each row of FILE (CSV) by its `input` column: median_iqr, median_range, median_iqr_range
     (n, median, q1, q3, min, max -> mean, sd), ci, p, t (estimate with ci_low/ci_high, p [df] or t -> se),
     or_margins (or, n, n1, events -> 2x2), or_ci (or, ci_low, ci_high, n1, n2 -> 2x2), change_sd
-    (sd_baseline, sd_final, r -> sd_change), smd_t, smd_p, smd_f (n1, n2 and t, p or f [sign] -> yi, vi)."""
+    (sd_baseline, sd_final, r -> sd_change), smd_t, smd_p, smd_f (n1, n2 and t, p or f [sign] -> yi, vi),
+    hr_oe (o_minus_e, v), hr_oe_arms (observed_treat, expected_treat, observed_ctrl, expected_ctrl), hr_ci
+    (hr, ci_low, ci_high), hr_p (p, sign and events_treat, events_ctrl or events [n_treat, n_ctrl] [sides])
+    -> log_hr, se, hr, o_minus_e, v (Parmar 1998, Tierney 2007)."""
     from ..fit.conversions import convert_row
     from ..io.trial_table import read_rows
 
@@ -54,7 +59,7 @@ def convert(file, level, log_all, method, fmt):
         return
     keys = []
     for r in out:
-        keys += [k for k in r if k not in keys and k not in ("notes", "other_solution")]
+        keys += [k for k in r if k not in keys and k not in ("notes", "other_solution", "fits")]
     if fmt == "csv":
         import csv
         import sys
@@ -69,7 +74,7 @@ def convert(file, level, log_all, method, fmt):
         return
     for r in out:
         vals = ", ".join(f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}" for k, v in r.items()
-                         if k not in ("study", "input", "method", "source", "notes", "other_solution"))
+                         if k not in ("study", "input", "method", "source", "notes", "other_solution", "fits"))
         click.echo(f"{r['study']} ({r['input']}): {vals}  [{r['method']}; {r['source']}]")
         for n in r["notes"]:
             click.echo(f"  note: {n}")

@@ -74,7 +74,7 @@ def _z(p: float) -> float:
     return NormalDist().inv_cdf(p)
 
 
-def _num(x, name):
+def _num(x: Any, name: str) -> Any:  # a float or None; Any for the callers' reasons (see _Cell)
     if x is None:
         return None
     try:
@@ -87,6 +87,45 @@ def _num(x, name):
 
 
 # ---------------------------------------------------------------- medians to means and SDs
+
+def _xi_eta(n: float) -> tuple[float, float]:
+    """Wan et al. (2014)'s expected standardised range and IQR: 2 z((n - 0.375)/(n + 0.25)) and
+    2 z((0.75 n - 0.125)/(n + 0.25)) (metaBLUE's Wan.std)."""
+    return float(2 * _z((n - 0.375) / (n + 0.25))), float(2 * _z((0.75 * n - 0.125) / (n + 0.25)))
+
+
+def luo_mean(n: float, median: float, q1: float | None = None, q3: float | None = None,
+             minimum: float | None = None, maximum: float | None = None) -> float:
+    """Luo et al. (2018)'s mean from the median with the range (S1), the IQR (S2) or both (S3); no checks
+    (the callers' job). Natural scale."""
+    m = median
+    if minimum is not None and maximum is not None and q1 is not None and q3 is not None:
+        w1, w2 = 2.2 / (2.2 + n**0.75), 0.7 - 0.72 / n**0.55
+        return float(w1 * (minimum + maximum) / 2 + w2 * (q1 + q3) / 2 + (1 - w1 - w2) * m)
+    if minimum is not None and maximum is not None:
+        w = 4 / (4 + n**0.75)
+        return float(w * (minimum + maximum) / 2 + (1 - w) * m)
+    if q1 is None or q3 is None:
+        raise InputError("give the range (min, max), the IQR (q1, q3) or both with the median", column="median")
+    w = 0.7 + 0.39 / n
+    return float(w * (q1 + q3) / 2 + (1 - w) * m)
+
+
+def wan_sd(n: float, q1: float | None = None, q3: float | None = None, minimum: float | None = None,
+           maximum: float | None = None) -> float:
+    """Wan et al. (2014)'s SD (eqs. 9, 16; with all five numbers the average of the two) from the range,
+    the IQR or both; no checks. Natural scale."""
+    xi, eta = _xi_eta(n)
+    r = None if minimum is None or maximum is None else (maximum - minimum) / xi
+    i = None if q1 is None or q3 is None else (q3 - q1) / eta
+    if r is not None and i is not None:
+        return 0.5 * (r + i)
+    if r is not None:
+        return float(r)
+    if i is None:
+        raise InputError("give the range (min, max), the IQR (q1, q3) or both", column="min")
+    return float(i)
+
 
 def median_to_mean_sd(n: _Cell, median: _Cell, q1: _Cell = None, q3: _Cell = None, minimum: _Cell = None,
                       maximum: _Cell = None, method: str = "luo/wan/shi") -> Converted:
@@ -120,50 +159,46 @@ def median_to_mean_sd(n: _Cell, median: _Cell, q1: _Cell = None, q3: _Cell = Non
     s1, s2 = a is not None and b is not None, lo is not None and hi is not None
     if not (s1 or s2):
         raise InputError("give the range (min, max), the IQR (q1, q3) or both with the median", column="median")
-    xi = 2 * _z((n - 0.375) / (n + 0.25))
-    eta = 2 * _z((0.75 * n - 0.125) / (n + 0.25))
+    xi, eta = _xi_eta(n)
     if s1 and s2:
         scenario = "S3"
         t = max(2.65 * math.log(0.6 * n) / math.sqrt(n) * abs((a + b - 2 * m) / (b - a)),
                 abs((lo + hi - 2 * m) / (hi - lo)))
         crit = 3 / math.sqrt(n) - 40 / n**3
         if method == "luo/wan/shi":
-            w1, w2 = 2.2 / (2.2 + n**0.75), 0.7 - 0.72 / n**0.55
-            mean = w1 * (a + b) / 2 + w2 * (lo + hi) / 2 + (1 - w1 - w2) * m
+            mean = luo_mean(n, m, lo, hi, a, b)
             w = 1 / (1 + 0.07 * n**0.6)
             sd = w * (b - a) / xi + (1 - w) * (hi - lo) / eta
             name, src = "Luo 2018 mean, Shi 2020 SD (min, q1, median, q3, max)", f"{LUO}; {SHI}"
         else:
             mean = (a + 2 * lo + 2 * m + 2 * hi + b) / 8
-            sd = 0.5 * ((b - a) / xi + (hi - lo) / eta)
+            sd = wan_sd(n, lo, hi, a, b)
             name, src = "Wan 2014 mean and SD (min, q1, median, q3, max)", WAN
     elif s1:
         scenario = "S1"
         t = abs((a + b - 2 * m) / (b - a))
         crit = 1 / math.log(n + 9) + 2.5 / (n + 1)
         if method == "luo/wan/shi":
-            w = 4 / (4 + n**0.75)
-            mean = w * (a + b) / 2 + (1 - w) * m
+            mean = luo_mean(n, m, minimum=a, maximum=b)
             name, src = "Luo 2018 mean, Wan 2014 SD (min, median, max)", f"{LUO}; {WAN}"
         else:
             mean = (a + 2 * m + b) / 4
             name, src = "Wan 2014 mean and SD (min, median, max)", WAN
-        sd = (b - a) / xi
+        sd = wan_sd(n, minimum=a, maximum=b)
     else:
         scenario = "S2"
         t = abs((lo + hi - 2 * m) / (hi - lo))
         crit = 2.65 / math.sqrt(n) - 6 / n**2
         if method == "luo/wan/shi":
-            w = 0.7 + 0.39 / n
-            mean = w * (lo + hi) / 2 + (1 - w) * m
+            mean = luo_mean(n, m, lo, hi)
             name, src = "Luo 2018 mean, Wan 2014 SD (q1, median, q3)", f"{LUO}; {WAN}"
         else:
             mean = (lo + m + hi) / 3
             name, src = "Wan 2014 mean and SD (q1, median, q3)", WAN
-        sd = (hi - lo) / eta
+        sd = wan_sd(n, lo, hi)
     skewed = t >= crit
     notes = (f"skewness test ({SHI_TEST}): {t:.4g} >= {crit:.4g}: the data look skewed, the normal-theory "
-             "mean and SD may mislead",) if skewed else ()
+             "mean and SD may mislead (methods qe-mcgrath and bc-mcgrath do not assume normality)",) if skewed else ()
     return Converted({"mean": mean, "sd": sd, "scenario": scenario, "skew_t": t, "skew_crit": crit,
                       "skewed": skewed}, name, src, notes)
 
@@ -355,21 +390,55 @@ INPUTS = {
     "smd_t": ("n1", "n2", "t"),
     "smd_p": ("n1", "n2", "p", "sign"),
     "smd_f": ("n1", "n2", "f", "sign"),
+    "hr_oe": ("o_minus_e", "v"),
+    "hr_oe_arms": ("observed_treat", "expected_treat", "observed_ctrl", "expected_ctrl"),
+    "hr_ci": ("hr", "ci_low", "ci_high"),
+    "hr_p": ("p", "sign"),
 }
+# columns a layout reads when present: hr_p takes the events per arm, or the total with or without the numbers
+# randomised (conversions_hr.log_hr_from_p says which it used)
+OPTIONAL = {"hr_p": ("events_treat", "events_ctrl", "events", "n_treat", "n_ctrl", "sides")}
+MEDIAN_METHODS = ("luo/wan/shi", "wan2014", "qe-mcgrath", "bc-mcgrath")
 
 
 def convert_row(kind: str, row: dict, level: float = 0.95, log: bool = False, method: str = "luo/wan/shi",
                 ) -> Converted:
-    """One row of a table with an ``input`` column naming its layout (INPUTS), as CMA allows."""
+    """One row of a table with an ``input`` column naming its layout (INPUTS), as CMA allows. ``method`` (one of
+    MEDIAN_METHODS) converts the median rows; a row's own ``method`` cell, when filled, overrides it."""
     kind = str(kind).strip().lower()
     if kind not in INPUTS:
         raise InputError(f"unknown input {kind!r}; choose one of {', '.join(INPUTS)}", column="input")
-    g = {k: (row.get(k) if row.get(k) not in ("", None) else None) for k in INPUTS[kind] + ("df",)}
+    g = {k: (row.get(k) if row.get(k) not in ("", None) else None)
+         for k in INPUTS[kind] + OPTIONAL.get(kind, ()) + ("df",)}
     missing = [k for k in INPUTS[kind] if g[k] is None and k != "sign"]
     if missing:
         raise InputError(f"input {kind} needs {', '.join(missing)}", column=missing[0])
     if kind.startswith("median"):
-        return median_to_mean_sd(g["n"], g["median"], g.get("q1"), g.get("q3"), g.get("min"), g.get("max"), method)
+        own = str(row.get("method") or "").strip().lower()
+        method = own or str(method).lower()
+        if method not in MEDIAN_METHODS:
+            raise InputError(f"unknown method {method!r}; choose one of {', '.join(MEDIAN_METHODS)}", column="method")
+        args = (g["n"], g["median"], g.get("q1"), g.get("q3"), g.get("min"), g.get("max"))
+        if method in ("qe-mcgrath", "bc-mcgrath"):
+            from .conversions_mcgrath import bc_mean_sd, qe_mean_sd
+
+            return (qe_mean_sd if method == "qe-mcgrath" else bc_mean_sd)(*args)
+        return median_to_mean_sd(*args, method=method)
+    if kind.startswith("hr_"):
+        from . import conversions_hr as hr
+
+        if kind == "hr_oe":
+            return hr.log_hr_from_oe(g["o_minus_e"], g["v"])
+        if kind == "hr_oe_arms":
+            return hr.log_hr_from_oe(observed_treat=g["observed_treat"], expected_treat=g["expected_treat"],
+                                     observed_ctrl=g["observed_ctrl"], expected_ctrl=g["expected_ctrl"])
+        if kind == "hr_ci":
+            return hr.log_hr_from_ci(g["hr"], g["ci_low"], g["ci_high"], level)
+        sides = _num(g["sides"], "sides")
+        if sides not in (None, 1, 2):
+            raise InputError(f"sides must be 1 or 2, got {g['sides']}", column="sides")
+        return hr.log_hr_from_p(g["p"], g["sign"], g["events_treat"], g["events_ctrl"], g["events"], g["n_treat"],
+                                g["n_ctrl"], sides=int(sides or 2))
     if kind == "ci":
         return se_from(g["estimate"], g["ci_low"], g["ci_high"], level=level, log=log)
     if kind == "p":
