@@ -100,6 +100,24 @@ def pool_rm5(data_file, outcome_id, measure, options):
                           "study_annotations": annotations})
 
 
+def compare_reference(ref, result, measure, options) -> dict[str, Any]:
+    """``pool --data FILE.rm5 --outcome ID --compare REF``: the same outcome of another version of the
+    review (REF a .rm5 file, a data package or RevMan's analyses CSV) pooled with its own stored settings,
+    as a result JSON (a saved result JSON as REF is read as for any --data table)."""
+    from ..io.revman import is_rm5
+    from ..io.revman_package import is_csv_export, is_package
+
+    ref_s = str(ref)
+    if not (is_rm5(ref_s) or is_package(ref_s) or (ref_s.lower().endswith(".csv") and is_csv_export(ref_s))):
+        raise InputError("with --data FILE.rm5, --compare takes another version of the review (OTHER.rm5, a "
+                         "data package or RevMan's analyses CSV) or a saved result JSON", option="--compare")
+    oid = result.extra["revman_outcome"]["id"]
+    try:
+        return pool_rm5(ref_s, oid, measure, options).to_dict()
+    except InputError as exc:
+        raise InputError(f"the reference cannot be pooled: {exc.message}", file=ref_s, option="--compare") from None
+
+
 def _tol_text(precision):
     return "1e-8 relative" if precision == "full" else f"RevMan's {precision}"
 
