@@ -77,7 +77,8 @@ def pool_rm5(data_file, outcome_id, measure, options):
     from ..io.revman import estimable_total
 
     notes += tuple(f"subgroup {name}: not estimable (RevMan's stored total is 'Not estimable')"
-                   for name, stored in o.subgroups if stored and not estimable_total(stored, o.measure))
+                   for name, stored in o.subgroups
+                   if stored and stored.get("effect_size") is not None and not estimable_total(stored, o.measure))
     if o.ci_study != o.ci_total:
         notes += (f"study CIs at {o.ci_study:g}% (RevMan's CI_STUDY), the totals at {o.ci_total:g}%",)
     block: dict[str, Any] = compare_stored(o, result, review.precision) if preset in ("revman5", "revman") else {
