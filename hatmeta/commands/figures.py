@@ -260,8 +260,6 @@ def _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgr
                                          **extra)
     keys = None
     if cumulative:
-        from .. import api
-
         if data_file:
             table = ctx.meta["hatmeta.table"]  # the rows _pool read (a --data table or a RevMan outcome)
         else:

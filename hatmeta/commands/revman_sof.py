@@ -56,7 +56,8 @@ def sof_rows(data_file: Any) -> tuple[str, list[dict[str, str]]]:
                 f"{g.group}: {res.measure} {est_ci(nat(g.estimate), nat(g.ci_low), nat(g.ci_high), ' to ', '()')}"
                 for g in res.subgroups or ())
         else:
-            row["effect"] = f"{res.measure} {est_ci(nat(res.estimate), nat(res.ci_low), nat(res.ci_high), ' to ', '()')}"
+            effect = est_ci(nat(res.estimate), nat(res.ci_low), nat(res.ci_high), " to ", "()")
+            row["effect"] = f"{res.measure} {effect}"
             row.update(_risks(o, res))
         row["heterogeneity"] = f"I² = {res.i2:.0f}%" + (f"; tau² = {tau2_text(res.tau2)}" if o.random else "")
         block = res.extra["revman"]

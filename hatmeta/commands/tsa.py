@@ -56,8 +56,9 @@ MAX_DRAWS = 1_000_000  # --plan-next simulates draws x sizes trials at once
 @click.option("--format", "fmt", type=click.Choice(["text", "json"], case_sensitive=False), default="text",
               show_default=True)
 @click.pass_context
-def tsa(ctx, analysis, data_file, outcome, measure, benefit, rrr, rri, md, sd, control_risk, alpha, power, sides, spending,
-        d2, order, method, weights, no_inflate, futility, plot_file, plan_next, target_power, sizes, draws, seed, fmt):
+def tsa(ctx, analysis, data_file, outcome, measure, benefit, rrr, rri, md, sd, control_risk, alpha, power, sides,
+        spending, d2, order, method, weights, no_inflate, futility, plot_file, plan_next, target_power, sizes, draws,
+        seed, fmt):
     """Trial sequential analysis: required information size, monitoring boundaries, conclusion.
 
     Settings come from the analysis spec's [tsa] table; options override them. z values and
@@ -79,7 +80,8 @@ def tsa(ctx, analysis, data_file, outcome, measure, benefit, rrr, rri, md, sd, c
 
     if wants_review(data_file, outcome):  # a RevMan outcome: its rows, arms and names; the TSA's own model
         src = outcome_source(data_file, outcome, measure)
-        table, measure, settings, benefit = src.table, src.measure, {}, benefit or "lower"
+        settings: dict = {}
+        table, measure, benefit = src.table, src.measure, benefit or "lower"
         notes, title, arms = list(src.notes), src.title, src.labels
         study_labels = dict(zip(table.studies, table.extra.get("label", table.studies)))
         pool_model = f"RevMan's {src.model_text}"
