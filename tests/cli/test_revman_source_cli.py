@@ -246,3 +246,13 @@ def test_footnotes_and_non_ascii_names_reach_the_figure_and_notes(capsys, tmp_pa
     svg = tmp_path / "f.svg"
     code, out, err = cli(capsys, "forest", "--data", EDGE, "--outcome", "CMP-001.01", "--out", svg)
     assert code == 0 and "George-Ødegård 1997" in svg.read_text(encoding="utf-8") and not err
+
+
+def test_forest_shows_a_subgroup_whose_studies_are_all_not_estimable(capsys, tmp_path):
+    """RevMan lists such a subgroup with its heading and 'Not estimable' subtotal (CD000023.pub4, 4.3)."""
+    svg = tmp_path / "f.svg"
+    code, out, err = cli(capsys, "forest", "--data", EDGE, "--outcome", "CMP-001.06", "--out", svg)
+    assert code == 0, err
+    text = svg.read_text(encoding="utf-8")
+    block = text[text.index(">no events<"):]
+    assert "Subtotal (95% CI)" in block and "Not estimable" in block

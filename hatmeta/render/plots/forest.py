@@ -462,8 +462,13 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
             rows.append({"kind": "blank"})
         grouped = set(groups)
         loose = [a for a in absent if study_groups.get(a["study"]) not in grouped]
-        if loose:
-            rows += study_rows([], loose) + [{"kind": "blank"}]
+        # a subgroup whose studies are all not estimable: its heading and 'Not estimable' subtotal, as RevMan
+        for gname in dict.fromkeys(study_groups.get(a["study"]) for a in loose):
+            block = [a for a in loose if study_groups.get(a["study"]) == gname]
+            head = [{"cells": {0: (str(gname), True)}, "kind": "group"}] if gname not in (None, "") else []
+            tail = [{"cells": totals_row([a["inputs"] for a in block], NOT_ESTIMABLE, "",
+                                         f"Subtotal ({100 * res.level:g}% CI)"), "kind": "subtotal-ne"}] if head else []
+            rows += head + study_rows([], block) + tail + [{"kind": "blank"}]
     else:
         rows += study_rows(range(len(studies)), absent)
         rows.append({"kind": "blank"})
