@@ -39,7 +39,7 @@ def revman(file, fmt):
         click.echo(f"\n{c['id']}  {c['name']}")
         for o in c["outcomes"]:
             sub = f"; subgroups: {', '.join(o['subgroups'])}" if o["subgroups"] else ""
-            pooled = "" if o["pooled_by_revman"] else "; no totals stored by RevMan"
+            pooled = "" if o["pooled_by_revman"] else "; no total from RevMan (none stored, or 'Not estimable')"
             click.echo(f"  {o['id']}  {o['name']}: {o['data_type']}, {o['measure']}, {o['method']}, {o['model']}, "
                        f"k = {o['k']}{sub}{pooled}")
 
