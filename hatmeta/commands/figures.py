@@ -68,6 +68,9 @@ def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
         table, names, title, chosen = src.table, src.labels, src.title, benefit or "lower"
         subgroup = src.options["subgroup"]
         ctx.meta["hatmeta.risk_of_bias"] = src.risk_of_bias or None
+        if src.outcome.totals == "NO":  # drawn, but said: the review's authors chose to show no total
+            click.echo(f"warning: the review shows no total for {src.outcome.id} (RevMan's TOTALS=NO); the "
+                       "total drawn is hatmeta's, with the stored method", err=True)
     elif data_file:
         table, measure = api.read_data(data_file, measure)
         res = api.pool_table(table, measure, **opts)

@@ -79,6 +79,9 @@ def pool_rm5(data_file, outcome_id, measure, options):
     notes += tuple(f"subgroup {name}: not estimable (RevMan's stored total is 'Not estimable')"
                    for name, stored in o.subgroups
                    if stored and stored.get("effect_size") is not None and not estimable_total(stored, o.measure))
+    if o.totals == "NO":
+        notes += (f"the review shows no total for outcome {o.id} (RevMan's TOTALS=NO): the total here is "
+                  "hatmeta's, with the stored method",)
     if o.ci_study != o.ci_total:
         notes += (f"study CIs at {o.ci_study:g}% (RevMan's CI_STUDY), the totals at {o.ci_total:g}%",)
     block: dict[str, Any] = compare_stored(o, result, review.precision) if preset in ("revman5", "revman") else {

@@ -267,3 +267,10 @@ def test_revmans_p_is_compared_to_its_own_routines_precision():
     assert _check(o, "p", 0.21092899855303374, 0.2109290228760643, "full")[2] is True  # CD000023 2.3's stored pair
     assert _check(o, "p", 0.2109289, 0.2109290, "full")[2] is False
     assert _check(o, "z", 1.2510150, 1.2510151, "full")[2] is False
+
+
+def test_an_outcome_the_review_did_not_pool_is_said_when_drawn(capsys, tmp_path):
+    code, out, err = cli(capsys, "forest", "--data", EDGE, "--outcome", "CMP-001.03", "--out", tmp_path / "f.png")
+    assert code == 0 and "TOTALS=NO" in err and len(err.strip().splitlines()) == 1
+    code, out, err = cli(capsys, "pool", "--data", EDGE, "--outcome", "CMP-001.03", "--format", "json")
+    assert any("the review shows no total for outcome CMP-001.03" in n for n in json.loads(out)["notes"])
