@@ -479,7 +479,7 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
     if math.isfinite(res.pi_low):
         rows.append({"cells": {0: ("Prediction interval", False),
                                6: (interval(nat(res.pi_low), nat(res.pi_high)), False)}, "kind": "pi"})
-    elif random and res.pi_method != "none":  # e.g. t on k - 2 = 0 df; none: RevMan 5 shows no PI
+    elif random and not res.extra.get("revman5"):  # e.g. t on k - 2 = 0 df; RevMan 5's analyses have no PI
         rows.append({"cells": {0: ("Prediction interval", False), 6: (PI_NA, False)}, "kind": "pi-na"})
     if bayes is not None:
         mu = bayes["posterior"]["mu"]
