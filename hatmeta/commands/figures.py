@@ -8,11 +8,21 @@ from ..errors import InputError
 from . import mvforest as _mvforest  # forest --random (issue 23): a multilevel model's forest plot
 
 
+def _keep_outcome(ctx, param, value):
+    """--outcome reaches ``_pool`` through the context (the commands' signatures stay as they are)."""
+    ctx.meta["hatmeta.outcome"] = value
+    return value
+
+
 def _source_opts(omit=()):
     """The options that say what to pool: a bundled analysis, or a --data table (less ``omit``)."""
     opts = [
         ("analysis", click.argument("analysis", required=False)),
-        ("data", click.option("--data", "data_file", type=click.Path(dir_okay=False), help="A trial table (CSV).")),
+        ("data", click.option("--data", "data_file", type=click.Path(dir_okay=False), help="A trial table (CSV), "
+                              "or a RevMan review (.rm5, data package, analyses CSV) with --outcome.")),
+        ("outcome", click.option("--outcome", metavar="ID", expose_value=False, callback=_keep_outcome,
+                                 help="With --data FILE.rm5: the RevMan outcome (e.g. CMP-001.01), pooled with "
+                                      "the review's stored settings.")),
         ("measure", click.option("--measure", help="RR, OR, RD, MD, SMD, IRR or GEN (with --data).")),
         ("method", click.option("--method", help="Estimator (default: the spec's, or REML).")),
         ("ci", click.option("--ci", type=click.Choice(["wald", "hksj"], case_sensitive=False))),
@@ -48,7 +58,21 @@ def _pool(ctx, analysis, data_file, measure, method, ci, pi, subgroup, benefit, 
     given_title = title
     opts = {k: v for k, v in dict(method=method, ci=ci and ci.lower(), pi=pi and pi.lower(), subgroup=subgroup,
                                   **extra).items() if v}
-    if data_file:
+    from ..io.revman_source import wants_review
+
+    if wants_review(data_file, ctx.meta.get("hatmeta.outcome")):  # a RevMan review's outcome: its stored analysis
+        from ..io.revman_source import outcome_source
+        from .revman import pool_rm5
+
+        src = outcome_source(data_file, ctx.meta.get("hatmeta.outcome"), measure)
+        res = pool_rm5(src.review, src.outcome.id, measure, opts)
+        table, names, title, chosen = src.table, src.labels, src.title, benefit or "lower"
+        subgroup = src.options["subgroup"]
+        ctx.meta["hatmeta.risk_of_bias"] = src.risk_of_bias or None
+        if src.outcome.totals == "NO":  # drawn, but said: the review's authors chose to show no total
+            click.echo(f"warning: the review shows no total for {src.outcome.id} (RevMan's TOTALS=NO); the "
+                       "total drawn is hatmeta's, with the stored method", err=True)
+    elif data_file:
         table, measure = api.read_data(data_file, measure)
         res = api.pool_table(table, measure, **opts)
         names = ("experimental", "control")
@@ -248,10 +272,8 @@ def _sensitivity_forest(ctx, analysis, data_file, measure, method, ci, pi, subgr
                                          **extra)
     keys = None
     if cumulative:
-        from .. import api
-
         if data_file:
-            table = api.read_data(data_file, measure)[0]
+            table = ctx.meta["hatmeta.table"]  # the rows _pool read (a --data table or a RevMan outcome)
         else:
             from .named import analyses
 

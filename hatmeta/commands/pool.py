@@ -212,9 +212,13 @@ def pool(ctx, /, analysis, data_file, measure, method, ci, pi, level, cc, preset
     if compare_ref:
         if by:
             raise InputError("--compare works on one pooled result, not with --by", option="--compare")
+        ref_opts = {k: v for k, v in options.items() if v is not None}
+        if result.extra.get("revman_outcome") and not str(compare_ref).lower().endswith(".json"):
+            from .revman import compare_reference  # another version of the RevMan review, the same outcome
+
+            ref_opts = {"reference": compare_reference(compare_ref, result, measure, options)}
         compared = analyses(ctx).compare(result, compare_ref, analysis, benefit,
-                                         named.labels if named is not None else None, measure,
-                                         **{k: v for k, v in options.items() if v is not None})
+                                         named.labels if named is not None else None, measure, **ref_opts)
     if not bayes and (tau_prior or mu_prior_sd is not None or threshold is not None or prior_sensitivity):
         raise InputError("--tau-prior, --mu-prior-sd, --threshold and --prior-sensitivity need --bayes",
                          column="--bayes")

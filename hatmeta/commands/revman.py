@@ -12,6 +12,10 @@ from ..errors import InputError
 
 # Agreement with RevMan's stored totals: RevMan 5 writes doubles with 16-17 significant digits.
 REL_TOL, ABS_TOL = 1e-8, 1e-10
+# RevMan 5's P for the overall effect is not the exact normal tail of its own stored Z: in "Antibiotics
+# for sore throat" (CD000023.pub4, RevMan 5.2.11; 20 outcomes) it differs from 2 (1 - Phi(|Z|)) by up to
+# 2.4e-8 (absolute; 1.2e-7 relative) while Z, the estimates and the CIs agree to 1e-15. P is compared to this.
+P_ABS_TOL = 5e-8
 
 
 @click.command()
@@ -35,42 +39,49 @@ def revman(file, fmt):
         click.echo(f"\n{c['id']}  {c['name']}")
         for o in c["outcomes"]:
             sub = f"; subgroups: {', '.join(o['subgroups'])}" if o["subgroups"] else ""
-            pooled = "" if o["pooled_by_revman"] else "; no totals stored by RevMan"
+            pooled = "" if o["pooled_by_revman"] else "; no total from RevMan (none stored, or 'Not estimable')"
             click.echo(f"  {o['id']}  {o['name']}: {o['data_type']}, {o['measure']}, {o['method']}, {o['model']}, "
                        f"k = {o['k']}{sub}{pooled}")
 
 
 def pool_rm5(data_file, outcome_id, measure, options):
     """Pool outcome ``outcome_id`` of a RevMan 5 file (a path, or a ``Review`` from ``read_rm5``) with its
-    stored settings (the revman5 preset);
+    stored settings (the revman5 preset; inputs from ``io.revman_source.outcome_source``);
     the result's ``extra["revman"]`` holds RevMan's stored totals beside ours and ``agrees``."""
     from dataclasses import replace
 
     from .. import api
-    from ..io.revman import outcome_table, preset_method
-    from ..io.revman_package import read_any_review
+    from ..io.revman_source import outcome_source
 
-    review = data_file if hasattr(data_file, "outcomes") else read_any_review(data_file)  # a path or a Review
-    if not outcome_id:
-        known = ", ".join(o.id for o in review.outcomes) or "none"
-        raise InputError(f"a RevMan file holds many outcomes: choose one with --outcome ({known})", option="--outcome")
-    o = review.outcome(outcome_id)
-    table, rm_measure, notes = outcome_table(review, o)
-    if measure and measure.upper() != rm_measure:
-        raise InputError(f"outcome {o.id} is analysed as {rm_measure} in the review; drop --measure {measure}",
-                         option="--measure")
+    src = outcome_source(data_file, outcome_id, measure)
+    review, o, table = src.review, src.outcome, src.table
+    notes = src.notes
     given = {k: v for k, v in options.items() if v not in (None, False, (), 0.95, 0.5)}
-    allowed = {"method", "preset", "subgroup", "leave_one_out", "cumulative", "small_study", "benefit"}
+    passed = ("leave_one_out", "cumulative", "small_study", "trim_fill", "trim_fill_estimator")
+    allowed = {"method", "preset", "benefit", *passed}
+    if given.get("subgroup") not in (None, "subgroup"):
+        raise InputError("--outcome pools the review's own subgroups (RevMan's); drop --subgroup", option="--subgroup")
+    given.pop("subgroup", None)
     extra_opts = set(given) - allowed
     if extra_opts:
         raise InputError("--outcome pools with the review's stored settings; drop "
                          + ", ".join("--" + k.replace("_", "-") for k in sorted(extra_opts)), option="--outcome")
     preset = (options.get("preset") or "revman5").lower()
-    method = options.get("method") or preset_method(o)
-    subgroup = "subgroup" if o.subgroups else None
-    result = api.pool_table(table, rm_measure, method=method, preset=preset, level=o.ci_total / 100,
-                            subgroup=subgroup, leave_one_out=bool(options.get("leave_one_out")),
-                            cumulative=options.get("cumulative"))
+    opts = {**src.options, "preset": preset, "method": options.get("method") or src.options["method"]}
+    try:
+        result = api.pool_table(table, src.measure, **{k: options[k] for k in passed if options.get(k)}, **opts)
+    except InputError as exc:  # the outcome named, and RevMan's 'Not estimable' where it stored one
+        said = " (RevMan: Not estimable)" if o.stored and not o.pooled_by_revman and o.totals != "NO" else ""
+        raise InputError(f"outcome {o.id} ({o.name}): {exc.message}{said}", file=review.path,
+                         option="--outcome") from None
+    from ..io.revman import estimable_total
+
+    notes += tuple(f"subgroup {name}: not estimable (RevMan's stored total is 'Not estimable')"
+                   for name, stored in o.subgroups
+                   if stored and stored.get("effect_size") is not None and not estimable_total(stored, o.measure))
+    if o.totals == "NO":
+        notes += (f"the review shows no total for outcome {o.id} (RevMan's TOTALS=NO): the total here is "
+                  "hatmeta's, with the stored method",)
     if o.ci_study != o.ci_total:
         notes += (f"study CIs at {o.ci_study:g}% (RevMan's CI_STUDY), the totals at {o.ci_total:g}%",)
     block: dict[str, Any] = compare_stored(o, result, review.precision) if preset in ("revman5", "revman") else {
@@ -82,15 +93,33 @@ def pool_rm5(data_file, outcome_id, measure, options):
     if o.kind == "IPD":
         notes += ("O-E and variance rows pooled as (O - E) / V with SE 1 / sqrt(V): the inverse-variance total "
                   "is Peto's",)
-    # each study keeps its RevMan id (and subgroup) in the JSON rows
+    # each study keeps its RevMan id (and subgroup, and risk-of-bias judgements) in the JSON rows
     ids = dict(zip(table.studies, table.extra.get("revman_id", ())))
     groups = dict(zip(table.studies, table.extra.get("subgroup", ()))) if o.subgroups else {}
-    rob = review.risk_of_bias
+    rob = src.risk_of_bias
     annotations = {s: {"revman_id": i, **({"subgroup": groups[s]} if s in groups else {}),
                        **({"risk_of_bias": rob[s]} if s in rob else {})} for s, i in ids.items()}
     return replace(result, notes=tuple(result.notes) + tuple(notes),
                    extra={**result.extra, "revman": block, "revman_outcome": o.describe(),
                           "study_annotations": annotations})
+
+
+def compare_reference(ref, result, measure, options) -> dict[str, Any]:
+    """``pool --data FILE.rm5 --outcome ID --compare REF``: the same outcome of another version of the
+    review (REF a .rm5 file, a data package or RevMan's analyses CSV) pooled with its own stored settings,
+    as a result JSON (a saved result JSON as REF is read as for any --data table)."""
+    from ..io.revman import is_rm5
+    from ..io.revman_package import is_csv_export, is_package
+
+    ref_s = str(ref)
+    if not (is_rm5(ref_s) or is_package(ref_s) or (ref_s.lower().endswith(".csv") and is_csv_export(ref_s))):
+        raise InputError("with --data FILE.rm5, --compare takes another version of the review (OTHER.rm5, a "
+                         "data package or RevMan's analyses CSV) or a saved result JSON", option="--compare")
+    oid = result.extra["revman_outcome"]["id"]
+    try:
+        return pool_rm5(ref_s, oid, measure, options).to_dict()
+    except InputError as exc:
+        raise InputError(f"the reference cannot be pooled: {exc.message}", file=ref_s, option="--compare") from None
 
 
 def _tol_text(precision):
@@ -130,6 +159,8 @@ def _check(o, key, ours, raw, precision):
 
     if raw is None:
         return ours, None, None
+    if key == "p" and precision == "full":
+        return ours, raw, None if ours is None else bool(abs(ours - raw) <= P_ABS_TOL)
     if key in EFFECT_KEYS and o.measure in RATIO:
         theirs = _scale(o, raw)
         if precision == "full":

@@ -17,7 +17,9 @@ MAX_DRAWS = 1_000_000  # --plan-next simulates draws x sizes trials at once
 
 @click.command()
 @click.argument("analysis", required=False)
-@click.option("--data", "data_file", type=click.Path(dir_okay=False), help="A trial table (CSV) with arm data.")
+@click.option("--data", "data_file", type=click.Path(dir_okay=False), help="A trial table (CSV) with arm data, "
+              "or a RevMan review (.rm5, data package) with --outcome.")
+@click.option("--outcome", metavar="ID", help="With --data FILE.rm5: the RevMan outcome (e.g. CMP-001.01).")
 @click.option("--measure", help="RR, OR, RD, MD or SMD (with --data; default: the spec's).")
 @click.option("--benefit", type=click.Choice(["lower", "higher"]),
               help="Which values of the measure favour the intervention (default: the spec's; 'lower' with --data).")
@@ -54,8 +56,9 @@ MAX_DRAWS = 1_000_000  # --plan-next simulates draws x sizes trials at once
 @click.option("--format", "fmt", type=click.Choice(["text", "json"], case_sensitive=False), default="text",
               show_default=True)
 @click.pass_context
-def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_risk, alpha, power, sides, spending,
-        d2, order, method, weights, no_inflate, futility, plot_file, plan_next, target_power, sizes, draws, seed, fmt):
+def tsa(ctx, analysis, data_file, outcome, measure, benefit, rrr, rri, md, sd, control_risk, alpha, power, sides,
+        spending, d2, order, method, weights, no_inflate, futility, plot_file, plan_next, target_power, sizes, draws,
+        seed, fmt):
     """Trial sequential analysis: required information size, monitoring boundaries, conclusion.
 
     Settings come from the analysis spec's [tsa] table; options override them. z values and
@@ -73,7 +76,16 @@ def tsa(ctx, analysis, data_file, measure, benefit, rrr, rri, md, sd, control_ri
     pool_model: str | None
     arms, study_labels, pool_model = DEFAULT_LABELS, {}, f"{model_text('REML', 'wald')} by default"
     table: TrialTable | None
-    if data_file is not None:
+    from ..io.revman_source import outcome_source, wants_review
+
+    if wants_review(data_file, outcome):  # a RevMan outcome: its rows, arms and names; the TSA's own model
+        src = outcome_source(data_file, outcome, measure)
+        settings: dict = {}
+        table, measure, benefit = src.table, src.measure, benefit or "lower"
+        notes, title, arms = list(src.notes), src.title, src.labels
+        study_labels = dict(zip(table.studies, table.extra.get("label", table.studies)))
+        pool_model = f"RevMan's {src.model_text}"
+    elif data_file is not None:
         from ..fit.effects import normalise_measure
         from ..methods.tsa import SUPPORTED
 

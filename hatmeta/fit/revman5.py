@@ -285,7 +285,9 @@ def subgroups(es: EffectSizes, column: str, method: str | None = None, level: fl
     ok = np.isfinite(rows.yi) & np.isfinite(rows.vi) & (rows.vi > 0)
     keys = es.table.column(column)
     levels = list(dict.fromkeys(k for k, good in zip(keys, ok) if good))
-    if len(levels) < 2:
+    # one subgroup left once not-estimable studies are out (RevMan still shows the others' empty totals)
+    single = len(levels) == 1 and (len(set(keys)) > 1 or bool(es.dropped))
+    if len(levels) < 2 and not single:
         raise InputError(f"subgroup column has a single value ({levels[0]!r}): nothing to compare" if levels
                          else "no estimable study", file=es.table.path, column=column)
     out, totals = [], []
@@ -295,7 +297,9 @@ def subgroups(es: EffectSizes, column: str, method: str | None = None, level: fl
         totals.append(t)
         out.append(SubgroupResult(group=g, k=t.k, estimate=t.estimate, se=t.se, ci_low=t.ci_low,
                                   ci_high=t.ci_high, tau2=t.tau2, q=t.q, i2=t.i2))
-    q, df, p, i2 = subgroup_test(totals)
+    # One estimable subgroup: RevMan 5 stores the test as Q = 0, P = 1 (Antibiotics for sore throat,
+    # CD000023.pub4, analysis 4.3: its post-1975 studies have no events)
+    q, df, p, i2 = subgroup_test(totals) if not single else (0.0, 0, 1.0, 0.0)
     return tuple(out), SubgroupTest(q=q, df=df, p=p), i2
 
 

@@ -81,8 +81,9 @@ class Outcome:
 
     @property
     def pooled_by_revman(self) -> bool:
-        """True when RevMan stored an overall estimate (its 'Not estimable' or unpooled leave it empty)."""
-        return self.stored.get("effect_size") is not None
+        """True when RevMan stored an overall estimate: an unpooled outcome leaves it empty, and RevMan
+        writes a 'Not estimable' total as zeros (a ratio of 0; or estimate and CI all 0)."""
+        return estimable_total(self.stored, self.measure)
 
     def describe(self) -> dict:
         return {"id": self.id, "comparison_id": self.comparison_id, "comparison": self.comparison,
@@ -100,7 +101,7 @@ class Review:
     studies: dict  # STUDY_ID -> (name, year)
     outcomes: tuple
     notes: tuple = ()  # what reading left out (unknown columns), named
-    risk_of_bias: dict = field(default_factory=dict)  # study -> {domain: judgement} (data packages)
+    risk_of_bias: dict = field(default_factory=dict)  # study name -> {domain: judgement}
     precision: str = "full"  # of the stored totals: "full" (.rm5 doubles), "8 decimals", "6 decimals"
 
     def outcome(self, oid: str) -> Outcome:
@@ -118,6 +119,15 @@ class Review:
         return {"file": os.path.basename(self.path), "title": self.title, "revman_version": self.revman_version,
                 "studies": len(self.studies), "stored_precision": self.precision, "notes": list(self.notes),
                 "comparisons": list(comps.values())}
+
+
+def estimable_total(stored: dict, measure: str) -> bool:
+    """Whether a stored total (overall or a subgroup's) holds an estimate; RevMan 5 writes 'Not
+    estimable' as EFFECT_SIZE="0.0" with a CI of 0 to 0 (e.g. a risk ratio whose studies have no events)."""
+    es = stored.get("effect_size")
+    if es is None:
+        return False
+    return not (es == 0 and (measure in RATIO or stored.get("ci_start") == stored.get("ci_end") == 0))
 
 
 def is_rm5(path: str | os.PathLike[str]) -> bool:
@@ -206,8 +216,32 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
                 outcomes.append(_unsupported(el, kind, cid, cname))
                 continue
             outcomes.append(_outcome(el, kind, cid, cname, studies, path))
-    return Review(path=path, title=_text(title_el), revman_version=root.get("REVMAN_SUB_VERSION") or
-                  root.get("REVMAN_VERSION") or "", studies=studies, outcomes=tuple(outcomes))
+    return Review(path=path, title=_text(title_el), revman_version=(root.get("REVMAN_SUB_VERSION") or
+                  root.get("REVMAN_VERSION") or "").strip(), studies=studies, outcomes=tuple(outcomes),
+                  risk_of_bias=_risk_of_bias(root, studies))
+
+
+# RevMan 5's QUALITY_ITEM_DATA_ENTRY RESULT (the risk-of-bias tool's "low risk" is YES: the question
+# of RevMan 5.0, "Adequate sequence generation?", answered yes).
+ROB_RESULTS = {"YES": "low", "NO": "high", "UNKNOWN": "unclear"}
+
+
+def _risk_of_bias(root, studies) -> dict:
+    """study name -> {domain: low, high, unclear or not assessed} from ``QUALITY_ITEMS``: one domain per
+    QUALITY_ITEM with any judgement; a group-level item (LEVEL="GROUP", e.g. blinding by outcome) judged
+    for several groups of outcomes is one domain per group ('Blinding: Subjective outcomes')."""
+    out: dict = {}
+    for item in root.iter("QUALITY_ITEM"):
+        name = _text(item.find("NAME")) or item.get("ID") or "Risk of bias"
+        groups = {g.get("ID"): _text(g.find("NAME")) or g.get("ID") for g in item.iter("QUALITY_ITEM_DATA_ENTRY_GROUP")}
+        entries = list(item.iter("QUALITY_ITEM_DATA_ENTRY"))
+        several = len({e.get("GROUP_ID") for e in entries if e.get("GROUP_ID")}) > 1
+        for e in entries:
+            sid = e.get("STUDY_ID") or ""
+            study = studies.get(sid, (sid.removeprefix("STD-"), ""))[0]
+            domain = f"{name}: {groups.get(e.get('GROUP_ID'), e.get('GROUP_ID'))}" if several else name
+            out.setdefault(study, {})[domain] = ROB_RESULTS.get((e.get("RESULT") or "").upper(), "not assessed")
+    return out
 
 
 def _unsupported(el, kind, cid, cname):
@@ -252,6 +286,11 @@ def _row(el, subgroup, studies) -> StudyRow:
                     subgroup=subgroup, estimable=(el.get("ESTIMABLE") or "YES") != "NO", footnotes=notes)
 
 
+def study_label(r: StudyRow) -> str:
+    """'Name year', as RevMan shows a study; the year once when the name already ends with it."""
+    return r.name if not r.year or r.name.endswith(r.year) else f"{r.name} {r.year}".strip()
+
+
 def outcome_table(review: Review, o: Outcome) -> tuple[TrialTable, str, tuple[str, ...]]:
     """(TrialTable, hatmeta measure, notes) of an outcome's rows, for ``pool``. Columns: the layout's,
     ``revman_id`` (RevMan's STUDY_ID), ``label`` (name and year), ``year`` and ``subgroup`` (when any)."""
@@ -294,14 +333,14 @@ def outcome_table(review: Review, o: Outcome) -> tuple[TrialTable, str, tuple[st
                 # R meta's read.rm5: LOG_DATA="YES" stores the ratio itself; analysed on the log scale
                 es = math.log(es) if es > 0 else None
             vals = [es, se]
-        label = f"{r.name} {r.year}".strip()
+        label = study_label(r)
         cells = ["" if x is None else repr(float(x)) for x in vals]
         table_rows.append([r.name, *cells, r.study_id, label, r.year] + ([r.subgroup or ""] if o.subgroups else []))
     if o.swap_events:
         notes.append(f"outcome {o.id}: RevMan's SWAP_EVENTS: non-events analysed as the events")
     for r in o.rows:
         for f in r.footnotes:
-            notes.append(f"footnote ({f'{r.name} {r.year}'.strip()}): {f}")
+            notes.append(f"footnote ({study_label(r)}): {f}")
     table = table_from_rows(table_rows, path=f"{review.path}#{o.id}", measure=measure, drop_incomplete=True)
     return table, measure, tuple(notes)
 

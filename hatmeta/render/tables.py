@@ -79,7 +79,7 @@ def result_rows(res: MetaResult, labels: tuple[str, str] = DEFAULT_LABELS) -> tu
     if math.isfinite(res.pi_low):
         rows.append(["Prediction interval"] + [""] * len(total)
                     + [interval(res.natural(res.pi_low), res.natural(res.pi_high)), ""])
-    elif res.method not in COMMON_EFFECT_METHODS:
+    elif res.method not in COMMON_EFFECT_METHODS and not res.extra.get("revman5"):  # RevMan 5 gives no PI
         rows.append(["Prediction interval"] + [""] * len(total) + [PI_NA, ""])
     for g in res.subgroups or ():
         rows.append([f"Subgroup {g.group} ({g.k} {'trial' if g.k == 1 else 'trials'})"] + [""] * len(total)

@@ -53,13 +53,18 @@ def pool_analysis(name, data_dir=None, analyses_dir=None, **overrides):
 
 
 def compare_with(result, ref, analysis=None, data_dir=None, benefit="lower", labels=None, measure=None,
-                 analyses_dir=None, **options):
+                 analyses_dir=None, reference=None, **options):
     """``result`` beside the same analysis at ``ref`` (a git revision of the data and specs, or a saved
     result JSON): the ``compare`` JSON of hatmeta.review.compare (before, after, entered, left, crossed).
 
     ``analysis``: the analysis name (None for a --data table: then ``ref`` must be a saved JSON);
-    ``options``: the pooling options used now, applied to the reference too."""
+    ``options``: the pooling options used now, applied to the reference too; ``reference``: the
+    reference's result JSON when the caller pooled it already (another version of a RevMan review)."""
     from .compare import compare, reference_result, summary
+
+    if reference is not None:
+        return compare(summary(reference), summary(result.to_dict()), scale=result.scale, benefit=benefit,
+                       labels=labels)
 
     if analysis is None and not str(ref).lower().endswith(".json"):
         raise InputError("with --data, --compare takes a saved result JSON (hatmeta pool ... --format json)",

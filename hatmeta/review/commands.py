@@ -244,9 +244,20 @@ def _prompt_rows() -> dict:
 @click.option("--threshold", type=float,
               help="Smallest important effect, natural scale (e.g. 1.25 for a ratio: 0.8 and 1.25), for the "
                    "imprecision suggestion.")
+@click.option("--data", "data_file", type=click.Path(),
+              help="A RevMan review (.rm5, data package, analyses CSV): one row per outcome, pooled with the "
+                   "review's stored settings, instead of the heroin-assisted treatment review.")
 @click.pass_context
-def sof(ctx, fmt, threshold):
+def sof(ctx, fmt, threshold, data_file=None):
     """Summary-of-findings table: one row per pooled analysis, with the GRADE ratings recorded."""
+    if data_file is not None:
+        if threshold is not None:
+            raise InputError("--threshold applies to the bundled review's summary of findings, not to --data",
+                             option="--threshold")
+        from ..commands.revman_sof import revman_sof
+
+        click.echo(revman_sof(data_file, fmt), nl=False)
+        return
     from . import list_analyses
     from .api import pool_analysis
     from .sof import sof_table, sof_text, summary_rows

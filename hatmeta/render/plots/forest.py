@@ -470,8 +470,13 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
             rows.append({"kind": "blank"})
         grouped = set(groups)
         loose = [a for a in absent if study_groups.get(a["study"]) not in grouped]
-        if loose:
-            rows += study_rows([], loose) + [{"kind": "blank"}]
+        # a subgroup whose studies are all not estimable: its heading and 'Not estimable' subtotal, as RevMan
+        for gname in dict.fromkeys(study_groups.get(a["study"]) for a in loose):
+            block = [a for a in loose if study_groups.get(a["study"]) == gname]
+            head = [{"cells": {0: (str(gname), True)}, "kind": "group"}] if gname not in (None, "") else []
+            tail = [{"cells": totals_row([a["inputs"] for a in block], NOT_ESTIMABLE, "",
+                                         f"Subtotal ({100 * res.level:g}% CI)"), "kind": "subtotal-ne"}] if head else []
+            rows += head + study_rows([], block) + tail + [{"kind": "blank"}]
     else:
         rows += study_rows(range(len(studies)), absent)
         rows.append({"kind": "blank"})
@@ -482,7 +487,7 @@ def _plan(res, benefit, labels, title, study_groups, bayes, sort, years, rob, me
     if math.isfinite(res.pi_low):
         rows.append({"cells": {0: ("Prediction interval", False),
                                6: (interval(nat(res.pi_low), nat(res.pi_high)), False)}, "kind": "pi"})
-    elif random:  # e.g. t on k - 2 = 0 df with two trials
+    elif random and not res.extra.get("revman5"):  # e.g. t on k - 2 = 0 df; RevMan 5's analyses have no PI
         rows.append({"cells": {0: ("Prediction interval", False), 6: (PI_NA, False)}, "kind": "pi-na"})
     if bayes is not None:
         mu = bayes["posterior"]["mu"]
