@@ -202,6 +202,12 @@ def pool_network(name: str, data_dir=None, analyses_dir=None, **overrides: Any):
     if len(set(an.table["study"])) < 2:
         raise InputError(f"only {len(set(an.table['study']))} trial enters the network; it needs at least 2",
                          file=spec.path)
+    bayes = overrides.pop("bayes", None)
+    if bayes is not None:  # hatmeta nma NAME --bayes: the spec's data, measure and reference, by MCMC
+        from ..bayes.network import bayes_nma
+
+        return bayes_nma(an.table, spec.measure, reference=overrides.get("reference") or spec.reference,
+                         **bayes), an
     options = {"reference": spec.reference, "method": spec.method, "benefit": spec.benefit,
                **{k: v for k, v in overrides.items() if v is not None}}
     return nma(an.table, spec.measure, **options), an
