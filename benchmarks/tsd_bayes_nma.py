@@ -40,15 +40,15 @@ def run(name: str, case: dict, cases: dict, draws: int, tune: int, seed: int) ->
         g = got[key]
         mean = sign * g["mean"]
         low, high = sorted((sign * g["low"], sign * g["high"]))
-        rows.append({"what": f"d {e['treatment']} vs {e['versus']}", "printed": [e["est"], e["sd"], e["low"], e["high"]],
-                     "hatmeta": [mean, g["sd"], low, high]})
+        rows.append({"what": f"d {e['treatment']} vs {e['versus']}",
+                     "printed": [e["est"], e["sd"], e["low"], e["high"]], "hatmeta": [mean, g["sd"], low, high]})
     if tau and res.tau:
         rows.append({"what": "tau (median, sd, CrI)", "printed": [tau["median"], tau["sd"], tau["low"], tau["high"]],
                      "hatmeta": [res.tau["median"], res.tau["sd"], res.tau["low"], res.tau["high"]]})
     f = case["fit"]
     rows.append({"what": "totresdev, pD, DIC", "printed": [f["totresdev"], f["pD"], f["DIC"]],
                  "hatmeta": [res.fit["totresdev"], res.fit["pD"], res.fit["DIC"]]})
-    worst = max(abs(a - b) for r in rows[:-1] for a, b in zip(r["printed"][:2], r["hatmeta"][:2])) if len(rows) > 1 else 0
+    worst = max((abs(a - b) for r in rows[:-1] for a, b in zip(r["printed"][:2], r["hatmeta"][:2])), default=0.0)
     return {"case": name, "seconds": took, "rows": rows, "max_abs_diff_mean_sd": worst,
             "diagnostics": res.diagnostics, "warnings": list(res.warnings)}
 

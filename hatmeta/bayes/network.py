@@ -145,7 +145,10 @@ def prepare(table: NetworkTable, measure: str, reference: str | None = None) -> 
         names = set(table.text["treatment"])
     treatments = _order(names, reference, table.path)
     pos = {t: i for i, t in enumerate(treatments)}
-    c_study, c_base, c_trt, blocks = [], [], [], []
+    c_study: list[int] = []
+    c_base: list[int] = []
+    c_trt: list[int] = []
+    blocks: list[tuple[int, int]] = []
     if table.layout != "contrast":
         trt = table.text["treatment"]
         arm_study, arm_contrast, arm_trt = [], [], []
@@ -270,30 +273,30 @@ class BayesNMAResult:
     effects: str
     measure: str
     likelihood: str
-    treatments: tuple
+    treatments: tuple[Any, ...]
     reference: str
     benefit: str
     level: float
-    estimates: tuple
-    contrasts: tuple
-    tau: dict | None
-    ranks: dict
-    sucra: dict
-    fit: dict
-    residual_deviance: tuple
-    loo: dict
-    prior: dict
-    diagnostics: dict
+    estimates: tuple[Any, ...]
+    contrasts: tuple[Any, ...]
+    tau: dict[str, Any] | None
+    ranks: dict[str, Any]
+    sucra: dict[str, Any]
+    fit: dict[str, Any]
+    residual_deviance: tuple[Any, ...]
+    loo: dict[str, Any]
+    prior: dict[str, Any]
+    diagnostics: dict[str, Any]
     k: int
-    warnings: tuple = ()
-    notes: tuple = ()
-    pointwise: dict = field(default_factory=dict, repr=False, compare=False)  # deviance, elpd per point
+    warnings: tuple[Any, ...] = ()
+    notes: tuple[Any, ...] = ()
+    pointwise: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # deviance, elpd per point
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON form (numbers through hatmeta.precision)."""
         from ..precision import plain
 
-        return plain({
+        out: dict[str, Any] = plain({
             "engine": "pymc", "bayes": True, "model": self.model, "effects": self.effects, "measure": self.measure,
             "likelihood": self.likelihood, "treatments": list(self.treatments), "reference": self.reference,
             "benefit": self.benefit, "level": self.level, "k": self.k,
@@ -302,6 +305,7 @@ class BayesNMAResult:
             "residual_deviance": [dict(r) for r in self.residual_deviance], "loo": dict(self.loo),
             "prior": dict(self.prior), "diagnostics": dict(self.diagnostics), "warnings": list(self.warnings),
             "notes": list(self.notes)})
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         """One row per estimate (pandas), with rank probabilities' SUCRA where there are ranks."""
@@ -367,15 +371,18 @@ class BayesNMAComparison:
 
     consistency: BayesNMAResult
     ume: BayesNMAResult
-    comparison: dict
+    comparison: dict[str, Any]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: both models and their comparison."""
         from ..precision import plain
 
-        return plain({"bayes": True, "consistency": self.consistency.to_dict(), "ume": self.ume.to_dict(),
-                      "comparison": dict(self.comparison)})
+        out: dict[str, Any] = plain({"bayes": True, "consistency": self.consistency.to_dict(),
+                                     "ume": self.ume.to_dict(), "comparison": dict(self.comparison)})
+        return out
 
     def summary(self) -> str:
+        """Text: both models, then their DIC and LOO comparison."""
         c = self.comparison
         lines = [self.consistency.summary(), "", self.ume.summary(), "",
                  "Consistency vs unrelated mean effects (UME):",
@@ -396,7 +403,7 @@ class BayesNMAComparison:
         return f"<pre>{html.escape(self.summary())}</pre>"
 
 
-def compare_models(consistency: BayesNMAResult, ume: BayesNMAResult) -> dict:
+def compare_models(consistency: BayesNMAResult, ume: BayesNMAResult) -> dict[str, Any]:
     """DIC and PSIS-LOO of the consistency model against the UME model on the same data, and the
     per-data-point residual deviances of both (TSD4's dev-dev comparison). A DIC lower by more
     than about 3 to 5 is a meaningful difference (TSD2); similar fit favours the consistency model,
@@ -613,7 +620,8 @@ def _loo(idata: Any, ll: np.ndarray, chains: int) -> tuple[dict[str, Any], np.nd
 
 
 def _summarise(data: _Data, model: str, measure: str, effects: str, prior: TauPrior, idata: Any,
-               comps: list[tuple[int, int]], benefit: str, level: float, diagnostics: dict, cautions: list[str],
+               comps: list[tuple[int, int]], benefit: str, level: float, diagnostics: dict[str, Any],
+               cautions: list[str],
                d_prior_sd: float, mu_prior_sd: float, ume_multiarm: str) -> BayesNMAResult:
     import arviz as az
 

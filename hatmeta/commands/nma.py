@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 
@@ -65,6 +67,7 @@ def nma(ctx, analysis, data_file, measure, reference, common, method, benefit, c
         raise InputError("the comparison-adjusted funnel plot needs the treatments' order: give --funnel-order "
                          "once per treatment", option="--funnel")
     after, more = "", {}
+    res: Any
     if bayes:
         from .nma_bayes import bayes_options
 

@@ -49,8 +49,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ..io.network_table import NetworkTable, r_order
-from ..io.network_table import components as _components
+from ..io.network_table import NetworkTable, components as _components, r_order
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
