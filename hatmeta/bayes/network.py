@@ -318,6 +318,8 @@ class BayesNMAResult:
 
     def summary(self) -> str:
         """Text: estimates, tau, ranks, model fit, diagnostics and warnings."""
+        import textwrap
+
         from ..summary import text_table
 
         lv = f"{100 * self.level:.10g}%"
@@ -327,7 +329,7 @@ class BayesNMAResult:
         prior = f"Priors: d ~ N(0, {self.prior['d_prior_sd']:g}^2)"
         if self.effects == "random":
             prior += f"; tau ~ {self.prior['tau_prior']}"
-        lines = [head, prior, ""]
+        lines = [*textwrap.wrap(head, 80, subsequent_indent="  "), prior, ""]
         what = f"vs {self.reference}" if self.model == "consistency" else "comparison"
         rows = [[f"{e['treatment']} vs {e['versus']}", f"{e['mean']:.4f}", f"{e['median']:.4f}", f"{e['sd']:.4f}",
                  f"[{e['low']:.4f}, {e['high']:.4f}]"] for e in self.estimates]
@@ -343,17 +345,20 @@ class BayesNMAResult:
                                 [[t, *[f"{p:.3f}" for p in self.ranks[t]], f"{self.sucra[t]:.3f}"]
                                  for t in self.treatments])
         f = self.fit
-        lines += ["", f"Fit: residual deviance {f['totresdev']:.2f} on {f['n_data']} data points; "
-                      f"pD {f['pD']:.2f}, DIC {f['DIC']:.2f} (pV {f['pV']:.2f}, DIC {f['DIC_pV']:.2f})"]
+        lines += ["", *textwrap.wrap(f"Fit: residual deviance {f['totresdev']:.2f} on {f['n_data']} data points; "
+                                     f"pD {f['pD']:.2f}, DIC {f['DIC']:.2f} (with pV {f['pV']:.2f}: DIC "
+                                     f"{f['DIC_pV']:.2f})", 80, subsequent_indent="  ")]
         if self.loo:
             lo = self.loo
             lines.append(f"LOO: elpd {lo['elpd_loo']:.2f} (se {lo['se']:.2f}), p_loo {lo['p_loo']:.2f}, "
                          f"LOOIC {lo['looic']:.2f}")
         d = self.diagnostics
-        lines.append(f"MCMC: {d['chains']} chains, {d['draws']} draws, seed {d['seed']}; largest R-hat "
-                     f"{d['r_hat_max']:.3f}, smallest bulk ESS {d['ess_bulk_min']:.0f}, divergences {d['divergences']}")
-        lines += [f"Note: {n}" for n in self.notes]
-        lines += [f"Warning: {w}" for w in self.warnings]
+        lines += textwrap.wrap(f"MCMC: {d['chains']} chains, {d['draws']} draws, seed {d['seed']}; largest R-hat "
+                               f"{d['r_hat_max']:.3f} (over d and tau), smallest bulk ESS {d['ess_bulk_min']:.0f}, "
+                               f"divergences {d['divergences']}", 80, subsequent_indent="  ")
+        for label, texts in (("Note", self.notes), ("Warning", self.warnings)):
+            for t in texts:
+                lines += textwrap.wrap(f"{label}: {t}", 80, subsequent_indent="  ")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -383,6 +388,8 @@ class BayesNMAComparison:
 
     def summary(self) -> str:
         """Text: both models, then their DIC and LOO comparison."""
+        import textwrap
+
         c = self.comparison
         lines = [self.consistency.summary(), "", self.ume.summary(), "",
                  "Consistency vs unrelated mean effects (UME):",
@@ -391,7 +398,7 @@ class BayesNMAComparison:
         if c.get("elpd_difference") is not None:
             lines.append(f"  LOO elpd difference (consistency - UME) {c['elpd_difference']:.2f} "
                          f"(se {c['elpd_difference_se']:.2f})")
-        lines.append(f"  {c['reading']}")
+        lines += textwrap.wrap(c["reading"], 80, initial_indent="  ", subsequent_indent="  ")
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -27,9 +27,12 @@ def bayes_options(model: str | None, tau_prior: str | None, seed: int, draws: in
         parse_tau_prior(tau_prior)  # a mistake is reported before sampling
     if ume_multiarm and (model or "consistency").lower() == "consistency":
         raise InputError("--ume-multiarm goes with --model ume or both", option="--ume-multiarm")
-    return {"model": (model or "consistency").lower(), "common": common, "tau_prior": tau_prior, "seed": seed,
-            "draws": draws, "tune": tune, "chains": chains, "benefit": (benefit or "lower").lower(), "level": level,
-            "ume_multiarm": (ume_multiarm or "correlated").lower()}
+    out: dict[str, Any] = {"model": (model or "consistency").lower(), "common": common, "tau_prior": tau_prior,
+                           "seed": seed, "draws": draws, "tune": tune, "chains": chains, "level": level,
+                           "ume_multiarm": (ume_multiarm or "correlated").lower()}
+    if benefit:  # otherwise bayes_nma's default (lower), or a named network's spec
+        out["benefit"] = benefit.lower()
+    return out
 
 
 __all__ = ["bayes_options"]
