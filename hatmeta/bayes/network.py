@@ -331,7 +331,8 @@ class BayesNMAResult:
             prior += f"; tau ~ {self.prior['tau_prior']}"
         lines = [*textwrap.wrap(head, 80, subsequent_indent="  "), prior, ""]
         what = f"vs {self.reference}" if self.model == "consistency" else "comparison"
-        rows = [[f"{e['treatment']} vs {e['versus']}", f"{e['mean']:.4f}", f"{e['median']:.4f}", f"{e['sd']:.4f}",
+        rows = [[e["treatment"] if self.model == "consistency" else f"{e['treatment']} vs {e['versus']}",
+                 f"{e['mean']:.4f}", f"{e['median']:.4f}", f"{e['sd']:.4f}",
                  f"[{e['low']:.4f}, {e['high']:.4f}]"] for e in self.estimates]
         if self.tau is not None:
             t = self.tau

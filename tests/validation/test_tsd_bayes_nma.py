@@ -83,6 +83,13 @@ def test_smoking_residual_deviance_and_dic_match_tsd(smoking):
     assert len(smoking.residual_deviance) == 50 and smoking.loo["elpd_loo"] < 0
 
 
+def test_text_fits_80_columns_and_names_the_model(smoking):
+    text = smoking.summary()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "consistency" in text and "tau ~ uniform:5" in text and "DIC" in text and "R-hat" in text
+    assert smoking.to_frame()["treatment"].tolist() == ["B", "C", "D"]
+
+
 def test_rank_probabilities_and_sucra(smoking):
     n = len(smoking.treatments)
     for t in smoking.treatments:
@@ -109,6 +116,15 @@ def test_parkinsons_contrast_level_random_effects_match_tsd2(parkinsons_contrast
     tol = max(0.05, 3 * res.tau["sd"] / res.diagnostics["ess_bulk_min"] ** 0.5)
     assert abs(res.tau["mean"] - tau["mean"]) < tol and abs(res.tau["median"] - tau["median"]) < tol
     assert_fit(res, "parkinsons_contrast_re", {"totresdev": 0.5, "pD": 0.5})
+
+
+def test_turner_prior_on_tau2_is_the_one_sampled(parkinsons_contrast):
+    # Turner et al. 2015's general-setting prior, log(tau^2) ~ N(-2.56, 1.74^2): far less mass above
+    # tau = 1 than U(0, 5), so with 7 trials the posterior's upper tail comes down
+    res = fit("parkinsons_contrast_re", tau_prior="turner:marginal", seed=2, draws=300, tune=300)
+    assert res.prior["kind"] == "lognormal" and res.prior["params"] == [-2.56, 1.74]
+    assert res.tau["high"] < parkinsons_contrast.tau["high"] - 0.3
+    assert res.tau["mean"] < parkinsons_contrast.tau["mean"]
 
 
 def test_parkinsons_arm_level_common_effect_matches_tsd2():
