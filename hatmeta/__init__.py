@@ -50,12 +50,14 @@ _LAZY = {
     # network meta-analysis
     "nma": "hatmeta.methods.network",
     "netheat": "hatmeta.methods.netheat",
+    "bayes_nma": "hatmeta.bayes.network",  # the [bayes] extra: PyMC is imported only when it samples
 }
 _SUBMODULES = ("api", "results", "errors", "io", "fit", "methods", "render", "bayes", "review", "cli")
 
 if TYPE_CHECKING:  # what type checkers see: the real objects behind the lazy names
     from . import api as api, errors as errors, results as results
     from .api import pool_by as pool_by, pool_file as pool_file, pool_table as pool_table
+    from .bayes.network import bayes_nma as bayes_nma
     from .errors import InputError as InputError
     from .fit.batch import BatchResult as BatchResult
     from .fit.effects import EffectSizes as EffectSizes, escalc as escalc

@@ -15,7 +15,8 @@ PyMC and ArviZ are imported only here, only when this engine is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,63 @@ def _arm_likelihood(pm: Any, likelihood: str, theta: Any, a: Mapping[str, np.nda
         pm.Poisson("treat", mu=a["time_treat"] * pm.math.exp(alpha + theta), observed=a["events_treat"].astype(int))
 
 
+@contextmanager
+def pymc_session(progressbar: bool = False) -> Iterator[tuple[Any, Any]]:
+    """PyMC and ArviZ, imported here (one line naming the extra if absent), with their start-up
+    noise kept off the terminal: yields (pymc, arviz)."""
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():
+        # A pip-installed PyTensor warns, when it first compiles, that its C backend found no BLAS;
+        # the sampler runs on the Numba backend, which does not use it.
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        try:
+            import arviz as az
+            import pymc as pm
+        except ImportError:  # the [bayes] extra is not installed: one line, as the README promises
+            raise InputError("the PyMC engine needs PyMC and ArviZ: pip install 'hatmeta[bayes]'",
+                             column="--engine") from None
+
+        # PyMC narrates sampling on stderr (its logger is set up when pymc is first imported); only
+        # a person watching a progress bar wants that. Its warnings about short chains are left out
+        # too: hatmeta's own R-hat and ESS warnings (``diagnose``) say the same, once.
+        logging.getLogger("pymc").setLevel(logging.INFO if progressbar else logging.ERROR)
+        yield pm, az
+
+
+def sample(pm: Any, draws: int, tune: int, chains: int, seed: int, progressbar: bool = False) -> Any:
+    """NUTS on the model in context, seeded (``seed`` makes the draws reproducible), at most two
+    processes, target acceptance 0.95. Returns the InferenceData."""
+    # PyTensor's Numba backend: its compiled functions are cached on disk, and a first run compiles
+    # in about half the time of the C backend (benchmarks/README.md).
+    return pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
+                     target_accept=0.95, progressbar=progressbar, compute_convergence_checks=False,
+                     compile_kwargs={"mode": "NUMBA"})
+
+
+def diagnose(idata: Any, var_names: Sequence[str], chains: int, seed: int) -> tuple[dict[str, Any], list[str]]:
+    """Largest split R-hat, smallest bulk ESS (over ``var_names``), divergences, and the warnings
+    they call for (R-hat above RHAT_MAX, ESS below ESS_MIN, any divergence)."""
+    import arviz as az
+
+    rhat = az.rhat(idata, var_names=list(var_names))
+    ess = az.ess(idata, var_names=list(var_names), method="bulk")
+    n = int(idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"])
+    diagnostics = {"r_hat_max": float(max(float(rhat[v].max()) for v in rhat.data_vars)),
+                   "ess_bulk_min": float(min(float(ess[v].min()) for v in ess.data_vars)),
+                   "divergences": int(idata.sample_stats["diverging"].values.sum()),
+                   "draws": n, "chains": chains, "seed": seed}
+    cautions = []
+    if diagnostics["r_hat_max"] > RHAT_MAX:
+        cautions.append(f"largest R-hat {diagnostics['r_hat_max']:.3f} exceeds {RHAT_MAX}: chains disagree")
+    if diagnostics["ess_bulk_min"] < ESS_MIN:
+        cautions.append(f"smallest bulk ESS {diagnostics['ess_bulk_min']:.0f} is below {ESS_MIN}: draw more")
+    if diagnostics["divergences"]:
+        cautions.append(f"{diagnostics['divergences']} divergent transitions: the posterior may be biased")
+    return diagnostics, cautions
+
+
 def bayes_pymc(yi: Sequence[float] | np.ndarray | None = None, vi: Sequence[float] | np.ndarray | None = None,
                studies: Sequence[str] | None = None,
                tau_prior: TauPrior | str | None = None, mu_prior_sd: float = 4.0, mu_prior_mean: float = 0.0,
@@ -90,9 +148,6 @@ def bayes_pymc(yi: Sequence[float] | np.ndarray | None = None, vi: Sequence[floa
     n_treat, events_ctrl, n_ctrl; log odds ratio) or "poisson" (``arms`` with events_treat, time_treat,
     events_ctrl, time_ctrl; log rate ratio). ``parameterisation`` ("marginal" or "noncentred")
     applies to the normal likelihood only. ``seed`` makes the draws reproducible."""
-    import logging
-    import warnings
-
     prior = tau_prior if isinstance(tau_prior, TauPrior) else parse_tau_prior(tau_prior)
     if likelihood not in ("normal", "binomial", "poisson"):
         raise InputError(f"unknown likelihood {likelihood!r}; choose normal, binomial or poisson",
@@ -115,22 +170,7 @@ def bayes_pymc(yi: Sequence[float] | np.ndarray | None = None, vi: Sequence[floa
     if save_trace and not Path(save_trace).resolve().parent.is_dir():  # before sampling, not after
         raise InputError("cannot write the trace: its folder does not exist", file=save_trace)
     studies = list(studies) if studies is not None else [f"study {i + 1}" for i in range(k)]
-    with warnings.catch_warnings():
-        # A pip-installed PyTensor warns, when it first compiles, that its C backend found no BLAS;
-        # the sampler runs on the Numba backend, which does not use it.
-        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-        try:
-            import arviz as az
-            import pymc as pm
-        except ImportError:  # the [bayes] extra is not installed: one line, as the README promises
-            raise InputError("the PyMC engine needs PyMC and ArviZ: pip install 'hatmeta[bayes]'",
-                             column="--engine") from None
-
-        # PyMC narrates sampling on stderr (its logger is set up when pymc is first imported); only
-        # a person watching a progress bar wants that. Its warnings about short chains are left out
-        # too: hatmeta's own R-hat and ESS warnings below say the same, once.
-        logging.getLogger("pymc").setLevel(logging.INFO if progressbar else logging.ERROR)
-
+    with pymc_session(progressbar) as (pm, _az):
         # The saved trace labels study effects by study name (by position if names repeat).
         labels = studies if len(set(studies)) == k else list(range(k))
         with pm.Model(coords={"study": labels}):
@@ -146,11 +186,7 @@ def bayes_pymc(yi: Sequence[float] | np.ndarray | None = None, vi: Sequence[floa
                     pm.Normal("y", mu=theta, sigma=np.sqrt(np.asarray(vi, float)), observed=np.asarray(yi, float))
                 else:
                     _arm_likelihood(pm, likelihood, theta, {c: np.asarray(v, float) for c, v in (arms or {}).items()})
-            # PyTensor's Numba backend: its compiled functions are cached on disk, and a first run compiles
-            # in about half the time of the C backend (benchmarks/README.md).
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
-                              target_accept=0.95, progressbar=progressbar, compute_convergence_checks=False,
-                              compile_kwargs={"mode": "NUMBA"})
+            idata = sample(pm, draws, tune, chains, seed, progressbar)
     rng = np.random.default_rng(seed)  # the draws made here, after sampling, repeat with the seed too
     if marginal:
         _add_theta(idata, np.asarray(yi, float), np.asarray(vi, float), rng, labels)
@@ -163,19 +199,7 @@ def bayes_pymc(yi: Sequence[float] | np.ndarray | None = None, vi: Sequence[floa
     theta = tuple({"study": s, **{key: getattr(_summary(theta_d[:, i], level), key)
                                   for key in ("mean", "median", "sd", "low", "high")}}
                   for i, s in enumerate(studies))
-    rhat = az.rhat(idata, var_names=["mu", "tau"])
-    ess = az.ess(idata, var_names=["mu", "tau"], method="bulk")
-    diagnostics = {"r_hat_max": float(max(float(rhat[v].max()) for v in rhat.data_vars)),
-                   "ess_bulk_min": float(min(float(ess[v].min()) for v in ess.data_vars)),
-                   "divergences": int(idata.sample_stats["diverging"].values.sum()),
-                   "draws": int(mu_d.size), "chains": chains, "seed": seed}
-    cautions = []
-    if diagnostics["r_hat_max"] > RHAT_MAX:
-        cautions.append(f"largest R-hat {diagnostics['r_hat_max']:.3f} exceeds {RHAT_MAX}: chains disagree")
-    if diagnostics["ess_bulk_min"] < ESS_MIN:
-        cautions.append(f"smallest bulk ESS {diagnostics['ess_bulk_min']:.0f} is below {ESS_MIN}: draw more")
-    if diagnostics["divergences"]:
-        cautions.append(f"{diagnostics['divergences']} divergent transitions: the posterior may be biased")
+    diagnostics, cautions = diagnose(idata, ["mu", "tau"], chains, seed)
     if save_trace:
         try:
             idata.to_netcdf(str(save_trace))
@@ -199,4 +223,4 @@ def bayes_pymc(yi: Sequence[float] | np.ndarray | None = None, vi: Sequence[floa
                        level=level, diagnostics=diagnostics, warnings=tuple(cautions))
 
 
-__all__ = ["bayes_pymc"]
+__all__ = ["bayes_pymc", "diagnose", "pymc_session", "sample"]

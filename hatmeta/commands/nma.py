@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 
@@ -38,9 +40,25 @@ def _choice(values):
 @click.option("--heat", "heat_file", type=click.Path(dir_okay=False),
               help="Also draw the net heat plot (Krahn et al. 2013, netmeta's netheat) to this file; random "
                    "effects use tau^2 of the full design-by-treatment interaction model, as netheat(random = TRUE).")
+@click.option("--bayes", is_flag=True, help="Bayesian NMA by MCMC (PyMC; the NICE DSU TSD2 models): events per arm "
+                                            "binomial with a logit link (OR), means per arm or contrasts normal.")
+@click.option("--model", "bayes_model", type=_choice(["consistency", "ume", "both"]),
+              help="With --bayes: the consistency model (default), unrelated mean effects, or both and their "
+                   "DIC/LOO comparison.")
+@click.option("--prior", "--tau-prior", "tau_prior", metavar="PRIOR",
+              help="With --bayes: prior of tau (default uniform:5, TSD2's), e.g. halfnormal:0.5 or "
+                   "turner:OUTCOME/COMPARISON (Turner et al. 2015, on tau^2).")
+@click.option("--seed", type=int, default=1, show_default=True, help="With --bayes: the sampler's seed.")
+@click.option("--draws", type=int, default=1000, show_default=True, help="With --bayes: draws per chain.")
+@click.option("--tune", type=int, default=1000, show_default=True, help="With --bayes: tuning steps per chain.")
+@click.option("--chains", type=int, default=2, show_default=True, help="With --bayes: chains.")
+@click.option("--ume-multiarm", type=_choice(["correlated", "independent"]),
+              help="With --bayes --model ume: a multi-arm study's random effects correlated 1/2 (default) or "
+                   "independent (TSD4's printed analyses).")
 @click.pass_context
 def nma(ctx, analysis, data_file, measure, reference, common, method, benefit, cc, level, fmt, graph_file,
-        forest_file, funnel_file, funnel_order, heat_file):
+        forest_file, funnel_file, funnel_order, heat_file=None, bayes=False, bayes_model=None, tau_prior=None,
+        seed=1, draws=1000, tune=1000, chains=2, ume_multiarm=None):
     """Network meta-analysis (frequentist, graph-theoretical; netmeta 3.3's conventions) of a named network
     (e.g. retention-network) or of any table (--data FILE)."""
     from ..errors import InputError
@@ -52,7 +70,27 @@ def nma(ctx, analysis, data_file, measure, reference, common, method, benefit, c
         raise InputError("the comparison-adjusted funnel plot needs the treatments' order: give --funnel-order "
                          "once per treatment", option="--funnel")
     after, more = "", {}
-    if data_file is not None:
+    res: Any
+    if bayes:
+        from .nma_bayes import bayes_options
+
+        opts = bayes_options(bayes_model, tau_prior, seed, draws, tune, chains, ume_multiarm, method,
+                             (graph_file, forest_file, funnel_file, heat_file), benefit, level, common)
+    elif bayes_model or tau_prior or ume_multiarm:
+        raise InputError("--model, --prior and --ume-multiarm go with --bayes", option="--bayes")
+    if bayes and data_file is not None:
+        from ..bayes.network import bayes_nma
+
+        for name, given in (("--measure", measure), ("--reference", reference)):
+            if not given:
+                raise InputError(f"{name} is required with --data", option=name)
+        res = bayes_nma(data_file, measure, reference=reference, **opts)
+    elif bayes:
+        if measure:
+            raise InputError("a named network's spec gives its measure: drop --measure", option="--measure")
+        named = analyses(ctx).network(analysis, reference=reference, bayes=opts)
+        res, after, more = named.result, named.text, named.json
+    elif data_file is not None:
         for name, given in (("--measure", measure), ("--reference", reference)):
             if not given:
                 raise InputError(f"{name} is required with --data", option=name)

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ..io.network_table import NetworkTable
+from ..io.network_table import NetworkTable, components as _components, r_order
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -293,13 +293,6 @@ class Network:
         return tuple(":".join(self.treatments[t] for t in a) for a in self.arms)
 
 
-def r_order(name: str) -> tuple[str, str]:
-    """Sort key of treatment names as R's ``sort()`` orders them in a UTF-8 locale (ICU collation:
-    letters compared without case first, lower case before upper case on a tie), so that the
-    treatment order, and netmeta's comparison labels built from it, are netmeta's."""
-    return (name.casefold(), name.swapcase())
-
-
 def build_network(comp: Comparisons) -> Network:
     """Orient and index the comparisons; refuse a disconnected network, naming its parts."""
     treatments = tuple(sorted(set(comp.treat1) | set(comp.treat2), key=r_order))
@@ -325,25 +318,6 @@ def build_network(comp: Comparisons) -> Network:
     if len(treatments) < 2:
         raise InputError("a network needs at least two treatments", file=comp.path)
     return Network(treatments, studies, t1, t2, te, comp.se.copy(), sid, tuple(arms), comp)
-
-
-def _components(n, t1, t2):
-    parent = list(range(n))
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in zip(t1.tolist(), t2.tolist()):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    groups: dict = {}
-    for t in range(n):
-        groups.setdefault(find(t), []).append(t)
-    return sorted(groups.values(), key=lambda g: g[0])
 
 
 # ------------------------------------------------------------------------------------- weights

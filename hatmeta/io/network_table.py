@@ -212,4 +212,36 @@ def _check(t: NetworkTable) -> None:
             seen_arm[(s, tr)] = i
 
 
-__all__ = ["NetworkTable", "read_network", "network_from_rows", "LAYOUTS"]
+
+# ------------------------------------------------------------------------------------- network helpers
+# (used by the frequentist fit and the Bayesian model alike, which cannot import each other)
+
+def r_order(name: str) -> tuple[str, str]:
+    """Sort key of treatment names as R's ``sort()`` orders them in a UTF-8 locale (ICU collation:
+    letters compared without case first, lower case before upper case on a tie), so that the
+    treatment order, and netmeta's comparison labels built from it, are netmeta's."""
+    return (name.casefold(), name.swapcase())
+
+
+def components(n: int, t1: NDArray[np.intp], t2: NDArray[np.intp]) -> list[list[int]]:
+    """Connected parts of a graph on treatments 0..n-1 with edges (t1[e], t2[e]), each a sorted
+    list of treatment indices, parts ordered by their first treatment."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(t1.tolist(), t2.tolist()):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for t in range(n):
+        groups.setdefault(find(t), []).append(t)
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+__all__ = ["NetworkTable", "read_network", "network_from_rows", "LAYOUTS", "r_order", "components"]

@@ -202,10 +202,33 @@ def pool_network(name: str, data_dir=None, analyses_dir=None, **overrides: Any):
     if len(set(an.table["study"])) < 2:
         raise InputError(f"only {len(set(an.table['study']))} trial enters the network; it needs at least 2",
                          file=spec.path)
+    bayes = overrides.pop("bayes", None)
+    if bayes is not None:  # hatmeta nma NAME --bayes: the spec's data and reference, by MCMC
+        return _bayes_network(an, spec, overrides.get("reference") or spec.reference, bayes), an
     options = {"reference": spec.reference, "method": spec.method, "benefit": spec.benefit,
                **{k: v for k, v in overrides.items() if v is not None}}
     return nma(an.table, spec.measure, **options), an
 
+
+def _bayes_network(an: NetworkAnalysis, spec: Any, reference: str, bayes: dict[str, Any]) -> Any:
+    """The Bayesian NMA of a named network. Its binomial model has a logit link, so a spec on the
+    RR or RD scale is analysed as odds ratios, and the result says so."""
+    import dataclasses
+
+    from ..bayes.network import BayesNMAComparison, bayes_nma
+
+    events = spec.measure in ("RR", "RD")
+    res = bayes_nma(an.table, "OR" if events else spec.measure, reference=reference,
+                    **{"benefit": spec.benefit, **bayes})
+    if not events:
+        return res
+    note = (f"the spec's measure is {spec.measure}; the Bayesian model (binomial, logit link, NICE DSU TSD2) "
+            "estimates odds ratios")
+    if isinstance(res, BayesNMAComparison):
+        return dataclasses.replace(res, consistency=dataclasses.replace(res.consistency,
+                                                                        notes=(*res.consistency.notes, note)),
+                                   ume=dataclasses.replace(res.ume, notes=(*res.ume.notes, note)))
+    return dataclasses.replace(res, notes=(*res.notes, note))
 
 def network_text(an: NetworkAnalysis) -> str:
     """What entered and what did not, and the transitivity assumptions, for the terminal."""
