@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
-from ..fit.network import r_order
+from ..io.network_table import r_order
 
 if TYPE_CHECKING:
     import pandas as pd
