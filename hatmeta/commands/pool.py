@@ -472,7 +472,8 @@ def _pool_by_dask(data_file, measure, by, options, spec, fmt):
     from ..io.columnar import is_parquet
 
     measure = normalise_measure(measure)
-    kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if options.get(k) is not None}
+    kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale")
+          if options.get(k) is not None}  # (--cc 0 too)
     with client(spec) as dask_client:
         if is_parquet(data_file):
             ddf = dd.read_parquet(data_file)

@@ -345,9 +345,9 @@ def _dropped_rows(table, es):
     occurrence would otherwise go to the wrong group (names repeat across groups: s1, s2, ...)."""
     lines = np.asarray(table.lines)
     if len(lines) == table.k and len(np.unique(lines)) == table.k:
-        pos = np.flatnonzero(~np.isin(lines, np.asarray(es.table.lines)))
-        if len(pos) == len(es.dropped):
-            return pos.tolist()
+        gone = np.flatnonzero(~np.isin(lines, np.asarray(es.table.lines)))
+        if len(gone) == len(es.dropped):
+            return gone.tolist()
     out, pos = [], 0
     for study, _ in es.dropped:
         pos = table.studies.index(study, pos)

@@ -7,17 +7,20 @@ df with HKSJ, notes, error). The rows are first shuffled on the group column (Da
 so every group lies whole in one partition; each partition is then pooled by the same vectorised
 engine as in memory (``batch.pool_groups``), as independent work on any worker.
 
-``iter_by_dask`` (what ``--dask`` uses) partitions on ranges of the key instead and yields the
-results one partition at a time in key order, so the client holds one partition's results.
+``blocks_by_dask`` (what ``--dask`` uses) writes what ``--by`` writes in memory and streamed, byte
+for byte: each partition's BatchResult goes through the same writer on its worker (CSV, JSON lines,
+text: ``render.batch_parts``), and the client puts the groups in the order of their first
+appearance (their first ``_line``), each group's studies in input order. The rows are hashed on
+the key's text into as many partitions as there are input partitions; a worker sends back a
+partition's text as soon as it is done and keeps nothing, the client keeps it in a temporary file
+(the whole output, on the client's disk, until every partition is in) and two integers per group,
+then merges the files by first line.
 
-Memory (``bench_pool.py scale``, 2 workers, groups of 5): a worker needs ~1.2 GB for a partition of
-10^6 rows at 10^7 rows, ~1.8 GB at 10^8 rows (~0.5 GB for partitions of 10^5 rows: the shuffled
-rows, their Arrow and NumPy columns, the fit). Keep partitions at or below ~10^6 rows
-(``dd.read_parquet`` makes one per file, or ``repartition``). Fetch a ``pool_by_dask`` result with
-``collect(result, client)``, not ``result.compute()``, which first gathers every partition into one
-on a single worker (11.4 GB at 2x10^7 groups, and the worker was restarted); ``collect`` still holds
-every group in the client (~0.3 KB each: 6.3 GB at 2x10^7 groups), ``iter_by_dask`` one partition's
-(775 MB at 2x10^7 groups), keeping partitions that finish early in temporary Parquet files.
+Memory: keep partitions at or below ~10^6 rows (``dd.read_parquet`` makes one per file, or
+``repartition``); benchmarks/README.md has the figures (``bench_pool.py scale``). Fetch a
+``pool_by_dask`` result with ``collect(result, client)``, not ``result.compute()``, which first
+gathers every partition into one on a single worker (11.4 GB at 2x10^7 groups, and the worker was
+restarted); ``collect`` still holds every group in the client (~0.3 KB each: 6.3 GB at 2x10^7 groups).
 
 Numbers equal the in-memory fit's. (One caveat at the last bit: a group of 8 or more studies that
 is alone in its size class within a partition is summed by NumPy's pairwise loop rather than row by
@@ -113,7 +116,7 @@ def _first_lines(pdf, by, lines, n_groups):
     else:
         codes, uniques = pd.factorize(pd.Series([_cell_text(x).strip() for x in s.tolist()]), use_na_sentinel=False)
     if len(uniques) != n_groups:  # missing keys as the readers see them ("" for None, NaN and pandas' NA)
-        codes, uniques = pd.factorize(pd.Series([_cell_text(x).strip() if not (x is pd.NA) else ""
+        codes, uniques = pd.factorize(pd.Series([_cell_text(x).strip() if x is not pd.NA else ""
                                                  for x in s.tolist()]), use_na_sentinel=False)
     if len(uniques) != n_groups:
         raise RuntimeError(f"{len(uniques)} keys but {n_groups} groups in a partition")
@@ -185,7 +188,8 @@ def _partition_text(pdf, by, measure, options, path, write):
 
 
 def blocks_by_dask(ddf: Any, by: str, measure: str, dask_client: Any, write: Callable[..., Any],
-                   method: str = "REML", ci: str = "wald", pi: str = "t", level: float = 0.95, cc: float = 0.5, path: str = "<DataFrame>",
+                   method: str = "REML", ci: str = "wald", pi: str = "t", level: float = 0.95, cc: float = 0.5,
+                   path: str = "<DataFrame>",
                    report: dict[str, Any] | None = None, **options: Any) -> Iterator[bytes]:
     """The text of every group's result, in the order of the groups' first appearance in the input,
     as bytes blocks: the bytes the same writer gives the in-memory BatchResult.
@@ -216,7 +220,7 @@ def blocks_by_dask(ddf: Any, by: str, measure: str, dask_client: Any, write: Cal
     import tempfile
 
     import numpy as np
-    from dask import delayed
+    from dask.delayed import delayed
     from distributed import as_completed
 
     options = dict(method=method, ci=ci, pi=pi, level=level, cc=cc, **options)
@@ -269,8 +273,8 @@ def blocks_by_dask(ddf: Any, by: str, measure: str, dask_client: Any, write: Cal
             if buf:
                 yield bytes(buf)
         finally:
-            for fh in files.values():
-                fh.close()
+            for reader in files.values():
+                reader.close()
 
 
 def collect(result: Any, dask_client: Any) -> pd.DataFrame:
