@@ -89,7 +89,7 @@ def _choice(values):
               help="Influence diagnostics per study (metafor's influence) and I^2 / H^2 confidence intervals.")
 @click.option("--both-models", is_flag=True, help="Show common-effect and random-effects results together.")
 @click.option("--dask", "dask_spec", metavar="local:N|ADDRESS", help="With --by: pool on a Dask cluster (local:N "
-              "starts N worker processes); one row per group, without the studies (needs dask[distributed]).")
+              "starts N worker processes); the output of --by, byte for byte (needs dask[distributed]).")
 @click.option("--compare-methods", is_flag=True,
               help="Also pool with every method that suits the data (IV, MH, Peto, GLMMs), one row per method.")
 @click.option("--methods-plot", type=click.Path(dir_okay=False),
@@ -156,6 +156,9 @@ def pool(ctx, /, analysis, data_file, measure, method, ci, pi, level, cc, preset
                              "--trim-fill, --selection-model, --influence and --both-models "
                              "(or run --by without --dask)",
                              option="--dask")
+        if strict or drop_incomplete or batch_rows:  # not on the cluster path: say so rather than ignore them
+            raise InputError("--dask does not take --strict, --drop-incomplete or --batch-rows", option="--dask")
+        options.update(input_level=input_level, scale=scale.lower() if scale else None)
         return _pool_by_dask(data_file, measure, by, options, dask_spec, fmt)
     if batch_rows and not (data_file is not None and by):
         raise InputError("--batch-rows streams --by over Parquet input (--data FILE --by COL)", column="--batch-rows")
@@ -465,18 +468,20 @@ def _pool_by_stream(data_file, measure, by, kw, strict, fmt, batch_rows):
 
 def _pool_by_dask(data_file, measure, by, options, spec, fmt):
     """``--dask``: read the table as a Dask DataFrame (CSV as text; Parquet as stored), pool each group
-    whole on the cluster, and write one row per group (CSV) or one JSON object per group."""
+    whole on the cluster, and write what ``--by`` writes in memory and streamed, byte for byte: the
+    groups in order of first appearance, each written by the same writer on its worker."""
     try:
         import dask.dataframe as dd
 
-        from ..fit.distributed import client, iter_by_dask
+        from ..fit.distributed import blocks_by_dask, client
     except ImportError:
         raise InputError("--dask needs Dask: pip install 'dask[dataframe]' distributed", option="--dask") from None
     from ..fit.effects import normalise_measure
     from ..io.columnar import is_parquet
 
     measure = normalise_measure(measure)
-    kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale") if options.get(k)}
+    kw = {k: options[k] for k in ("method", "ci", "pi", "level", "cc", "input_level", "scale")
+          if options.get(k) is not None}  # (--cc 0 too)
     with client(spec) as dask_client:
         if is_parquet(data_file):
             ddf = dd.read_parquet(data_file)
@@ -484,26 +489,30 @@ def _pool_by_dask(data_file, measure, by, options, spec, fmt):
         else:
             ddf = dd.read_csv(data_file, dtype=str, keep_default_na=False, blocksize="64MB")
             ddf = ddf.assign(_line=ddf.assign(_one=1)["_one"].cumsum() + 1)  # the header is line 1
-        # Groups in the order of their keys (a shuffle has no order of first appearance), written one
-        # partition at a time: the client never holds every group's results (6.3 GB at 2x10^7 groups).
-        from ..precision import dumps
-        from ..render.batch_csv import frame_csv_chunks
+        # The streamed and in-memory writers on the workers; the groups in order of first appearance.
+        from ..render.batch_csv import header_line
+        from ..render.batch_parts import csv_part, json_part, text_part
 
-        bad, total, first = [], 0, True
-        for frame in iter_by_dask(ddf, by, measure, dask_client, path=str(data_file), **kw):
-            if fmt == "json":
-                for a in range(0, len(frame), 100_000):  # a block of rows at a time
-                    for row in frame.iloc[a:a + 100_000].to_dict(orient="records"):
-                        row = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-                        if row.get("error") is None:
-                            row.pop("error", None)
-                        sys.stdout.write(dumps(row, indent=False) + "\n")
-            else:  # numbers by the output policy, as the JSON; one header
-                sys.stdout.writelines(frame_csv_chunks(frame, header=first))
-            first = False
-            failed = frame[frame["error"].notna()]
-            bad += list(zip(failed["group"], failed["error"]))
-            total += len(frame)
+        report: dict = {}
+        write = {"json": json_part, "csv": csv_part}.get(fmt, text_part)
+        out = sys.stdout
+        out.flush()
+        binary = getattr(out, "buffer", None)
+
+        def put(data: bytes) -> None:
+            binary.write(data) if binary is not None else out.write(data.decode())
+
+        if fmt == "csv":
+            put(header_line().encode())
+        last = b""
+        for block in blocks_by_dask(ddf, by, measure, dask_client, write, path=str(data_file), report=report,
+                                    **kw):
+            put(last)
+            last = block
+        if write is text_part:  # groups joined by a blank line, as in memory: the last one's dropped
+            last = last[:-1] if last else b"\n"
+        put(last)
+        bad, total = report["failed"], report["groups"]
     if bad:
         shown = "; ".join(f"{g}: {e}" for g, e in bad[:3])
         more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""

@@ -328,11 +328,8 @@ def _group_notes(table, es, all_keys, keys, groups, gid):
     notes = defaultdict(list)
     if es.dropped:
         lookup = {x: j for j, x in enumerate(groups)}
-        pos = 0
-        for study, reason in es.dropped:  # in table order; names may repeat across groups
-            pos = table.studies.index(study, pos)
+        for (study, reason), pos in zip(es.dropped, _dropped_rows(table, es)):  # in table order
             notes[lookup[all_keys[pos]]].append(f"dropped {study}: {reason}")
-            pos += 1
     if es.corrected:
         hit: dict[int, list[str]] = {}
         for i in np.flatnonzero(es.corrected):
@@ -340,6 +337,23 @@ def _group_notes(table, es, all_keys, keys, groups, gid):
         for j, names in hit.items():
             notes[j].append(f"{es.cc:g} added to every cell of studies with a zero cell: {', '.join(names)}")
     return notes
+
+
+def _dropped_rows(table, es):
+    """Positions in ``table`` of the rows escalc dropped, in table order: the rows whose line the
+    effect sizes' table lacks. By name only where lines do not tell rows apart; the name's next
+    occurrence would otherwise go to the wrong group (names repeat across groups: s1, s2, ...)."""
+    lines = np.asarray(table.lines)
+    if len(lines) == table.k and len(np.unique(lines)) == table.k:
+        gone = np.flatnonzero(~np.isin(lines, np.asarray(es.table.lines)))
+        if len(gone) == len(es.dropped):
+            return gone.tolist()
+    out, pos = [], 0
+    for study, _ in es.dropped:
+        pos = table.studies.index(study, pos)
+        out.append(pos)
+        pos += 1
+    return out
 
 
 def factorize(keys: Sequence[Any]) -> tuple[list[Any], np.ndarray]:

@@ -7,17 +7,20 @@ df with HKSJ, notes, error). The rows are first shuffled on the group column (Da
 so every group lies whole in one partition; each partition is then pooled by the same vectorised
 engine as in memory (``batch.pool_groups``), as independent work on any worker.
 
-``iter_by_dask`` (what ``--dask`` uses) partitions on ranges of the key instead and yields the
-results one partition at a time in key order, so the client holds one partition's results.
+``blocks_by_dask`` (what ``--dask`` uses) writes what ``--by`` writes in memory and streamed, byte
+for byte: each partition's BatchResult goes through the same writer on its worker (CSV, JSON lines,
+text: ``render.batch_parts``), and the client puts the groups in the order of their first
+appearance (their first ``_line``), each group's studies in input order. The rows are hashed on
+the key's text into as many partitions as there are input partitions; a worker sends back a
+partition's text as soon as it is done and keeps nothing, the client keeps it in a temporary file
+(the whole output, on the client's disk, until every partition is in) and two integers per group,
+then merges the files by first line.
 
-Memory (``bench_pool.py scale``, 2 workers, groups of 5): a worker needs ~1.2 GB for a partition of
-10^6 rows at 10^7 rows, ~1.8 GB at 10^8 rows (~0.5 GB for partitions of 10^5 rows: the shuffled
-rows, their Arrow and NumPy columns, the fit). Keep partitions at or below ~10^6 rows
-(``dd.read_parquet`` makes one per file, or ``repartition``). Fetch a ``pool_by_dask`` result with
-``collect(result, client)``, not ``result.compute()``, which first gathers every partition into one
-on a single worker (11.4 GB at 2x10^7 groups, and the worker was restarted); ``collect`` still holds
-every group in the client (~0.3 KB each: 6.3 GB at 2x10^7 groups), ``iter_by_dask`` one partition's
-(775 MB at 2x10^7 groups), keeping partitions that finish early in temporary Parquet files.
+Memory: keep partitions at or below ~10^6 rows (``dd.read_parquet`` makes one per file, or
+``repartition``); benchmarks/README.md has the figures (``bench_pool.py scale``). Fetch a
+``pool_by_dask`` result with ``collect(result, client)``, not ``result.compute()``, which first
+gathers every partition into one on a single worker (11.4 GB at 2x10^7 groups, and the worker was
+restarted); ``collect`` still holds every group in the client (~0.3 KB each: 6.3 GB at 2x10^7 groups).
 
 Numbers equal the in-memory fit's. (One caveat at the last bit: a group of 8 or more studies that
 is alone in its size class within a partition is summed by NumPy's pairwise loop rather than row by
@@ -26,7 +29,7 @@ row; the two roundings can differ by ~1e-16 relative.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .batch import SCALARS, pool_groups
@@ -56,34 +59,73 @@ def _meta(ci):
 def _fit_partition(pdf, by, measure, options, path: str = "<DataFrame>"):
     """Pool the groups of one pandas partition (whole groups) into a frame of one row per group. A bad
     row fails its own group (``error``), named by its line when the rows carry ``_line``."""
-    from ..io.lenient import table_by
-    from ..io.trial_table import _cell_text
-
     ci = options.get("ci", "wald")
-    if len(pdf) == 0:
+    batch, _ = _pool_partition(pdf, by, measure, options, path)
+    if batch is None:
         return _meta(ci)
-    pdf = pdf.reset_index(drop=True)
-    lines = pdf.pop("_line").tolist() if "_line" in pdf.columns else None
-    frame = _fit_columns(pdf, by, measure, options, path)
-    if frame is not None:
-        return frame
-    names = [str(c) for c in pdf.columns]
-    rows = [names] + [[_cell_text(x) for x in row] for row in zip(*(pdf[c].tolist() for c in pdf.columns))]
-    got = table_by(rows, by, path=path, measure=measure, first_line=0)
-    failed: dict[object, str] = {}
-    for i in sorted(got.errors):
-        msg = got.errors[i]
-        if lines is not None:  # the partition's row i is line lines[i] of the input
-            msg = msg.replace(f"{path}:{i + 1}:", f"{path}:{int(lines[i])}:", 1)
-        failed.setdefault(got.keys[i], msg)
-    res = pool_groups(got.table, by, measure, failed=failed, group_keys=got.keys, **options)
-    frame = res.to_frame()
+    frame = batch.to_frame()
     frame["k"] = frame["k"].astype("int64")
     return frame[_columns(ci)]
 
 
+def _pool_partition(pdf, by, measure, options, path: str = "<DataFrame>"):
+    """(BatchResult, first line of each of its groups) of one pandas partition (whole groups); (None,
+    no lines) for a partition without rows. With a column ``_line`` (the row's line in ``path``) the
+    rows are taken in that order, so that the groups come in the order of their first appearance and
+    each group's studies in input order, as in memory and streamed, and a bad row is named by its
+    line; the first lines are then those lines (without, the rows' positions from 1)."""
+    import numpy as np
+
+    from ..io.lenient import table_by
+    from ..io.trial_table import _cell_text
+
+    if len(pdf) == 0:
+        return None, np.zeros(0, dtype=np.int64)
+    pdf = pdf.reset_index(drop=True)
+    if "_line" in pdf.columns:
+        pdf = pdf.sort_values("_line", kind="stable").reset_index(drop=True)
+        lines = pdf.pop("_line").to_numpy(dtype=np.int64)
+    else:
+        lines = np.arange(1, len(pdf) + 1, dtype=np.int64)
+    batch = _fit_columns(pdf, by, measure, options, path)
+    if batch is None:
+        names = [str(c) for c in pdf.columns]
+        rows = [names] + [[_cell_text(x) for x in row] for row in zip(*(pdf[c].tolist() for c in pdf.columns))]
+        got = table_by(rows, by, path=path, measure=measure, first_line=0)
+        failed: dict[object, str] = {}
+        for i in sorted(got.errors):  # the partition's row i is line lines[i] of the input
+            msg = got.errors[i].replace(f"{path}:{i + 1}:", f"{path}:{int(lines[i])}:", 1)
+            failed.setdefault(got.keys[i], msg)
+        batch = pool_groups(got.table, by, measure, failed=failed, group_keys=got.keys, **options)
+    return batch, _first_lines(pdf, by, lines, len(batch.groups))
+
+
+def _first_lines(pdf, by, lines, n_groups):
+    """The line of each group's first row, in the order of first appearance (the BatchResult's order),
+    from the key text as the readers see it (stripped)."""
+    import numpy as np
+    import pandas as pd
+
+    from ..io.trial_table import _cell_text
+
+    col = next(c for c in pdf.columns if str(c).strip().lower() == by.strip().lower())
+    s = pdf[col]
+    if s.dtype.kind in "iu" or pd.api.types.is_string_dtype(s.dtype):
+        text = s.astype(str).str.strip() if s.dtype.kind not in "iu" else s.astype(str)
+        codes, uniques = pd.factorize(text, use_na_sentinel=False)
+    else:
+        codes, uniques = pd.factorize(pd.Series([_cell_text(x).strip() for x in s.tolist()]), use_na_sentinel=False)
+    if len(uniques) != n_groups:  # missing keys as the readers see them ("" for None, NaN and pandas' NA)
+        codes, uniques = pd.factorize(pd.Series([_cell_text(x).strip() if x is not pd.NA else ""
+                                                 for x in s.tolist()]), use_na_sentinel=False)
+    if len(uniques) != n_groups:
+        raise RuntimeError(f"{len(uniques)} keys but {n_groups} groups in a partition")
+    _, first = np.unique(codes, return_index=True)  # codes number the keys in order of first appearance
+    return lines[first]
+
+
 def _fit_columns(pdf, by, measure, options, path):
-    """The partition pooled from its columns (Arrow, as streamed --by), or None where a row is bad or
+    """The partition pooled from its columns (Arrow, as streamed --by: a BatchResult), or None where a row is bad or
     a cell's text is not the one the row reader would see (floats, booleans and dates outside the
     numeric columns): the row reader then names the bad row. At 10^7 rows the row reader's text
     cells were most of a partition's time."""
@@ -107,10 +149,7 @@ def _fit_columns(pdf, by, measure, options, path):
         return None
     if table is None:
         return None
-    ci = options.get("ci", "wald")
-    frame = pool_groups(table, by, measure, **options).to_frame()
-    frame["k"] = frame["k"].astype("int64")
-    return frame[_columns(ci)]
+    return pool_groups(table, by, measure, **options)
 
 
 def pool_by_dask(ddf: Any, by: str, measure: str, method: str = "REML", ci: str = "wald", pi: str = "t",
@@ -124,77 +163,118 @@ def pool_by_dask(ddf: Any, by: str, measure: str, method: str = "REML", ci: str 
     return shuffled.map_partitions(_fit_partition, by, measure, options, path, meta=_meta(ci))
 
 
-def _part_of(keys, bounds):
-    """The range partition of each key: the number of bounds at or below its text (stripped, as the
-    readers strip group keys)."""
-    import numpy as np
+def _part_of(keys, n):
+    """The partition of each key: a hash of its text (stripped, as the readers strip group keys)
+    modulo ``n``, so that every row of a group goes to the same partition."""
     import pandas as pd
 
-    text = keys.astype(str).str.strip().to_numpy(dtype=object)
-    return pd.Series(np.searchsorted(bounds, text, side="right"), index=keys.index, dtype="int64")
+    text = keys.astype(str) if keys.dtype.kind in "iu" else keys.astype(str).str.strip()
+    codes = pd.util.hash_pandas_object(text, index=False).to_numpy() % n
+    return pd.Series(codes.astype("int64"), index=keys.index, dtype="int64")
 
 
-def _fit_sorted(pdf, by, measure, options, path):
-    return _fit_partition(pdf, by, measure, options, path).sort_values("group", kind="stable")
-
-
-def iter_by_dask(ddf: Any, by: str, measure: str, dask_client: Any, method: str = "REML", ci: str = "wald",
-                 pi: str = "t", level: float = 0.95, cc: float = 0.5, path: str = "<DataFrame>", every: int = 100,
-                 **options: Any) -> Iterator[Any]:
-    """Per-group results (frames of ``to_frame()`` columns) in the order of the groups' keys as text,
-    one partition at a time, so the client holds one partition's results, never all of them.
-
-    The rows are range-partitioned on the key: every ``every``-th key of each partition is sampled,
-    ``npartitions - 1`` quantiles of the sample bound the ranges, and ``set_index`` on each row's range
-    number (with those divisions, so nothing more is computed to place them) puts every group whole
-    in one partition and the partitions in key order; each partition's groups are sorted within it.
-    Equal-sized partitions as far as the sample tells (rows, not groups)."""
+def _partition_text(pdf, by, measure, options, path, write):
+    """What a worker sends back for one partition: the text ``write`` gives its BatchResult (a list of
+    bytes blocks), the byte offset where each group's text ends, each group's first line, and its
+    failed groups as (first line, group, error)."""
     import numpy as np
 
-    options = dict(method=method, ci=ci, pi=pi, level=level, cc=cc, **options)
-    col = next((c for c in ddf.columns if str(c).strip().lower() == by.strip().lower()), by)
-    sample = ddf[col].map_partitions(lambda s: s.iloc[::every].astype(str).str.strip(), meta=(col, "object"))
-    keys = np.unique(np.asarray(sample.compute().to_numpy(), dtype=object))
-    n = ddf.npartitions
-    bounds = np.unique(keys[np.linspace(0, len(keys), n + 1)[1:-1].astype(int)]) if n > 1 and len(keys) > 1 \
-        else np.array([], dtype=object)
-    m = len(bounds) + 1
-    ranged = ddf.assign(_part=ddf[col].map_partitions(_part_of, bounds, meta=("_part", "int64")))
-    ranged = ranged.set_index("_part", divisions=list(range(m + 1)))
-    result = ranged.map_partitions(_fit_sorted, by, measure, options, path, meta=_meta(ci))
-    yield from _in_order(dask_client.compute(result.to_delayed()))
+    batch, first = _pool_partition(pdf, by, measure, options, path)
+    if batch is None:
+        return {"blocks": [], "ends": np.zeros(0, dtype=np.int64), "first": first, "failed": []}
+    blocks, ends = write(batch)
+    failed = [(int(first[j]), g, e) for j, (g, e) in enumerate(zip(batch.groups, batch.errors)) if e is not None]
+    return {"blocks": blocks, "ends": ends, "first": first, "failed": failed}
 
 
-def _in_order(futures):
-    """The futures' frames in their order, each fetched as soon as it is done (so that no worker holds
-    finished partitions while the client waits for an earlier one: at 10^8 rows they took the workers
-    from ~1.2 to ~2.9 GB): one that arrives early waits in a Parquet file in a temporary folder of the
-    client's, not in memory."""
+def blocks_by_dask(ddf: Any, by: str, measure: str, dask_client: Any, write: Callable[..., Any],
+                   method: str = "REML", ci: str = "wald", pi: str = "t", level: float = 0.95, cc: float = 0.5,
+                   path: str = "<DataFrame>",
+                   report: dict[str, Any] | None = None, **options: Any) -> Iterator[bytes]:
+    """The text of every group's result, in the order of the groups' first appearance in the input,
+    as bytes blocks: the bytes the same writer gives the in-memory BatchResult.
+
+    Parameters
+    ----------
+    ddf : dask.dataframe.DataFrame
+        Study rows, with a column ``_line`` (the row's line in ``path``) that sets the order: of the
+        groups (by their first line), of the studies within a group, and the lines named in errors.
+    write : callable
+        ``write(batch) -> (blocks, ends)``: the text of a BatchResult as a list of bytes blocks and
+        the byte offset (in their concatenation) where each group's text ends; run on the workers
+        (``render.batch_parts``: the in-memory and streamed writers).
+    report : dict, optional
+        Filled with ``groups`` (the number of groups) and ``failed`` ((group, error) in group order).
+
+    Returns
+    -------
+    Iterator of bytes
+        Blocks of about 1 MB.
+
+    Every group is pooled whole in one partition (rows hashed on the key's text, ``set_index`` on that
+    number); each partition's text comes back as soon as it is done (the workers keep no results),
+    waits in a temporary file of the client's, and once all are in, the groups are merged by first
+    line. So the client holds two integers a group, and its temporary folder the whole output.
+    """
     import os
     import tempfile
 
-    import pandas as pd
+    import numpy as np
+    from dask.delayed import delayed
     from distributed import as_completed
 
+    options = dict(method=method, ci=ci, pi=pi, level=level, cc=cc, **options)
+    col = next((c for c in ddf.columns if str(c).strip().lower() == by.strip().lower()), by)
+    n = ddf.npartitions
+    ranged = ddf.assign(_part=ddf[col].map_partitions(_part_of, n, meta=("_part", "int64")))
+    parts = ranged.set_index("_part", divisions=list(range(n + 1))).to_delayed()
+    task = delayed(_partition_text, pure=True)
+    futures = dask_client.compute([task(p, by, measure, options, path, write) for p in parts])
     index = {f.key: i for i, f in enumerate(futures)}
-    nxt, waiting = 0, {}
+    ends: list[Any] = [None] * len(parts)
+    firsts: list[Any] = [None] * len(parts)
+    failed: list[tuple[int, Any, str]] = []
     with tempfile.TemporaryDirectory(prefix="hatmeta-dask-") as tmp:
         for f in as_completed(futures):
-            i = index[f.key]
-            frame = f.result()
+            got = f.result()
             f.release()
-            if i != nxt:
-                path = os.path.join(tmp, f"{i}.parquet")
-                frame.to_parquet(path, index=False)
-                waiting[i] = (path, frame.dtypes)
-                continue
-            yield frame
-            nxt += 1
-            while nxt in waiting:
-                path, dtypes = waiting.pop(nxt)
-                yield pd.read_parquet(path).astype(dtypes)
-                os.remove(path)
-                nxt += 1
+            i = index[f.key]
+            with open(os.path.join(tmp, f"{i}.bin"), "wb") as fh:
+                fh.writelines(got["blocks"])
+            ends[i], firsts[i] = got["ends"], got["first"]
+            failed += got["failed"]
+            del got
+        sizes = [len(x) for x in firsts]
+        first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
+        pid = np.repeat(np.arange(len(sizes)), sizes)
+        nbytes = np.concatenate([np.diff(e, prepend=0) for e in ends]) if ends else np.zeros(0, dtype=np.int64)
+        order = np.argsort(first, kind="stable")
+        del first
+        pid, nbytes = pid[order], nbytes[order]
+        del order
+        if report is not None:
+            failed.sort(key=lambda t: t[0])
+            report.update(groups=len(pid), failed=[(g, e) for _, g, e in failed])
+        del failed
+        # Runs of groups from one partition: each partition's groups are in first-line order, so a
+        # file is read front to back.
+        starts = np.flatnonzero(np.concatenate([[True], pid[1:] != pid[:-1]])) if len(pid) else np.zeros(0, int)
+        run_bytes = np.add.reduceat(nbytes, starts).tolist() if len(pid) else []
+        run_part = pid[starts].tolist()
+        del pid, nbytes
+        files = {i: open(os.path.join(tmp, f"{i}.bin"), "rb", buffering=1 << 20) for i in set(run_part)}
+        try:
+            buf = bytearray()
+            for p, m in zip(run_part, run_bytes):
+                buf += files[p].read(m)
+                if len(buf) >= 1 << 20:
+                    yield bytes(buf)
+                    buf.clear()
+            if buf:
+                yield bytes(buf)
+        finally:
+            for reader in files.values():
+                reader.close()
 
 
 def collect(result: Any, dask_client: Any) -> pd.DataFrame:
@@ -241,4 +321,4 @@ def client(spec: str) -> Any:
                          option="--dask") from None
 
 
-__all__ = ["pool_by_dask", "iter_by_dask", "collect", "is_dask", "client"]
+__all__ = ["pool_by_dask", "blocks_by_dask", "collect", "is_dask", "client"]

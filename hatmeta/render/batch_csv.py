@@ -24,8 +24,6 @@ import numpy as np
 from ..csvsafe import any_trigger, cell
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from ..fit.batch import BatchResult
     from ..results import MetaResult
 
@@ -60,14 +58,19 @@ def batch_csv_chunks(batch: BatchResult, header: bool = True) -> Iterator[str]:
     """``text.to_csv(batch)`` for a ``BatchResult``, in blocks of text: per group its study rows (in
     the group's order) then its pooled row; analysis scale."""
     if header:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(HEADER)
-        yield buf.getvalue()
+        yield header_line()
     G = len(batch.groups)
     bounds = np.concatenate([[0], np.cumsum(batch._counts)])
     for a in range(0, G, CHUNK):
         b = min(a + CHUNK, G)
         yield _block(batch, a, b, int(bounds[a]), int(bounds[b]))
+
+
+def header_line() -> str:
+    """The header row of the ``--by`` CSV."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(HEADER)
+    return buf.getvalue()
 
 
 def batch_csv(batch: BatchResult, header: bool = True) -> str:
@@ -140,34 +143,7 @@ def is_batch(results: object) -> TypeGuard[BatchResult]:
     return hasattr(results, "_order") and hasattr(results, "_arrays") and hasattr(results, "es")
 
 
-def frame_csv_chunks(frame: pd.DataFrame, order: np.ndarray | None = None, rows: int = 100_000,
-                     header: bool = True) -> Iterator[str]:
-    """CSV of a pandas frame of per-group results (``--dask``), in blocks of ``rows`` rows: floats
-    under the output policy (as ``_cells``: 10 significant digits, empty for NaN), whole numbers as
-    integers, text as csv.writer quotes it, None and NaN as empty cells. ``order``: the rows' order
-    (positions), by default as they stand."""
-    if header:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow([str(c) for c in frame.columns])
-        yield buf.getvalue()
-    for a in range(0, len(frame), rows):
-        part = frame.iloc[a:a + rows] if order is None else frame.iloc[order[a:a + rows]]
-        cols = []
-        for c in part.columns:
-            s = part[c]
-            if s.dtype.kind == "f":
-                cols.append(_cells(s.to_numpy()).tolist())
-            elif s.dtype.kind in "iu":
-                cols.append(s.astype(str).tolist())
-            else:
-                # isna: None, NaN and pandas' NA (pandas 2 string columns), whose x != x raises
-                cols.append(["" if na else cell(str(x)) for x, na in zip(s.tolist(), s.isna().tolist())])
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(zip(*cols))
-        yield buf.getvalue()
-
-
-__all__ = ["batch_csv", "batch_csv_chunks", "frame_csv_chunks", "is_batch", "HEADER"]
+__all__ = ["batch_csv", "batch_csv_chunks", "header_line", "is_batch", "HEADER"]
 
 
 def to_csv(results: BatchResult | Sequence[MetaResult]) -> str:

@@ -55,9 +55,10 @@ def test_cli_dask_isolates_a_bad_row(tmp_path):
                         "--by", "group", "--dask", "local:2", "--format", "csv"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-500:]
     out = pd.read_csv(__import__("io").StringIO(p.stdout))
-    assert len(out) == 30 and out["estimate"].notna().sum() == 29
-    assert out.loc[out["group"] == "g2", "error"].item() == f"{path}:15: column 'vi': must be greater than 0, got 0"
-    assert f"1 of 30 groups failed: g2: {path}:15:" in p.stderr
+    pooled = out[out["row"] == "pooled"]
+    assert len(pooled) == 30 and pooled["estimate"].notna().sum() == 29
+    assert pooled.loc[pooled["group"] == "g2", "k"].item() == 0  # its good rows are not pooled either
+    assert f"1 of 30 groups failed: g2: {path}:15: column 'vi': must be greater than 0, got 0" in p.stderr
 
 
 def test_partition_columns_path_equals_the_row_reader(monkeypatch):
@@ -68,8 +69,10 @@ def test_partition_columns_path_equals_the_row_reader(monkeypatch):
     pdf = _rows(groups=50)
     pdf["group"] = np.repeat(np.arange(50, dtype=np.int64), 6)
     opts = dict(method="REML", ci="hksj", pi="t", level=0.95, cc=0.5)
-    fast = dist._fit_columns(pdf.copy(), "group", "GEN", opts, "<DataFrame>")
-    assert fast is not None and fast["group"].tolist()[:3] == ["0", "1", "2"]
+    batch = dist._fit_columns(pdf.copy(), "group", "GEN", opts, "<DataFrame>")
+    assert batch is not None
+    fast = batch.to_frame().astype({"k": "int64"})[dist._columns("hksj")]
+    assert fast["group"].tolist()[:3] == ["0", "1", "2"]
     monkeypatch.setattr(dist, "_fit_columns", lambda *a: None)
     slow = dist._fit_partition(pdf.copy(), "group", "GEN", opts)
     pd.testing.assert_frame_equal(fast.reset_index(drop=True), slow.reset_index(drop=True))
@@ -77,39 +80,21 @@ def test_partition_columns_path_equals_the_row_reader(monkeypatch):
     assert dist._fit_columns(pdf.assign(group=pdf["group"] + 0.5), "group", "GEN", opts, "<DataFrame>") is None
 
 
-def test_iter_by_dask_gives_whole_groups_in_key_order(cluster):
-    """Range partitions on the key text: several partitions, each group once, all in key order, and
-    the in-memory numbers."""
-    from hatmeta.fit.distributed import iter_by_dask
+def test_blocks_by_dask_give_the_in_memory_bytes_in_order_of_first_appearance(cluster):
+    """Rows of each group scattered over 6 partitions: hashed so that each group is whole in one, the
+    groups come back in order of first appearance, each written by the in-memory writer."""
+    from hatmeta.fit.batch import pool_groups
+    from hatmeta.fit.distributed import blocks_by_dask
+    from hatmeta.render.batch_csv import batch_csv_chunks
+    from hatmeta.render.batch_parts import csv_part
 
-    pdf = _rows(groups=300)
-    frames = list(iter_by_dask(dd.from_pandas(pdf, npartitions=6), "group", "GEN", cluster, method="REML",
-                               ci="hksj", every=7))
-    assert sum(len(f) > 0 for f in frames) > 1
-    got = pd.concat(frames, ignore_index=True)
-    assert got["group"].tolist() == sorted(pdf["group"].unique())
-    want = pool_by(table_from_frame(pdf, measure="GEN"), "group", "GEN", method="REML", ci="hksj").to_frame()
-    want = want.set_index("group").loc[got["group"]].reset_index()
-    for c in want.columns:
-        if want[c].dtype == float:
-            np.testing.assert_array_equal(got[c].to_numpy(), want[c].to_numpy(), err_msg=c)
-
-
-def test_in_order_yields_frames_in_order_whatever_order_they_finish(cluster):
-    from hatmeta.fit.distributed import _in_order
-
-    def frame(i, wait=0.0):  # defined here: sent to the workers by value
-        import time
-
-        import numpy as np
-        import pandas as pd
-
-        time.sleep(wait)
-        return pd.DataFrame({"group": [f"g{i}"], "k": np.array([i], dtype="int64"), "estimate": [i / 3],
-                             "error": [None if i % 2 else f"bad {i}"]})
-
-    futures = [cluster.submit(frame, i, 0.4 * (4 - i), pure=False) for i in range(4)]  # the first is done last
-    got = list(_in_order(futures))
-    assert len(got) == 4
-    for i, f in enumerate(got):
-        pd.testing.assert_frame_equal(f, frame(i))
+    pdf = _rows(groups=300).sample(frac=1.0, random_state=1).reset_index(drop=True)
+    pdf["_line"] = np.arange(2, len(pdf) + 2)
+    report = {}
+    got = b"".join(blocks_by_dask(dd.from_pandas(pdf, npartitions=6), "group", "GEN", cluster, csv_part,
+                                  method="REML", ci="hksj", report=report))
+    table = table_from_frame(pdf.drop(columns="_line"), measure="GEN")
+    want = "".join(batch_csv_chunks(pool_groups(table, "group", "GEN", method="REML", ci="hksj"), header=False))
+    assert got == want.encode()
+    assert report == {"groups": 300, "failed": []}
+    assert got.split(b",", 1)[0] == pdf["group"][0].encode()  # the first row's group comes first
