@@ -241,14 +241,11 @@ def prepare(table: NetworkTable, measure: str, reference: str | None = None) -> 
 
 
 def _block_diag(mats: list[np.ndarray]) -> np.ndarray:
-    size = sum(m.shape[0] for m in mats)
-    out = np.zeros((size, size))
-    at = 0
-    for m in mats:
-        k = m.shape[0]
-        out[at:at + k, at:at + k] = m
-        at += k
-    return out
+    from scipy.linalg import block_diag
+
+    if not mats:  # block_diag() of nothing is 1 x 0
+        return np.zeros((0, 0))
+    return np.asarray(block_diag(*mats), dtype=float)
 
 
 def _ume_comparisons(data: _Data) -> list[tuple[int, int]]:

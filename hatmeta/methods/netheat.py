@@ -149,12 +149,9 @@ def _design_model(fit: NetworkFit, tau2: float) -> _Designs:
             rows.append((b, o))
         blocks.append(Vd)
     m = len(rows)
-    V = np.zeros((m, m))
-    at = 0
-    for B in blocks:
-        k = B.shape[0]
-        V[at:at + k, at:at + k] = B
-        at += k
+    from scipy.linalg import block_diag
+
+    V = np.asarray(block_diag(*blocks), dtype=float).reshape(m, m)
     X = np.zeros((m, net.n - 1))
     for r, (a, b) in enumerate(rows):
         if a != ref:
