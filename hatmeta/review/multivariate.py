@@ -282,6 +282,7 @@ class MultivariateResult:
     omitted: tuple  # (trial, reason)
     notes: tuple = ()
     timepoints: tuple = field(default_factory=tuple)
+    labels: dict = field(default_factory=dict)  # trial -> display label, as pool names trials in its text
 
     def to_dict(self) -> dict:
         from ..precision import plain
@@ -439,7 +440,7 @@ def fit_multivariate(an: MultivariateAnalysis, level: float = 0.95) -> Multivari
         estimates=estimates(main), difference=difference, tau2=tau2, rho_between=rho_between,
         identified=tuple(identified), within_rho=spec.within_rho, rho_reason=spec.rho_reason, reason=spec.reason,
         sensitivity=tuple(sens), contributions=contributions, omitted=an.omitted, notes=tuple(notes),
-        timepoints=tuple(spec.timepoints))
+        timepoints=tuple(spec.timepoints), labels=dict(an.labels))
 
 
 def _identified(an, rows, weeks_present, paired, spec) -> list:
@@ -470,6 +471,7 @@ def _identified(an, rows, weeks_present, paired, spec) -> list:
         n = sum(1 for r in rows if r[1] == w)
         if n == 1:
             only = next(r[0] for r in rows if r[1] == w)
+            only = an.labels.get(only, only)
             out.append(f"{w:g} weeks rests on one trial ({only}): its estimate is that trial's effect, with the "
                        "between-trial variance estimated from the other time point(s) added to its variance.")
     df = len(rows) - len(weeks_present)
@@ -550,7 +552,7 @@ def multivariate_text(res: MultivariateResult) -> str:
     if res.omitted:
         lines += ["", "Left out (no time point)"]
         for t, why in res.omitted:
-            lines += textwrap.wrap(f"{t}: {why}", 80, initial_indent="  ", subsequent_indent="    ")
+            lines += textwrap.wrap(f"{res.labels.get(t, t)}: {why}", 80, initial_indent="  ", subsequent_indent="    ")
     lines += ["", f"Why rho = {res.within_rho:g}"] + para(res.rho_reason)
     lines += ["", "The model"] + para(res.reason)
     if res.notes:
@@ -610,7 +612,7 @@ def multivariate_html(res: MultivariateResult) -> str:
                       for _, label, st in res.contributions]))
     if res.omitted:
         out += ["<h3>Left out (no time point)</h3>",
-                "<ul>" + "".join(f"<li>{e(t)}: {e(r)}</li>" for t, r in res.omitted) + "</ul>"]
+                "<ul>" + "".join(f"<li>{e(res.labels.get(t, t))}: {e(r)}</li>" for t, r in res.omitted) + "</ul>"]
     out += [f"<h3>The model</h3><p>{e(res.reason)}</p>"]
     if res.notes:
         out += ["<h3>Notes</h3>", "<ul>" + "".join(f"<li>{e(n)}</li>" for n in res.notes) + "</ul>"]

@@ -64,7 +64,7 @@ def test_without_a_trial_at_both_time_points_the_output_says_what_is_not_identif
     assert "No trial contributes more than one time point" in said
     assert "not identified" in said
     assert "comparison between trials" in said  # the 52-vs-26 contrast is between trials
-    assert "26 weeks rests on one trial (riott2010)" in said
+    assert "26 weeks rests on one trial (Strang 2010 (UK))" in said  # named as pool names trials
     # and the sensitivity table shows it: the same numbers at every correlation
     first = res.sensitivity[0]
     for s in res.sensitivity[1:]:
@@ -164,6 +164,8 @@ def test_hatmeta_pool_runs_the_multivariate_spec_as_json_and_text():
                     "Sensitivity to the within-trial correlation", "Which trials contribute which time points",
                     "Left out (no time point)", "Why rho = 0.7"):
         assert heading in text.stdout
+    left_out = text.stdout.split("Left out (no time point)")[1].split("Why rho")[0]
+    assert "Hartnoll 1980 (UK): excluded" in left_out and "hartnoll1980" not in left_out  # names, as pool's text
 
 
 def test_options_the_multivariate_path_does_not_take_are_refused():
@@ -188,7 +190,7 @@ def test_the_report_page_names_the_assumption_and_every_trial(tmp_path):
     page = (tmp_path / f"{NAME}.html").read_text()
     for text in ("Estimates per time point", "Variance components", "Sensitivity to the within-trial correlation",
                  "0.7 (assumed)", "An assumption, not a published value", "Which trials contribute",
-                 "Strang 2010 (UK)", "hartnoll1980", "salome2016", "not identified"):
+                 "Strang 2010 (UK)", "Hartnoll 1980 (UK)", "Oviedo-Joekes 2016 (Canada)", "not identified"):
         assert text in page
     saved = json.loads((tmp_path / "results" / f"{NAME}-mv.json").read_text())
     assert saved["analysis"] == NAME
