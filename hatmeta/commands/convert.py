@@ -72,9 +72,17 @@ def convert(file, level, log_all, method, fmt):
             w.writerow(["" if r.get(k) is None else q(r[k]) if isinstance(r.get(k), float) else r[k]
                         for k in keys])
         return
+    import textwrap
+
     for r in out:
         vals = ", ".join(f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}" for k, v in r.items()
                          if k not in ("study", "input", "method", "source", "notes", "other_solution", "fits"))
-        click.echo(f"{r['study']} ({r['input']}): {vals}  [{r['method']}; {r['source']}]")
+        # at 80 columns: the values, then the method and its source, then each note, each wrapped
+        # a "name = value" pair is never split (no-break spaces while wrapping)
+        head = textwrap.wrap(f"{r['study']} ({r['input']}): " + vals.replace(" = ", "\xa0=\xa0"), 80,
+                             subsequent_indent="    ", break_on_hyphens=False)
+        click.echo("\n".join(head).replace("\xa0", " "))
+        click.echo("\n".join(textwrap.wrap(f"method: {r['method']}; {r['source']}", 80, initial_indent="  ",
+                                           subsequent_indent="    ", break_on_hyphens=False)))
         for n in r["notes"]:
-            click.echo(f"  note: {n}")
+            click.echo("\n".join(textwrap.wrap(f"note: {n}", 80, initial_indent="  ", subsequent_indent="    ")))

@@ -63,6 +63,9 @@ def test_mixed_layouts_and_methods_per_row(tmp_path):
     assert all(r["method"] and r["source"] for r in out.values())
     text = run(path, "--method", "qe-mcgrath")
     assert text.returncode == 0 and text.stdout.count("McGrath 2020") == 2 and "Parmar" in text.stdout
+    lines = text.stdout.splitlines()
+    assert max(map(len, lines)) <= 80  # read at 80 columns
+    assert not any(line.rstrip().endswith(("=", "-")) or line.lstrip().startswith("=") for line in lines)  # pairs whole
     csv = run(path, "--method", "qe-mcgrath", "--format", "csv")
     assert csv.returncode == 0 and csv.stdout.splitlines()[0].startswith("study,input,mean,sd")
 
