@@ -34,14 +34,22 @@ def revman(file, fmt):
 
         click.echo(dumps(info, indent=True))
         return
-    click.echo(f"{info['title'] or info['file']} (RevMan {info['revman_version']}; {info['studies']} studies)")
+    import textwrap
+
+    def say(text: str, first: str = "", rest: str = "  ") -> None:  # at 80 columns, "k = 7" kept whole
+        lines = textwrap.wrap(text.replace(" = ", "\xa0=\xa0"), 80, initial_indent=first, subsequent_indent=rest,
+                              break_on_hyphens=False)
+        click.echo("\n".join(lines).replace("\xa0", " "))
+
+    say(f"{info['title'] or info['file']} (RevMan {info['revman_version']}; {info['studies']} studies)")
     for c in info["comparisons"]:
-        click.echo(f"\n{c['id']}  {c['name']}")
+        click.echo("")
+        say(f"{c['id']}  {c['name']}")
         for o in c["outcomes"]:
             sub = f"; subgroups: {', '.join(o['subgroups'])}" if o["subgroups"] else ""
             pooled = "" if o["pooled_by_revman"] else "; no total from RevMan (none stored, or 'Not estimable')"
-            click.echo(f"  {o['id']}  {o['name']}: {o['data_type']}, {o['measure']}, {o['method']}, {o['model']}, "
-                       f"k = {o['k']}{sub}{pooled}")
+            say(f"{o['id']}  {o['name']}: {o['data_type']}, {o['measure']}, {o['method']}, {o['model']}, "
+                f"k = {o['k']}{sub}{pooled}", "  ", "      ")
 
 
 def pool_rm5(data_file, outcome_id, measure, options):

@@ -49,19 +49,55 @@ def _direction(res) -> str:
             f"{'lower' if res.benefit == 'lower' else 'higher'} values are better)")
 
 
-def league_lines(res: NMAResult) -> list:
+def league_lines(res: NMAResult, width: int = 80) -> list:
+    """The league table's lines; wider than ``width`` it is printed in blocks of columns, each with the
+    row labels, as R prints a wide matrix."""
     trts = list(res.treatments)
     cells = [[t if a == t else _cell(res, res.league[a][t], res.league_se[a][t]) for t in trts] for a in trts]
     corner = "row vs column"
     w0 = max(len(corner), *(len(t) for t in trts))
     widths = [max(len(t), *(len(cells[i][j]) for i in range(len(trts)))) for j, t in enumerate(trts)]
-    lines = [f"League table ({res.model} effects): each cell is the ROW treatment versus the COLUMN treatment, "
-             f"{res.measure} [{100 * res.level:g}% CI]" + (" (natural scale)" if res.is_ratio else ""),
-             _direction(res),
-             "  " + corner.ljust(w0) + "  " + "  ".join(t.rjust(w) for t, w in zip(trts, widths))]
-    for i, a in enumerate(trts):
-        lines.append("  " + a.ljust(w0) + "  " + "  ".join(c.rjust(w) for c, w in zip(cells[i], widths)))
+    blocks: list[list[int]] = [[]]
+    used = 2 + w0
+    for j, w in enumerate(widths):
+        if blocks[-1] and used + 2 + w > width:
+            blocks.append([])
+            used = 2 + w0
+        blocks[-1].append(j)
+        used += 2 + w
+    lines = [f"League table ({res.model} effects, {res.measure} [{100 * res.level:g}% CI]"
+             + (", natural scale):" if res.is_ratio else "):"),
+             "each cell is the ROW treatment versus the COLUMN treatment;", _direction(res)]
+    for cols in blocks:
+        if len(blocks) > 1:
+            lines.append(f"  (columns {trts[cols[0]]} to {trts[cols[-1]]})" if len(cols) > 1
+                         else f"  (column {trts[cols[0]]})")
+        lines.append("  " + corner.ljust(w0) + "  " + "  ".join(trts[j].rjust(widths[j]) for j in cols))
+        for i, a in enumerate(trts):
+            lines.append("  " + a.ljust(w0) + "  " + "  ".join(cells[i][j].rjust(widths[j]) for j in cols))
     return lines
+
+
+def _fit80(lines: list, width: int = 80) -> list:
+    """Prose wrapped at ``width`` (continuations indented); table rows (indented lines) kept whole,
+    notes ("  - ...") wrapped under their dash."""
+    import textwrap
+
+    out: list = []
+    nb = "\xa0"  # while wrapping, "name = value" is one word
+    for line in lines:
+        if len(line) > width and not (line.startswith("  ") and not line.startswith("  - ")):
+            line = line.replace(" = ", f"{nb}={nb}")
+        if len(line) <= width:
+            out.append(line)
+        elif line.startswith("  - "):
+            out += textwrap.wrap(line[4:], width, initial_indent="  - ", subsequent_indent="    ",
+                                 break_on_hyphens=False)
+        elif line.startswith("  "):
+            out.append(line)
+        else:
+            out += textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False)
+    return [line.replace(nb, " ") for line in out]
 
 
 def _rounded(res):
@@ -96,15 +132,14 @@ def format_nma(res: NMAResult) -> str:
     est = {e["treatment"]: e for e in res.estimates}
     w = max(len(t) for t in res.treatments)
     n = res.natural
+    ci = {t: _cell(res, est[t]["estimate"], est[t]["se"]) for t in res.treatments if t != res.reference}
+    pis = {t: "[" + _f(n(est[t]["pi_low"])) + ", " + _f(n(est[t]["pi_high"])) + "]" for t in ci} if pi else {}
+    wc = max(len("(reference)"), *(len(c) for c in ci.values())) if ci else len("(reference)")
+    wp = max((len(c) for c in pis.values()), default=0)
     for t in res.treatments:
-        if t == res.reference:
-            lines.append(f"  {t.ljust(w)}  {'(reference)':>24}  {'':>18}  {_f(res.p_scores[t], 3)}" if pi else
-                         f"  {t.ljust(w)}  {'(reference)':>24}  {_f(res.p_scores[t], 3)}")
-            continue
-        e = est[t]
-        cell = f"  {t.ljust(w)}  {_cell(res, e['estimate'], e['se']):>24}"
+        cell = f"  {t.ljust(w)}  {ci.get(t, '(reference)'):>{wc}}"
         if pi:
-            cell += f"  {'[' + _f(n(e['pi_low'])) + ', ' + _f(n(e['pi_high'])) + ']':>18}"
+            cell += f"  {pis.get(t, ''):>{wp}}"
         lines.append(cell + f"  {_f(res.p_scores[t], 3)}")
     lines.append("")
     if res.tau2 is None or not math.isfinite(res.tau2):
@@ -134,18 +169,28 @@ def format_nma(res: NMAResult) -> str:
         lines.append(f"Direct and indirect evidence ({res.model} effects, back-calculation; "
                      f"{res.measure}{', natural scale' if res.is_ratio else ''}):")
         cw = max(len("comparison"), *(len(r["comparison"]) for r in split))
-        lines.append(f"  {'comparison':<{cw}}  {'k':>3}  {'direct':>6}  {'direct':>9}  {'indirect':>9}  p (difference)")
-        lines.append(f"  {'':<{cw}}  {'':>3}  {'share':>6}")
         n = res.natural
-        for r in split:
-            lines.append(f"  {r['comparison']:<{cw}}  {r['k']:>3}  {_f(r['prop_direct']):>6}  {_f(n(r['direct'])):>9}  "
-                         f"{_f(n(r['indirect'])):>9}  {_p(r['p'])}")
+
+        def numbers(r):
+            return (f"{r['k']:>3}  {_f(r['prop_direct']):>6}  {_f(n(r['direct'])):>9}  {_f(n(r['indirect'])):>9}  "
+                    f"{_p(r['p'])}")
+
+        if 2 + cw + 2 + 48 <= 80:
+            lines.append(f"  {'comparison':<{cw}}  {'k':>3}  {'direct':>6}  {'direct':>9}  {'indirect':>9}  "
+                         "p (difference)")
+            lines.append(f"  {'':<{cw}}  {'':>3}  {'share':>6}")
+            lines += [f"  {r['comparison']:<{cw}}  {numbers(r)}" for r in split]
+        else:  # long treatment names: each comparison on its own line, its numbers under it
+            lines += ["  comparison", f"    {'k':>3}  {'direct':>6}  {'direct':>9}  {'indirect':>9}  p (difference)"]
+            lines.append(f"    {'':>3}  {'share':>6}")
+            for r in split:
+                lines += [f"  {r['comparison']}", f"    {numbers(r)}"]
     if res.dropped or res.notes:
         lines.append("")
         lines.append("Notes:")
         for note in res.notes:
             lines.append(f"  - {note}")
-    return "\n".join(lines)
+    return "\n".join(_fit80(lines))
 
 
 def nma_html(res: NMAResult) -> str:

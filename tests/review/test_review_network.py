@@ -54,6 +54,8 @@ def test_hatmeta_nma_names_the_network_from_the_command_line():
     text = subprocess.run([sys.executable, "-m", "hatmeta.cli", "nma", "retention-network"], cwd=ROOT,
                           capture_output=True, text=True).stdout
     assert "Transitivity assumptions:" in text and "ROW treatment versus the COLUMN" in text
+    assert max(len(line) for line in text.splitlines()) <= 80  # long treatment names: blocks, not long lines
+    assert "(columns oral methadone to supervised injected heroin)" in text  # the league table in column blocks
     bad = subprocess.run([sys.executable, "-m", "hatmeta.cli", "nma", "../retention"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1

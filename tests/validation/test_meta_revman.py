@@ -394,3 +394,11 @@ def test_revman_export_round_trip_gives_identical_numbers(tmp_path, data, measur
     assert back.method == direct.method and back.k == direct.k
     if subgroup:
         assert back.subgroup_test.q == approx(direct.subgroup_test.q, rel=1e-12)
+
+
+def test_the_outcome_listing_is_read_at_80_columns():
+    proc = _cli("revman", str(EDGE))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert "      MH, random, k = 19; subgroups: before 2000, 2000 on" in lines  # continuations indented
