@@ -178,13 +178,14 @@ def compare_text(cmp: dict, ref: str, measure: str, scale: str, level: float = 0
 
 
 def read_results(folder) -> dict:
-    """{analysis name: pooled result JSON} of a report's results/<name>.json. The Bayesian (-bayes) and
-    trial sequential (-tsa) files beside them are other results, not pooled ones: left out (a TSA file read
+    """{analysis name: pooled result JSON} of a report's results/<name>.json. The Bayesian (-bayes), trial
+    sequential (-tsa), network (-nma) and multivariate (-mv) files beside them are other results, not
+    pairwise pooled ones: left out (a TSA file read
     as a pooled result printed 'k (trials) None None' and 'Trials entered: none')."""
     folder = Path(folder) / "results"
     out = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        if path.stem.endswith(("-bayes", "-tsa", "-nma")):
+        if path.stem.endswith(("-bayes", "-tsa", "-nma", "-mv")):
             continue
         try:
             result = json.loads(path.read_text(encoding="utf-8"))

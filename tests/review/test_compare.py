@@ -146,5 +146,5 @@ def test_the_report_change_summary_reads_pooled_results_only():
     got = read_results(ROOT / "reports")
     files = {p.stem for p in (ROOT / "reports" / "results").glob("*.json")}
     assert any(f.endswith("-tsa") for f in files)
-    assert set(got) == {f for f in files if not f.endswith(("-tsa", "-bayes", "-nma"))}
+    assert set(got) == {f for f in files if not f.endswith(("-tsa", "-bayes", "-nma", "-mv"))}
     assert all(isinstance(r["k"], int) for r in got.values())
