@@ -46,11 +46,15 @@ def _parquet_folder(df, folder, files=4):
 def _pool(data, fmt, *extra):
     """stdout (bytes) and the 'groups failed' line of `hatmeta pool --data DATA --by trial` run in this
     process (the CLI path, without an interpreter's start per run)."""
+    import inspect
+
     from click.testing import CliRunner
 
     from hatmeta.cli import cli
 
-    r = CliRunner().invoke(cli, ["pool", "--data", str(data), "--measure", "RR", "--by", "trial", "--format", fmt,
+    # click < 8.2 mixes stderr into stdout unless told not to; 8.2 removed the option (always separate)
+    separate = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters else {}
+    r = CliRunner(**separate).invoke(cli, ["pool", "--data", str(data), "--measure", "RR", "--by", "trial", "--format", fmt,
                                  *extra])
     assert r.exit_code == 0, (r.stderr[-800:], r.exception)
     return r.stdout_bytes, [line for line in r.stderr.splitlines() if "groups failed" in line]
