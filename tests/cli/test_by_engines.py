@@ -54,8 +54,8 @@ def _pool(data, fmt, *extra):
 
     # click < 8.2 mixes stderr into stdout unless told not to; 8.2 removed the option (always separate)
     separate = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters else {}
-    r = CliRunner(**separate).invoke(cli, ["pool", "--data", str(data), "--measure", "RR", "--by", "trial", "--format", fmt,
-                                 *extra])
+    r = CliRunner(**separate).invoke(cli, ["pool", "--data", str(data), "--measure", "RR", "--by", "trial",
+                                           "--format", fmt, *extra])
     assert r.exit_code == 0, (r.stderr[-800:], r.exception)
     return r.stdout_bytes, [line for line in r.stderr.splitlines() if "groups failed" in line]
 
